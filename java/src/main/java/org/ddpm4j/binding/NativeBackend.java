@@ -1,0 +1,67 @@
+package org.ddpm4j.binding;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.ddpm4j.backend.Backend;
+import org.ddpm4j.model.UNet;
+import org.ddpm4j.model.UNetConfig;
+
+/** Owner of a native ddpm::Backend (CPU or CUDA). Closing it closes the models still open on it. */
+final class NativeBackend implements Backend {
+    private DdpmCpu.Backend ptr;
+    private final String name;
+    private final String deviceName;
+    private final int threads;
+    private final List<NativeUNet> models = new ArrayList<>();
+
+    NativeBackend(DdpmCpu.Backend ptr) {
+        this.ptr = ptr;
+        this.name = ptr.name();
+        this.deviceName = ptr.device_name();
+        this.threads = ptr.threads();
+    }
+
+    DdpmCpu.Backend pointer() {
+        if (ptr == null) throw new IllegalStateException("backend " + name + " is closed");
+        return ptr;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public String deviceName() {
+        return deviceName;
+    }
+
+    @Override
+    public int threads() {
+        return threads;
+    }
+
+    @Override
+    public synchronized UNet createUNet(UNetConfig config, int maxBatch) {
+        NativeUNet net = new NativeUNet(this, config, maxBatch);
+        models.add(net);
+        return net;
+    }
+
+    synchronized void forget(NativeUNet net) {
+        models.remove(net);
+    }
+
+    @Override
+    public synchronized void close() {
+        if (ptr == null) return;
+        for (NativeUNet m : new ArrayList<>(models)) m.close();
+        DdpmCpu.destroy_backend(ptr);
+        ptr = null;
+    }
+
+    @Override
+    public String toString() {
+        return name + " (" + deviceName + ")";
+    }
+}

@@ -1,0 +1,623 @@
+// The seed UNet against ddpm::Backend: parameter table, memory plan,
+// forward, backward, the DDPM training step and the ancestral sampler.
+#include "ddpm/unet.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "ddpm/rng.h"
+
+namespace ddpm {
+
+namespace {
+
+// Random streams. Training step s draws its timesteps from stream 4s and its
+// noise from 4s+1; sampling uses the top half of the stream space.
+constexpr uint64_t kSampleInitStream = 1ull << 63;
+uint64_t train_t_stream(int64_t step) { return 4ull * static_cast<uint64_t>(step); }
+uint64_t train_eps_stream(int64_t step) { return 4ull * static_cast<uint64_t>(step) + 1; }
+uint64_t sample_step_stream(int t) { return kSampleInitStream + 1 + static_cast<uint64_t>(t); }
+constexpr uint64_t kInitStreamBase = 1ull << 62;
+
+
+}  // namespace
+
+void validate(const UNetConfig& c) {
+  auto need = [](bool ok, const std::string& field, const std::string& what) {
+    if (!ok) throw Error("invalid UNet config: " + field + " " + what);
+  };
+  need(c.in_channels >= 1 && c.in_channels <= 64, "in_channels", "must be in [1, 64], got " + std::to_string(c.in_channels));
+  need(c.depth >= 1 && c.depth <= 8, "depth", "must be in [1, 8], got " + std::to_string(c.depth));
+  need(c.base_width >= 1 && (static_cast<int64_t>(c.base_width) << c.depth) <= (1 << 16), "base_width",
+       "must be >= 1 and base_width * 2^depth <= 65536, got " + std::to_string(c.base_width));
+  need(c.height >= (1 << c.depth), "height",
+       "must be at least 2^depth = " + std::to_string(1 << c.depth) + ", got " + std::to_string(c.height));
+  need(c.width >= (1 << c.depth), "width",
+       "must be at least 2^depth = " + std::to_string(1 << c.depth) + ", got " + std::to_string(c.width));
+  need(c.time_dim >= 2, "time_dim", "must be >= 2, got " + std::to_string(c.time_dim));
+  need(c.timesteps >= 2, "timesteps", "must be >= 2, got " + std::to_string(c.timesteps));
+  need(c.beta_start > 0.0f && c.beta_start <= c.beta_end && c.beta_end < 1.0f, "beta_start/beta_end",
+       "must satisfy 0 < beta_start <= beta_end < 1");
+  need(c.bn_momentum >= 0.0f && c.bn_momentum <= 1.0f, "bn_momentum", "must be in [0, 1]");
+  need(c.bn_eps > 0.0f, "bn_eps", "must be positive");
+}
+
+void sinusoidal_table(int timesteps, int dim, float* out) {
+  for (int t = 0; t < timesteps; ++t)
+    for (int j = 0; j < dim; ++j) {
+      double freq = std::pow(10000.0, -2.0 * (j / 2) / static_cast<double>(dim));
+      double a = t * freq;
+      out[static_cast<int64_t>(t) * dim + j] = static_cast<float>(j % 2 == 0 ? std::sin(a) : std::cos(a));
+    }
+}
+
+Schedule Schedule::linear(int T, float beta_start, float beta_end) {
+  Schedule s;
+  auto resize = [T](std::vector<float>& v) { v.assign(T, 0.0f); };
+  for (auto* v : {&s.beta, &s.alpha, &s.alpha_bar, &s.sqrt_alpha_bar, &s.sqrt_one_minus_alpha_bar,
+                  &s.c_x, &s.c_eps, &s.sigma})
+    resize(*v);
+  double abar = 1.0;
+  for (int t = 0; t < T; ++t) {
+    double beta = beta_start + (static_cast<double>(beta_end) - beta_start) * t / (T - 1);
+    double alpha = 1.0 - beta;
+    abar *= alpha;
+    s.beta[t] = static_cast<float>(beta);
+    s.alpha[t] = static_cast<float>(alpha);
+    s.alpha_bar[t] = static_cast<float>(abar);
+    s.sqrt_alpha_bar[t] = static_cast<float>(std::sqrt(abar));
+    s.sqrt_one_minus_alpha_bar[t] = static_cast<float>(std::sqrt(1.0 - abar));
+    s.c_x[t] = static_cast<float>(1.0 / std::sqrt(alpha));
+    s.c_eps[t] = static_cast<float>(beta / std::sqrt(1.0 - abar));
+    s.sigma[t] = t == 0 ? 0.0f : static_cast<float>(std::sqrt(beta));
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+
+struct UNet::Impl {
+  // A (conv3x3 -> BN -> ReLU) x 2 block and everything it keeps for backward.
+  struct Block {
+    int cin = 0, cout = 0, H = 0, W = 0;
+    int64_t w1 = 0, b1 = 0, g1 = 0, be1 = 0, w2 = 0, b2 = 0, g2 = 0, be2 = 0;  // param offsets
+    int64_t rm1 = 0, rv1 = 0, rm2 = 0, rv2 = 0;                                 // buffer offsets
+    float *in = nullptr, *z1 = nullptr, *y1 = nullptr, *z2 = nullptr, *y2 = nullptr;
+    float *mean1 = nullptr, *istd1 = nullptr, *mean2 = nullptr, *istd2 = nullptr;
+    int add_te = -1;  // time MLP added after the final ReLU, or -1
+  };
+  // te = Linear(time_dim, c) -> SiLU -> Linear(c, c)
+  struct TimeMlp {
+    int c = 0;
+    int64_t w1 = 0, b1 = 0, w2 = 0, b2 = 0;
+    float *h = nullptr, *s = nullptr, *o = nullptr, *dout = nullptr;
+  };
+  struct Up {  // convT + pad/concat in front of blocks[up block]
+    int cin = 0, cout = 0, Hin = 0, Win = 0;
+    int64_t w = 0, b = 0;
+  };
+
+  Backend& be;
+  UNetConfig cfg;
+  int max_batch;
+  Schedule sched;
+
+  // Flat buffers.
+  float *params = nullptr, *grads = nullptr, *adam = nullptr, *buffers = nullptr, *table = nullptr;
+  float *sqrt_abar = nullptr, *sqrt_1m_abar = nullptr;
+
+  // Structure: blocks[0] = conv1, blocks[1..D] = down1..D, blocks[D+1..2D] = up1..D.
+  std::vector<Block> blocks;
+  std::vector<Up> ups;             // ups[j-1] for up_j
+  std::vector<TimeMlp> tes;        // te1..te{D+1}, te1_up..te{D}_up
+  std::vector<int> level_h, level_w;  // spatial size at level l (0..D)
+  int64_t last_w = 0, last_b = 0;
+
+  // Activations (sized for max_batch).
+  int32_t* t_dev = nullptr;
+  float* emb = nullptr;
+  std::vector<float*> gx;  // gx[i] = gradient of x_i (i = 1..D), index 0 unused
+  float *s1 = nullptr, *s2 = nullptr, *s3 = nullptr;  // scratch, each max_tensor floats
+  float *x_in = nullptr, *out = nullptr, *dout = nullptr, *dx = nullptr;
+  // Training step.
+  uint8_t *pixels = nullptr, *flips = nullptr;
+  float *x0 = nullptr, *eps = nullptr, *xt = nullptr, *loss_ring = nullptr;
+  int64_t losses_written_upto = -1;  // highest step whose loss is in the ring
+  // Sampling.
+  float *sample_x = nullptr, *sample_eps = nullptr;
+  std::vector<int32_t> host_t;
+  int sample_n = 0;
+  uint64_t sample_seed = 0;
+  int64_t sample_first = 0;
+
+  int last_training_n = -1;  // batch of the last training forward
+  std::vector<void*> allocations;
+
+  Impl(Backend& b, const UNetConfig& c, int mb) : be(b), cfg(c), max_batch(mb) {}
+  ~Impl() {
+    for (void* p : allocations) be.free(p);
+  }
+
+  template <typename T>
+  T* alloc(int64_t count, int64_t& total_bytes) {
+    size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(T);
+    void* p = be.alloc(bytes);
+    allocations.push_back(p);
+    total_bytes += static_cast<int64_t>(bytes);
+    return static_cast<T*>(p);
+  }
+
+  int64_t chw() const { return static_cast<int64_t>(cfg.in_channels) * cfg.height * cfg.width; }
+  float* P(int64_t off) { return params + off; }
+  float* G(int64_t off) { return grads + off; }
+
+  // ---- forward pieces -------------------------------------------------
+  void time_mlps_forward(int n) {
+    be.embedding_gather(table, t_dev, emb, n, cfg.time_dim, cfg.timesteps);
+    for (auto& te : tes) {
+      be.linear_forward(emb, P(te.w1), P(te.b1), te.h, n, cfg.time_dim, te.c);
+      be.silu_forward(te.h, te.s, static_cast<size_t>(n) * te.c);
+      be.linear_forward(te.s, P(te.w2), P(te.b2), te.o, n, te.c, te.c);
+    }
+  }
+
+  void block_forward(Block& b, int n, bool training) {
+    const int HW = b.H * b.W;
+    const float mom = cfg.bn_momentum, e = cfg.bn_eps;
+    be.conv2d_forward(b.in, P(b.w1), P(b.b1), b.z1, n, b.cin, b.H, b.W, b.cout, 3);
+    be.batchnorm_relu_forward(b.z1, b.y1, P(b.g1), P(b.be1), buffers + b.rm1, buffers + b.rv1,
+                              b.mean1, b.istd1, nullptr, n, b.cout, HW, training, mom, e);
+    be.conv2d_forward(b.y1, P(b.w2), P(b.b2), b.z2, n, b.cout, b.H, b.W, b.cout, 3);
+    const float* add = b.add_te >= 0 ? tes[b.add_te].o : nullptr;
+    be.batchnorm_relu_forward(b.z2, b.y2, P(b.g2), P(b.be2), buffers + b.rm2, buffers + b.rv2,
+                              b.mean2, b.istd2, add, n, b.cout, HW, training, mom, e);
+  }
+
+  void forward(const float* x, float* y, int n, bool training) {
+    const int D = cfg.depth;
+    time_mlps_forward(n);
+    // conv1(x + te1)
+    Block& b0 = blocks[0];
+    be.add_channel_forward(x, tes[0].o, b0.in, n, cfg.in_channels, cfg.height * cfg.width);
+    block_forward(b0, n, training);
+    // down_i(x_i + te_{i+1}) = double_conv(maxpool(x_i) + te_{i+1})
+    for (int i = 1; i <= D; ++i) {
+      Block& prev = blocks[i - 1];
+      Block& b = blocks[i];
+      be.maxpool2x2_forward(prev.y2, b.in, tes[i].o, n, prev.cout, prev.H, prev.W);
+      block_forward(b, n, training);
+    }
+    // up_j: the previous output already carries te{j}_up (fused into its BN).
+    for (int j = 1; j <= D; ++j) {
+      Block& prev = blocks[D + j - 1];
+      Block& b = blocks[D + j];
+      const Up& u = ups[j - 1];
+      const Block& skip = blocks[D - j];
+      be.conv_transpose2x2_forward(prev.y2, P(u.w), P(u.b), s1, n, u.cin, u.Hin, u.Win, u.cout);
+      be.pad_concat_forward(s1, skip.y2, b.in, n, u.cout, 2 * u.Hin, 2 * u.Win, skip.cout, skip.H,
+                            skip.W);
+      block_forward(b, n, training);
+    }
+    be.conv2d_forward(blocks[2 * D].y2, P(last_w), P(last_b), y, n, cfg.base_width, cfg.height,
+                      cfg.width, cfg.in_channels, 1);
+  }
+
+  // ---- backward pieces ---------------------------------------------------
+  // dy holds the gradient of the block output (including any te add). On
+  // return d_in holds the gradient of the block input; dy, s1 and s2 are
+  // clobbered (dy may be s2).
+  void block_backward(Block& b, float* dy, float* d_in, int n) {
+    const int HW = b.H * b.W;
+    float* dadd = b.add_te >= 0 ? tes[b.add_te].dout : nullptr;
+    float* dz = s1;  // dz2, then dz1
+    float* dy1 = s2;
+    be.batchnorm_relu_backward(b.z2, dy, P(b.g2), P(b.be2), b.mean2, b.istd2, dz, G(b.g2),
+                               G(b.be2), dadd, n, b.cout, HW);
+    be.conv2d_backward(b.y1, P(b.w2), dz, dy1, G(b.w2), G(b.b2), n, b.cout, b.H, b.W, b.cout, 3);
+    be.batchnorm_relu_backward(b.z1, dy1, P(b.g1), P(b.be1), b.mean1, b.istd1, dz, G(b.g1),
+                               G(b.be1), nullptr, n, b.cout, HW);
+    be.conv2d_backward(b.in, P(b.w1), dz, d_in, G(b.w1), G(b.b1), n, b.cin, b.H, b.W, b.cout, 3);
+  }
+
+  void backward(const float* d_out, float* d_x, int n) {
+    const int D = cfg.depth;
+    // last_conv: the gradient of u_D goes to s2.
+    be.conv2d_backward(blocks[2 * D].y2, P(last_w), d_out, s2, G(last_w), G(last_b), n,
+                       cfg.base_width, cfg.height, cfg.width, cfg.in_channels, 1);
+    // Up path, j = D..1. On entry s2 holds the gradient of up_j's output.
+    for (int j = D; j >= 1; --j) {
+      Block& b = blocks[D + j];
+      const Up& u = ups[j - 1];
+      const Block& skip = blocks[D - j];
+      block_backward(b, s2, s3, n);
+      // d cat -> d up (s1) and d skip (overwrites gx of the skip; the down
+      // path adds its own share later).
+      be.pad_concat_backward(s3, s1, gx[D - j + 1], n, u.cout, 2 * u.Hin, 2 * u.Win, skip.cout,
+                             skip.H, skip.W);
+      const Block& prev = blocks[D + j - 1];
+      be.conv_transpose2x2_backward(prev.y2, P(u.w), s1, s2, G(u.w), G(u.b), n, u.cin, u.Hin,
+                                    u.Win, u.cout);
+    }
+    // Down path, i = D..1. down_D's output gradient is in s2; the others are in gx.
+    for (int i = D; i >= 1; --i) {
+      Block& b = blocks[i];
+      Block& prev = blocks[i - 1];
+      float* dy = (i == D) ? s2 : gx[i + 1];
+      block_backward(b, dy, s3, n);
+      // d pooled -> accumulate into gx[i], and d te_{i+1}.
+      be.maxpool2x2_backward(prev.y2, s3, gx[i], tes[i].dout, n, prev.cout, prev.H, prev.W);
+    }
+    // conv1(x + te1)
+    block_backward(blocks[0], gx[1], s3, n);
+    be.add_channel_backward(s3, tes[0].dout, n, cfg.in_channels, cfg.height * cfg.width);
+    if (d_x) be.copy(d_x, s3, sizeof(float) * static_cast<size_t>(n) * chw());
+    // Time MLPs: the embedding is frozen, so no gradient flows past Linear 1.
+    for (auto& te : tes) {
+      be.linear_backward(te.s, P(te.w2), te.dout, s1, G(te.w2), G(te.b2), n, te.c, te.c);
+      be.silu_backward(te.h, s1, s1, static_cast<size_t>(n) * te.c);
+      be.linear_backward(emb, P(te.w1), s1, nullptr, G(te.w1), G(te.b1), n, cfg.time_dim, te.c);
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------
+
+UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
+    : backend_(backend), cfg_(cfg), max_batch_(max_batch) {
+  validate(cfg);
+  if (max_batch < 1) throw Error("UNet: max_batch must be >= 1, got " + std::to_string(max_batch));
+  impl_ = std::make_unique<Impl>(backend, cfg, max_batch);
+  Impl& m = *impl_;
+  m.sched = Schedule::linear(cfg.timesteps, cfg.beta_start, cfg.beta_end);
+  const int D = cfg.depth;
+  const int C0 = cfg.base_width;
+  auto width = [&](int level) { return C0 << level; };
+
+  // ---- parameter table (the seed's state_dict order) ----
+  auto param = [&](const std::string& name, std::vector<int64_t> shape) {
+    TensorInfo t;
+    t.name = name;
+    t.shape = std::move(shape);
+    t.size = 1;
+    for (auto d : t.shape) t.size *= d;
+    t.offset = num_params_;
+    num_params_ += t.size;
+    params_.push_back(t);
+    return t.offset;
+  };
+  auto buffer = [&](const std::string& name, int64_t c) {
+    TensorInfo t;
+    t.name = name;
+    t.shape = {c};
+    t.size = c;
+    t.offset = num_buffers_;
+    num_buffers_ += c;
+    buffers_.push_back(t);
+    return t.offset;
+  };
+  auto double_conv = [&](const std::string& prefix, int cin, int cout, int H, int W) {
+    Impl::Block b;
+    b.cin = cin;
+    b.cout = cout;
+    b.H = H;
+    b.W = W;
+    b.w1 = param(prefix + ".0.weight", {cout, cin, 3, 3});
+    b.b1 = param(prefix + ".0.bias", {cout});
+    b.g1 = param(prefix + ".1.weight", {cout});
+    b.be1 = param(prefix + ".1.bias", {cout});
+    b.rm1 = buffer(prefix + ".1.running_mean", cout);
+    b.rv1 = buffer(prefix + ".1.running_var", cout);
+    b.w2 = param(prefix + ".3.weight", {cout, cout, 3, 3});
+    b.b2 = param(prefix + ".3.bias", {cout});
+    b.g2 = param(prefix + ".4.weight", {cout});
+    b.be2 = param(prefix + ".4.bias", {cout});
+    b.rm2 = buffer(prefix + ".4.running_mean", cout);
+    b.rv2 = buffer(prefix + ".4.running_var", cout);
+    return b;
+  };
+
+  m.level_h.resize(D + 1);
+  m.level_w.resize(D + 1);
+  m.level_h[0] = cfg.height;
+  m.level_w[0] = cfg.width;
+  for (int l = 1; l <= D; ++l) {
+    m.level_h[l] = m.level_h[l - 1] / 2;
+    m.level_w[l] = m.level_w[l - 1] / 2;
+  }
+  m.blocks.push_back(double_conv("conv1.conv", cfg.in_channels, C0, cfg.height, cfg.width));
+  for (int i = 1; i <= D; ++i)
+    m.blocks.push_back(double_conv("down" + std::to_string(i) + ".conv.conv", width(i - 1), width(i),
+                                   m.level_h[i], m.level_w[i]));
+  for (int j = 1; j <= D; ++j) {
+    const std::string p = "up" + std::to_string(j);
+    const int lvl = D - j;  // output level
+    Impl::Up u;
+    u.cin = width(lvl + 1);
+    u.cout = width(lvl);
+    u.Hin = m.level_h[lvl + 1];
+    u.Win = m.level_w[lvl + 1];
+    u.w = param(p + ".up.up_scale.weight", {u.cin, u.cout, 2, 2});
+    u.b = param(p + ".up.up_scale.bias", {u.cout});
+    m.ups.push_back(u);
+    m.blocks.push_back(double_conv(p + ".conv.conv", width(lvl + 1), width(lvl), m.level_h[lvl],
+                                   m.level_w[lvl]));
+  }
+  m.last_w = param("last_conv.weight", {cfg.in_channels, C0, 1, 1});
+  m.last_b = param("last_conv.bias", {cfg.in_channels});
+  auto time_mlp = [&](const std::string& name, int c) {
+    Impl::TimeMlp te;
+    te.c = c;
+    te.w1 = param(name + ".0.weight", {c, cfg.time_dim});
+    te.b1 = param(name + ".0.bias", {c});
+    te.w2 = param(name + ".2.weight", {c, c});
+    te.b2 = param(name + ".2.bias", {c});
+    return te;
+  };
+  m.tes.push_back(time_mlp("te1", cfg.in_channels));
+  for (int i = 1; i <= D; ++i) m.tes.push_back(time_mlp("te" + std::to_string(i + 1), width(i - 1)));
+  for (int j = 1; j <= D; ++j)
+    m.tes.push_back(time_mlp("te" + std::to_string(j) + "_up", width(D - j + 1)));
+  // te{j}_up is added to the input of up_j: fused into the BN of the block
+  // before it (down_D for j = 1, up_{j-1} otherwise).
+  for (int j = 1; j <= D; ++j) m.blocks[D + j - 1].add_te = D + j;
+
+  // ---- memory ----
+  int64_t& bytes = backend_bytes_;
+  const int64_t NB = max_batch;
+  m.params = m.alloc<float>(num_params_, bytes);
+  m.grads = m.alloc<float>(num_params_, bytes);
+  m.adam = m.alloc<float>(2 * num_params_, bytes);
+  m.buffers = m.alloc<float>(num_buffers_, bytes);
+  m.table = m.alloc<float>(static_cast<int64_t>(cfg.timesteps) * cfg.time_dim, bytes);
+  m.sqrt_abar = m.alloc<float>(cfg.timesteps, bytes);
+  m.sqrt_1m_abar = m.alloc<float>(cfg.timesteps, bytes);
+  backend.upload(m.sqrt_abar, m.sched.sqrt_alpha_bar.data(), sizeof(float) * cfg.timesteps);
+  backend.upload(m.sqrt_1m_abar, m.sched.sqrt_one_minus_alpha_bar.data(), sizeof(float) * cfg.timesteps);
+
+  int64_t max_tensor = 0;
+  for (auto& b : m.blocks) {
+    const int64_t hw = static_cast<int64_t>(b.H) * b.W;
+    max_tensor = std::max({max_tensor, NB * b.cin * hw, NB * b.cout * hw});
+    b.in = m.alloc<float>(NB * b.cin * hw, bytes);
+    b.z1 = m.alloc<float>(NB * b.cout * hw, bytes);
+    b.y1 = m.alloc<float>(NB * b.cout * hw, bytes);
+    b.z2 = m.alloc<float>(NB * b.cout * hw, bytes);
+    b.y2 = m.alloc<float>(NB * b.cout * hw, bytes);
+    b.mean1 = m.alloc<float>(b.cout, bytes);
+    b.istd1 = m.alloc<float>(b.cout, bytes);
+    b.mean2 = m.alloc<float>(b.cout, bytes);
+    b.istd2 = m.alloc<float>(b.cout, bytes);
+  }
+  m.gx.assign(D + 1, nullptr);
+  for (int i = 1; i <= D; ++i) {
+    const Impl::Block& b = m.blocks[i - 1];
+    m.gx[i] = m.alloc<float>(NB * b.cout * b.H * b.W, bytes);
+  }
+  m.s1 = m.alloc<float>(max_tensor, bytes);
+  m.s2 = m.alloc<float>(max_tensor, bytes);
+  m.s3 = m.alloc<float>(max_tensor, bytes);
+  m.t_dev = m.alloc<int32_t>(NB, bytes);
+  m.emb = m.alloc<float>(NB * cfg.time_dim, bytes);
+  for (auto& te : m.tes) {
+    te.h = m.alloc<float>(NB * te.c, bytes);
+    te.s = m.alloc<float>(NB * te.c, bytes);
+    te.o = m.alloc<float>(NB * te.c, bytes);
+    te.dout = m.alloc<float>(NB * te.c, bytes);
+  }
+  const int64_t io = NB * m.chw();
+  m.x_in = m.alloc<float>(io, bytes);
+  m.out = m.alloc<float>(io, bytes);
+  m.dout = m.alloc<float>(io, bytes);
+  m.dx = m.alloc<float>(io, bytes);
+  m.pixels = m.alloc<uint8_t>(io, bytes);
+  m.flips = m.alloc<uint8_t>(NB, bytes);
+  m.x0 = m.alloc<float>(io, bytes);
+  m.eps = m.alloc<float>(io, bytes);
+  m.xt = m.alloc<float>(io, bytes);
+  m.loss_ring = m.alloc<float>(kLossRing, bytes);
+  m.sample_x = m.alloc<float>(io, bytes);
+  m.sample_eps = m.alloc<float>(io, bytes);
+  m.host_t.assign(NB, 0);
+  init(0);
+}
+
+UNet::~UNet() = default;
+
+int64_t UNet::sample_size() const { return impl_->chw(); }
+
+const TensorInfo& UNet::param_tensor(int i) const {
+  if (i < 0 || i >= num_param_tensors()) throw Error("param_tensor: index " + std::to_string(i) + " out of range");
+  return params_[i];
+}
+const TensorInfo& UNet::buffer_tensor(int i) const {
+  if (i < 0 || i >= num_buffer_tensors()) throw Error("buffer_tensor: index " + std::to_string(i) + " out of range");
+  return buffers_[i];
+}
+
+void UNet::init(uint64_t seed) {
+  Impl& m = *impl_;
+  std::vector<float> host(num_params_);
+  for (size_t k = 0; k < params_.size(); ++k) {
+    const TensorInfo& t = params_[k];
+    const std::string& n = t.name;
+    const bool is_bn = n.find(".conv.1.") != std::string::npos || n.find(".conv.4.") != std::string::npos;
+    float* dst = host.data() + t.offset;
+    if (is_bn) {
+      const bool weight = n.size() >= 7 && n.compare(n.size() - 7, 7, ".weight") == 0;
+      std::fill(dst, dst + t.size, weight ? 1.0f : 0.0f);
+      continue;
+    }
+    // fan_in as torch.nn.init._calculate_fan_in_and_fan_out of the weight.
+    const TensorInfo& w = (t.shape.size() == 1) ? params_[k - 1] : t;
+    int64_t receptive = 1;
+    for (size_t d = 2; d < w.shape.size(); ++d) receptive *= w.shape[d];
+    int64_t fan_in = w.shape[1] * receptive;
+    const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    for (int64_t i = 0; i < t.size; ++i) {
+      float u = rng::uniform_at(seed, kInitStreamBase + k, static_cast<uint64_t>(i));
+      dst[i] = static_cast<float>((2.0 * u - 1.0) * bound);
+    }
+  }
+  set_params(host.data());
+  std::vector<float> zeros(2 * num_params_, 0.0f);
+  set_adam_state(zeros.data());
+  std::vector<float> stats(num_buffers_);
+  for (const auto& b : buffers_) {
+    const bool var = b.name.find("running_var") != std::string::npos;
+    std::fill(stats.begin() + b.offset, stats.begin() + b.offset + b.size, var ? 1.0f : 0.0f);
+  }
+  set_buffers(stats.data());
+  std::vector<float> table(static_cast<size_t>(cfg_.timesteps) * cfg_.time_dim);
+  sinusoidal_table(cfg_.timesteps, cfg_.time_dim, table.data());
+  set_time_table(table.data());
+  backend_.fill(m.grads, 0.0f, num_params_);
+  adam_step_ = 0;
+  bn_batches_ = 0;
+  m.losses_written_upto = -1;
+}
+
+void UNet::get_params(float* host) const { backend_.download(host, impl_->params, sizeof(float) * num_params_); }
+void UNet::set_params(const float* host) { backend_.upload(impl_->params, host, sizeof(float) * num_params_); }
+void UNet::get_grads(float* host) const { backend_.download(host, impl_->grads, sizeof(float) * num_params_); }
+void UNet::get_adam_state(float* host) const { backend_.download(host, impl_->adam, sizeof(float) * 2 * num_params_); }
+void UNet::set_adam_state(const float* host) { backend_.upload(impl_->adam, host, sizeof(float) * 2 * num_params_); }
+void UNet::get_buffers(float* host) const { backend_.download(host, impl_->buffers, sizeof(float) * num_buffers_); }
+void UNet::set_buffers(const float* host) { backend_.upload(impl_->buffers, host, sizeof(float) * num_buffers_); }
+void UNet::get_time_table(float* host) const {
+  backend_.download(host, impl_->table, sizeof(float) * cfg_.timesteps * cfg_.time_dim);
+}
+void UNet::set_time_table(const float* host) {
+  backend_.upload(impl_->table, host, sizeof(float) * cfg_.timesteps * cfg_.time_dim);
+}
+
+static void check_batch(int n, int max_batch, const char* what) {
+  if (n < 1 || n > max_batch)
+    throw Error(std::string(what) + ": batch " + std::to_string(n) + " is outside [1, max_batch = " +
+                std::to_string(max_batch) + "]");
+}
+
+void UNet::forward(const float* x, const int32_t* t, float* out, int n, bool training) {
+  check_batch(n, max_batch_, "UNet::forward");
+  Impl& m = *impl_;
+  if (t != m.t_dev) backend_.copy(m.t_dev, t, sizeof(int32_t) * n);
+  m.forward(x, out, n, training);
+  if (training) {
+    m.last_training_n = n;
+    ++bn_batches_;
+  } else {
+    m.last_training_n = -1;
+  }
+}
+
+void UNet::backward(const float* dout, float* dx, int n) {
+  Impl& m = *impl_;
+  if (m.last_training_n != n)
+    throw Error("UNet::backward: needs a training forward of the same batch (" + std::to_string(n) +
+                ") just before it");
+  m.backward(dout, dx, n);
+}
+
+void UNet::forward_host(const float* x, const int32_t* t, float* out, int n, bool training) {
+  check_batch(n, max_batch_, "UNet::forward_host");
+  for (int i = 0; i < n; ++i)
+    if (t[i] < 0 || t[i] >= cfg_.timesteps)
+      throw Error("UNet::forward_host: timestep " + std::to_string(t[i]) + " of sample " + std::to_string(i) +
+                  " is outside [0, " + std::to_string(cfg_.timesteps) + ")");
+  Impl& m = *impl_;
+  const size_t bytes = sizeof(float) * static_cast<size_t>(n) * m.chw();
+  backend_.upload(m.x_in, x, bytes);
+  backend_.upload(m.t_dev, t, sizeof(int32_t) * n);
+  forward(m.x_in, m.t_dev, m.out, n, training);
+  backend_.download(out, m.out, bytes);
+}
+
+void UNet::backward_host(const float* dout, float* dx, int n) {
+  Impl& m = *impl_;
+  const size_t bytes = sizeof(float) * static_cast<size_t>(n) * m.chw();
+  backend_.upload(m.dout, dout, bytes);
+  backward(m.dout, dx ? m.dx : nullptr, n);
+  if (dx) backend_.download(dx, m.dx, bytes);
+  else backend_.synchronize();
+}
+
+void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, int n, const AdamParams& hp,
+                      uint64_t seed, int64_t step) {
+  check_batch(n, max_batch_, "UNet::train_step");
+  if (step < 0) throw Error("UNet::train_step: step must be >= 0");
+  Impl& m = *impl_;
+  const int64_t per = m.chw();
+  const size_t count = static_cast<size_t>(n) * per;
+  backend_.upload(m.pixels, pixels, count);
+  if (flips) backend_.upload(m.flips, flips, n);
+  backend_.images_to_float(m.pixels, flips ? m.flips : nullptr, m.x0, n, cfg_.in_channels,
+                           cfg_.height, cfg_.width);
+  backend_.uniform_int(m.t_dev, n, cfg_.timesteps, seed, train_t_stream(step));
+  backend_.gaussian(m.eps, count, seed, train_eps_stream(step), 0);
+  backend_.noise_add(m.x0, m.eps, m.t_dev, m.sqrt_abar, m.sqrt_1m_abar, m.xt, n, per);
+  forward(m.xt, m.t_dev, m.out, n, true);
+  backend_.mse_forward_backward(m.out, m.eps, m.loss_ring + (step % kLossRing), m.dout, count);
+  m.backward(m.dout, nullptr, n);
+  AdamParams p = hp;
+  p.step = ++adam_step_;
+  backend_.adam_update(m.params, m.grads, m.adam, m.adam + num_params_, num_params_, p);
+  m.losses_written_upto = std::max(m.losses_written_upto, step);
+}
+
+void UNet::read_losses(float* host, int64_t first_step, int count) {
+  Impl& m = *impl_;
+  if (count <= 0) return;
+  const int64_t last = first_step + count - 1;
+  if (first_step < 0 || count > kLossRing || last > m.losses_written_upto ||
+      last - first_step >= kLossRing || first_step <= m.losses_written_upto - kLossRing)
+    throw Error("UNet::read_losses: steps [" + std::to_string(first_step) + ", " + std::to_string(last) +
+                "] are not among the last " + std::to_string(kLossRing) + " trained steps");
+  backend_.synchronize();
+  for (int i = 0; i < count;) {
+    const int64_t slot = (first_step + i) % kLossRing;
+    const int run = static_cast<int>(std::min<int64_t>(count - i, kLossRing - slot));
+    backend_.download(host + i, m.loss_ring + slot, sizeof(float) * run);
+    i += run;
+  }
+}
+
+void UNet::sample_begin(int n, uint64_t seed, int64_t first_index) {
+  check_batch(n, max_batch_, "UNet::sample_begin");
+  if (first_index < 0) throw Error("UNet::sample_begin: first_index must be >= 0");
+  Impl& m = *impl_;
+  m.sample_n = n;
+  m.sample_seed = seed;
+  m.sample_first = first_index;
+  const uint64_t per = static_cast<uint64_t>(m.chw());
+  backend_.gaussian(m.sample_x, static_cast<size_t>(n) * per, seed, kSampleInitStream,
+                    static_cast<uint64_t>(first_index) * per);
+}
+
+void UNet::sample_step(int t) {
+  Impl& m = *impl_;
+  if (m.sample_n <= 0) throw Error("UNet::sample_step: call sample_begin first");
+  if (t < 0 || t >= cfg_.timesteps)
+    throw Error("UNet::sample_step: t = " + std::to_string(t) + " is outside [0, " + std::to_string(cfg_.timesteps) + ")");
+  const int n = m.sample_n;
+  std::fill(m.host_t.begin(), m.host_t.begin() + n, t);
+  backend_.upload(m.t_dev, m.host_t.data(), sizeof(int32_t) * n);
+  forward(m.sample_x, m.t_dev, m.sample_eps, n, false);
+  backend_.reverse_step(m.sample_x, m.sample_eps, m.sample_x, n, static_cast<size_t>(m.chw()),
+                        m.sched.c_x[t], m.sched.c_eps[t], m.sched.sigma[t], m.sample_seed,
+                        sample_step_stream(t), m.sample_first);
+}
+
+void UNet::sample_read(float* host, bool clip) {
+  Impl& m = *impl_;
+  if (m.sample_n <= 0) throw Error("UNet::sample_read: call sample_begin first");
+  const size_t count = static_cast<size_t>(m.sample_n) * m.chw();
+  if (clip) {
+    backend_.clamp(m.sample_x, m.sample_eps, count, -1.0f, 1.0f);
+    backend_.download(host, m.sample_eps, sizeof(float) * count);
+  } else {
+    backend_.download(host, m.sample_x, sizeof(float) * count);
+  }
+}
+
+}  // namespace ddpm

@@ -1,0 +1,56 @@
+// A small fixed pool of worker threads for the CPU backend.
+//
+// parallel_for splits [0, count) into fixed chunks whose boundaries depend only
+// on count and grain, never on the number of threads, so every op computes
+// the same floating-point result whatever the thread count (bit-for-bit
+// determinism). The calling thread takes part in the work.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace ddpm {
+namespace cpu {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Calls fn(begin, end) on disjoint chunks covering [0, count); each chunk
+  // holds `grain` indices (the last may hold fewer). Rethrows the first
+  // exception a chunk threw, after all chunks finished.
+  void parallel_for(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+ private:
+  void worker_loop();
+  void run_chunks(const std::function<void(int64_t, int64_t)>& fn, int64_t count, int64_t grain,
+                  int64_t chunks);
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  uint64_t generation_ = 0;
+  bool stopping_ = false;
+  int active_ = 0;
+
+  // The job in flight.
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int64_t count_ = 0, grain_ = 1, chunks_ = 0;
+  std::atomic<int64_t> next_chunk_{0};
+  std::exception_ptr error_;
+  std::mutex error_mutex_;
+};
+
+}  // namespace cpu
+}  // namespace ddpm

@@ -1,0 +1,37 @@
+// The surface the JavaCPP binding (org.ddpm4j.binding.DdpmCpu) sees: the
+// Backend and UNet classes plus flat accessors for what JNI maps poorly
+// (std::vector fields), the version, and a CUDA probe that needs no CUDA
+// library at link time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ddpm/backend.h"
+#include "ddpm/unet.h"
+
+namespace ddpm {
+namespace api {
+
+std::string version();
+
+// Tensor table accessors; kind 0 = parameters, 1 = BatchNorm buffers.
+std::string tensor_name(const UNet& net, int kind, int i);
+int64_t tensor_offset(const UNet& net, int kind, int i);
+int tensor_rank(const UNet& net, int kind, int i);
+int64_t tensor_dim(const UNet& net, int kind, int i, int d);
+
+// CUDA probe through the driver library (dlopen("libcuda.so.1")), so it links
+// nothing from CUDA and is safe on machines without it. Returns the number of
+// CUDA devices, or -1 with the reason in cuda_probe_error().
+int cuda_device_count();
+std::string cuda_probe_error();
+
+// dlopen()s cuBLAS/cuBLASLt and every cuDNN 9 library with RTLD_GLOBAL, looking
+// first in the colon-separated `dirs`, then in the loader's default search
+// path, so that the CUDA binding then links against them. Returns "" when all
+// were found, else one line naming what is missing and where it looked.
+std::string preload_cuda_libraries(const std::string& dirs);
+
+}  // namespace api
+}  // namespace ddpm

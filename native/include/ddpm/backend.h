@@ -1,0 +1,194 @@
+// The op interface every compute backend implements (CPU reference, CUDA).
+//
+// The UNet (unet.h) is written once against this interface; a backend only
+// supplies memory and ops. All tensors are float32, NCHW, dense, and live in
+// the backend's memory space (host memory for the CPU backend, device memory
+// for CUDA). Pointers passed to ops must come from Backend::alloc (or point
+// inside such a block). Every op is enqueued in order on the backend's single
+// stream; only download() and synchronize() wait for the device.
+//
+// Conventions, used the same everywhere:
+//   N batch, C channels, H height, W width, HW = H*W.
+//   "Overwrite" means the op writes every element of the output.
+//   "Accumulate" (named in the doc of the op) means out += result.
+//   Errors are thrown as ddpm::Error (a std::runtime_error) with a message
+//   that names the op and the problem; ops never call exit() or abort().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace ddpm {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+// Hyper-parameters of one Adam update (PyTorch semantics, bias-corrected).
+struct AdamParams {
+  float lr = 1e-4f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;  // L2 added to the gradient, as torch.optim.Adam
+  int64_t step = 1;           // 1-based step number used for bias correction
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // ---- identity ---------------------------------------------------------
+  virtual std::string name() const = 0;         // "cpu" or "cuda"
+  virtual std::string device_name() const = 0;  // e.g. "AMD EPYC (2 threads)"
+  virtual int threads() const = 0;              // CPU worker threads (1 on CUDA)
+
+  // ---- memory -----------------------------------------------------------
+  // alloc returns memory aligned to at least 64 bytes; it is the only place a
+  // backend allocates device memory. free(nullptr) is a no-op.
+  virtual void* alloc(size_t bytes) = 0;
+  virtual void free(void* p) = 0;
+  // host -> backend. The host buffer may be reused as soon as upload returns
+  // (CUDA stages it through pinned memory and copies asynchronously).
+  virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
+  // backend -> host. Waits for all enqueued work first.
+  virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  virtual void fill(float* dst, float value, size_t n) = 0;
+  virtual void synchronize() = 0;
+
+  // ---- convolution ------------------------------------------------------
+  // 2-D convolution, stride 1, zero padding k/2, k in {1, 3}.
+  // x (N,Cin,H,W), w (Cout,Cin,k,k), b (Cout) or nullptr, y (N,Cout,H,W).
+  virtual void conv2d_forward(const float* x, const float* w, const float* b, float* y,
+                              int N, int Cin, int H, int W, int Cout, int k) = 0;
+  // Gradients of conv2d_forward. dx (overwrite) may be nullptr to skip it;
+  // dw (overwrite); db (overwrite) may be nullptr.
+  virtual void conv2d_backward(const float* x, const float* w, const float* dy, float* dx,
+                               float* dw, float* db, int N, int Cin, int H, int W, int Cout,
+                               int k) = 0;
+
+  // Transposed convolution, kernel 2, stride 2, no padding (nn.ConvTranspose2d(Cin,Cout,2,2)).
+  // x (N,Cin,H,W), w (Cin,Cout,2,2), b (Cout) or nullptr, y (N,Cout,2H,2W).
+  virtual void conv_transpose2x2_forward(const float* x, const float* w, const float* b, float* y,
+                                         int N, int Cin, int H, int W, int Cout) = 0;
+  // dx (overwrite, nullable), dw (overwrite), db (overwrite, nullable).
+  virtual void conv_transpose2x2_backward(const float* x, const float* w, const float* dy,
+                                          float* dx, float* dw, float* db, int N, int Cin, int H,
+                                          int W, int Cout) = 0;
+
+  // ---- BatchNorm + ReLU (+ per-sample channel add) ------------------------
+  // y = relu(gamma * (x - mean) * invstd + beta) + add[n, c]
+  // training: mean/var are the batch statistics over (N, H, W) (biased var for
+  //   normalising); save_mean/save_invstd (C each) receive them, and the
+  //   running statistics are updated as PyTorch does:
+  //   running = (1 - momentum) * running + momentum * stat, with the unbiased
+  //   variance (M / (M - 1)) for running_var, M = N*HW.
+  // eval: the running statistics are used; save_* are not written.
+  // add (N, C) may be nullptr. x and y must not alias.
+  virtual void batchnorm_relu_forward(const float* x, float* y, const float* gamma,
+                                      const float* beta, float* running_mean, float* running_var,
+                                      float* save_mean, float* save_invstd, const float* add,
+                                      int N, int C, int HW, bool training, float momentum,
+                                      float eps) = 0;
+  // Backward of the training-mode forward. Recomputes the ReLU mask from x and
+  // the saved statistics. dx, dgamma, dbeta overwrite; dadd (N, C) overwrite,
+  // nullable (it is the sum of dy over H, W).
+  virtual void batchnorm_relu_backward(const float* x, const float* dy, const float* gamma,
+                                       const float* beta, const float* save_mean,
+                                       const float* save_invstd, float* dx, float* dgamma,
+                                       float* dbeta, float* dadd, int N, int C, int HW) = 0;
+
+  // ---- pooling, padding, concat ------------------------------------------
+  // 2x2 max-pool, stride 2, floor (nn.MaxPool2d(2, 2)); y (N,C,H/2,W/2).
+  // y += add[n, c] after pooling when add (N, C) is not nullptr.
+  virtual void maxpool2x2_forward(const float* x, float* y, const float* add, int N, int C, int H,
+                                  int W) = 0;
+  // dx ACCUMULATE (dx += routed dy; the first max in row-major window order
+  // wins ties, as PyTorch). dadd (N, C) overwrite, nullable.
+  virtual void maxpool2x2_backward(const float* x, const float* dy, float* dx, float* dadd, int N,
+                                   int C, int H, int W) = 0;
+
+  // out (N, Cu + Cs, Hs, Ws) = cat([pad(up), skip], dim=1), where pad places
+  // up (N,Cu,Hu,Wu) with top = (Hs-Hu)/2, left = (Ws-Wu)/2 (F.pad as the seed
+  // UNet does; Hu <= Hs, Wu <= Ws) and zeros elsewhere.
+  virtual void pad_concat_forward(const float* up, const float* skip, float* out, int N, int Cu,
+                                  int Hu, int Wu, int Cs, int Hs, int Ws) = 0;
+  // dup, dskip overwrite (either nullable).
+  virtual void pad_concat_backward(const float* dout, float* dup, float* dskip, int N, int Cu,
+                                   int Hu, int Wu, int Cs, int Hs, int Ws) = 0;
+
+  // y[n, c, :, :] = x[n, c, :, :] + add[n, c]   (x and y may alias)
+  virtual void add_channel_forward(const float* x, const float* add, float* y, int N, int C,
+                                   int HW) = 0;
+  // dadd[n, c] = sum over H, W of dy[n, c] (overwrite). The gradient for x is dy itself.
+  virtual void add_channel_backward(const float* dy, float* dadd, int N, int C, int HW) = 0;
+
+  // ---- dense ---------------------------------------------------------------
+  // y (N, out) = x (N, in) @ w^T + b; w (out, in) as nn.Linear; b nullable.
+  virtual void linear_forward(const float* x, const float* w, const float* b, float* y, int N,
+                              int in, int out) = 0;
+  // dx (overwrite, nullable), dw (overwrite), db (overwrite, nullable).
+  virtual void linear_backward(const float* x, const float* w, const float* dy, float* dx,
+                               float* dw, float* db, int N, int in, int out) = 0;
+  // y = x * sigmoid(x)  (x and y may alias)
+  virtual void silu_forward(const float* x, float* y, size_t n) = 0;
+  // dx = dy * d silu(x) / dx (overwrite; dx may alias dy)
+  virtual void silu_backward(const float* x, const float* dy, float* dx, size_t n) = 0;
+  // out (N, D) = table[t[n], :]; table (T, D); t is int32 in backend memory.
+  virtual void embedding_gather(const float* table, const int32_t* t, float* out, int N, int D,
+                                int T) = 0;
+
+  // ---- loss ---------------------------------------------------------------
+  // loss[0] = mean((pred - target)^2) over n elements (written to backend
+  // memory, so no host synchronisation); grad = 2 (pred - target) / n
+  // (overwrite, nullable).
+  virtual void mse_forward_backward(const float* pred, const float* target, float* loss,
+                                    float* grad, size_t n) = 0;
+
+  // ---- randomness (Philox4x32-10, see rng.h) ------------------------------
+  // out[i] ~ N(0, 1) for i < n: element offset+i of (seed, stream), see rng.h.
+  virtual void gaussian(float* out, size_t n, uint64_t seed, uint64_t stream, uint64_t offset) = 0;
+  // out[i] uniform in [0, high) as int32: element i of (seed, stream).
+  virtual void uniform_int(int32_t* out, size_t n, int32_t high, uint64_t seed,
+                           uint64_t stream) = 0;
+
+  // ---- DDPM ---------------------------------------------------------------
+  // uint8 pixels (N, C, H, W) in [0, 255] -> out in [-1, 1] as p / 127.5 - 1,
+  // mirrored along W for samples with flip[n] != 0 (flip nullable).
+  virtual void images_to_float(const uint8_t* pixels, const uint8_t* flip, float* out, int N,
+                               int C, int H, int W) = 0;
+  // x_t = sqrt_abar[t[n]] * x0 + sqrt_one_minus_abar[t[n]] * eps, per sample
+  // of size `per_sample` elements. Tables (T) live in backend memory.
+  virtual void noise_add(const float* x0, const float* eps, const int32_t* t,
+                         const float* sqrt_abar, const float* sqrt_one_minus_abar, float* xt, int N,
+                         size_t per_sample) = 0;
+  // Ancestral step, one t for the whole batch:
+  //   x_prev = c_x * (x_t - c_eps * eps_theta) + sigma * z
+  // with c_x = 1/sqrt(alpha_t), c_eps = beta_t / sqrt(1 - abar_t),
+  // sigma = sqrt(beta_t) (0 at t = 0). z ~ N(0,1) is drawn inside the op:
+  // element i of sample n is gaussian(seed, stream, first_index*per_sample + n*per_sample + i)
+  // so a sample's noise does not depend on how the batch was split.
+  // x_prev may alias x_t.
+  virtual void reverse_step(const float* x_t, const float* eps_theta, float* x_prev, int N,
+                            size_t per_sample, float c_x, float c_eps, float sigma, uint64_t seed,
+                            uint64_t stream, int64_t first_index) = 0;
+  // out[i] = min(max(x[i], lo), hi)  (may alias)
+  virtual void clamp(const float* x, float* out, size_t n, float lo, float hi) = 0;
+
+  // ---- optimiser ----------------------------------------------------------
+  // One Adam step over flat buffers of n elements: m and v are the first and
+  // second moments (each n). As torch.optim.Adam(amsgrad=False, maximize=False).
+  virtual void adam_update(float* params, const float* grads, float* m, float* v, size_t n,
+                           const AdamParams& p) = 0;
+};
+
+// The CPU reference backend. threads <= 0 means std::thread::hardware_concurrency().
+Backend* create_cpu_backend(int threads);
+// Deletes any backend (virtual destructor); nullptr is a no-op.
+void destroy_backend(Backend* backend);
+
+}  // namespace ddpm

@@ -1,0 +1,165 @@
+// The seed DDPM UNet, its training step and its sampler, written once
+// against ddpm::Backend.
+//
+// Architecture (depth D, widths c_i = base_width * 2^i, time MLPs
+// te = Linear(time_dim, c) -> SiLU -> Linear(c, c) on a frozen table row):
+//
+//   x1      = conv1(x + te1)                      double conv, in -> c0
+//   x_{i+1} = down_i(x_i + te_{i+1})              maxpool 2x2, double conv c_{i-1} -> c_i
+//   u_0     = x_{D+1}
+//   u_j     = up_j(skip = x_{D-j+1}, u_{j-1} + te{j}_up)
+//             convT 2x2 c_{D-j+1} -> c_{D-j}, pad to the skip's size,
+//             cat([up, skip]), double conv c_{D-j+1} -> c_{D-j}
+//   out     = last_conv(u_D)                      1x1, c0 -> in
+//
+// double conv = (conv3x3 -> BatchNorm -> ReLU) x 2. This is the seed
+// notebook's UNet, with the same module names (see param_tensor()).
+//
+// Buffers, each one flat allocation in the backend:
+//   params   all trainable tensors, in the order of param_tensor(i)
+//   grads    same layout as params
+//   adam     2 * num_params: first moments, then second moments
+//   buffers  BatchNorm running statistics, in the order of buffer_tensor(i)
+//   table    the frozen time-embedding table (timesteps, time_dim)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ddpm/backend.h"
+
+namespace ddpm {
+
+struct UNetConfig {
+  int in_channels = 3;
+  int height = 32;
+  int width = 32;
+  int base_width = 64;
+  int depth = 4;
+  int time_dim = 100;
+  int timesteps = 1000;
+  float beta_start = 1e-4f;
+  float beta_end = 0.02f;
+  float bn_momentum = 0.1f;
+  float bn_eps = 1e-5f;
+};
+
+// Throws ddpm::Error naming the field when a configuration is impossible.
+void validate(const UNetConfig& cfg);
+
+// One named view into a flat buffer.
+struct TensorInfo {
+  std::string name;          // PyTorch state_dict name, e.g. "down1.conv.conv.0.weight"
+  int64_t offset = 0;        // in floats, from the start of the buffer
+  int64_t size = 0;          // number of floats
+  std::vector<int64_t> shape;
+};
+
+// The standard sinusoidal table: row t, column j holds
+// sin(t / 10000^(2*(j/2)/dim)) for even j and cos(...) for odd j.
+void sinusoidal_table(int timesteps, int dim, float* out);
+
+// Linear beta schedule and the derived per-t coefficients, in double then
+// rounded to float (index t in [0, timesteps)).
+struct Schedule {
+  std::vector<float> beta, alpha, alpha_bar, sqrt_alpha_bar, sqrt_one_minus_alpha_bar;
+  // Reverse-step coefficients (see Backend::reverse_step).
+  std::vector<float> c_x, c_eps, sigma;
+  static Schedule linear(int timesteps, float beta_start, float beta_end);
+};
+
+class UNet {
+ public:
+  // Losses of the last kLossRing training steps are kept on the backend.
+  static constexpr int kLossRing = 4096;
+
+  UNet(Backend& backend, const UNetConfig& cfg, int max_batch);
+  ~UNet();
+  UNet(const UNet&) = delete;
+  UNet& operator=(const UNet&) = delete;
+
+  const UNetConfig& config() const { return cfg_; }
+  Backend& backend() { return backend_; }
+  int max_batch() const { return max_batch_; }
+  int64_t sample_size() const;  // C*H*W
+
+  // ---- the parameter table ------------------------------------------------
+  int num_param_tensors() const { return static_cast<int>(params_.size()); }
+  const TensorInfo& param_tensor(int i) const;
+  int64_t num_params() const { return num_params_; }
+  int num_buffer_tensors() const { return static_cast<int>(buffers_.size()); }
+  const TensorInfo& buffer_tensor(int i) const;
+  int64_t num_buffers() const { return num_buffers_; }
+  // Bytes of backend memory this model holds.
+  int64_t backend_bytes() const { return backend_bytes_; }
+
+  // ---- state (host arrays; sizes as named) ------------------------------------
+  // PyTorch's default initialisation (kaiming-uniform(a=sqrt(5)) weights,
+  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) biases, BatchNorm weight 1, bias 0),
+  // drawn from Philox with `seed`; running mean 0, var 1; Adam state zero;
+  // counters zero; the standard sinusoidal table.
+  void init(uint64_t seed);
+  void get_params(float* host) const;        // num_params
+  void set_params(const float* host);
+  void get_grads(float* host) const;         // num_params
+  void get_adam_state(float* host) const;    // 2 * num_params (m then v)
+  void set_adam_state(const float* host);
+  void get_buffers(float* host) const;       // num_buffers
+  void set_buffers(const float* host);
+  void get_time_table(float* host) const;    // timesteps * time_dim
+  void set_time_table(const float* host);
+  int64_t adam_step() const { return adam_step_; }          // Adam updates so far
+  void set_adam_step(int64_t s) { adam_step_ = s; }
+  int64_t bn_batches() const { return bn_batches_; }        // BatchNorm num_batches_tracked
+  void set_bn_batches(int64_t s) { bn_batches_ = s; }
+
+  // ---- forward / backward (backend memory) -----------------------------------
+  // x (n, C, H, W), t (n) int32 in [0, timesteps), out (n, C, H, W); n <= max_batch.
+  // training = true uses batch statistics, updates the running ones and keeps
+  // what backward() needs.
+  void forward(const float* x, const int32_t* t, float* out, int n, bool training);
+  // Gradients of sum(out * dout) for the last training forward (same n):
+  // parameter gradients into grads (overwrite); dx (n, C, H, W) nullable.
+  void backward(const float* dout, float* dx, int n);
+
+  // Host-array versions of the above (for tests and tools).
+  void forward_host(const float* x, const int32_t* t, float* out, int n, bool training);
+  void backward_host(const float* dout, float* dx, int n);
+
+  // ---- training -------------------------------------------------------------
+  // One DDPM step on a batch of uint8 pixels (n, C, H, W) with optional
+  // horizontal flips (n, nullable), both host arrays:
+  //   x0 = pixels / 127.5 - 1 (flipped), t ~ U{0..T-1}, eps ~ N(0, 1)
+  //   (streams 4*step and 4*step+1 of seed), x_t = noise_add(x0, eps, t),
+  //   loss = mse(unet(x_t, t), eps), backward, Adam (hp.step is ignored:
+  //   the model's own counter advances).
+  // Nothing waits for the device; the loss lands in a ring read by read_losses.
+  void train_step(const uint8_t* pixels, const uint8_t* flips, int n, const AdamParams& hp,
+                  uint64_t seed, int64_t step);
+  // Losses of steps [first_step, first_step + count) into host; each must be
+  // among the last kLossRing steps trained. Waits for the device.
+  void read_losses(float* host, int64_t first_step, int count);
+
+  // ---- sampling (ancestral, BatchNorm in eval mode) ---------------------------
+  // Sample k of this call is global sample first_index + k: its noise depends
+  // only on (seed, first_index + k), not on how a run is split into batches.
+  void sample_begin(int n, uint64_t seed, int64_t first_index);
+  // One reverse step at t (t = timesteps-1 down to 0).
+  void sample_step(int t);
+  // Current images (n, C, H, W) into host; clip to [-1, 1] first if asked.
+  void sample_read(float* host, bool clip);
+
+ private:
+  struct Impl;
+  Backend& backend_;
+  UNetConfig cfg_;
+  int max_batch_;
+  std::vector<TensorInfo> params_, buffers_;
+  int64_t num_params_ = 0, num_buffers_ = 0, backend_bytes_ = 0;
+  int64_t adam_step_ = 0, bn_batches_ = 0;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ddpm
