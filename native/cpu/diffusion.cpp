@@ -33,7 +33,7 @@ void images_to_float(ThreadPool& pool, const uint8_t* pixels, const uint8_t* fli
       for (int i = 0; i < H; ++i)
         for (int j = 0; j < W; ++j) {
           const int src = mirror ? (W - 1 - j) : j;
-          o[i * W + j] = static_cast<float>(in[i * W + src]) * (1.0f / 127.5f) - 1.0f;
+          o[i * W + j] = static_cast<float>(in[i * W + src]) / 127.5f - 1.0f;
         }
     }
   });

@@ -28,12 +28,15 @@ class Error : public std::runtime_error {
 };
 
 // Hyper-parameters of one Adam update (PyTorch semantics, bias-corrected).
+// Doubles, as PyTorch holds them: derived constants such as 1 - beta2 are
+// formed in double and rounded to float once, exactly as torch does when it
+// passes Python floats to its fp32 kernels.
 struct AdamParams {
-  float lr = 1e-4f;
-  float beta1 = 0.9f;
-  float beta2 = 0.999f;
-  float eps = 1e-8f;
-  float weight_decay = 0.0f;  // L2 added to the gradient, as torch.optim.Adam
+  double lr = 1e-4;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;  // L2 added to the gradient, as torch.optim.Adam
   int64_t step = 1;           // 1-based step number used for bias correction
 };
 

@@ -84,11 +84,11 @@ public final class DdpmCpu {
 
         private native void allocate();
 
-        public native float lr(); public native AdamParams lr(float v);
-        public native float beta1(); public native AdamParams beta1(float v);
-        public native float beta2(); public native AdamParams beta2(float v);
-        public native float eps(); public native AdamParams eps(float v);
-        public native float weight_decay(); public native AdamParams weight_decay(float v);
+        public native double lr(); public native AdamParams lr(double v);
+        public native double beta1(); public native AdamParams beta1(double v);
+        public native double beta2(); public native AdamParams beta2(double v);
+        public native double eps(); public native AdamParams eps(double v);
+        public native double weight_decay(); public native AdamParams weight_decay(double v);
         public native @Cast("int64_t") long step(); public native AdamParams step(long v);
     }
 

@@ -1,13 +1,15 @@
 package org.ddpm4j.optim;
 
 /**
- * Adam hyper-parameters (torch.optim.Adam semantics). The moments live in one
- * native buffer of the model, updated by one kernel per step.
+ * Adam hyper-parameters (torch.optim.Adam semantics). Doubles, as PyTorch holds
+ * them, so derived constants (1 - beta2, lr / bias correction) round to float
+ * exactly as torch's do. The moments live in one native buffer of the model,
+ * updated by one kernel per step.
  */
-public record AdamConfig(float lr, float beta1, float beta2, float eps, float weightDecay) {
+public record AdamConfig(double lr, double beta1, double beta2, double eps, double weightDecay) {
 
     /** torch.optim.Adam's defaults with the given learning rate. */
-    public static AdamConfig withLr(float lr) {
-        return new AdamConfig(lr, 0.9f, 0.999f, 1e-8f, 0.0f);
+    public static AdamConfig withLr(double lr) {
+        return new AdamConfig(lr, 0.9, 0.999, 1e-8, 0.0);
     }
 }
