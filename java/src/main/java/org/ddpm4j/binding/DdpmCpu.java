@@ -17,7 +17,7 @@ import org.bytedeco.javacpp.annotation.StdString;
  * jar by {@link Loader#load()}. Only this package uses these classes directly;
  * the rest of the code goes through {@link NativeBackend} and {@link NativeUNet}.
  */
-@Platform(include = {"ddpm/backend.h", "ddpm/unet.h", "ddpm/api.h"}, library = "jniDdpmCpu")
+@Platform(include = {"ddpm/backend.h", "ddpm/unet.h", "ddpm/op_bench.h", "ddpm/api.h"}, library = "jniDdpmCpu")
 @Namespace("ddpm")
 public final class DdpmCpu {
     static {
@@ -140,6 +140,29 @@ public final class DdpmCpu {
         public native void sample_begin(int n, @Cast("uint64_t") long seed, @Cast("int64_t") long firstIndex);
         public native void sample_step(int t);
         public native void sample_read(float[] host, @Cast("bool") boolean clip);
+    }
+
+    /** ddpm::OpBench: one op prepared with its own buffers, for benchmarks. */
+    public static class OpBench extends Pointer {
+        static {
+            Loader.load();
+        }
+
+        public OpBench(Backend backend, String kind, int n, int cin, int cout, int h, int w) {
+            super((Pointer) null);
+            allocate(backend, kind, n, cin, cout, h, w);
+        }
+
+        private native void allocate(@ByRef Backend backend, @StdString String kind, int n, int cin, int cout, int h,
+                                     int w);
+
+        public native void run();
+
+        public native void synchronize();
+
+        public native double flops();
+
+        public native double bytes();
     }
 
     public static native Backend create_cpu_backend(int threads);

@@ -3,6 +3,7 @@ package org.ddpm4j.binding;
 import java.util.ArrayList;
 import java.util.List;
 import org.ddpm4j.backend.Backend;
+import org.ddpm4j.backend.OpKernel;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
 
@@ -46,6 +47,18 @@ final class NativeBackend implements Backend {
         NativeUNet net = new NativeUNet(this, config, maxBatch);
         models.add(net);
         return net;
+    }
+
+    @Override
+    public OpKernel prepareOp(String kind, int n, int cin, int cout, int h, int w) {
+        DdpmCpu.OpBench op = new DdpmCpu.OpBench(pointer(), kind, n, cin, cout, h, w);
+        return new OpKernel() {
+            @Override public void run() { op.run(); }
+            @Override public void synchronize() { op.synchronize(); }
+            @Override public double flops() { return op.flops(); }
+            @Override public double bytes() { return op.bytes(); }
+            @Override public void close() { op.close(); }
+        };
     }
 
     synchronized void forget(NativeUNet net) {
