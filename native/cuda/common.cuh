@@ -1,0 +1,171 @@
+// Shared pieces of the CUDA backend: the per-backend launch context, error
+// checking that throws ddpm::Error, and the small device helpers (warp and
+// block reductions, the "group of lanes per (n, c) plane" mapping) that the
+// kernel families build on.
+//
+// Layering, as in every file of this folder: a __global__ kernel, a launcher
+// in namespace ddpm::cuda::ops (ops.h) that validates, sizes the grid and
+// launches on ctx.stream, and the public entry in cuda_backend.cu.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "ddpm/backend.h"
+
+namespace ddpm {
+namespace cuda {
+
+// A device-side error found by a kernel (bad timestep index, ...). It lives
+// in mapped pinned host memory: kernels write it only when something is
+// wrong, and the backend reads it after every synchronisation and throws.
+struct DeviceError {
+  int code;   // 0: none; see ErrorCode
+  int index;  // offending element (e.g. the sample)
+  int value;  // offending value
+  int limit;  // the bound it broke
+};
+enum ErrorCode : int {
+  kErrNone = 0,
+  kErrEmbeddingIndex = 1,  // embedding_gather: t[n] outside [0, T)
+  kErrNoiseAddIndex = 2,   // noise_add: t[n] outside [0, T) (T unknown: value < 0 only)
+};
+
+// Sizes of the preallocated scratch (see CudaBackend's constructor).
+constexpr int kMaxPartials = 1 << 16;     // (channel, slice) partial sums, 2 doubles each
+constexpr int kMaxChannels = 1 << 16;     // per-channel coefficients, 8 floats each
+constexpr int kThreads = 256;             // default block size
+
+// Everything a launcher needs; owned by the backend, passed by reference.
+struct Ctx {
+  cudaStream_t stream = nullptr;
+  int device = 0;
+  int sm_count = 1;
+  double* partials = nullptr;  // kMaxPartials * 2 doubles
+  float* coef = nullptr;       // kMaxChannels * 8 floats
+  DeviceError* error = nullptr;  // device pointer of the mapped error record
+};
+
+// ---- errors -------------------------------------------------------------------
+[[noreturn]] void throw_cuda(const char* op, const char* call, cudaError_t e);
+inline void check(cudaError_t e, const char* op, const char* call) {
+  if (e != cudaSuccess) throw_cuda(op, call, e);
+}
+// After a kernel launch: launch-configuration errors (and earlier sticky ones).
+void check_launch(const char* op);
+
+#define DDPM_CUDA(op, call) ::ddpm::cuda::check((call), (op), #call)
+
+inline std::string shape_str(std::initializer_list<long long> dims) {
+  std::string s = "(";
+  bool first = true;
+  for (long long d : dims) {
+    if (!first) s += ", ";
+    s += std::to_string(d);
+    first = false;
+  }
+  return s + ")";
+}
+
+// ---- grid sizing -----------------------------------------------------------
+inline int grid_for(long long work_items, int threads, const Ctx& ctx, int blocks_per_sm = 16) {
+  long long blocks = (work_items + threads - 1) / threads;
+  long long cap = static_cast<long long>(ctx.sm_count) * blocks_per_sm;
+  if (blocks > cap) blocks = cap;
+  if (blocks < 1) blocks = 1;
+  return static_cast<int>(blocks);
+}
+
+// Lanes per plane for the group mapping: the smallest power of two >= the
+// plane's length in vectors, at most 32.
+inline int group_lanes(long long plane_vecs) {
+  int g = 1;
+  while (g < 32 && g < plane_vecs) g <<= 1;
+  return g;
+}
+
+#if defined(__CUDACC__)
+#define DDPM_CUDA_HD __host__ __device__
+#else
+#define DDPM_CUDA_HD
+#endif
+
+DDPM_CUDA_HD inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// ---- device helpers ----------------------------------------------------------
+#if defined(__CUDACC__)
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ double warp_sum(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+// Sum over an aligned group of G lanes (G a power of two <= 32). Every lane
+// of the warp must call it (the group loops below keep trip counts uniform).
+__device__ __forceinline__ float group_sum(float v, int G) {
+  for (int o = G >> 1; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Sum of v over the block (blockDim.x a multiple of 32, at most 1024). The
+// result is valid in thread 0. smem holds 32 doubles. Fixed order, so the
+// result is deterministic for a given launch shape.
+__device__ __forceinline__ double block_sum(double v, double* smem) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();  // smem may be reused by a previous call
+  if (lane == 0) smem[warp] = v;
+  __syncthreads();
+  const int warps = blockDim.x >> 5;
+  v = (threadIdx.x < warps) ? smem[threadIdx.x] : 0.0;
+  if (warp == 0) v = warp_sum(v);
+  return v;
+}
+
+// Report a device-side error once (the first one wins).
+__device__ __forceinline__ void report_error(DeviceError* e, int code, int index, int value, int limit) {
+  if (atomicCAS(&e->code, 0, -1) == 0) {
+    e->index = index;
+    e->value = value;
+    e->limit = limit;
+    __threadfence_system();
+    atomicExch(&e->code, code);
+  }
+}
+
+// VEC consecutive floats (VEC = 1 or 4; 4 needs 16-byte alignment).
+template <int VEC>
+__device__ __forceinline__ void load_vec(const float* p, float (&v)[VEC]) {
+  if constexpr (VEC == 4) {
+    const float4 t = *reinterpret_cast<const float4*>(p);
+    v[0] = t.x;
+    v[1] = t.y;
+    v[2] = t.z;
+    v[3] = t.w;
+  } else {
+    v[0] = *p;
+  }
+}
+template <int VEC>
+__device__ __forceinline__ void store_vec(float* p, const float (&v)[VEC]) {
+  if constexpr (VEC == 4) {
+    *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+  } else {
+    *p = v[0];
+  }
+}
+
+#endif  // __CUDACC__
+
+}  // namespace cuda
+}  // namespace ddpm

@@ -1,0 +1,330 @@
+// Convolutions through cuDNN (ConvEngine) and the backend's conv ops on top:
+//   conv2d (k = 1, 3; pad k/2): forward = cudnnConvolutionForward,
+//     dx = cudnnConvolutionBackwardData, dw = cudnnConvolutionBackwardFilter;
+//   conv_transpose2x2 (stride 2): the transposed conv of a 2x2 stride-2 conv
+//     z (N, Cout, 2H, 2W) -> (N, Cin, H, W) whose filter is w (Cin, Cout, 2, 2)
+//     read as (K = Cin, C = Cout): forward = that conv's backward-data,
+//     dx = its forward, dw = its backward-filter with x and dy swapped.
+// Bias add and bias gradient are the kernels of channel.cu.
+#include "conv.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "ops.h"
+
+namespace ddpm {
+namespace cuda {
+
+void throw_cudnn(const char* op, const char* call, cudnnStatus_t s) {
+  char detail[512];
+  detail[0] = '\0';
+  cudnnGetLastErrorString(detail, sizeof(detail));
+  const std::string fn = std::string(call).substr(0, std::string(call).find('('));
+  std::string msg = std::string("cuda ") + op + ": " + fn + " failed: " + cudnnGetErrorString(s) +
+                    " (cudnnStatus " + std::to_string(static_cast<int>(s)) + ")";
+  if (detail[0]) msg += ": " + std::string(detail);
+  throw Error(msg);
+}
+
+std::string ConvShape::str() const {
+  return "x" + shape_str({N, C, H, W}) + " w" + shape_str({K, C, R, R}) + " pad " + std::to_string(pad) +
+         " stride " + std::to_string(stride);
+}
+
+struct ConvEngine::Plan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv[3] = {nullptr, nullptr, nullptr};
+  bool ready[3] = {false, false, false};
+  int algo[3] = {0, 0, 0};
+  size_t ws[3] = {0, 0, 0};
+  ~Plan() {
+    if (x) cudnnDestroyTensorDescriptor(x);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    for (auto c : conv)
+      if (c) cudnnDestroyConvolutionDescriptor(c);
+  }
+};
+
+namespace {
+
+size_t env_size_mb(const char* name, size_t dflt_mb) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return dflt_mb << 20;
+  return static_cast<size_t>(std::strtoull(v, nullptr, 10)) << 20;
+}
+
+const char* math_name(cudnnMathType_t m) {
+  switch (m) {
+    case CUDNN_DEFAULT_MATH: return "default";
+    case CUDNN_TENSOR_OP_MATH: return "tensor-op";
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: return "tensor-op-conversion";
+    case CUDNN_FMA_MATH: return "fma";
+    default: return "?";
+  }
+}
+
+// The first (fastest, as cuDNN sorts them) usable result: it ran, fits the
+// workspace cap, and uses no reduced precision unless TF32 is allowed (never
+// the fp16 down-conversion).
+template <typename Perf>
+int pick(const Perf* perf, int n, bool tf32, size_t cap) {
+  for (int i = 0; i < n; ++i) {
+    const Perf& p = perf[i];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > cap) continue;
+    if (p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
+    if (!tf32 && p.mathType == CUDNN_TENSOR_OP_MATH) continue;
+    return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+ConvEngine::ConvEngine(cudaStream_t stream, bool tf32) : stream_(stream), tf32_(tf32) {
+  const char* algo = std::getenv("DDPM_CUDNN_ALGO");
+  find_ = !(algo && std::strcmp(algo, "heuristic") == 0);
+  const char* verbose = std::getenv("DDPM_CUDA_VERBOSE");
+  verbose_ = verbose && *verbose && std::strcmp(verbose, "0") != 0;
+  ws_cap_ = env_size_mb("DDPM_CUDNN_WORKSPACE_MB", 1024);
+  DDPM_CUDNN("create_cuda_backend", cudnnCreate(&handle_));
+  cudnnStatus_t s = cudnnSetStream(handle_, stream_);
+  if (s != CUDNN_STATUS_SUCCESS) {
+    cudnnDestroy(handle_);
+    throw_cudnn("create_cuda_backend", "cudnnSetStream", s);
+  }
+}
+
+ConvEngine::~ConvEngine() {
+  plans_.clear();
+  if (ws_) cudaFree(ws_);
+  if (handle_) cudnnDestroy(handle_);
+}
+
+ConvEngine::Plan& ConvEngine::plan(const char* op, const ConvShape& s) {
+  auto it = plans_.find(s);
+  if (it != plans_.end()) return *it->second;
+  auto p = std::make_unique<Plan>();
+  DDPM_CUDNN(op, cudnnCreateTensorDescriptor(&p->x));
+  DDPM_CUDNN(op, cudnnCreateTensorDescriptor(&p->y));
+  DDPM_CUDNN(op, cudnnCreateFilterDescriptor(&p->w));
+  DDPM_CUDNN(op, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.N, s.C, s.H, s.W));
+  DDPM_CUDNN(op, cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s.K, s.C, s.R, s.R));
+  for (auto& c : p->conv) {
+    DDPM_CUDNN(op, cudnnCreateConvolutionDescriptor(&c));
+    DDPM_CUDNN(op, cudnnSetConvolution2dDescriptor(c, s.pad, s.pad, s.stride, s.stride, 1, 1,
+                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    DDPM_CUDNN(op, cudnnSetConvolutionMathType(c, tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  }
+  int n = 0, k = 0, P = 0, Q = 0;
+  DDPM_CUDNN(op, cudnnGetConvolution2dForwardOutputDim(p->conv[0], p->x, p->w, &n, &k, &P, &Q));
+  const int P_expect = (s.H + 2 * s.pad - s.R) / s.stride + 1, Q_expect = (s.W + 2 * s.pad - s.R) / s.stride + 1;
+  if (n != s.N || k != s.K || P != P_expect || Q != Q_expect)
+    throw Error(std::string("cuda ") + op + ": cuDNN output shape " + shape_str({n, k, P, Q}) +
+                " differs from the expected " + shape_str({s.N, s.K, P_expect, Q_expect}));
+  DDPM_CUDNN(op, cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, k, P, Q));
+  Plan& ref = *p;
+  plans_.emplace(s, std::move(p));
+  return ref;
+}
+
+void ConvEngine::reserve(const char* op, size_t bytes) {
+  if (bytes <= ws_bytes_) return;
+  const size_t rounded = (bytes + (1u << 20) - 1) & ~static_cast<size_t>((1u << 20) - 1);
+  // Work already enqueued may still use the old workspace.
+  DDPM_CUDA(op, cudaStreamSynchronize(stream_));
+  if (ws_) {
+    DDPM_CUDA(op, cudaFree(ws_));
+    ws_ = nullptr;
+    ws_bytes_ = 0;
+  }
+  cudaError_t e = cudaMalloc(&ws_, rounded);
+  if (e != cudaSuccess) {
+    ws_ = nullptr;
+    cudaGetLastError();
+    throw Error(std::string("cuda ") + op + ": cannot allocate a cuDNN workspace of " +
+                std::to_string(rounded >> 20) + " MiB: " + cudaGetErrorString(e));
+  }
+  ws_bytes_ = rounded;
+}
+
+void ConvEngine::prepare(const char* op, const ConvShape& s, Plan& p, Dir d) {
+  cudnnConvolutionDescriptor_t conv = p.conv[d];
+  int algo = 0;
+  size_t ws = 0;
+  cudnnMathType_t math = CUDNN_FMA_MATH;
+  float ms = -1.0f;
+  bool found = false;
+  const char* how = find_ ? "find" : "heuristic";
+  // Find first (when enabled), then the heuristics, each filtered by pick().
+  for (int attempt = find_ ? 0 : 1; attempt < 2 && !found; ++attempt) {
+    if (attempt == 1) how = "heuristic";
+    if (d == kFwd) {
+      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+      int n = 0;
+      if (attempt == 0)
+        DDPM_CUDNN(op, cudnnFindConvolutionForwardAlgorithm(handle_, p.x, p.w, conv, p.y,
+                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+      else
+        DDPM_CUDNN(op, cudnnGetConvolutionForwardAlgorithm_v7(handle_, p.x, p.w, conv, p.y,
+                                                              CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+      const int i = pick(perf, n, tf32_, ws_cap_);
+      if (i >= 0) {
+        found = true;
+        algo = perf[i].algo;
+        ws = perf[i].memory;
+        math = perf[i].mathType;
+        ms = perf[i].time;
+      }
+    } else if (d == kBwdData) {
+      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+      int n = 0;
+      if (attempt == 0)
+        DDPM_CUDNN(op, cudnnFindConvolutionBackwardDataAlgorithm(handle_, p.w, p.y, conv, p.x,
+                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+      else
+        DDPM_CUDNN(op, cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, p.w, p.y, conv, p.x,
+                                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+      const int i = pick(perf, n, tf32_, ws_cap_);
+      if (i >= 0) {
+        found = true;
+        algo = perf[i].algo;
+        ws = perf[i].memory;
+        math = perf[i].mathType;
+        ms = perf[i].time;
+      }
+    } else {
+      cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+      int n = 0;
+      if (attempt == 0)
+        DDPM_CUDNN(op, cudnnFindConvolutionBackwardFilterAlgorithm(handle_, p.x, p.y, conv, p.w,
+                                                                   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
+      else
+        DDPM_CUDNN(op, cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, p.x, p.y, conv, p.w,
+                                                                     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
+      const int i = pick(perf, n, tf32_, ws_cap_);
+      if (i >= 0) {
+        found = true;
+        algo = perf[i].algo;
+        ws = perf[i].memory;
+        math = perf[i].mathType;
+        ms = perf[i].time;
+      }
+    }
+  }
+  static const char* dir_name[3] = {"forward", "backward-data", "backward-filter"};
+  if (!found)
+    throw Error(std::string("cuda ") + op + ": cuDNN offers no usable " + dir_name[d] + " algorithm for " +
+                s.str() + (tf32_ ? "" : " in strict fp32 (CUDNN_FMA_MATH)") + " within a workspace of " +
+                std::to_string(ws_cap_ >> 20) + " MiB (DDPM_CUDNN_WORKSPACE_MB)");
+  // Strict fp32 keeps FMA math whatever the result reports; TF32 keeps the
+  // math type the algorithm was measured with.
+  if (!tf32_) math = CUDNN_FMA_MATH;
+  DDPM_CUDNN(op, cudnnSetConvolutionMathType(conv, math));
+  size_t need = 0;
+  if (d == kFwd)
+    DDPM_CUDNN(op, cudnnGetConvolutionForwardWorkspaceSize(handle_, p.x, p.w, conv, p.y,
+                                                           static_cast<cudnnConvolutionFwdAlgo_t>(algo), &need));
+  else if (d == kBwdData)
+    DDPM_CUDNN(op, cudnnGetConvolutionBackwardDataWorkspaceSize(
+                       handle_, p.w, p.y, conv, p.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), &need));
+  else
+    DDPM_CUDNN(op, cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                       handle_, p.x, p.y, conv, p.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), &need));
+  if (need > ws) ws = need;
+  reserve(op, ws);
+  p.algo[d] = algo;
+  p.ws[d] = ws;
+  p.ready[d] = true;
+  if (verbose_)
+    std::fprintf(stderr, "[ddpm cuda] %s %s %s: algo %d (%s), math %s, workspace %zu KiB, %.3f ms\n", op,
+                 dir_name[d], s.str().c_str(), algo, how, math_name(math), ws >> 10, ms);
+}
+
+void ConvEngine::forward(const char* op, const ConvShape& s, const float* x, const float* w, float* y) {
+  Plan& p = plan(op, s);
+  if (!p.ready[kFwd]) prepare(op, s, p, kFwd);
+  const float one = 1.0f, zero = 0.0f;
+  DDPM_CUDNN(op, cudnnConvolutionForward(handle_, &one, p.x, x, p.w, w, p.conv[kFwd],
+                                         static_cast<cudnnConvolutionFwdAlgo_t>(p.algo[kFwd]), ws_,
+                                         p.ws[kFwd], &zero, p.y, y));
+}
+
+void ConvEngine::backward_data(const char* op, const ConvShape& s, const float* w, const float* dy, float* dx) {
+  Plan& p = plan(op, s);
+  if (!p.ready[kBwdData]) prepare(op, s, p, kBwdData);
+  const float one = 1.0f, zero = 0.0f;
+  DDPM_CUDNN(op, cudnnConvolutionBackwardData(handle_, &one, p.w, w, p.y, dy, p.conv[kBwdData],
+                                              static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo[kBwdData]),
+                                              ws_, p.ws[kBwdData], &zero, p.x, dx));
+}
+
+void ConvEngine::backward_filter(const char* op, const ConvShape& s, const float* x, const float* dy, float* dw) {
+  Plan& p = plan(op, s);
+  if (!p.ready[kBwdFilter]) prepare(op, s, p, kBwdFilter);
+  const float one = 1.0f, zero = 0.0f;
+  DDPM_CUDNN(op, cudnnConvolutionBackwardFilter(handle_, &one, p.x, x, p.y, dy, p.conv[kBwdFilter],
+                                                static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo[kBwdFilter]),
+                                                ws_, p.ws[kBwdFilter], &zero, p.w, dw));
+}
+
+// ---- the backend's conv ops ------------------------------------------------------
+
+namespace ops {
+
+namespace {
+void need_positive(const char* op, std::initializer_list<long long> dims) {
+  for (long long d : dims)
+    if (d <= 0) throw Error(std::string("cuda ") + op + ": every dimension must be positive, got " + shape_str(dims));
+}
+}  // namespace
+
+void conv2d_forward(const Ctx& ctx, ConvEngine& eng, const float* x, const float* w, const float* b,
+                    float* y, int N, int Cin, int H, int W, int Cout, int k) {
+  const char* op = "conv2d_forward";
+  if (k != 1 && k != 3) throw Error("cuda conv2d_forward: kernel size must be 1 or 3, got " + std::to_string(k));
+  need_positive(op, {N, Cin, H, W, Cout});
+  const ConvShape s{N, Cin, H, W, Cout, k, k / 2, 1};
+  eng.forward(op, s, x, w, y);
+  add_bias(ctx, y, b, N, Cout, static_cast<long long>(H) * W, op);
+}
+
+void conv2d_backward(const Ctx& ctx, ConvEngine& eng, const float* x, const float* w, const float* dy,
+                     float* dx, float* dw, float* db, int N, int Cin, int H, int W, int Cout, int k) {
+  const char* op = "conv2d_backward";
+  if (k != 1 && k != 3) throw Error("cuda conv2d_backward: kernel size must be 1 or 3, got " + std::to_string(k));
+  need_positive(op, {N, Cin, H, W, Cout});
+  const ConvShape s{N, Cin, H, W, Cout, k, k / 2, 1};
+  if (db) channel_sum(ctx, dy, db, N, Cout, static_cast<long long>(H) * W, op);
+  eng.backward_filter(op, s, x, dy, dw);
+  if (dx) eng.backward_data(op, s, w, dy, dx);
+}
+
+void conv_transpose2x2_forward(const Ctx& ctx, ConvEngine& eng, const float* x, const float* w,
+                               const float* b, float* y, int N, int Cin, int H, int W, int Cout) {
+  const char* op = "conv_transpose2x2_forward";
+  need_positive(op, {N, Cin, H, W, Cout});
+  // The 2x2 stride-2 conv (N, Cout, 2H, 2W) -> (N, Cin, H, W) with filter (Cin, Cout, 2, 2).
+  const ConvShape s{N, Cout, 2 * H, 2 * W, Cin, 2, 0, 2};
+  eng.backward_data(op, s, w, x, y);
+  add_bias(ctx, y, b, N, Cout, 4LL * H * W, op);
+}
+
+void conv_transpose2x2_backward(const Ctx& ctx, ConvEngine& eng, const float* x, const float* w,
+                                const float* dy, float* dx, float* dw, float* db, int N, int Cin,
+                                int H, int W, int Cout) {
+  const char* op = "conv_transpose2x2_backward";
+  need_positive(op, {N, Cin, H, W, Cout});
+  const ConvShape s{N, Cout, 2 * H, 2 * W, Cin, 2, 0, 2};
+  if (db) channel_sum(ctx, dy, db, N, Cout, 4LL * H * W, op);
+  eng.backward_filter(op, s, dy, x, dw);
+  if (dx) eng.forward(op, s, dy, w, dx);
+}
+
+}  // namespace ops
+}  // namespace cuda
+}  // namespace ddpm

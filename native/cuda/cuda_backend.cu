@@ -1,0 +1,525 @@
+// The CUDA backend: device memory, one stream, the cuDNN and cuBLAS handles,
+// the pinned upload ring, and the ops of ops.h behind ddpm::Backend; plus
+// the public entry points of ddpm/cuda.h.
+//
+// Rules kept by every op: work is only enqueued on the backend's stream;
+// alloc() is the only allocation (except the cuDNN workspace, which grows
+// the first time a convolution shape is seen, and cudnnFind's own buffers
+// then); only download() and synchronize() wait for the device (again
+// except the first use of a convolution shape, whose algorithm search is
+// host blocking). Errors are thrown as ddpm::Error naming the op.
+//
+// Debugging: DDPM_CUDA_SYNC=1 synchronises after every op, so an
+// asynchronous fault is reported by the op that caused it;
+// DDPM_CUDA_VERBOSE=1 logs the cuDNN algorithm chosen for each shape.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common.cuh"
+#include "conv.h"
+#include "ddpm/cuda.h"
+#include "ops.h"
+
+namespace ddpm {
+namespace cuda {
+
+void throw_cuda(const char* op, const char* call, cudaError_t e) {
+  const std::string fn = std::string(call).substr(0, std::string(call).find('('));
+  throw Error(std::string("cuda ") + op + ": " + fn + " failed: " + cudaGetErrorString(e) + " (" +
+              cudaGetErrorName(e) + ")");
+}
+
+void check_launch(const char* op) {
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess)
+    throw Error(std::string("cuda ") + op + ": kernel launch failed: " + cudaGetErrorString(e) + " (" +
+                cudaGetErrorName(e) + ")");
+}
+
+namespace {
+
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+// CUDA versions: 1000 * major + 10 * minor.
+std::string version_str(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int device, bool tf32) : device_(device), tf32_(tf32) {
+    const char* op = "create_cuda_backend";
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      throw Error(std::string("cuda create_cuda_backend: no usable CUDA device: ") + cudaGetErrorString(e) + " (" +
+                  cudaGetErrorName(e) + ")");
+    }
+    if (device < 0 || device >= count)
+      throw Error("cuda create_cuda_backend: device " + std::to_string(device) + " does not exist (" +
+                  std::to_string(count) + " CUDA devices)");
+    try {
+      DDPM_CUDA(op, cudaSetDevice(device));
+      cudaDeviceProp prop;
+      DDPM_CUDA(op, cudaGetDeviceProperties(&prop, device));
+      if (prop.major < 8)
+        throw Error("cuda create_cuda_backend: " + std::string(prop.name) + " has compute capability " +
+                    std::to_string(prop.major) + "." + std::to_string(prop.minor) +
+                    "; this build carries code for 8.0 and newer");
+      device_label_ = std::string(prop.name) + " (cuda:" + std::to_string(device) + ", sm_" +
+                      std::to_string(prop.major) + std::to_string(prop.minor) + ", " +
+                      std::to_string(prop.multiProcessorCount) + " SMs, " + (tf32 ? "tf32" : "fp32") + ")";
+      debug_sync_ = env_flag("DDPM_CUDA_SYNC");
+      DDPM_CUDA(op, cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+      ctx_.stream = stream_;
+      ctx_.device = device;
+      ctx_.sm_count = prop.multiProcessorCount;
+      DDPM_CUDA(op, cudaMalloc(&ctx_.partials, sizeof(double) * 2 * kMaxPartials));
+      DDPM_CUDA(op, cudaMalloc(&ctx_.coef, sizeof(float) * 8 * kMaxChannels));
+      void* err = nullptr;
+      DDPM_CUDA(op, cudaHostAlloc(&err, sizeof(DeviceError), cudaHostAllocMapped));
+      std::memset(err, 0, sizeof(DeviceError));
+      err_host_ = static_cast<DeviceError*>(err);
+      void* err_dev = nullptr;
+      DDPM_CUDA(op, cudaHostGetDevicePointer(&err_dev, err, 0));
+      ctx_.error = static_cast<DeviceError*>(err_dev);
+      DDPM_CUDA(op, cudaMallocHost(reinterpret_cast<void**>(&ring_), kRingBytes));
+      conv_ = std::make_unique<ConvEngine>(stream_, tf32);
+      cublasStatus_t s = cublasCreate(&cublas_);
+      if (s != CUBLAS_STATUS_SUCCESS) {
+        cublas_ = nullptr;
+        throw_cublas(op, "cublasCreate", s);
+      }
+      s = cublasSetStream(cublas_, stream_);
+      if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetStream", s);
+      // TF32 tensor cores, or IEEE fp32 (CUBLAS_DEFAULT_MATH never lowers precision).
+      s = cublasSetMathMode(cublas_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+      if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetMathMode", s);
+      // Our own workspace, so cuBLAS never allocates inside an op.
+      DDPM_CUDA(op, cudaMalloc(&cublas_ws_, kCublasWorkspace));
+      s = cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspace);
+      if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetWorkspace", s);
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+
+  ~CudaBackend() override { release(); }
+
+  // ---- identity -------------------------------------------------------------
+  std::string name() const override { return "cuda"; }
+  std::string device_name() const override { return device_label_; }
+  int threads() const override { return 1; }
+
+  // ---- memory ------------------------------------------------------------------
+  void* alloc(size_t bytes) override {
+    enter();
+    void* p = nullptr;
+    const size_t rounded = bytes < 256 ? 256 : (bytes + 255) / 256 * 256;
+    const cudaError_t e = cudaMalloc(&p, rounded);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      size_t free_b = 0, total_b = 0;
+      cudaMemGetInfo(&free_b, &total_b);
+      cudaGetLastError();
+      throw Error("cuda alloc: cannot allocate " + std::to_string(bytes) + " bytes (" +
+                  std::to_string(free_b >> 20) + " of " + std::to_string(total_b >> 20) +
+                  " MiB free): " + cudaGetErrorString(e));
+    }
+    return p;
+  }
+
+  void free(void* p) override {
+    if (!p) return;
+    enter();
+    DDPM_CUDA("free", cudaFree(p));
+  }
+
+  // Stages through the pinned ring: the host buffer is free again on return,
+  // the copy itself runs in stream order. A ring region is rewritten only
+  // after the copy that read it has finished (its event).
+  void upload(void* dst, const void* host_src, size_t bytes) override {
+    const char* op = "upload";
+    enter();
+    char* d = static_cast<char*>(dst);
+    const char* s = static_cast<const char*>(host_src);
+    while (bytes > 0) {
+      const size_t chunk = bytes < kRingChunk ? bytes : kRingChunk;
+      const size_t need = (chunk + kRingAlign - 1) / kRingAlign * kRingAlign;
+      const bool wrap = ring_head_ + need > kRingBytes;
+      const size_t start = wrap ? 0 : ring_head_;
+      // Wait for the newest pending copy whose staging area we would
+      // overwrite (stream order: the older ones are then done too).
+      int last = -1;
+      for (int i = 0; i < static_cast<int>(pending_.size()); ++i) {
+        const Pending& p = pending_[i];
+        const bool hit = (p.begin < start + need && start < p.end) ||
+                         (wrap && p.begin < kRingBytes && ring_head_ < p.end);
+        if (hit) last = i;
+      }
+      if (last >= 0) {
+        DDPM_CUDA(op, cudaEventSynchronize(pending_[last].event));
+        for (int i = 0; i <= last; ++i) retire_front();
+      }
+      std::memcpy(ring_ + start, s, chunk);
+      DDPM_CUDA(op, cudaMemcpyAsync(d, ring_ + start, chunk, cudaMemcpyHostToDevice, stream_));
+      cudaEvent_t ev = take_event(op);
+      DDPM_CUDA(op, cudaEventRecord(ev, stream_));
+      pending_.push_back(Pending{start, start + need, ev});
+      ring_head_ = start + need;
+      d += chunk;
+      s += chunk;
+      bytes -= chunk;
+    }
+    retire_completed();
+    leave(op);
+  }
+
+  void download(void* host_dst, const void* src, size_t bytes) override {
+    const char* op = "download";
+    enter();
+    if (bytes > 0) DDPM_CUDA(op, cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    DDPM_CUDA(op, cudaStreamSynchronize(stream_));
+    after_sync(op);
+  }
+
+  void copy(void* dst, const void* src, size_t bytes) override {
+    enter();
+    if (bytes > 0 && dst != src)
+      DDPM_CUDA("copy", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+    leave("copy");
+  }
+
+  void fill(float* dst, float value, size_t n) override {
+    enter();
+    ops::fill(ctx_, dst, value, n);
+    leave("fill");
+  }
+
+  void synchronize() override {
+    enter();
+    DDPM_CUDA("synchronize", cudaStreamSynchronize(stream_));
+    after_sync("synchronize");
+  }
+
+  // ---- ops: forward to the launchers ----------------------------------------------
+  void conv2d_forward(const float* x, const float* w, const float* b, float* y, int N, int Cin, int H, int W,
+                      int Cout, int k) override {
+    enter();
+    ops::conv2d_forward(ctx_, *conv_, x, w, b, y, N, Cin, H, W, Cout, k);
+    leave("conv2d_forward");
+  }
+  void conv2d_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int N,
+                       int Cin, int H, int W, int Cout, int k) override {
+    enter();
+    ops::conv2d_backward(ctx_, *conv_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout, k);
+    leave("conv2d_backward");
+  }
+  void conv_transpose2x2_forward(const float* x, const float* w, const float* b, float* y, int N, int Cin, int H,
+                                 int W, int Cout) override {
+    enter();
+    ops::conv_transpose2x2_forward(ctx_, *conv_, x, w, b, y, N, Cin, H, W, Cout);
+    leave("conv_transpose2x2_forward");
+  }
+  void conv_transpose2x2_backward(const float* x, const float* w, const float* dy, float* dx, float* dw,
+                                  float* db, int N, int Cin, int H, int W, int Cout) override {
+    enter();
+    ops::conv_transpose2x2_backward(ctx_, *conv_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout);
+    leave("conv_transpose2x2_backward");
+  }
+  void batchnorm_relu_forward(const float* x, float* y, const float* gamma, const float* beta,
+                              float* running_mean, float* running_var, float* save_mean, float* save_invstd,
+                              const float* add, int N, int C, int HW, bool training, float momentum,
+                              float eps) override {
+    enter();
+    ops::batchnorm_relu_forward(ctx_, x, y, gamma, beta, running_mean, running_var, save_mean, save_invstd, add,
+                                N, C, HW, training, momentum, eps);
+    leave("batchnorm_relu_forward");
+  }
+  void batchnorm_relu_backward(const float* x, const float* dy, const float* gamma, const float* beta,
+                               const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
+                               float* dbeta, float* dadd, int N, int C, int HW) override {
+    enter();
+    ops::batchnorm_relu_backward(ctx_, x, dy, gamma, beta, save_mean, save_invstd, dx, dgamma, dbeta, dadd, N, C,
+                                 HW);
+    leave("batchnorm_relu_backward");
+  }
+  void maxpool2x2_forward(const float* x, float* y, const float* add, int N, int C, int H, int W) override {
+    enter();
+    ops::maxpool2x2_forward(ctx_, x, y, add, N, C, H, W);
+    leave("maxpool2x2_forward");
+  }
+  void maxpool2x2_backward(const float* x, const float* dy, float* dx, float* dadd, int N, int C, int H,
+                           int W) override {
+    enter();
+    ops::maxpool2x2_backward(ctx_, x, dy, dx, dadd, N, C, H, W);
+    leave("maxpool2x2_backward");
+  }
+  void pad_concat_forward(const float* up, const float* skip, float* out, int N, int Cu, int Hu, int Wu, int Cs,
+                          int Hs, int Ws) override {
+    enter();
+    ops::pad_concat_forward(ctx_, up, skip, out, N, Cu, Hu, Wu, Cs, Hs, Ws);
+    leave("pad_concat_forward");
+  }
+  void pad_concat_backward(const float* dout, float* dup, float* dskip, int N, int Cu, int Hu, int Wu, int Cs,
+                           int Hs, int Ws) override {
+    enter();
+    ops::pad_concat_backward(ctx_, dout, dup, dskip, N, Cu, Hu, Wu, Cs, Hs, Ws);
+    leave("pad_concat_backward");
+  }
+  void add_channel_forward(const float* x, const float* add, float* y, int N, int C, int HW) override {
+    enter();
+    ops::add_channel_forward(ctx_, x, add, y, N, C, HW);
+    leave("add_channel_forward");
+  }
+  void add_channel_backward(const float* dy, float* dadd, int N, int C, int HW) override {
+    enter();
+    ops::add_channel_backward(ctx_, dy, dadd, N, C, HW);
+    leave("add_channel_backward");
+  }
+  void linear_forward(const float* x, const float* w, const float* b, float* y, int N, int in, int out) override {
+    enter();
+    ops::linear_forward(ctx_, cublas_, x, w, b, y, N, in, out);
+    leave("linear_forward");
+  }
+  void linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int N,
+                       int in, int out) override {
+    enter();
+    ops::linear_backward(ctx_, cublas_, x, w, dy, dx, dw, db, N, in, out);
+    leave("linear_backward");
+  }
+  void silu_forward(const float* x, float* y, size_t n) override {
+    enter();
+    ops::silu_forward(ctx_, x, y, n);
+    leave("silu_forward");
+  }
+  void silu_backward(const float* x, const float* dy, float* dx, size_t n) override {
+    enter();
+    ops::silu_backward(ctx_, x, dy, dx, n);
+    leave("silu_backward");
+  }
+  void embedding_gather(const float* table, const int32_t* t, float* out, int N, int D, int T) override {
+    enter();
+    ops::embedding_gather(ctx_, table, t, out, N, D, T);
+    leave("embedding_gather");
+  }
+  void mse_forward_backward(const float* pred, const float* target, float* loss, float* grad, size_t n) override {
+    enter();
+    ops::mse_forward_backward(ctx_, pred, target, loss, grad, n);
+    leave("mse_forward_backward");
+  }
+  void gaussian(float* out, size_t n, uint64_t seed, uint64_t stream, uint64_t offset) override {
+    enter();
+    ops::gaussian(ctx_, out, n, seed, stream, offset);
+    leave("gaussian");
+  }
+  void uniform_int(int32_t* out, size_t n, int32_t high, uint64_t seed, uint64_t stream) override {
+    enter();
+    ops::uniform_int(ctx_, out, n, high, seed, stream);
+    leave("uniform_int");
+  }
+  void images_to_float(const uint8_t* pixels, const uint8_t* flip, float* out, int N, int C, int H,
+                       int W) override {
+    enter();
+    ops::images_to_float(ctx_, pixels, flip, out, N, C, H, W);
+    leave("images_to_float");
+  }
+  void noise_add(const float* x0, const float* eps, const int32_t* t, const float* sqrt_abar,
+                 const float* sqrt_one_minus_abar, float* xt, int N, size_t per_sample) override {
+    enter();
+    ops::noise_add(ctx_, x0, eps, t, sqrt_abar, sqrt_one_minus_abar, xt, N, per_sample);
+    leave("noise_add");
+  }
+  void reverse_step(const float* x_t, const float* eps_theta, float* x_prev, int N, size_t per_sample, float c_x,
+                    float c_eps, float sigma, uint64_t seed, uint64_t stream, int64_t first_index) override {
+    enter();
+    ops::reverse_step(ctx_, x_t, eps_theta, x_prev, N, per_sample, c_x, c_eps, sigma, seed, stream, first_index);
+    leave("reverse_step");
+  }
+  void clamp(const float* x, float* out, size_t n, float lo, float hi) override {
+    enter();
+    ops::clamp(ctx_, x, out, n, lo, hi);
+    leave("clamp");
+  }
+  void adam_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamParams& p) override {
+    enter();
+    ops::adam_update(ctx_, params, grads, m, v, n, p);
+    leave("adam_update");
+  }
+
+ private:
+  static constexpr size_t kRingBytes = 8u << 20;       // pinned staging ring
+  static constexpr size_t kRingChunk = 2u << 20;       // largest piece staged at once
+  static constexpr size_t kRingAlign = 4096;           // staging granularity
+  static constexpr size_t kCublasWorkspace = 32u << 20;
+
+  struct Pending {
+    size_t begin, end;
+    cudaEvent_t event;
+  };
+
+  // Every entry point runs on the backend's device, whatever the calling
+  // thread last selected.
+  void enter() {
+    int cur = -1;
+    if (cudaGetDevice(&cur) != cudaSuccess || cur != device_) DDPM_CUDA("set device", cudaSetDevice(device_));
+  }
+  void leave(const char* op) {
+    if (!debug_sync_) return;
+    DDPM_CUDA(op, cudaStreamSynchronize(stream_));
+    after_sync(op);
+  }
+  // After the stream drained: staging is free, device-side errors surface.
+  void after_sync(const char* op) {
+    while (!pending_.empty()) retire_front();
+    check_device_error(op);
+  }
+  void check_device_error(const char* op) {
+    DeviceError e;
+    std::memcpy(&e, const_cast<const DeviceError*>(err_host_), sizeof(e));
+    if (e.code == 0) return;
+    std::memset(const_cast<DeviceError*>(err_host_), 0, sizeof(DeviceError));
+    std::string what;
+    switch (e.code) {
+      case kErrEmbeddingIndex:
+        what = "embedding_gather: timestep " + std::to_string(e.value) + " of sample " + std::to_string(e.index) +
+               " is outside [0, " + std::to_string(e.limit) + ")";
+        break;
+      case kErrNoiseAddIndex:
+        what = "noise_add: timestep " + std::to_string(e.value) + " of sample " + std::to_string(e.index) +
+               " is negative";
+        break;
+      default:
+        what = "device error code " + std::to_string(e.code);
+    }
+    throw Error("cuda " + what + " (detected at " + op + ")");
+  }
+  cudaEvent_t take_event(const char* op) {
+    if (!event_pool_.empty()) {
+      cudaEvent_t e = event_pool_.back();
+      event_pool_.pop_back();
+      return e;
+    }
+    cudaEvent_t e = nullptr;
+    DDPM_CUDA(op, cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    return e;
+  }
+  void retire_front() {
+    event_pool_.push_back(pending_.front().event);
+    pending_.pop_front();
+  }
+  // Drop copies that have finished (keeps the pending list short).
+  void retire_completed() {
+    while (!pending_.empty()) {
+      const cudaError_t e = cudaEventQuery(pending_.front().event);
+      if (e == cudaSuccess) {
+        retire_front();
+        continue;
+      }
+      if (e == cudaErrorNotReady) {
+        if (cudaPeekAtLastError() == cudaErrorNotReady) cudaGetLastError();
+        break;
+      }
+      throw_cuda("upload", "cudaEventQuery", e);
+    }
+  }
+
+  void release() {
+    if (stream_) cudaStreamSynchronize(stream_);
+    cudaGetLastError();
+    for (auto& p : pending_) cudaEventDestroy(p.event);
+    pending_.clear();
+    for (auto e : event_pool_) cudaEventDestroy(e);
+    event_pool_.clear();
+    conv_.reset();
+    if (cublas_) cublasDestroy(cublas_);
+    cublas_ = nullptr;
+    if (cublas_ws_) cudaFree(cublas_ws_);
+    cublas_ws_ = nullptr;
+    if (ctx_.partials) cudaFree(ctx_.partials);
+    if (ctx_.coef) cudaFree(ctx_.coef);
+    ctx_.partials = nullptr;
+    ctx_.coef = nullptr;
+    if (err_host_) cudaFreeHost(const_cast<DeviceError*>(err_host_));
+    err_host_ = nullptr;
+    if (ring_) cudaFreeHost(ring_);
+    ring_ = nullptr;
+    if (stream_) cudaStreamDestroy(stream_);
+    stream_ = nullptr;
+    cudaGetLastError();
+  }
+
+  int device_;
+  bool tf32_;
+  bool debug_sync_ = false;
+  std::string device_label_;
+  cudaStream_t stream_ = nullptr;
+  Ctx ctx_;
+  std::unique_ptr<ConvEngine> conv_;
+  cublasHandle_t cublas_ = nullptr;
+  void* cublas_ws_ = nullptr;
+  volatile DeviceError* err_host_ = nullptr;
+  char* ring_ = nullptr;
+  size_t ring_head_ = 0;
+  std::deque<Pending> pending_;
+  std::vector<cudaEvent_t> event_pool_;
+};
+
+}  // namespace
+
+// ---- public entry points (ddpm/cuda.h) -------------------------------------------
+
+Backend* create_cuda_backend(int device, bool tf32) { return new CudaBackend(device, tf32); }
+
+int device_count() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+std::string device_name(int device) {
+  cudaDeviceProp prop;
+  const cudaError_t e = cudaGetDeviceProperties(&prop, device);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    throw Error("cuda device_name: device " + std::to_string(device) + ": " + cudaGetErrorString(e));
+  }
+  return prop.name;
+}
+
+std::string versions() {
+  int runtime = 0, driver = 0;
+  cudaRuntimeGetVersion(&runtime);
+  cudaDriverGetVersion(&driver);
+  cudaGetLastError();
+  const size_t dnn = cudnnGetVersion();  // 10000 * major + 100 * minor + patch (cuDNN 9)
+  int bmaj = 0, bmin = 0, bpatch = 0;
+  cublasGetProperty(MAJOR_VERSION, &bmaj);
+  cublasGetProperty(MINOR_VERSION, &bmin);
+  cublasGetProperty(PATCH_LEVEL, &bpatch);
+  std::string s = "CUDA runtime " + version_str(runtime) + ", driver " +
+                  (driver > 0 ? version_str(driver) : std::string("none"));
+  s += ", cuDNN " + std::to_string(dnn / 10000) + "." + std::to_string((dnn % 10000) / 100) + "." +
+       std::to_string(dnn % 100);
+  s += ", cuBLAS " + std::to_string(bmaj) + "." + std::to_string(bmin) + "." + std::to_string(bpatch);
+  return s;
+}
+
+}  // namespace cuda
+}  // namespace ddpm

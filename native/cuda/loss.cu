@@ -1,0 +1,77 @@
+// Mean squared error and its gradient in one pass, as native/cpu/loss.cpp.
+// The loss is reduced in two deterministic stages (per-block partial sums in
+// double, then one block adds them in order) and written to device memory:
+// nothing waits for the device.
+#include <string>
+
+#include "common.cuh"
+#include "ops.h"
+
+namespace ddpm {
+namespace cuda {
+
+namespace {
+
+constexpr int kMseMaxBlocks = 1024;
+
+template <int VEC>
+__global__ void mse_partial_kernel(const float* __restrict__ pred, const float* __restrict__ target,
+                                   float* __restrict__ grad, size_t n, float scale, double* __restrict__ partials) {
+  __shared__ double smem[32];
+  const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
+  const size_t tid = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const size_t nv = n / VEC;
+  double s = 0.0;
+  for (size_t i = tid; i < nv; i += stride) {
+    float p[VEC], t[VEC];
+    load_vec<VEC>(pred + i * VEC, p);
+    load_vec<VEC>(target + i * VEC, t);
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) {
+      const float d = p[j] - t[j];
+      s += static_cast<double>(d) * d;
+      p[j] = scale * d;
+    }
+    if (grad) store_vec<VEC>(grad + i * VEC, p);
+  }
+  for (size_t i = nv * VEC + tid; i < n; i += stride) {  // tail (VEC = 4)
+    const float d = pred[i] - target[i];
+    s += static_cast<double>(d) * d;
+    if (grad) grad[i] = scale * d;
+  }
+  s = block_sum(s, smem);
+  if (threadIdx.x == 0) partials[blockIdx.x] = s;
+}
+
+__global__ void mse_final_kernel(const double* __restrict__ partials, int blocks, size_t n, float* __restrict__ loss) {
+  __shared__ double smem[32];
+  double s = 0.0;
+  for (int i = threadIdx.x; i < blocks; i += blockDim.x) s += partials[i];
+  s = block_sum(s, smem);
+  if (threadIdx.x == 0) loss[0] = static_cast<float>(s / static_cast<double>(n));
+}
+
+}  // namespace
+
+namespace ops {
+
+void mse_forward_backward(const Ctx& ctx, const float* pred, const float* target, float* loss, float* grad,
+                          size_t n) {
+  const char* op = "mse_forward_backward";
+  if (n == 0) throw Error("cuda mse_forward_backward: empty input");
+  const float scale = 2.0f / static_cast<float>(n);
+  const bool v4 = aligned16(pred) && aligned16(target) && (!grad || aligned16(grad));
+  const long long items = static_cast<long long>(v4 ? n / 4 + 1 : n);
+  const int blocks = std::min(grid_for(items, kThreads, ctx, 8), kMseMaxBlocks);
+  if (v4)
+    mse_partial_kernel<4><<<blocks, kThreads, 0, ctx.stream>>>(pred, target, grad, n, scale, ctx.partials);
+  else
+    mse_partial_kernel<1><<<blocks, kThreads, 0, ctx.stream>>>(pred, target, grad, n, scale, ctx.partials);
+  check_launch(op);
+  mse_final_kernel<<<1, kThreads, 0, ctx.stream>>>(ctx.partials, blocks, n, loss);
+  check_launch(op);
+}
+
+}  // namespace ops
+}  // namespace cuda
+}  // namespace ddpm
