@@ -1,92 +1,260 @@
 // 2x2 stride-2 transposed convolution (the up path's upsampling), forward
-// and backward. Windows do not overlap, so each output pixel has exactly one
-// input pixel: y[n,co,2h+a,2w+b] = b[co] + sum_ci x[n,ci,h,w] * w[ci,co,a,b].
-#include <cstring>
+// and backward, as GEMMs on the engine of gemm.h. Windows do not overlap, so
+// each output pixel has exactly one input pixel:
+//   y[n,co,2h+a,2w+b] = b[co] + sum_ci x[n,ci,h,w] * w[ci,co,a,b].
+// With j = (co,a,b) = co*4 + a*2 + b and q = (n,h,w) an input pixel:
+//   forward          Y4[j][q]  = sum_ci W[ci][j] * X[ci][q]          M = 4Co, K = Ci
+//   backward data    dX[ci][q] = sum_j  W[ci][j] * dY4[j][q]         M = Ci,  K = 4Co
+//   backward filter  dW[ci][j] = sum_q  X[ci][q] * dY4[j][q]         M = Ci,  K = pixels
+// where Y4 / dY4 view the (N, Co, 2H, 2W) tensor through that index map.
+#include <algorithm>
+#include <string>
+#include <vector>
 
 #include "cpu_ops.h"
+#include "gemm.h"
+#include "reduce.h"
 
 namespace ddpm {
 namespace cpu {
 
-void conv_transpose2x2_forward(ThreadPool& pool, const float* x, const float* w, const float* b,
-                               float* y, int N, int Cin, int H, int W, int Cout) {
-  const int64_t HW = static_cast<int64_t>(H) * W, Wo = 2 * W, HWo = 4 * HW;
-  pool.parallel_for(static_cast<int64_t>(N) * Cout, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t n = p / Cout, co = p % Cout;
-      float* out = y + p * HWo;
-      const float bias = b ? b[co] : 0.0f;
-      for (int64_t i = 0; i < HWo; ++i) out[i] = bias;
-      for (int ci = 0; ci < Cin; ++ci) {
-        const float* in = x + (n * Cin + ci) * HW;
-        const float* wk = w + (ci * static_cast<int64_t>(Cout) + co) * 4;
-        for (int h = 0; h < H; ++h)
-          for (int ww = 0; ww < W; ++ww) {
-            const float v = in[h * W + ww];
-            float* o = out + (2 * h) * Wo + 2 * ww;
-            o[0] += v * wk[0];
-            o[1] += v * wk[1];
-            o[Wo] += v * wk[2];
-            o[Wo + 1] += v * wk[3];
-          }
+namespace {
+
+void check_sizes(const char* op, int N, int Cin, int H, int W, int Cout) {
+  if (N < 0 || Cin < 0 || H < 0 || W < 0 || Cout < 0)
+    throw Error(std::string(op) + ": negative size (N=" + std::to_string(N) + " Cin=" +
+                std::to_string(Cin) + " H=" + std::to_string(H) + " W=" + std::to_string(W) +
+                " Cout=" + std::to_string(Cout) + ")");
+}
+
+// Index helpers for the (N, Co, 2H, 2W) side seen as [j = (co,a,b)][q = (n,h,w)]:
+// element = pixel_offset(q) + tap_offset(j).
+struct UpsampledView {
+  int64_t H, W, HW, Co;
+  int64_t pixel_offset(int64_t q) const {
+    const int64_t n = q / HW, p = q % HW, h = p / W, w = p % W;
+    return n * Co * 4 * HW + (2 * h) * (2 * W) + 2 * w;
+  }
+  int64_t tap_offset(int64_t j) const {
+    const int64_t co = j >> 2, a = (j >> 1) & 1, b = j & 1;
+    return co * 4 * HW + a * (2 * W) + b;
+  }
+};
+
+// Plain NCHW (N, C, H, W) seen as [c][q]: the input side.
+struct PlanarView {
+  int64_t HW, C;
+  int64_t offset(int64_t c, int64_t q) const { return (q / HW * C + c) * HW + q % HW; }
+};
+
+// dst[k * MR + r] = w[(k0 + k) * ld + m0 + r]: rows of A that are columns of w.
+void pack_columns(float* dst, const float* w, int64_t ld, int64_t m0, int rows, int64_t k0, int kc) {
+  constexpr int MR = kGemmMR;
+  for (int i = 0; i < kc; ++i) {
+    const float* src = w + (k0 + i) * ld + m0;
+    for (int r = 0; r < MR; ++r) dst[i * MR + r] = r < rows ? src[r] : 0.0f;
+  }
+}
+
+// dst[k * MR + r] = w[(m0 + r) * ld + k0 + k]: rows of A that are rows of w.
+void pack_rows(float* dst, const float* w, int64_t ld, int64_t m0, int rows, int64_t k0, int kc) {
+  constexpr int MR = kGemmMR;
+  if (rows < MR) std::fill(dst, dst + static_cast<int64_t>(kc) * MR, 0.0f);
+  for (int r = 0; r < rows; ++r) {
+    const float* src = w + (m0 + r) * ld + k0;
+    for (int i = 0; i < kc; ++i) dst[i * MR + r] = src[i];
+  }
+}
+
+// dst[k * NR + j] = t[offset(c0 + k, q0 + j)] for an NCHW tensor: a run of
+// pixels of each channel (contiguous within a sample).
+void pack_planar(float* dst, const float* t, const PlanarView& v, int64_t c0, int kc, int64_t q0,
+                 int cols) {
+  constexpr int NR = kGemmNR;
+  int64_t base[NR];
+  for (int j = 0; j < NR; ++j) base[j] = j < cols ? v.offset(0, q0 + j) : -1;
+  const bool contiguous = cols == NR && base[NR - 1] == base[0] + NR - 1;
+  for (int i = 0; i < kc; ++i) {
+    float* d = dst + i * NR;
+    const float* plane = t + (c0 + i) * v.HW;
+    if (contiguous) {
+      for (int j = 0; j < NR; ++j) d[j] = plane[base[0] + j];
+    } else {
+      for (int j = 0; j < NR; ++j) d[j] = base[j] >= 0 ? plane[base[j]] : 0.0f;
+    }
+  }
+}
+
+class UpForwardProblem final : public GemmProblem {
+ public:
+  UpForwardProblem(const float* x, const float* w, const float* bias4, float* y, int N, int Ci,
+                   int H, int W, int Co)
+      : x_(x), w_(w), y_(y), in_{static_cast<int64_t>(H) * W, Ci},
+        out_{H, W, static_cast<int64_t>(H) * W, Co} {
+    M = 4 * static_cast<int64_t>(Co);
+    this->N = static_cast<int64_t>(N) * H * W;
+    K = Ci;
+    row_bias = bias4;
+  }
+  void pack_a(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
+    pack_columns(dst, w_, M, m0, rows, k0, kc);
+  }
+  void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
+    pack_planar(dst, x_, in_, k0, kc, n0, cols);
+  }
+  float* direct_tile(int64_t, int64_t, int64_t*) const override { return nullptr; }
+  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols,
+                  bool accumulate) const override {
+    int64_t tap[kGemmMR];
+    for (int r = 0; r < rows; ++r) tap[r] = out_.tap_offset(m0 + r);
+    for (int j = 0; j < cols; ++j) {
+      float* out = y_ + out_.pixel_offset(n0 + j);
+      for (int r = 0; r < rows; ++r) {
+        const float v = tile[r * kGemmNR + j];
+        out[tap[r]] = accumulate ? out[tap[r]] + v : v;
       }
     }
-  });
+  }
+
+ private:
+  const float* x_;
+  const float* w_;
+  float* y_;
+  PlanarView in_;
+  UpsampledView out_;
+};
+
+class UpDataGradProblem final : public GemmProblem {
+ public:
+  UpDataGradProblem(const float* w, const float* dy, float* dx, int N, int Ci, int H, int W, int Co)
+      : w_(w), dy_(dy), dx_(dx), Ci_(Ci), HW_(static_cast<int64_t>(H) * W),
+        up_{H, W, static_cast<int64_t>(H) * W, Co} {
+    M = Ci;
+    this->N = static_cast<int64_t>(N) * HW_;
+    K = 4 * static_cast<int64_t>(Co);
+  }
+  void pack_a(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
+    pack_rows(dst, w_, K, m0, rows, k0, kc);
+  }
+  void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
+    constexpr int NR = kGemmNR;
+    int64_t pix[NR];
+    for (int j = 0; j < NR; ++j) pix[j] = j < cols ? up_.pixel_offset(n0 + j) : -1;
+    for (int i = 0; i < kc; ++i) {
+      float* d = dst + i * NR;
+      const float* src = dy_ + up_.tap_offset(k0 + i);
+      for (int j = 0; j < NR; ++j) d[j] = pix[j] >= 0 ? src[pix[j]] : 0.0f;
+    }
+  }
+  float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
+    const int64_t n = n0 / HW_, p = n0 % HW_;
+    if (p + kGemmNR > HW_) return nullptr;
+    *ldc = HW_;
+    return dx_ + (n * Ci_ + m0) * HW_ + p;
+  }
+  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols,
+                  bool accumulate) const override {
+    for (int j = 0; j < cols; ++j) {
+      const int64_t q = n0 + j, n = q / HW_, p = q % HW_;
+      float* out = dx_ + (n * Ci_ + m0) * HW_ + p;
+      for (int r = 0; r < rows; ++r) {
+        const float v = tile[r * kGemmNR + j];
+        out[r * HW_] = accumulate ? out[r * HW_] + v : v;
+      }
+    }
+  }
+
+ private:
+  const float* w_;
+  const float* dy_;
+  float* dx_;
+  int64_t Ci_, HW_;
+  UpsampledView up_;
+};
+
+class UpFilterGradProblem final : public GemmProblem {
+ public:
+  UpFilterGradProblem(const float* x, const float* dy, float* dw, int N, int Ci, int H, int W,
+                      int Co)
+      : x_(x), dy_(dy), dw_(dw), Ci_(Ci), HW_(static_cast<int64_t>(H) * W),
+        up_{H, W, static_cast<int64_t>(H) * W, Co} {
+    M = Ci;
+    this->N = 4 * static_cast<int64_t>(Co);
+    K = static_cast<int64_t>(N) * HW_;
+  }
+  // dst[k * MR + r] = x[n][m0 + r][p] for pixel k0 + k = (n, p).
+  void pack_a(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
+    constexpr int MR = kGemmMR;
+    if (rows < MR) std::fill(dst, dst + static_cast<int64_t>(kc) * MR, 0.0f);
+    int64_t q = k0;
+    int i = 0;
+    while (i < kc) {
+      const int64_t n = q / HW_, p = q % HW_;
+      const int run = static_cast<int>(std::min<int64_t>(kc - i, HW_ - p));
+      for (int r = 0; r < rows; ++r) {
+        const float* src = x_ + (n * Ci_ + m0 + r) * HW_ + p;
+        for (int s = 0; s < run; ++s) dst[(i + s) * MR + r] = src[s];
+      }
+      i += run;
+      q += run;
+    }
+  }
+  // dst[k * NR + j] = dY4[n0 + j][k0 + k]
+  void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
+    constexpr int NR = kGemmNR;
+    int64_t tap[NR];
+    for (int j = 0; j < NR; ++j) tap[j] = j < cols ? up_.tap_offset(n0 + j) : -1;
+    for (int i = 0; i < kc; ++i) {
+      float* d = dst + i * NR;
+      const float* src = dy_ + up_.pixel_offset(k0 + i);
+      for (int j = 0; j < NR; ++j) d[j] = tap[j] >= 0 ? src[tap[j]] : 0.0f;
+    }
+  }
+  float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
+    *ldc = N;
+    return dw_ + m0 * N + n0;
+  }
+  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols,
+                  bool accumulate) const override {
+    for (int r = 0; r < rows; ++r) {
+      float* out = dw_ + (m0 + r) * N + n0;
+      for (int j = 0; j < cols; ++j)
+        out[j] = accumulate ? out[j] + tile[r * kGemmNR + j] : tile[r * kGemmNR + j];
+    }
+  }
+
+ private:
+  const float* x_;
+  const float* dy_;
+  float* dw_;
+  int64_t Ci_, HW_;
+  UpsampledView up_;
+};
+
+}  // namespace
+
+void conv_transpose2x2_forward(ThreadPool& pool, const float* x, const float* w, const float* b,
+                               float* y, int N, int Cin, int H, int W, int Cout) {
+  check_sizes("conv_transpose2x2_forward", N, Cin, H, W, Cout);
+  std::vector<float> bias4;
+  if (b) {
+    bias4.resize(4 * static_cast<size_t>(Cout));
+    for (size_t j = 0; j < bias4.size(); ++j) bias4[j] = b[j / 4];
+  }
+  UpForwardProblem problem(x, w, b ? bias4.data() : nullptr, y, N, Cin, H, W, Cout);
+  gemm_run(pool, problem);
 }
 
 void conv_transpose2x2_backward(ThreadPool& pool, const float* x, const float* w, const float* dy,
                                 float* dx, float* dw, float* db, int N, int Cin, int H, int W,
                                 int Cout) {
-  const int64_t HW = static_cast<int64_t>(H) * W, Wo = 2 * W, HWo = 4 * HW;
-  if (db) {
-    pool.parallel_for(Cout, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t co = c0; co < c1; ++co) {
-        float s = 0.0f;
-        for (int n = 0; n < N; ++n) {
-          const float* g = dy + (n * static_cast<int64_t>(Cout) + co) * HWo;
-          for (int64_t i = 0; i < HWo; ++i) s += g[i];
-        }
-        db[co] = s;
-      }
-    });
-  }
-  pool.parallel_for(Cin, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t ci = c0; ci < c1; ++ci)
-      for (int co = 0; co < Cout; ++co) {
-        float s[4] = {0, 0, 0, 0};
-        for (int n = 0; n < N; ++n) {
-          const float* in = x + (n * static_cast<int64_t>(Cin) + ci) * HW;
-          const float* g = dy + (n * static_cast<int64_t>(Cout) + co) * HWo;
-          for (int h = 0; h < H; ++h)
-            for (int ww = 0; ww < W; ++ww) {
-              const float v = in[h * W + ww];
-              const float* o = g + (2 * h) * Wo + 2 * ww;
-              s[0] += v * o[0];
-              s[1] += v * o[1];
-              s[2] += v * o[Wo];
-              s[3] += v * o[Wo + 1];
-            }
-        }
-        std::memcpy(dw + (ci * Cout + co) * 4, s, sizeof(s));
-      }
-  });
+  check_sizes("conv_transpose2x2_backward", N, Cin, H, W, Cout);
+  if (db) channel_sums(pool, dy, db, N, Cout, 4 * static_cast<int64_t>(H) * W);
+  UpFilterGradProblem filter(x, dy, dw, N, Cin, H, W, Cout);
+  gemm_run(pool, filter);
   if (!dx) return;
-  pool.parallel_for(static_cast<int64_t>(N) * Cin, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t n = p / Cin, ci = p % Cin;
-      float* out = dx + p * HW;
-      std::memset(out, 0, sizeof(float) * HW);
-      for (int co = 0; co < Cout; ++co) {
-        const float* g = dy + (n * Cout + co) * HWo;
-        const float* wk = w + (ci * static_cast<int64_t>(Cout) + co) * 4;
-        for (int h = 0; h < H; ++h)
-          for (int ww = 0; ww < W; ++ww) {
-            const float* o = g + (2 * h) * Wo + 2 * ww;
-            out[h * W + ww] += wk[0] * o[0] + wk[1] * o[1] + wk[2] * o[Wo] + wk[3] * o[Wo + 1];
-          }
-      }
-    }
-  });
+  UpDataGradProblem data(w, dy, dx, N, Cin, H, W, Cout);
+  gemm_run(pool, data);
 }
 
 }  // namespace cpu
