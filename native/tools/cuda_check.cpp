@@ -1,0 +1,1049 @@
+// cuda_check: the CUDA backend checked against the CPU reference, on a GPU.
+//
+//   cuda_check [--ops] [--unet] [--train] [--bench] [--quick] [--device N]
+//              [--steps N] [--tf32]
+//
+// Parts (all of them when none is named):
+//   --ops    every Backend op on fresh random inputs of several shapes (odd
+//            sizes and the seed model's), CUDA vs CPU, elementwise
+//              |gpu - cpu| <= atol_rel * max|cpu| + rtol * |cpu|
+//            (tolerances per op family in kTol* below); prints max-abs,
+//            max-abs / max|cpu| and max elementwise-relative error, PASS/FAIL.
+//   --unet   the UNet on both backends (a small config at batch 4 and the
+//            seed config at batch 8) from the same parameters: training
+//            forward + backward on the same batch, outputs, dx, every
+//            parameter gradient (worst tensor reported), running statistics,
+//            then an eval forward.
+//   --train  --steps train_step()s (default 200) of a small UNet on both
+//            backends from the same init on the same synthetic CIFAR-like
+//            batches; windowed loss means side by side.
+//   --bench  the seed model on the GPU: train_step and eval forward at batch
+//            32/128/512, fp32 and TF32; one JSON line per measurement.
+//   --quick  smaller op shapes (for compute-sanitizer runs of --ops).
+//   --tf32   run the comparisons with TF32 on (tolerances are for fp32: expect
+//            convolution and linear checks to fail; for inspection only).
+//
+// Exit status: 0 when every check passed or there is no GPU (it says so), 1
+// when a check failed, 2 on a usage error.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ddpm/api.h"
+#include "ddpm/backend.h"
+#include "ddpm/cuda.h"
+#include "ddpm/unet.h"
+#include "testing.h"
+
+using ddpm::Backend;
+
+namespace {
+
+// ---- tolerances (fp32 on both sides) -------------------------------------------------
+// {atol_rel, rtol}: pass when |gpu - cpu| <= atol_rel * max|cpu| + rtol * |cpu|.
+struct Tol {
+  double atol_rel, rtol;
+};
+// Same arithmetic, at most a rounding or two apart (copies, max, affine maps).
+constexpr Tol kTolExact{1e-6, 1e-6};
+// libm vs CUDA math (expf, logf, sinf, cosf: a few ulp) in elementwise ops.
+constexpr Tol kTolMath{1e-6, 1e-5};
+// Reductions in another order (sums over up to ~1e5 terms, GEMMs).
+constexpr Tol kTolReduce{1e-5, 1e-4};
+// cuDNN convolutions in strict fp32 (CUDNN_FMA_MATH): other summation orders,
+// and FFT / Winograd algorithms whose error scales with the tensor's norm.
+constexpr Tol kTolConv{1e-4, 1e-3};
+// BatchNorm backward dx: g - mean(g) - xhat * mean(g xhat) cancels.
+constexpr Tol kTolBnDx{1e-4, 1e-3};
+
+// UNet-level checks: relative L2 error ||gpu - cpu|| / ||cpu|| per tensor.
+constexpr double kUnetOutRelL2 = 1e-4;    // forward output
+constexpr double kUnetGradRelL2 = 1e-3;   // each parameter gradient, dx
+constexpr double kUnetStatRelL2 = 1e-4;   // running statistics
+// Training: windowed means of the two loss curves may differ by this much.
+constexpr double kTrainWindowRel = 0.10;
+
+int g_checks = 0, g_failures = 0;
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void verdict(bool ok, const std::string& line) {
+  ++g_checks;
+  if (!ok) ++g_failures;
+  std::printf("%s  %s\n", ok ? "PASS" : "FAIL", line.c_str());
+  std::fflush(stdout);
+}
+
+template <typename T>
+double max_abs(const std::vector<T>& v) {
+  double m = 0.0;
+  for (const T& x : v) m = std::max(m, std::fabs(static_cast<double>(x)));
+  return m;
+}
+
+// Compare one output and print one line.
+template <typename T>
+bool report(const std::string& what, const std::vector<T>& got, const std::vector<T>& ref, Tol tol,
+            const std::string& note = "") {
+  if (got.size() != ref.size()) {
+    verdict(false, what + ": size mismatch");
+    return false;
+  }
+  const double scale = std::max(max_abs(ref), 1e-30);
+  const double atol = tol.atol_rel * scale;
+  const auto r = ddpm::testing::compare(got.data(), ref.data(), got.size(), atol, tol.rtol);
+  char buf[512];
+  std::snprintf(buf, sizeof(buf), "%-58s max_abs %.3g  max_abs/max|ref| %.3g  max_rel %.3g  (atol %.0e*max|ref|, rtol %.0e)",
+                what.c_str(), r.max_abs, r.max_abs / scale, r.max_rel, tol.atol_rel, tol.rtol);
+  std::string line = buf;
+  if (!r.ok) {
+    std::snprintf(buf, sizeof(buf), "; worst element %zu: gpu %.9g, cpu %.9g", r.worst, r.worst_actual,
+                  r.worst_ref);
+    line += buf;
+  }
+  if (!note.empty()) line += "  [" + note + "]";
+  verdict(r.ok, line);
+  return r.ok;
+}
+
+// ---- a tensor on both backends --------------------------------------------------------
+template <typename T>
+class Twin {
+ public:
+  Twin(Backend& cpu, Backend& gpu, size_t n) : cpu_(cpu), gpu_(gpu), n_(n) {
+    c_ = static_cast<T*>(cpu_.alloc(bytes()));
+    g_ = static_cast<T*>(gpu_.alloc(bytes()));
+  }
+  Twin(Backend& cpu, Backend& gpu, const std::vector<T>& host) : Twin(cpu, gpu, host.size()) { set(host); }
+  ~Twin() {
+    cpu_.free(c_);
+    gpu_.free(g_);
+  }
+  Twin(const Twin&) = delete;
+  Twin& operator=(const Twin&) = delete;
+
+  void set(const std::vector<T>& host) {
+    cpu_.upload(c_, host.data(), sizeof(T) * n_);
+    gpu_.upload(g_, host.data(), sizeof(T) * n_);
+  }
+  std::vector<T> cpu() const {
+    std::vector<T> v(n_);
+    cpu_.download(v.data(), c_, sizeof(T) * n_);
+    return v;
+  }
+  std::vector<T> gpu() const {
+    std::vector<T> v(n_);
+    gpu_.download(v.data(), g_, sizeof(T) * n_);
+    return v;
+  }
+  T* c() { return c_; }
+  T* g() { return g_; }
+  size_t size() const { return n_; }
+
+ private:
+  size_t bytes() const { return std::max<size_t>(n_, 1) * sizeof(T); }
+  Backend& cpu_;
+  Backend& gpu_;
+  size_t n_;
+  T* c_ = nullptr;
+  T* g_ = nullptr;
+};
+using TF = Twin<float>;
+
+std::vector<float> rnd(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  return ddpm::testing::random_vector(n, seed, lo, hi);
+}
+
+std::string dims(std::initializer_list<long long> d) {
+  std::string s = "(";
+  bool first = true;
+  for (long long v : d) {
+    s += (first ? "" : ",") + std::to_string(v);
+    first = false;
+  }
+  return s + ")";
+}
+
+// Runs one named group of checks; an exception is a FAIL of that group.
+void guarded(const std::string& name, const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    verdict(false, name + ": exception: " + e.what());
+  }
+}
+
+uint32_t g_seed = 1234;
+uint32_t next_seed() { return g_seed += 7919; }
+
+// ---- part (a): every op ----------------------------------------------------------------
+
+struct Ops {
+  Backend& cpu;
+  Backend& gpu;
+  bool quick;
+
+  void memory() {
+    guarded("memory", [&] {
+      // Many uploads from one host buffer that is overwritten right after
+      // each call: the ring must have staged it. Sizes cross the ring's
+      // chunk (2 MiB) and its wrap (8 MiB).
+      std::mt19937 gen(next_seed());
+      const std::vector<size_t> sizes = {1, 3, 4096, 5000, 1 << 20, (2 << 20) + 5, 3 << 20, 7, 9 << 20, 123457};
+      std::vector<void*> bufs;
+      std::vector<std::vector<uint8_t>> expect;
+      std::vector<uint8_t> host;
+      for (int rep = 0; rep < 3; ++rep)
+        for (size_t n : sizes) {
+          host.resize(n);
+          for (auto& b : host) b = static_cast<uint8_t>(gen());
+          void* d = gpu.alloc(n);
+          gpu.upload(d, host.data(), n);
+          expect.push_back(host);
+          std::fill(host.begin(), host.end(), 0xAB);  // reuse at once
+          bufs.push_back(d);
+        }
+      bool ok = true;
+      size_t bad = 0;
+      for (size_t i = 0; i < bufs.size(); ++i) {
+        std::vector<uint8_t> back(expect[i].size());
+        gpu.download(back.data(), bufs[i], back.size());
+        if (back != expect[i]) {
+          ok = false;
+          bad = i;
+        }
+        gpu.free(bufs[i]);
+      }
+      verdict(ok, "upload/download round trip of " + std::to_string(bufs.size()) +
+                      " buffers (1 B .. 9 MiB, host buffer reused at once)" +
+                      (ok ? "" : ": buffer " + std::to_string(bad) + " differs"));
+      // copy, fill
+      const size_t n = 100003;
+      TF a(cpu, gpu, rnd(n, next_seed())), b(cpu, gpu, n);
+      cpu.copy(b.c(), a.c(), n * sizeof(float));
+      gpu.copy(b.g(), a.g(), n * sizeof(float));
+      report("copy n=100003", b.gpu(), b.cpu(), kTolExact);
+      cpu.fill(b.c() + 1, 0.5f, n - 2);  // unaligned start, odd length
+      gpu.fill(b.g() + 1, 0.5f, n - 2);
+      report("fill n=100001 (unaligned)", b.gpu(), b.cpu(), kTolExact);
+    });
+  }
+
+  void conv2d(int N, int Cin, int H, int W, int Cout, int k, bool nulls = false) {
+    const std::string s = "conv2d " + dims({N, Cin, H, W}) + "->" + std::to_string(Cout) + " k" + std::to_string(k) +
+                          (nulls ? " (no dx/db/bias)" : "");
+    guarded(s, [&] {
+      const size_t nx = static_cast<size_t>(N) * Cin * H * W, ny = static_cast<size_t>(N) * Cout * H * W;
+      const size_t nw = static_cast<size_t>(Cout) * Cin * k * k;
+      const float bound = 1.0f / std::sqrt(static_cast<float>(Cin * k * k));
+      TF x(cpu, gpu, rnd(nx, next_seed())), w(cpu, gpu, rnd(nw, next_seed(), -bound, bound)),
+          b(cpu, gpu, rnd(Cout, next_seed())), y(cpu, gpu, ny), dy(cpu, gpu, rnd(ny, next_seed())),
+          dx(cpu, gpu, nx), dw(cpu, gpu, nw), db(cpu, gpu, Cout);
+      cpu.conv2d_forward(x.c(), w.c(), nulls ? nullptr : b.c(), y.c(), N, Cin, H, W, Cout, k);
+      gpu.conv2d_forward(x.g(), w.g(), nulls ? nullptr : b.g(), y.g(), N, Cin, H, W, Cout, k);
+      report(s + " y", y.gpu(), y.cpu(), kTolConv);
+      cpu.conv2d_backward(x.c(), w.c(), dy.c(), nulls ? nullptr : dx.c(), dw.c(), nulls ? nullptr : db.c(), N, Cin,
+                          H, W, Cout, k);
+      gpu.conv2d_backward(x.g(), w.g(), dy.g(), nulls ? nullptr : dx.g(), dw.g(), nulls ? nullptr : db.g(), N, Cin,
+                          H, W, Cout, k);
+      if (!nulls) report(s + " dx", dx.gpu(), dx.cpu(), kTolConv);
+      report(s + " dw", dw.gpu(), dw.cpu(), kTolConv);
+      if (!nulls) report(s + " db", db.gpu(), db.cpu(), kTolReduce);
+    });
+  }
+
+  void convT(int N, int Cin, int H, int W, int Cout, bool nulls = false) {
+    const std::string s = "conv_transpose2x2 " + dims({N, Cin, H, W}) + "->" + std::to_string(Cout) +
+                          (nulls ? " (no dx/db/bias)" : "");
+    guarded(s, [&] {
+      const size_t nx = static_cast<size_t>(N) * Cin * H * W, ny = static_cast<size_t>(N) * Cout * 4 * H * W;
+      const size_t nw = static_cast<size_t>(Cin) * Cout * 4;
+      const float bound = 1.0f / std::sqrt(static_cast<float>(Cout * 4));
+      TF x(cpu, gpu, rnd(nx, next_seed())), w(cpu, gpu, rnd(nw, next_seed(), -bound, bound)),
+          b(cpu, gpu, rnd(Cout, next_seed())), y(cpu, gpu, ny), dy(cpu, gpu, rnd(ny, next_seed())),
+          dx(cpu, gpu, nx), dw(cpu, gpu, nw), db(cpu, gpu, Cout);
+      cpu.conv_transpose2x2_forward(x.c(), w.c(), nulls ? nullptr : b.c(), y.c(), N, Cin, H, W, Cout);
+      gpu.conv_transpose2x2_forward(x.g(), w.g(), nulls ? nullptr : b.g(), y.g(), N, Cin, H, W, Cout);
+      report(s + " y", y.gpu(), y.cpu(), kTolConv);
+      cpu.conv_transpose2x2_backward(x.c(), w.c(), dy.c(), nulls ? nullptr : dx.c(), dw.c(),
+                                     nulls ? nullptr : db.c(), N, Cin, H, W, Cout);
+      gpu.conv_transpose2x2_backward(x.g(), w.g(), dy.g(), nulls ? nullptr : dx.g(), dw.g(),
+                                     nulls ? nullptr : db.g(), N, Cin, H, W, Cout);
+      if (!nulls) report(s + " dx", dx.gpu(), dx.cpu(), kTolConv);
+      report(s + " dw", dw.gpu(), dw.cpu(), kTolConv);
+      if (!nulls) report(s + " db", db.gpu(), db.cpu(), kTolReduce);
+    });
+  }
+
+  void batchnorm(int N, int C, int HW, bool with_add, float mean_offset = 0.0f) {
+    const std::string s = "batchnorm_relu " + dims({N, C, HW}) + (with_add ? " +add" : "") +
+                          (mean_offset != 0.0f ? " mean+" + std::to_string(static_cast<int>(mean_offset)) : "");
+    guarded(s, [&] {
+      const size_t n = static_cast<size_t>(N) * C * HW;
+      std::vector<float> xh = rnd(n, next_seed(), -2.0f, 2.0f);
+      // Per-channel offsets and scales, like conv outputs.
+      std::vector<float> off = rnd(C, next_seed(), -0.5f, 0.5f), sc = rnd(C, next_seed(), 0.2f, 3.0f);
+      for (size_t i = 0; i < n; ++i) {
+        const size_t c = (i / HW) % C;
+        xh[i] = xh[i] * sc[c] + off[c] + mean_offset;
+      }
+      TF x(cpu, gpu, xh), y(cpu, gpu, n), gamma(cpu, gpu, rnd(C, next_seed(), 0.5f, 1.5f)),
+          beta(cpu, gpu, rnd(C, next_seed(), -0.5f, 0.5f)), rm(cpu, gpu, rnd(C, next_seed(), -0.1f, 0.1f)),
+          rv(cpu, gpu, rnd(C, next_seed(), 0.5f, 2.0f)), sm(cpu, gpu, C), si(cpu, gpu, C),
+          add(cpu, gpu, rnd(static_cast<size_t>(N) * C, next_seed())), dy(cpu, gpu, rnd(n, next_seed())),
+          dx(cpu, gpu, n), dgamma(cpu, gpu, C), dbeta(cpu, gpu, C), dadd(cpu, gpu, static_cast<size_t>(N) * C);
+      const float mom = 0.1f, eps = 1e-5f;
+      cpu.batchnorm_relu_forward(x.c(), y.c(), gamma.c(), beta.c(), rm.c(), rv.c(), sm.c(), si.c(),
+                                 with_add ? add.c() : nullptr, N, C, HW, true, mom, eps);
+      gpu.batchnorm_relu_forward(x.g(), y.g(), gamma.g(), beta.g(), rm.g(), rv.g(), sm.g(), si.g(),
+                                 with_add ? add.g() : nullptr, N, C, HW, true, mom, eps);
+      report(s + " train y", y.gpu(), y.cpu(), kTolReduce);
+      report(s + " save_mean", sm.gpu(), sm.cpu(), Tol{1e-5, 1e-5});
+      report(s + " save_invstd", si.gpu(), si.cpu(), kTolReduce);
+      report(s + " running_mean", rm.gpu(), rm.cpu(), Tol{1e-5, 1e-5});
+      report(s + " running_var", rv.gpu(), rv.cpu(), kTolReduce);
+      // Backward from the same saved statistics on both sides (the CPU's),
+      // so both recompute the same ReLU mask.
+      const std::vector<float> smh = sm.cpu(), sih = si.cpu();
+      sm.set(smh);
+      si.set(sih);
+      cpu.batchnorm_relu_backward(x.c(), dy.c(), gamma.c(), beta.c(), sm.c(), si.c(), dx.c(), dgamma.c(), dbeta.c(),
+                                  with_add ? dadd.c() : nullptr, N, C, HW);
+      gpu.batchnorm_relu_backward(x.g(), dy.g(), gamma.g(), beta.g(), sm.g(), si.g(), dx.g(), dgamma.g(), dbeta.g(),
+                                  with_add ? dadd.g() : nullptr, N, C, HW);
+      // Elements whose mask depends on FMA contraction (x*scale+shift within
+      // a rounding of 0) may legitimately differ if the CPU build contracts.
+      const std::vector<float> gh = gamma.cpu(), bh = beta.cpu();
+      size_t ambiguous = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const size_t c = (i / HW) % C;
+        const float scale = gh[c] * sih[c];
+        const float shift = bh[c] - smh[c] * scale;
+        const float p1 = xh[i] * scale + shift;
+        const float p2 = std::fma(xh[i], scale, shift);
+        if ((p1 > 0.0f) != (p2 > 0.0f)) ++ambiguous;
+      }
+      const std::string note = ambiguous ? std::to_string(ambiguous) + " elements sit on the ReLU edge" : "";
+      report(s + " dx", dx.gpu(), dx.cpu(), kTolBnDx, note);
+      report(s + " dgamma", dgamma.gpu(), dgamma.cpu(), kTolReduce, note);
+      report(s + " dbeta", dbeta.gpu(), dbeta.cpu(), kTolReduce, note);
+      if (with_add) report(s + " dadd", dadd.gpu(), dadd.cpu(), kTolReduce);
+      // Eval mode from the (now equal) running statistics.
+      const std::vector<float> rmh = rm.cpu(), rvh = rv.cpu();
+      rm.set(rmh);
+      rv.set(rvh);
+      cpu.batchnorm_relu_forward(x.c(), y.c(), gamma.c(), beta.c(), rm.c(), rv.c(), sm.c(), si.c(),
+                                 with_add ? add.c() : nullptr, N, C, HW, false, mom, eps);
+      gpu.batchnorm_relu_forward(x.g(), y.g(), gamma.g(), beta.g(), rm.g(), rv.g(), sm.g(), si.g(),
+                                 with_add ? add.g() : nullptr, N, C, HW, false, mom, eps);
+      report(s + " eval y", y.gpu(), y.cpu(), kTolExact);
+    });
+  }
+
+  void maxpool(int N, int C, int H, int W, bool with_add) {
+    const std::string s = "maxpool2x2 " + dims({N, C, H, W}) + (with_add ? " +add" : "");
+    guarded(s, [&] {
+      const size_t nx = static_cast<size_t>(N) * C * H * W, ny = static_cast<size_t>(N) * C * (H / 2) * (W / 2);
+      // Values on a coarse grid, so windows hold ties (first max wins).
+      std::vector<float> xh = rnd(nx, next_seed());
+      for (auto& v : xh) v = std::round(v * 2.0f) / 2.0f;
+      TF x(cpu, gpu, xh), y(cpu, gpu, ny), add(cpu, gpu, rnd(static_cast<size_t>(N) * C, next_seed())),
+          dy(cpu, gpu, rnd(ny, next_seed())), dx(cpu, gpu, rnd(nx, next_seed())),
+          dadd(cpu, gpu, static_cast<size_t>(N) * C);
+      cpu.maxpool2x2_forward(x.c(), y.c(), with_add ? add.c() : nullptr, N, C, H, W);
+      gpu.maxpool2x2_forward(x.g(), y.g(), with_add ? add.g() : nullptr, N, C, H, W);
+      report(s + " y", y.gpu(), y.cpu(), kTolExact);
+      cpu.maxpool2x2_backward(x.c(), dy.c(), dx.c(), with_add ? dadd.c() : nullptr, N, C, H, W);
+      gpu.maxpool2x2_backward(x.g(), dy.g(), dx.g(), with_add ? dadd.g() : nullptr, N, C, H, W);
+      report(s + " dx (accumulated, ties)", dx.gpu(), dx.cpu(), kTolExact);
+      if (with_add) report(s + " dadd", dadd.gpu(), dadd.cpu(), kTolReduce);
+    });
+  }
+
+  void pad_concat(int N, int Cu, int Hu, int Wu, int Cs, int Hs, int Ws) {
+    const std::string s = "pad_concat up" + dims({N, Cu, Hu, Wu}) + " skip" + dims({N, Cs, Hs, Ws});
+    guarded(s, [&] {
+      const size_t nu = static_cast<size_t>(N) * Cu * Hu * Wu, ns = static_cast<size_t>(N) * Cs * Hs * Ws;
+      const size_t no = static_cast<size_t>(N) * (Cu + Cs) * Hs * Ws;
+      TF up(cpu, gpu, rnd(nu, next_seed())), skip(cpu, gpu, rnd(ns, next_seed())), out(cpu, gpu, rnd(no, next_seed())),
+          dout(cpu, gpu, rnd(no, next_seed())), dup(cpu, gpu, rnd(nu, next_seed())), dskip(cpu, gpu, rnd(ns, next_seed()));
+      cpu.pad_concat_forward(up.c(), skip.c(), out.c(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+      gpu.pad_concat_forward(up.g(), skip.g(), out.g(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+      report(s + " out", out.gpu(), out.cpu(), kTolExact);
+      cpu.pad_concat_backward(dout.c(), dup.c(), dskip.c(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+      gpu.pad_concat_backward(dout.g(), dup.g(), dskip.g(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+      report(s + " dup", dup.gpu(), dup.cpu(), kTolExact);
+      report(s + " dskip", dskip.gpu(), dskip.cpu(), kTolExact);
+      // Either output may be skipped.
+      dskip.set(rnd(ns, next_seed()));
+      cpu.pad_concat_backward(dout.c(), nullptr, dskip.c(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+      gpu.pad_concat_backward(dout.g(), nullptr, dskip.g(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+      report(s + " dskip only", dskip.gpu(), dskip.cpu(), kTolExact);
+    });
+  }
+
+  void add_channel(int N, int C, int HW) {
+    const std::string s = "add_channel " + dims({N, C, HW});
+    guarded(s, [&] {
+      const size_t n = static_cast<size_t>(N) * C * HW;
+      TF x(cpu, gpu, rnd(n, next_seed())), add(cpu, gpu, rnd(static_cast<size_t>(N) * C, next_seed())),
+          y(cpu, gpu, n), dadd(cpu, gpu, static_cast<size_t>(N) * C);
+      cpu.add_channel_forward(x.c(), add.c(), y.c(), N, C, HW);
+      gpu.add_channel_forward(x.g(), add.g(), y.g(), N, C, HW);
+      report(s + " y", y.gpu(), y.cpu(), kTolExact);
+      cpu.add_channel_forward(x.c(), add.c(), x.c(), N, C, HW);  // in place
+      gpu.add_channel_forward(x.g(), add.g(), x.g(), N, C, HW);
+      report(s + " y (in place)", x.gpu(), x.cpu(), kTolExact);
+      cpu.add_channel_backward(y.c(), dadd.c(), N, C, HW);
+      gpu.add_channel_backward(y.g(), dadd.g(), N, C, HW);
+      report(s + " dadd", dadd.gpu(), dadd.cpu(), kTolReduce);
+    });
+  }
+
+  void linear(int N, int in, int out, bool nulls = false) {
+    const std::string s = "linear " + dims({N, in}) + "->" + std::to_string(out) + (nulls ? " (no bias/dx/db)" : "");
+    guarded(s, [&] {
+      const float bound = 1.0f / std::sqrt(static_cast<float>(in));
+      TF x(cpu, gpu, rnd(static_cast<size_t>(N) * in, next_seed())),
+          w(cpu, gpu, rnd(static_cast<size_t>(out) * in, next_seed(), -bound, bound)),
+          b(cpu, gpu, rnd(out, next_seed())), y(cpu, gpu, static_cast<size_t>(N) * out),
+          dy(cpu, gpu, rnd(static_cast<size_t>(N) * out, next_seed())), dx(cpu, gpu, static_cast<size_t>(N) * in),
+          dw(cpu, gpu, static_cast<size_t>(out) * in), db(cpu, gpu, out);
+      cpu.linear_forward(x.c(), w.c(), nulls ? nullptr : b.c(), y.c(), N, in, out);
+      gpu.linear_forward(x.g(), w.g(), nulls ? nullptr : b.g(), y.g(), N, in, out);
+      report(s + " y", y.gpu(), y.cpu(), kTolReduce);
+      cpu.linear_backward(x.c(), w.c(), dy.c(), nulls ? nullptr : dx.c(), dw.c(), nulls ? nullptr : db.c(), N, in, out);
+      gpu.linear_backward(x.g(), w.g(), dy.g(), nulls ? nullptr : dx.g(), dw.g(), nulls ? nullptr : db.g(), N, in, out);
+      if (!nulls) report(s + " dx", dx.gpu(), dx.cpu(), kTolReduce);
+      report(s + " dw", dw.gpu(), dw.cpu(), kTolReduce);
+      if (!nulls) report(s + " db", db.gpu(), db.cpu(), kTolReduce);
+    });
+  }
+
+  void silu(size_t n) {
+    const std::string s = "silu n=" + std::to_string(n);
+    guarded(s, [&] {
+      TF x(cpu, gpu, rnd(n, next_seed(), -8.0f, 8.0f)), y(cpu, gpu, n), dy(cpu, gpu, rnd(n, next_seed()));
+      cpu.silu_forward(x.c(), y.c(), n);
+      gpu.silu_forward(x.g(), y.g(), n);
+      report(s + " y", y.gpu(), y.cpu(), kTolMath);
+      cpu.silu_backward(x.c(), dy.c(), dy.c(), n);  // dx aliases dy
+      gpu.silu_backward(x.g(), dy.g(), dy.g(), n);
+      report(s + " dx (in place)", dy.gpu(), dy.cpu(), kTolMath);
+    });
+  }
+
+  void embedding(int N, int D, int T) {
+    const std::string s = "embedding_gather " + dims({N, D}) + " T=" + std::to_string(T);
+    guarded(s, [&] {
+      std::mt19937 gen(next_seed());
+      std::vector<int32_t> th(N);
+      for (auto& v : th) v = static_cast<int32_t>(gen() % T);
+      th[0] = T - 1;
+      Twin<int32_t> t(cpu, gpu, th);
+      TF table(cpu, gpu, rnd(static_cast<size_t>(T) * D, next_seed())), out(cpu, gpu, static_cast<size_t>(N) * D);
+      cpu.embedding_gather(table.c(), t.c(), out.c(), N, D, T);
+      gpu.embedding_gather(table.g(), t.g(), out.g(), N, D, T);
+      report(s, out.gpu(), out.cpu(), kTolExact);
+    });
+  }
+
+  void mse(size_t n) {
+    const std::string s = "mse_forward_backward n=" + std::to_string(n);
+    guarded(s, [&] {
+      TF p(cpu, gpu, rnd(n, next_seed(), -2.0f, 2.0f)), t(cpu, gpu, rnd(n, next_seed(), -2.0f, 2.0f)),
+          loss(cpu, gpu, 2), grad(cpu, gpu, n);
+      cpu.mse_forward_backward(p.c(), t.c(), loss.c(), grad.c(), n);
+      gpu.mse_forward_backward(p.g(), t.g(), loss.g(), grad.g(), n);
+      report(s + " grad", grad.gpu(), grad.cpu(), kTolExact);
+      cpu.mse_forward_backward(p.c(), t.c(), loss.c() + 1, nullptr, n);  // no gradient
+      gpu.mse_forward_backward(p.g(), t.g(), loss.g() + 1, nullptr, n);
+      report(s + " loss (with / without grad)", loss.gpu(), loss.cpu(), Tol{0.0, 1e-5});
+    });
+  }
+
+  void random_ops() {
+    guarded("gaussian", [&] {
+      struct Case {
+        size_t n;
+        uint64_t offset;
+      };
+      for (Case c : {Case{1001, 3}, Case{8 * 3072, 0}, Case{7, (1ull << 40) + 1}, Case{1, 2}}) {
+        TF out(cpu, gpu, c.n);
+        cpu.gaussian(out.c(), c.n, 42, 7, c.offset);
+        gpu.gaussian(out.g(), c.n, 42, 7, c.offset);
+        report("gaussian n=" + std::to_string(c.n) + " offset=" + std::to_string(c.offset), out.gpu(), out.cpu(),
+               kTolMath);
+      }
+    });
+    guarded("uniform_int", [&] {
+      for (int high : {1000, 7, 1}) {
+        Twin<int32_t> out(cpu, gpu, 513);
+        cpu.uniform_int(out.c(), 513, high, 99, 12345);
+        gpu.uniform_int(out.g(), 513, high, 99, 12345);
+        report("uniform_int n=513 high=" + std::to_string(high), out.gpu(), out.cpu(), Tol{0.0, 0.0});
+      }
+    });
+  }
+
+  void images(int N, int C, int H, int W, bool flips) {
+    const std::string s = "images_to_float " + dims({N, C, H, W}) + (flips ? " +flip" : "");
+    guarded(s, [&] {
+      std::mt19937 gen(next_seed());
+      std::vector<uint8_t> px(static_cast<size_t>(N) * C * H * W), fl(N);
+      for (auto& v : px) v = static_cast<uint8_t>(gen());
+      px[0] = 0;
+      px[1] = 255;
+      for (auto& v : fl) v = static_cast<uint8_t>(gen() & 1);
+      Twin<uint8_t> p(cpu, gpu, px), f(cpu, gpu, fl);
+      TF out(cpu, gpu, px.size());
+      cpu.images_to_float(p.c(), flips ? f.c() : nullptr, out.c(), N, C, H, W);
+      gpu.images_to_float(p.g(), flips ? f.g() : nullptr, out.g(), N, C, H, W);
+      report(s, out.gpu(), out.cpu(), kTolExact);
+    });
+  }
+
+  void noise_add(int N, size_t per) {
+    const std::string s = "noise_add N=" + std::to_string(N) + " per_sample=" + std::to_string(per);
+    guarded(s, [&] {
+      const int T = 1000;
+      const ddpm::Schedule sch = ddpm::Schedule::linear(T, 1e-4f, 0.02f);
+      std::mt19937 gen(next_seed());
+      std::vector<int32_t> th(N);
+      for (auto& v : th) v = static_cast<int32_t>(gen() % T);
+      Twin<int32_t> t(cpu, gpu, th);
+      TF x0(cpu, gpu, rnd(N * per, next_seed())), eps(cpu, gpu, rnd(N * per, next_seed())),
+          sa(cpu, gpu, sch.sqrt_alpha_bar), s1(cpu, gpu, sch.sqrt_one_minus_alpha_bar), xt(cpu, gpu, N * per);
+      cpu.noise_add(x0.c(), eps.c(), t.c(), sa.c(), s1.c(), xt.c(), N, per);
+      gpu.noise_add(x0.g(), eps.g(), t.g(), sa.g(), s1.g(), xt.g(), N, per);
+      report(s, xt.gpu(), xt.cpu(), kTolExact);
+    });
+  }
+
+  void reverse_step(int N, size_t per, float sigma, int64_t first, bool in_place) {
+    const std::string s = "reverse_step N=" + std::to_string(N) + " per_sample=" + std::to_string(per) +
+                          " sigma=" + std::to_string(sigma) + " first=" + std::to_string(first) +
+                          (in_place ? " (in place)" : "");
+    guarded(s, [&] {
+      TF x(cpu, gpu, rnd(N * per, next_seed())), e(cpu, gpu, rnd(N * per, next_seed())), out(cpu, gpu, N * per);
+      float* oc = in_place ? x.c() : out.c();
+      float* og = in_place ? x.g() : out.g();
+      cpu.reverse_step(x.c(), e.c(), oc, N, per, 1.01f, 0.05f, sigma, 77, 5, first);
+      gpu.reverse_step(x.g(), e.g(), og, N, per, 1.01f, 0.05f, sigma, 77, 5, first);
+      if (in_place)
+        report(s, x.gpu(), x.cpu(), kTolMath);
+      else
+        report(s, out.gpu(), out.cpu(), kTolMath);
+    });
+  }
+
+  void clamp(size_t n) {
+    const std::string s = "clamp n=" + std::to_string(n);
+    guarded(s, [&] {
+      TF x(cpu, gpu, rnd(n, next_seed(), -2.0f, 2.0f)), out(cpu, gpu, n);
+      cpu.clamp(x.c(), out.c(), n, -1.0f, 1.0f);
+      gpu.clamp(x.g(), out.g(), n, -1.0f, 1.0f);
+      report(s, out.gpu(), out.cpu(), kTolExact);
+      cpu.clamp(x.c(), x.c(), n, -0.5f, 0.25f);
+      gpu.clamp(x.g(), x.g(), n, -0.5f, 0.25f);
+      report(s + " (in place)", x.gpu(), x.cpu(), kTolExact);
+    });
+  }
+
+  void adam(size_t n, float wd, int64_t steps) {
+    const std::string s = "adam_update n=" + std::to_string(n) + " wd=" + std::to_string(wd) + " steps=" +
+                          std::to_string(steps);
+    guarded(s, [&] {
+      const std::vector<float> p0 = rnd(n, next_seed());
+      TF p(cpu, gpu, p0), m(cpu, gpu, std::vector<float>(n, 0.0f)), v(cpu, gpu, std::vector<float>(n, 0.0f)),
+          g(cpu, gpu, n);
+      ddpm::AdamParams hp;
+      hp.lr = 0.05f;
+      hp.weight_decay = wd;
+      for (int64_t k = 1; k <= steps; ++k) {
+        g.set(rnd(n, next_seed()));
+        hp.step = k;
+        cpu.adam_update(p.c(), g.c(), m.c(), v.c(), n, hp);
+        gpu.adam_update(p.g(), g.g(), m.g(), v.g(), n, hp);
+      }
+      std::vector<float> pg = p.gpu(), pc = p.cpu();
+      report(s + " params", pg, pc, kTolExact);
+      for (size_t i = 0; i < n; ++i) {
+        pg[i] -= p0[i];
+        pc[i] -= p0[i];
+      }
+      report(s + " params - initial", pg, pc, Tol{1e-5, 1e-4});
+      report(s + " m", m.gpu(), m.cpu(), kTolExact);
+      report(s + " v", v.gpu(), v.cpu(), kTolExact);
+    });
+  }
+
+  void errors() {
+    guarded("errors", [&] {
+      // Invalid arguments throw ddpm::Error naming the op.
+      bool ok = false;
+      std::string msg;
+      try {
+        gpu.conv2d_forward(nullptr, nullptr, nullptr, nullptr, 1, 1, 4, 4, 1, 2);
+      } catch (const ddpm::Error& e) {
+        msg = e.what();
+        ok = msg.find("conv2d_forward") != std::string::npos;
+      }
+      verdict(ok, "conv2d_forward with k=2 throws ddpm::Error naming the op: " + msg);
+      // A bad timestep is found on the device and reported at the next sync.
+      ok = false;
+      msg.clear();
+      {
+        Twin<int32_t> t(cpu, gpu, std::vector<int32_t>{3, 1000});
+        TF table(cpu, gpu, rnd(1000 * 4, 1)), out(cpu, gpu, 8);
+        try {
+          gpu.embedding_gather(table.g(), t.g(), out.g(), 2, 4, 1000);
+          gpu.synchronize();
+        } catch (const ddpm::Error& e) {
+          msg = e.what();
+          ok = msg.find("embedding_gather") != std::string::npos;
+        }
+      }
+      verdict(ok, "embedding_gather with t=1000 >= T throws at synchronize(): " + msg);
+      // And the backend still works afterwards.
+      TF a(cpu, gpu, rnd(1000, 2)), b(cpu, gpu, 1000);
+      cpu.clamp(a.c(), b.c(), 1000, -0.5f, 0.5f);
+      gpu.clamp(a.g(), b.g(), 1000, -0.5f, 0.5f);
+      report("backend usable after a reported device error", b.gpu(), b.cpu(), kTolExact);
+    });
+  }
+
+  void run() {
+    std::printf("== ops: CUDA vs CPU, fp32 ==\n");
+    memory();
+    // conv2d: odd sizes, then the seed model's shapes at batch 8.
+    conv2d(3, 5, 7, 9, 6, 3);
+    conv2d(2, 7, 5, 3, 4, 1);
+    conv2d(2, 4, 6, 6, 5, 3, true);
+    conv2d(4, 3, 32, 32, 64, 3);
+    conv2d(4, 64, 32, 32, 3, 1);
+    if (!quick) {
+      conv2d(8, 64, 32, 32, 64, 3);
+      conv2d(8, 128, 16, 16, 128, 3);
+      conv2d(8, 512, 2, 2, 1024, 3);
+      conv2d(8, 1024, 2, 2, 1024, 3);
+    }
+    convT(3, 5, 3, 7, 4);
+    convT(2, 6, 4, 4, 3, true);
+    convT(8, 128, 16, 16, 64);
+    if (!quick) convT(8, 1024, 2, 2, 512);
+    batchnorm(2, 3, 35, false);
+    batchnorm(3, 5, 1, true);
+    batchnorm(2, 7, 7, true, 50.0f);  // mean far from 0: the shifted sums matter
+    batchnorm(8, 64, 1024, true);
+    batchnorm(8, 1024, 4, true);
+    batchnorm(8, 256, 64, false);
+    if (!quick) batchnorm(64, 64, 1024, true);
+    maxpool(2, 3, 7, 9, true);
+    maxpool(3, 2, 5, 4, false);
+    maxpool(8, 64, 32, 32, true);
+    maxpool(8, 512, 4, 4, true);
+    pad_concat(2, 3, 5, 7, 4, 8, 10);
+    pad_concat(2, 3, 4, 4, 2, 5, 5);
+    pad_concat(8, 64, 32, 32, 64, 32, 32);
+    pad_concat(8, 512, 4, 4, 512, 4, 4);
+    add_channel(2, 3, 35);
+    add_channel(8, 3, 1024);
+    add_channel(8, 1024, 4);
+    linear(3, 7, 5);
+    linear(8, 100, 64);
+    linear(8, 1024, 1024, true);
+    if (!quick) linear(128, 100, 1024);
+    silu(1001);
+    silu(8 * 1024);
+    embedding(8, 100, 1000);
+    embedding(5, 3, 7);
+    mse(1001);
+    mse(8 * 3072);
+    if (!quick) mse(512 * 3072);
+    random_ops();
+    images(8, 3, 32, 32, true);
+    images(3, 1, 5, 7, false);
+    noise_add(8, 3072);
+    noise_add(3, 35);
+    reverse_step(8, 3072, 0.1f, 0, false);
+    reverse_step(3, 35, 0.2f, 5, true);
+    reverse_step(2, 9, 0.0f, 1, false);
+    clamp(1001);
+    adam(100003, 0.0f, 3);
+    adam(4096, 0.01f, 2);
+    errors();
+  }
+};
+
+// ---- part (b): the UNet on both backends ------------------------------------------------
+
+double rel_l2(const float* a, const float* r, size_t n, double* ref_norm = nullptr) {
+  double d = 0.0, s = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    const double e = static_cast<double>(a[i]) - r[i];
+    d += e * e;
+    s += static_cast<double>(r[i]) * r[i];
+  }
+  if (ref_norm) *ref_norm = std::sqrt(s);
+  if (!(d == d)) return INFINITY;
+  return s > 0 ? std::sqrt(d / s) : std::sqrt(d);
+}
+
+std::string cfg_str(const ddpm::UNetConfig& c) {
+  return "base_width " + std::to_string(c.base_width) + ", depth " + std::to_string(c.depth) + ", " +
+         std::to_string(c.in_channels) + "x" + std::to_string(c.height) + "x" + std::to_string(c.width) +
+         ", time_dim " + std::to_string(c.time_dim);
+}
+
+void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B, const std::string& label) {
+  guarded("unet " + label, [&] {
+    std::printf("-- UNet %s (%s), batch %d\n", label.c_str(), cfg_str(cfg).c_str(), B);
+    const double t0 = now_s();
+    ddpm::UNet cn(cpu, cfg, B), gn(gpu, cfg, B);
+    cn.init(2024);
+    gn.init(2024);
+    std::vector<float> params(cn.num_params()), buffers(cn.num_buffers());
+    cn.get_params(params.data());
+    gn.set_params(params.data());
+    cn.get_buffers(buffers.data());
+    gn.set_buffers(buffers.data());
+    const size_t io = static_cast<size_t>(B) * cn.sample_size();
+    const std::vector<float> x = rnd(io, next_seed()), dout = rnd(io, next_seed());
+    std::mt19937 gen(next_seed());
+    std::vector<int32_t> t(B);
+    for (auto& v : t) v = static_cast<int32_t>(gen() % cfg.timesteps);
+    std::vector<float> oc(io), og(io), dxc(io), dxg(io);
+    cn.forward_host(x.data(), t.data(), oc.data(), B, true);
+    gn.forward_host(x.data(), t.data(), og.data(), B, true);
+    double e = rel_l2(og.data(), oc.data(), io);
+    char buf[512];
+    std::snprintf(buf, sizeof(buf), "unet %s train forward output: rel_l2 %.3g (<= %.0e)", label.c_str(), e,
+                  kUnetOutRelL2);
+    verdict(e <= kUnetOutRelL2, buf);
+    cn.backward_host(dout.data(), dxc.data(), B);
+    gn.backward_host(dout.data(), dxg.data(), B);
+    e = rel_l2(dxg.data(), dxc.data(), io);
+    std::snprintf(buf, sizeof(buf), "unet %s input gradient dx: rel_l2 %.3g (<= %.0e)", label.c_str(), e,
+                  kUnetGradRelL2);
+    verdict(e <= kUnetGradRelL2, buf);
+    // Every parameter gradient. Conv biases right before a BatchNorm have an
+    // analytically zero gradient (BN removes the mean): both sides hold only
+    // rounding noise there, so they are held to the global scale instead.
+    std::vector<float> gc(cn.num_params()), gg(cn.num_params());
+    cn.get_grads(gc.data());
+    gn.get_grads(gg.data());
+    const double global_scale = max_abs(gc);
+    double worst = 0.0, worst_noise = 0.0;
+    std::string worst_name, worst_noise_name;
+    int tensors = 0, bad = 0;
+    for (int i = 0; i < cn.num_param_tensors(); ++i) {
+      const ddpm::TensorInfo& ti = cn.param_tensor(i);
+      const float* a = gg.data() + ti.offset;
+      const float* r = gc.data() + ti.offset;
+      const bool zero_grad = ti.name.find(".conv.0.bias") != std::string::npos ||
+                             ti.name.find(".conv.3.bias") != std::string::npos;
+      if (zero_grad) {
+        double m = 0.0;
+        for (int64_t k = 0; k < ti.size; ++k) m = std::max(m, std::fabs(static_cast<double>(a[k]) - r[k]));
+        m /= std::max(global_scale, 1e-30);
+        if (m > worst_noise) {
+          worst_noise = m;
+          worst_noise_name = ti.name;
+        }
+        if (m > 1e-4) ++bad;
+        continue;
+      }
+      const double rel = rel_l2(a, r, static_cast<size_t>(ti.size));
+      ++tensors;
+      if (rel > kUnetGradRelL2) {
+        ++bad;
+        std::printf("      gradient %s: rel_l2 %.3g\n", ti.name.c_str(), rel);
+      }
+      if (rel > worst || worst_name.empty()) {
+        worst = rel;
+        worst_name = ti.name;
+      }
+    }
+    const double all = rel_l2(gg.data(), gc.data(), gg.size());
+    std::snprintf(buf, sizeof(buf),
+                  "unet %s parameter gradients: %d tensors, all together rel_l2 %.3g, worst tensor %s rel_l2 %.3g "
+                  "(<= %.0e); zero-mean conv biases: worst |diff|/max|grad| %.3g (%s)",
+                  label.c_str(), tensors, all, worst_name.c_str(), worst, kUnetGradRelL2, worst_noise,
+                  worst_noise_name.c_str());
+    verdict(bad == 0, buf);
+    std::vector<float> bc(cn.num_buffers()), bg(cn.num_buffers());
+    cn.get_buffers(bc.data());
+    gn.get_buffers(bg.data());
+    double worst_stat = 0.0;
+    std::string worst_stat_name;
+    for (int i = 0; i < cn.num_buffer_tensors(); ++i) {
+      const ddpm::TensorInfo& ti = cn.buffer_tensor(i);
+      const double rel = rel_l2(bg.data() + ti.offset, bc.data() + ti.offset, static_cast<size_t>(ti.size));
+      if (rel > worst_stat || worst_stat_name.empty()) {
+        worst_stat = rel;
+        worst_stat_name = ti.name;
+      }
+    }
+    std::snprintf(buf, sizeof(buf), "unet %s BatchNorm running statistics: worst %s rel_l2 %.3g (<= %.0e)",
+                  label.c_str(), worst_stat_name.c_str(), worst_stat, kUnetStatRelL2);
+    verdict(worst_stat <= kUnetStatRelL2, buf);
+    // Eval forward from the updated (equal up to rounding) running statistics.
+    gn.set_buffers(bc.data());
+    cn.forward_host(x.data(), t.data(), oc.data(), B, false);
+    gn.forward_host(x.data(), t.data(), og.data(), B, false);
+    e = rel_l2(og.data(), oc.data(), io);
+    std::snprintf(buf, sizeof(buf), "unet %s eval forward output: rel_l2 %.3g (<= %.0e)", label.c_str(), e,
+                  kUnetOutRelL2);
+    verdict(e <= kUnetOutRelL2, buf);
+    std::printf("   (%.1f s)\n", now_s() - t0);
+  });
+}
+
+ddpm::UNetConfig seed_config() { return ddpm::UNetConfig{}; }
+
+ddpm::UNetConfig small_config() {
+  ddpm::UNetConfig c;
+  c.base_width = 8;
+  c.depth = 2;
+  // Levels 13x14, 6x7, 3x3: odd sizes, floor pooling, planes that are not a
+  // multiple of 4, and the up path's zero padding (12x14 -> 13x14).
+  c.height = 13;
+  c.width = 14;
+  c.time_dim = 16;
+  c.timesteps = 100;
+  return c;
+}
+
+// ---- part (c): training curves -------------------------------------------------------------
+
+// Smooth random colour images with a disc, like a toy CIFAR.
+std::vector<uint8_t> synthetic_images(int count, int C, int H, int W, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<uint8_t> px(static_cast<size_t>(count) * C * H * W);
+  for (int n = 0; n < count; ++n) {
+    float base[3], grad[3], disc[3];
+    for (int c = 0; c < 3; ++c) {
+      base[c] = u(gen);
+      grad[c] = u(gen) - 0.5f;
+      disc[c] = u(gen);
+    }
+    const float cy = u(gen) * H, cx = u(gen) * W, r = (0.15f + 0.25f * u(gen)) * std::min(H, W);
+    for (int c = 0; c < C; ++c)
+      for (int i = 0; i < H; ++i)
+        for (int j = 0; j < W; ++j) {
+          float v = base[c % 3] + grad[c % 3] * (static_cast<float>(i + j) / (H + W));
+          if ((i - cy) * (i - cy) + (j - cx) * (j - cx) < r * r) v = disc[c % 3];
+          v = std::min(std::max(v, 0.0f), 1.0f);
+          px[((static_cast<size_t>(n) * C + c) * H + i) * W + j] = static_cast<uint8_t>(v * 255.0f + 0.5f);
+        }
+  }
+  return px;
+}
+
+void train_compare(Backend& cpu, Backend& gpu, int steps) {
+  guarded("train", [&] {
+    ddpm::UNetConfig cfg;
+    cfg.base_width = 16;
+    cfg.depth = 2;
+    cfg.height = 16;
+    cfg.width = 16;
+    cfg.time_dim = 32;
+    const int B = 16, K = 128;
+    std::printf("== train: %d steps of a small UNet (%s), batch %d, on both backends ==\n", steps,
+                cfg_str(cfg).c_str(), B);
+    const std::vector<uint8_t> data = synthetic_images(K, cfg.in_channels, cfg.height, cfg.width, 7);
+    const size_t per = static_cast<size_t>(cfg.in_channels) * cfg.height * cfg.width;
+    ddpm::UNet cn(cpu, cfg, B), gn(gpu, cfg, B);
+    cn.init(11);
+    gn.init(11);
+    std::vector<float> params(cn.num_params());
+    cn.get_params(params.data());
+    gn.set_params(params.data());
+    ddpm::AdamParams hp;
+    hp.lr = 1e-3f;
+    std::mt19937 gen(5);
+    std::vector<uint8_t> flips(B);
+    double tc = 0.0, tg = 0.0;
+    for (int s = 0; s < steps; ++s) {
+      const uint8_t* batch = data.data() + static_cast<size_t>((s * B) % K) * per;
+      for (auto& f : flips) f = static_cast<uint8_t>(gen() & 1);
+      double a = now_s();
+      cn.train_step(batch, flips.data(), B, hp, 99, s);
+      double b = now_s();
+      gn.train_step(batch, flips.data(), B, hp, 99, s);
+      tc += b - a;
+      tg += now_s() - b;
+    }
+    std::vector<float> lc(steps), lg(steps);
+    const double a = now_s();
+    cn.read_losses(lc.data(), 0, steps);
+    gn.read_losses(lg.data(), 0, steps);
+    tg += now_s() - a;
+    const int win = std::max(1, steps / 10);
+    double worst = 0.0;
+    std::printf("   steps        cpu loss   gpu loss   rel diff\n");
+    double first_c = 0, first_g = 0, last_c = 0, last_g = 0;
+    for (int w0 = 0; w0 < steps; w0 += win) {
+      const int w1 = std::min(steps, w0 + win);
+      double mc = 0, mg = 0;
+      for (int i = w0; i < w1; ++i) {
+        mc += lc[i];
+        mg += lg[i];
+      }
+      mc /= (w1 - w0);
+      mg /= (w1 - w0);
+      const double rel = std::fabs(mg - mc) / std::max(mc, 1e-12);
+      worst = std::max(worst, rel);
+      if (w0 == 0) {
+        first_c = mc;
+        first_g = mg;
+      }
+      last_c = mc;
+      last_g = mg;
+      std::printf("   [%4d,%4d)  %.5f    %.5f    %.2f%%\n", w0, w1, mc, mg, 100.0 * rel);
+    }
+    std::printf("   time: cpu %.1f s, gpu %.1f s (%d steps each)\n", tc, tg, steps);
+    char buf[512];
+    std::snprintf(buf, sizeof(buf),
+                  "train loss curves: first window cpu %.4f gpu %.4f, last window cpu %.4f gpu %.4f, worst window "
+                  "difference %.2f%% (<= %.0f%%), both falling",
+                  first_c, first_g, last_c, last_g, 100.0 * worst, 100.0 * kTrainWindowRel);
+    const bool finite = std::isfinite(last_c) && std::isfinite(last_g);
+    verdict(finite && worst <= kTrainWindowRel && last_c < first_c && last_g < first_g, buf);
+  });
+}
+
+// ---- part (d): timings ------------------------------------------------------------------
+
+void bench(int device, const std::string& label) {
+  const ddpm::UNetConfig cfg = seed_config();
+  for (bool tf32 : {false, true}) {
+    std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, tf32));
+    for (int B : {32, 128, 512}) {
+      guarded("bench batch " + std::to_string(B), [&] {
+        ddpm::UNet net(*gpu, cfg, B);
+        net.init(1);
+        const std::vector<uint8_t> px = synthetic_images(B, cfg.in_channels, cfg.height, cfg.width, 3);
+        std::vector<uint8_t> flips(B, 0);
+        ddpm::AdamParams hp;
+        // Warm-up: the first steps choose the cuDNN algorithms.
+        for (int s = 0; s < 3; ++s) net.train_step(px.data(), flips.data(), B, hp, 1, s);
+        gpu->synchronize();
+        const int steps = B <= 32 ? 30 : (B <= 128 ? 15 : 6);
+        double t0 = now_s();
+        for (int s = 3; s < 3 + steps; ++s) net.train_step(px.data(), flips.data(), B, hp, 1, s);
+        gpu->synchronize();
+        const double train_s = (now_s() - t0) / steps;
+        float loss = 0.0f;
+        net.read_losses(&loss, 2 + steps, 1);
+        // Eval forward (the sampler's network call), on device buffers.
+        const size_t io = static_cast<size_t>(B) * net.sample_size();
+        float* x = static_cast<float*>(gpu->alloc(io * sizeof(float)));
+        float* out = static_cast<float*>(gpu->alloc(io * sizeof(float)));
+        int32_t* t = static_cast<int32_t*>(gpu->alloc(B * sizeof(int32_t)));
+        gpu->gaussian(x, io, 5, 0, 0);
+        gpu->uniform_int(t, B, cfg.timesteps, 5, 1);
+        for (int k = 0; k < 2; ++k) net.forward(x, t, out, B, false);
+        gpu->synchronize();
+        const int evals = steps * 2;
+        t0 = now_s();
+        for (int k = 0; k < evals; ++k) net.forward(x, t, out, B, false);
+        gpu->synchronize();
+        const double eval_s = (now_s() - t0) / evals;
+        gpu->free(x);
+        gpu->free(out);
+        gpu->free(t);
+        std::printf("{\"bench\":\"train_step\",\"device\":\"%s\",\"tf32\":%s,\"batch\":%d,\"steps\":%d,"
+                    "\"ms_per_step\":%.3f,\"img_per_s\":%.1f,\"last_loss\":%.4f}\n",
+                    label.c_str(), tf32 ? "true" : "false", B, steps, 1e3 * train_s, B / train_s, loss);
+        std::printf("{\"bench\":\"eval_forward\",\"device\":\"%s\",\"tf32\":%s,\"batch\":%d,\"calls\":%d,"
+                    "\"ms_per_call\":%.3f,\"img_per_s\":%.1f}\n",
+                    label.c_str(), tf32 ? "true" : "false", B, evals, 1e3 * eval_s, B / eval_s);
+        std::fflush(stdout);
+      });
+    }
+  }
+}
+
+int usage(const char* argv0) {
+  std::fprintf(stderr,
+               "usage: %s [--ops] [--unet] [--train] [--bench] [--quick] [--device N] [--steps N] [--tf32]\n"
+               "  no part named: all parts\n",
+               argv0);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool ops = false, unet = false, train = false, bench_part = false, quick = false, tf32 = false;
+  int device = 0, steps = 200;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--ops") ops = true;
+    else if (a == "--unet") unet = true;
+    else if (a == "--train") train = true;
+    else if (a == "--bench") bench_part = true;
+    else if (a == "--quick") quick = true;
+    else if (a == "--tf32") tf32 = true;
+    else if (a == "--device" && i + 1 < argc) device = std::atoi(argv[++i]);
+    else if (a == "--steps" && i + 1 < argc) steps = std::max(1, std::atoi(argv[++i]));
+    else return usage(argv[0]);
+  }
+  if (!ops && !unet && !train && !bench_part) ops = unet = train = bench_part = true;
+
+  std::printf("cuda_check: %s\n", ddpm::cuda::versions().c_str());
+  const int probe = ddpm::api::cuda_device_count();
+  const int count = ddpm::cuda::device_count();
+  if (probe <= 0 || count <= 0) {
+    std::printf("cuda_check: no CUDA GPU here (%s): nothing to check, exiting 0\n",
+                probe <= 0 ? ddpm::api::cuda_probe_error().c_str() : "the CUDA runtime sees no device");
+    return 0;
+  }
+  if (device < 0 || device >= count) {
+    std::fprintf(stderr, "cuda_check: --device %d, but there are %d devices\n", device, count);
+    return 2;
+  }
+  const double t_start = now_s();
+  try {
+    std::unique_ptr<Backend> cpu(ddpm::create_cpu_backend(0));
+    std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, tf32));
+    std::printf("cuda_check: GPU %s; CPU reference %s, %d threads%s\n", gpu->device_name().c_str(),
+                cpu->device_name().c_str(), cpu->threads(), tf32 ? "; TF32 ON (fp32 tolerances!)" : "");
+    if (ops) {
+      const double t0 = now_s();
+      Ops{*cpu, *gpu, quick}.run();
+      std::printf("   (ops: %.1f s)\n", now_s() - t0);
+    }
+    if (unet) {
+      std::printf("== unet: forward + backward on both backends ==\n");
+      unet_compare(*cpu, *gpu, small_config(), 4, "small");
+      if (!quick) unet_compare(*cpu, *gpu, seed_config(), 8, "seed");
+    }
+    if (train) train_compare(*cpu, *gpu, steps);
+    gpu.reset();
+    if (bench_part) {
+      std::printf("== bench: seed model on %s ==\n", ddpm::cuda::device_name(device).c_str());
+      bench(device, ddpm::cuda::device_name(device));
+    }
+  } catch (const std::exception& e) {
+    verdict(false, std::string("cuda_check: ") + e.what());
+  }
+  std::printf("cuda_check: %d checks, %d passed, %d failed (%.1f s)\n", g_checks, g_checks - g_failures,
+              g_failures, now_s() - t_start);
+  std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
