@@ -21,9 +21,9 @@
 namespace ddpm {
 namespace cuda {
 
-// A device-side error found by a kernel (bad timestep index, ...). It lives
-// in mapped pinned host memory: kernels write it only when something is
-// wrong, and the backend reads it after every synchronisation and throws.
+// A device-side error found by a kernel (bad timestep index, ...). Kernels
+// write it (device memory) only when something is wrong; every
+// synchronisation of the backend fetches it and throws.
 struct DeviceError {
   int code;   // 0: none; see ErrorCode
   int index;  // offending element (e.g. the sample)
@@ -48,7 +48,7 @@ struct Ctx {
   int sm_count = 1;
   double* partials = nullptr;  // kMaxPartials * 2 doubles
   float* coef = nullptr;       // kMaxChannels * 8 floats
-  DeviceError* error = nullptr;  // device pointer of the mapped error record
+  DeviceError* error = nullptr;  // device-side error record (see DeviceError)
 };
 
 // ---- errors -------------------------------------------------------------------
@@ -138,7 +138,7 @@ __device__ __forceinline__ void report_error(DeviceError* e, int code, int index
     e->index = index;
     e->value = value;
     e->limit = limit;
-    __threadfence_system();
+    __threadfence();
     atomicExch(&e->code, code);
   }
 }

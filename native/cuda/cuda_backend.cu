@@ -87,13 +87,13 @@ class CudaBackend final : public Backend {
       ctx_.sm_count = prop.multiProcessorCount;
       DDPM_CUDA(op, cudaMalloc(&ctx_.partials, sizeof(double) * 2 * kMaxPartials));
       DDPM_CUDA(op, cudaMalloc(&ctx_.coef, sizeof(float) * 8 * kMaxChannels));
-      void* err = nullptr;
-      DDPM_CUDA(op, cudaHostAlloc(&err, sizeof(DeviceError), cudaHostAllocMapped));
-      std::memset(err, 0, sizeof(DeviceError));
-      err_host_ = static_cast<DeviceError*>(err);
-      void* err_dev = nullptr;
-      DDPM_CUDA(op, cudaHostGetDevicePointer(&err_dev, err, 0));
-      ctx_.error = static_cast<DeviceError*>(err_dev);
+      // The device-side error record, and its pinned host copy that every
+      // synchronisation fetches in the same stream round trip.
+      DDPM_CUDA(op, cudaMalloc(reinterpret_cast<void**>(&ctx_.error), sizeof(DeviceError)));
+      DDPM_CUDA(op, cudaMemsetAsync(ctx_.error, 0, sizeof(DeviceError), stream_));
+      DDPM_CUDA(op, cudaMallocHost(reinterpret_cast<void**>(&err_host_), sizeof(DeviceError)));
+      std::memset(err_host_, 0, sizeof(DeviceError));
+      DDPM_CUDA(op, cudaStreamSynchronize(stream_));
       DDPM_CUDA(op, cudaMallocHost(reinterpret_cast<void**>(&ring_), kRingBytes));
       conv_ = std::make_unique<ConvEngine>(stream_, tf32);
       cublasStatus_t s = cublasCreate(&cublas_);
@@ -141,10 +141,17 @@ class CudaBackend final : public Backend {
     return p;
   }
 
+  // Never throws: free() runs in destructors (the UNet's, callers' RAII). A
+  // failure here follows an earlier error that an op has already reported.
   void free(void* p) override {
     if (!p) return;
-    enter();
-    DDPM_CUDA("free", cudaFree(p));
+    int cur = -1;
+    if (cudaGetDevice(&cur) != cudaSuccess || cur != device_) cudaSetDevice(device_);
+    const cudaError_t e = cudaFree(p);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      std::fprintf(stderr, "ddpm cuda free: cudaFree failed: %s (%s)\n", cudaGetErrorString(e), cudaGetErrorName(e));
+    }
   }
 
   // Stages through the pinned ring: the host buffer is free again on return,
@@ -165,9 +172,7 @@ class CudaBackend final : public Backend {
       int last = -1;
       for (int i = 0; i < static_cast<int>(pending_.size()); ++i) {
         const Pending& p = pending_[i];
-        const bool hit = (p.begin < start + need && start < p.end) ||
-                         (wrap && p.begin < kRingBytes && ring_head_ < p.end);
-        if (hit) last = i;
+        if (p.begin < start + need && start < p.end) last = i;
       }
       if (last >= 0) {
         DDPM_CUDA(op, cudaEventSynchronize(pending_[last].event));
@@ -191,8 +196,7 @@ class CudaBackend final : public Backend {
     const char* op = "download";
     enter();
     if (bytes > 0) DDPM_CUDA(op, cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
-    DDPM_CUDA(op, cudaStreamSynchronize(stream_));
-    after_sync(op);
+    sync(op);
   }
 
   void copy(void* dst, const void* src, size_t bytes) override {
@@ -210,8 +214,7 @@ class CudaBackend final : public Backend {
 
   void synchronize() override {
     enter();
-    DDPM_CUDA("synchronize", cudaStreamSynchronize(stream_));
-    after_sync("synchronize");
+    sync("synchronize");
   }
 
   // ---- ops: forward to the launchers ----------------------------------------------
@@ -377,20 +380,22 @@ class CudaBackend final : public Backend {
     if (cudaGetDevice(&cur) != cudaSuccess || cur != device_) DDPM_CUDA("set device", cudaSetDevice(device_));
   }
   void leave(const char* op) {
-    if (!debug_sync_) return;
-    DDPM_CUDA(op, cudaStreamSynchronize(stream_));
-    after_sync(op);
+    if (debug_sync_) sync(op);
   }
-  // After the stream drained: staging is free, device-side errors surface.
-  void after_sync(const char* op) {
+  // Drains the stream, fetching the device error record in the same round
+  // trip; then the staging ring is free and device-side errors surface.
+  void sync(const char* op) {
+    DDPM_CUDA(op, cudaMemcpyAsync(err_host_, ctx_.error, sizeof(DeviceError), cudaMemcpyDeviceToHost, stream_));
+    DDPM_CUDA(op, cudaStreamSynchronize(stream_));
     while (!pending_.empty()) retire_front();
     check_device_error(op);
   }
   void check_device_error(const char* op) {
-    DeviceError e;
-    std::memcpy(&e, const_cast<const DeviceError*>(err_host_), sizeof(e));
+    const DeviceError e = *err_host_;
     if (e.code == 0) return;
-    std::memset(const_cast<DeviceError*>(err_host_), 0, sizeof(DeviceError));
+    std::memset(err_host_, 0, sizeof(DeviceError));
+    DDPM_CUDA(op, cudaMemsetAsync(ctx_.error, 0, sizeof(DeviceError), stream_));
+    DDPM_CUDA(op, cudaStreamSynchronize(stream_));
     std::string what;
     switch (e.code) {
       case kErrEmbeddingIndex:
@@ -452,8 +457,10 @@ class CudaBackend final : public Backend {
     if (ctx_.coef) cudaFree(ctx_.coef);
     ctx_.partials = nullptr;
     ctx_.coef = nullptr;
-    if (err_host_) cudaFreeHost(const_cast<DeviceError*>(err_host_));
+    if (err_host_) cudaFreeHost(err_host_);
     err_host_ = nullptr;
+    if (ctx_.error) cudaFree(ctx_.error);
+    ctx_.error = nullptr;
     if (ring_) cudaFreeHost(ring_);
     ring_ = nullptr;
     if (stream_) cudaStreamDestroy(stream_);
@@ -470,7 +477,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<ConvEngine> conv_;
   cublasHandle_t cublas_ = nullptr;
   void* cublas_ws_ = nullptr;
-  volatile DeviceError* err_host_ = nullptr;
+  DeviceError* err_host_ = nullptr;  // pinned copy of *ctx_.error
   char* ring_ = nullptr;
   size_t ring_head_ = 0;
   std::deque<Pending> pending_;

@@ -22,6 +22,8 @@
 //   --quick  smaller op shapes (for compute-sanitizer runs of --ops).
 //   --tf32   run the comparisons with TF32 on (tolerances are for fp32: expect
 //            convolution and linear checks to fail; for inspection only).
+//   --self-test  a second CPU backend stands in for the GPU (no CUDA needed):
+//            checks this tool's own logic on a machine without a GPU.
 //
 // Exit status: 0 when every check passed or there is no GPU (it says so), 1
 // when a check failed, 2 on a usage error.
@@ -990,6 +992,7 @@ int usage(const char* argv0) {
 
 int main(int argc, char** argv) {
   bool ops = false, unet = false, train = false, bench_part = false, quick = false, tf32 = false;
+  bool self_test = false;
   int device = 0, steps = 200;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -999,11 +1002,25 @@ int main(int argc, char** argv) {
     else if (a == "--bench") bench_part = true;
     else if (a == "--quick") quick = true;
     else if (a == "--tf32") tf32 = true;
+    else if (a == "--self-test") self_test = true;
     else if (a == "--device" && i + 1 < argc) device = std::atoi(argv[++i]);
     else if (a == "--steps" && i + 1 < argc) steps = std::max(1, std::atoi(argv[++i]));
     else return usage(argv[0]);
   }
   if (!ops && !unet && !train && !bench_part) ops = unet = train = bench_part = true;
+  if (self_test) {
+    std::printf("cuda_check --self-test: a second CPU backend plays the GPU\n");
+    std::unique_ptr<Backend> cpu(ddpm::create_cpu_backend(0)), other(ddpm::create_cpu_backend(1));
+    try {
+      if (ops) Ops{*cpu, *other, quick}.run();
+      if (unet) unet_compare(*cpu, *other, small_config(), 4, "small");
+      if (train) train_compare(*cpu, *other, steps);
+    } catch (const std::exception& e) {
+      verdict(false, std::string("cuda_check: ") + e.what());
+    }
+    std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
 
   std::printf("cuda_check: %s\n", ddpm::cuda::versions().c_str());
   const int probe = ddpm::api::cuda_device_count();
