@@ -1,0 +1,83 @@
+package org.ddpm4j.checkpoint;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import org.ddpm4j.data.DataSpec;
+import org.ddpm4j.data.Split;
+import org.ddpm4j.diffusion.TimeTable;
+import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.optim.AdamConfig;
+import org.ddpm4j.train.TrainSettings;
+
+/**
+ * The JSON configuration section of a checkpoint: model shape and schedule,
+ * training hyper-parameters (with the preset they came from), the data source and
+ * class filter, and where a fine-tuned model came from.
+ *
+ * @param images number of training images (a resumed run checks it finds the same)
+ * @param finetunedFrom the base checkpoint of a fine-tuned model, or null
+ */
+public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec data, int images, String finetunedFrom) {
+
+    public JsonObject toJson(TimeTable tableKind) {
+        JsonObject o = new JsonObject();
+        o.addProperty("format", "ddpm4j-checkpoint");
+        o.add("model", Configs.toJson(model));
+        o.addProperty("time_table", tableKind.label());
+        JsonObject t = new JsonObject();
+        t.addProperty("preset", training.preset());
+        t.addProperty("batch", training.batch());
+        t.addProperty("lr", training.adam().lr());
+        t.addProperty("beta1", training.adam().beta1());
+        t.addProperty("beta2", training.adam().beta2());
+        t.addProperty("eps", training.adam().eps());
+        t.addProperty("weight_decay", training.adam().weightDecay());
+        t.addProperty("epochs", training.epochs());
+        t.addProperty("max_steps", training.maxSteps());
+        t.addProperty("flip", training.flip());
+        t.addProperty("seed", training.seed());
+        t.addProperty("initial_time_table", training.timeTable().label());
+        t.addProperty("sample_every", training.sampleEvery());
+        t.addProperty("checkpoint_every", training.checkpointEvery());
+        t.addProperty("checkpoint_minutes", training.checkpointMinutes());
+        t.addProperty("log_every", training.logEvery());
+        o.add("training", t);
+        JsonObject d = new JsonObject();
+        d.addProperty("source", data.source());
+        d.add("path", data.path() == null ? JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(data.path()));
+        d.addProperty("split", data.split().label());
+        d.add("class", data.className() == null ? JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(data.className()));
+        d.addProperty("limit", data.limit());
+        d.addProperty("resize", data.resize());
+        d.addProperty("images", images);
+        o.add("data", d);
+        o.add("finetuned_from", finetunedFrom == null ? JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(finetunedFrom));
+        return o;
+    }
+
+    public static CheckpointMeta fromJson(JsonObject o) {
+        UNetConfig model = Configs.fromJson(o.getAsJsonObject("model"));
+        JsonObject t = o.getAsJsonObject("training");
+        AdamConfig adam = new AdamConfig(t.get("lr").getAsDouble(), t.get("beta1").getAsDouble(),
+                t.get("beta2").getAsDouble(), t.get("eps").getAsDouble(), t.get("weight_decay").getAsDouble());
+        TrainSettings ts = new TrainSettings(t.get("preset").getAsString(), t.get("batch").getAsInt(), adam,
+                t.get("epochs").getAsInt(), t.get("max_steps").getAsLong(), t.get("flip").getAsBoolean(),
+                t.get("seed").getAsLong(), TimeTable.valueOf(t.get("initial_time_table").getAsString().toUpperCase(java.util.Locale.ROOT)),
+                t.get("sample_every").getAsInt(), t.get("checkpoint_every").getAsInt(),
+                t.get("checkpoint_minutes").getAsDouble(), t.get("log_every").getAsInt());
+        JsonObject d = o.getAsJsonObject("data");
+        DataSpec data = new DataSpec(d.get("source").getAsString(), str(d.get("path")),
+                Split.parse(d.get("split").getAsString()), str(d.get("class")), d.get("limit").getAsInt(),
+                d.get("resize").getAsBoolean());
+        return new CheckpointMeta(model, ts, data, d.get("images").getAsInt(), str(o.get("finetuned_from")));
+    }
+
+    static TimeTable tableKind(JsonObject o) {
+        return TimeTable.valueOf(o.get("time_table").getAsString().toUpperCase(java.util.Locale.ROOT));
+    }
+
+    private static String str(JsonElement e) {
+        return e == null || e.isJsonNull() ? null : e.getAsString();
+    }
+}

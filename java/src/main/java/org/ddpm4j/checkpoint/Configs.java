@@ -1,0 +1,37 @@
+package org.ddpm4j.checkpoint;
+
+import com.google.gson.JsonObject;
+import org.ddpm4j.model.UNetConfig;
+
+/** UNetConfig to and from JSON, and a short description. */
+public final class Configs {
+    private Configs() {}
+
+    public static String describe(UNetConfig c) {
+        return String.format(java.util.Locale.ROOT, "%dx%dx%d images, base width %d, depth %d, time_dim %d, T=%d, betas %s..%s",
+                c.inChannels(), c.height(), c.width(), c.baseWidth(), c.depth(), c.timeDim(), c.timesteps(),
+                Float.toString(c.betaStart()), Float.toString(c.betaEnd()));
+    }
+
+    public static JsonObject toJson(UNetConfig c) {
+        JsonObject o = new JsonObject();
+        o.addProperty("in_channels", c.inChannels());
+        o.addProperty("height", c.height());
+        o.addProperty("width", c.width());
+        o.addProperty("base_width", c.baseWidth());
+        o.addProperty("depth", c.depth());
+        o.addProperty("time_dim", c.timeDim());
+        o.addProperty("timesteps", c.timesteps());
+        o.addProperty("beta_start", c.betaStart());
+        o.addProperty("beta_end", c.betaEnd());
+        o.addProperty("bn_momentum", UNetConfig.BN_MOMENTUM);
+        o.addProperty("bn_eps", UNetConfig.BN_EPS);
+        return o;
+    }
+
+    public static UNetConfig fromJson(JsonObject o) {
+        return new UNetConfig(o.get("in_channels").getAsInt(), o.get("height").getAsInt(), o.get("width").getAsInt(),
+                o.get("base_width").getAsInt(), o.get("depth").getAsInt(), o.get("time_dim").getAsInt(),
+                o.get("timesteps").getAsInt(), o.get("beta_start").getAsFloat(), o.get("beta_end").getAsFloat());
+    }
+}

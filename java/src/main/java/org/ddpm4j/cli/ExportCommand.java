@@ -1,0 +1,41 @@
+package org.ddpm4j.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.ddpm4j.backend.Backend;
+import org.ddpm4j.checkpoint.CheckpointFile;
+import org.ddpm4j.checkpoint.ModelState;
+import org.ddpm4j.job.ModelFiles;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "export", mixinStandardHelpOptions = true, sortOptions = false, usageHelpAutoWidth = true,
+        description = {"Export a checkpoint's weights to safetensors under the seed notebook's state_dict names",
+                "(conv1.conv.0.weight, ..., time_embed.weight; F32, num_batches_tracked as I64),",
+                "loadable by its PyTorch UNet with load_state_dict(strict=True)."})
+public final class ExportCommand implements Callable<Integer> {
+    private final Io io;
+
+    @Option(names = "--from", required = true, paramLabel = "CKPT", description = "A ddpm4j checkpoint.")
+    Path from;
+
+    @Option(names = "--out", required = true, paramLabel = "FILE", description = "The safetensors file to write.")
+    Path out;
+
+    @Mixin CommonOptions common;
+
+    ExportCommand(Io io) {
+        this.io = io;
+    }
+
+    @Override
+    public Integer call() {
+        ModelState state = CheckpointFile.read(from).model();
+        try (Backend be = org.ddpm4j.binding.Backends.cpu(1)) {
+            ModelFiles.writeSafetensors(be, state, out);
+        }
+        io.out().println("exported " + from + " to " + out);
+        return 0;
+    }
+}

@@ -1,0 +1,100 @@
+package org.ddpm4j.cli;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.ddpm4j.diffusion.TimeTable;
+import org.ddpm4j.train.Progress;
+import org.ddpm4j.train.TrainSettings;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.TypeConversionException;
+
+/** Training hyper-parameters and cadences: overrides of a preset (or of a base checkpoint). */
+public final class TrainOptions {
+    @Option(names = "--batch", paramLabel = "N", description = "Images per step (seed 512, tiny 64).")
+    Integer batch;
+
+    @Option(names = "--lr", paramLabel = "LR", description = "Adam learning rate (seed 1e-4, tiny 1e-3, fine-tune 3e-4).")
+    Double lr;
+
+    @Option(names = "--epochs", paramLabel = "N", description = "Epochs to train (seed 15, tiny 2, fine-tune 10).")
+    Integer epochs;
+
+    @Option(names = "--steps", paramLabel = "N", description = "Stop when the global step reaches N (0 = no limit).")
+    Long steps;
+
+    @Option(names = "--flip", negatable = true, description = "Random horizontal flips (seed off, tiny on).")
+    Boolean flip;
+
+    @Option(names = "--time-table", paramLabel = "standard|notebook", converter = TimeTableConverter.class,
+            description = "Time-embedding table of a new model: standard sinusoidal or the notebook's own (seed: notebook, tiny: standard).")
+    TimeTable timeTable;
+
+    @Option(names = "--sample-every", paramLabel = "N", description = "Write a 10x10 sample grid every N epochs, 0 = never (seed 5, tiny 1).")
+    Integer sampleEvery;
+
+    @Option(names = "--checkpoint-every", paramLabel = "N", description = "Write the checkpoint every N epochs (default 1; always at the end).")
+    Integer checkpointEvery;
+
+    @Option(names = "--checkpoint-minutes", paramLabel = "M", description = "Also write it after M minutes without one, 0 = off (default 15).")
+    Double checkpointMinutes;
+
+    @Option(names = "--log-every", paramLabel = "N", description = "Read losses from the device at least every N steps (default 50).")
+    Integer logEvery;
+
+    @Option(names = "--progress", paramLabel = "auto|bar|plain|none", converter = ProgressConverter.class, defaultValue = "auto",
+            description = "Progress display: a bar on a terminal, plain lines otherwise (default: ${DEFAULT-VALUE}).")
+    Progress.Mode progress = Progress.Mode.AUTO;
+
+    TrainSettings apply(TrainSettings s, Long seed) {
+        TrainSettings r = s;
+        if (batch != null) r = r.withBatch(batch);
+        if (lr != null) r = r.withLr(lr);
+        if (epochs != null) r = r.withEpochs(epochs);
+        if (steps != null) r = r.withMaxSteps(steps);
+        if (flip != null) r = r.withFlip(flip);
+        if (timeTable != null) r = r.withTimeTable(timeTable);
+        if (sampleEvery != null) r = r.withSampleEvery(sampleEvery);
+        if (checkpointEvery != null || checkpointMinutes != null) {
+            r = r.withCheckpointEvery(checkpointEvery != null ? checkpointEvery : r.checkpointEvery(),
+                    checkpointMinutes != null ? checkpointMinutes : r.checkpointMinutes());
+        }
+        if (logEvery != null) r = r.withLogEvery(logEvery);
+        if (seed != null) r = r.withSeed(seed);
+        return r;
+    }
+
+    /** Flags that change what is computed (not allowed when resuming). */
+    List<String> givenMath() {
+        List<String> g = new ArrayList<>();
+        if (batch != null) g.add("--batch");
+        if (lr != null) g.add("--lr");
+        if (flip != null) g.add("--flip");
+        if (timeTable != null) g.add("--time-table");
+        return g;
+    }
+
+    /** picocli converter for --time-table. */
+    public static final class TimeTableConverter implements ITypeConverter<TimeTable> {
+        @Override
+        public TimeTable convert(String value) {
+            try {
+                return TimeTable.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
+    /** picocli converter for --progress. */
+    public static final class ProgressConverter implements ITypeConverter<Progress.Mode> {
+        @Override
+        public Progress.Mode convert(String value) {
+            try {
+                return Progress.Mode.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
+}

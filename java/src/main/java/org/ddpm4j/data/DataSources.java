@@ -1,0 +1,33 @@
+package org.ddpm4j.data;
+
+import java.nio.file.Path;
+import java.util.function.Consumer;
+
+/** Loads the images a {@link DataSpec} names, at the model's image shape. */
+public final class DataSources {
+    private DataSources() {}
+
+    /**
+     * @param log progress lines (downloads)
+     * @return the images, with the class filter and limit applied, and the resolved spec
+     */
+    public static LoadedData load(DataSpec spec, int channels, int height, int width, CifarLocator cifar,
+                                  Consumer<String> log) {
+        ImageSet set;
+        DataSpec resolved = spec;
+        if (spec.source().equals(DataSpec.CIFAR10)) {
+            if (channels != Cifar10Reader.CHANNELS || height != Cifar10Reader.SIDE || width != Cifar10Reader.SIDE) {
+                throw new DataException("CIFAR-10 images are 3x32x32 but the model is " + channels + "x" + height + "x"
+                        + width + "; use --image-size 32 or an image folder");
+            }
+            Path dir = cifar.locate(spec.path(), log);
+            set = Cifar10Reader.read(dir, spec.split());
+            resolved = spec.withPath(dir.toAbsolutePath().normalize().toString());
+        } else {
+            set = ImageFolderReader.read(Path.of(spec.path()), channels, height, width, spec.resize());
+        }
+        if (spec.className() != null) set = ClassSelector.select(set, spec.className());
+        if (spec.limit() > 0) set = set.first(spec.limit());
+        return new LoadedData(set, resolved);
+    }
+}

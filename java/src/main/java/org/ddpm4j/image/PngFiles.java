@@ -1,0 +1,33 @@
+package org.ddpm4j.image;
+
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import javax.imageio.ImageIO;
+
+/** Writes PNGs (headless AWT) through a temporary file and a rename, so a reader never sees half a file. */
+public final class PngFiles {
+    static {
+        System.setProperty("java.awt.headless", "true");
+    }
+
+    private PngFiles() {}
+
+    public static void write(BufferedImage img, Path file) throws IOException {
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null) Files.createDirectories(parent);
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        try (OutputStream out = Files.newOutputStream(tmp)) {
+            if (!ImageIO.write(img, "png", out)) throw new IOException("no PNG writer");
+        }
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+            ch.force(true);
+        }
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+}

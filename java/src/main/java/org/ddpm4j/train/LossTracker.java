@@ -1,0 +1,46 @@
+package org.ddpm4j.train;
+
+import org.ddpm4j.model.UNet;
+
+/**
+ * Reads training losses from the model's ring in batches: every {@code everySteps}
+ * steps or after {@code everyNanos} of wall time, whichever comes first, and on
+ * {@link #flush}. Reading waits for the device, so it is not done every step.
+ */
+public final class LossTracker {
+    /** Losses kept by the native ring (UNet::kLossRing). */
+    public static final int RING = 4096;
+
+    private final UNet net;
+    private final int everySteps;
+    private final long everyNanos;
+    private final LossSink sink;
+    private long next;
+    private long lastRead = System.nanoTime();
+
+    /** @param firstStep the first step whose loss is not yet read */
+    public LossTracker(UNet net, long firstStep, int everySteps, long everyNanos, LossSink sink) {
+        if (everySteps < 1 || everySteps >= RING) throw new IllegalArgumentException("everySteps must be in [1, " + RING + ")");
+        this.net = net;
+        this.next = firstStep;
+        this.everySteps = everySteps;
+        this.everyNanos = everyNanos;
+        this.sink = sink;
+    }
+
+    /** Call after each step; {@code stepsDone} = global steps trained so far. */
+    public void stepDone(long stepsDone) {
+        long pending = stepsDone - next;
+        if (pending >= everySteps || (pending > 0 && System.nanoTime() - lastRead >= everyNanos)) flush(stepsDone);
+    }
+
+    public void flush(long stepsDone) {
+        while (next < stepsDone) {
+            int count = (int) Math.min(stepsDone - next, RING / 2);
+            float[] losses = net.losses(next, count);
+            sink.accept(next, losses);
+            next += count;
+        }
+        lastRead = System.nanoTime();
+    }
+}
