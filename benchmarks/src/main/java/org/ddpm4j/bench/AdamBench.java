@@ -18,7 +18,7 @@ import org.openjdk.jmh.annotations.TearDown;
 @State(Scope.Benchmark)
 public class AdamBench extends BackendBench {
 
-    /** A count (33078526, 33M) or a model name (seed, small, b128d4): that model's parameters. */
+    /** A count (33078526, 33M) or a model name (seed, tiny, b128d4): that model's parameters. */
     @Param({"seed"})
     public String params;
 

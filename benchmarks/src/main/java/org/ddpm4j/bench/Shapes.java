@@ -36,8 +36,8 @@ final class Shapes {
     }
 
     /**
-     * A model: "seed" (the notebook's 3x32x32, base 64, depth 4, ~33.2M parameters),
-     * "small" (base 32, depth 3), or "b&lt;base&gt;d&lt;depth&gt;[i&lt;image&gt;]", e.g. b128d4 or b64d3i64.
+     * A model, named as `ddpm --preset`: "seed" (the notebook's 3x32x32, base 64, depth 4,
+     * 33.08M parameters), "tiny" (base 16, depth 2, 0.14M parameters), or "b&lt;base&gt;d&lt;depth&gt;[i&lt;image&gt;]", e.g. b128d4 or b64d3i64.
      */
     static UNetConfig model(String s) {
         String m = s.trim().toLowerCase(Locale.ROOT);
@@ -45,11 +45,11 @@ final class Shapes {
         switch (m) {
             case "seed":
                 return seed;
-            case "small":
-                return seed.withBaseWidth(32).withDepth(3);
+            case "tiny":
+                return seed.withBaseWidth(16).withDepth(2);
             default:
                 java.util.regex.Matcher x = java.util.regex.Pattern.compile("b(\\d+)d(\\d+)(?:i(\\d+))?").matcher(m);
-                if (!x.matches()) throw new IllegalArgumentException("model must be seed, small or b<base>d<depth>[i<image>], got '" + s + "'");
+                if (!x.matches()) throw new IllegalArgumentException("model must be seed, tiny or b<base>d<depth>[i<image>], got '" + s + "'");
                 UNetConfig c = seed.withBaseWidth(Integer.parseInt(x.group(1))).withDepth(Integer.parseInt(x.group(2)));
                 if (x.group(3) != null) {
                     int i = Integer.parseInt(x.group(3));

@@ -18,7 +18,7 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  * The whole model: trainStep (uint8 pixels -> x0, t and eps drawn, noise-add,
  * forward, MSE, backward, Adam: UNet.trainStep) and sampleStep (one ancestral
  * step: eval-mode forward + reverse step: UNet.sampleStep), on the seed model
- * and a small one. The summary reports img/s and GFLOP/s (model FLOPs, 3x the
+ * and the tiny one (`ddpm --preset tiny`). The summary reports img/s and GFLOP/s (model FLOPs, 3x the
  * forward for a training image).
  *
  * <p>UNet has no synchronize(); both ops run on the backend's one stream, so a
@@ -27,8 +27,8 @@ import org.openjdk.jmh.infra.BenchmarkParams;
 @State(Scope.Benchmark)
 public class UNetBench extends BackendBench {
 
-    /** seed (base 64, depth 4, 3x32x32), small (base 32, depth 3) or b&lt;base&gt;d&lt;depth&gt;. */
-    @Param({"seed", "small"})
+    /** seed (base 64, depth 4, 3x32x32), tiny (base 16, depth 2) or b&lt;base&gt;d&lt;depth&gt;, e.g. b32d3. */
+    @Param({"seed", "tiny"})
     public String model;
 
     @Param({"32"})
