@@ -15,7 +15,9 @@
 # cuda_check in full (ops, UNet, training curves, timings). Logs go to $OUT
 # when set, else to /tmp/ddpm-gpu-check. cuDNN and cuBLAS are taken from the
 # Python environment there (the NVIDIA wheels PyTorch uses), found below.
-# Without a GPU it says so and exits 0. About 3-5 minutes on an H100.
+# Without a GPU it says so and exits 0. About 3-5 minutes on an H100; the
+# two runs are cut at GPU_CHECK_MEMCHECK_TIMEOUT (150) and GPU_CHECK_TIMEOUT
+# (360) seconds.
 set -uo pipefail
 
 ART="${1:-}"
@@ -91,7 +93,7 @@ SAN="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 
 if [ -n "$SAN" ]; then
   # Heuristic algorithm choice: cudnnFind would benchmark every algorithm
   # under the sanitizer, which is slow and adds nothing.
-  DDPM_CUDNN_ALGO=heuristic timeout 240 "$SAN" --tool memcheck --error-exitcode 99 --print-limit 50 \
+  DDPM_CUDNN_ALGO=heuristic timeout "${GPU_CHECK_MEMCHECK_TIMEOUT:-150}" "$SAN" --tool memcheck --error-exitcode 99 --print-limit 50 \
     "$CHECK" --ops --quick 2>&1 | tee "$LOG/memcheck.log"
   rc=${PIPESTATUS[0]}
   if [ "$rc" -ne 0 ]; then
@@ -105,7 +107,7 @@ else
 fi
 
 echo "== cuda_check (ops, unet, train, bench)"
-timeout 420 "$CHECK" 2>&1 | tee "$LOG/cuda_check.log"
+timeout "${GPU_CHECK_TIMEOUT:-360}" "$CHECK" 2>&1 | tee "$LOG/cuda_check.log"
 rc=${PIPESTATUS[0]}
 if [ "$rc" -ne 0 ]; then
   echo "gpu-check: cuda_check FAILED (exit $rc; 124 = timeout)"

@@ -69,8 +69,18 @@ constexpr Tol kTolBnDx{1e-4, 1e-3};
 
 // UNet-level checks: relative L2 error ||gpu - cpu|| / ||cpu|| per tensor.
 constexpr double kUnetOutRelL2 = 1e-4;    // forward output
-constexpr double kUnetGradRelL2 = 1e-3;   // each parameter gradient, dx
+constexpr double kUnetGradRelL2 = 1e-3;   // each parameter gradient, dx (floor, see below)
 constexpr double kUnetStatRelL2 = 1e-4;   // running statistics
+// Gradients of a deep ReLU net are discontinuous: a pre-activation that sits
+// within a rounding of 0 switches its ReLU, and at the seed model's 2x2
+// levels (BatchNorm over 32 values at batch 8) one switch moves a whole
+// channel's gradient. So the gradients are also held to the CPU's own
+// conditioning: a second CPU run on the input perturbed by kBaselinePerturb
+// (relative; it moves the output more than GPU-vs-CPU rounding does) gives
+// a baseline error b, and GPU-vs-CPU may be at most kBaselineFactor * b (or
+// the floor above, whichever is larger).
+constexpr double kBaselinePerturb = 1e-5;
+constexpr double kBaselineFactor = 2.0;
 // Training: windowed means of the two loss curves may differ by this much.
 constexpr double kTrainWindowRel = 0.10;
 
@@ -730,24 +740,46 @@ void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B
     cn.forward_host(x.data(), t.data(), oc.data(), B, true);
     gn.forward_host(x.data(), t.data(), og.data(), B, true);
     double e = rel_l2(og.data(), oc.data(), io);
-    char buf[512];
+    char buf[1024];
     std::snprintf(buf, sizeof(buf), "unet %s train forward output: rel_l2 %.3g (<= %.0e)", label.c_str(), e,
                   kUnetOutRelL2);
     verdict(e <= kUnetOutRelL2, buf);
     cn.backward_host(dout.data(), dxc.data(), B);
     gn.backward_host(dout.data(), dxg.data(), B);
-    e = rel_l2(dxg.data(), dxc.data(), io);
-    std::snprintf(buf, sizeof(buf), "unet %s input gradient dx: rel_l2 %.3g (<= %.0e)", label.c_str(), e,
-                  kUnetGradRelL2);
-    verdict(e <= kUnetGradRelL2, buf);
-    // Every parameter gradient. Conv biases right before a BatchNorm have an
-    // analytically zero gradient (BN removes the mean): both sides hold only
-    // rounding noise there, so they are held to the global scale instead.
     std::vector<float> gc(cn.num_params()), gg(cn.num_params());
     cn.get_grads(gc.data());
     gn.get_grads(gg.data());
+    // The CPU's own conditioning: the same step on a perturbed input.
+    std::vector<float> gb(cn.num_params()), ob(io), dxb(io);
+    double base_out = 0.0;
+    {
+      ddpm::UNet bn(cpu, cfg, B);
+      bn.set_params(params.data());
+      bn.set_buffers(buffers.data());
+      std::vector<float> xp(x);
+      std::mt19937 pg(99);
+      for (auto& v : xp) v *= static_cast<float>(1.0 + ((pg() & 1) ? kBaselinePerturb : -kBaselinePerturb));
+      bn.forward_host(xp.data(), t.data(), ob.data(), B, true);
+      bn.backward_host(dout.data(), dxb.data(), B);
+      bn.get_grads(gb.data());
+      base_out = rel_l2(ob.data(), oc.data(), io);
+    }
+    const double base_dx = rel_l2(dxb.data(), dxc.data(), io);
+    const double base_all = rel_l2(gb.data(), gc.data(), gb.size());
+    std::printf("   baseline: CPU vs CPU with the input perturbed by %.0e: output rel_l2 %.3g, dx %.3g, "
+                "all gradients %.3g\n",
+                kBaselinePerturb, base_out, base_dx, base_all);
+    e = rel_l2(dxg.data(), dxc.data(), io);
+    double limit = std::max(kUnetGradRelL2, kBaselineFactor * base_dx);
+    std::snprintf(buf, sizeof(buf), "unet %s input gradient dx: rel_l2 %.3g (<= %.3g = max(%.0e, %.0f x baseline %.3g))",
+                  label.c_str(), e, limit, kUnetGradRelL2, kBaselineFactor, base_dx);
+    verdict(e <= limit, buf);
+    // Every parameter gradient. Conv biases right before a BatchNorm have an
+    // analytically zero gradient (BN removes the mean): both sides hold only
+    // rounding noise there, so they are held to the global scale instead.
     const double global_scale = max_abs(gc);
-    double worst = 0.0, worst_noise = 0.0;
+    const double all_limit = std::max(kUnetGradRelL2, kBaselineFactor * base_all);
+    double worst = 0.0, worst_noise = 0.0, worst_base = 0.0;
     std::string worst_name, worst_noise_name;
     int tensors = 0, bad = 0;
     for (int i = 0; i < cn.num_param_tensors(); ++i) {
@@ -768,21 +800,25 @@ void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B
         continue;
       }
       const double rel = rel_l2(a, r, static_cast<size_t>(ti.size));
+      const double base = rel_l2(gb.data() + ti.offset, r, static_cast<size_t>(ti.size));
+      const double lim = std::max(kUnetGradRelL2, kBaselineFactor * std::max(base, base_all));
       ++tensors;
-      if (rel > kUnetGradRelL2) {
+      if (rel > lim) {
         ++bad;
-        std::printf("      gradient %s: rel_l2 %.3g\n", ti.name.c_str(), rel);
+        std::printf("      gradient %s: rel_l2 %.3g > %.3g (baseline %.3g)\n", ti.name.c_str(), rel, lim, base);
       }
       if (rel > worst || worst_name.empty()) {
         worst = rel;
         worst_name = ti.name;
+        worst_base = base;
       }
     }
     const double all = rel_l2(gg.data(), gc.data(), gg.size());
+    if (all > all_limit) ++bad;
     std::snprintf(buf, sizeof(buf),
-                  "unet %s parameter gradients: %d tensors, all together rel_l2 %.3g, worst tensor %s rel_l2 %.3g "
-                  "(<= %.0e); zero-mean conv biases: worst |diff|/max|grad| %.3g (%s)",
-                  label.c_str(), tensors, all, worst_name.c_str(), worst, kUnetGradRelL2, worst_noise,
+                  "unet %s parameter gradients: %d tensors, all together rel_l2 %.3g (<= %.3g), worst tensor %s "
+                  "rel_l2 %.3g (its baseline %.3g); zero-mean conv biases: worst |diff|/max|grad| %.3g (%s)",
+                  label.c_str(), tensors, all, all_limit, worst_name.c_str(), worst, worst_base, worst_noise,
                   worst_noise_name.c_str());
     verdict(bad == 0, buf);
     std::vector<float> bc(cn.num_buffers()), bg(cn.num_buffers());
@@ -930,10 +966,85 @@ void train_compare(Backend& cpu, Backend& gpu, int steps) {
 
 // ---- part (d): timings ------------------------------------------------------------------
 
+// The hand-written kernels at the seed model's largest activation (batch
+// 128, 64 x 32 x 32), with the bytes each must move at least: GB/s against
+// the card's bandwidth (about 3 TB/s on an H100 SXM). A 3x3 conv for scale.
+void op_bench(Backend& g, const std::string& label) {
+  guarded("op bench", [&] {
+    const int N = 128, C = 64, H = 32, W = 32, HW = H * W;
+    const size_t n = static_cast<size_t>(N) * C * HW, planes = static_cast<size_t>(N) * C;
+    std::vector<void*> owned;
+    auto buf = [&](size_t floats) {
+      void* p = g.alloc(floats * sizeof(float));
+      owned.push_back(p);
+      return static_cast<float*>(p);
+    };
+    float *x = buf(n), *y = buf(n), *dy = buf(n), *dx = buf(n), *big = buf(2 * n), *add = buf(planes);
+    float *cw = buf(64 * 64 * 9), *gamma = buf(C), *beta = buf(C), *rm = buf(C), *rv = buf(C), *sm = buf(C),
+          *si = buf(C), *dg = buf(C), *db = buf(C), *dadd = buf(planes), *loss = buf(1);
+    const size_t P = 17000000;  // about the seed model's parameter count
+    float *p = buf(P), *pg = buf(P), *m1 = buf(P), *m2 = buf(P);
+    g.gaussian(x, n, 1, 1, 0);
+    g.gaussian(dy, n, 1, 2, 0);
+    g.gaussian(add, planes, 1, 3, 0);
+    g.gaussian(cw, 64 * 64 * 9, 1, 4, 0);
+    g.fill(gamma, 1.0f, C);
+    g.fill(beta, 0.0f, C);
+    g.fill(rm, 0.0f, C);
+    g.fill(rv, 1.0f, C);
+    g.gaussian(p, P, 1, 5, 0);
+    g.gaussian(pg, P, 1, 6, 0);
+    g.fill(m1, 0.0f, P);
+    g.fill(m2, 0.0f, P);
+    const std::string shape = dims({N, C, H, W});
+    auto time = [&](const char* op, double bytes, double flops, const std::function<void()>& fn) {
+      fn();
+      g.synchronize();
+      const int reps = 40;
+      const double t0 = now_s();
+      for (int r = 0; r < reps; ++r) fn();
+      g.synchronize();
+      const double us = (now_s() - t0) / reps * 1e6;
+      std::printf("{\"bench\":\"op\",\"device\":\"%s\",\"op\":\"%s\",\"shape\":\"%s\",\"us\":%.1f,"
+                  "\"gb_per_s\":%.0f,\"tflop_per_s\":%.2f}\n",
+                  label.c_str(), op, shape.c_str(), us, bytes / us * 1e-3, flops / us * 1e-6);
+      std::fflush(stdout);
+    };
+    const double f = 4.0 * n;  // bytes of one activation
+    time("batchnorm_relu_forward train +add", 3 * f, 0, [&] {
+      g.batchnorm_relu_forward(x, y, gamma, beta, rm, rv, sm, si, add, N, C, HW, true, 0.1f, 1e-5f);
+    });
+    time("batchnorm_relu_forward eval", 2 * f, 0, [&] {
+      g.batchnorm_relu_forward(x, y, gamma, beta, rm, rv, sm, si, nullptr, N, C, HW, false, 0.1f, 1e-5f);
+    });
+    time("batchnorm_relu_backward +dadd", 5 * f, 0,
+         [&] { g.batchnorm_relu_backward(x, dy, gamma, beta, sm, si, dx, dg, db, dadd, N, C, HW); });
+    time("maxpool2x2_forward +add", 1.25 * f, 0, [&] { g.maxpool2x2_forward(x, y, add, N, C, H, W); });
+    time("maxpool2x2_backward +dadd", 1.75 * f, 0, [&] { g.maxpool2x2_backward(x, dy, dx, dadd, N, C, H, W); });
+    time("pad_concat_forward", 4 * f, 0, [&] { g.pad_concat_forward(x, y, big, N, C, H, W, C, H, W); });
+    time("pad_concat_backward", 4 * f, 0, [&] { g.pad_concat_backward(big, dx, y, N, C, H, W, C, H, W); });
+    time("add_channel_forward", 2 * f, 0, [&] { g.add_channel_forward(x, add, y, N, C, HW); });
+    time("add_channel_backward", f, 0, [&] { g.add_channel_backward(dy, dadd, N, C, HW); });
+    time("mse_forward_backward", 3 * f, 0, [&] { g.mse_forward_backward(x, dy, loss, dx, n); });
+    time("gaussian", f, 0, [&] { g.gaussian(y, n, 3, 3, 0); });
+    time("adam_update (17M params)", 7.0 * 4 * P, 0, [&] {
+      ddpm::AdamParams hp;
+      g.adam_update(p, pg, m1, m2, P, hp);
+    });
+    const double conv_flops = 2.0 * N * C * C * 9 * HW;
+    time("conv2d_forward 3x3 64->64 (cuDNN)", 2 * f, conv_flops,
+         [&] { g.conv2d_forward(x, cw, beta, y, N, C, H, W, C, 3); });
+    time("conv2d_backward 3x3 64->64 (cuDNN)", 3 * f, 2 * conv_flops,
+         [&] { g.conv2d_backward(x, cw, dy, dx, big, db, N, C, H, W, C, 3); });
+    for (void* q : owned) g.free(q);
+  });
+}
+
 void bench(int device, const std::string& label) {
   const ddpm::UNetConfig cfg = seed_config();
   for (bool tf32 : {false, true}) {
     std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, tf32));
+    op_bench(*gpu, label + (tf32 ? " tf32" : " fp32"));
     for (int B : {32, 128, 512}) {
       guarded("bench batch " + std::to_string(B), [&] {
         ddpm::UNet net(*gpu, cfg, B);
