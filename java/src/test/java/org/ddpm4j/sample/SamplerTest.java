@@ -1,0 +1,96 @@
+package org.ddpm4j.sample;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import org.ddpm4j.backend.Backend;
+import org.ddpm4j.binding.Backends;
+import org.ddpm4j.model.UNet;
+import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.testing.TestData;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+class SamplerTest {
+    static final UNetConfig CFG = TestData.tiny(30);
+    static float[] params;
+
+    /** Weights with some structure: init plus a few training steps on real images. */
+    @BeforeAll
+    static void weights() {
+        try (Backend be = Backends.cpu(2); UNet net = be.createUNet(CFG, 8)) {
+            net.init(5);
+            byte[] px = new byte[8 * 3072];
+            var data = TestData.train();
+            for (int i = 0; i < 8; i++) data.copyImage(i, px, i * 3072);
+            for (int s = 0; s < 5; s++) net.trainStep(px, null, 8, org.ddpm4j.optim.AdamConfig.withLr(1e-3), 5, s);
+            params = net.params(null);
+        }
+    }
+
+    static SampleResult sample(int maxBatch, SampleOptions o) {
+        try (Backend be = Backends.cpu(2); UNet net = be.createUNet(CFG, maxBatch)) {
+            net.init(5);
+            net.setParams(params);
+            return Sampler.run(net, o, null);
+        }
+    }
+
+    @Test
+    void samplesAreFiniteClippedAndReproducible() {
+        SampleOptions o = new SampleOptions(6, 77, 15, 3, 5);
+        SampleResult a = sample(6, o), b = sample(6, o);
+        assertEquals(6, a.images().count());
+        assertTrue(a.images().allFinite());
+        for (float v : a.images().data()) assertTrue(v >= -1f && v <= 1f, "clipped to [-1, 1]: " + v);
+        assertArrayEquals(a.images().data(), b.images().data(), "the same seed gives the same images");
+        assertArrayEquals(a.mid().data(), b.mid().data());
+        SampleResult c = sample(6, new SampleOptions(6, 78, 15, 3, 5));
+        assertFalse(java.util.Arrays.equals(a.images().data(), c.images().data()), "another seed, other images");
+    }
+
+    @Test
+    void chunkingDoesNotChangeTheImages() {
+        SampleOptions o = new SampleOptions(7, 3, -1, 0, 2);
+        SampleResult whole = sample(7, o), chunks = sample(3, o);  // chunks of 3, 3 and 1
+        float[] a = whole.images().data(), b = chunks.images().data();
+        for (int i = 0; i < a.length; i++) assertEquals(a[i], b[i], 1e-4f, "element " + i);
+        assertNull(whole.mid());
+        assertNull(whole.strip());
+    }
+
+    @Test
+    void stripRunsFromNoiseToTheFinalImage() {
+        SampleOptions o = new SampleOptions(4, 9, 15, 2, 5);
+        SampleResult r = sample(4, o);
+        assertArrayEquals(new int[] {30, 29, 19, 10, 0}, r.stripTimes());
+        Images strip = r.strip();
+        assertEquals(2 * 5, strip.count());
+        int per = strip.imageSize();
+        // Frame 0 is x_T ~ N(0, 1): unclipped, spread around 0.
+        double sq = 0;
+        float max = 0;
+        for (int i = 0; i < per; i++) {
+            sq += strip.data()[i] * strip.data()[i];
+            max = Math.max(max, Math.abs(strip.data()[i]));
+        }
+        assertEquals(1.0, Math.sqrt(sq / per), 0.1, "x_T has unit variance");
+        assertTrue(max > 2f, "x_T is not clipped");
+        // The last frame of image i is the final image i.
+        for (int img = 0; img < 2; img++) {
+            for (int k = 0; k < per; k++) {
+                assertEquals(r.images().data()[img * per + k], strip.data()[(img * 5 + 4) * per + k], "image " + img);
+            }
+        }
+        assertEquals(4, r.mid().count());
+    }
+
+    @Test
+    void stripFramesNeverExceedTheDistinctTimes() {
+        assertArrayEquals(new int[] {3, 2, 1, 0}, Sampler.stripTimes(3, 4));
+        int[] ts = Sampler.stripTimes(1000, 11);
+        assertEquals(1000, ts[0]);
+        assertEquals(999, ts[1]);
+        assertEquals(0, ts[10]);
+        for (int i = 1; i < ts.length; i++) assertTrue(ts[i] < ts[i - 1]);
+    }
+}
