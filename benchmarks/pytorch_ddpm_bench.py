@@ -131,11 +131,14 @@ def parse_args(argv=None):
 
 def pick_device(name):
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        sys.exit("pytorch_ddpm_bench: --device %s asked for, but torch %s sees no usable CUDA device"
-                 % (name, torch.__version__))
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("pytorch_ddpm_bench: --device %s asked for, but torch %s sees no usable CUDA device"
+                     % (name, torch.__version__))
+        if dev.index is None:
+            dev = torch.device("cuda", torch.cuda.current_device())
     return dev
 
 
@@ -190,7 +193,6 @@ def main(argv=None):
         torch.cuda.set_device(dev)
         set_tf32(args.tf32)
         torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
-        torch.cuda.reset_peak_memory_stats(dev)
 
     def log(msg):
         if args.verbose:
@@ -248,11 +250,15 @@ def main(argv=None):
         if cuda:
             torch.cuda.synchronize(dev)
 
+    peaks = []
+
     def timed(fn, what):
         log("%s: %d warm-up calls" % (what, warmup))
         for _ in range(warmup):
             fn()
         sync()
+        if cuda:  # steady-state peak: leave out cudnn.benchmark's trial workspaces and compilation
+            torch.cuda.reset_peak_memory_stats(dev)
         runs = []
         for r in range(repeats):
             sync()
@@ -264,6 +270,8 @@ def main(argv=None):
             sync()
             runs.append((time.perf_counter() - t0) / k)
             log("%s: run %d: %.2f ms per call" % (what, r + 1, runs[-1] * 1e3))
+        if cuda:
+            peaks.append(torch.cuda.max_memory_allocated(dev))
         return statistics.median(runs), runs
 
     model.train()
@@ -275,7 +283,7 @@ def main(argv=None):
         fwd_s, fwd_runs = timed(forward, "forward")
 
     if cuda:
-        peak = torch.cuda.max_memory_allocated(dev)
+        peak = max(peaks)
         device_name = torch.cuda.get_device_name(dev)
         threads = torch.get_num_threads()
     else:
