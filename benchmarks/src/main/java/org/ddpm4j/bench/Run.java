@@ -56,8 +56,8 @@ public final class Run {
     static String summary(Collection<RunResult> results) {
         StringBuilder out = new StringBuilder();
         out.append("Summary: time per op (JMH mean), img/s = batch / time, GFLOP/s from OpKernel.flops() or the\n")
-           .append("model's FLOPs (train = 3 x forward), GB/s from OpKernel.bytes() (least bytes moved)\n");
-        out.append(String.format(Locale.ROOT, "%-26s %-7s %-24s %12s %11s %10s %9s%n",
+           .append("model's FLOPs (train = 3 x forward), GB/s from OpKernel.bytes() (least bytes moved; memory-bound ops)\n");
+        out.append(String.format(Locale.ROOT, "%-26s %-7s %-30s %12s %11s %10s %9s%n",
                 "benchmark", "backend", "params", "ms/op", "img/s", "GFLOP/s", "GB/s"));
         List<RunResult> sorted = new ArrayList<>(results);
         try (Backend cpu = Backends.cpu(1)) {
@@ -71,11 +71,11 @@ public final class Run {
                 } catch (RuntimeException e) {
                     w = new Work(0, 0, 0);
                 }
-                out.append(String.format(Locale.ROOT, "%-26s %-7s %-24s %12.3f %11s %10s %9s%n",
+                out.append(String.format(Locale.ROOT, "%-26s %-7s %-30s %12.3f %11s %10s %9s%n",
                         name, p.getParam("backend"), otherParams(p), seconds * 1e3,
                         w.images() > 0 ? String.format(Locale.ROOT, "%.1f", w.images() / seconds) : "-",
                         w.flops() > 0 ? String.format(Locale.ROOT, "%.1f", w.flops() / seconds / 1e9) : "-",
-                        w.bytes() > 0 ? String.format(Locale.ROOT, "%.1f", w.bytes() / seconds / 1e9) : "-"));
+                        w.bytes() > 0 && w.flops() == 0 ? String.format(Locale.ROOT, "%.1f", w.bytes() / seconds / 1e9) : "-"));
             }
         }
         return out.toString();
