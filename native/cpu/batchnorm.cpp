@@ -1,14 +1,67 @@
 // BatchNorm (training and eval) fused with ReLU and an optional per-sample
 // channel add after the ReLU; forward and backward. One channel per task:
-// statistics are reduced in double, in a fixed order, so results are
+// each (sample, channel) plane is reduced with reduce.h's fixed-lane sums,
+// the plane results are added in sample order in double, so results are
 // identical for any thread count.
 #include <cmath>
 #include <vector>
 
 #include "cpu_ops.h"
+#include "reduce.h"
 
 namespace ddpm {
 namespace cpu {
+namespace {
+
+// y = relu(x * scale + shift) + a over one plane.
+void scale_shift_relu_add(const float* __restrict x, float* __restrict y, int64_t n, float scale,
+                          float shift, float a) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i] * scale + shift;
+    y[i] = (v > 0.0f ? v : 0.0f) + a;
+  }
+}
+
+// Over one plane: g = dy where the ReLU passed (x * scale + shift > 0), else 0;
+// returns sum g, sum g * (x - mean), and sum dy.
+struct PlaneGradSums {
+  float g, gx, dy;
+};
+PlaneGradSums plane_grad_sums(const float* __restrict x, const float* __restrict dy, int64_t n,
+                              float scale, float shift, float mean) {
+  float sg[kReduceLanes] = {}, sgx[kReduceLanes] = {}, sd[kReduceLanes] = {};
+  int64_t i = 0;
+  for (; i + kReduceLanes <= n; i += kReduceLanes)
+    for (int l = 0; l < kReduceLanes; ++l) {
+      const float xv = x[i + l], d = dy[i + l];
+      const float g = xv * scale + shift > 0.0f ? d : 0.0f;
+      sg[l] += g;
+      sgx[l] += g * (xv - mean);
+      sd[l] += d;
+    }
+  PlaneGradSums s{combine_lanes(sg), combine_lanes(sgx), combine_lanes(sd)};
+  for (; i < n; ++i) {
+    const float xv = x[i], d = dy[i];
+    const float g = xv * scale + shift > 0.0f ? d : 0.0f;
+    s.g += g;
+    s.gx += g * (xv - mean);
+    s.dy += d;
+  }
+  return s;
+}
+
+// dx = scale * (g - mg - xhat * mgx) over one plane.
+void plane_input_grad(const float* __restrict x, const float* __restrict dy, float* __restrict dx,
+                      int64_t n, float scale, float shift, float mean, float invstd, float mg,
+                      float mgx) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float xhat = (x[i] - mean) * invstd;
+    const float g = x[i] * scale + shift > 0.0f ? dy[i] : 0.0f;
+    dx[i] = scale * (g - mg - xhat * mgx);
+  }
+}
+
+}  // namespace
 
 void batchnorm_relu_forward(ThreadPool& pool, const float* x, float* y, const float* gamma,
                             const float* beta, float* running_mean, float* running_var,
@@ -21,30 +74,18 @@ void batchnorm_relu_forward(ThreadPool& pool, const float* x, float* y, const fl
       float mean, invstd;
       if (training) {
         double sum = 0.0;
-        for (int n = 0; n < N; ++n) {
-          const float* p = x + (static_cast<int64_t>(n) * C + c) * HW;
-          float s = 0.0f;
-          for (int i = 0; i < HW; ++i) s += p[i];
-          sum += s;
-        }
-        double mu = sum / static_cast<double>(M);
+        for (int n = 0; n < N; ++n) sum += sum_floats(x + (static_cast<int64_t>(n) * C + c) * HW, HW);
+        const double mu = sum / static_cast<double>(M);
+        const float muf = static_cast<float>(mu);
         double sq = 0.0;
-        for (int n = 0; n < N; ++n) {
-          const float* p = x + (static_cast<int64_t>(n) * C + c) * HW;
-          const float muf = static_cast<float>(mu);
-          float s = 0.0f;
-          for (int i = 0; i < HW; ++i) {
-            float d = p[i] - muf;
-            s += d * d;
-          }
-          sq += s;
-        }
-        double var = sq / static_cast<double>(M);
-        mean = static_cast<float>(mu);
+        for (int n = 0; n < N; ++n)
+          sq += sum_squared_deviation(x + (static_cast<int64_t>(n) * C + c) * HW, HW, muf);
+        const double var = sq / static_cast<double>(M);
+        mean = muf;
         invstd = static_cast<float>(1.0 / std::sqrt(var + eps));
         save_mean[c] = mean;
         save_invstd[c] = invstd;
-        double unbiased = var * static_cast<double>(M) / static_cast<double>(M - 1);
+        const double unbiased = var * static_cast<double>(M) / static_cast<double>(M - 1);
         running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu);
         running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
       } else {
@@ -56,12 +97,7 @@ void batchnorm_relu_forward(ThreadPool& pool, const float* x, float* y, const fl
       for (int n = 0; n < N; ++n) {
         const int64_t base = (static_cast<int64_t>(n) * C + c) * HW;
         const float a = add ? add[static_cast<int64_t>(n) * C + c] : 0.0f;
-        const float* p = x + base;
-        float* q = y + base;
-        for (int i = 0; i < HW; ++i) {
-          float v = p[i] * scale + shift;
-          q[i] = (v > 0.0f ? v : 0.0f) + a;
-        }
+        scale_shift_relu_add(x + base, y + base, HW, scale, shift, a);
       }
     }
   });
@@ -80,19 +116,10 @@ void batchnorm_relu_backward(ThreadPool& pool, const float* x, const float* dy, 
       double sum_g = 0.0, sum_gx = 0.0;
       for (int n = 0; n < N; ++n) {
         const int64_t base = (static_cast<int64_t>(n) * C + c) * HW;
-        const float* p = x + base;
-        const float* d = dy + base;
-        float sg = 0.0f, sgx = 0.0f, sd = 0.0f;
-        for (int i = 0; i < HW; ++i) {
-          float pre = p[i] * scale + shift;
-          float g = pre > 0.0f ? d[i] : 0.0f;
-          sg += g;
-          sgx += g * (p[i] - mean);
-          sd += d[i];
-        }
-        sum_g += sg;
-        sum_gx += static_cast<double>(sgx) * invstd;
-        if (dadd) dadd[static_cast<int64_t>(n) * C + c] = sd;
+        const PlaneGradSums s = plane_grad_sums(x + base, dy + base, HW, scale, shift, mean);
+        sum_g += s.g;
+        sum_gx += static_cast<double>(s.gx) * invstd;
+        if (dadd) dadd[static_cast<int64_t>(n) * C + c] = s.dy;
       }
       dbeta[c] = static_cast<float>(sum_g);
       dgamma[c] = static_cast<float>(sum_gx);
@@ -100,15 +127,7 @@ void batchnorm_relu_backward(ThreadPool& pool, const float* x, const float* dy, 
       const float mgx = static_cast<float>(sum_gx / static_cast<double>(M));
       for (int n = 0; n < N; ++n) {
         const int64_t base = (static_cast<int64_t>(n) * C + c) * HW;
-        const float* p = x + base;
-        const float* d = dy + base;
-        float* q = dx + base;
-        for (int i = 0; i < HW; ++i) {
-          float xhat = (p[i] - mean) * invstd;
-          float pre = p[i] * scale + shift;
-          float g = pre > 0.0f ? d[i] : 0.0f;
-          q[i] = scale * (g - mg - xhat * mgx);
-        }
+        plane_input_grad(x + base, dy + base, dx + base, HW, scale, shift, mean, invstd, mg, mgx);
       }
     }
   });

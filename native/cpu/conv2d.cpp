@@ -18,7 +18,13 @@
 
 #include "cpu_ops.h"
 #include "gemm.h"
+#include "nchw_gemm.h"
 #include "reduce.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DDPM_X86 1
+#endif
 
 namespace ddpm {
 namespace cpu {
@@ -36,41 +42,156 @@ void check_sizes(const char* op, int N, int Cin, int H, int W, int Cout) {
                 " Cout=" + std::to_string(Cout) + ")");
 }
 
-// Packs rows [c0, c0 + rows) of an NCHW tensor seen as a (C x N*HW) matrix,
-// columns [q0, q0 + kc), transposed: dst[k * MR + r] = t[n][c0 + r][p] with
-// q0 + k = n * HW + p. (The A side of both backward-filter GEMMs.)
-void pack_channels_by_pixel(float* dst, const float* t, int64_t C, int64_t HW, int64_t c0,
-                            int rows, int64_t q0, int kc) {
-  constexpr int MR = kGemmMR;
-  if (rows < MR) std::fill(dst, dst + static_cast<int64_t>(kc) * MR, 0.0f);
-  int64_t q = q0;
-  int k = 0;
-  while (k < kc) {
-    const int64_t n = q / HW, p = q % HW;
-    const int run = static_cast<int>(std::min<int64_t>(kc - k, HW - p));
-    const float* src = t + (n * C + c0) * HW + p;
-    float* d = dst + static_cast<int64_t>(k) * MR;
-    if (rows == MR) {
-      const float *s0 = src, *s1 = src + HW, *s2 = src + 2 * HW, *s3 = src + 3 * HW,
-                  *s4 = src + 4 * HW, *s5 = src + 5 * HW;
-      for (int i = 0; i < run; ++i) {
-        d[i * MR + 0] = s0[i];
-        d[i * MR + 1] = s1[i];
-        d[i * MR + 2] = s2[i];
-        d[i * MR + 3] = s3[i];
-        d[i * MR + 4] = s4[i];
-        d[i * MR + 5] = s5[i];
-      }
-    } else {
-      for (int r = 0; r < rows; ++r) {
-        const float* s = src + r * HW;
-        for (int i = 0; i < run; ++i) d[i * MR + r] = s[i];
-      }
+// The taps of a k x k kernel (k in {1, 3}, pad k/2): row and column shift
+// of tap t = kh * k + kw, so the packers never divide by k.
+struct Taps {
+  int count;
+  int dh[9], dw[9];
+  explicit Taps(int k) : count(k * k) {
+    for (int t = 0; t < count; ++t) {
+      dh[t] = t / k - k / 2;
+      dw[t] = t % k - k / 2;
     }
-    k += run;
-    q += run;
+  }
+};
+
+// One 16-pixel panel of im2col(X) for the forward / backward-data B side,
+// when its pixels form 1, 2 or 4 runs that are contiguous in memory (one
+// sample with HW % 16 == 0, or 16 / HW whole samples for HW = 8 or 4). For a
+// given tap every pixel of a run reads its channel plane at the same flat
+// shift dh*W + dw, so a K row is one masked load per run: lanes whose
+// shifted pixel falls outside the image are masked to zero (and never read).
+struct Im2colPanel {
+  int runs, run_len;               // 1 x 16, 2 x 8 or 4 x 4
+  int64_t run_base[4];             // offset of the run's first pixel, channel 0
+  int32_t shift[9];                // flat shift of each tap
+  alignas(32) int32_t mask[9][16];  // -1 where the tap reads inside the image
+};
+
+// Fills `panel` for pixels [n0, n0 + 16); false when the layout does not fit.
+bool make_im2col_panel(Im2colPanel& panel, const Taps& taps, int64_t n0, int64_t HW, int H, int W,
+                       int64_t sample_stride) {
+  const int64_t p0 = n0 % HW;
+  if (HW % kGemmNR == 0) {
+    panel.runs = 1;
+    panel.run_len = kGemmNR;
+  } else if ((HW == 8 || HW == 4) && p0 == 0) {
+    panel.runs = static_cast<int>(kGemmNR / HW);
+    panel.run_len = static_cast<int>(HW);
+  } else {
+    return false;
+  }
+  for (int r = 0; r < panel.runs; ++r) {
+    const int64_t q = n0 + r * panel.run_len;
+    panel.run_base[r] = (q / HW) * sample_stride + q % HW;
+  }
+  for (int t = 0; t < taps.count; ++t) {
+    panel.shift[t] = taps.dh[t] * W + taps.dw[t];
+    for (int j = 0; j < kGemmNR; ++j) {
+      const int64_t p = (n0 + j) % HW;
+      const int hs = static_cast<int>(p / W) + taps.dh[t], ws = static_cast<int>(p % W) + taps.dw[t];
+      panel.mask[t][j] = (hs >= 0 && hs < H && ws >= 0 && ws < W) ? -1 : 0;
+    }
+  }
+  return true;
+}
+
+#ifdef DDPM_X86
+// dst[i * 16 + j] = X~[k0 + i][panel pixel j] (see Im2colPanel).
+__attribute__((target("avx2,fma"))) void pack_im2col_panel_avx2(
+    float* dst, const float* x, const Im2colPanel& panel, int T, int64_t HW, int64_t k0, int kc) {
+  int64_t c = k0 / T;
+  int t = static_cast<int>(k0 % T);
+  for (int i = 0; i < kc; ++i) {
+    float* d = dst + i * kGemmNR;
+    const float* plane = x + c * HW + panel.shift[t];
+    const int32_t* m = panel.mask[t];
+    if (panel.run_len == 16) {
+      const float* src = plane + panel.run_base[0];
+      _mm256_storeu_ps(d, _mm256_maskload_ps(src, _mm256_load_si256(reinterpret_cast<const __m256i*>(m))));
+      _mm256_storeu_ps(d + 8, _mm256_maskload_ps(src + 8, _mm256_load_si256(reinterpret_cast<const __m256i*>(m + 8))));
+    } else if (panel.run_len == 8) {
+      for (int r = 0; r < 2; ++r)
+        _mm256_storeu_ps(d + 8 * r, _mm256_maskload_ps(plane + panel.run_base[r],
+                                                       _mm256_load_si256(reinterpret_cast<const __m256i*>(m + 8 * r))));
+    } else {
+      for (int r = 0; r < 4; ++r)
+        _mm_storeu_ps(d + 4 * r, _mm_maskload_ps(plane + panel.run_base[r],
+                                                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(m + 4 * r))));
+    }
+    if (++t == T) {
+      t = 0;
+      ++c;
+    }
   }
 }
+
+// Transposes the 8x8 block in r0..r7 (r_i holds row i) in place.
+__attribute__((target("avx2,fma"), always_inline)) inline void transpose8x8(__m256& r0, __m256& r1, __m256& r2, __m256& r3,
+                                                                    __m256& r4, __m256& r5, __m256& r6, __m256& r7) {
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r0 = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r2 = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r4 = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// Filter-gradient B panel for W % 8 == 0 or W == 4 (with HW % 8 == 0), and
+// k0 % 8 == 0, kc % 8 == 0:
+// dst[i * 16 + j] = X[n][ci_j][h + dh_j][w + dw_j] for pixel k0 + i = (n, h, w).
+// Eight pixels at a time (eight of one image row, or two rows of four): for
+// each of 8 columns j the shifted row segment(s), masked at the image edge,
+// then an 8x8 transpose.
+__attribute__((target("avx2,fma"))) void pack_filter_panel_avx2(
+    float* dst, const float* x, const int64_t* plane, const int* dh, const int* dw, int64_t sample_stride,
+    int64_t HW, int H, int W, int64_t k0, int kc) {
+  const __m256i all = _mm256_set1_epi32(-1);
+  const __m256i left = _mm256_setr_epi32(0, -1, -1, -1, -1, -1, -1, -1);   // w0 + dw = -1
+  const __m256i right = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1, 0);  // w0 + 8 + dw = W + 1
+  const __m128i left4 = _mm_setr_epi32(0, -1, -1, -1), right4 = _mm_setr_epi32(-1, -1, -1, 0);
+  const __m128i all4 = _mm_set1_epi32(-1);
+  for (int i = 0; i < kc; i += 8) {
+    const int64_t q = k0 + i, n = q / HW, p = q % HW, h = p / W, w0 = p % W;
+    const float* sample = x + n * sample_stride;
+    for (int half = 0; half < 2; ++half) {
+      __m256 v[8];
+      for (int jj = 0; jj < 8; ++jj) {
+        const int j = half * 8 + jj;
+        const int64_t hs = h + dh[j];
+        if (W == 4) {  // rows hs and hs + 1, four pixels each
+          const __m128i mask = dw[j] < 0 ? left4 : dw[j] > 0 ? right4 : all4;
+          const float* src = sample + plane[j] + hs * W + dw[j];
+          const __m128 lo = (hs >= 0 && hs < H) ? _mm_maskload_ps(src, mask) : _mm_setzero_ps();
+          const __m128 hi = (hs + 1 >= 0 && hs + 1 < H) ? _mm_maskload_ps(src + W, mask) : _mm_setzero_ps();
+          v[jj] = _mm256_set_m128(hi, lo);
+          continue;
+        }
+        if (hs < 0 || hs >= H) {
+          v[jj] = _mm256_setzero_ps();
+          continue;
+        }
+        const float* src = sample + plane[j] + hs * W + w0 + dw[j];
+        const __m256i mask = (w0 + dw[j] < 0) ? left : (w0 + 8 + dw[j] > W) ? right : all;
+        v[jj] = _mm256_maskload_ps(src, mask);
+      }
+      transpose8x8(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+      float* d = dst + static_cast<int64_t>(i) * kGemmNR + half * 8;
+      for (int r = 0; r < 8; ++r) _mm256_storeu_ps(d + r * kGemmNR, v[r]);
+    }
+  }
+}
+#endif
 
 // Y (N, Co, H, W) = conv(X (N, Ci, H, W)): M = Co, N = N*H*W, K = Ci*k*k.
 // The weights are read either as they are stored for the forward
@@ -81,11 +202,11 @@ class ConvProblem final : public GemmProblem {
  public:
   ConvProblem(const float* x, const float* w, bool adjoint_weights, const float* bias, float* y,
               int N, int Ci, int H, int W, int Co, int k)
-      : x_(x), w_(w), adjoint_(adjoint_weights), y_(y), Nb_(N), Ci_(Ci), H_(H), W_(W), Co_(Co),
-        k_(k), T_(k * k), pad_(k / 2), HW_(static_cast<int64_t>(H) * W) {
+      : x_(x), w_(w), adjoint_(adjoint_weights), y_{y, Co, static_cast<int64_t>(H) * W}, taps_(k),
+        Ci_(Ci), H_(H), W_(W), Co_(Co), HW_(static_cast<int64_t>(H) * W), avx2_(gemm_use_avx2()) {
     M = Co;
     this->N = static_cast<int64_t>(N) * HW_;
-    K = static_cast<int64_t>(Ci) * T_;
+    K = static_cast<int64_t>(Ci) * taps_.count;
     row_bias = bias;
   }
 
@@ -99,16 +220,42 @@ class ConvProblem final : public GemmProblem {
       }
       return;
     }
-    // A[m][(c, t)] = w[c][m][T-1-t]  (w stored as (Ci, Co, T) of the adjoint).
+    // A[m][(c, t)] = w[c][m][T-1-t]  (w stored as (Ci, Co, T) of the adjoint):
+    // for a full panel, the six rows of one c are 6*T consecutive floats.
+    const int T = taps_.count;
+    int64_t c = k0 / T;
+    int t = static_cast<int>(k0 % T);
     for (int i = 0; i < kc; ++i) {
-      const int64_t kk = k0 + i, c = kk / T_, t = kk % T_;
-      const float* src = w_ + (c * Co_ + m0) * T_ + (T_ - 1 - t);
-      for (int r = 0; r < rows; ++r) dst[i * MR + r] = src[r * T_];
+      const float* src = w_ + (c * Co_ + m0) * T + (T - 1 - t);
+      float* d = dst + i * MR;
+      if (rows == MR) {
+        d[0] = src[0];
+        d[1] = src[T];
+        d[2] = src[2 * T];
+        d[3] = src[3 * T];
+        d[4] = src[4 * T];
+        d[5] = src[5 * T];
+      } else {
+        for (int r = 0; r < rows; ++r) d[r] = src[r * T];
+      }
+      if (++t == T) {
+        t = 0;
+        ++c;
+      }
     }
   }
 
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
     constexpr int NR = kGemmNR;
+#ifdef DDPM_X86
+    if (avx2_ && cols == NR) {
+      Im2colPanel panel;
+      if (make_im2col_panel(panel, taps_, n0, HW_, H_, W_, Ci_ * HW_)) {
+        pack_im2col_panel_avx2(dst, x_, panel, taps_.count, HW_, k0, kc);
+        return;
+      }
+    }
+#endif
     const int64_t p0 = n0 % HW_;
     if (cols == NR && p0 % W_ + NR <= W_) {
       pack_b_one_row(dst, k0, kc, n0 / HW_, p0 / W_, static_cast<int>(p0 % W_));
@@ -117,24 +264,25 @@ class ConvProblem final : public GemmProblem {
     // General panel (small images, panels crossing rows or samples): per tap,
     // the offset of each column's source pixel from its (sample, channel 0)
     // plane, or -1 where the tap falls in the zero padding.
+    const int T = taps_.count;
     int64_t sample_base[NR];
     int32_t offset[9][NR];
     for (int j = 0; j < NR; ++j) {
       if (j >= cols) {
         sample_base[j] = 0;
-        for (int t = 0; t < T_; ++t) offset[t][j] = -1;
+        for (int t = 0; t < T; ++t) offset[t][j] = -1;
         continue;
       }
       const int64_t q = n0 + j, n = q / HW_, p = q % HW_;
       const int h = static_cast<int>(p / W_), w = static_cast<int>(p % W_);
       sample_base[j] = n * Ci_ * HW_;
-      for (int t = 0; t < T_; ++t) {
-        const int hs = h + t / k_ - pad_, ws = w + t % k_ - pad_;
+      for (int t = 0; t < T; ++t) {
+        const int hs = h + taps_.dh[t], ws = w + taps_.dw[t];
         offset[t][j] = (hs >= 0 && hs < H_ && ws >= 0 && ws < W_) ? hs * W_ + ws : -1;
       }
     }
-    int64_t c = k0 / T_;
-    int t = static_cast<int>(k0 % T_);
+    int64_t c = k0 / T;
+    int t = static_cast<int>(k0 % T);
     for (int i = 0; i < kc; ++i) {
       float* d = dst + i * NR;
       const float* plane = x_ + c * HW_;
@@ -142,7 +290,7 @@ class ConvProblem final : public GemmProblem {
         const int32_t o = offset[t][j];
         d[j] = o >= 0 ? plane[sample_base[j] + o] : 0.0f;
       }
-      if (++t == T_) {
+      if (++t == T) {
         t = 0;
         ++c;
       }
@@ -150,22 +298,13 @@ class ConvProblem final : public GemmProblem {
   }
 
   float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
-    const int64_t n = n0 / HW_, p = n0 % HW_;
-    if (p + kGemmNR > HW_) return nullptr;  // the tile crosses into the next sample
-    *ldc = HW_;
-    return y_ + (n * Co_ + m0) * HW_ + p;
+    return y_.direct_tile(m0, n0, ldc);
   }
-
-  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols,
-                  bool accumulate) const override {
-    for (int j = 0; j < cols; ++j) {
-      const int64_t q = n0 + j, n = q / HW_, p = q % HW_;
-      float* out = y_ + (n * Co_ + m0) * HW_ + p;
-      for (int r = 0; r < rows; ++r) {
-        const float v = tile[r * kGemmNR + j];
-        out[r * HW_] = accumulate ? out[r * HW_] + v : v;
-      }
-    }
+  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
+    y_.store_tile(tile, m0, rows, n0, cols);
+  }
+  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
+    y_.load_tile(tile, m0, rows, n0, cols);
   }
 
  private:
@@ -174,28 +313,29 @@ class ConvProblem final : public GemmProblem {
   // element at either end.
   void pack_b_one_row(float* dst, int64_t k0, int kc, int64_t n, int64_t h, int w0) const {
     constexpr int NR = kGemmNR;
+    const int T = taps_.count;
     const float* sample = x_ + n * Ci_ * HW_;
-    int64_t c = k0 / T_;
-    int t = static_cast<int>(k0 % T_);
+    int64_t c = k0 / T;
+    int t = static_cast<int>(k0 % T);
     for (int i = 0; i < kc; ++i) {
       float* d = dst + i * NR;
-      const int64_t hs = h + t / k_ - pad_;
-      const int dw = t % k_ - pad_;
+      const int64_t hs = h + taps_.dh[t];
+      const int dw = taps_.dw[t];
       if (hs < 0 || hs >= H_) {
-        std::memset(d, 0, sizeof(float) * NR);
+        for (int j = 0; j < NR; ++j) d[j] = 0.0f;
       } else {
         const float* src = sample + c * HW_ + hs * W_ + w0 + dw;
         if (w0 + dw >= 0 && w0 + dw + NR <= W_) {
-          std::memcpy(d, src, sizeof(float) * NR);
+          for (int j = 0; j < NR; ++j) d[j] = src[j];
         } else if (dw < 0) {  // w0 == 0: the first column reads the left padding
           d[0] = 0.0f;
-          std::memcpy(d + 1, src + 1, sizeof(float) * (NR - 1));
+          for (int j = 1; j < NR; ++j) d[j] = src[j];
         } else {  // w0 + 16 == W: the last column reads the right padding
-          std::memcpy(d, src, sizeof(float) * (NR - 1));
+          for (int j = 0; j < NR - 1; ++j) d[j] = src[j];
           d[NR - 1] = 0.0f;
         }
       }
-      if (++t == T_) {
+      if (++t == T) {
         t = 0;
         ++c;
       }
@@ -205,9 +345,11 @@ class ConvProblem final : public GemmProblem {
   const float* x_;
   const float* w_;
   bool adjoint_;
-  float* y_;
-  int Nb_, Ci_, H_, W_, Co_, k_, T_, pad_;
+  NchwMatrix y_;
+  Taps taps_;
+  int Ci_, H_, W_, Co_;
   int64_t HW_;
+  bool avx2_;
 };
 
 // dW (Co, Ci, k, k) = sum over pixels of dY x im2col(X): M = Co, N = Ci*k*k,
@@ -216,10 +358,10 @@ class ConvFilterGradProblem final : public GemmProblem {
  public:
   ConvFilterGradProblem(const float* x, const float* dy, float* dw, int N, int Ci, int H, int W,
                         int Co, int k)
-      : x_(x), dy_(dy), dw_(dw), Ci_(Ci), H_(H), W_(W), Co_(Co), k_(k), T_(k * k), pad_(k / 2),
-        HW_(static_cast<int64_t>(H) * W) {
+      : x_(x), dy_(dy), dw_{dw, static_cast<int64_t>(Ci) * k * k}, taps_(k), Ci_(Ci), H_(H),
+        W_(W), Co_(Co), HW_(static_cast<int64_t>(H) * W), avx2_(gemm_use_avx2()) {
     M = Co;
-    this->N = static_cast<int64_t>(Ci) * T_;
+    this->N = static_cast<int64_t>(Ci) * taps_.count;
     K = static_cast<int64_t>(N) * HW_;
   }
 
@@ -231,13 +373,32 @@ class ConvFilterGradProblem final : public GemmProblem {
   // and column n0 + j = (ci_j, tap_j).
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
     constexpr int NR = kGemmNR;
+    const int T = taps_.count;
     int64_t plane[NR];
-    int dh[NR], dw[NR];
-    for (int j = 0; j < cols; ++j) {
-      const int64_t col = n0 + j, ci = col / T_, t = col % T_;
-      plane[j] = ci * HW_;
-      dh[j] = static_cast<int>(t / k_) - pad_;
-      dw[j] = static_cast<int>(t % k_) - pad_;
+    int dh[NR], dw[NR], tap[NR];
+    {
+      int64_t ci = n0 / T;
+      int t = static_cast<int>(n0 % T);
+      for (int j = 0; j < cols; ++j) {
+        plane[j] = ci * HW_;
+        tap[j] = t;
+        dh[j] = taps_.dh[t];
+        dw[j] = taps_.dw[t];
+        if (++t == T) {
+          t = 0;
+          ++ci;
+        }
+      }
+    }
+#ifdef DDPM_X86
+    if (avx2_ && cols == NR && (W_ % 8 == 0 || (W_ == 4 && HW_ % 8 == 0)) && k0 % 8 == 0 && kc % 8 == 0) {
+      pack_filter_panel_avx2(dst, x_, plane, dh, dw, Ci_ * HW_, HW_, H_, W_, k0, kc);
+      return;
+    }
+#endif
+    if (HW_ <= kSmallImage) {
+      pack_b_small_image(dst, k0, kc, cols, plane, tap);
+      return;
     }
     int64_t q = k0;
     int i = 0;
@@ -271,25 +432,56 @@ class ConvFilterGradProblem final : public GemmProblem {
   }
 
   float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
-    *ldc = N;
-    return dw_ + m0 * N + n0;
+    return dw_.direct_tile(m0, n0, ldc);
   }
-
-  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols,
-                  bool accumulate) const override {
-    for (int r = 0; r < rows; ++r) {
-      float* out = dw_ + (m0 + r) * N + n0;
-      for (int j = 0; j < cols; ++j)
-        out[j] = accumulate ? out[j] + tile[r * kGemmNR + j] : tile[r * kGemmNR + j];
-    }
+  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
+    dw_.store_tile(tile, m0, rows, n0, cols);
+  }
+  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
+    dw_.load_tile(tile, m0, rows, n0, cols);
   }
 
  private:
+  // Images of at most this many pixels pack through a (pixel, tap) table.
+  static constexpr int64_t kSmallImage = 256;
+
+  // Small images (rows of a few pixels): per pixel position p and tap t, the
+  // plane offset of the source pixel or -1 in the padding; then every packed
+  // element is one table lookup.
+  void pack_b_small_image(float* dst, int64_t k0, int kc, int cols, const int64_t* plane,
+                          const int* tap) const {
+    constexpr int NR = kGemmNR;
+    int32_t offset[9 * kSmallImage];
+    const int T = taps_.count;
+    for (int64_t p = 0; p < HW_; ++p)
+      for (int t = 0; t < T; ++t) {
+        const int64_t hs = p / W_ + taps_.dh[t], ws = p % W_ + taps_.dw[t];
+        offset[p * T + t] = (hs >= 0 && hs < H_ && ws >= 0 && ws < W_) ? static_cast<int32_t>(hs * W_ + ws) : -1;
+      }
+    int64_t n = k0 / HW_, p = k0 % HW_;
+    for (int i = 0; i < kc; ++i) {
+      const float* sample = x_ + n * Ci_ * HW_;
+      const int32_t* off = offset + p * T;
+      float* d = dst + static_cast<int64_t>(i) * NR;
+      for (int j = 0; j < cols; ++j) {
+        const int32_t o = off[tap[j]];
+        d[j] = o >= 0 ? sample[plane[j] + o] : 0.0f;
+      }
+      for (int j = cols; j < NR; ++j) d[j] = 0.0f;
+      if (++p == HW_) {
+        p = 0;
+        ++n;
+      }
+    }
+  }
+
   const float* x_;
   const float* dy_;
-  float* dw_;
-  int Ci_, H_, W_, Co_, k_, T_, pad_;
+  RowMajorMatrix dw_;
+  Taps taps_;
+  int Ci_, H_, W_, Co_;
   int64_t HW_;
+  bool avx2_;
 };
 
 }  // namespace

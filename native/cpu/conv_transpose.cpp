@@ -13,6 +13,7 @@
 
 #include "cpu_ops.h"
 #include "gemm.h"
+#include "nchw_gemm.h"
 #include "reduce.h"
 
 namespace ddpm {
@@ -103,16 +104,20 @@ class UpForwardProblem final : public GemmProblem {
     pack_planar(dst, x_, in_, k0, kc, n0, cols);
   }
   float* direct_tile(int64_t, int64_t, int64_t*) const override { return nullptr; }
-  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols,
-                  bool accumulate) const override {
+  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
     int64_t tap[kGemmMR];
     for (int r = 0; r < rows; ++r) tap[r] = out_.tap_offset(m0 + r);
     for (int j = 0; j < cols; ++j) {
       float* out = y_ + out_.pixel_offset(n0 + j);
-      for (int r = 0; r < rows; ++r) {
-        const float v = tile[r * kGemmNR + j];
-        out[tap[r]] = accumulate ? out[tap[r]] + v : v;
-      }
+      for (int r = 0; r < rows; ++r) out[tap[r]] = tile[r * kGemmNR + j];
+    }
+  }
+  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
+    int64_t tap[kGemmMR];
+    for (int r = 0; r < rows; ++r) tap[r] = out_.tap_offset(m0 + r);
+    for (int j = 0; j < cols; ++j) {
+      const float* in = y_ + out_.pixel_offset(n0 + j);
+      for (int r = 0; r < rows; ++r) tile[r * kGemmNR + j] = in[tap[r]];
     }
   }
 
@@ -127,7 +132,7 @@ class UpForwardProblem final : public GemmProblem {
 class UpDataGradProblem final : public GemmProblem {
  public:
   UpDataGradProblem(const float* w, const float* dy, float* dx, int N, int Ci, int H, int W, int Co)
-      : w_(w), dy_(dy), dx_(dx), Ci_(Ci), HW_(static_cast<int64_t>(H) * W),
+      : w_(w), dy_(dy), dx_{dx, Ci, static_cast<int64_t>(H) * W}, HW_(static_cast<int64_t>(H) * W),
         up_{H, W, static_cast<int64_t>(H) * W, Co} {
     M = Ci;
     this->N = static_cast<int64_t>(N) * HW_;
@@ -147,28 +152,20 @@ class UpDataGradProblem final : public GemmProblem {
     }
   }
   float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
-    const int64_t n = n0 / HW_, p = n0 % HW_;
-    if (p + kGemmNR > HW_) return nullptr;
-    *ldc = HW_;
-    return dx_ + (n * Ci_ + m0) * HW_ + p;
+    return dx_.direct_tile(m0, n0, ldc);
   }
-  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols,
-                  bool accumulate) const override {
-    for (int j = 0; j < cols; ++j) {
-      const int64_t q = n0 + j, n = q / HW_, p = q % HW_;
-      float* out = dx_ + (n * Ci_ + m0) * HW_ + p;
-      for (int r = 0; r < rows; ++r) {
-        const float v = tile[r * kGemmNR + j];
-        out[r * HW_] = accumulate ? out[r * HW_] + v : v;
-      }
-    }
+  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
+    dx_.store_tile(tile, m0, rows, n0, cols);
+  }
+  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
+    dx_.load_tile(tile, m0, rows, n0, cols);
   }
 
  private:
   const float* w_;
   const float* dy_;
-  float* dx_;
-  int64_t Ci_, HW_;
+  NchwMatrix dx_;
+  int64_t HW_;
   UpsampledView up_;
 };
 
@@ -176,7 +173,7 @@ class UpFilterGradProblem final : public GemmProblem {
  public:
   UpFilterGradProblem(const float* x, const float* dy, float* dw, int N, int Ci, int H, int W,
                       int Co)
-      : x_(x), dy_(dy), dw_(dw), Ci_(Ci), HW_(static_cast<int64_t>(H) * W),
+      : x_(x), dy_(dy), dw_{dw, 4 * static_cast<int64_t>(Co)}, Ci_(Ci), HW_(static_cast<int64_t>(H) * W),
         up_{H, W, static_cast<int64_t>(H) * W, Co} {
     M = Ci;
     this->N = 4 * static_cast<int64_t>(Co);
@@ -184,20 +181,7 @@ class UpFilterGradProblem final : public GemmProblem {
   }
   // dst[k * MR + r] = x[n][m0 + r][p] for pixel k0 + k = (n, p).
   void pack_a(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
-    constexpr int MR = kGemmMR;
-    if (rows < MR) std::fill(dst, dst + static_cast<int64_t>(kc) * MR, 0.0f);
-    int64_t q = k0;
-    int i = 0;
-    while (i < kc) {
-      const int64_t n = q / HW_, p = q % HW_;
-      const int run = static_cast<int>(std::min<int64_t>(kc - i, HW_ - p));
-      for (int r = 0; r < rows; ++r) {
-        const float* src = x_ + (n * Ci_ + m0 + r) * HW_ + p;
-        for (int s = 0; s < run; ++s) dst[(i + s) * MR + r] = src[s];
-      }
-      i += run;
-      q += run;
-    }
+    pack_channels_by_pixel(dst, x_, Ci_, HW_, m0, rows, k0, kc);
   }
   // dst[k * NR + j] = dY4[n0 + j][k0 + k]
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
@@ -211,22 +195,19 @@ class UpFilterGradProblem final : public GemmProblem {
     }
   }
   float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
-    *ldc = N;
-    return dw_ + m0 * N + n0;
+    return dw_.direct_tile(m0, n0, ldc);
   }
-  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols,
-                  bool accumulate) const override {
-    for (int r = 0; r < rows; ++r) {
-      float* out = dw_ + (m0 + r) * N + n0;
-      for (int j = 0; j < cols; ++j)
-        out[j] = accumulate ? out[j] + tile[r * kGemmNR + j] : tile[r * kGemmNR + j];
-    }
+  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
+    dw_.store_tile(tile, m0, rows, n0, cols);
+  }
+  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
+    dw_.load_tile(tile, m0, rows, n0, cols);
   }
 
  private:
   const float* x_;
   const float* dy_;
-  float* dw_;
+  RowMajorMatrix dw_;
   int64_t Ci_, HW_;
   UpsampledView up_;
 };

@@ -44,21 +44,38 @@ class GemmProblem {
   virtual void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const = 0;
   // When C[m0 + r][n0 + j] for r < MR (rows that exist), j < NR lies at
   // tile[r * ldc + j], return tile and set ldc; otherwise return nullptr and
-  // the engine calls store_tile. Called only for tiles with NR columns.
+  // the engine works on a staged copy (load_tile / store_tile). Called only
+  // for tiles with NR columns.
   virtual float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const = 0;
-  // C[m0 + r][n0 + j] (+)= tile[r * NR + j] for r < rows, j < cols
-  // (accumulate: add to C; otherwise overwrite it).
-  virtual void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols,
-                          bool accumulate) const = 0;
+  // C[m0 + r][n0 + j] = tile[r * NR + j] for r < rows, j < cols.
+  virtual void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const = 0;
+  // tile[r * NR + j] = C[m0 + r][n0 + j] for r < rows, j < cols (used only
+  // when K is walked in several super-blocks).
+  virtual void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const = 0;
 };
 
 // Runs the problem on the pool. Throws ddpm::Error on bad sizes.
 void gemm_run(ThreadPool& pool, const GemmProblem& problem);
 
+// A matrix in memory with element (i, j) at data[i * row_stride + j * col_stride].
+struct StridedMatrix {
+  const float* data;
+  int64_t row_stride, col_stride;
+};
+
+// C (M x N) = A (M x K) * B (K x N) [+ row_bias] for plain strided matrices
+// (c_col_stride == 1 lets the microkernel write C in place).
+void gemm_strided(ThreadPool& pool, int64_t M, int64_t N, int64_t K, StridedMatrix A,
+                  StridedMatrix B, float* C, int64_t c_row_stride, int64_t c_col_stride,
+                  const float* row_bias);
+
 // Which microkernel runs: "avx2" (AVX2+FMA, chosen when the CPU has them) or
 // "generic" (portable C++). Tests may force the generic one to check it.
 const char* gemm_kernel_name();
 void gemm_force_generic(bool on);
+// True when the AVX2 code paths (microkernel and the packers that have one)
+// are in use: the CPU has AVX2 and FMA and the generic kernel is not forced.
+bool gemm_use_avx2();
 
 // Test hook: the most floats of shared pre-packed panels one K super-block
 // may hold (0 restores the default), so tests reach the super-block path with

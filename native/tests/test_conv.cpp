@@ -154,16 +154,17 @@ class MatrixProblem final : public cpu::GemmProblem {
       for (int j = 0; j < cpu::kGemmNR; ++j) dst[i * cpu::kGemmNR + j] = j < cols ? b_[(k0 + i) * N + n0 + j] : 0.0f;
   }
   float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
-    if ((m0 / cpu::kGemmMR) % 2) return nullptr;  // every other row panel goes through store_tile
+    if ((m0 / cpu::kGemmMR) % 2) return nullptr;  // every other row panel is staged
     *ldc = N;
     return c_ + m0 * N + n0;
   }
-  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols, bool accumulate) const override {
+  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
     for (int r = 0; r < rows; ++r)
-      for (int j = 0; j < cols; ++j) {
-        float& o = c_[(m0 + r) * N + n0 + j];
-        o = accumulate ? o + tile[r * cpu::kGemmNR + j] : tile[r * cpu::kGemmNR + j];
-      }
+      for (int j = 0; j < cols; ++j) c_[(m0 + r) * N + n0 + j] = tile[r * cpu::kGemmNR + j];
+  }
+  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
+    for (int r = 0; r < rows; ++r)
+      for (int j = 0; j < cols; ++j) tile[r * cpu::kGemmNR + j] = c_[(m0 + r) * N + n0 + j];
   }
 
  private:
@@ -239,11 +240,29 @@ TEST(gemm_plain_matrices) {
 }
 
 TEST(gemm_super_blocks) {
-  // A limit below one K block's panels: every K block is its own super-block.
+  // A limit below one K block's panels: every K block is its own super-block,
+  // staged tiles are reloaded from C between them. Same bits as one block.
+  auto be = backend(2);
+  const int N = 2, Cin = 40, H = 6, W = 6, Cout = 13;
+  Vec x = random_vector(size_t(N) * Cin * H * W, 42), w = random_vector(size_t(Cout) * Cin * 9, 43);
+  Vec b = random_vector(Cout, 44), dy = random_vector(size_t(N) * Cout * H * W, 45);
+  Vec y[2], dx[2], dw[2];
+  for (int limited = 0; limited < 2; ++limited) {
+    cpu::gemm_set_prepack_limit(limited ? 1000 : 0);
+    y[limited].resize(dy.size());
+    dx[limited].resize(x.size());
+    dw[limited].resize(w.size());
+    be->conv2d_forward(x.data(), w.data(), b.data(), y[limited].data(), N, Cin, H, W, Cout, 3);
+    be->conv2d_backward(x.data(), w.data(), dy.data(), dx[limited].data(), dw[limited].data(), nullptr, N, Cin, H, W, Cout, 3);
+  }
+  CHECK(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0);
+  CHECK(std::memcmp(dx[0].data(), dx[1].data(), dx[0].size() * sizeof(float)) == 0);
+  CHECK(std::memcmp(dw[0].data(), dw[1].data(), dw[0].size() * sizeof(float)) == 0);
   cpu::gemm_set_prepack_limit(1000);
   try {
     matrix_case(200, 40, 700, true, 40);
     conv_case(2, 40, 6, 6, 13, 3, 41);
+    conv_transpose_case(8, 64, 2, 2, 32, 46);
   } catch (...) {
     cpu::gemm_set_prepack_limit(0);
     throw;

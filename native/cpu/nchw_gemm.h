@@ -1,0 +1,97 @@
+// Pieces shared by the GEMM problems over NCHW tensors (conv2d.cpp,
+// conv_transpose.cpp): an (N, C, H, W) tensor seen as the matrix
+// T[c][q] with q = n * HW + p a pixel of the whole batch.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "gemm.h"
+
+namespace ddpm {
+namespace cpu {
+
+struct NchwMatrix {
+  float* t;
+  int64_t C, HW;
+
+  float* at(int64_t c, int64_t q) const { return t + ((q / HW) * C + c) * HW + q % HW; }
+
+  // GemmProblem::direct_tile for C = this matrix: a tile whose 16 pixels lie
+  // in one sample is a block of rows HW apart.
+  float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const {
+    if (n0 % HW + kGemmNR > HW) return nullptr;
+    *ldc = HW;
+    return at(m0, n0);
+  }
+  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const {
+    for (int j = 0; j < cols; ++j) {
+      float* out = at(m0, n0 + j);
+      for (int r = 0; r < rows; ++r) out[r * HW] = tile[r * kGemmNR + j];
+    }
+  }
+  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const {
+    for (int j = 0; j < cols; ++j) {
+      const float* in = at(m0, n0 + j);
+      for (int r = 0; r < rows; ++r) tile[r * kGemmNR + j] = in[r * HW];
+    }
+  }
+};
+
+// A GEMM result that is a plain row-major matrix (the filter gradients).
+struct RowMajorMatrix {
+  float* t;
+  int64_t ld;
+
+  float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const {
+    *ldc = ld;
+    return t + m0 * ld + n0;
+  }
+  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const {
+    for (int r = 0; r < rows; ++r)
+      std::copy(tile + r * kGemmNR, tile + r * kGemmNR + cols, t + (m0 + r) * ld + n0);
+  }
+  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const {
+    for (int r = 0; r < rows; ++r)
+      std::copy(t + (m0 + r) * ld + n0, t + (m0 + r) * ld + n0 + cols, tile + r * kGemmNR);
+  }
+};
+
+// The A side of a filter gradient: rows [c0, c0 + rows) of an NCHW tensor
+// as a (C x N*HW) matrix, pixels [q0, q0 + kc), packed k-major:
+// dst[k * MR + r] = t[n][c0 + r][p] with q0 + k = n * HW + p.
+inline void pack_channels_by_pixel(float* dst, const float* t, int64_t C, int64_t HW, int64_t c0,
+                                   int rows, int64_t q0, int kc) {
+  constexpr int MR = kGemmMR;
+  if (rows < MR) std::fill(dst, dst + static_cast<int64_t>(kc) * MR, 0.0f);
+  int64_t q = q0;
+  int k = 0;
+  while (k < kc) {
+    const int64_t n = q / HW, p = q % HW;
+    const int run = static_cast<int>(std::min<int64_t>(kc - k, HW - p));
+    const float* src = t + (n * C + c0) * HW + p;
+    float* d = dst + static_cast<int64_t>(k) * MR;
+    if (rows == MR) {
+      const float *s0 = src, *s1 = src + HW, *s2 = src + 2 * HW, *s3 = src + 3 * HW,
+                  *s4 = src + 4 * HW, *s5 = src + 5 * HW;
+      for (int i = 0; i < run; ++i) {
+        d[i * MR + 0] = s0[i];
+        d[i * MR + 1] = s1[i];
+        d[i * MR + 2] = s2[i];
+        d[i * MR + 3] = s3[i];
+        d[i * MR + 4] = s4[i];
+        d[i * MR + 5] = s5[i];
+      }
+    } else {
+      for (int r = 0; r < rows; ++r) {
+        const float* s = src + r * HW;
+        for (int i = 0; i < run; ++i) d[i * MR + r] = s[i];
+      }
+    }
+    k += run;
+    q += run;
+  }
+}
+
+}  // namespace cpu
+}  // namespace ddpm
