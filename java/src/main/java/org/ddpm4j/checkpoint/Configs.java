@@ -10,7 +10,12 @@ public final class Configs {
     public static String describe(UNetConfig c) {
         return String.format(java.util.Locale.ROOT, "%dx%dx%d images, base width %d, depth %d, time_dim %d, T=%d, betas %s..%s",
                 c.inChannels(), c.height(), c.width(), c.baseWidth(), c.depth(), c.timeDim(), c.timesteps(),
-                Float.toString(c.betaStart()), Float.toString(c.betaEnd()));
+                plain(c.betaStart()), plain(c.betaEnd()));
+    }
+
+    /** A float as its shortest decimal without exponent, e.g. 0.0001. */
+    public static String plain(float f) {
+        return new java.math.BigDecimal(Float.toString(f)).stripTrailingZeros().toPlainString();
     }
 
     public static JsonObject toJson(UNetConfig c) {

@@ -69,7 +69,14 @@ public final class Main implements Runnable {
             if (debug) ex.printStackTrace(err);
             return expected ? EXIT_USAGE : EXIT_INTERNAL;
         });
-        return cl.execute(args);
+        try {
+            return cl.execute(args);
+        } catch (Throwable t) {  // an Error (e.g. a class missing from a rebuilt jar) that picocli passes on
+            err.println("ddpm: internal error: " + t.getClass().getSimpleName() + ": " + oneLine(t.getMessage())
+                    + (debug ? "" : " (run with --debug for the stack trace)"));
+            if (debug) t.printStackTrace(err);
+            return EXIT_INTERNAL;
+        }
     }
 
     /** Errors a user can cause and fix; anything else is a bug. */

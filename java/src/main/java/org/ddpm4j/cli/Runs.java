@@ -35,9 +35,10 @@ final class Runs {
 
     static void summary(Io io, TrainJob.Result r) {
         if (r.stepsTrained() > 0) {
-            io.out().printf(Locale.ROOT, "trained %d steps in %s (now at step %d, epoch %d): loss %.4f -> %.4f (means of the first and last 50 steps)%n",
-                    r.stepsTrained(), Progress.duration(r.seconds()), r.end().globalStep(),
-                    r.end().epoch() + (r.end().position() > 0 ? 1 : 0), r.firstLoss(), r.lastLoss());
+            var e = r.end();
+            String where = e.position() == 0 ? "after epoch " + e.epoch() : "in epoch " + (e.epoch() + 1) + " at batch " + e.position();
+            io.out().printf(Locale.ROOT, "trained %d steps in %s (global step %d, %s): loss %.4f -> %.4f (means of the first and last %d steps)%n",
+                    r.stepsTrained(), Progress.duration(r.seconds()), e.globalStep(), where, r.firstLoss(), r.lastLoss(), r.window());
         }
         io.out().println("checkpoint: " + r.files().checkpoint());
         if (Files.exists(r.files().lossLog())) io.out().println("loss log: " + r.files().lossLog() + ", curve: " + r.files().lossPlot());

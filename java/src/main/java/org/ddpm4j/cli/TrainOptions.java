@@ -30,7 +30,7 @@ public final class TrainOptions {
             description = "Time-embedding table of a new model: standard sinusoidal or the notebook's own (seed: notebook, tiny: standard).")
     TimeTable timeTable;
 
-    @Option(names = "--sample-every", paramLabel = "N", description = "Write a 10x10 sample grid every N epochs, 0 = never (seed 5, tiny 1).")
+    @Option(names = "--sample-every", paramLabel = "N", description = "Write a 10x10 sample grid every N epochs and after the last, 0 = never (seed 5, tiny 2).")
     Integer sampleEvery;
 
     @Option(names = "--checkpoint-every", paramLabel = "N", description = "Write the checkpoint every N epochs (default 1; always at the end).")

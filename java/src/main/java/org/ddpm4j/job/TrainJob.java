@@ -64,12 +64,13 @@ public final class TrainJob {
      * @param end where the run stopped
      * @param stepsTrained steps trained by this invocation
      * @param seconds wall time of the training loop (with sampling and checkpoints)
-     * @param firstLoss mean loss of the first steps of this invocation (up to 50)
-     * @param lastLoss mean loss of its last steps (up to 50)
+     * @param firstLoss mean loss of the first steps of this invocation (up to 50, at most half of them)
+     * @param lastLoss mean loss of as many last steps
+     * @param window how many steps each of those means covers
      * @param grids sample grids written
      */
     public record Result(TrainingState end, long stepsTrained, double seconds, double firstLoss, double lastLoss,
-                         RunFiles files, List<Path> grids) {}
+                         int window, RunFiles files, List<Path> grids) {}
 
     private TrainJob() {}
 
@@ -104,16 +105,16 @@ public final class TrainJob {
             log.printf(Locale.ROOT, "data: %s, %,d images%s; batch %d, %d steps per epoch, %d epochs%s, lr %s%n",
                     loaded.spec().describe(), images, loaded.spec().path() == null ? "" : " (" + loaded.spec().path() + ")",
                     s.batch(), trainer.batchesPerEpoch(), s.epochs(), s.maxSteps() > 0 ? ", stop at step " + s.maxSteps() : "",
-                    Double.toString(s.adam().lr()));
+                    lr(s.adam().lr()));
             log.printf(Locale.ROOT, "backend: %s (%s, %d threads), %.1f MiB; output: %s%n", backend.name(), backend.deviceName(),
                     backend.threads(), net.backendBytes() / 1048576.0, req.outDir());
             if (start.globalStep() >= end) {
                 log.printf(Locale.ROOT, "nothing to do: the run is at step %d of %d (raise --epochs or --steps to train further)%n",
                         start.globalStep(), end);
-                return new Result(start, 0, 0, Double.NaN, Double.NaN, files, grids);
+                return new Result(start, 0, 0, Double.NaN, Double.NaN, 0, files, grids);
             }
             if (start.globalStep() > 0) log.printf(Locale.ROOT, "resuming at step %d (epoch %d, batch %d)%n", start.globalStep(), start.epoch() + 1, start.position());
-            FirstLast fl = new FirstLast(50);
+            FirstLast fl = new FirstLast((int) Math.max(1, Math.min(50, (end - start.globalStep()) / 2)));
             StopSignal stop = new StopSignal();
             Thread hook = new Thread(() -> {
                 stop.request();
@@ -136,8 +137,12 @@ public final class TrainJob {
             double seconds = (System.nanoTime() - t0) / 1e9;
             writeLossPlot(files, cfg);
             if (stop.requested()) log.printf(Locale.ROOT, "stopped at step %d; resume with --resume%n", reached.globalStep());
-            return new Result(reached, reached.globalStep() - start.globalStep(), seconds, fl.first(), fl.last(), files, grids);
+            return new Result(reached, reached.globalStep() - start.globalStep(), seconds, fl.first(), fl.last(), fl.n, files, grids);
         }
+    }
+
+    private static String lr(double v) {
+        return new java.math.BigDecimal(Double.toString(v)).stripTrailingZeros().toPlainString();
     }
 
     /** Initialises, fine-tune-loads or restores the model; returns its time-table kind. */

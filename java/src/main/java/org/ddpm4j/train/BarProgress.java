@@ -8,7 +8,7 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 
-/** A live terminal bar (me.tongfei:progressbar): epoch, step, loss, images/s and ETA. */
+/** A live terminal bar (me.tongfei:progressbar): step, percentage, elapsed and ETA, then epoch, smoothed loss and images/s. */
 final class BarProgress implements Progress {
     private final PrintStream out;
     private ProgressBar bar;
@@ -24,14 +24,14 @@ final class BarProgress implements Progress {
         this.epochs = epochs;
         bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(totalSteps).startsFrom(doneSteps, Duration.ZERO)
                 .setStyle(ProgressBarStyle.COLORFUL_UNICODE_BLOCK).setUpdateIntervalMillis(250).setMaxRenderedLength(120)
-                .setConsumer(new ConsoleProgressBarConsumer(out)).showSpeed().setUnit(" steps", 1).build();
+                .setConsumer(new ConsoleProgressBarConsumer(out)).build();
     }
 
     @Override
     public void update(TrainingState s, double loss, double imagesPerSecond) {
         if (bar == null) return;
         bar.stepTo(s.globalStep());
-        bar.setExtraMessage(String.format(Locale.ROOT, "epoch %d/%d loss %s %.0f img/s", Math.min(epochs, s.epoch() + 1),
+        bar.setExtraMessage(String.format(Locale.ROOT, " epoch %d/%d | loss %s | %.0f img/s", Math.min(epochs, s.epoch() + 1),
                 epochs, Double.isNaN(loss) ? "-" : String.format(Locale.ROOT, "%.4f", loss), imagesPerSecond));
     }
 
