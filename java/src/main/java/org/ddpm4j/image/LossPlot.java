@@ -39,19 +39,34 @@ public final class LossPlot {
         return out;
     }
 
+    /** Set when the JVM's font system failed to load (e.g. no libharfbuzz or fonts on a bare server). */
+    private static volatile boolean fontsBroken;
+
+    /** True when text can be drawn here; false after the font system failed once. */
+    public static boolean textAvailable() {
+        return !fontsBroken;
+    }
+
+    /**
+     * The plot; its labels are left out (the curves, grid and legend lines stay) when
+     * the JVM cannot render text, so a bare server never loses a run over a chart.
+     */
     public static BufferedImage render(long[] steps, float[] losses, int width, int height, String title) {
+        return render(steps, losses, width, height, title, !fontsBroken);
+    }
+
+    static BufferedImage render(long[] steps, float[] losses, int width, int height, String title, boolean withText) {
         BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
         g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
         g.setColor(Color.WHITE);
         g.fillRect(0, 0, width, height);
-        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
-        FontMetrics fm = g.getFontMetrics();
+        Text fm = new Text(g, withText);
         int left = 70, right = 20, top = 30, bottom = 45;
         int pw = width - left - right, ph = height - top - bottom;
         g.setColor(Color.BLACK);
-        g.drawString(title, left, 18);
+        fm.draw(title, left, 18);
         double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY;
         for (float l : losses) {
             if (Float.isFinite(l) && l > 0) {
@@ -60,7 +75,7 @@ public final class LossPlot {
             }
         }
         if (steps.length == 0 || !Double.isFinite(lo)) {
-            g.drawString("no losses recorded", left + pw / 2 - 50, top + ph / 2);
+            fm.draw("no losses recorded", left + pw / 2 - 50, top + ph / 2);
             g.dispose();
             return img;
         }
@@ -78,7 +93,7 @@ public final class LossPlot {
                 g.drawLine(left, y, left + pw, y);
                 g.setColor(Color.DARK_GRAY);
                 String s = formatTick(Math.pow(10, v));
-                g.drawString(s, left - 6 - fm.stringWidth(s), y + fm.getAscent() / 2 - 1);
+                fm.draw(s, left - 6 - fm.stringWidth(s), y + fm.getAscent() / 2 - 1);
             }
         }
         for (int k = 0; k <= 5; k++) {
@@ -88,14 +103,14 @@ public final class LossPlot {
             g.drawLine(x, top, x, top + ph);
             g.setColor(Color.DARK_GRAY);
             String s = Long.toString(st);
-            g.drawString(s, x - fm.stringWidth(s) / 2, top + ph + fm.getAscent() + 4);
+            fm.draw(s, x - fm.stringWidth(s) / 2, top + ph + fm.getAscent() + 4);
         }
         g.setColor(Color.BLACK);
         g.drawRect(left, top, pw, ph);
-        g.drawString("step", left + pw / 2 - fm.stringWidth("step") / 2, height - 8);
+        fm.draw("step", left + pw / 2 - fm.stringWidth("step") / 2, height - 8);
         Graphics2D gr = (Graphics2D) g.create();
         gr.rotate(-Math.PI / 2);
-        gr.drawString("MSE loss (log)", -(top + ph / 2) - fm.stringWidth("MSE loss (log)") / 2, 16);
+        new Text(gr, fm.enabled).draw("MSE loss (log)", -(top + ph / 2) - fm.stringWidth("MSE loss (log)") / 2, 16);
         gr.dispose();
         // Curves, clipped to the plot.
         g.setClip(left + 1, top + 1, pw - 1, ph - 1);
@@ -115,13 +130,55 @@ public final class LossPlot {
         g.setColor(new Color(190, 190, 190));
         g.drawLine(lx, ly, lx + 20, ly);
         g.setColor(Color.BLACK);
-        g.drawString("per step", lx + 26, ly + 4);
+        fm.draw("per step", lx + 26, ly + 4);
         g.setColor(new Color(31, 119, 180));
         g.drawLine(lx + 85, ly, lx + 105, ly);
         g.setColor(Color.BLACK);
-        g.drawString("smoothed", lx + 111, ly + 4);
+        fm.draw("smoothed", lx + 111, ly + 4);
         g.dispose();
         return img;
+    }
+
+    /** Text drawing that turns itself off for good when the font system cannot load. */
+    private static final class Text {
+        private final Graphics2D g;
+        private boolean enabled;
+        private FontMetrics metrics;
+
+        Text(Graphics2D g, boolean enabled) {
+            this.g = g;
+            this.enabled = enabled;
+            if (enabled) {
+                try {
+                    g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
+                    metrics = g.getFontMetrics();
+                } catch (Throwable t) {  // UnsatisfiedLinkError, InternalError, NoClassDefFoundError from sun.font
+                    broken();
+                }
+            }
+        }
+
+        private void broken() {
+            enabled = false;
+            fontsBroken = true;
+        }
+
+        void draw(String s, int x, int y) {
+            if (!enabled) return;
+            try {
+                g.drawString(s, x, y);
+            } catch (Throwable t) {
+                broken();
+            }
+        }
+
+        int stringWidth(String s) {
+            return enabled && metrics != null ? metrics.stringWidth(s) : 7 * s.length();
+        }
+
+        int getAscent() {
+            return enabled && metrics != null ? metrics.getAscent() : 10;
+        }
     }
 
     private static Path2D path(long[] steps, double[] v, long x0, long x1, double ylo, double yhi, int left, int top,

@@ -135,7 +135,7 @@ public final class TrainJob {
                 }
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
-            writeLossPlot(files, cfg);
+            writeLossPlot(files, cfg, log::println);
             if (stop.requested()) log.printf(Locale.ROOT, "stopped at step %d; resume with --resume%n", reached.globalStep());
             return new Result(reached, reached.globalStep() - start.globalStep(), seconds, fl.first(), fl.last(), fl.n, files, grids);
         }
@@ -161,6 +161,21 @@ public final class TrainJob {
             kind = req.resumeFrom().model().timeTableKind();
         }
         return kind;
+    }
+
+    /**
+     * Writes loss.png from the loss log. A chart must never end a run: a failure
+     * (e.g. a JVM without a working font system) is reported through {@code warn}.
+     */
+    static void writeLossPlot(RunFiles files, UNetConfig cfg, java.util.function.Consumer<String> warn) {
+        try {
+            writeLossPlot(files, cfg);
+        } catch (VirtualMachineError e) {
+            throw e;
+        } catch (Throwable t) {
+            warn.accept("warning: could not write " + files.lossPlot() + " (" + t.getClass().getSimpleName() + ": "
+                    + t.getMessage() + "); training goes on");
+        }
     }
 
     static void writeLossPlot(RunFiles files, UNetConfig cfg) {
@@ -208,7 +223,7 @@ public final class TrainJob {
 
         @Override
         public void epochEnded(int epoch, TrainingState state) {
-            writeLossPlot(files, meta.model());
+            writeLossPlot(files, meta.model(), progress::message);
             int every = meta.training().sampleEvery();
             int done = epoch + 1;
             boolean last = done >= meta.training().epochs();

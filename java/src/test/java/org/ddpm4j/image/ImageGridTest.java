@@ -72,4 +72,18 @@ class ImageGridTest {
         assertTrue(s[n - 1] < s[0]);
         assertNotNull(LossPlot.render(new long[0], new float[0], 800, 400, "empty"));
     }
+
+    /** On a server whose JVM cannot load fonts the plot is drawn without labels instead of failing. */
+    @Test
+    void lossPlotWithoutTextStillDrawsTheCurve() {
+        long[] steps = {0, 1, 2, 3, 4, 5};
+        float[] loss = {1f, 0.5f, 0.3f, 0.2f, 0.15f, 0.1f};
+        BufferedImage img = LossPlot.render(steps, loss, 400, 200, "t", false);
+        int blue = 0;
+        for (int y = 0; y < 200; y++) for (int x = 0; x < 400; x++) {
+            int rgb = img.getRGB(x, y) & 0xFFFFFF;
+            if ((rgb & 0xff) > 150 && ((rgb >> 16) & 0xff) < 80) blue++;
+        }
+        assertTrue(blue > 100, blue + " blue pixels");
+    }
 }
