@@ -152,43 +152,67 @@ __attribute__((target("avx2,fma"), always_inline)) inline void transpose8x8(__m2
 // dst[i * 16 + j] = X[n][ci_j][h + dh_j][w + dw_j] for pixel k0 + i = (n, h, w).
 // Eight pixels at a time (eight of one image row, or two rows of four): for
 // each of 8 columns j the shifted row segment(s), masked at the image edge,
-// then an 8x8 transpose.
+// then an 8x8 transpose. `zeros` holds at least W + 2 zero floats: rows in
+// the vertical padding read it instead of branching.
 __attribute__((target("avx2,fma"))) void pack_filter_panel_avx2(
     float* dst, const float* x, const int64_t* plane, const int* dh, const int* dw, int64_t sample_stride,
-    int64_t HW, int H, int W, int64_t k0, int kc) {
+    int64_t HW, int H, int W, int64_t k0, int kc, const float* zeros) {
+  constexpr int NR = kGemmNR;
   const __m256i all = _mm256_set1_epi32(-1);
-  const __m256i left = _mm256_setr_epi32(0, -1, -1, -1, -1, -1, -1, -1);   // w0 + dw = -1
-  const __m256i right = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1, 0);  // w0 + 8 + dw = W + 1
-  const __m128i left4 = _mm_setr_epi32(0, -1, -1, -1), right4 = _mm_setr_epi32(-1, -1, -1, 0);
-  const __m128i all4 = _mm_set1_epi32(-1);
-  for (int i = 0; i < kc; i += 8) {
-    const int64_t q = k0 + i, n = q / HW, p = q % HW, h = p / W, w0 = p % W;
-    const float* sample = x + n * sample_stride;
-    for (int half = 0; half < 2; ++half) {
-      __m256 v[8];
-      for (int jj = 0; jj < 8; ++jj) {
-        const int j = half * 8 + jj;
-        const int64_t hs = h + dh[j];
-        if (W == 4) {  // rows hs and hs + 1, four pixels each
+  const __m256i left = _mm256_setr_epi32(0, -1, -1, -1, -1, -1, -1, -1);   // reads w = -1
+  const __m256i right = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1, 0);  // reads w = W
+  if (W == 4) {
+    const __m128i left4 = _mm_setr_epi32(0, -1, -1, -1), right4 = _mm_setr_epi32(-1, -1, -1, 0);
+    const __m128i all4 = _mm_set1_epi32(-1);
+    for (int i = 0; i < kc; i += 8) {  // rows h and h + 1 of one sample
+      const int64_t q = k0 + i, n = q / HW, h = (q % HW) / W;
+      const float* sample = x + n * sample_stride;
+      for (int half = 0; half < 2; ++half) {
+        __m256 v[8];
+        for (int jj = 0; jj < 8; ++jj) {
+          const int j = half * 8 + jj;
+          const int64_t hs = h + dh[j];
           const __m128i mask = dw[j] < 0 ? left4 : dw[j] > 0 ? right4 : all4;
           const float* src = sample + plane[j] + hs * W + dw[j];
           const __m128 lo = (hs >= 0 && hs < H) ? _mm_maskload_ps(src, mask) : _mm_setzero_ps();
           const __m128 hi = (hs + 1 >= 0 && hs + 1 < H) ? _mm_maskload_ps(src + W, mask) : _mm_setzero_ps();
           v[jj] = _mm256_set_m128(hi, lo);
-          continue;
         }
-        if (hs < 0 || hs >= H) {
-          v[jj] = _mm256_setzero_ps();
-          continue;
-        }
-        const float* src = sample + plane[j] + hs * W + w0 + dw[j];
-        const __m256i mask = (w0 + dw[j] < 0) ? left : (w0 + 8 + dw[j] > W) ? right : all;
-        v[jj] = _mm256_maskload_ps(src, mask);
+        transpose8x8(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+        float* d = dst + static_cast<int64_t>(i) * NR + half * 8;
+        for (int r = 0; r < 8; ++r) _mm256_storeu_ps(d + r * NR, v[r]);
       }
-      transpose8x8(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
-      float* d = dst + static_cast<int64_t>(i) * kGemmNR + half * 8;
-      for (int r = 0; r < 8; ++r) _mm256_storeu_ps(d + r * kGemmNR, v[r]);
     }
+    return;
+  }
+  int i = 0;
+  while (i < kc) {
+    // A run of pixels along one image row: set up each column's source row
+    // once (shifted by dw, or the zero row), then 8 pixels at a time.
+    const int64_t q = k0 + i, n = q / HW, p = q % HW, h = p / W, w0 = p % W;
+    const int run = static_cast<int>(std::min<int64_t>(kc - i, W - w0));
+    const float* sample = x + n * sample_stride;
+    const float* row[NR];
+    for (int j = 0; j < NR; ++j) {
+      const int64_t hs = h + dh[j];
+      row[j] = ((hs >= 0 && hs < H) ? sample + plane[j] + hs * W : zeros + 1) + dw[j];
+    }
+    for (int r0 = 0; r0 < run; r0 += 8) {
+      const int64_t w = w0 + r0;
+      // Per shift dw = -1, 0, +1: the lanes inside the image.
+      const __m256i mask_by_dw[3] = {w == 0 ? left : all, all, w + 8 == W ? right : all};
+      for (int half = 0; half < 2; ++half) {
+        __m256 v[8];
+        for (int jj = 0; jj < 8; ++jj) {
+          const int j = half * 8 + jj;
+          v[jj] = _mm256_maskload_ps(row[j] + w, mask_by_dw[dw[j] + 1]);
+        }
+        transpose8x8(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+        float* d = dst + static_cast<int64_t>(i + r0) * NR + half * 8;
+        for (int r = 0; r < 8; ++r) _mm256_storeu_ps(d + r * NR, v[r]);
+      }
+    }
+    i += run;
   }
 }
 #endif
@@ -225,19 +249,22 @@ class ConvProblem final : public GemmProblem {
     const int T = taps_.count;
     int64_t c = k0 / T;
     int t = static_cast<int>(k0 % T);
-    for (int i = 0; i < kc; ++i) {
-      const float* src = w_ + (c * Co_ + m0) * T + (T - 1 - t);
-      float* d = dst + i * MR;
-      if (rows == MR) {
-        d[0] = src[0];
-        d[1] = src[T];
-        d[2] = src[2 * T];
-        d[3] = src[3 * T];
-        d[4] = src[4 * T];
-        d[5] = src[5 * T];
-      } else {
-        for (int r = 0; r < rows; ++r) d[r] = src[r * T];
+    int i = 0;
+    while (i < kc) {
+      const float* block = w_ + (c * Co_ + m0) * T;
+      if (rows == MR && T == 9 && t == 0 && i + 9 <= kc) {
+        // A whole c: a 6 x 9 block, transposed with the taps flipped
+        // (constant indices, so this unrolls into plain moves).
+        float* d = dst + i * MR;
+        for (int tt = 0; tt < 9; ++tt)
+          for (int r = 0; r < MR; ++r) d[tt * MR + r] = block[r * 9 + (8 - tt)];
+        i += 9;
+        ++c;
+        continue;
       }
+      const float* src = block + (T - 1 - t);
+      for (int r = 0; r < rows; ++r) dst[i * MR + r] = src[r * T];
+      ++i;
       if (++t == T) {
         t = 0;
         ++c;
@@ -392,7 +419,9 @@ class ConvFilterGradProblem final : public GemmProblem {
     }
 #ifdef DDPM_X86
     if (avx2_ && cols == NR && (W_ % 8 == 0 || (W_ == 4 && HW_ % 8 == 0)) && k0 % 8 == 0 && kc % 8 == 0) {
-      pack_filter_panel_avx2(dst, x_, plane, dh, dw, Ci_ * HW_, HW_, H_, W_, k0, kc);
+      thread_local std::vector<float> zeros;
+      if (zeros.size() < static_cast<size_t>(W_) + 16) zeros.assign(W_ + 16, 0.0f);
+      pack_filter_panel_avx2(dst, x_, plane, dh, dw, Ci_ * HW_, HW_, H_, W_, k0, kc, zeros.data());
       return;
     }
 #endif

@@ -5,7 +5,7 @@
 //   K is cut into blocks of at most kMaxKc (near-equal lengths, a function of
 //   K only: this is what fixes the summation order). A B micro-panel of one
 //   block (kc x 16 floats, <= 16 KiB) stays in L1 while the microkernel runs
-//   down the A micro-panels of the task's rows (<= 192 rows x kc, in L2).
+//   down the A micro-panels of the task's rows (<= 288 rows x kc, in L2).
 // Tasks: the M x N panel grid is cut into row blocks x column blocks. The
 //   grid splits the dimension whose operand is cheaper to share: columns
 //   when A is the smaller operand (the weights of a conv on a large image),
@@ -42,7 +42,7 @@ namespace {
 constexpr int MR = kGemmMR;
 constexpr int NR = kGemmNR;
 constexpr int kMaxKc = 256;                      // K block: B micro-panel 16 KiB
-constexpr int64_t kMaxRowPanelsPerBlock = 32;    // 192 rows of A per task
+constexpr int64_t kMaxRowPanelsPerBlock = 48;    // 288 rows of A per task (288 KiB at kc = 256)
 constexpr int64_t kGroupTileFloats = 32 * 1024;  // C tiles a task keeps hot (128 KiB)
 constexpr int64_t kPrepackFloats = 4 << 20;      // 16 MiB of shared packed panels
 std::atomic<int64_t> g_prepack_limit{kPrepackFloats};

@@ -1,6 +1,6 @@
 // Times the seed UNet on the CPU backend: one training step (noise-add,
 // forward, MSE, backward, Adam) and one eval-mode forward, in images/s, and
-// prints one JSON line (the fields benchmarks/pytorch_cpu_baseline.py prints):
+// prints one JSON line (the fields benchmarks/pytorch_ddpm_bench.py prints):
 //
 //   unet_bench [--base 64] [--depth 4] [--image 32] [--channels 3] [--batch 32]
 //              [--threads 2] [--warmup 2] [--iters 5] [--seconds S]
@@ -10,9 +10,9 @@
 //            forward (wrapping the backend in a timing decorator) and prints
 //            a table per op and shape to stderr.
 // --pytorch  then runs the PyTorch baseline script (default
-//            benchmarks/pytorch_cpu_baseline.py, relative to the working
-//            directory) with the same sizes, so both lines come from one
-//            invocation on an equally loaded machine.
+//            benchmarks/pytorch_ddpm_bench.py, relative to the working
+//            directory) on the CPU with the same sizes and threads, so both
+//            lines come from one invocation on an equally loaded machine.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -246,7 +246,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--seconds") o.seconds = std::stod(value());
     else if (a == "--profile") o.profile = true;
     else if (a == "--pytorch") {
-      o.pytorch = (i + 1 < argc && argv[i + 1][0] != '-') ? argv[++i] : "benchmarks/pytorch_cpu_baseline.py";
+      o.pytorch = (i + 1 < argc && argv[i + 1][0] != '-') ? argv[++i] : "benchmarks/pytorch_ddpm_bench.py";
     } else usage("unknown argument " + a);
   }
   if (o.iters < 1 || o.batch < 1 || o.threads < 1) usage("iters, batch and threads must be >= 1");
@@ -343,7 +343,7 @@ int run(const Options& o) {
   be.free(t);
 
   if (!o.pytorch.empty()) {
-    const std::string cmd = "python3 " + o.pytorch + " --threads " + std::to_string(o.threads) +
+    const std::string cmd = "python3 " + o.pytorch + " --device cpu --threads " + std::to_string(o.threads) +
                             " --batch " + std::to_string(o.batch) + " --image " + std::to_string(o.image) +
                             " --channels " + std::to_string(o.channels) + " --base " + std::to_string(o.base) +
                             " --depth " + std::to_string(o.depth) + " --warmup " + std::to_string(o.warmup) +
@@ -367,7 +367,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "unet_bench: %s\nusage: unet_bench [--base 64] [--depth 4] [--image 32] [--channels 3]\n"
                  "         [--batch 32] [--threads 2] [--warmup 2] [--iters 5] [--seconds S] [--profile]\n"
-                 "         [--pytorch [benchmarks/pytorch_cpu_baseline.py]]\n",
+                 "         [--pytorch [benchmarks/pytorch_ddpm_bench.py]]\n",
                  e.what());
     return 2;
   } catch (const std::exception& e) {
