@@ -236,16 +236,13 @@ class ConvProblem final : public GemmProblem {
 
   void pack_a(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
     constexpr int MR = kGemmMR;
-    if (rows < MR) std::fill(dst, dst + static_cast<int64_t>(kc) * MR, 0.0f);
     if (!adjoint_) {
-      for (int r = 0; r < rows; ++r) {
-        const float* src = w_ + (m0 + r) * K + k0;
-        for (int i = 0; i < kc; ++i) dst[i * MR + r] = src[i];
-      }
+      gemm_pack_a_rows(dst, w_ + m0 * K + k0, K, rows, kc);
       return;
     }
     // A[m][(c, t)] = w[c][m][T-1-t]  (w stored as (Ci, Co, T) of the adjoint):
     // for a full panel, the six rows of one c are 6*T consecutive floats.
+    if (rows < MR) std::fill(dst, dst + static_cast<int64_t>(kc) * MR, 0.0f);
     const int T = taps_.count;
     int64_t c = k0 / T;
     int t = static_cast<int>(k0 % T);

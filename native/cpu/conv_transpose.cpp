@@ -57,16 +57,6 @@ void pack_columns(float* dst, const float* w, int64_t ld, int64_t m0, int rows, 
   }
 }
 
-// dst[k * MR + r] = w[(m0 + r) * ld + k0 + k]: rows of A that are rows of w.
-void pack_rows(float* dst, const float* w, int64_t ld, int64_t m0, int rows, int64_t k0, int kc) {
-  constexpr int MR = kGemmMR;
-  if (rows < MR) std::fill(dst, dst + static_cast<int64_t>(kc) * MR, 0.0f);
-  for (int r = 0; r < rows; ++r) {
-    const float* src = w + (m0 + r) * ld + k0;
-    for (int i = 0; i < kc; ++i) dst[i * MR + r] = src[i];
-  }
-}
-
 // dst[k * NR + j] = t[offset(c0 + k, q0 + j)] for an NCHW tensor: a run of
 // pixels of each channel (contiguous within a sample).
 void pack_planar(float* dst, const float* t, const PlanarView& v, int64_t c0, int kc, int64_t q0,
@@ -139,7 +129,7 @@ class UpDataGradProblem final : public GemmProblem {
     K = 4 * static_cast<int64_t>(Co);
   }
   void pack_a(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
-    pack_rows(dst, w_, K, m0, rows, k0, kc);
+    gemm_pack_a_rows(dst, w_ + m0 * K + k0, K, rows, kc);
   }
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
     constexpr int NR = kGemmNR;

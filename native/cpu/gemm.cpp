@@ -5,7 +5,7 @@
 //   K is cut into blocks of at most kMaxKc (near-equal lengths, a function of
 //   K only: this is what fixes the summation order). A B micro-panel of one
 //   block (kc x 16 floats, <= 16 KiB) stays in L1 while the microkernel runs
-//   down the A micro-panels of the task's rows (<= 288 rows x kc, in L2).
+//   down the A micro-panels of the task's rows (<= 192 rows x kc, in L2).
 // Tasks: the M x N panel grid is cut into row blocks x column blocks. The
 //   grid splits the dimension whose operand is cheaper to share: columns
 //   when A is the smaller operand (the weights of a conv on a large image),
@@ -42,7 +42,7 @@ namespace {
 constexpr int MR = kGemmMR;
 constexpr int NR = kGemmNR;
 constexpr int kMaxKc = 256;                      // K block: B micro-panel 16 KiB
-constexpr int64_t kMaxRowPanelsPerBlock = 48;    // 288 rows of A per task (288 KiB at kc = 256)
+constexpr int64_t kMaxRowPanelsPerBlock = 32;    // 192 rows of A per task (192 KiB at kc = 256)
 constexpr int64_t kGroupTileFloats = 32 * 1024;  // C tiles a task keeps hot (128 KiB)
 constexpr int64_t kPrepackFloats = 4 << 20;      // 16 MiB of shared packed panels
 std::atomic<int64_t> g_prepack_limit{kPrepackFloats};
@@ -160,6 +160,54 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int kc, const float* a, con
   if (rows > 5) store_row_avx2(c + 5 * ldc, c50, c51, accumulate, bias ? bias + 5 : nullptr);
 }
 
+// Transposes the 8x8 block in r0..r7 (r_i holds row i) in place.
+__attribute__((target("avx2,fma"), always_inline)) inline void transpose8x8(
+    __m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r4, __m256& r5, __m256& r6, __m256& r7) {
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r0 = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r2 = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r4 = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// gemm_pack_a_rows for a full panel: eight columns of the six rows at a
+// time, transposed as an 8x8 block (two zero rows), each output group of six
+// stored eight wide over the start of the next (the last one 4 + 2 wide, so
+// nothing past the block is written).
+__attribute__((target("avx2,fma"))) int pack_a_rows6_avx2(float* dst, const float* src, int64_t ld,
+                                                          int kc) {
+  int k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    __m256 v0 = _mm256_loadu_ps(src + k), v1 = _mm256_loadu_ps(src + ld + k);
+    __m256 v2 = _mm256_loadu_ps(src + 2 * ld + k), v3 = _mm256_loadu_ps(src + 3 * ld + k);
+    __m256 v4 = _mm256_loadu_ps(src + 4 * ld + k), v5 = _mm256_loadu_ps(src + 5 * ld + k);
+    __m256 v6 = _mm256_setzero_ps(), v7 = _mm256_setzero_ps();
+    transpose8x8(v0, v1, v2, v3, v4, v5, v6, v7);
+    float* d = dst + k * MR;
+    _mm256_storeu_ps(d, v0);
+    _mm256_storeu_ps(d + 6, v1);
+    _mm256_storeu_ps(d + 12, v2);
+    _mm256_storeu_ps(d + 18, v3);
+    _mm256_storeu_ps(d + 24, v4);
+    _mm256_storeu_ps(d + 30, v5);
+    _mm256_storeu_ps(d + 36, v6);
+    _mm_storeu_ps(d + 42, _mm256_castps256_ps128(v7));
+    _mm_storel_pi(reinterpret_cast<__m64*>(d + 46), _mm256_extractf128_ps(v7, 1));
+  }
+  return k;
+}
+
 bool cpu_has_avx2_fma() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -230,7 +278,7 @@ Plan make_plan(const GemmProblem& p, int threads) {
   s.MP = (p.M + MR - 1) / MR;
   s.NP = (p.N + NR - 1) / NR;
   // Task grid (free to depend on the thread count: it moves no bits).
-  const int64_t target_tasks = threads > 1 ? 4 * static_cast<int64_t>(threads) : 1;
+  const int64_t target_tasks = 4 * static_cast<int64_t>(std::max(1, threads));
   const int64_t min_m_blocks = (s.MP + kMaxRowPanelsPerBlock - 1) / kMaxRowPanelsPerBlock;
   const double a_size = static_cast<double>(p.M) * p.K, b_size = static_cast<double>(p.K) * p.N;
   if (a_size <= b_size) {
@@ -261,14 +309,20 @@ struct SuperBlock {
 };
 
 // Where one C tile of a group is accumulated: straight into C, or into a
-// staged MR x NR tile (when C is not a plain strided block there) that is
-// loaded from C before and stored to C after the super-block. Both see the
-// same sequence of roundings, so staging moves no bits.
+// staged MR x NR tile that is loaded from C before and stored to C after the
+// super-block. Both see the same sequence of roundings, so staging moves no
+// bits. Tiles are staged when C is not a plain strided block there, and when
+// its rows are a multiple of 4 KiB apart (a 32x32 NCHW plane): those rows
+// all fall in one L1 set, so every access to the tile would miss L1.
 struct TileTarget {
-  float* c;
+  float* c;         // where the microkernel writes
   int64_t ldc;
+  float* direct;    // C itself when it is a strided block (ldc_direct apart), else nullptr
+  int64_t ldc_direct;
   bool staged;
 };
+
+constexpr int64_t kAliasingStrideFloats = 1024;  // 4 KiB
 
 void run_task(const GemmProblem& p, const Plan& s, const SuperBlock& sb, MicroKernel kernel,
               int64_t mb, int64_t nb) {
@@ -295,12 +349,20 @@ void run_task(const GemmProblem& p, const Plan& s, const SuperBlock& sb, MicroKe
         const int64_t n0 = jr * NR;
         const int cols = static_cast<int>(std::min<int64_t>(NR, s.N - n0));
         TileTarget& t = targets[(ir - ir0) * gn + (jr - g0)];
-        t.c = cols == NR ? p.direct_tile(m0, n0, &t.ldc) : nullptr;
-        t.staged = t.c == nullptr;
-        if (t.staged) {
-          t.c = staged + ((ir - ir0) * gn + (jr - g0)) * MR * NR;
-          t.ldc = NR;
-          if (continuing) p.load_tile(t.c, m0, rows, n0, cols);
+        t.direct = cols == NR ? p.direct_tile(m0, n0, &t.ldc_direct) : nullptr;
+        t.staged = t.direct == nullptr || t.ldc_direct % kAliasingStrideFloats == 0;
+        if (!t.staged) {
+          t.c = t.direct;
+          t.ldc = t.ldc_direct;
+          continue;
+        }
+        t.c = staged + ((ir - ir0) * gn + (jr - g0)) * MR * NR;
+        t.ldc = NR;
+        if (!continuing) continue;
+        if (t.direct) {
+          for (int r = 0; r < rows; ++r) std::memcpy(t.c + r * NR, t.direct + r * t.ldc_direct, sizeof(float) * NR);
+        } else {
+          p.load_tile(t.c, m0, rows, n0, cols);
         }
       }
     }
@@ -339,6 +401,10 @@ void run_task(const GemmProblem& p, const Plan& s, const SuperBlock& sb, MicroKe
       for (int64_t jr = g0; jr < g1; ++jr) {
         const TileTarget& t = targets[(ir - ir0) * gn + (jr - g0)];
         if (!t.staged) continue;
+        if (t.direct) {
+          for (int r = 0; r < rows; ++r) std::memcpy(t.direct + r * t.ldc_direct, t.c + r * NR, sizeof(float) * NR);
+          continue;
+        }
         const int64_t n0 = jr * NR;
         p.store_tile(t.c, m0, rows, n0, static_cast<int>(std::min<int64_t>(NR, s.N - n0)));
       }
@@ -375,6 +441,10 @@ class StridedProblem final : public GemmProblem {
     row_bias = bias;
   }
   void pack_a(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
+    if (a_.col_stride == 1) {
+      gemm_pack_a_rows(dst, a_.data + m0 * a_.row_stride + k0, a_.row_stride, rows, kc);
+      return;
+    }
     for (int i = 0; i < kc; ++i) {
       const float* src = a_.data + m0 * a_.row_stride + (k0 + i) * a_.col_stride;
       for (int r = 0; r < MR; ++r) dst[i * MR + r] = r < rows ? src[r * a_.row_stride] : 0.0f;
@@ -412,6 +482,20 @@ class StridedProblem final : public GemmProblem {
 };
 
 }  // namespace
+
+void gemm_pack_a_rows(float* dst, const float* src, int64_t ld, int rows, int kc) {
+  int k = 0;
+#ifdef DDPM_X86
+  if (rows == MR && gemm_use_avx2()) k = pack_a_rows6_avx2(dst, src, ld, kc);
+#endif
+  if (rows == MR) {
+    for (; k < kc; ++k)
+      for (int r = 0; r < MR; ++r) dst[k * MR + r] = src[r * ld + k];
+    return;
+  }
+  for (; k < kc; ++k)
+    for (int r = 0; r < MR; ++r) dst[k * MR + r] = r < rows ? src[r * ld + k] : 0.0f;
+}
 
 void gemm_strided(ThreadPool& pool, int64_t M, int64_t N, int64_t K, StridedMatrix A,
                   StridedMatrix B, float* C, int64_t c_row_stride, int64_t c_col_stride,

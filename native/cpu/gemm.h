@@ -69,6 +69,11 @@ void gemm_strided(ThreadPool& pool, int64_t M, int64_t N, int64_t K, StridedMatr
                   StridedMatrix B, float* C, int64_t c_row_stride, int64_t c_col_stride,
                   const float* row_bias);
 
+// Packs rows of a row-major block as an A panel: dst[k * MR + r] =
+// src[r * ld + k] for k < kc, r < rows; 0 for rows <= r < MR. (The common A
+// layout: weights rows, or NCHW channel planes read along pixels.)
+void gemm_pack_a_rows(float* dst, const float* src, int64_t ld, int rows, int kc);
+
 // Which microkernel runs: "avx2" (AVX2+FMA, chosen when the CPU has them) or
 // "generic" (portable C++). Tests may force the generic one to check it.
 const char* gemm_kernel_name();

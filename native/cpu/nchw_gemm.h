@@ -62,32 +62,12 @@ struct RowMajorMatrix {
 // dst[k * MR + r] = t[n][c0 + r][p] with q0 + k = n * HW + p.
 inline void pack_channels_by_pixel(float* dst, const float* t, int64_t C, int64_t HW, int64_t c0,
                                    int rows, int64_t q0, int kc) {
-  constexpr int MR = kGemmMR;
-  if (rows < MR) std::fill(dst, dst + static_cast<int64_t>(kc) * MR, 0.0f);
   int64_t q = q0;
   int k = 0;
-  while (k < kc) {
+  while (k < kc) {  // runs of pixels within one sample
     const int64_t n = q / HW, p = q % HW;
     const int run = static_cast<int>(std::min<int64_t>(kc - k, HW - p));
-    const float* src = t + (n * C + c0) * HW + p;
-    float* d = dst + static_cast<int64_t>(k) * MR;
-    if (rows == MR) {
-      const float *s0 = src, *s1 = src + HW, *s2 = src + 2 * HW, *s3 = src + 3 * HW,
-                  *s4 = src + 4 * HW, *s5 = src + 5 * HW;
-      for (int i = 0; i < run; ++i) {
-        d[i * MR + 0] = s0[i];
-        d[i * MR + 1] = s1[i];
-        d[i * MR + 2] = s2[i];
-        d[i * MR + 3] = s3[i];
-        d[i * MR + 4] = s4[i];
-        d[i * MR + 5] = s5[i];
-      }
-    } else {
-      for (int r = 0; r < rows; ++r) {
-        const float* s = src + r * HW;
-        for (int i = 0; i < run; ++i) d[i * MR + r] = s[i];
-      }
-    }
+    gemm_pack_a_rows(dst + static_cast<int64_t>(k) * kGemmMR, t + (n * C + c0) * HW + p, HW, rows, run);
     k += run;
     q += run;
   }
