@@ -239,25 +239,35 @@ TEST(gemm_plain_matrices) {
   matrix_case(13, 17, 0, true, 34);     // K = 0: C = bias
 }
 
+// Runs conv forward and backward with the given pre-pack limit (0 = default).
+void conv_with_prepack_limit(int64_t limit, int N, int Cin, int H, int W, int Cout, uint32_t seed,
+                             Vec& y, Vec& dx, Vec& dw) {
+  auto be = backend(2);
+  Vec x = random_vector(size_t(N) * Cin * H * W, seed), w = random_vector(size_t(Cout) * Cin * 9, seed + 1);
+  Vec b = random_vector(Cout, seed + 2), dy = random_vector(size_t(N) * Cout * H * W, seed + 3);
+  y.resize(dy.size());
+  dx.resize(x.size());
+  dw.resize(w.size());
+  cpu::gemm_set_prepack_limit(limit);
+  be->conv2d_forward(x.data(), w.data(), b.data(), y.data(), N, Cin, H, W, Cout, 3);
+  be->conv2d_backward(x.data(), w.data(), dy.data(), dx.data(), dw.data(), nullptr, N, Cin, H, W, Cout, 3);
+  cpu::gemm_set_prepack_limit(0);
+}
+
 TEST(gemm_super_blocks) {
   // A limit below one K block's panels: every K block is its own super-block,
-  // staged tiles are reloaded from C between them. Same bits as one block.
-  auto be = backend(2);
-  const int N = 2, Cin = 40, H = 6, W = 6, Cout = 13;
-  Vec x = random_vector(size_t(N) * Cin * H * W, 42), w = random_vector(size_t(Cout) * Cin * 9, 43);
-  Vec b = random_vector(Cout, 44), dy = random_vector(size_t(N) * Cout * H * W, 45);
-  Vec y[2], dx[2], dw[2];
-  for (int limited = 0; limited < 2; ++limited) {
-    cpu::gemm_set_prepack_limit(limited ? 1000 : 0);
-    y[limited].resize(dy.size());
-    dx[limited].resize(x.size());
-    dw[limited].resize(w.size());
-    be->conv2d_forward(x.data(), w.data(), b.data(), y[limited].data(), N, Cin, H, W, Cout, 3);
-    be->conv2d_backward(x.data(), w.data(), dy.data(), dx[limited].data(), dw[limited].data(), nullptr, N, Cin, H, W, Cout, 3);
+  // and staged tiles (2x2 images: scattered; 32x32: 4 KiB row strides) are
+  // reloaded from C between them. Same bits as one super-block.
+  const int shapes[][5] = {{2, 40, 6, 6, 13}, {8, 300, 2, 2, 20}, {2, 70, 32, 32, 7}};
+  for (const auto& sh : shapes) {
+    Vec y[2], dx[2], dw[2];
+    for (int limited = 0; limited < 2; ++limited)
+      conv_with_prepack_limit(limited ? 1000 : 0, sh[0], sh[1], sh[2], sh[3], sh[4], 42, y[limited], dx[limited], dw[limited]);
+    const std::string tag = shape_tag("super-blocks", sh[0], sh[1], sh[2], sh[3], sh[4], 3);
+    CHECK_MSG(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0, tag + ": y differs");
+    CHECK_MSG(std::memcmp(dx[0].data(), dx[1].data(), dx[0].size() * sizeof(float)) == 0, tag + ": dx differs");
+    CHECK_MSG(std::memcmp(dw[0].data(), dw[1].data(), dw[0].size() * sizeof(float)) == 0, tag + ": dw differs");
   }
-  CHECK(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0);
-  CHECK(std::memcmp(dx[0].data(), dx[1].data(), dx[0].size() * sizeof(float)) == 0);
-  CHECK(std::memcmp(dw[0].data(), dw[1].data(), dw[0].size() * sizeof(float)) == 0);
   cpu::gemm_set_prepack_limit(1000);
   try {
     matrix_case(200, 40, 700, true, 40);
@@ -288,6 +298,51 @@ TEST(bit_identical_across_threads) {
   threads_case(32, 128, 2, 2, 96, 3, 61);
   threads_case(3, 5, 7, 9, 17, 3, 62);
   threads_case(2, 64, 32, 32, 3, 1, 63);
+}
+
+// The Linear layers run on the same GEMM engine: y = x w^T + b and its
+// gradients, against double loops (K = in for y, N for dw and db, out for dx).
+void linear_case(int N, int in, int out, uint32_t seed) {
+  auto one = backend(1), two = backend(2);
+  Vec x = random_vector(size_t(N) * in, seed), w = random_vector(size_t(out) * in, seed + 1);
+  Vec b = random_vector(out, seed + 2), dy = random_vector(size_t(N) * out, seed + 3);
+  DVec ry(size_t(N) * out), rdx(size_t(N) * in, 0.0), rdw(w.size(), 0.0), rdb(out, 0.0);
+  for (int n = 0; n < N; ++n)
+    for (int o = 0; o < out; ++o) {
+      double s = b[o];
+      for (int i = 0; i < in; ++i) s += double(x[n * in + i]) * w[o * in + i];
+      ry[n * out + o] = s;
+      const double g = dy[n * out + o];
+      rdb[o] += g;
+      for (int i = 0; i < in; ++i) {
+        rdw[o * in + i] += g * x[n * in + i];
+        rdx[n * in + i] += g * w[o * in + i];
+      }
+    }
+  Vec y[2], dx[2], dw[2], db[2];
+  Backend* bes[2] = {one.get(), two.get()};
+  for (int t = 0; t < 2; ++t) {
+    y[t].resize(ry.size());
+    dx[t].resize(rdx.size());
+    dw[t].resize(rdw.size());
+    db[t].resize(rdb.size());
+    bes[t]->linear_forward(x.data(), w.data(), b.data(), y[t].data(), N, in, out);
+    bes[t]->linear_backward(x.data(), w.data(), dy.data(), dx[t].data(), dw[t].data(), db[t].data(), N, in, out);
+  }
+  const std::string tag = "linear N" + std::to_string(N) + " " + std::to_string(in) + "->" + std::to_string(out);
+  CHECK_CLOSE(tag + " y", y[1].data(), ry.data(), ry.size(), atol_for(in + 1), kRtol);
+  CHECK_CLOSE(tag + " dx", dx[1].data(), rdx.data(), rdx.size(), atol_for(out), kRtol);
+  CHECK_CLOSE(tag + " dw", dw[1].data(), rdw.data(), rdw.size(), atol_for(N), kRtol);
+  CHECK_CLOSE(tag + " db", db[1].data(), rdb.data(), rdb.size(), atol_for(N), kRtol);
+  for (Vec* v : {y, dx, dw, db})
+    CHECK_MSG(std::memcmp(v[0].data(), v[1].data(), v[0].size() * sizeof(float)) == 0, tag + ": 1 vs 2 threads differ");
+}
+
+TEST(linear_matches_reference) {
+  linear_case(1, 1, 1, 70);
+  linear_case(3, 17, 33, 71);
+  linear_case(32, 100, 1024, 72);
+  linear_case(7, 1024, 5, 73);
 }
 
 TEST(bad_arguments_throw) {
