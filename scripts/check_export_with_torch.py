@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks that a safetensors file exported by `ddpm export` loads into the seed
-notebook's PyTorch UNet (scripts/notebook_unet.py) with load_state_dict(strict=True),
+notebook's PyTorch UNet (scripts/seed_unet.py) with load_state_dict(strict=True),
 and runs an eval-mode forward pass on it.
 
   python3 scripts/check_export_with_torch.py model.safetensors [--io io.safetensors]
@@ -19,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from notebook_unet import UNet, config_from_state_dict  # noqa: E402
+from seed_unet import SeedUNet, config_from_state_dict  # noqa: E402
 
 
 def main():
@@ -34,9 +34,9 @@ def main():
     size = 32
     if "ddpm4j_config" in meta:
         size = json.loads(meta["ddpm4j_config"])["height"]
-    model = UNet(**cfg)
+    model = SeedUNet(**cfg)
     result = model.load_state_dict(sd, strict=True)
-    print(f"loaded {len(sd)} tensors into UNet({cfg}) with strict=True: {result}")
+    print(f"loaded {len(sd)} tensors into SeedUNet({cfg}) with strict=True: {result}")
     dtypes = sorted({str(v.dtype) for v in sd.values()})
     print(f"dtypes: {dtypes}; num_batches_tracked: {int(sd['conv1.conv.1.num_batches_tracked'])}")
     model.eval()

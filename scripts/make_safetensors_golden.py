@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds the seed UNet (scripts/notebook_unet.py: the notebook's module names) at a
+"""Builds the seed UNet (scripts/seed_unet.py: the notebook's module names) at a
 tiny configuration, gives every tensor non-trivial values (random BatchNorm
 affine parameters and running statistics, a num_batches_tracked count, the
 notebook's time table), and writes the golden files the Java tests read:
@@ -20,16 +20,17 @@ import torch
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from notebook_unet import UNet  # noqa: E402
+from seed_unet import SeedUNet, notebook_table  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "java", "src", "test", "resources", "golden")
-CONFIG = dict(in_channels=3, n_steps=100, time_emb_dim=32, base=2, depth=4)
+CONFIG = dict(in_channels=3, base=2, depth=4, n_steps=100, time_emb_dim=32)
 NUM_BATCHES = 1234
 
 
 def main():
     torch.manual_seed(20251127)
-    model = UNet(**CONFIG)
+    # The notebook's own (non-standard) table: an import must keep it.
+    model = SeedUNet(**CONFIG, table=notebook_table(CONFIG["n_steps"], CONFIG["time_emb_dim"]))
     with torch.no_grad():
         for name, m in model.named_modules():
             if isinstance(m, torch.nn.BatchNorm2d):

@@ -118,6 +118,16 @@ class SeedUNet(nn.Module):
         return self.last_conv(u)
 
 
+def config_from_state_dict(sd) -> dict:
+    """SeedUNet keyword arguments implied by a state dict (e.g. an exported file)."""
+    w = sd["conv1.conv.0.weight"]
+    n_steps, dim = sd["time_embed.weight"].shape
+    depth = 0
+    while f"down{depth + 1}.conv.conv.0.weight" in sd:
+        depth += 1
+    return dict(in_channels=w.shape[1], base=w.shape[0], depth=depth, n_steps=n_steps, time_emb_dim=dim)
+
+
 class DDPMSchedule:
     """Linear betas and the training/sampling coefficients, as the notebook."""
 
