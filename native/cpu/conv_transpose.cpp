@@ -8,6 +8,7 @@
 //   backward filter  dW[ci][j] = sum_q  X[ci][q] * dY4[j][q]         M = Ci,  K = pixels
 // where Y4 / dY4 view the (N, Co, 2H, 2W) tensor through that index map.
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,21 @@ struct UpsampledView {
     const int64_t n = q / HW, p = q % HW, h = p / W, w = p % W;
     return n * Co * 4 * HW + (2 * h) * (2 * W) + 2 * w;
   }
+  // out[i] = pixel_offset(q0 + i) for i < count, stepping (n, h, w) instead
+  // of dividing per pixel.
+  void pixel_offsets(int64_t q0, int count, int64_t* out) const {
+    int64_t n = q0 / HW, p = q0 % HW, h = p / W, w = p % W;
+    for (int i = 0; i < count; ++i) {
+      out[i] = n * Co * 4 * HW + (2 * h) * (2 * W) + 2 * w;
+      if (++w == W) {
+        w = 0;
+        if (++h == H) {
+          h = 0;
+          ++n;
+        }
+      }
+    }
+  }
   int64_t tap_offset(int64_t j) const {
     const int64_t co = j >> 2, a = (j >> 1) & 1, b = j & 1;
     return co * 4 * HW + a * (2 * W) + b;
@@ -51,6 +67,10 @@ struct PlanarView {
 // dst[k * MR + r] = w[(k0 + k) * ld + m0 + r]: rows of A that are columns of w.
 void pack_columns(float* dst, const float* w, int64_t ld, int64_t m0, int rows, int64_t k0, int kc) {
   constexpr int MR = kGemmMR;
+  if (rows == MR) {
+    for (int i = 0; i < kc; ++i) std::memcpy(dst + i * MR, w + (k0 + i) * ld + m0, sizeof(float) * MR);
+    return;
+  }
   for (int i = 0; i < kc; ++i) {
     const float* src = w + (k0 + i) * ld + m0;
     for (int r = 0; r < MR; ++r) dst[i * MR + r] = r < rows ? src[r] : 0.0f;
@@ -94,20 +114,55 @@ class UpForwardProblem final : public GemmProblem {
     pack_planar(dst, x_, in_, k0, kc, n0, cols);
   }
   float* direct_tile(int64_t, int64_t, int64_t*) const override { return nullptr; }
+  // Rows m0, m0 + 1 (m0 even) are (co, a, b = 0) and (co, a, b = 1): over a
+  // run of pixels along one input row they interleave into one contiguous
+  // run of output row 2h + a. So the tile goes out as pairs of rows, a run
+  // at a time, with no per-element index arithmetic.
   void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
-    int64_t tap[kGemmMR];
-    for (int r = 0; r < rows; ++r) tap[r] = out_.tap_offset(m0 + r);
-    for (int j = 0; j < cols; ++j) {
-      float* out = y_ + out_.pixel_offset(n0 + j);
-      for (int r = 0; r < rows; ++r) out[tap[r]] = tile[r * kGemmNR + j];
-    }
+    for_each_run(m0, rows, n0, cols, [&](float* out, int r, int j, int len) {
+      const float* b0 = tile + r * kGemmNR + j;
+      const float* b1 = b0 + kGemmNR;
+      for (int t = 0; t < len; ++t) {
+        out[2 * t] = b0[t];
+        out[2 * t + 1] = b1[t];
+      }
+    });
   }
   void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
-    int64_t tap[kGemmMR];
-    for (int r = 0; r < rows; ++r) tap[r] = out_.tap_offset(m0 + r);
-    for (int j = 0; j < cols; ++j) {
-      const float* in = y_ + out_.pixel_offset(n0 + j);
-      for (int r = 0; r < rows; ++r) tile[r * kGemmNR + j] = in[tap[r]];
+    for_each_run(m0, rows, n0, cols, [&](float* in, int r, int j, int len) {
+      float* b0 = tile + r * kGemmNR + j;
+      float* b1 = b0 + kGemmNR;
+      for (int t = 0; t < len; ++t) {
+        b0[t] = in[2 * t];
+        b1[t] = in[2 * t + 1];
+      }
+    });
+  }
+
+ private:
+  // Tile rows r, r + 1 (r even) are (co, a, b = 0) and (co, a, b = 1): over a
+  // run of pixels along one input row they interleave into one contiguous run
+  // of output row 2h + a. fn(output run, r, first column j, run length) is
+  // called per pair of rows and run of the tile's pixels, so the tile goes
+  // out without per-element index arithmetic. M = 4 Co and MR are even, so
+  // tiles start on even rows and hold whole pairs.
+  template <typename Fn>
+  void for_each_run(int64_t m0, int rows, int64_t n0, int cols, Fn fn) const {
+    const int64_t W = out_.W, H = out_.H;
+    int64_t n = n0 / out_.HW, h = (n0 % out_.HW) / W, w = n0 % W;
+    for (int j = 0; j < cols;) {
+      const int len = static_cast<int>(std::min<int64_t>(cols - j, W - w));
+      float* pixel = y_ + n * out_.Co * 4 * out_.HW + (2 * h) * (2 * W) + 2 * w;
+      for (int r = 0; r + 1 < rows; r += 2) fn(pixel + out_.tap_offset(m0 + r), r, j, len);
+      j += len;
+      w += len;
+      if (w == W) {
+        w = 0;
+        if (++h == H) {
+          h = 0;
+          ++n;
+        }
+      }
     }
   }
 
@@ -134,11 +189,12 @@ class UpDataGradProblem final : public GemmProblem {
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
     constexpr int NR = kGemmNR;
     int64_t pix[NR];
-    for (int j = 0; j < NR; ++j) pix[j] = j < cols ? up_.pixel_offset(n0 + j) : -1;
+    up_.pixel_offsets(n0, cols, pix);
     for (int i = 0; i < kc; ++i) {
       float* d = dst + i * NR;
       const float* src = dy_ + up_.tap_offset(k0 + i);
-      for (int j = 0; j < NR; ++j) d[j] = pix[j] >= 0 ? src[pix[j]] : 0.0f;
+      for (int j = 0; j < cols; ++j) d[j] = src[pix[j]];
+      for (int j = cols; j < NR; ++j) d[j] = 0.0f;
     }
   }
   float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
@@ -176,12 +232,17 @@ class UpFilterGradProblem final : public GemmProblem {
   // dst[k * NR + j] = dY4[n0 + j][k0 + k]
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
     constexpr int NR = kGemmNR;
-    int64_t tap[NR];
-    for (int j = 0; j < NR; ++j) tap[j] = j < cols ? up_.tap_offset(n0 + j) : -1;
-    for (int i = 0; i < kc; ++i) {
-      float* d = dst + i * NR;
-      const float* src = dy_ + up_.pixel_offset(k0 + i);
-      for (int j = 0; j < NR; ++j) d[j] = tap[j] >= 0 ? src[tap[j]] : 0.0f;
+    int64_t tap[NR], pix[kPixelBatch];
+    for (int j = 0; j < cols; ++j) tap[j] = up_.tap_offset(n0 + j);
+    for (int i0 = 0; i0 < kc; i0 += kPixelBatch) {
+      const int count = std::min(kPixelBatch, kc - i0);
+      up_.pixel_offsets(k0 + i0, count, pix);
+      for (int i = 0; i < count; ++i) {
+        float* d = dst + (i0 + i) * NR;
+        const float* src = dy_ + pix[i];
+        for (int j = 0; j < cols; ++j) d[j] = src[tap[j]];
+        for (int j = cols; j < NR; ++j) d[j] = 0.0f;
+      }
     }
   }
   float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
@@ -195,6 +256,8 @@ class UpFilterGradProblem final : public GemmProblem {
   }
 
  private:
+  static constexpr int kPixelBatch = 64;
+
   const float* x_;
   const float* dy_;
   RowMajorMatrix dw_;
