@@ -99,27 +99,55 @@ bool make_im2col_panel(Im2colPanel& panel, const Taps& taps, int64_t n0, int64_t
 
 #ifdef DDPM_X86
 // dst[i * 16 + j] = X~[k0 + i][panel pixel j] (see Im2colPanel).
+// One K row (channel c, tap t) of the panel.
+__attribute__((target("avx2,fma"), always_inline)) inline void im2col_row_avx2(
+    float* d, const float* x, const Im2colPanel& panel, int64_t HW, int64_t c, int t) {
+  const float* plane = x + c * HW + panel.shift[t];
+  const int32_t* m = panel.mask[t];
+  if (panel.run_len == 16) {
+    const float* src = plane + panel.run_base[0];
+    _mm256_storeu_ps(d, _mm256_maskload_ps(src, _mm256_load_si256(reinterpret_cast<const __m256i*>(m))));
+    _mm256_storeu_ps(d + 8, _mm256_maskload_ps(src + 8, _mm256_load_si256(reinterpret_cast<const __m256i*>(m + 8))));
+  } else if (panel.run_len == 8) {
+    for (int r = 0; r < 2; ++r)
+      _mm256_storeu_ps(d + 8 * r, _mm256_maskload_ps(plane + panel.run_base[r],
+                                                     _mm256_load_si256(reinterpret_cast<const __m256i*>(m + 8 * r))));
+  } else {
+    for (int r = 0; r < 4; ++r)
+      _mm_storeu_ps(d + 4 * r, _mm_maskload_ps(plane + panel.run_base[r],
+                                               _mm_loadu_si128(reinterpret_cast<const __m128i*>(m + 4 * r))));
+  }
+}
+
+// dst[i * 16 + j] = X~[k0 + i][panel pixel j] (see Im2colPanel). The common
+// case, whole channels of a 3x3 kernel over one 16-pixel run, is a loop of
+// nine masked row copies with everything but the channel base fixed.
 __attribute__((target("avx2,fma"))) void pack_im2col_panel_avx2(
     float* dst, const float* x, const Im2colPanel& panel, int T, int64_t HW, int64_t k0, int kc) {
   int64_t c = k0 / T;
   int t = static_cast<int>(k0 % T);
-  for (int i = 0; i < kc; ++i) {
-    float* d = dst + i * kGemmNR;
-    const float* plane = x + c * HW + panel.shift[t];
-    const int32_t* m = panel.mask[t];
-    if (panel.run_len == 16) {
-      const float* src = plane + panel.run_base[0];
-      _mm256_storeu_ps(d, _mm256_maskload_ps(src, _mm256_load_si256(reinterpret_cast<const __m256i*>(m))));
-      _mm256_storeu_ps(d + 8, _mm256_maskload_ps(src + 8, _mm256_load_si256(reinterpret_cast<const __m256i*>(m + 8))));
-    } else if (panel.run_len == 8) {
-      for (int r = 0; r < 2; ++r)
-        _mm256_storeu_ps(d + 8 * r, _mm256_maskload_ps(plane + panel.run_base[r],
-                                                       _mm256_load_si256(reinterpret_cast<const __m256i*>(m + 8 * r))));
-    } else {
-      for (int r = 0; r < 4; ++r)
-        _mm_storeu_ps(d + 4 * r, _mm_maskload_ps(plane + panel.run_base[r],
-                                                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(m + 4 * r))));
+  int i = 0;
+  if (T == 9 && panel.run_len == 16) {
+    for (; i < kc && t != 0; ++i) {  // finish the channel the block starts in
+      im2col_row_avx2(dst + i * kGemmNR, x, panel, HW, c, t);
+      if (++t == T) {
+        t = 0;
+        ++c;
+      }
     }
+    for (; i + 9 <= kc; i += 9, ++c) {
+      const float* base = x + c * HW + panel.run_base[0];
+      float* d = dst + i * kGemmNR;
+      for (int tt = 0; tt < 9; ++tt) {
+        const float* src = base + panel.shift[tt];
+        const __m256i* m = reinterpret_cast<const __m256i*>(panel.mask[tt]);
+        _mm256_storeu_ps(d + tt * kGemmNR, _mm256_maskload_ps(src, _mm256_load_si256(m)));
+        _mm256_storeu_ps(d + tt * kGemmNR + 8, _mm256_maskload_ps(src + 8, _mm256_load_si256(m + 1)));
+      }
+    }
+  }
+  for (; i < kc; ++i) {
+    im2col_row_avx2(dst + i * kGemmNR, x, panel, HW, c, t);
     if (++t == T) {
       t = 0;
       ++c;
