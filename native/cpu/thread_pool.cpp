@@ -1,6 +1,14 @@
 #include "thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DDPM_CPU_RELAX() _mm_pause()
+#else
+#define DDPM_CPU_RELAX() ((void)0)
+#endif
 
 namespace ddpm {
 namespace cpu {
@@ -39,6 +47,12 @@ void ThreadPool::run_chunks(const std::function<void(int64_t, int64_t)>& fn, int
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
+    // Spin briefly for the next job before sleeping on the condition variable.
+    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+    for (int i = 0; published_generation_.load(std::memory_order_acquire) == seen; ++i) {
+      DDPM_CPU_RELAX();
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() >= spin_until) break;
+    }
     const std::function<void(int64_t, int64_t)>* job;
     int64_t count, grain, chunks;
     {
@@ -81,6 +95,7 @@ void ThreadPool::parallel_for(int64_t count, int64_t grain,
     next_chunk_.store(0, std::memory_order_relaxed);
     error_ = nullptr;
     ++generation_;
+    published_generation_.store(generation_, std::memory_order_release);
   }
   wake_.notify_all();
   run_chunks(fn, count, grain, chunks);

@@ -4,6 +4,11 @@
 // on count and grain, never on the number of threads, so every op computes
 // the same floating-point result whatever the thread count (bit-for-bit
 // determinism). The calling thread takes part in the work.
+//
+// An idle worker spins for a short while (kSpinMicros) before it sleeps:
+// during training the ops follow each other within microseconds, and waking
+// a sleeping thread (a futex wake, on a VM an inter-processor interrupt to a
+// halted vCPU) costs tens of microseconds per op.
 #pragma once
 
 #include <atomic>
@@ -38,9 +43,12 @@ class ThreadPool {
                   int64_t chunks);
 
   std::vector<std::thread> workers_;
+  static constexpr int kSpinMicros = 100;
+
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   uint64_t generation_ = 0;
+  std::atomic<uint64_t> published_generation_{0};  // generation_, readable without the lock
   bool stopping_ = false;
   int active_ = 0;
 
