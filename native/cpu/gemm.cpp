@@ -261,11 +261,16 @@ Plan make_plan(const GemmProblem& p, int threads) {
   const int64_t target_tasks = 4 * static_cast<int64_t>(std::max(1, threads));
   const int64_t min_m_blocks = (s.MP + kMaxRowPanelsPerBlock - 1) / kMaxRowPanelsPerBlock;
   const double a_size = static_cast<double>(p.M) * p.K, b_size = static_cast<double>(p.K) * p.N;
+  // Whole multiples of the thread count where the panels allow, so that no
+  // thread is left with one task more than the others.
+  const int64_t t = std::max(1, threads);
   if (a_size <= b_size) {
     s.m_blocks = min_m_blocks;
-    s.n_blocks = std::min(s.NP, std::max<int64_t>(1, (target_tasks + s.m_blocks - 1) / s.m_blocks));
+    int64_t n = std::max<int64_t>(1, (target_tasks + s.m_blocks - 1) / s.m_blocks);
+    while ((s.m_blocks * n) % t != 0 && n < s.NP) ++n;
+    s.n_blocks = std::min(s.NP, n);
   } else {
-    s.m_blocks = std::min(s.MP, std::max(min_m_blocks, target_tasks));
+    s.m_blocks = std::min(s.MP, (std::max(min_m_blocks, target_tasks) + t - 1) / t * t);
     s.n_blocks = 1;
   }
   s.mcp = (s.MP + s.m_blocks - 1) / s.m_blocks;
