@@ -10,7 +10,10 @@
 //
 // X~ is im2col of X (tap t = kh*k + kw reads X at (h + kh - pad, w + kw - pad),
 // zero outside); it never exists in memory: pack_b gathers one 16-pixel (or
-// 16-column) panel of it at a time.
+// 16-column) panel of it at a time. The packers have AVX2 versions (masked
+// row loads; 8x8 transposes for the filter gradient, whose panels are
+// pixel-major) used when gemm_use_avx2(), and portable ones otherwise; both
+// write the same panel, so the choice moves no bits.
 #include <algorithm>
 #include <cstring>
 #include <string>
