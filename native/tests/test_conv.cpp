@@ -7,8 +7,8 @@
 //
 // Tolerance. An output is an fp32 sum of K products with |term| <= 1 (all
 // inputs are U(-1, 1)), where K = Cin*k*k (forward), Cout*k*k (data
-// gradient) or N*H*W (filter gradient). Rounding each of the K partial sums,
-// of typical size sqrt(k)/3, by at most u/2 (u = 2^-24) adds up, in
+// gradient) or N*H*W (filter gradient). Rounding each of the K partial sums
+// (the i-th of typical size sqrt(i)/3) by at most u/2 (u = 2^-24) adds up, in
 // quadrature, to an error of standard deviation about u*K/8. We allow
 // atol = 2*u*K, 16 of those (the largest of ~1e5 outputs lands near 4-5; the
 // worst case u*K^1.5/9, every rounding going the same way, is far above),
@@ -219,6 +219,8 @@ TEST(conv3x3_row_not_multiple_of_16) { conv_case(2, 6, 9, 20, 7, 3, 6); }
 TEST(conv3x3_2x2_batch_folded) { conv_case(8, 64, 2, 2, 96, 3, 7); }
 TEST(conv3x3_64_to_128_16x16) { conv_case(2, 64, 16, 16, 128, 3, 8); }
 TEST(conv3x3_many_k_blocks) { conv_case(2, 130, 4, 4, 20, 3, 9); }
+TEST(conv3x3_8x8_rows_of_8) { conv_case(3, 24, 8, 8, 40, 3, 14); }
+TEST(conv3x3_4x4_rows_of_4) { conv_case(4, 32, 4, 4, 20, 3, 15); }
 TEST(conv1x1_odd_image) { conv_case(2, 5, 5, 7, 17, 1, 10); }
 TEST(conv1x1_output_layer) { conv_case(2, 64, 16, 16, 3, 1, 11); }
 TEST(conv1x1_one_pixel_batch1) { conv_case(1, 3, 1, 1, 1, 1, 12); }
