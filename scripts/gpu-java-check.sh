@@ -33,20 +33,20 @@ step "ddpm info --device cuda"
 "$DDPM" info --device cuda 2>&1 | tee -a "$LOG/log.txt" || status=1
 
 step "ddpm bench vs PyTorch, seed model, batch 512 (TF32 on both sides)"
-timeout "${GPU_JAVA_COMPARE_TIMEOUT:-240}" python3 benchmarks/compare.py --ddpm "$DDPM" --device cuda --batch 512 \
+timeout "${GPU_JAVA_COMPARE_TIMEOUT:-130}" python3 benchmarks/compare.py --ddpm "$DDPM" --device cuda --batch 512 \
   --preset seed --repeats 2 --warmup 5 --iters 20 --peak-tflops 989 2>&1 | tee -a "$LOG/log.txt" || status=1
 
 step "ddpm bench, IEEE fp32 (no TF32), batch 512"
-timeout 90 "$DDPM" bench --device cuda --preset seed --batch 512 --warmup 5 --iters 20 2>&1 | tee -a "$LOG/log.txt" || status=1
+timeout 40 "$DDPM" bench --device cuda --preset seed --batch 512 --warmup 5 --iters 20 2>&1 | tee -a "$LOG/log.txt" || status=1
 
 step "ddpm train on CUDA: seed model, CIFAR-10 subset, 300 steps of batch 128"
-timeout "${GPU_JAVA_TRAIN_TIMEOUT:-150}" "$DDPM" train --device cuda --tf32 --preset seed --cifar-dir "$ART/cifar" \
+timeout "${GPU_JAVA_TRAIN_TIMEOUT:-60}" "$DDPM" train --device cuda --tf32 --preset seed --cifar-dir "$ART/cifar" \
   --batch 128 --steps 300 --epochs 1000 --sample-every 0 --progress plain --out "$WORK/run" 2>&1 | tail -n 25 | tee -a "$LOG/log.txt" || status=1
 cp "$WORK/run/loss.png" "$LOG/" 2>/dev/null
 head -n 3 "$WORK/run/loss.jsonl" | tee -a "$LOG/log.txt"; tail -n 3 "$WORK/run/loss.jsonl" | tee -a "$LOG/log.txt"
 
 step "ddpm sample on CUDA: 100 images from that checkpoint"
-timeout 90 "$DDPM" sample --device cuda --from "$WORK/run/model.ckpt" --count 100 --out "$LOG/samples" 2>&1 | tail -n 8 | tee -a "$LOG/log.txt" || status=1
+timeout 45 "$DDPM" sample --device cuda --from "$WORK/run/model.ckpt" --count 100 --out "$LOG/samples" 2>&1 | tail -n 8 | tee -a "$LOG/log.txt" || status=1
 ls -la "$LOG/samples" 2>/dev/null
 
 echo
