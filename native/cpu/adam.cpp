@@ -18,10 +18,6 @@ namespace ddpm {
 namespace cpu {
 namespace {
 
-struct AdamConstants {
-  float step_size, bc2_sqrt, one_minus_b1, one_minus_b2, b2, eps, wd;
-};
-
 void adam_scalar(float* params, const float* grads, float* m, float* v, int64_t n,
                  const AdamConstants& k) {
   for (int64_t i = 0; i < n; ++i) {
@@ -62,17 +58,7 @@ __attribute__((target("avx2,fma"))) void adam_avx2(float* params, const float* g
 
 void adam_update(ThreadPool& pool, float* params, const float* grads, float* m, float* v, size_t n,
                  const AdamParams& p) {
-  if (p.step < 1) throw Error("adam_update: step must be >= 1");
-  const double bc1 = 1.0 - std::pow(static_cast<double>(p.beta1), static_cast<double>(p.step));
-  const double bc2 = 1.0 - std::pow(static_cast<double>(p.beta2), static_cast<double>(p.step));
-  AdamConstants k;
-  k.step_size = static_cast<float>(p.lr / bc1);
-  k.bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-  k.one_minus_b1 = 1.0f - p.beta1;
-  k.one_minus_b2 = 1.0f - p.beta2;
-  k.b2 = p.beta2;
-  k.eps = p.eps;
-  k.wd = p.weight_decay;
+  const AdamConstants k = adam_constants(p);
   const bool avx2 = gemm_use_avx2();
   pool.parallel_for(static_cast<int64_t>(n), 1 << 15, [&](int64_t a, int64_t b) {
     (void)avx2;
@@ -87,4 +73,5 @@ void adam_update(ThreadPool& pool, float* params, const float* grads, float* m, 
 }
 
 }  // namespace cpu
+
 }  // namespace ddpm

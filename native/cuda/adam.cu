@@ -13,11 +13,7 @@ namespace cuda {
 
 namespace {
 
-struct AdamCoef {
-  float step_size, bc2_sqrt, one_minus_b1, one_minus_b2, b2, eps, wd;
-};
-
-__device__ __forceinline__ void adam_one(float& p, float g, float& m, float& v, const AdamCoef& k) {
+__device__ __forceinline__ void adam_one(float& p, float g, float& m, float& v, const AdamConstants& k) {
   if (k.wd != 0.0f) g += k.wd * p;
   m += k.one_minus_b1 * (g - m);
   v = v * k.b2 + k.one_minus_b2 * g * g;
@@ -27,7 +23,7 @@ __device__ __forceinline__ void adam_one(float& p, float g, float& m, float& v, 
 
 template <int VEC>
 __global__ void adam_kernel(float* __restrict__ params, const float* __restrict__ grads, float* __restrict__ m,
-                            float* __restrict__ v, size_t n, AdamCoef k) {
+                            float* __restrict__ v, size_t n, AdamConstants k) {
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
   const size_t tid = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const size_t nv = n / VEC;
@@ -52,18 +48,8 @@ namespace ops {
 
 void adam_update(const Ctx& ctx, float* params, const float* grads, float* m, float* v, size_t n,
                  const AdamParams& p) {
-  if (p.step < 1) throw Error("cuda adam_update: step must be >= 1");
+  const AdamConstants k = adam_constants(p);
   if (n == 0) return;
-  const double bc1 = 1.0 - std::pow(static_cast<double>(p.beta1), static_cast<double>(p.step));
-  const double bc2 = 1.0 - std::pow(static_cast<double>(p.beta2), static_cast<double>(p.step));
-  AdamCoef k;
-  k.step_size = static_cast<float>(p.lr / bc1);
-  k.bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-  k.one_minus_b1 = 1.0f - p.beta1;
-  k.one_minus_b2 = 1.0f - p.beta2;
-  k.b2 = p.beta2;
-  k.eps = p.eps;
-  k.wd = p.weight_decay;
   const bool v4 = aligned16(params) && aligned16(grads) && aligned16(m) && aligned16(v);
   const long long items = static_cast<long long>(v4 ? n / 4 + 1 : n);
   const int blocks = grid_for(items, kThreads, ctx, 8);

@@ -40,6 +40,18 @@ struct AdamParams {
   int64_t step = 1;           // 1-based step number used for bias correction
 };
 
+// The float constants of one Adam step, formed once on the host in double
+// and rounded to float exactly as torch does. Every backend's Adam kernel
+// uses these, so CPU and GPU agree bit for bit on them.
+struct AdamConstants {
+  float step_size;     // lr / (1 - beta1^step)
+  float bc2_sqrt;      // sqrt(1 - beta2^step)
+  float one_minus_b1;  // 1 - beta1 (the lerp weight)
+  float one_minus_b2;  // 1 - beta2
+  float b2, eps, wd;
+};
+AdamConstants adam_constants(const AdamParams& p);  // throws ddpm::Error when p.step < 1
+
 class Backend {
  public:
   virtual ~Backend() = default;
