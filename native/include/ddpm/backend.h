@@ -13,6 +13,12 @@
 //   "Accumulate" (named in the doc of the op) means out += result.
 //   Errors are thrown as ddpm::Error (a std::runtime_error) with a message
 //   that names the op and the problem; ops never call exit() or abort().
+//   Bad values that only a kernel can see (a timestep out of range on the
+//   GPU) are recorded on the device and thrown at the next download() or
+//   synchronize(); the CPU throws at once.
+//   The first call of a convolution shape may block the host (the CUDA
+//   backend chooses its algorithm and sizes its workspace then); later
+//   calls do not.
 #pragma once
 
 #include <cstddef>
@@ -65,13 +71,13 @@ class Backend {
   // alloc returns memory aligned to at least 64 bytes; it is the only place a
   // backend allocates device memory. free(nullptr) is a no-op.
   virtual void* alloc(size_t bytes) = 0;
-  virtual void free(void* p) = 0;
+  virtual void free(void* p) = 0;  // never throws (it runs in destructors)
   // host -> backend. The host buffer may be reused as soon as upload returns
   // (CUDA stages it through pinned memory and copies asynchronously).
   virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
   // backend -> host. Waits for all enqueued work first.
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
-  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // regions must not overlap
   virtual void fill(float* dst, float value, size_t n) = 0;
   virtual void synchronize() = 0;
 
@@ -177,7 +183,8 @@ class Backend {
   virtual void images_to_float(const uint8_t* pixels, const uint8_t* flip, float* out, int N,
                                int C, int H, int W) = 0;
   // x_t = sqrt_abar[t[n]] * x0 + sqrt_one_minus_abar[t[n]] * eps, per sample
-  // of size `per_sample` elements. Tables (T) live in backend memory.
+  // of size `per_sample` elements. Tables (T) live in backend memory; t must
+  // index them (only negative values can be detected, as T is not passed).
   virtual void noise_add(const float* x0, const float* eps, const int32_t* t,
                          const float* sqrt_abar, const float* sqrt_one_minus_abar, float* xt, int N,
                          size_t per_sample) = 0;
