@@ -1,13 +1,11 @@
 package org.ddpm4j.bench;
 
-import org.ddpm4j.backend.OpKernel;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.TearDown;
 
 /**
  * One Adam update (torch.optim.Adam semantics) over a flat parameter buffer,
@@ -16,13 +14,12 @@ import org.openjdk.jmh.annotations.TearDown;
  * Batch size does not apply; the parameter count does.
  */
 @State(Scope.Benchmark)
-public class AdamBench extends BackendBench {
+public class AdamBench extends OpKernelBench {
 
     /** A count (33078526, 33M) or a model name (seed, tiny, b128d4): that model's parameters. */
     @Param({"seed"})
     public String params;
 
-    private OpKernel op;
 
     @Setup(Level.Trial)
     public void setup() {
@@ -32,16 +29,8 @@ public class AdamBench extends BackendBench {
         op = be.prepareOp("adam", 1, (int) n, 1, 1, 1);
     }
 
-    @TearDown(Level.Trial)
-    public void tearDown() {
-        if (op != null) op.close();
-        op = null;
-        closeBackend();
-    }
-
     @Benchmark
     public void step() {
-        op.run();
-        op.synchronize();
+        runOp();
     }
 }

@@ -1,13 +1,11 @@
 package org.ddpm4j.bench;
 
-import org.ddpm4j.backend.OpKernel;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
@@ -17,7 +15,7 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  * 64 channels at 32x32 down to 1024 at 2x2. FLOPs: OpKernel.flops() (conv only).
  */
 @State(Scope.Benchmark)
-public class BlockBench extends BackendBench {
+public class BlockBench extends OpKernelBench {
 
     @Param({"32"})
     public int batch;
@@ -26,7 +24,6 @@ public class BlockBench extends BackendBench {
     @Param({"64x64@32", "128x128@16", "256x256@8", "512x512@4", "1024x1024@2"})
     public String shape;
 
-    private OpKernel op;
 
     @Setup(Level.Trial)
     public void setup(BenchmarkParams params) {
@@ -36,22 +33,13 @@ public class BlockBench extends BackendBench {
         op = be.prepareOp(kind, batch, s.cin(), s.cout(), s.h(), s.w());
     }
 
-    @TearDown(Level.Trial)
-    public void tearDown() {
-        if (op != null) op.close();
-        op = null;
-        closeBackend();
-    }
-
     @Benchmark
     public void forward() {
-        op.run();
-        op.synchronize();
+        runOp();
     }
 
     @Benchmark
     public void backward() {
-        op.run();
-        op.synchronize();
+        runOp();
     }
 }

@@ -1,13 +1,11 @@
 package org.ddpm4j.bench;
 
-import org.ddpm4j.backend.OpKernel;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
@@ -17,7 +15,7 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  * summary reports GB/s from OpKernel.bytes().
  */
 @State(Scope.Benchmark)
-public class DiffusionBench extends BackendBench {
+public class DiffusionBench extends OpKernelBench {
 
     @Param({"32"})
     public int batch;
@@ -26,7 +24,6 @@ public class DiffusionBench extends BackendBench {
     @Param({"3x32x32"})
     public String image;
 
-    private OpKernel op;
 
     @Setup(Level.Trial)
     public void setup(BenchmarkParams params) {
@@ -36,22 +33,13 @@ public class DiffusionBench extends BackendBench {
         op = be.prepareOp(kind, batch, im.c(), 1, im.h(), im.w());
     }
 
-    @TearDown(Level.Trial)
-    public void tearDown() {
-        if (op != null) op.close();
-        op = null;
-        closeBackend();
-    }
-
     @Benchmark
     public void noiseAdd() {
-        op.run();
-        op.synchronize();
+        runOp();
     }
 
     @Benchmark
     public void reverseStep() {
-        op.run();
-        op.synchronize();
+        runOp();
     }
 }
