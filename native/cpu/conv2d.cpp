@@ -238,11 +238,12 @@ __attribute__((target("avx2,fma"))) void pack_filter_panel_avx2(
 // (w[co][ci][t]) or, for backward-data, transposed and flipped from the
 // forward weights of the adjoint conv (w[ci][co][T-1-t], the forward layout
 // with Ci and Co swapped).
-class ConvProblem final : public GemmProblem {
+class ConvProblem final : public GemmProblemInto<NchwMatrix> {
  public:
   ConvProblem(const float* x, const float* w, bool adjoint_weights, const float* bias, float* y,
               int N, int Ci, int H, int W, int Co, int k)
-      : x_(x), w_(w), adjoint_(adjoint_weights), y_{y, Co, static_cast<int64_t>(H) * W}, taps_(k),
+      : GemmProblemInto<NchwMatrix>(NchwMatrix{y, Co, static_cast<int64_t>(H) * W}),
+        x_(x), w_(w), adjoint_(adjoint_weights), taps_(k),
         Ci_(Ci), H_(H), W_(W), Co_(Co), HW_(static_cast<int64_t>(H) * W), avx2_(gemm_use_avx2()) {
     M = Co;
     this->N = static_cast<int64_t>(N) * HW_;
@@ -337,15 +338,6 @@ class ConvProblem final : public GemmProblem {
     }
   }
 
-  float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
-    return y_.direct_tile(m0, n0, ldc);
-  }
-  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
-    y_.store_tile(tile, m0, rows, n0, cols);
-  }
-  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
-    y_.load_tile(tile, m0, rows, n0, cols);
-  }
 
  private:
   // The fast panel: 16 pixels of one image row (h, w0..w0+15) of sample n.
@@ -385,7 +377,6 @@ class ConvProblem final : public GemmProblem {
   const float* x_;
   const float* w_;
   bool adjoint_;
-  NchwMatrix y_;
   Taps taps_;
   int Ci_, H_, W_, Co_;
   int64_t HW_;
@@ -394,11 +385,12 @@ class ConvProblem final : public GemmProblem {
 
 // dW (Co, Ci, k, k) = sum over pixels of dY x im2col(X): M = Co, N = Ci*k*k,
 // K = N*H*W.
-class ConvFilterGradProblem final : public GemmProblem {
+class ConvFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
  public:
   ConvFilterGradProblem(const float* x, const float* dy, float* dw, int N, int Ci, int H, int W,
                         int Co, int k)
-      : x_(x), dy_(dy), dw_{dw, static_cast<int64_t>(Ci) * k * k}, taps_(k), Ci_(Ci), H_(H),
+      : GemmProblemInto<RowMajorMatrix>(RowMajorMatrix{dw, static_cast<int64_t>(Ci) * k * k}),
+        x_(x), dy_(dy), taps_(k), Ci_(Ci), H_(H),
         W_(W), Co_(Co), HW_(static_cast<int64_t>(H) * W), avx2_(gemm_use_avx2()) {
     M = Co;
     this->N = static_cast<int64_t>(Ci) * taps_.count;
@@ -473,15 +465,6 @@ class ConvFilterGradProblem final : public GemmProblem {
     }
   }
 
-  float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
-    return dw_.direct_tile(m0, n0, ldc);
-  }
-  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
-    dw_.store_tile(tile, m0, rows, n0, cols);
-  }
-  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
-    dw_.load_tile(tile, m0, rows, n0, cols);
-  }
 
  private:
   // Images of at most this many pixels pack through a (pixel, tap) table.
@@ -519,7 +502,6 @@ class ConvFilterGradProblem final : public GemmProblem {
 
   const float* x_;
   const float* dy_;
-  RowMajorMatrix dw_;
   Taps taps_;
   int Ci_, H_, W_, Co_;
   int64_t HW_;

@@ -174,10 +174,11 @@ class UpForwardProblem final : public GemmProblem {
   UpsampledView out_;
 };
 
-class UpDataGradProblem final : public GemmProblem {
+class UpDataGradProblem final : public GemmProblemInto<NchwMatrix> {
  public:
   UpDataGradProblem(const float* w, const float* dy, float* dx, int N, int Ci, int H, int W, int Co)
-      : w_(w), dy_(dy), dx_{dx, Ci, static_cast<int64_t>(H) * W}, HW_(static_cast<int64_t>(H) * W),
+      : GemmProblemInto<NchwMatrix>(NchwMatrix{dx, Ci, static_cast<int64_t>(H) * W}),
+        w_(w), dy_(dy), HW_(static_cast<int64_t>(H) * W),
         up_{H, W, static_cast<int64_t>(H) * W, Co} {
     M = Ci;
     this->N = static_cast<int64_t>(N) * HW_;
@@ -197,29 +198,20 @@ class UpDataGradProblem final : public GemmProblem {
       for (int j = cols; j < NR; ++j) d[j] = 0.0f;
     }
   }
-  float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
-    return dx_.direct_tile(m0, n0, ldc);
-  }
-  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
-    dx_.store_tile(tile, m0, rows, n0, cols);
-  }
-  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
-    dx_.load_tile(tile, m0, rows, n0, cols);
-  }
 
  private:
   const float* w_;
   const float* dy_;
-  NchwMatrix dx_;
   int64_t HW_;
   UpsampledView up_;
 };
 
-class UpFilterGradProblem final : public GemmProblem {
+class UpFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
  public:
   UpFilterGradProblem(const float* x, const float* dy, float* dw, int N, int Ci, int H, int W,
                       int Co)
-      : x_(x), dy_(dy), dw_{dw, 4 * static_cast<int64_t>(Co)}, Ci_(Ci), HW_(static_cast<int64_t>(H) * W),
+      : GemmProblemInto<RowMajorMatrix>(RowMajorMatrix{dw, 4 * static_cast<int64_t>(Co)}),
+        x_(x), dy_(dy), Ci_(Ci), HW_(static_cast<int64_t>(H) * W),
         up_{H, W, static_cast<int64_t>(H) * W, Co} {
     M = Ci;
     this->N = 4 * static_cast<int64_t>(Co);
@@ -245,22 +237,12 @@ class UpFilterGradProblem final : public GemmProblem {
       }
     }
   }
-  float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const override {
-    return dw_.direct_tile(m0, n0, ldc);
-  }
-  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
-    dw_.store_tile(tile, m0, rows, n0, cols);
-  }
-  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const override {
-    dw_.load_tile(tile, m0, rows, n0, cols);
-  }
 
  private:
   static constexpr int kPixelBatch = 64;
 
   const float* x_;
   const float* dy_;
-  RowMajorMatrix dw_;
   int64_t Ci_, HW_;
   UpsampledView up_;
 };

@@ -57,6 +57,25 @@ struct RowMajorMatrix {
   }
 };
 
+// A GemmProblem whose result C is held by an output view (NchwMatrix,
+// RowMajorMatrix): the tile accessors forward to it, so a problem only
+// describes how to pack its operands.
+template <class Out>
+class GemmProblemInto : public GemmProblem {
+ public:
+  explicit GemmProblemInto(const Out& out) : out_(out) {}
+  float* direct_tile(int64_t m0, int64_t n0, int64_t* ldc) const final { return out_.direct_tile(m0, n0, ldc); }
+  void store_tile(const float* tile, int64_t m0, int rows, int64_t n0, int cols) const final {
+    out_.store_tile(tile, m0, rows, n0, cols);
+  }
+  void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const final {
+    out_.load_tile(tile, m0, rows, n0, cols);
+  }
+
+ protected:
+  Out out_;
+};
+
 // The A side of a filter gradient: rows [c0, c0 + rows) of an NCHW tensor
 // as a (C x N*HW) matrix, pixels [q0, q0 + kc), packed k-major:
 // dst[k * MR + r] = t[n][c0 + r][p] with q0 + k = n * HW + p.
