@@ -15,9 +15,13 @@ public final class TestData {
 
     private TestData() {}
 
-    /** The CIFAR-10 folder: -Dddpm.cifar.dir (set by the pom), else ../shared/data/cifar-10-batches-bin from the repository root. */
+    /**
+     * The CIFAR-10 folder: $DDPM_CIFAR_DIR (as the CLI), else -Dddpm.cifar.dir (set by the pom),
+     * else ../shared/data/cifar-10-batches-bin from the repository root.
+     */
     public static Path cifarDir() {
-        String p = System.getProperty("ddpm.cifar.dir");
+        String p = System.getenv("DDPM_CIFAR_DIR");
+        if (p == null || p.isBlank()) p = System.getProperty("ddpm.cifar.dir");
         Path dir = p != null && !p.isBlank() ? Path.of(p) : repoRoot().resolve("../shared/data/cifar-10-batches-bin");
         assertTrue(Files.isDirectory(dir), "CIFAR-10 test data not found at " + dir.toAbsolutePath().normalize());
         return dir.toAbsolutePath().normalize();
