@@ -142,11 +142,23 @@ struct UNet::Impl {
 
   template <typename T>
   T* alloc(int64_t count, int64_t& total_bytes) {
-    size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(T);
+    return static_cast<T*>(alloc_bytes(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(T), total_bytes));
+  }
+  // An activation of `count` values in the backend's activation format.
+  float* alloc_activation(int64_t count, int64_t& total_bytes) {
+    return static_cast<float*>(alloc_bytes(be.activation_bytes(static_cast<size_t>(std::max<int64_t>(count, 1))),
+                                           total_bytes));
+  }
+  void* alloc_bytes(size_t bytes, int64_t& total_bytes) {
     void* p = be.alloc(bytes);
     allocations.push_back(p);
     total_bytes += static_cast<int64_t>(bytes);
-    return static_cast<T*>(p);
+    return p;
+  }
+  // Whether activations are float32 NCHW, so the model's input and output
+  // (always float32 NCHW) can be used as activations without conversion.
+  bool native_activations() const {
+    return be.activation_format() == Backend::ActivationFormat::kFloat32NCHW;
   }
 
   int64_t chw() const { return static_cast<int64_t>(cfg.in_channels) * cfg.height * cfg.width; }
@@ -180,7 +192,13 @@ struct UNet::Impl {
     time_mlps_forward(n);
     // conv1(x + te1)
     Block& b0 = blocks[0];
-    be.add_channel_forward(x, tes[0].o, b0.in, n, cfg.in_channels, cfg.height * cfg.width);
+    const int HW0 = cfg.height * cfg.width;
+    if (native_activations()) {
+      be.add_channel_forward(x, tes[0].o, b0.in, n, cfg.in_channels, HW0);
+    } else {
+      be.to_activation(x, b0.in, n, cfg.in_channels, HW0);
+      be.add_channel_forward(b0.in, tes[0].o, b0.in, n, cfg.in_channels, HW0);
+    }
     block_forward(b0, n, training);
     // down_i(x_i + te_{i+1}) = double_conv(maxpool(x_i) + te_{i+1})
     for (int i = 1; i <= D; ++i) {
@@ -200,8 +218,11 @@ struct UNet::Impl {
                             skip.W);
       block_forward(b, n, training);
     }
-    be.conv2d_forward(blocks[2 * D].y2, P(last_w), P(last_b), y, n, cfg.base_width, cfg.height,
+    // last_conv; in a reduced activation format its output goes through s1.
+    float* y_act = native_activations() ? y : s1;
+    be.conv2d_forward(blocks[2 * D].y2, P(last_w), P(last_b), y_act, n, cfg.base_width, cfg.height,
                       cfg.width, cfg.in_channels, 1);
+    if (y_act != y) be.from_activation(y_act, y, n, cfg.in_channels, HW0);
   }
 
   // ---- backward pieces ---------------------------------------------------
@@ -223,8 +244,15 @@ struct UNet::Impl {
 
   void backward(const float* d_out, float* d_x, int n) {
     const int D = cfg.depth;
-    // last_conv: the gradient of u_D goes to s2.
-    be.conv2d_backward(blocks[2 * D].y2, P(last_w), d_out, s2, G(last_w), G(last_b), n,
+    // last_conv: the gradient of u_D goes to s2 (d_out is float32 NCHW; in a
+    // reduced activation format it is converted into s3 first).
+    const int HW0 = cfg.height * cfg.width;
+    const float* d_out_act = d_out;
+    if (!native_activations()) {
+      be.to_activation(d_out, s3, n, cfg.in_channels, HW0);
+      d_out_act = s3;
+    }
+    be.conv2d_backward(blocks[2 * D].y2, P(last_w), d_out_act, s2, G(last_w), G(last_b), n,
                        cfg.base_width, cfg.height, cfg.width, cfg.in_channels, 1);
     // Up path, j = D..1. On entry s2 holds the gradient of up_j's output.
     for (int j = D; j >= 1; --j) {
@@ -251,8 +279,11 @@ struct UNet::Impl {
     }
     // conv1(x + te1)
     block_backward(blocks[0], gx[1], s3, n);
-    be.add_channel_backward(s3, tes[0].dout, n, cfg.in_channels, cfg.height * cfg.width);
-    if (d_x) be.copy(d_x, s3, sizeof(float) * static_cast<size_t>(n) * chw());
+    be.add_channel_backward(s3, tes[0].dout, n, cfg.in_channels, HW0);
+    if (d_x) {
+      if (native_activations()) be.copy(d_x, s3, sizeof(float) * static_cast<size_t>(n) * chw());
+      else be.from_activation(s3, d_x, n, cfg.in_channels, HW0);
+    }
     // Time MLPs: the embedding is frozen, so no gradient flows past Linear 1.
     for (auto& te : tes) {
       be.linear_backward(te.s, P(te.w2), te.dout, s1, G(te.w2), G(te.b2), n, te.c, te.c);
@@ -380,11 +411,11 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   for (auto& b : m.blocks) {
     const int64_t hw = static_cast<int64_t>(b.H) * b.W;
     max_tensor = std::max({max_tensor, NB * b.cin * hw, NB * b.cout * hw});
-    b.in = m.alloc<float>(NB * b.cin * hw, bytes);
-    b.z1 = m.alloc<float>(NB * b.cout * hw, bytes);
-    b.y1 = m.alloc<float>(NB * b.cout * hw, bytes);
-    b.z2 = m.alloc<float>(NB * b.cout * hw, bytes);
-    b.y2 = m.alloc<float>(NB * b.cout * hw, bytes);
+    b.in = m.alloc_activation(NB * b.cin * hw, bytes);
+    b.z1 = m.alloc_activation(NB * b.cout * hw, bytes);
+    b.y1 = m.alloc_activation(NB * b.cout * hw, bytes);
+    b.z2 = m.alloc_activation(NB * b.cout * hw, bytes);
+    b.y2 = m.alloc_activation(NB * b.cout * hw, bytes);
     b.mean1 = m.alloc<float>(b.cout, bytes);
     b.istd1 = m.alloc<float>(b.cout, bytes);
     b.mean2 = m.alloc<float>(b.cout, bytes);
@@ -393,8 +424,10 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   m.gx.assign(D + 1, nullptr);
   for (int i = 1; i <= D; ++i) {
     const Impl::Block& b = m.blocks[i - 1];
-    m.gx[i] = m.alloc<float>(NB * b.cout * b.H * b.W, bytes);
+    m.gx[i] = m.alloc_activation(NB * b.cout * b.H * b.W, bytes);
   }
+  // Scratch activations; also float32 scratch for the time MLPs' backward
+  // (s1) and the model's input/output conversions, so always float32-sized.
   m.s1 = m.alloc<float>(max_tensor, bytes);
   m.s2 = m.alloc<float>(max_tensor, bytes);
   m.s3 = m.alloc<float>(max_tensor, bytes);

@@ -21,6 +21,8 @@
 namespace ddpm {
 namespace cuda {
 
+class GrowBuffer;  // bf16.cuh
+
 // A device-side error found by a kernel (bad timestep index, ...). Kernels
 // write it (device memory) only when something is wrong; every
 // synchronisation of the backend fetches it and throws.
@@ -49,6 +51,7 @@ struct Ctx {
   double* partials = nullptr;  // kMaxPartials * 2 doubles
   float* coef = nullptr;       // kMaxChannels * 8 floats
   DeviceError* error = nullptr;  // device-side error record (see DeviceError)
+  class GrowBuffer* scratch = nullptr;  // reduction partials of the bf16 ops (bf16.cuh)
 };
 
 // ---- errors -------------------------------------------------------------------

@@ -72,12 +72,12 @@ const char* math_name(cudnnMathType_t m) {
 // workspace cap, and uses no reduced precision unless TF32 is allowed (never
 // the fp16 down-conversion).
 template <typename Perf>
-int pick(const Perf* perf, int n, bool tf32, size_t cap) {
+int pick(const Perf* perf, int n, bool tensor_ops, size_t cap) {
   for (int i = 0; i < n; ++i) {
     const Perf& p = perf[i];
     if (p.status != CUDNN_STATUS_SUCCESS || p.memory > cap) continue;
     if (p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
-    if (!tf32 && p.mathType == CUDNN_TENSOR_OP_MATH) continue;
+    if (!tensor_ops && p.mathType == CUDNN_TENSOR_OP_MATH) continue;
     return i;
   }
   return -1;
@@ -85,7 +85,8 @@ int pick(const Perf* perf, int n, bool tf32, size_t cap) {
 
 }  // namespace
 
-ConvEngine::ConvEngine(cudaStream_t stream, bool tf32) : stream_(stream), tf32_(tf32) {
+ConvEngine::ConvEngine(cudaStream_t stream, Precision precision)
+    : stream_(stream), precision_(precision), tensor_ops_(precision != Precision::kFp32) {
   const char* algo = std::getenv("DDPM_CUDNN_ALGO");
   find_ = !(algo && std::strcmp(algo, "heuristic") == 0);
   const char* verbose = std::getenv("DDPM_CUDA_VERBOSE");
@@ -112,13 +113,20 @@ ConvEngine::Plan& ConvEngine::plan(const char* op, const ConvShape& s) {
   DDPM_CUDNN(op, cudnnCreateTensorDescriptor(&p->x));
   DDPM_CUDNN(op, cudnnCreateTensorDescriptor(&p->y));
   DDPM_CUDNN(op, cudnnCreateFilterDescriptor(&p->w));
-  DDPM_CUDNN(op, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.N, s.C, s.H, s.W));
-  DDPM_CUDNN(op, cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s.K, s.C, s.R, s.R));
+  const bool bf = precision_ == Precision::kBf16;
+  const cudnnDataType_t dtype = bf ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+  const cudnnTensorFormat_t layout = bf ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+  const cudnnMathType_t math = precision_ == Precision::kFp32 ? CUDNN_FMA_MATH
+                               : bf                           ? CUDNN_TENSOR_OP_MATH
+                                                              : CUDNN_DEFAULT_MATH;
+  DDPM_CUDNN(op, cudnnSetTensor4dDescriptor(p->x, layout, dtype, s.N, s.C, s.H, s.W));
+  DDPM_CUDNN(op, cudnnSetFilter4dDescriptor(p->w, dtype, layout, s.K, s.C, s.R, s.R));
   for (auto& c : p->conv) {
     DDPM_CUDNN(op, cudnnCreateConvolutionDescriptor(&c));
+    // Accumulation is float32 in every precision.
     DDPM_CUDNN(op, cudnnSetConvolution2dDescriptor(c, s.pad, s.pad, s.stride, s.stride, 1, 1,
                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    DDPM_CUDNN(op, cudnnSetConvolutionMathType(c, tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+    DDPM_CUDNN(op, cudnnSetConvolutionMathType(c, math));
   }
   int n = 0, k = 0, P = 0, Q = 0;
   DDPM_CUDNN(op, cudnnGetConvolution2dForwardOutputDim(p->conv[0], p->x, p->w, &n, &k, &P, &Q));
@@ -126,7 +134,7 @@ ConvEngine::Plan& ConvEngine::plan(const char* op, const ConvShape& s) {
   if (n != s.N || k != s.K || P != P_expect || Q != Q_expect)
     throw Error(std::string("cuda ") + op + ": cuDNN output shape " + shape_str({n, k, P, Q}) +
                 " differs from the expected " + shape_str({s.N, s.K, P_expect, Q_expect}));
-  DDPM_CUDNN(op, cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, k, P, Q));
+  DDPM_CUDNN(op, cudnnSetTensor4dDescriptor(p->y, layout, dtype, n, k, P, Q));
   Plan& ref = *p;
   plans_.emplace(s, std::move(p));
   return ref;
@@ -172,7 +180,7 @@ void ConvEngine::prepare(const char* op, const ConvShape& s, Plan& p, Dir d) {
       else
         DDPM_CUDNN(op, cudnnGetConvolutionForwardAlgorithm_v7(handle_, p.x, p.w, conv, p.y,
                                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-      const int i = pick(perf, n, tf32_, ws_cap_);
+      const int i = pick(perf, n, tensor_ops_, ws_cap_);
       if (i >= 0) {
         found = true;
         algo = perf[i].algo;
@@ -189,7 +197,7 @@ void ConvEngine::prepare(const char* op, const ConvShape& s, Plan& p, Dir d) {
       else
         DDPM_CUDNN(op, cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, p.w, p.y, conv, p.x,
                                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-      const int i = pick(perf, n, tf32_, ws_cap_);
+      const int i = pick(perf, n, tensor_ops_, ws_cap_);
       if (i >= 0) {
         found = true;
         algo = perf[i].algo;
@@ -206,7 +214,7 @@ void ConvEngine::prepare(const char* op, const ConvShape& s, Plan& p, Dir d) {
       else
         DDPM_CUDNN(op, cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, p.x, p.y, conv, p.w,
                                                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
-      const int i = pick(perf, n, tf32_, ws_cap_);
+      const int i = pick(perf, n, tensor_ops_, ws_cap_);
       if (i >= 0) {
         found = true;
         algo = perf[i].algo;
@@ -219,11 +227,12 @@ void ConvEngine::prepare(const char* op, const ConvShape& s, Plan& p, Dir d) {
   static const char* dir_name[3] = {"forward", "backward-data", "backward-filter"};
   if (!found)
     throw Error(std::string("cuda ") + op + ": cuDNN offers no usable " + dir_name[d] + " algorithm for " +
-                s.str() + (tf32_ ? "" : " in strict fp32 (CUDNN_FMA_MATH)") + " within a workspace of " +
+                s.str() + (precision_ == Precision::kFp32 ? " in strict fp32 (CUDNN_FMA_MATH)" :
+                           precision_ == Precision::kBf16 ? " in bf16 NHWC" : "") + " within a workspace of " +
                 std::to_string(ws_cap_ >> 20) + " MiB (DDPM_CUDNN_WORKSPACE_MB)");
   // Strict fp32 keeps FMA math whatever the result reports; TF32 keeps the
   // math type the algorithm was measured with.
-  if (!tf32_) math = CUDNN_FMA_MATH;
+  if (precision_ == Precision::kFp32) math = CUDNN_FMA_MATH;
   DDPM_CUDNN(op, cudnnSetConvolutionMathType(conv, math));
   size_t need = 0;
   if (d == kFwd)
@@ -245,7 +254,7 @@ void ConvEngine::prepare(const char* op, const ConvShape& s, Plan& p, Dir d) {
                  dir_name[d], s.str().c_str(), algo, how, math_name(math), ws >> 10, ms);
 }
 
-void ConvEngine::forward(const char* op, const ConvShape& s, const float* x, const float* w, float* y) {
+void ConvEngine::forward(const char* op, const ConvShape& s, const void* x, const void* w, void* y) {
   Plan& p = plan(op, s);
   if (!p.ready[kFwd]) prepare(op, s, p, kFwd);
   const float one = 1.0f, zero = 0.0f;
@@ -254,7 +263,7 @@ void ConvEngine::forward(const char* op, const ConvShape& s, const float* x, con
                                          p.ws[kFwd], &zero, p.y, y));
 }
 
-void ConvEngine::backward_data(const char* op, const ConvShape& s, const float* w, const float* dy, float* dx) {
+void ConvEngine::backward_data(const char* op, const ConvShape& s, const void* w, const void* dy, void* dx) {
   Plan& p = plan(op, s);
   if (!p.ready[kBwdData]) prepare(op, s, p, kBwdData);
   const float one = 1.0f, zero = 0.0f;
@@ -263,13 +272,17 @@ void ConvEngine::backward_data(const char* op, const ConvShape& s, const float* 
                                               ws_, p.ws[kBwdData], &zero, p.x, dx));
 }
 
-void ConvEngine::backward_filter(const char* op, const ConvShape& s, const float* x, const float* dy, float* dw) {
+void ConvEngine::backward_filter(const char* op, const ConvShape& s, const void* x, const void* dy, void* dw) {
   Plan& p = plan(op, s);
   if (!p.ready[kBwdFilter]) prepare(op, s, p, kBwdFilter);
   const float one = 1.0f, zero = 0.0f;
   DDPM_CUDNN(op, cudnnConvolutionBackwardFilter(handle_, &one, p.x, x, p.y, dy, p.conv[kBwdFilter],
                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo[kBwdFilter]),
                                                 ws_, p.ws[kBwdFilter], &zero, p.w, dw));
+}
+
+bf16* ConvEngine::weight_scratch(const char* op, size_t elems, int slot) {
+  return static_cast<bf16*>(wscratch_[slot].get(elems * sizeof(bf16), stream_, op));
 }
 
 // ---- the backend's conv ops ------------------------------------------------------
@@ -325,6 +338,86 @@ void conv_transpose2x2_backward(const Ctx& ctx, ConvEngine& eng, const float* x,
   if (dx) eng.forward(op, s, dy, w, dx);
 }
 
+// ---- the same ops in precision bf16 (activations bf16 NHWC) -------------------------
+// cuDNN's NHWC filters are (K, R, S, C): the float32 (K, C, R, S) weights are
+// converted into the engine's weight scratch on every call (they change
+// every step; the copy is small beside the convolution), and a weight
+// gradient comes back from cuDNN in bf16 (K, R, S, C), accumulated in
+// float32 and rounded once, and is converted to float32 (K, C, R, S).
+namespace nhwc {
+
+namespace {
+void check_precision(const ConvEngine& eng, const char* op) {
+  if (eng.precision() != ConvEngine::Precision::kBf16)
+    throw Error(std::string("cuda ") + op + ": bf16 convolution on an engine that is not in precision bf16");
+}
+}  // namespace
+
+void conv2d_forward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float* w, const float* b, bf16* y,
+                    int N, int Cin, int H, int W, int Cout, int k) {
+  const char* op = "conv2d_forward";
+  check_precision(eng, op);
+  if (k != 1 && k != 3) throw Error("cuda conv2d_forward: kernel size must be 1 or 3, got " + std::to_string(k));
+  need_positive(op, {N, Cin, H, W, Cout});
+  const ConvShape s{N, Cin, H, W, Cout, k, k / 2, 1};
+  bf16* wb = eng.weight_scratch(op, static_cast<size_t>(Cout) * Cin * k * k, 0);
+  weights_to_krsc(ctx, w, wb, Cout, Cin, k * k, op);
+  eng.forward(op, s, x, wb, y);
+  add_bias(ctx, y, b, N, Cout, static_cast<long long>(H) * W, op);
+}
+
+void conv2d_backward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float* w, const bf16* dy, bf16* dx,
+                     float* dw, float* db, int N, int Cin, int H, int W, int Cout, int k) {
+  const char* op = "conv2d_backward";
+  check_precision(eng, op);
+  if (k != 1 && k != 3) throw Error("cuda conv2d_backward: kernel size must be 1 or 3, got " + std::to_string(k));
+  need_positive(op, {N, Cin, H, W, Cout});
+  const ConvShape s{N, Cin, H, W, Cout, k, k / 2, 1};
+  const size_t welems = static_cast<size_t>(Cout) * Cin * k * k;
+  bf16* wb = eng.weight_scratch(op, welems, 0);
+  bf16* dwb = eng.weight_scratch(op, welems, 1);
+  if (db) channel_sum(ctx, dy, db, N, Cout, H * W, op);
+  eng.backward_filter(op, s, x, dy, dwb);
+  weights_from_krsc(ctx, dwb, dw, Cout, Cin, k * k, op);
+  if (dx) {
+    weights_to_krsc(ctx, w, wb, Cout, Cin, k * k, op);
+    eng.backward_data(op, s, wb, dy, dx);
+  }
+}
+
+// The transposed conv's filter w (Cin, Cout, 2, 2) is the (K = Cin, C = Cout)
+// filter of the strided conv (N, Cout, 2H, 2W) -> (N, Cin, H, W), as above.
+void conv_transpose2x2_forward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float* w, const float* b,
+                               bf16* y, int N, int Cin, int H, int W, int Cout) {
+  const char* op = "conv_transpose2x2_forward";
+  check_precision(eng, op);
+  need_positive(op, {N, Cin, H, W, Cout});
+  const ConvShape s{N, Cout, 2 * H, 2 * W, Cin, 2, 0, 2};
+  bf16* wb = eng.weight_scratch(op, static_cast<size_t>(Cin) * Cout * 4, 0);
+  weights_to_krsc(ctx, w, wb, Cin, Cout, 4, op);
+  eng.backward_data(op, s, wb, x, y);
+  add_bias(ctx, y, b, N, Cout, 4LL * H * W, op);
+}
+
+void conv_transpose2x2_backward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float* w, const bf16* dy,
+                                bf16* dx, float* dw, float* db, int N, int Cin, int H, int W, int Cout) {
+  const char* op = "conv_transpose2x2_backward";
+  check_precision(eng, op);
+  need_positive(op, {N, Cin, H, W, Cout});
+  const ConvShape s{N, Cout, 2 * H, 2 * W, Cin, 2, 0, 2};
+  const size_t welems = static_cast<size_t>(Cin) * Cout * 4;
+  bf16* wb = eng.weight_scratch(op, welems, 0);
+  bf16* dwb = eng.weight_scratch(op, welems, 1);
+  if (db) channel_sum(ctx, dy, db, N, Cout, 4 * H * W, op);
+  eng.backward_filter(op, s, dy, x, dwb);
+  weights_from_krsc(ctx, dwb, dw, Cin, Cout, 4, op);
+  if (dx) {
+    weights_to_krsc(ctx, w, wb, Cin, Cout, 4, op);
+    eng.forward(op, s, dy, wb, dx);
+  }
+}
+
+}  // namespace nhwc
 }  // namespace ops
 }  // namespace cuda
 }  // namespace ddpm

@@ -8,9 +8,14 @@
 // DDPM_CUDNN_ALGO=heuristic. The workspace grows only then, so a training
 // step after the first one neither allocates nor waits.
 //
-// Math: tf32 = false sets CUDNN_FMA_MATH on every descriptor (strict fp32);
-// tf32 = true starts from CUDNN_DEFAULT_MATH (TF32 allowed on sm_80+) and
-// keeps the math type of the algorithm that was chosen.
+// Precision:
+//   kFp32  float32 NCHW tensors, CUDNN_FMA_MATH on every descriptor (strict fp32);
+//   kTf32  float32 NCHW tensors, starts from CUDNN_DEFAULT_MATH (TF32 allowed on
+//          sm_80+) and keeps the math type of the algorithm that was chosen;
+//   kBf16  bfloat16 NHWC tensors and filters (K, R, S, C), float32
+//          accumulation (cuDNN's PSEUDO_BFLOAT16_CONFIG), tensor-op math.
+// In kBf16 the engine also holds the bf16 copies of the weights that the ops
+// of conv.cu convert per call (weight_scratch).
 #pragma once
 
 #include <cudnn.h>
@@ -20,6 +25,7 @@
 #include <string>
 #include <tuple>
 
+#include "bf16.cuh"
 #include "common.cuh"
 
 namespace ddpm {
@@ -43,17 +49,25 @@ struct ConvShape {
 
 class ConvEngine {
  public:
-  ConvEngine(cudaStream_t stream, bool tf32);
+  enum class Precision { kFp32, kTf32, kBf16 };
+  ConvEngine(cudaStream_t stream, Precision precision);
   ~ConvEngine();
   ConvEngine(const ConvEngine&) = delete;
   ConvEngine& operator=(const ConvEngine&) = delete;
 
+  // Tensors are float (kFp32, kTf32) or bf16 (kBf16), as the precision says.
   // y = conv(x, w)               (overwrite)
-  void forward(const char* op, const ConvShape& s, const float* x, const float* w, float* y);
+  void forward(const char* op, const ConvShape& s, const void* x, const void* w, void* y);
   // dx = conv^T(dy, w)           (overwrite); dy has y's shape, dx has x's
-  void backward_data(const char* op, const ConvShape& s, const float* w, const float* dy, float* dx);
+  void backward_data(const char* op, const ConvShape& s, const void* w, const void* dy, void* dx);
   // dw = sum x (*) dy            (overwrite)
-  void backward_filter(const char* op, const ConvShape& s, const float* x, const float* dy, float* dw);
+  void backward_filter(const char* op, const ConvShape& s, const void* x, const void* dy, void* dw);
+
+  Precision precision() const { return precision_; }
+  // kBf16: two bf16 buffers of at least `elems` values each (slot 0: the
+  // weights, slot 1: their gradient), grown on first use of a larger filter
+  // (host blocking, like the workspace), then reused.
+  bf16* weight_scratch(const char* op, size_t elems, int slot);
 
   size_t workspace_bytes() const { return ws_bytes_; }
   int plans() const { return static_cast<int>(plans_.size()); }
@@ -66,7 +80,8 @@ class ConvEngine {
   void reserve(const char* op, size_t bytes);
 
   cudaStream_t stream_;
-  bool tf32_;
+  Precision precision_;
+  bool tensor_ops_;        // reduced-precision tensor-op algorithms allowed (kTf32, kBf16)
   bool find_ = true;       // cudnnFind* (benchmark) or the _v7 heuristics
   bool verbose_ = false;   // DDPM_CUDA_VERBOSE: log each algorithm choice to stderr
   size_t ws_cap_;          // largest workspace an algorithm may use
@@ -74,6 +89,7 @@ class ConvEngine {
   void* ws_ = nullptr;
   size_t ws_bytes_ = 0;
   std::map<ConvShape, std::unique_ptr<Plan>> plans_;
+  GrowBuffer wscratch_[2];
 };
 
 }  // namespace cuda

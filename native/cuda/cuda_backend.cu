@@ -57,7 +57,8 @@ std::string version_str(int v) { return std::to_string(v / 1000) + "." + std::to
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(int device, bool tf32) : device_(device), tf32_(tf32) {
+  CudaBackend(int device, Precision precision) : device_(device), precision_(precision) {
+    const bool tf32 = precision != Precision::kFp32;  // TF32 GEMMs also in bf16 mode
     const char* op = "create_cuda_backend";
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
@@ -79,7 +80,7 @@ class CudaBackend final : public Backend {
                     "; this build carries code for 8.0 and newer");
       device_label_ = std::string(prop.name) + " (cuda:" + std::to_string(device) + ", sm_" +
                       std::to_string(prop.major) + std::to_string(prop.minor) + ", " +
-                      std::to_string(prop.multiProcessorCount) + " SMs, " + (tf32 ? "tf32" : "fp32") + ")";
+                      std::to_string(prop.multiProcessorCount) + " SMs, " + precision_name(precision) + ")";
       debug_sync_ = env_flag("DDPM_CUDA_SYNC");
       DDPM_CUDA(op, cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
       ctx_.stream = stream_;
@@ -95,7 +96,10 @@ class CudaBackend final : public Backend {
       std::memset(err_host_, 0, sizeof(DeviceError));
       DDPM_CUDA(op, cudaStreamSynchronize(stream_));
       DDPM_CUDA(op, cudaMallocHost(reinterpret_cast<void**>(&ring_), kRingBytes));
-      conv_ = std::make_unique<ConvEngine>(stream_, tf32);
+      ctx_.scratch = &scratch_;
+      conv_ = std::make_unique<ConvEngine>(stream_, precision == Precision::kFp32   ? ConvEngine::Precision::kFp32
+                                                    : precision == Precision::kTf32 ? ConvEngine::Precision::kTf32
+                                                                                    : ConvEngine::Precision::kBf16);
       cublasStatus_t s = cublasCreate(&cublas_);
       if (s != CUBLAS_STATUS_SUCCESS) {
         cublas_ = nullptr;
@@ -217,29 +221,55 @@ class CudaBackend final : public Backend {
     sync("synchronize");
   }
 
+  // ---- activation format --------------------------------------------------------
+  ActivationFormat activation_format() const override {
+    return bf16_mode() ? ActivationFormat::kBFloat16NHWC : ActivationFormat::kFloat32NCHW;
+  }
+  size_t activation_bytes(size_t elements) const override {
+    return elements * (bf16_mode() ? sizeof(bf16) : sizeof(float));
+  }
+  void to_activation(const float* src, float* dst, int N, int C, int HW) override {
+    if (!bf16_mode()) return Backend::to_activation(src, dst, N, C, HW);
+    enter();
+    ops::nhwc::to_activation(ctx_, src, act(dst), N, C, HW);
+    leave("to_activation");
+  }
+  void from_activation(const float* src, float* dst, int N, int C, int HW) override {
+    if (!bf16_mode()) return Backend::from_activation(src, dst, N, C, HW);
+    enter();
+    ops::nhwc::from_activation(ctx_, act(src), dst, N, C, HW);
+    leave("from_activation");
+  }
+
   // ---- ops: forward to the launchers ----------------------------------------------
   void conv2d_forward(const float* x, const float* w, const float* b, float* y, int N, int Cin, int H, int W,
                       int Cout, int k) override {
     enter();
-    ops::conv2d_forward(ctx_, *conv_, x, w, b, y, N, Cin, H, W, Cout, k);
+    if (bf16_mode()) ops::nhwc::conv2d_forward(ctx_, *conv_, act(x), w, b, act(y), N, Cin, H, W, Cout, k);
+    else ops::conv2d_forward(ctx_, *conv_, x, w, b, y, N, Cin, H, W, Cout, k);
     leave("conv2d_forward");
   }
   void conv2d_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int N,
                        int Cin, int H, int W, int Cout, int k) override {
     enter();
-    ops::conv2d_backward(ctx_, *conv_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout, k);
+    if (bf16_mode())
+      ops::nhwc::conv2d_backward(ctx_, *conv_, act(x), w, act(dy), act(dx), dw, db, N, Cin, H, W, Cout, k);
+    else ops::conv2d_backward(ctx_, *conv_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout, k);
     leave("conv2d_backward");
   }
   void conv_transpose2x2_forward(const float* x, const float* w, const float* b, float* y, int N, int Cin, int H,
                                  int W, int Cout) override {
     enter();
-    ops::conv_transpose2x2_forward(ctx_, *conv_, x, w, b, y, N, Cin, H, W, Cout);
+    if (bf16_mode()) ops::nhwc::conv_transpose2x2_forward(ctx_, *conv_, act(x), w, b, act(y), N, Cin, H, W, Cout);
+    else ops::conv_transpose2x2_forward(ctx_, *conv_, x, w, b, y, N, Cin, H, W, Cout);
     leave("conv_transpose2x2_forward");
   }
   void conv_transpose2x2_backward(const float* x, const float* w, const float* dy, float* dx, float* dw,
                                   float* db, int N, int Cin, int H, int W, int Cout) override {
     enter();
-    ops::conv_transpose2x2_backward(ctx_, *conv_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout);
+    if (bf16_mode())
+      ops::nhwc::conv_transpose2x2_backward(ctx_, *conv_, act(x), w, act(dy), act(dx), dw, db, N, Cin, H, W, Cout);
+    else ops::conv_transpose2x2_backward(ctx_, *conv_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout);
     leave("conv_transpose2x2_backward");
   }
   void batchnorm_relu_forward(const float* x, float* y, const float* gamma, const float* beta,
@@ -247,49 +277,64 @@ class CudaBackend final : public Backend {
                               const float* add, int N, int C, int HW, bool training, float momentum,
                               float eps) override {
     enter();
-    ops::batchnorm_relu_forward(ctx_, x, y, gamma, beta, running_mean, running_var, save_mean, save_invstd, add,
-                                N, C, HW, training, momentum, eps);
+    if (bf16_mode())
+      ops::nhwc::batchnorm_relu_forward(ctx_, act(x), act(y), gamma, beta, running_mean, running_var, save_mean,
+                                        save_invstd, add, N, C, HW, training, momentum, eps);
+    else
+      ops::batchnorm_relu_forward(ctx_, x, y, gamma, beta, running_mean, running_var, save_mean, save_invstd, add,
+                                  N, C, HW, training, momentum, eps);
     leave("batchnorm_relu_forward");
   }
   void batchnorm_relu_backward(const float* x, const float* dy, const float* gamma, const float* beta,
                                const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
                                float* dbeta, float* dadd, int N, int C, int HW) override {
     enter();
-    ops::batchnorm_relu_backward(ctx_, x, dy, gamma, beta, save_mean, save_invstd, dx, dgamma, dbeta, dadd, N, C,
-                                 HW);
+    if (bf16_mode())
+      ops::nhwc::batchnorm_relu_backward(ctx_, act(x), act(dy), gamma, beta, save_mean, save_invstd, act(dx), dgamma,
+                                         dbeta, dadd, N, C, HW);
+    else
+      ops::batchnorm_relu_backward(ctx_, x, dy, gamma, beta, save_mean, save_invstd, dx, dgamma, dbeta, dadd, N, C,
+                                   HW);
     leave("batchnorm_relu_backward");
   }
   void maxpool2x2_forward(const float* x, float* y, const float* add, int N, int C, int H, int W) override {
     enter();
-    ops::maxpool2x2_forward(ctx_, x, y, add, N, C, H, W);
+    if (bf16_mode()) ops::nhwc::maxpool2x2_forward(ctx_, act(x), act(y), add, N, C, H, W);
+    else ops::maxpool2x2_forward(ctx_, x, y, add, N, C, H, W);
     leave("maxpool2x2_forward");
   }
   void maxpool2x2_backward(const float* x, const float* dy, float* dx, float* dadd, int N, int C, int H,
                            int W) override {
     enter();
-    ops::maxpool2x2_backward(ctx_, x, dy, dx, dadd, N, C, H, W);
+    if (bf16_mode()) ops::nhwc::maxpool2x2_backward(ctx_, act(x), act(dy), act(dx), dadd, N, C, H, W);
+    else ops::maxpool2x2_backward(ctx_, x, dy, dx, dadd, N, C, H, W);
     leave("maxpool2x2_backward");
   }
   void pad_concat_forward(const float* up, const float* skip, float* out, int N, int Cu, int Hu, int Wu, int Cs,
                           int Hs, int Ws) override {
     enter();
-    ops::pad_concat_forward(ctx_, up, skip, out, N, Cu, Hu, Wu, Cs, Hs, Ws);
+    if (bf16_mode()) ops::nhwc::pad_concat_forward(ctx_, act(up), act(skip), act(out), N, Cu, Hu, Wu, Cs, Hs, Ws);
+    else ops::pad_concat_forward(ctx_, up, skip, out, N, Cu, Hu, Wu, Cs, Hs, Ws);
     leave("pad_concat_forward");
   }
   void pad_concat_backward(const float* dout, float* dup, float* dskip, int N, int Cu, int Hu, int Wu, int Cs,
                            int Hs, int Ws) override {
     enter();
-    ops::pad_concat_backward(ctx_, dout, dup, dskip, N, Cu, Hu, Wu, Cs, Hs, Ws);
+    if (bf16_mode())
+      ops::nhwc::pad_concat_backward(ctx_, act(dout), act(dup), act(dskip), N, Cu, Hu, Wu, Cs, Hs, Ws);
+    else ops::pad_concat_backward(ctx_, dout, dup, dskip, N, Cu, Hu, Wu, Cs, Hs, Ws);
     leave("pad_concat_backward");
   }
   void add_channel_forward(const float* x, const float* add, float* y, int N, int C, int HW) override {
     enter();
-    ops::add_channel_forward(ctx_, x, add, y, N, C, HW);
+    if (bf16_mode()) ops::nhwc::add_channel_forward(ctx_, act(x), add, act(y), N, C, HW);
+    else ops::add_channel_forward(ctx_, x, add, y, N, C, HW);
     leave("add_channel_forward");
   }
   void add_channel_backward(const float* dy, float* dadd, int N, int C, int HW) override {
     enter();
-    ops::add_channel_backward(ctx_, dy, dadd, N, C, HW);
+    if (bf16_mode()) ops::nhwc::add_channel_backward(ctx_, act(dy), dadd, N, C, HW);
+    else ops::add_channel_backward(ctx_, dy, dadd, N, C, HW);
     leave("add_channel_backward");
   }
   void linear_forward(const float* x, const float* w, const float* b, float* y, int N, int in, int out) override {
@@ -372,6 +417,12 @@ class CudaBackend final : public Backend {
     size_t begin, end;
     cudaEvent_t event;
   };
+
+  bool bf16_mode() const { return precision_ == Precision::kBf16; }
+  // An activation argument in bf16 mode: the float* of the Backend interface
+  // is the address of bf16 channels-last storage (see activation_format).
+  static bf16* act(float* p) { return reinterpret_cast<bf16*>(p); }
+  static const bf16* act(const float* p) { return reinterpret_cast<const bf16*>(p); }
 
   // Every entry point runs on the backend's device, whatever the calling
   // thread last selected.
@@ -469,7 +520,8 @@ class CudaBackend final : public Backend {
   }
 
   int device_;
-  bool tf32_;
+  Precision precision_;
+  GrowBuffer scratch_;  // ctx_.scratch: partial sums of the bf16 reductions
   bool debug_sync_ = false;
   std::string device_label_;
   cudaStream_t stream_ = nullptr;
@@ -488,7 +540,27 @@ class CudaBackend final : public Backend {
 
 // ---- public entry points (ddpm/cuda.h) -------------------------------------------
 
-Backend* create_cuda_backend(int device, bool tf32) { return new CudaBackend(device, tf32); }
+Backend* create_cuda_backend(int device, Precision precision) { return new CudaBackend(device, precision); }
+
+Backend* create_cuda_backend(int device, bool tf32) {
+  return new CudaBackend(device, tf32 ? Precision::kTf32 : Precision::kFp32);
+}
+
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::kFp32;
+  if (name == "tf32") return Precision::kTf32;
+  if (name == "bf16") return Precision::kBf16;
+  throw Error("cuda precision: '" + name + "' is not one of fp32, tf32, bf16");
+}
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::kFp32: return "fp32";
+    case Precision::kTf32: return "tf32";
+    case Precision::kBf16: return "bf16";
+  }
+  return "?";
+}
 
 int device_count() {
   int n = 0;

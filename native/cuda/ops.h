@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "bf16.cuh"
 #include "common.cuh"
 #include "ddpm/backend.h"
 
@@ -96,6 +97,52 @@ void clamp(const Ctx& ctx, const float* x, float* out, size_t n, float lo, float
 void adam_update(const Ctx& ctx, float* params, const float* grads, float* m, float* v, size_t n,
                  const AdamParams& p);
 
+// ---- precision bf16: activations in bf16 channels-last (bf16.cuh) ----------
+// Same semantics as the ops above, with every activation argument (see
+// Backend::activation_format) an (N, H, W, C) bfloat16 tensor.
+namespace nhwc {
+
+// layout.cu
+void to_activation(const Ctx& ctx, const float* src, bf16* dst, int N, int C, int HW);
+void from_activation(const Ctx& ctx, const bf16* src, float* dst, int N, int C, int HW);
+// float32 (K, C, RS) -> bfloat16 (K, RS, C), and back for weight gradients.
+void weights_to_krsc(const Ctx& ctx, const float* w, bf16* out, int K, int C, int RS, const char* op);
+void weights_from_krsc(const Ctx& ctx, const bf16* w, float* out, int K, int C, int RS, const char* op);
+
+// nhwc_batchnorm.cu
+// out[c] = sum over (n, hw) of x (overwrite); out[n*C + c] = sum over hw.
+void channel_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, const char* op);
+void plane_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, const char* op);
+void batchnorm_relu_forward(const Ctx& ctx, const bf16* x, bf16* y, const float* gamma, const float* beta,
+                            float* running_mean, float* running_var, float* save_mean, float* save_invstd,
+                            const float* add, int N, int C, int HW, bool training, float momentum, float eps);
+void batchnorm_relu_backward(const Ctx& ctx, const bf16* x, const bf16* dy, const float* gamma,
+                             const float* beta, const float* save_mean, const float* save_invstd, bf16* dx,
+                             float* dgamma, float* dbeta, float* dadd, int N, int C, int HW);
+
+// nhwc_pool_concat.cu
+void add_bias(const Ctx& ctx, bf16* y, const float* b, int N, int C, long long HW, const char* op);
+void add_channel_forward(const Ctx& ctx, const bf16* x, const float* add, bf16* y, int N, int C, int HW);
+void add_channel_backward(const Ctx& ctx, const bf16* dy, float* dadd, int N, int C, int HW);
+void maxpool2x2_forward(const Ctx& ctx, const bf16* x, bf16* y, const float* add, int N, int C, int H, int W);
+void maxpool2x2_backward(const Ctx& ctx, const bf16* x, const bf16* dy, bf16* dx, float* dadd, int N, int C, int H,
+                         int W);
+void pad_concat_forward(const Ctx& ctx, const bf16* up, const bf16* skip, bf16* out, int N, int Cu, int Hu, int Wu,
+                        int Cs, int Hs, int Ws);
+void pad_concat_backward(const Ctx& ctx, const bf16* dout, bf16* dup, bf16* dskip, int N, int Cu, int Hu, int Wu,
+                         int Cs, int Hs, int Ws);
+
+// conv.cu (cuDNN in bf16 NHWC; weights converted per call, gradients back to float32)
+void conv2d_forward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float* w, const float* b, bf16* y,
+                    int N, int Cin, int H, int W, int Cout, int k);
+void conv2d_backward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float* w, const bf16* dy, bf16* dx,
+                     float* dw, float* db, int N, int Cin, int H, int W, int Cout, int k);
+void conv_transpose2x2_forward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float* w, const float* b,
+                               bf16* y, int N, int Cin, int H, int W, int Cout);
+void conv_transpose2x2_backward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float* w, const bf16* dy,
+                                bf16* dx, float* dw, float* db, int N, int Cin, int H, int W, int Cout);
+
+}  // namespace nhwc
 }  // namespace ops
 }  // namespace cuda
 }  // namespace ddpm

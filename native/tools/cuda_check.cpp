@@ -18,7 +18,14 @@
 //            backends from the same init on the same synthetic CIFAR-like
 //            batches; windowed loss means side by side.
 //   --bench  the seed model on the GPU: train_step and eval forward at batch
-//            32/128/512, fp32 and TF32; one JSON line per measurement.
+//            32/128/512, precisions fp32, tf32 and bf16; one JSON line per
+//            measurement.
+//   --profile  one training step at batch 512 in tf32 and bf16 with every op
+//            timed (synchronised), as a table on stderr.
+//   bf16     unless --no-bf16, --ops, --unet and --train also check the
+//            backend with precision bf16 (bf16 NHWC activations) against
+//            the float32 CPU with bf16 tolerances, and --train compares the
+//            seed model's loss curve in bf16 with float32 on the GPU.
 //   --quick  smaller op shapes (for compute-sanitizer runs of --ops).
 //   --tf32   run the comparisons with TF32 on (tolerances are for fp32: expect
 //            convolution and linear checks to fail; for inspection only).
@@ -44,6 +51,7 @@
 #include "ddpm/backend.h"
 #include "ddpm/cuda.h"
 #include "ddpm/unet.h"
+#include "profiling_backend.h"
 #include "testing.h"
 
 using ddpm::Backend;
@@ -699,6 +707,283 @@ struct Ops {
   }
 };
 
+// ---- part (a'): the bf16 activation ops -------------------------------------------------
+// The CUDA backend with precision bf16 stores activations as bf16 NHWC. Each
+// op runs on inputs that bf16 represents exactly (so both sides see the same
+// numbers) and its bf16 output is read back through from_activation; the CPU
+// runs the float32 reference on the same values. What remains is float32
+// accumulation order and the bf16 rounding of the output (2^-9 relative,
+// twice where a bias is added to a rounded result), so:
+constexpr Tol kTolBf16{4e-3, 8e-3};        // bf16-rounded outputs
+constexpr Tol kTolBf16Reduce{1e-4, 1e-3};  // float32 reductions of bf16 inputs (statistics, bias/add sums)
+
+float round_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u) return f;  // inf / nan
+  u += 0x7fffu + ((u >> 16) & 1u);                  // round to nearest even
+  u &= 0xffff0000u;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+std::vector<float> bf(std::vector<float> v) {
+  for (auto& x : v) x = round_bf16(x);
+  return v;
+}
+
+// An activation (N, C, HW) on both backends: float32 NCHW on the CPU, the
+// GPU backend's activation format there (through a float32 staging buffer).
+class ActTwin {
+ public:
+  ActTwin(Backend& cpu, Backend& gpu, int N, int C, int HW)
+      : cpu_(cpu), gpu_(gpu), N_(N), C_(C), HW_(HW), n_(static_cast<size_t>(N) * C * HW) {
+    c_ = static_cast<float*>(cpu_.alloc(n_ * sizeof(float)));
+    g_ = static_cast<float*>(gpu_.alloc(gpu_.activation_bytes(n_)));
+    stage_ = static_cast<float*>(gpu_.alloc(n_ * sizeof(float)));
+  }
+  ActTwin(Backend& cpu, Backend& gpu, int N, int C, int HW, const std::vector<float>& host)
+      : ActTwin(cpu, gpu, N, C, HW) {
+    set(host);
+  }
+  ~ActTwin() {
+    cpu_.free(c_);
+    gpu_.free(g_);
+    gpu_.free(stage_);
+  }
+  ActTwin(const ActTwin&) = delete;
+  ActTwin& operator=(const ActTwin&) = delete;
+  void set(const std::vector<float>& host) {
+    cpu_.upload(c_, host.data(), n_ * sizeof(float));
+    gpu_.upload(stage_, host.data(), n_ * sizeof(float));
+    gpu_.to_activation(stage_, g_, N_, C_, HW_);
+  }
+  std::vector<float> cpu() const {
+    std::vector<float> v(n_);
+    cpu_.download(v.data(), c_, n_ * sizeof(float));
+    return v;
+  }
+  std::vector<float> gpu() const {
+    std::vector<float> v(n_);
+    gpu_.from_activation(g_, stage_, N_, C_, HW_);
+    gpu_.download(v.data(), stage_, n_ * sizeof(float));
+    return v;
+  }
+  float* c() { return c_; }
+  float* g() { return g_; }
+
+ private:
+  Backend& cpu_;
+  Backend& gpu_;
+  int N_, C_, HW_;
+  size_t n_;
+  float *c_ = nullptr, *g_ = nullptr, *stage_ = nullptr;
+};
+
+struct Bf16Ops {
+  Backend& cpu;
+  Backend& gpu;
+  bool quick;
+
+  std::vector<float> brnd(size_t n, float lo = -1.0f, float hi = 1.0f) { return bf(rnd(n, next_seed(), lo, hi)); }
+
+  void layout(int N, int C, int HW) {
+    const std::string s = "bf16 to/from_activation " + dims({N, C, HW});
+    guarded(s, [&] {
+      const size_t n = static_cast<size_t>(N) * C * HW;
+      const std::vector<float> h = rnd(n, next_seed(), -3.0f, 3.0f);
+      ActTwin a(cpu, gpu, N, C, HW, h);
+      report(s + " round trip = bf16(x)", a.gpu(), bf(h), kTolExact);
+    });
+  }
+
+  void conv2d(int N, int Cin, int H, int W, int Cout, int k) {
+    const std::string s = "bf16 conv2d " + dims({N, Cin, H, W}) + "->" + std::to_string(Cout) + " k" +
+                          std::to_string(k);
+    guarded(s, [&] {
+      const int HW = H * W;
+      const size_t nw = static_cast<size_t>(Cout) * Cin * k * k;
+      const float bound = 1.0f / std::sqrt(static_cast<float>(Cin * k * k));
+      ActTwin x(cpu, gpu, N, Cin, HW, brnd(static_cast<size_t>(N) * Cin * HW)), y(cpu, gpu, N, Cout, HW),
+          dy(cpu, gpu, N, Cout, HW, brnd(static_cast<size_t>(N) * Cout * HW)), dx(cpu, gpu, N, Cin, HW);
+      TF w(cpu, gpu, bf(rnd(nw, next_seed(), -bound, bound))), b(cpu, gpu, rnd(Cout, next_seed())),
+          dw(cpu, gpu, nw), db(cpu, gpu, Cout);
+      cpu.conv2d_forward(x.c(), w.c(), b.c(), y.c(), N, Cin, H, W, Cout, k);
+      gpu.conv2d_forward(x.g(), w.g(), b.g(), y.g(), N, Cin, H, W, Cout, k);
+      report(s + " y", y.gpu(), y.cpu(), kTolBf16);
+      cpu.conv2d_backward(x.c(), w.c(), dy.c(), dx.c(), dw.c(), db.c(), N, Cin, H, W, Cout, k);
+      gpu.conv2d_backward(x.g(), w.g(), dy.g(), dx.g(), dw.g(), db.g(), N, Cin, H, W, Cout, k);
+      report(s + " dx", dx.gpu(), dx.cpu(), kTolBf16);
+      report(s + " dw", dw.gpu(), dw.cpu(), kTolBf16);
+      report(s + " db", db.gpu(), db.cpu(), kTolBf16Reduce);
+    });
+  }
+
+  void convT(int N, int Cin, int H, int W, int Cout) {
+    const std::string s = "bf16 conv_transpose2x2 " + dims({N, Cin, H, W}) + "->" + std::to_string(Cout);
+    guarded(s, [&] {
+      const int HW = H * W;
+      const size_t nw = static_cast<size_t>(Cin) * Cout * 4;
+      const float bound = 1.0f / std::sqrt(static_cast<float>(Cout * 4));
+      ActTwin x(cpu, gpu, N, Cin, HW, brnd(static_cast<size_t>(N) * Cin * HW)), y(cpu, gpu, N, Cout, 4 * HW),
+          dy(cpu, gpu, N, Cout, 4 * HW, brnd(static_cast<size_t>(N) * Cout * 4 * HW)), dx(cpu, gpu, N, Cin, HW);
+      TF w(cpu, gpu, bf(rnd(nw, next_seed(), -bound, bound))), b(cpu, gpu, rnd(Cout, next_seed())),
+          dw(cpu, gpu, nw), db(cpu, gpu, Cout);
+      cpu.conv_transpose2x2_forward(x.c(), w.c(), b.c(), y.c(), N, Cin, H, W, Cout);
+      gpu.conv_transpose2x2_forward(x.g(), w.g(), b.g(), y.g(), N, Cin, H, W, Cout);
+      report(s + " y", y.gpu(), y.cpu(), kTolBf16);
+      cpu.conv_transpose2x2_backward(x.c(), w.c(), dy.c(), dx.c(), dw.c(), db.c(), N, Cin, H, W, Cout);
+      gpu.conv_transpose2x2_backward(x.g(), w.g(), dy.g(), dx.g(), dw.g(), db.g(), N, Cin, H, W, Cout);
+      report(s + " dx", dx.gpu(), dx.cpu(), kTolBf16);
+      report(s + " dw", dw.gpu(), dw.cpu(), kTolBf16);
+      report(s + " db", db.gpu(), db.cpu(), kTolBf16Reduce);
+    });
+  }
+
+  void batchnorm(int N, int C, int HW, bool with_add, float mean_offset = 0.0f) {
+    const std::string s = "bf16 batchnorm_relu " + dims({N, C, HW}) + (with_add ? " +add" : "") +
+                          (mean_offset != 0.0f ? " mean+" + std::to_string(static_cast<int>(mean_offset)) : "");
+    guarded(s, [&] {
+      const size_t n = static_cast<size_t>(N) * C * HW;
+      std::vector<float> xh = rnd(n, next_seed(), -2.0f, 2.0f);
+      std::vector<float> off = rnd(C, next_seed(), -0.5f, 0.5f), sc = rnd(C, next_seed(), 0.2f, 3.0f);
+      for (size_t i = 0; i < n; ++i) {
+        const size_t c = (i / HW) % C;
+        xh[i] = xh[i] * sc[c] + off[c] + mean_offset;
+      }
+      xh = bf(xh);
+      ActTwin x(cpu, gpu, N, C, HW, xh), y(cpu, gpu, N, C, HW), dy(cpu, gpu, N, C, HW, brnd(n)),
+          dx(cpu, gpu, N, C, HW);
+      TF gamma(cpu, gpu, rnd(C, next_seed(), 0.5f, 1.5f)), beta(cpu, gpu, rnd(C, next_seed(), -0.5f, 0.5f)),
+          rm(cpu, gpu, rnd(C, next_seed(), -0.1f, 0.1f)), rv(cpu, gpu, rnd(C, next_seed(), 0.5f, 2.0f)),
+          sm(cpu, gpu, C), si(cpu, gpu, C), add(cpu, gpu, rnd(static_cast<size_t>(N) * C, next_seed())),
+          dgamma(cpu, gpu, C), dbeta(cpu, gpu, C), dadd(cpu, gpu, static_cast<size_t>(N) * C);
+      const float mom = 0.1f, eps = 1e-5f;
+      cpu.batchnorm_relu_forward(x.c(), y.c(), gamma.c(), beta.c(), rm.c(), rv.c(), sm.c(), si.c(),
+                                 with_add ? add.c() : nullptr, N, C, HW, true, mom, eps);
+      gpu.batchnorm_relu_forward(x.g(), y.g(), gamma.g(), beta.g(), rm.g(), rv.g(), sm.g(), si.g(),
+                                 with_add ? add.g() : nullptr, N, C, HW, true, mom, eps);
+      report(s + " train y", y.gpu(), y.cpu(), kTolBf16);
+      report(s + " save_mean", sm.gpu(), sm.cpu(), kTolBf16Reduce);
+      report(s + " save_invstd", si.gpu(), si.cpu(), kTolBf16Reduce);
+      report(s + " running_mean", rm.gpu(), rm.cpu(), kTolBf16Reduce);
+      report(s + " running_var", rv.gpu(), rv.cpu(), kTolBf16Reduce);
+      // Backward from the CPU's saved statistics on both sides (same mask).
+      const std::vector<float> smh = sm.cpu(), sih = si.cpu();
+      sm.set(smh);
+      si.set(sih);
+      cpu.batchnorm_relu_backward(x.c(), dy.c(), gamma.c(), beta.c(), sm.c(), si.c(), dx.c(), dgamma.c(), dbeta.c(),
+                                  with_add ? dadd.c() : nullptr, N, C, HW);
+      gpu.batchnorm_relu_backward(x.g(), dy.g(), gamma.g(), beta.g(), sm.g(), si.g(), dx.g(), dgamma.g(), dbeta.g(),
+                                  with_add ? dadd.g() : nullptr, N, C, HW);
+      report(s + " dx", dx.gpu(), dx.cpu(), kTolBf16);
+      report(s + " dgamma", dgamma.gpu(), dgamma.cpu(), kTolBf16Reduce);
+      report(s + " dbeta", dbeta.gpu(), dbeta.cpu(), kTolBf16Reduce);
+      if (with_add) report(s + " dadd", dadd.gpu(), dadd.cpu(), kTolBf16Reduce);
+      const std::vector<float> rmh = rm.cpu(), rvh = rv.cpu();
+      rm.set(rmh);
+      rv.set(rvh);
+      cpu.batchnorm_relu_forward(x.c(), y.c(), gamma.c(), beta.c(), rm.c(), rv.c(), sm.c(), si.c(),
+                                 with_add ? add.c() : nullptr, N, C, HW, false, mom, eps);
+      gpu.batchnorm_relu_forward(x.g(), y.g(), gamma.g(), beta.g(), rm.g(), rv.g(), sm.g(), si.g(),
+                                 with_add ? add.g() : nullptr, N, C, HW, false, mom, eps);
+      report(s + " eval y", y.gpu(), y.cpu(), kTolBf16);
+    });
+  }
+
+  void maxpool(int N, int C, int H, int W, bool with_add) {
+    const std::string s = "bf16 maxpool2x2 " + dims({N, C, H, W}) + (with_add ? " +add" : "");
+    guarded(s, [&] {
+      const int Ho = H / 2, Wo = W / 2;
+      const size_t nx = static_cast<size_t>(N) * C * H * W, ny = static_cast<size_t>(N) * C * Ho * Wo;
+      std::vector<float> xh = rnd(nx, next_seed());
+      for (auto& v : xh) v = std::round(v * 2.0f) / 2.0f;  // ties
+      ActTwin x(cpu, gpu, N, C, H * W, xh), y(cpu, gpu, N, C, Ho * Wo), dy(cpu, gpu, N, C, Ho * Wo, brnd(ny)),
+          dx(cpu, gpu, N, C, H * W, brnd(nx));
+      TF add(cpu, gpu, rnd(static_cast<size_t>(N) * C, next_seed())), dadd(cpu, gpu, static_cast<size_t>(N) * C);
+      cpu.maxpool2x2_forward(x.c(), y.c(), with_add ? add.c() : nullptr, N, C, H, W);
+      gpu.maxpool2x2_forward(x.g(), y.g(), with_add ? add.g() : nullptr, N, C, H, W);
+      report(s + " y", y.gpu(), y.cpu(), kTolBf16);
+      cpu.maxpool2x2_backward(x.c(), dy.c(), dx.c(), with_add ? dadd.c() : nullptr, N, C, H, W);
+      gpu.maxpool2x2_backward(x.g(), dy.g(), dx.g(), with_add ? dadd.g() : nullptr, N, C, H, W);
+      report(s + " dx (accumulated, ties)", dx.gpu(), dx.cpu(), kTolBf16);
+      if (with_add) report(s + " dadd", dadd.gpu(), dadd.cpu(), kTolBf16Reduce);
+    });
+  }
+
+  void pad_concat(int N, int Cu, int Hu, int Wu, int Cs, int Hs, int Ws) {
+    const std::string s = "bf16 pad_concat up" + dims({N, Cu, Hu, Wu}) + " skip" + dims({N, Cs, Hs, Ws});
+    guarded(s, [&] {
+      const size_t nu = static_cast<size_t>(N) * Cu * Hu * Wu, ns = static_cast<size_t>(N) * Cs * Hs * Ws;
+      const size_t no = static_cast<size_t>(N) * (Cu + Cs) * Hs * Ws;
+      ActTwin up(cpu, gpu, N, Cu, Hu * Wu, brnd(nu)), skip(cpu, gpu, N, Cs, Hs * Ws, brnd(ns)),
+          out(cpu, gpu, N, Cu + Cs, Hs * Ws, brnd(no)), dout(cpu, gpu, N, Cu + Cs, Hs * Ws, brnd(no)),
+          dup(cpu, gpu, N, Cu, Hu * Wu, brnd(nu)), dskip(cpu, gpu, N, Cs, Hs * Ws, brnd(ns));
+      cpu.pad_concat_forward(up.c(), skip.c(), out.c(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+      gpu.pad_concat_forward(up.g(), skip.g(), out.g(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+      report(s + " out", out.gpu(), out.cpu(), kTolExact);
+      cpu.pad_concat_backward(dout.c(), dup.c(), dskip.c(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+      gpu.pad_concat_backward(dout.g(), dup.g(), dskip.g(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+      report(s + " dup", dup.gpu(), dup.cpu(), kTolExact);
+      report(s + " dskip", dskip.gpu(), dskip.cpu(), kTolExact);
+    });
+  }
+
+  void add_channel(int N, int C, int HW) {
+    const std::string s = "bf16 add_channel " + dims({N, C, HW});
+    guarded(s, [&] {
+      const size_t n = static_cast<size_t>(N) * C * HW;
+      ActTwin x(cpu, gpu, N, C, HW, brnd(n)), y(cpu, gpu, N, C, HW);
+      TF add(cpu, gpu, rnd(static_cast<size_t>(N) * C, next_seed())), dadd(cpu, gpu, static_cast<size_t>(N) * C);
+      cpu.add_channel_forward(x.c(), add.c(), y.c(), N, C, HW);
+      gpu.add_channel_forward(x.g(), add.g(), y.g(), N, C, HW);
+      report(s + " y", y.gpu(), y.cpu(), kTolBf16);
+      cpu.add_channel_forward(x.c(), add.c(), x.c(), N, C, HW);  // in place
+      gpu.add_channel_forward(x.g(), add.g(), x.g(), N, C, HW);
+      report(s + " y (in place)", x.gpu(), x.cpu(), kTolBf16);
+      ActTwin dy(cpu, gpu, N, C, HW, brnd(n));
+      cpu.add_channel_backward(dy.c(), dadd.c(), N, C, HW);
+      gpu.add_channel_backward(dy.g(), dadd.g(), N, C, HW);
+      report(s + " dadd", dadd.gpu(), dadd.cpu(), kTolBf16Reduce);
+    });
+  }
+
+  void run() {
+    std::printf("== ops: CUDA precision bf16 (bf16 NHWC activations) vs CPU float32 ==\n");
+    layout(2, 3, 35);
+    layout(3, 64, 1024);
+    layout(2, 40, 33);
+    // Channel counts that are and are not multiples of 8 (vector and scalar paths).
+    conv2d(3, 5, 7, 9, 6, 3);
+    conv2d(2, 8, 5, 3, 16, 1);
+    conv2d(4, 3, 32, 32, 64, 3);
+    conv2d(4, 64, 32, 32, 3, 1);
+    conv2d(8, 64, 32, 32, 64, 3);
+    conv2d(8, 128, 16, 16, 128, 3);
+    if (!quick) conv2d(8, 1024, 2, 2, 1024, 3);
+    convT(3, 5, 3, 7, 4);
+    convT(8, 128, 16, 16, 64);
+    if (!quick) convT(8, 1024, 2, 2, 512);
+    batchnorm(2, 3, 35, false);
+    batchnorm(3, 5, 1, true);
+    batchnorm(2, 8, 7, true, 50.0f);
+    batchnorm(8, 64, 1024, true);
+    batchnorm(8, 1024, 4, true);
+    batchnorm(8, 256, 64, false);
+    if (!quick) batchnorm(64, 64, 1024, true);
+    maxpool(2, 3, 7, 9, true);
+    maxpool(3, 16, 5, 4, false);
+    maxpool(8, 64, 32, 32, true);
+    maxpool(8, 512, 4, 4, true);
+    pad_concat(2, 3, 5, 7, 4, 8, 10);
+    pad_concat(2, 8, 4, 4, 16, 5, 5);
+    pad_concat(8, 64, 32, 32, 64, 32, 32);
+    pad_concat(8, 512, 4, 4, 512, 4, 4);
+    add_channel(2, 3, 35);
+    add_channel(8, 3, 1024);
+    add_channel(8, 1024, 4);
+  }
+};
+
 // ---- part (b): the UNet on both backends ------------------------------------------------
 
 double rel_l2(const float* a, const float* r, size_t n, double* ref_norm = nullptr) {
@@ -719,7 +1004,19 @@ std::string cfg_str(const ddpm::UNetConfig& c) {
          ", time_dim " + std::to_string(c.time_dim);
 }
 
-void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B, const std::string& label) {
+// Limits of one UNet comparison (relative L2 unless said otherwise).
+struct UnetTol {
+  double out, grad, stat;
+  double zero_bias;  // |diff| / max|grad| of the conv biases that BatchNorm makes zero-gradient
+};
+constexpr UnetTol kUnetTolFp32{kUnetOutRelL2, kUnetGradRelL2, kUnetStatRelL2, 1e-4};
+// precision bf16 against the float32 CPU: every activation is rounded to
+// bf16 (2^-9 relative) on its way through ~20 conv/BN layers, forward and
+// back, and the weights are rounded for the convolutions.
+constexpr UnetTol kUnetTolBf16{3e-2, 1e-1, 3e-2, 1e-2};
+
+void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B, const std::string& label,
+                  const UnetTol& tol = kUnetTolFp32) {
   guarded("unet " + label, [&] {
     std::printf("-- UNet %s (%s), batch %d\n", label.c_str(), cfg_str(cfg).c_str(), B);
     const double t0 = now_s();
@@ -742,8 +1039,8 @@ void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B
     double e = rel_l2(og.data(), oc.data(), io);
     char buf[1024];
     std::snprintf(buf, sizeof(buf), "unet %s train forward output: rel_l2 %.3g (<= %.0e)", label.c_str(), e,
-                  kUnetOutRelL2);
-    verdict(e <= kUnetOutRelL2, buf);
+                  tol.out);
+    verdict(e <= tol.out, buf);
     cn.backward_host(dout.data(), dxc.data(), B);
     gn.backward_host(dout.data(), dxg.data(), B);
     std::vector<float> gc(cn.num_params()), gg(cn.num_params());
@@ -770,15 +1067,15 @@ void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B
                 "all gradients %.3g\n",
                 kBaselinePerturb, base_out, base_dx, base_all);
     e = rel_l2(dxg.data(), dxc.data(), io);
-    double limit = std::max(kUnetGradRelL2, kBaselineFactor * base_dx);
+    double limit = std::max(tol.grad, kBaselineFactor * base_dx);
     std::snprintf(buf, sizeof(buf), "unet %s input gradient dx: rel_l2 %.3g (<= %.3g = max(%.0e, %.0f x baseline %.3g))",
-                  label.c_str(), e, limit, kUnetGradRelL2, kBaselineFactor, base_dx);
+                  label.c_str(), e, limit, tol.grad, kBaselineFactor, base_dx);
     verdict(e <= limit, buf);
     // Every parameter gradient. Conv biases right before a BatchNorm have an
     // analytically zero gradient (BN removes the mean): both sides hold only
     // rounding noise there, so they are held to the global scale instead.
     const double global_scale = max_abs(gc);
-    const double all_limit = std::max(kUnetGradRelL2, kBaselineFactor * base_all);
+    const double all_limit = std::max(tol.grad, kBaselineFactor * base_all);
     double worst = 0.0, worst_noise = 0.0, worst_base = 0.0;
     std::string worst_name, worst_noise_name;
     int tensors = 0, bad = 0;
@@ -796,12 +1093,12 @@ void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B
           worst_noise = m;
           worst_noise_name = ti.name;
         }
-        if (m > 1e-4) ++bad;
+        if (m > tol.zero_bias) ++bad;
         continue;
       }
       const double rel = rel_l2(a, r, static_cast<size_t>(ti.size));
       const double base = rel_l2(gb.data() + ti.offset, r, static_cast<size_t>(ti.size));
-      const double lim = std::max(kUnetGradRelL2, kBaselineFactor * std::max(base, base_all));
+      const double lim = std::max(tol.grad, kBaselineFactor * std::max(base, base_all));
       ++tensors;
       if (rel > lim) {
         ++bad;
@@ -835,16 +1132,16 @@ void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B
       }
     }
     std::snprintf(buf, sizeof(buf), "unet %s BatchNorm running statistics: worst %s rel_l2 %.3g (<= %.0e)",
-                  label.c_str(), worst_stat_name.c_str(), worst_stat, kUnetStatRelL2);
-    verdict(worst_stat <= kUnetStatRelL2, buf);
+                  label.c_str(), worst_stat_name.c_str(), worst_stat, tol.stat);
+    verdict(worst_stat <= tol.stat, buf);
     // Eval forward from the updated (equal up to rounding) running statistics.
     gn.set_buffers(bc.data());
     cn.forward_host(x.data(), t.data(), oc.data(), B, false);
     gn.forward_host(x.data(), t.data(), og.data(), B, false);
     e = rel_l2(og.data(), oc.data(), io);
     std::snprintf(buf, sizeof(buf), "unet %s eval forward output: rel_l2 %.3g (<= %.0e)", label.c_str(), e,
-                  kUnetOutRelL2);
-    verdict(e <= kUnetOutRelL2, buf);
+                  tol.out);
+    verdict(e <= tol.out, buf);
     std::printf("   (%.1f s)\n", now_s() - t0);
   });
 }
@@ -891,8 +1188,8 @@ std::vector<uint8_t> synthetic_images(int count, int C, int H, int W, uint32_t s
   return px;
 }
 
-void train_compare(Backend& cpu, Backend& gpu, int steps) {
-  guarded("train", [&] {
+void train_compare(Backend& cpu, Backend& gpu, int steps, const std::string& label = "") {
+  guarded("train" + label, [&] {
     ddpm::UNetConfig cfg;
     cfg.base_width = 16;
     cfg.depth = 2;
@@ -900,7 +1197,7 @@ void train_compare(Backend& cpu, Backend& gpu, int steps) {
     cfg.width = 16;
     cfg.time_dim = 32;
     const int B = 16, K = 128;
-    std::printf("== train: %d steps of a small UNet (%s), batch %d, on both backends ==\n", steps,
+    std::printf("== train%s: %d steps of a small UNet (%s), batch %d, on both backends ==\n", label.c_str(), steps,
                 cfg_str(cfg).c_str(), B);
     const std::vector<uint8_t> data = synthetic_images(K, cfg.in_channels, cfg.height, cfg.width, 7);
     const size_t per = static_cast<size_t>(cfg.in_channels) * cfg.height * cfg.width;
@@ -956,9 +1253,9 @@ void train_compare(Backend& cpu, Backend& gpu, int steps) {
     std::printf("   time: cpu %.1f s, gpu %.1f s (%d steps each)\n", tc, tg, steps);
     char buf[512];
     std::snprintf(buf, sizeof(buf),
-                  "train loss curves: first window cpu %.4f gpu %.4f, last window cpu %.4f gpu %.4f, worst window "
+                  "train%s loss curves: first window cpu %.4f gpu %.4f, last window cpu %.4f gpu %.4f, worst window "
                   "difference %.2f%% (<= %.0f%%), both falling",
-                  first_c, first_g, last_c, last_g, 100.0 * worst, 100.0 * kTrainWindowRel);
+                  label.c_str(), first_c, first_g, last_c, last_g, 100.0 * worst, 100.0 * kTrainWindowRel);
     const bool finite = std::isfinite(last_c) && std::isfinite(last_g);
     verdict(finite && worst <= kTrainWindowRel && last_c < first_c && last_g < first_g, buf);
   });
@@ -1040,11 +1337,101 @@ void op_bench(Backend& g, const std::string& label) {
   });
 }
 
+// The seed model trained on the GPU in IEEE float32 and in precision bf16
+// from the same initialisation on the same batches, timesteps and noise:
+// the bf16 loss curve must follow the float32 one.
+void precision_curve(int device, int steps) {
+  guarded("bf16 vs fp32 loss curve", [&] {
+    const ddpm::UNetConfig cfg = seed_config();
+    const int B = 128, K = 1024;
+    std::printf("== train: seed model, %d steps of batch %d on the GPU, fp32 vs bf16 (same init, batches, noise) ==\n",
+                steps, B);
+    const std::vector<uint8_t> data = synthetic_images(K, cfg.in_channels, cfg.height, cfg.width, 17);
+    const size_t per = static_cast<size_t>(cfg.in_channels) * cfg.height * cfg.width;
+    std::vector<float> curve[2];
+    double secs[2] = {0, 0};
+    const ddpm::cuda::Precision which[2] = {ddpm::cuda::Precision::kFp32, ddpm::cuda::Precision::kBf16};
+    for (int r = 0; r < 2; ++r) {
+      std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, which[r]));
+      ddpm::UNet net(*gpu, cfg, B);
+      net.init(21);
+      ddpm::AdamParams hp;
+      hp.lr = 2e-4;
+      std::mt19937 gen(9);
+      std::vector<uint8_t> flips(B);
+      const double t0 = now_s();
+      for (int s = 0; s < steps; ++s) {
+        const uint8_t* batch = data.data() + static_cast<size_t>((s * B) % K) * per;
+        for (auto& f : flips) f = static_cast<uint8_t>(gen() & 1);
+        net.train_step(batch, flips.data(), B, hp, 77, s);
+      }
+      curve[r].resize(steps);
+      net.read_losses(curve[r].data(), 0, steps);
+      secs[r] = now_s() - t0;
+    }
+    const int win = std::max(1, steps / 10);
+    double worst = 0.0, first[2] = {0, 0}, last[2] = {0, 0};
+    std::printf("   steps        fp32 loss  bf16 loss  rel diff\n");
+    for (int w0 = 0; w0 < steps; w0 += win) {
+      const int w1 = std::min(steps, w0 + win);
+      double m[2] = {0, 0};
+      for (int r = 0; r < 2; ++r) {
+        for (int i = w0; i < w1; ++i) m[r] += curve[r][i];
+        m[r] /= (w1 - w0);
+        if (w0 == 0) first[r] = m[r];
+        last[r] = m[r];
+      }
+      const double rel = std::fabs(m[1] - m[0]) / std::max(m[0], 1e-12);
+      worst = std::max(worst, rel);
+      std::printf("   [%4d,%4d)  %.5f    %.5f    %.2f%%\n", w0, w1, m[0], m[1], 100.0 * rel);
+    }
+    std::printf("   time: fp32 %.1f s, bf16 %.1f s (%d steps each, including algorithm search)\n", secs[0], secs[1],
+                steps);
+    char buf[512];
+    std::snprintf(buf, sizeof(buf),
+                  "bf16 vs fp32 seed-model loss curves: first window %.4f / %.4f, last window %.4f / %.4f, worst "
+                  "window difference %.2f%% (<= %.0f%%), both falling",
+                  first[0], first[1], last[0], last[1], 100.0 * worst, 100.0 * kTrainWindowRel);
+    const bool finite = std::isfinite(last[0]) && std::isfinite(last[1]);
+    verdict(finite && worst <= kTrainWindowRel && last[0] < first[0] && last[1] < first[1], buf);
+  });
+}
+
+// One training step of the seed model at batch B, every op timed with a
+// device synchronisation around it: where the time goes.
+void profile_step(int device, ddpm::cuda::Precision p, int B) {
+  guarded("profile", [&] {
+    std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, p));
+    ddpm::tools::ProfilingBackend prof(*gpu);
+    prof.sync_each = true;
+    const ddpm::UNetConfig cfg = seed_config();
+    ddpm::UNet net(prof, cfg, B);
+    net.init(1);
+    const std::vector<uint8_t> px = synthetic_images(B, cfg.in_channels, cfg.height, cfg.width, 3);
+    std::vector<uint8_t> flips(B, 0);
+    ddpm::AdamParams hp;
+    for (int s = 0; s < 3; ++s) net.train_step(px.data(), flips.data(), B, hp, 1, s);
+    prof.synchronize();
+    prof.enabled = true;
+    const double t0 = now_s();
+    net.train_step(px.data(), flips.data(), B, hp, 1, 3);
+    prof.synchronize();
+    std::fflush(stdout);
+    prof.print(("one training step, batch " + std::to_string(B) + ", precision " +
+                ddpm::cuda::precision_name(p) + " (each op synchronised)").c_str(),
+               now_s() - t0);
+    std::fflush(stderr);
+  });
+}
+
 void bench(int device, const std::string& label) {
   const ddpm::UNetConfig cfg = seed_config();
-  for (bool tf32 : {false, true}) {
-    std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, tf32));
-    op_bench(*gpu, label + (tf32 ? " tf32" : " fp32"));
+  using ddpm::cuda::Precision;
+  for (Precision prec : {Precision::kFp32, Precision::kTf32, Precision::kBf16}) {
+    const bool tf32 = prec != Precision::kFp32;
+    const char* pname = ddpm::cuda::precision_name(prec);
+    std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, prec));
+    if (prec != Precision::kBf16) op_bench(*gpu, label + " " + pname);
     for (int B : {32, 128, 512}) {
       guarded("bench batch " + std::to_string(B), [&] {
         ddpm::UNet net(*gpu, cfg, B);
@@ -1079,12 +1466,16 @@ void bench(int device, const std::string& label) {
         gpu->free(x);
         gpu->free(out);
         gpu->free(t);
-        std::printf("{\"bench\":\"train_step\",\"device\":\"%s\",\"tf32\":%s,\"batch\":%d,\"steps\":%d,"
-                    "\"ms_per_step\":%.3f,\"img_per_s\":%.1f,\"last_loss\":%.4f}\n",
-                    label.c_str(), tf32 ? "true" : "false", B, steps, 1e3 * train_s, B / train_s, loss);
-        std::printf("{\"bench\":\"eval_forward\",\"device\":\"%s\",\"tf32\":%s,\"batch\":%d,\"calls\":%d,"
-                    "\"ms_per_call\":%.3f,\"img_per_s\":%.1f}\n",
-                    label.c_str(), tf32 ? "true" : "false", B, evals, 1e3 * eval_s, B / eval_s);
+        // The seed UNet: about 1.5 GFLOP forward and 4.5 GFLOP per training image (3x).
+        const double gflop_fwd = 1.5;
+        std::printf("{\"bench\":\"train_step\",\"device\":\"%s\",\"precision\":\"%s\",\"tf32\":%s,\"batch\":%d,"
+                    "\"steps\":%d,\"ms_per_step\":%.3f,\"img_per_s\":%.1f,\"tflop_per_s\":%.1f,\"last_loss\":%.4f}\n",
+                    label.c_str(), pname, tf32 ? "true" : "false", B, steps, 1e3 * train_s, B / train_s,
+                    3 * gflop_fwd * B / train_s * 1e-3, loss);
+        std::printf("{\"bench\":\"eval_forward\",\"device\":\"%s\",\"precision\":\"%s\",\"tf32\":%s,\"batch\":%d,"
+                    "\"calls\":%d,\"ms_per_call\":%.3f,\"img_per_s\":%.1f,\"tflop_per_s\":%.1f}\n",
+                    label.c_str(), pname, tf32 ? "true" : "false", B, evals, 1e3 * eval_s, B / eval_s,
+                    gflop_fwd * B / eval_s * 1e-3);
         std::fflush(stdout);
       });
     }
@@ -1093,8 +1484,9 @@ void bench(int device, const std::string& label) {
 
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--ops] [--unet] [--train] [--bench] [--quick] [--device N] [--steps N] [--tf32]\n"
-               "  no part named: all parts\n",
+               "usage: %s [--ops] [--unet] [--train] [--bench] [--profile] [--quick] [--no-bf16] [--device N]\n"
+               "          [--steps N] [--tf32]\n"
+               "  no part named: all parts but --profile\n",
                argv0);
   return 2;
 }
@@ -1103,6 +1495,7 @@ int usage(const char* argv0) {
 
 int main(int argc, char** argv) {
   bool ops = false, unet = false, train = false, bench_part = false, quick = false, tf32 = false;
+  bool profile = false, with_bf16 = true;
   bool self_test = false;
   int device = 0, steps = 200;
   for (int i = 1; i < argc; ++i) {
@@ -1111,6 +1504,8 @@ int main(int argc, char** argv) {
     else if (a == "--unet") unet = true;
     else if (a == "--train") train = true;
     else if (a == "--bench") bench_part = true;
+    else if (a == "--profile") profile = true;
+    else if (a == "--no-bf16") with_bf16 = false;
     else if (a == "--quick") quick = true;
     else if (a == "--tf32") tf32 = true;
     else if (a == "--self-test") self_test = true;
@@ -1118,7 +1513,7 @@ int main(int argc, char** argv) {
     else if (a == "--steps" && i + 1 < argc) steps = std::max(1, std::atoi(argv[++i]));
     else return usage(argv[0]);
   }
-  if (!ops && !unet && !train && !bench_part) ops = unet = train = bench_part = true;
+  if (!ops && !unet && !train && !bench_part && !profile) ops = unet = train = bench_part = true;
   if (self_test) {
     std::printf("cuda_check --self-test: a second CPU backend plays the GPU\n");
     std::unique_ptr<Backend> cpu(ddpm::create_cpu_backend(0)), other(ddpm::create_cpu_backend(1));
@@ -1163,9 +1558,31 @@ int main(int argc, char** argv) {
     }
     if (train) train_compare(*cpu, *gpu, steps);
     gpu.reset();
+    if (with_bf16 && (ops || unet || train)) {
+      std::unique_ptr<Backend> g16(ddpm::cuda::create_cuda_backend(device, ddpm::cuda::Precision::kBf16));
+      std::printf("cuda_check: GPU %s\n", g16->device_name().c_str());
+      if (ops) {
+        const double t0 = now_s();
+        Bf16Ops{*cpu, *g16, quick}.run();
+        std::printf("   (bf16 ops: %.1f s)\n", now_s() - t0);
+      }
+      if (unet) {
+        std::printf("== unet: precision bf16 vs the float32 CPU ==\n");
+        unet_compare(*cpu, *g16, small_config(), 4, "small bf16", kUnetTolBf16);
+        if (!quick) unet_compare(*cpu, *g16, seed_config(), 8, "seed bf16", kUnetTolBf16);
+      }
+      if (train) train_compare(*cpu, *g16, steps, " bf16");
+      g16.reset();
+      if (train && !quick) precision_curve(device, 400);
+    }
     if (bench_part) {
       std::printf("== bench: seed model on %s ==\n", ddpm::cuda::device_name(device).c_str());
       bench(device, ddpm::cuda::device_name(device));
+    }
+    if (profile) {
+      std::printf("== profile: seed model, batch 512 ==\n");
+      profile_step(device, ddpm::cuda::Precision::kTf32, 512);
+      profile_step(device, ddpm::cuda::Precision::kBf16, 512);
     }
   } catch (const std::exception& e) {
     verdict(false, std::string("cuda_check: ") + e.what());

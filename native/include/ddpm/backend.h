@@ -1,10 +1,11 @@
 // The op interface every compute backend implements (CPU reference, CUDA).
 //
 // The UNet (unet.h) is written once against this interface; a backend only
-// supplies memory and ops. All tensors are float32, NCHW, dense, and live in
-// the backend's memory space (host memory for the CPU backend, device memory
-// for CUDA). Pointers passed to ops must come from Backend::alloc (or point
-// inside such a block). Every op is enqueued in order on the backend's single
+// supplies memory and ops. All tensors are float32, NCHW, dense (except
+// activations in a backend's reduced format, see activation_format), and live
+// in the backend's memory space (host memory for the CPU backend, device
+// memory for CUDA). Pointers passed to ops must come from Backend::alloc (or
+// point inside such a block). Every op is enqueued in order on the backend's single
 // stream; only download() and synchronize() wait for the device.
 //
 // Conventions, used the same everywhere:
@@ -80,6 +81,32 @@ class Backend {
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // regions must not overlap
   virtual void fill(float* dst, float value, size_t n) = 0;
   virtual void synchronize() = 0;
+
+  // ---- activation format ------------------------------------------------
+  // The feature maps of the UNet ("activations") may be stored in a format of
+  // the backend's choosing. An activation argument is any x / y / dx / dy /
+  // up / skip / out / dout of conv2d, conv_transpose2x2, batchnorm_relu,
+  // maxpool2x2, pad_concat and add_channel below. Everything else is always
+  // float32: weights, biases and their gradients, BatchNorm statistics, the
+  // per-(n, c) add and dadd vectors, the dense ops, the loss, the DDPM ops.
+  //   kFloat32NCHW   float32, NCHW, as documented op by op (CPU; CUDA fp32/tf32)
+  //   kBFloat16NHWC  bfloat16, NHWC (channels last); the float* handed to an op
+  //                  is then the address of that encoding, not of floats.
+  //                  Statistics and reductions are still formed in float32 or
+  //                  wider (CUDA with precision bf16).
+  // Shapes keep their NCHW names in every case: an activation of shape
+  // (N, C, H, W) occupies activation_bytes(N*C*H*W) bytes.
+  enum class ActivationFormat { kFloat32NCHW = 0, kBFloat16NHWC = 1 };
+  virtual ActivationFormat activation_format() const { return ActivationFormat::kFloat32NCHW; }
+  virtual size_t activation_bytes(size_t elements) const { return elements * sizeof(float); }
+  // src float32 (N, C, HW) NCHW -> dst activation (N, C, HW), overwrite; no aliasing.
+  virtual void to_activation(const float* src, float* dst, int N, int C, int HW) {
+    copy(dst, src, sizeof(float) * static_cast<size_t>(N) * C * HW);
+  }
+  // src activation (N, C, HW) -> dst float32 NCHW, overwrite; no aliasing.
+  virtual void from_activation(const float* src, float* dst, int N, int C, int HW) {
+    copy(dst, src, sizeof(float) * static_cast<size_t>(N) * C * HW);
+  }
 
   // ---- convolution ------------------------------------------------------
   // 2-D convolution, stride 1, zero padding k/2, k in {1, 3}.

@@ -1,0 +1,115 @@
+// Layout conversions of the bf16 channels-last mode (bf16.cuh), all one
+// tiled transpose with a type conversion on the way:
+//   out[b][c][r] = in[b][r][c]   for b < B, r < R, c < Cols
+// read and written through a 32x33 shared tile, so both sides are coalesced.
+//   to_activation:    float32 (N, C, HW) -> bf16 (N, HW, C)     R = C,  Cols = HW
+//   from_activation:  bf16 (N, HW, C) -> float32 (N, C, HW)     R = HW, Cols = C
+//   conv weights:     float32 (K, C, R*S) -> bf16 (K, R*S, C)   (cuDNN's NHWC filter)
+//   weight gradients: bf16 (K, R*S, C) -> float32 (K, C, R*S)
+#include <string>
+
+#include "bf16.cuh"
+#include "ops.h"
+
+namespace ddpm {
+namespace cuda {
+
+namespace {
+
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(bf16 v) { return __bfloat162float(v); }
+template <typename T>
+__device__ __forceinline__ T from_f32(float v);
+template <>
+__device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ bf16 from_f32<bf16>(float v) { return __float2bfloat16_rn(v); }
+
+constexpr int kTile = 32, kTileRows = 8;
+
+template <typename In, typename Out>
+__global__ void transpose_convert_kernel(const In* __restrict__ in, Out* __restrict__ out, int B, int R,
+                                         int Cols) {
+  __shared__ float tile[kTile][kTile + 1];
+  const int r0 = blockIdx.y * kTile, c0 = blockIdx.x * kTile;
+  const long long plane = static_cast<long long>(R) * Cols;
+  for (int b = blockIdx.z; b < B; b += gridDim.z) {
+    const In* src = in + b * plane;
+    Out* dst = out + b * plane;
+    for (int k = threadIdx.y; k < kTile; k += kTileRows) {
+      const int r = r0 + k, c = c0 + threadIdx.x;
+      if (r < R && c < Cols) tile[k][threadIdx.x] = to_f32(src[static_cast<long long>(r) * Cols + c]);
+    }
+    __syncthreads();
+    for (int k = threadIdx.y; k < kTile; k += kTileRows) {
+      const int c = c0 + k, r = r0 + threadIdx.x;
+      if (r < R && c < Cols) dst[static_cast<long long>(c) * R + r] = from_f32<Out>(tile[threadIdx.x][k]);
+    }
+    __syncthreads();  // the tile is refilled for the next b
+  }
+}
+
+template <typename In, typename Out>
+void transpose_convert(const Ctx& ctx, const In* in, Out* out, long long B, long long R, long long Cols,
+                       const char* op) {
+  if (B <= 0 || R <= 0 || Cols <= 0)
+    throw Error(std::string("cuda ") + op + ": every dimension must be positive, got " + shape_str({B, R, Cols}));
+  const long long gx = (Cols + kTile - 1) / kTile, gy = (R + kTile - 1) / kTile;
+  if (gx > 0x7fffffffLL || gy > 65535 || R * Cols > (1LL << 40))
+    throw Error(std::string("cuda ") + op + ": tensor too large for the layout kernel " + shape_str({B, R, Cols}));
+  const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy),
+                  static_cast<unsigned>(B < 65535 ? B : 65535));
+  transpose_convert_kernel<In, Out><<<grid, dim3(kTile, kTileRows), 0, ctx.stream>>>(
+      in, out, static_cast<int>(B), static_cast<int>(R), static_cast<int>(Cols));
+  check_launch(op);
+}
+
+}  // namespace
+
+GrowBuffer::~GrowBuffer() {
+  if (p_) cudaFree(p_);
+}
+
+void* GrowBuffer::get(size_t bytes, cudaStream_t stream, const char* op) {
+  if (bytes <= bytes_ && p_) return p_;
+  const size_t rounded = (bytes + (1u << 20) - 1) & ~static_cast<size_t>((1u << 20) - 1);
+  DDPM_CUDA(op, cudaStreamSynchronize(stream));
+  if (p_) {
+    DDPM_CUDA(op, cudaFree(p_));
+    p_ = nullptr;
+    bytes_ = 0;
+  }
+  const cudaError_t e = cudaMalloc(&p_, rounded);
+  if (e != cudaSuccess) {
+    p_ = nullptr;
+    cudaGetLastError();
+    throw Error(std::string("cuda ") + op + ": cannot allocate " + std::to_string(rounded >> 20) +
+                " MiB of scratch: " + cudaGetErrorString(e));
+  }
+  bytes_ = rounded;
+  return p_;
+}
+
+namespace ops {
+namespace nhwc {
+
+void to_activation(const Ctx& ctx, const float* src, bf16* dst, int N, int C, int HW) {
+  transpose_convert(ctx, src, dst, N, C, HW, "to_activation");
+}
+
+void from_activation(const Ctx& ctx, const bf16* src, float* dst, int N, int C, int HW) {
+  transpose_convert(ctx, src, dst, N, HW, C, "from_activation");
+}
+
+void weights_to_krsc(const Ctx& ctx, const float* w, bf16* out, int K, int C, int RS, const char* op) {
+  transpose_convert(ctx, w, out, K, C, RS, op);
+}
+
+void weights_from_krsc(const Ctx& ctx, const bf16* w, float* out, int K, int C, int RS, const char* op) {
+  transpose_convert(ctx, w, out, K, RS, C, op);
+}
+
+}  // namespace nhwc
+}  // namespace ops
+}  // namespace cuda
+}  // namespace ddpm

@@ -1,0 +1,420 @@
+// BatchNorm + ReLU (+ the per-(n, c) add) and the channel reductions on
+// bf16 channels-last activations (bf16.cuh), the twins of batchnorm.cu and
+// channel.cu's sums for precision bf16. Semantics are backend.h's; the
+// CPU reference (native/cpu/batchnorm.cpp) is the same maths in float32.
+//
+// One reduction kernel serves every sum over rows of an NHWC tensor:
+//   grid (channel tiles, N * S): block (tile, n*S + j) owns the rows
+//   hw in [j*rows, (j+1)*rows) of sample n and the tile's channels;
+//   threads (tx, ty) take V channels each (tx) and every TY-th row (ty),
+//   sum in float, and the block adds the TY row partials in a fixed order
+//   into part[q][n*S + j][c] (float). Finalise kernels add the N*S (or,
+//   per sample, the S) partials of a channel in double, in a fixed order,
+//   so results are deterministic for a given shape.
+// Quantities (q) per mode:
+//   kSum:   sum x                                 (bias gradient, dadd)
+//   kStats: sum (x - k), sum (x - k)^2, k = x[row 0, c] (shifted, so a
+//           large mean does not cancel)
+//   kBwd:   sum g, sum g * (x - mean), sum dy; g = dy where the ReLU passed
+//
+// Forward (training): reduce kStats -> finalize (save_mean/invstd, running
+// statistics as PyTorch, scale/shift) -> apply. Eval: finalize from the
+// running statistics -> apply. Backward: reduce kBwd -> finalize (dgamma,
+// dbeta, dx coefficients; dadd per sample) -> dx.
+// The ReLU mask is computed with explicitly rounded multiply and add, the
+// same two roundings as the float32 kernels and the CPU.
+#include <string>
+
+#include "bf16.cuh"
+#include "ops.h"
+
+namespace ddpm {
+namespace cuda {
+
+namespace {
+
+enum Mode { kSum = 0, kStats = 1, kBwd = 2 };
+constexpr int kQ[3] = {1, 2, 3};
+constexpr int kBlock = 256;
+
+// Coefficients per channel in ctx.coef, channel-major blocks of C floats:
+// coef[k * C + c] for k in Coef (6 * C <= 8 * kMaxChannels).
+enum Coef { kScale = 0, kShift = 1, kMean = 2, kInvstd = 3, kMeanG = 4, kMeanGX = 5 };
+
+__device__ __forceinline__ float bn_pre(float x, float scale, float shift) {
+  return __fadd_rn(__fmul_rn(x, scale), shift);
+}
+
+template <int V, int MODE>
+__global__ void nhwc_reduce_kernel(const bf16* __restrict__ x, const bf16* __restrict__ dy,
+                                   const float* __restrict__ coef, int HW, int C, int S, int rows,
+                                   long long slices, float* __restrict__ part) {
+  constexpr int Q = kQ[MODE];
+  __shared__ float sm[Q][kBlock * V];
+  const int TX = blockDim.x, TY = blockDim.y;
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int c = (blockIdx.x * TX + tx) * V;
+  const bool on = c < C;
+  const long long slice = blockIdx.y;
+  const long long n = slice / S;
+  const int j = static_cast<int>(slice % S);
+  const int hw0 = j * rows, hw1 = min(HW, hw0 + rows);
+  float acc[Q][V];
+#pragma unroll
+  for (int q = 0; q < Q; ++q)
+#pragma unroll
+    for (int v = 0; v < V; ++v) acc[q][v] = 0.0f;
+  if (on) {
+    float k[V], scale[V], shift[V], mean[V];
+    if (MODE == kStats) load_bf16<V>(x + c, k);  // x[sample 0, row 0, c..]
+    if (MODE == kBwd) {
+      load_f32<V>(coef + kScale * C + c, scale);
+      load_f32<V>(coef + kShift * C + c, shift);
+      load_f32<V>(coef + kMean * C + c, mean);
+    }
+    for (int hw = hw0 + ty; hw < hw1; hw += TY) {
+      const long long off = (n * HW + hw) * C + c;
+      float xv[V];
+      load_bf16<V>(x + off, xv);
+      if (MODE == kSum) {
+#pragma unroll
+        for (int v = 0; v < V; ++v) acc[0][v] += xv[v];
+      } else if (MODE == kStats) {
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          const float d = xv[v] - k[v];
+          acc[0][v] += d;
+          acc[1][v] += d * d;
+        }
+      } else {
+        float dv[V];
+        load_bf16<V>(dy + off, dv);
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          const float g = bn_pre(xv[v], scale[v], shift[v]) > 0.0f ? dv[v] : 0.0f;
+          acc[0][v] += g;
+          acc[1][v] += g * (xv[v] - mean[v]);
+          acc[2][v] += dv[v];
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int q = 0; q < Q; ++q)
+#pragma unroll
+    for (int v = 0; v < V; ++v) sm[q][(ty * TX + tx) * V + v] = acc[q][v];
+  __syncthreads();
+  if (ty == 0 && on) {
+#pragma unroll
+    for (int q = 0; q < Q; ++q)
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        if (V > 1 || c + v < C) {
+          float s = 0.0f;
+          for (int r = 0; r < TY; ++r) s += sm[q][(r * TX + tx) * V + v];
+          part[(static_cast<long long>(q) * slices + slice) * C + c + v] = s;
+        }
+      }
+  }
+}
+
+// A reduction's launch shape and its partials.
+struct Reduction {
+  dim3 grid, block;
+  int S = 1, rows = 1, V = 1;
+  long long slices = 0;
+  float* part = nullptr;
+};
+
+Reduction plan_reduction(const Ctx& ctx, int N, int HW, int C, int Q, int V, const char* op) {
+  Reduction r;
+  r.V = V;
+  const int cvecs = (C + V - 1) / V;
+  const int TX = cvecs < 32 ? cvecs : 32;
+  const int TY = kBlock / TX;
+  r.block = dim3(TX, TY);
+  const int tiles = (cvecs + TX - 1) / TX;
+  // Split a sample's rows into S slices until the grid fills the GPU.
+  r.rows = HW;
+  while (static_cast<long long>(N) * ((HW + r.rows - 1) / r.rows) * tiles < 2LL * ctx.sm_count && r.rows > TY)
+    r.rows = (r.rows + 1) / 2;
+  r.S = (HW + r.rows - 1) / r.rows;
+  r.slices = static_cast<long long>(N) * r.S;
+  if (r.slices > 0x7fffffffLL || tiles > 0x7fffffff)
+    throw Error(std::string("cuda ") + op + ": tensor too large " + shape_str({N, C, HW}));
+  r.grid = dim3(tiles, static_cast<unsigned>(r.slices));
+  if (r.slices > 65535) {
+    // gridDim.y is limited: fold whole samples into longer slices instead.
+    throw Error(std::string("cuda ") + op + ": batch too large for the channels-last reduction (" +
+                std::to_string(r.slices) + " slices > 65535)");
+  }
+  r.part = static_cast<float*>(
+      ctx.scratch->get(sizeof(float) * static_cast<size_t>(Q) * r.slices * C, ctx.stream, op));
+  return r;
+}
+
+template <int MODE>
+Reduction reduce(const Ctx& ctx, const bf16* x, const bf16* dy, int N, int HW, int C, const char* op) {
+  const int V = nhwc_vec(C, {x, dy});
+  Reduction r = plan_reduction(ctx, N, HW, C, kQ[MODE], V, op);
+  if (V == 8)
+    nhwc_reduce_kernel<8, MODE><<<r.grid, r.block, 0, ctx.stream>>>(x, dy, ctx.coef, HW, C, r.S, r.rows, r.slices,
+                                                                    r.part);
+  else
+    nhwc_reduce_kernel<1, MODE><<<r.grid, r.block, 0, ctx.stream>>>(x, dy, ctx.coef, HW, C, r.S, r.rows, r.slices,
+                                                                    r.part);
+  check_launch(op);
+  return r;
+}
+
+// out[c] = sum over all slices of part[q][.][c].
+__global__ void sum_channels_kernel(const float* __restrict__ part, long long slices, int C, int q,
+                                    float* __restrict__ out) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  double s = 0.0;
+  const float* p = part + static_cast<long long>(q) * slices * C + c;
+  for (long long k = 0; k < slices; ++k) s += p[k * C];
+  out[c] = static_cast<float>(s);
+}
+
+// out[n * C + c] = sum over the S slices of sample n of part[q][.][c].
+__global__ void sum_samples_kernel(const float* __restrict__ part, long long slices, int N, int S, int C, int q,
+                                   float* __restrict__ out) {
+  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= static_cast<long long>(N) * C) return;
+  const long long n = i / C;
+  const int c = static_cast<int>(i % C);
+  const float* p = part + (static_cast<long long>(q) * slices + n * S) * C + c;
+  double s = 0.0;
+  for (int j = 0; j < S; ++j) s += p[static_cast<long long>(j) * C];
+  out[i] = static_cast<float>(s);
+}
+
+__global__ void stats_finalize_kernel(const float* __restrict__ part, long long slices, int C,
+                                      const bf16* __restrict__ x, long long M, const float* __restrict__ gamma,
+                                      const float* __restrict__ beta, float* __restrict__ running_mean,
+                                      float* __restrict__ running_var, float* __restrict__ save_mean,
+                                      float* __restrict__ save_invstd, float momentum, float eps,
+                                      float* __restrict__ coef) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  double s1 = 0.0, s2 = 0.0;
+  for (long long k = 0; k < slices; ++k) {
+    s1 += part[k * C + c];
+    s2 += part[(slices + k) * C + c];
+  }
+  const double Md = static_cast<double>(M);
+  const double md = s1 / Md;
+  double var = s2 / Md - md * md;
+  if (var < 0.0) var = 0.0;
+  const double mu = static_cast<double>(__bfloat162float(x[c])) + md;
+  const float mean = static_cast<float>(mu);
+  const float invstd = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
+  save_mean[c] = mean;
+  save_invstd[c] = invstd;
+  const double unbiased = var * Md / static_cast<double>(M - 1);
+  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu);
+  running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
+  const float scale = __fmul_rn(gamma[c], invstd);
+  coef[kScale * C + c] = scale;
+  coef[kShift * C + c] = __fsub_rn(beta[c], __fmul_rn(mean, scale));
+}
+
+__global__ void eval_finalize_kernel(int C, const float* __restrict__ gamma, const float* __restrict__ beta,
+                                     const float* __restrict__ running_mean, const float* __restrict__ running_var,
+                                     float eps, float* __restrict__ coef) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  const float mean = running_mean[c];
+  const float invstd =
+      static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps)));
+  const float scale = __fmul_rn(gamma[c], invstd);
+  coef[kScale * C + c] = scale;
+  coef[kShift * C + c] = __fsub_rn(beta[c], __fmul_rn(mean, scale));
+}
+
+// y = relu(x * scale + shift) + add[n, c]; one thread per V channels of a row.
+template <int V>
+__global__ void bn_apply_kernel(const bf16* __restrict__ x, bf16* __restrict__ y, const float* __restrict__ coef,
+                                const float* __restrict__ add, long long vecs, int HW, int C) {
+  const int cvecs = C / V;
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < vecs; i += stride) {
+    const long long row = i / cvecs;
+    const int c = static_cast<int>(i % cvecs) * V;
+    float xv[V], scale[V], shift[V], a[V];
+    load_bf16<V>(x + row * C + c, xv);
+    load_f32<V>(coef + kScale * C + c, scale);
+    load_f32<V>(coef + kShift * C + c, shift);
+    if (add) {
+      load_f32<V>(add + (row / HW) * C + c, a);
+    } else {
+#pragma unroll
+      for (int v = 0; v < V; ++v) a[v] = 0.0f;
+    }
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      const float pre = bn_pre(xv[v], scale[v], shift[v]);
+      xv[v] = (pre > 0.0f ? pre : 0.0f) + a[v];
+    }
+    store_bf16<V>(y + row * C + c, xv);
+  }
+}
+
+__global__ void bwd_finalize_kernel(const float* __restrict__ part, long long slices, int C, long long M,
+                                    const float* __restrict__ gamma, const float* __restrict__ beta,
+                                    const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
+                                    float* __restrict__ dgamma, float* __restrict__ dbeta, float* __restrict__ coef) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  double sg = 0.0, sgx = 0.0;
+  for (long long k = 0; k < slices; ++k) {
+    sg += part[k * C + c];
+    sgx += part[(slices + k) * C + c];
+  }
+  const float mean = save_mean[c], invstd = save_invstd[c];
+  sgx *= static_cast<double>(invstd);
+  dbeta[c] = static_cast<float>(sg);
+  dgamma[c] = static_cast<float>(sgx);
+  const float scale = __fmul_rn(gamma[c], invstd);
+  coef[kScale * C + c] = scale;
+  coef[kShift * C + c] = __fsub_rn(beta[c], __fmul_rn(mean, scale));
+  coef[kMean * C + c] = mean;
+  coef[kInvstd * C + c] = invstd;
+  coef[kMeanG * C + c] = static_cast<float>(sg / static_cast<double>(M));
+  coef[kMeanGX * C + c] = static_cast<float>(sgx / static_cast<double>(M));
+}
+
+// scale, shift and mean from the saved statistics, for the backward reduction.
+__global__ void bwd_prepare_kernel(const float* __restrict__ gamma, const float* __restrict__ beta,
+                                   const float* __restrict__ save_mean, const float* __restrict__ save_invstd, int C,
+                                   float* __restrict__ coef) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  const float mean = save_mean[c];
+  const float scale = __fmul_rn(gamma[c], save_invstd[c]);
+  coef[kScale * C + c] = scale;
+  coef[kShift * C + c] = __fsub_rn(beta[c], __fmul_rn(mean, scale));
+  coef[kMean * C + c] = mean;
+}
+
+// dx = scale * (g - mean(g) - xhat * mean(g * xhat)).
+template <int V>
+__global__ void bn_bwd_dx_kernel(const bf16* __restrict__ x, const bf16* __restrict__ dy,
+                                 const float* __restrict__ coef, bf16* __restrict__ dx, long long vecs, int C) {
+  const int cvecs = C / V;
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < vecs; i += stride) {
+    const long long off = (i / cvecs) * C + static_cast<int>(i % cvecs) * V;
+    const int c = static_cast<int>(i % cvecs) * V;
+    float xv[V], dv[V], scale[V], shift[V], mean[V], invstd[V], mg[V], mgx[V];
+    load_bf16<V>(x + off, xv);
+    load_bf16<V>(dy + off, dv);
+    load_f32<V>(coef + kScale * C + c, scale);
+    load_f32<V>(coef + kShift * C + c, shift);
+    load_f32<V>(coef + kMean * C + c, mean);
+    load_f32<V>(coef + kInvstd * C + c, invstd);
+    load_f32<V>(coef + kMeanG * C + c, mg);
+    load_f32<V>(coef + kMeanGX * C + c, mgx);
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      const float xhat = (xv[v] - mean[v]) * invstd[v];
+      const float g = bn_pre(xv[v], scale[v], shift[v]) > 0.0f ? dv[v] : 0.0f;
+      dv[v] = scale[v] * (g - mg[v] - xhat * mgx[v]);
+    }
+    store_bf16<V>(dx + off, dv);
+  }
+}
+
+void check_shape(const char* op, int N, int C, int HW) {
+  if (N <= 0 || C <= 0 || HW <= 0)
+    throw Error(std::string("cuda ") + op + ": N, C and HW must be positive, got " + shape_str({N, C, HW}));
+  if (C > kMaxChannels)
+    throw Error(std::string("cuda ") + op + ": at most " + std::to_string(kMaxChannels) + " channels, got " +
+                std::to_string(C));
+}
+
+int cgrid(int C) { return (C + kThreads - 1) / kThreads; }
+
+}  // namespace
+
+namespace ops {
+namespace nhwc {
+
+void channel_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, const char* op) {
+  check_shape(op, N, C, HW);
+  const Reduction r = reduce<kSum>(ctx, x, nullptr, N, HW, C, op);
+  sum_channels_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.part, r.slices, C, 0, out);
+  check_launch(op);
+}
+
+void plane_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, const char* op) {
+  check_shape(op, N, C, HW);
+  const Reduction r = reduce<kSum>(ctx, x, nullptr, N, HW, C, op);
+  const long long nc = static_cast<long long>(N) * C;
+  sum_samples_kernel<<<static_cast<unsigned>((nc + kThreads - 1) / kThreads), kThreads, 0, ctx.stream>>>(
+      r.part, r.slices, N, r.S, C, 0, out);
+  check_launch(op);
+}
+
+void batchnorm_relu_forward(const Ctx& ctx, const bf16* x, bf16* y, const float* gamma, const float* beta,
+                            float* running_mean, float* running_var, float* save_mean, float* save_invstd,
+                            const float* add, int N, int C, int HW, bool training, float momentum, float eps) {
+  const char* op = "batchnorm_relu_forward";
+  check_shape(op, N, C, HW);
+  const long long M = static_cast<long long>(N) * HW;
+  if (training && M < 2) throw Error("cuda batchnorm_relu_forward: training needs more than one value per channel");
+  if (training) {
+    const Reduction r = reduce<kStats>(ctx, x, nullptr, N, HW, C, op);
+    stats_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.part, r.slices, C, x, M, gamma, beta,
+                                                                 running_mean, running_var, save_mean, save_invstd,
+                                                                 momentum, eps, ctx.coef);
+  } else {
+    eval_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(C, gamma, beta, running_mean, running_var, eps,
+                                                                ctx.coef);
+  }
+  check_launch(op);
+  const int V = nhwc_vec(C, {x, y});
+  const long long vecs = M * C / V;
+  const int grid = grid_for(vecs, kThreads, ctx, 16);
+  if (V == 8)
+    bn_apply_kernel<8><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, add, vecs, HW, C);
+  else
+    bn_apply_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, add, vecs, HW, C);
+  check_launch(op);
+}
+
+void batchnorm_relu_backward(const Ctx& ctx, const bf16* x, const bf16* dy, const float* gamma,
+                             const float* beta, const float* save_mean, const float* save_invstd, bf16* dx,
+                             float* dgamma, float* dbeta, float* dadd, int N, int C, int HW) {
+  const char* op = "batchnorm_relu_backward";
+  check_shape(op, N, C, HW);
+  const long long M = static_cast<long long>(N) * HW;
+  // The reduction reads scale/shift/mean from ctx.coef: put them there first.
+  bwd_prepare_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(gamma, beta, save_mean, save_invstd, C, ctx.coef);
+  check_launch(op);
+  const Reduction r = reduce<kBwd>(ctx, x, dy, N, HW, C, op);
+  bwd_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.part, r.slices, C, M, gamma, beta, save_mean,
+                                                             save_invstd, dgamma, dbeta, ctx.coef);
+  check_launch(op);
+  if (dadd) {
+    const long long nc = static_cast<long long>(N) * C;
+    sum_samples_kernel<<<static_cast<unsigned>((nc + kThreads - 1) / kThreads), kThreads, 0, ctx.stream>>>(
+        r.part, r.slices, N, r.S, C, 2, dadd);
+    check_launch(op);
+  }
+  const int V = nhwc_vec(C, {x, dy, dx});
+  const long long vecs = M * C / V;
+  const int grid = grid_for(vecs, kThreads, ctx, 16);
+  if (V == 8)
+    bn_bwd_dx_kernel<8><<<grid, kThreads, 0, ctx.stream>>>(x, dy, ctx.coef, dx, vecs, C);
+  else
+    bn_bwd_dx_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, dy, ctx.coef, dx, vecs, C);
+  check_launch(op);
+}
+
+}  // namespace nhwc
+}  // namespace ops
+}  // namespace cuda
+}  // namespace ddpm
