@@ -11,12 +11,15 @@ and the sampling forward pass.
   python3 benchmarks/compare.py --device cpu --threads 2 --batch 32 --preset seed
   # a GPU: ours with TF32 vs PyTorch eager fp32+TF32 and bf16 autocast + channels_last
   python3 benchmarks/compare.py --device cuda --batch 512 --preset seed --peak-tflops 989
+  # ours in bf16 (bf16 NHWC activations, float32 master weights) against the same PyTorch variants
+  python3 benchmarks/compare.py --device cuda --batch 512 --preset seed --precision bf16 --peak-tflops 989
   # a distribution's launcher instead of ./ddpm, raw JSON lines kept
   python3 benchmarks/compare.py --ddpm dist/ddpm4j-0.1.0/bin/ddpm --device cuda --out gpu.jsonl
 
 Model flags are those of `ddpm bench` (--preset seed|tiny, --base-width,
 --depth, --image-size, --channels) and are passed to both sides. On CUDA, TF32
-is allowed on both sides (ours --tf32, PyTorch --tf32) unless --no-tf32.
+is allowed on both sides (ours --tf32, PyTorch --tf32) unless --no-tf32;
+--precision bf16 runs ours with bf16 activations (`ddpm bench --precision bf16`).
 PyTorch variants (--variants, comma-separated):
   eager            fp32 (IEEE on CUDA)
   eager-tf32       fp32 with TF32 matmuls/convolutions
@@ -65,6 +68,8 @@ def parse_args(argv=None):
     ap.add_argument("--iters", type=int, help="timed steps per run, both sides (default 5 CPU, 50 CUDA)")
     ap.add_argument("--variants", help="PyTorch variants, comma-separated: " + ", ".join(VARIANTS))
     ap.add_argument("--no-tf32", action="store_true", help="CUDA: IEEE fp32 on both sides")
+    ap.add_argument("--precision", choices=("fp32", "tf32", "bf16"),
+                    help="CUDA: ours with this --precision (default tf32, or fp32 with --no-tf32)")
     ap.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s: also report the fraction reached")
     ap.add_argument("--ddpm-args", default="", help="extra arguments for `ddpm bench` (one string)")
     ap.add_argument("--torch-args", default="", help="extra arguments for the PyTorch script (one string)")
@@ -103,7 +108,9 @@ def commands(args, device):
     common = model_flags(args) + ["--batch", str(batch), "--threads", str(args.threads)]
     ours = [args.ddpm, "bench", "--device", "cuda" if cuda else "cpu"] + common + \
            ["--warmup", str(warmup), "--iters", str(iters)]
-    if cuda and not args.no_tf32:
+    if cuda and args.precision:
+        ours += ["--precision", args.precision]
+    elif cuda and not args.no_tf32:
         ours.append("--tf32")
     ours += shlex.split(args.ddpm_args)
     names = args.variants.split(",") if args.variants else (["eager-tf32", "bf16-cl"] if cuda else ["eager"])
@@ -232,7 +239,10 @@ def main(argv=None):
         if args.peak_tflops:
             header += " %10s" % "train peak"
     print(header)
-    rows = ([("ours (%s)" % results["ours"][0].get("backend"), "ours")] if results["ours"] else []) + \
+    ours_label = "ours (%s%s)" % (results["ours"][0].get("backend"),
+                                  ", " + results["ours"][0]["precision"] if results["ours"] and
+                                  results["ours"][0].get("precision") else "") if results["ours"] else ""
+    rows = ([(ours_label, "ours")] if results["ours"] else []) + \
            [("pytorch " + name, name) for name, _ in torch_cmds]
     for label, key in rows:
         tr, fw = med(results[key], "train_img_per_s"), med(results[key], "forward_img_per_s")

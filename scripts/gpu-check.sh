@@ -12,7 +12,8 @@
 #
 # It prints nvidia-smi, runs `cuda_check --ops --quick` under
 # compute-sanitizer's memcheck (any memcheck error fails the script), then
-# cuda_check in full (ops, UNet, training curves, timings). Logs go to $OUT
+# cuda_check in full (ops, UNet, training curves, timings, a per-op profile;
+# each in fp32 and in precision bf16), or with GPU_CHECK_ARGS. Logs go to $OUT
 # when set, else to /tmp/ddpm-gpu-check. cuDNN and cuBLAS are taken from the
 # Python environment there (the NVIDIA wheels PyTorch uses), found below.
 # Without a GPU it says so and exits 0. About 3-5 minutes on an H100; the
@@ -106,8 +107,9 @@ else
   echo "gpu-check: compute-sanitizer not found: memcheck run skipped"
 fi
 
-echo "== cuda_check (ops, unet, train, bench)"
-timeout "${GPU_CHECK_TIMEOUT:-360}" "$CHECK" 2>&1 | tee "$LOG/cuda_check.log"
+echo "== cuda_check ${GPU_CHECK_ARGS:---ops --unet --train --bench --profile}"
+# shellcheck disable=SC2086
+timeout "${GPU_CHECK_TIMEOUT:-360}" "$CHECK" ${GPU_CHECK_ARGS:---ops --unet --train --bench --profile} 2>&1 | tee "$LOG/cuda_check.log"
 rc=${PIPESTATUS[0]}
 if [ "$rc" -ne 0 ]; then
   echo "gpu-check: cuda_check FAILED (exit $rc; 124 = timeout)"

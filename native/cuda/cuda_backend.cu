@@ -546,6 +546,10 @@ Backend* create_cuda_backend(int device, bool tf32) {
   return new CudaBackend(device, tf32 ? Precision::kTf32 : Precision::kFp32);
 }
 
+Backend* create_cuda_backend_named(int device, const std::string& precision) {
+  return create_cuda_backend(device, parse_precision(precision));
+}
+
 Precision parse_precision(const std::string& name) {
   if (name == "fp32") return Precision::kFp32;
   if (name == "tf32") return Precision::kTf32;

@@ -1424,7 +1424,7 @@ void profile_step(int device, ddpm::cuda::Precision p, int B) {
   });
 }
 
-void bench(int device, const std::string& label) {
+void bench(int device, const std::string& label, const std::vector<int>& batches) {
   const ddpm::UNetConfig cfg = seed_config();
   using ddpm::cuda::Precision;
   for (Precision prec : {Precision::kFp32, Precision::kTf32, Precision::kBf16}) {
@@ -1432,7 +1432,7 @@ void bench(int device, const std::string& label) {
     const char* pname = ddpm::cuda::precision_name(prec);
     std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, prec));
     if (prec != Precision::kBf16) op_bench(*gpu, label + " " + pname);
-    for (int B : {32, 128, 512}) {
+    for (int B : batches) {
       guarded("bench batch " + std::to_string(B), [&] {
         ddpm::UNet net(*gpu, cfg, B);
         net.init(1);
@@ -1485,7 +1485,7 @@ void bench(int device, const std::string& label) {
 int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [--ops] [--unet] [--train] [--bench] [--profile] [--quick] [--no-bf16] [--device N]\n"
-               "          [--steps N] [--tf32]\n"
+               "          [--steps N] [--batches B1,B2,..] [--tf32]\n"
                "  no part named: all parts but --profile\n",
                argv0);
   return 2;
@@ -1498,6 +1498,7 @@ int main(int argc, char** argv) {
   bool profile = false, with_bf16 = true;
   bool self_test = false;
   int device = 0, steps = 200;
+  std::vector<int> batches = {32, 128, 512};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--ops") ops = true;
@@ -1511,6 +1512,16 @@ int main(int argc, char** argv) {
     else if (a == "--self-test") self_test = true;
     else if (a == "--device" && i + 1 < argc) device = std::atoi(argv[++i]);
     else if (a == "--steps" && i + 1 < argc) steps = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--batches" && i + 1 < argc) {
+      batches.clear();
+      for (const char* p = argv[++i]; *p;) {
+        const int b = std::atoi(p);
+        if (b < 1) return usage(argv[0]);
+        batches.push_back(b);
+        while (*p && *p != ',') ++p;
+        if (*p == ',') ++p;
+      }
+    }
     else return usage(argv[0]);
   }
   if (!ops && !unet && !train && !bench_part && !profile) ops = unet = train = bench_part = true;
@@ -1577,7 +1588,7 @@ int main(int argc, char** argv) {
     }
     if (bench_part) {
       std::printf("== bench: seed model on %s ==\n", ddpm::cuda::device_name(device).c_str());
-      bench(device, ddpm::cuda::device_name(device));
+      bench(device, ddpm::cuda::device_name(device), batches);
     }
     if (profile) {
       std::printf("== profile: seed model, batch 512 ==\n");

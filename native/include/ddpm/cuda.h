@@ -29,6 +29,8 @@ const char* precision_name(Precision p);
 Backend* create_cuda_backend(int device, Precision precision);
 // create_cuda_backend(device, tf32 ? kTf32 : kFp32)
 Backend* create_cuda_backend(int device, bool tf32);
+// create_cuda_backend(device, parse_precision(precision)), for the Java binding.
+Backend* create_cuda_backend_named(int device, const std::string& precision);
 
 // Number of CUDA devices the runtime sees (0 when there is no driver or GPU).
 int device_count();

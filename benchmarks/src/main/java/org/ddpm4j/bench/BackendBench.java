@@ -3,6 +3,7 @@ package org.ddpm4j.bench;
 import java.util.concurrent.TimeUnit;
 import org.ddpm4j.backend.Backend;
 import org.ddpm4j.backend.Device;
+import org.ddpm4j.backend.Precision;
 import org.ddpm4j.binding.Backends;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -22,7 +23,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * (OpKernel.synchronize()), so the time per op is honest on a GPU too.
  *
  * <p>System properties (pass to the fork with -jvmArgsAppend "-D..."):
- * {@code ddpm.bench.tf32} (default true: TF32 allowed on the CUDA backend) and
+ * {@code ddpm.bench.precision} (fp32, tf32 or bf16 for the CUDA backend; default tf32; the CPU is always
+ * float32) and
  * {@code ddpm.bench.cudaLibs} (folders holding cuDNN and cuBLAS).
  *
  * <p>Subclasses open the backend first in their own @Setup and close it last in
@@ -62,7 +64,11 @@ public abstract class BackendBench {
             String why = Backends.cudaUsable(cudaLibs());
             if (why != null) throw new SkippedBenchmark("backend=cuda skipped: " + why + " (use -p backend=cpu to leave it out)");
         }
-        return Backends.open(device, threads, cudaLibs(), Boolean.parseBoolean(System.getProperty("ddpm.bench.tf32", "true")));
+        return Backends.open(device, threads, cudaLibs(), device == Device.CUDA ? precision() : Precision.FP32);
+    }
+
+    static Precision precision() {
+        return Precision.parse(System.getProperty("ddpm.bench.precision", "tf32"));
     }
 
     static String cudaLibs() {

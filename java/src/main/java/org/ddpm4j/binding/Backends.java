@@ -9,6 +9,7 @@ import org.bytedeco.javacpp.Loader;
 import org.ddpm4j.backend.Backend;
 import org.ddpm4j.backend.BackendUnavailableException;
 import org.ddpm4j.backend.Device;
+import org.ddpm4j.backend.Precision;
 
 /**
  * Opens backends. The CPU backend needs only libjniDdpmCpu. The CUDA backend is
@@ -32,14 +33,30 @@ public final class Backends {
      * @param cudaLibs extra folders (colon-separated, may be null) holding libcudnn.so.9 and libcublas.so.13
      */
     public static Backend open(Device device, int threads, String cudaLibs, boolean tf32) {
+        return open(device, threads, cudaLibs, tf32 ? Precision.TF32 : Precision.FP32);
+    }
+
+    /**
+     * The backend for a --device choice with a CUDA precision. The CPU computes in float32: TF32 is a no-op
+     * there, and BF16 is refused (it would silently mean something else) when the choice lands on the CPU.
+     */
+    public static Backend open(Device device, int threads, String cudaLibs, Precision precision) {
         switch (device) {
             case CPU:
-                return cpu(threads);
+                return cpu(threads, precision);
             case CUDA:
-                return cuda(0, cudaLibs, tf32);
+                return cuda(0, cudaLibs, precision);
             default:
-                return cudaUsable(cudaLibs) == null ? cuda(0, cudaLibs, tf32) : cpu(threads);
+                return cudaUsable(cudaLibs) == null ? cuda(0, cudaLibs, precision) : cpu(threads, precision);
         }
+    }
+
+    private static Backend cpu(int threads, Precision precision) {
+        if (precision == Precision.BF16) {
+            throw new IllegalArgumentException("--precision bf16 needs the CUDA backend; the CPU backend computes in "
+                    + "float32 (use --precision fp32, or --device cuda on a machine with an NVIDIA GPU)");
+        }
+        return cpu(threads);
     }
 
     /** null when a CUDA backend can be opened here, else the reason in one line. */
@@ -67,6 +84,11 @@ public final class Backends {
 
     /** The CUDA backend on {@code device}. */
     public static Backend cuda(int device, String cudaLibs, boolean tf32) {
+        return cuda(device, cudaLibs, tf32 ? Precision.TF32 : Precision.FP32);
+    }
+
+    /** The CUDA backend on {@code device} with the given precision. */
+    public static Backend cuda(int device, String cudaLibs, Precision precision) {
         String why = cudaUsable(cudaLibs);
         if (why != null) throw new BackendUnavailableException("CUDA is not available: " + why);
         try {
@@ -80,7 +102,7 @@ public final class Backends {
             throw new BackendUnavailableException("CUDA device " + device + " does not exist (" + count + " found)");
         }
         try {
-            return new NativeBackend(DdpmCuda.create_cuda_backend(device, tf32));
+            return new NativeBackend(DdpmCuda.create_cuda_backend_named(device, precision.id()));
         } catch (RuntimeException e) {
             throw new BackendUnavailableException("CUDA is not available: " + firstLine(e.getMessage()), e);
         }

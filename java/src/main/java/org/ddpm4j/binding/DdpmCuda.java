@@ -19,6 +19,9 @@ public final class DdpmCuda {
     /** A CUDA backend on {@code device}; TF32 tensor-core math for convolutions and GEMMs when {@code tf32}. */
     public static native DdpmCpu.Backend create_cuda_backend(int device, @Cast("bool") boolean tf32);
 
+    /** A CUDA backend on {@code device} with precision "fp32", "tf32" or "bf16" (see ddpm/cuda.h). */
+    public static native DdpmCpu.Backend create_cuda_backend_named(int device, @StdString String precision);
+
     public static native int device_count();
 
     public static native @StdString String device_name(int device);

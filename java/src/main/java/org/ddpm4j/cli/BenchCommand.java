@@ -14,7 +14,7 @@ import picocli.CommandLine.Option;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false, usageHelpAutoWidth = true,
         description = {"Time the training step and the sampling forward pass (one reverse step: eval forward + update) of a model after warm-up.",
-                "Prints one JSON line: backend, device, threads, batch, image, base_width, depth, train_img_per_s, forward_img_per_s, peak_memory_bytes."})
+                "Prints one JSON line: backend, device, precision, threads, batch, image, base_width, depth, train_img_per_s, forward_img_per_s, peak_memory_bytes."})
 public final class BenchCommand implements Callable<Integer> {
     private final Io io;
 
@@ -48,6 +48,7 @@ public final class BenchCommand implements Callable<Integer> {
             JsonObject o = new JsonObject();
             o.addProperty("backend", be.name());
             o.addProperty("device", be.deviceName());
+            o.addProperty("precision", be.name().equals("cuda") ? common.precision().id() : "fp32");
             o.addProperty("threads", be.threads());
             o.addProperty("batch", b);
             o.addProperty("image", cfg.inChannels() + "x" + cfg.height() + "x" + cfg.width());

@@ -2,6 +2,7 @@ package org.ddpm4j.cli;
 
 import org.ddpm4j.backend.Backend;
 import org.ddpm4j.backend.Device;
+import org.ddpm4j.backend.Precision;
 import org.ddpm4j.binding.Backends;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
@@ -21,8 +22,13 @@ public final class CommonOptions {
     @Option(names = "--cuda-libs", paramLabel = "DIR[:DIR]", description = "Extra folders holding cuDNN 9 and cuBLAS.")
     String cudaLibs;
 
-    @Option(names = "--tf32", description = "Allow TF32 tensor-core math on CUDA (faster, less exact).")
+    @Option(names = "--tf32", description = "Allow TF32 tensor-core math on CUDA (faster, less exact); short for --precision tf32.")
     boolean tf32;
+
+    @Option(names = "--precision", paramLabel = "fp32|tf32|bf16", converter = PrecisionConverter.class,
+            description = {"CUDA numerics (default: fp32, or tf32 with --tf32): fp32 = IEEE float32; tf32 = TF32 tensor cores;",
+                    "bf16 = bfloat16 channels-last activations with float32 weights, gradients, Adam and BatchNorm statistics."})
+    Precision precision;
 
     @Option(names = "--seed", paramLabel = "N", description = "Random seed (default: 0).")
     Long seed;
@@ -36,7 +42,28 @@ public final class CommonOptions {
 
     Backend openBackend() {
         if (threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
-        return Backends.open(device, threads, cudaLibs, tf32);
+        return Backends.open(device, threads, cudaLibs, precision());
+    }
+
+    /** The precision asked for: --precision, else tf32 with --tf32, else fp32. */
+    Precision precision() {
+        if (precision == null) return tf32 ? Precision.TF32 : Precision.FP32;
+        if (tf32 && precision == Precision.FP32) {
+            throw new IllegalArgumentException("--tf32 contradicts --precision fp32: give one of them");
+        }
+        return precision;
+    }
+
+    /** picocli converter: Precision.parse with its one-line message. */
+    public static final class PrecisionConverter implements ITypeConverter<Precision> {
+        @Override
+        public Precision convert(String value) {
+            try {
+                return Precision.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
     }
 
     /** picocli converter: Device.parse with its one-line message. */
