@@ -3,6 +3,7 @@
 #include "ddpm/unet.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -295,8 +296,15 @@ struct UNet::Impl {
 
 // ---------------------------------------------------------------------------
 
+namespace {
+uint64_t next_uid() {
+  static std::atomic<uint64_t> counter{1};
+  return counter.fetch_add(1);
+}
+}  // namespace
+
 UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
-    : backend_(backend), cfg_(cfg), max_batch_(max_batch) {
+    : backend_(backend), cfg_(cfg), max_batch_(max_batch), uid_(next_uid()) {
   validate(cfg);
   if (max_batch < 1) throw Error("UNet: max_batch must be >= 1, got " + std::to_string(max_batch));
   impl_ = std::make_unique<Impl>(backend, cfg, max_batch);
@@ -456,7 +464,7 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   init(0);
 }
 
-UNet::~UNet() = default;
+UNet::~UNet() { backend_.step_forget(uid_); }
 
 int64_t UNet::sample_size() const { return impl_->chw(); }
 
@@ -584,17 +592,39 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, int n, const 
   const size_t count = static_cast<size_t>(n) * per;
   backend_.upload(m.pixels, pixels, count);
   if (flips) backend_.upload(m.flips, flips, n);
-  backend_.images_to_float(m.pixels, flips ? m.flips : nullptr, m.x0, n, cfg_.in_channels,
-                           cfg_.height, cfg_.width);
-  backend_.uniform_int(m.t_dev, n, cfg_.timesteps, seed, train_t_stream(step));
-  backend_.gaussian(m.eps, count, seed, train_eps_stream(step), 0);
-  backend_.noise_add(m.x0, m.eps, m.t_dev, m.sqrt_abar, m.sqrt_1m_abar, m.xt, n, per);
-  forward(m.xt, m.t_dev, m.out, n, true);
-  backend_.mse_forward_backward(m.out, m.eps, m.loss_ring + (step % kLossRing), m.dout, count);
-  m.backward(m.dout, nullptr, n);
   AdamParams p = hp;
-  p.step = ++adam_step_;
-  backend_.adam_update(m.params, m.grads, m.adam, m.adam + num_params_, num_params_, p);
+  p.step = adam_step_ + 1;
+  const int64_t bn_batches_before = bn_batches_;
+  // The device part: the same op calls for every step of this n (only the
+  // random streams, the loss slot and Adam's step move), so the backend may
+  // record it once and replay it.
+  const uint64_t key = (static_cast<uint64_t>(n) << 1) | (flips ? 1u : 0u);
+  auto device_part = [&] {
+    backend_.images_to_float(m.pixels, flips ? m.flips : nullptr, m.x0, n, cfg_.in_channels,
+                             cfg_.height, cfg_.width);
+    backend_.uniform_int(m.t_dev, n, cfg_.timesteps, seed, train_t_stream(step));
+    backend_.gaussian(m.eps, count, seed, train_eps_stream(step), 0);
+    backend_.noise_add(m.x0, m.eps, m.t_dev, m.sqrt_abar, m.sqrt_1m_abar, m.xt, n, per);
+    forward(m.xt, m.t_dev, m.out, n, true);
+    backend_.mse_forward_backward(m.out, m.eps, m.loss_ring + (step % kLossRing), m.dout, count);
+    m.backward(m.dout, nullptr, n);
+    backend_.adam_update(m.params, m.grads, m.adam, m.adam + num_params_, num_params_, p);
+  };
+  bool ran = false;
+  for (int attempt = 0; attempt < 2 && !ran; ++attempt) {
+    bn_batches_ = bn_batches_before;
+    backend_.step_begin(uid_, key);
+    try {
+      device_part();
+    } catch (...) {
+      backend_.step_abort();
+      bn_batches_ = bn_batches_before;
+      throw;
+    }
+    ran = backend_.step_end();  // false: a recording failed and nothing ran; run it again
+  }
+  if (!ran) throw Error("UNet::train_step: the backend did not run the step");
+  adam_step_ = p.step;
   m.losses_written_upto = std::max(m.losses_written_upto, step);
 }
 

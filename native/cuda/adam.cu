@@ -23,7 +23,8 @@ __device__ __forceinline__ void adam_one(float& p, float g, float& m, float& v, 
 
 template <int VEC>
 __global__ void adam_kernel(float* __restrict__ params, const float* __restrict__ grads, float* __restrict__ m,
-                            float* __restrict__ v, size_t n, AdamConstants k) {
+                            float* __restrict__ v, size_t n, AdamConstants k, const StepScalars* __restrict__ sc) {
+  if (sc) k = sc->adam;
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
   const size_t tid = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const size_t nv = n / VEC;
@@ -47,16 +48,16 @@ __global__ void adam_kernel(float* __restrict__ params, const float* __restrict_
 namespace ops {
 
 void adam_update(const Ctx& ctx, float* params, const float* grads, float* m, float* v, size_t n,
-                 const AdamParams& p) {
+                 const AdamParams& p, const StepScalars* sc) {
   const AdamConstants k = adam_constants(p);
   if (n == 0) return;
   const bool v4 = aligned16(params) && aligned16(grads) && aligned16(m) && aligned16(v);
   const long long items = static_cast<long long>(v4 ? n / 4 + 1 : n);
   const int blocks = grid_for(items, kThreads, ctx, 8);
   if (v4)
-    adam_kernel<4><<<blocks, kThreads, 0, ctx.stream>>>(params, grads, m, v, n, k);
+    adam_kernel<4><<<blocks, kThreads, 0, ctx.stream>>>(params, grads, m, v, n, k, sc);
   else
-    adam_kernel<1><<<blocks, kThreads, 0, ctx.stream>>>(params, grads, m, v, n, k);
+    adam_kernel<1><<<blocks, kThreads, 0, ctx.stream>>>(params, grads, m, v, n, k, sc);
   check_launch("adam_update");
 }
 

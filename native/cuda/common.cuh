@@ -38,6 +38,16 @@ enum ErrorCode : int {
   kErrNoiseAddIndex = 2,   // noise_add: t[n] outside [0, T) (T unknown: value < 0 only)
 };
 
+// The per-step scalars of a training step that a recorded (CUDA graph) step
+// must not bake in: kernels that take a `const StepScalars*` read these from
+// device memory when it is not null, else their by-value arguments (see
+// step_graph.h).
+struct StepScalars {
+  uint64_t seed = 0, stream = 0, offset = 0;  // gaussian / uniform_int
+  float* loss = nullptr;                      // mse_forward_backward's output slot
+  AdamConstants adam{};                       // adam_update
+};
+
 // Sizes of the preallocated scratch (see CudaBackend's constructor).
 constexpr int kMaxPartials = 1 << 16;     // (channel, slice) partial sums, 2 doubles each
 constexpr int kMaxChannels = 1 << 16;     // per-channel coefficients, 8 floats each

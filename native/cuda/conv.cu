@@ -14,6 +14,7 @@
 #include <string>
 
 #include "ops.h"
+#include "step_graph.h"
 
 namespace ddpm {
 namespace cuda {
@@ -150,6 +151,7 @@ void ConvEngine::reserve(const char* op, size_t bytes) {
     ws_ = nullptr;
     ws_bytes_ = 0;
   }
+  note_device_realloc();  // recorded steps holding the old workspace are stale
   cudaError_t e = cudaMalloc(&ws_, rounded);
   if (e != cudaSuccess) {
     ws_ = nullptr;

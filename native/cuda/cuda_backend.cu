@@ -28,6 +28,7 @@
 #include "conv.h"
 #include "ddpm/cuda.h"
 #include "ops.h"
+#include "step_graph.h"
 
 namespace ddpm {
 namespace cuda {
@@ -57,7 +58,8 @@ std::string version_str(int v) { return std::to_string(v / 1000) + "." + std::to
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(int device, Precision precision) : device_(device), precision_(precision) {
+  CudaBackend(int device, Precision precision)
+      : device_(device), precision_(precision), graphs_(graphs_enabled()) {
     const bool tf32 = precision != Precision::kFp32;  // TF32 GEMMs also in bf16 mode
     const char* op = "create_cuda_backend";
     int count = 0;
@@ -83,6 +85,7 @@ class CudaBackend final : public Backend {
                       std::to_string(prop.multiProcessorCount) + " SMs, " + precision_name(precision) + ")";
       debug_sync_ = env_flag("DDPM_CUDA_SYNC");
       DDPM_CUDA(op, cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+      graphs_.set_stream(stream_);
       ctx_.stream = stream_;
       ctx_.device = device;
       ctx_.sm_count = prop.multiProcessorCount;
@@ -164,6 +167,7 @@ class CudaBackend final : public Backend {
   void upload(void* dst, const void* host_src, size_t bytes) override {
     const char* op = "upload";
     enter();
+    not_in_step(op);
     char* d = static_cast<char*>(dst);
     const char* s = static_cast<const char*>(host_src);
     while (bytes > 0) {
@@ -199,12 +203,14 @@ class CudaBackend final : public Backend {
   void download(void* host_dst, const void* src, size_t bytes) override {
     const char* op = "download";
     enter();
+    not_in_step(op);
     if (bytes > 0) DDPM_CUDA(op, cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     sync(op);
   }
 
   void copy(void* dst, const void* src, size_t bytes) override {
     enter();
+    if (step_skip("copy", dst, src, bytes)) return;
     if (bytes > 0 && dst != src)
       DDPM_CUDA("copy", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
     leave("copy");
@@ -212,14 +218,29 @@ class CudaBackend final : public Backend {
 
   void fill(float* dst, float value, size_t n) override {
     enter();
+    if (step_skip("fill", dst, value, n)) return;
     ops::fill(ctx_, dst, value, n);
     leave("fill");
   }
 
   void synchronize() override {
     enter();
+    not_in_step("synchronize");
     sync("synchronize");
   }
+
+  // ---- step recording (CUDA graphs, step_graph.h) ---------------------------------
+  void step_begin(uint64_t owner, uint64_t key) override {
+    enter();
+    graphs_.begin(owner, key);
+  }
+  bool step_end() override {
+    enter();
+    return graphs_.end();
+  }
+  void step_abort() override { graphs_.abort(); }
+  void step_forget(uint64_t owner) override { graphs_.forget(owner); }
+  std::string graph_stats() const { return graphs_.stats(); }
 
   // ---- activation format --------------------------------------------------------
   ActivationFormat activation_format() const override {
@@ -245,6 +266,7 @@ class CudaBackend final : public Backend {
   void conv2d_forward(const float* x, const float* w, const float* b, float* y, int N, int Cin, int H, int W,
                       int Cout, int k) override {
     enter();
+    if (step_skip("conv2d_forward", x, w, b, y, N, Cin, H, W, Cout, k)) return;
     if (bf16_mode()) ops::nhwc::conv2d_forward(ctx_, *conv_, act(x), w, b, act(y), N, Cin, H, W, Cout, k);
     else ops::conv2d_forward(ctx_, *conv_, x, w, b, y, N, Cin, H, W, Cout, k);
     leave("conv2d_forward");
@@ -252,6 +274,7 @@ class CudaBackend final : public Backend {
   void conv2d_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int N,
                        int Cin, int H, int W, int Cout, int k) override {
     enter();
+    if (step_skip("conv2d_backward", x, w, dy, dx, dw, db, N, Cin, H, W, Cout, k)) return;
     if (bf16_mode())
       ops::nhwc::conv2d_backward(ctx_, *conv_, act(x), w, act(dy), act(dx), dw, db, N, Cin, H, W, Cout, k);
     else ops::conv2d_backward(ctx_, *conv_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout, k);
@@ -260,6 +283,7 @@ class CudaBackend final : public Backend {
   void conv_transpose2x2_forward(const float* x, const float* w, const float* b, float* y, int N, int Cin, int H,
                                  int W, int Cout) override {
     enter();
+    if (step_skip("conv_transpose2x2_forward", x, w, b, y, N, Cin, H, W, Cout)) return;
     if (bf16_mode()) ops::nhwc::conv_transpose2x2_forward(ctx_, *conv_, act(x), w, b, act(y), N, Cin, H, W, Cout);
     else ops::conv_transpose2x2_forward(ctx_, *conv_, x, w, b, y, N, Cin, H, W, Cout);
     leave("conv_transpose2x2_forward");
@@ -267,6 +291,7 @@ class CudaBackend final : public Backend {
   void conv_transpose2x2_backward(const float* x, const float* w, const float* dy, float* dx, float* dw,
                                   float* db, int N, int Cin, int H, int W, int Cout) override {
     enter();
+    if (step_skip("conv_transpose2x2_backward", x, w, dy, dx, dw, db, N, Cin, H, W, Cout)) return;
     if (bf16_mode())
       ops::nhwc::conv_transpose2x2_backward(ctx_, *conv_, act(x), w, act(dy), act(dx), dw, db, N, Cin, H, W, Cout);
     else ops::conv_transpose2x2_backward(ctx_, *conv_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout);
@@ -277,6 +302,7 @@ class CudaBackend final : public Backend {
                               const float* add, int N, int C, int HW, bool training, float momentum,
                               float eps) override {
     enter();
+    if (step_skip("batchnorm_relu_forward", x, y, gamma, beta, running_mean, running_var, save_mean, save_invstd, add, N, C, HW, training, momentum, eps)) return;
     if (bf16_mode())
       ops::nhwc::batchnorm_relu_forward(ctx_, act(x), act(y), gamma, beta, running_mean, running_var, save_mean,
                                         save_invstd, add, N, C, HW, training, momentum, eps);
@@ -289,6 +315,7 @@ class CudaBackend final : public Backend {
                                const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
                                float* dbeta, float* dadd, int N, int C, int HW) override {
     enter();
+    if (step_skip("batchnorm_relu_backward", x, dy, gamma, beta, save_mean, save_invstd, dx, dgamma, dbeta, dadd, N, C, HW)) return;
     if (bf16_mode())
       ops::nhwc::batchnorm_relu_backward(ctx_, act(x), act(dy), gamma, beta, save_mean, save_invstd, act(dx), dgamma,
                                          dbeta, dadd, N, C, HW);
@@ -299,6 +326,7 @@ class CudaBackend final : public Backend {
   }
   void maxpool2x2_forward(const float* x, float* y, const float* add, int N, int C, int H, int W) override {
     enter();
+    if (step_skip("maxpool2x2_forward", x, y, add, N, C, H, W)) return;
     if (bf16_mode()) ops::nhwc::maxpool2x2_forward(ctx_, act(x), act(y), add, N, C, H, W);
     else ops::maxpool2x2_forward(ctx_, x, y, add, N, C, H, W);
     leave("maxpool2x2_forward");
@@ -306,6 +334,7 @@ class CudaBackend final : public Backend {
   void maxpool2x2_backward(const float* x, const float* dy, float* dx, float* dadd, int N, int C, int H,
                            int W) override {
     enter();
+    if (step_skip("maxpool2x2_backward", x, dy, dx, dadd, N, C, H, W)) return;
     if (bf16_mode()) ops::nhwc::maxpool2x2_backward(ctx_, act(x), act(dy), act(dx), dadd, N, C, H, W);
     else ops::maxpool2x2_backward(ctx_, x, dy, dx, dadd, N, C, H, W);
     leave("maxpool2x2_backward");
@@ -313,6 +342,7 @@ class CudaBackend final : public Backend {
   void pad_concat_forward(const float* up, const float* skip, float* out, int N, int Cu, int Hu, int Wu, int Cs,
                           int Hs, int Ws) override {
     enter();
+    if (step_skip("pad_concat_forward", up, skip, out, N, Cu, Hu, Wu, Cs, Hs, Ws)) return;
     if (bf16_mode()) ops::nhwc::pad_concat_forward(ctx_, act(up), act(skip), act(out), N, Cu, Hu, Wu, Cs, Hs, Ws);
     else ops::pad_concat_forward(ctx_, up, skip, out, N, Cu, Hu, Wu, Cs, Hs, Ws);
     leave("pad_concat_forward");
@@ -320,6 +350,7 @@ class CudaBackend final : public Backend {
   void pad_concat_backward(const float* dout, float* dup, float* dskip, int N, int Cu, int Hu, int Wu, int Cs,
                            int Hs, int Ws) override {
     enter();
+    if (step_skip("pad_concat_backward", dout, dup, dskip, N, Cu, Hu, Wu, Cs, Hs, Ws)) return;
     if (bf16_mode())
       ops::nhwc::pad_concat_backward(ctx_, act(dout), act(dup), act(dskip), N, Cu, Hu, Wu, Cs, Hs, Ws);
     else ops::pad_concat_backward(ctx_, dout, dup, dskip, N, Cu, Hu, Wu, Cs, Hs, Ws);
@@ -327,83 +358,113 @@ class CudaBackend final : public Backend {
   }
   void add_channel_forward(const float* x, const float* add, float* y, int N, int C, int HW) override {
     enter();
+    if (step_skip("add_channel_forward", x, add, y, N, C, HW)) return;
     if (bf16_mode()) ops::nhwc::add_channel_forward(ctx_, act(x), add, act(y), N, C, HW);
     else ops::add_channel_forward(ctx_, x, add, y, N, C, HW);
     leave("add_channel_forward");
   }
   void add_channel_backward(const float* dy, float* dadd, int N, int C, int HW) override {
     enter();
+    if (step_skip("add_channel_backward", dy, dadd, N, C, HW)) return;
     if (bf16_mode()) ops::nhwc::add_channel_backward(ctx_, act(dy), dadd, N, C, HW);
     else ops::add_channel_backward(ctx_, dy, dadd, N, C, HW);
     leave("add_channel_backward");
   }
   void linear_forward(const float* x, const float* w, const float* b, float* y, int N, int in, int out) override {
     enter();
+    if (step_skip("linear_forward", x, w, b, y, N, in, out)) return;
     ops::linear_forward(ctx_, cublas_, x, w, b, y, N, in, out);
     leave("linear_forward");
   }
   void linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int N,
                        int in, int out) override {
     enter();
+    if (step_skip("linear_backward", x, w, dy, dx, dw, db, N, in, out)) return;
     ops::linear_backward(ctx_, cublas_, x, w, dy, dx, dw, db, N, in, out);
     leave("linear_backward");
   }
   void silu_forward(const float* x, float* y, size_t n) override {
     enter();
+    if (step_skip("silu_forward", x, y, n)) return;
     ops::silu_forward(ctx_, x, y, n);
     leave("silu_forward");
   }
   void silu_backward(const float* x, const float* dy, float* dx, size_t n) override {
     enter();
+    if (step_skip("silu_backward", x, dy, dx, n)) return;
     ops::silu_backward(ctx_, x, dy, dx, n);
     leave("silu_backward");
   }
   void embedding_gather(const float* table, const int32_t* t, float* out, int N, int D, int T) override {
     enter();
+    if (step_skip("embedding_gather", table, t, out, N, D, T)) return;
     ops::embedding_gather(ctx_, table, t, out, N, D, T);
     leave("embedding_gather");
   }
   void mse_forward_backward(const float* pred, const float* target, float* loss, float* grad, size_t n) override {
     enter();
-    ops::mse_forward_backward(ctx_, pred, target, loss, grad, n);
+    StepScalars v;
+    v.loss = loss;  // the loss slot moves every step
+    const auto sc = graphs_.scalars((Sig(kSigMse) << pred << target << grad << n).value(), v, "mse_forward_backward");
+    if (sc.skip) return;
+    ops::mse_forward_backward(ctx_, pred, target, loss, grad, n, sc.dev);
     leave("mse_forward_backward");
   }
   void gaussian(float* out, size_t n, uint64_t seed, uint64_t stream, uint64_t offset) override {
     enter();
-    ops::gaussian(ctx_, out, n, seed, stream, offset);
+    StepScalars v;
+    v.seed = seed;
+    v.stream = stream;
+    v.offset = offset;
+    const auto sc = graphs_.scalars((Sig(kSigGaussian) << out << n).value(), v, "gaussian");
+    if (sc.skip) return;
+    ops::gaussian(ctx_, out, n, seed, stream, offset, sc.dev);
     leave("gaussian");
   }
   void uniform_int(int32_t* out, size_t n, int32_t high, uint64_t seed, uint64_t stream) override {
     enter();
-    ops::uniform_int(ctx_, out, n, high, seed, stream);
+    StepScalars v;
+    v.seed = seed;
+    v.stream = stream;
+    const auto sc = graphs_.scalars((Sig(kSigUniformInt) << out << n << high).value(), v, "uniform_int");
+    if (sc.skip) return;
+    ops::uniform_int(ctx_, out, n, high, seed, stream, sc.dev);
     leave("uniform_int");
   }
   void images_to_float(const uint8_t* pixels, const uint8_t* flip, float* out, int N, int C, int H,
                        int W) override {
     enter();
+    if (step_skip("images_to_float", pixels, flip, out, N, C, H, W)) return;
     ops::images_to_float(ctx_, pixels, flip, out, N, C, H, W);
     leave("images_to_float");
   }
   void noise_add(const float* x0, const float* eps, const int32_t* t, const float* sqrt_abar,
                  const float* sqrt_one_minus_abar, float* xt, int N, size_t per_sample) override {
     enter();
+    if (step_skip("noise_add", x0, eps, t, sqrt_abar, sqrt_one_minus_abar, xt, N, per_sample)) return;
     ops::noise_add(ctx_, x0, eps, t, sqrt_abar, sqrt_one_minus_abar, xt, N, per_sample);
     leave("noise_add");
   }
   void reverse_step(const float* x_t, const float* eps_theta, float* x_prev, int N, size_t per_sample, float c_x,
                     float c_eps, float sigma, uint64_t seed, uint64_t stream, int64_t first_index) override {
     enter();
+    if (step_skip("reverse_step", x_t, eps_theta, x_prev, N, per_sample, c_x, c_eps, sigma, seed, stream, first_index)) return;
     ops::reverse_step(ctx_, x_t, eps_theta, x_prev, N, per_sample, c_x, c_eps, sigma, seed, stream, first_index);
     leave("reverse_step");
   }
   void clamp(const float* x, float* out, size_t n, float lo, float hi) override {
     enter();
+    if (step_skip("clamp", x, out, n, lo, hi)) return;
     ops::clamp(ctx_, x, out, n, lo, hi);
     leave("clamp");
   }
   void adam_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamParams& p) override {
     enter();
-    ops::adam_update(ctx_, params, grads, m, v, n, p);
+    StepScalars k;
+    k.adam = adam_constants(p);  // bias correction moves every step
+    const auto sc = graphs_.scalars((Sig(kSigAdam) << params << grads << m << v << n).value(), k, "adam_update");
+    if (sc.skip) return;
+    ops::adam_update(ctx_, params, grads, m, v, n, p, sc.dev);
     leave("adam_update");
   }
 
@@ -419,6 +480,22 @@ class CudaBackend final : public Backend {
   };
 
   bool bf16_mode() const { return precision_ == Precision::kBf16; }
+
+  // Inside a recorded step: the op's signature is recorded (capture) or
+  // checked and its launch skipped (replay). Eager otherwise.
+  template <typename... A>
+  bool step_skip(const char* op, const A&... args) {
+    if (!graphs_.recording()) return false;
+    Sig s(Sig::of(op));
+    (s << ... << args);
+    return graphs_.skip(s.value(), op);
+  }
+  void not_in_step(const char* op) {
+    if (graphs_.recording())
+      throw Error(std::string("cuda ") + op + ": not allowed between step_begin and step_end");
+  }
+  // Signature seeds of the ops with per-step scalars.
+  static constexpr uint64_t kSigMse = 0x6d7365, kSigGaussian = 0x6761, kSigUniformInt = 0x756e, kSigAdam = 0x6164;
   // An activation argument in bf16 mode: the float* of the Backend interface
   // is the address of bf16 channels-last storage (see activation_format).
   static bf16* act(float* p) { return reinterpret_cast<bf16*>(p); }
@@ -492,8 +569,15 @@ class CudaBackend final : public Backend {
     }
   }
 
+  static bool graphs_enabled() {
+    const char* g = std::getenv("DDPM_CUDA_GRAPHS");
+    if (g && std::strcmp(g, "0") == 0) return false;
+    return !env_flag("DDPM_CUDA_SYNC");  // per-op synchronisation needs op-by-op launches
+  }
+
   void release() {
     if (stream_) cudaStreamSynchronize(stream_);
+    graphs_.clear();
     cudaGetLastError();
     for (auto& p : pending_) cudaEventDestroy(p.event);
     pending_.clear();
@@ -522,6 +606,7 @@ class CudaBackend final : public Backend {
   int device_;
   Precision precision_;
   GrowBuffer scratch_;  // ctx_.scratch: partial sums of the bf16 reductions
+  StepGraphs graphs_;   // recorded training steps (CUDA graphs)
   bool debug_sync_ = false;
   std::string device_label_;
   cudaStream_t stream_ = nullptr;
@@ -544,6 +629,11 @@ Backend* create_cuda_backend(int device, Precision precision) { return new CudaB
 
 Backend* create_cuda_backend(int device, bool tf32) {
   return new CudaBackend(device, tf32 ? Precision::kTf32 : Precision::kFp32);
+}
+
+std::string step_graph_stats(const Backend& backend) {
+  const auto* b = dynamic_cast<const CudaBackend*>(&backend);
+  return b ? b->graph_stats() : std::string();
 }
 
 Backend* create_cuda_backend_named(int device, const std::string& precision) {

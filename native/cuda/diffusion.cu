@@ -33,7 +33,12 @@ __device__ __forceinline__ void gaussian4(uint64_t seed, uint64_t stream, uint64
 
 // out[i] = gaussian element offset + i, for i < n.
 __global__ void gaussian_kernel(float* __restrict__ out, size_t n, uint64_t seed, uint64_t stream,
-                                uint64_t offset) {
+                                uint64_t offset, const StepScalars* __restrict__ sc) {
+  if (sc) {
+    seed = sc->seed;
+    stream = sc->stream;
+    offset = sc->offset;
+  }
   const uint64_t q0 = offset >> 2, q1 = (offset + n - 1) >> 2;
   const uint64_t quads = q1 - q0 + 1;
   const uint64_t step = static_cast<uint64_t>(gridDim.x) * blockDim.x;
@@ -50,7 +55,11 @@ __global__ void gaussian_kernel(float* __restrict__ out, size_t n, uint64_t seed
 }
 
 __global__ void uniform_int_kernel(int32_t* __restrict__ out, size_t n, int32_t high, uint64_t seed,
-                                   uint64_t stream) {
+                                   uint64_t stream, const StepScalars* __restrict__ sc) {
+  if (sc) {
+    seed = sc->seed;
+    stream = sc->stream;
+  }
   const size_t step = static_cast<size_t>(gridDim.x) * blockDim.x;
   for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step)
     out[i] = rng::uniform_int_at(seed, stream, i, high);
@@ -131,18 +140,21 @@ __global__ void clamp_kernel(const float* x, float* out, size_t n, float lo, flo
 
 namespace ops {
 
-void gaussian(const Ctx& ctx, float* out, size_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
+void gaussian(const Ctx& ctx, float* out, size_t n, uint64_t seed, uint64_t stream, uint64_t offset,
+              const StepScalars* sc) {
   if (n == 0) return;
+  // The grid covers n/4 + 2 Philox blocks: enough for any offset's alignment.
   gaussian_kernel<<<grid_for(static_cast<long long>(n / 4 + 2), kThreads, ctx), kThreads, 0, ctx.stream>>>(
-      out, n, seed, stream, offset);
+      out, n, seed, stream, offset, sc);
   check_launch("gaussian");
 }
 
-void uniform_int(const Ctx& ctx, int32_t* out, size_t n, int32_t high, uint64_t seed, uint64_t stream) {
+void uniform_int(const Ctx& ctx, int32_t* out, size_t n, int32_t high, uint64_t seed, uint64_t stream,
+                 const StepScalars* sc) {
   if (high <= 0) throw Error("cuda uniform_int: high must be positive, got " + std::to_string(high));
   if (n == 0) return;
   uniform_int_kernel<<<grid_for(static_cast<long long>(n), kThreads, ctx), kThreads, 0, ctx.stream>>>(
-      out, n, high, seed, stream);
+      out, n, high, seed, stream, sc);
   check_launch("uniform_int");
 }
 

@@ -10,6 +10,7 @@
 
 #include "bf16.cuh"
 #include "ops.h"
+#include "step_graph.h"
 
 namespace ddpm {
 namespace cuda {
@@ -79,6 +80,7 @@ void* GrowBuffer::get(size_t bytes, cudaStream_t stream, const char* op) {
     p_ = nullptr;
     bytes_ = 0;
   }
+  note_device_realloc();  // recorded steps holding the old block are stale
   const cudaError_t e = cudaMalloc(&p_, rounded);
   if (e != cudaSuccess) {
     p_ = nullptr;

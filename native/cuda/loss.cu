@@ -43,7 +43,9 @@ __global__ void mse_partial_kernel(const float* __restrict__ pred, const float* 
   if (threadIdx.x == 0) partials[blockIdx.x] = s;
 }
 
-__global__ void mse_final_kernel(const double* __restrict__ partials, int blocks, size_t n, float* __restrict__ loss) {
+__global__ void mse_final_kernel(const double* __restrict__ partials, int blocks, size_t n, float* __restrict__ loss,
+                                 const StepScalars* __restrict__ sc) {
+  if (sc) loss = sc->loss;
   __shared__ double smem[32];
   double s = 0.0;
   for (int i = threadIdx.x; i < blocks; i += blockDim.x) s += partials[i];
@@ -56,7 +58,7 @@ __global__ void mse_final_kernel(const double* __restrict__ partials, int blocks
 namespace ops {
 
 void mse_forward_backward(const Ctx& ctx, const float* pred, const float* target, float* loss, float* grad,
-                          size_t n) {
+                          size_t n, const StepScalars* sc) {
   const char* op = "mse_forward_backward";
   if (n == 0) throw Error("cuda mse_forward_backward: empty input");
   const float scale = 2.0f / static_cast<float>(n);
@@ -68,7 +70,7 @@ void mse_forward_backward(const Ctx& ctx, const float* pred, const float* target
   else
     mse_partial_kernel<1><<<blocks, kThreads, 0, ctx.stream>>>(pred, target, grad, n, scale, ctx.partials);
   check_launch(op);
-  mse_final_kernel<<<1, kThreads, 0, ctx.stream>>>(ctx.partials, blocks, n, loss);
+  mse_final_kernel<<<1, kThreads, 0, ctx.stream>>>(ctx.partials, blocks, n, loss, sc);
   check_launch(op);
 }
 

@@ -77,12 +77,17 @@ void embedding_gather(const Ctx& ctx, const float* table, const int32_t* t, floa
                       int T);
 
 // loss.cu
+// sc (device memory, nullable): a recorded step's scalars (step_graph.h),
+// read by the kernel in place of the by-value loss / seed / stream / offset /
+// Adam constants.
 void mse_forward_backward(const Ctx& ctx, const float* pred, const float* target, float* loss,
-                          float* grad, size_t n);
+                          float* grad, size_t n, const StepScalars* sc = nullptr);
 
 // diffusion.cu
-void gaussian(const Ctx& ctx, float* out, size_t n, uint64_t seed, uint64_t stream, uint64_t offset);
-void uniform_int(const Ctx& ctx, int32_t* out, size_t n, int32_t high, uint64_t seed, uint64_t stream);
+void gaussian(const Ctx& ctx, float* out, size_t n, uint64_t seed, uint64_t stream, uint64_t offset,
+              const StepScalars* sc = nullptr);
+void uniform_int(const Ctx& ctx, int32_t* out, size_t n, int32_t high, uint64_t seed, uint64_t stream,
+                 const StepScalars* sc = nullptr);
 void images_to_float(const Ctx& ctx, const uint8_t* pixels, const uint8_t* flip, float* out, int N,
                      int C, int H, int W);
 void noise_add(const Ctx& ctx, const float* x0, const float* eps, const int32_t* t,
@@ -95,7 +100,7 @@ void clamp(const Ctx& ctx, const float* x, float* out, size_t n, float lo, float
 
 // adam.cu
 void adam_update(const Ctx& ctx, float* params, const float* grads, float* m, float* v, size_t n,
-                 const AdamParams& p);
+                 const AdamParams& p, const StepScalars* sc = nullptr);
 
 // ---- precision bf16: activations in bf16 channels-last (bf16.cuh) ----------
 // Same semantics as the ops above, with every activation argument (see

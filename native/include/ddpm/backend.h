@@ -108,6 +108,27 @@ class Backend {
     copy(dst, src, sizeof(float) * static_cast<size_t>(N) * C * HW);
   }
 
+  // ---- step recording ---------------------------------------------------
+  // The device work of one training step may be bracketed by
+  // step_begin(owner, key) and step_end(). A backend may then record the op
+  // calls of a bracket and replay the recording in later brackets of the same
+  // (owner, key) instead of launching op by op (CUDA graphs: one launch per
+  // step). Inside a bracket the caller makes the same op calls, with the same
+  // pointers and sizes, every time for a given (owner, key) -- only the seed
+  // and stream of gaussian/uniform_int, the loss pointer of
+  // mse_forward_backward and the AdamParams of adam_update may change -- and
+  // calls no upload, download, synchronize, alloc or free (they throw). An
+  // op's arguments must stay valid until the step has run. step_end() returns
+  // false when the bracket's work did not run (recording failed and the
+  // backend stopped recording): the caller repeats the step. On an exception
+  // inside a bracket the caller calls step_abort(). step_forget(owner) drops
+  // an owner's recordings (its memory is about to be freed). The defaults run
+  // every op as it is called (the CPU backend).
+  virtual void step_begin(uint64_t /*owner*/, uint64_t /*key*/) {}
+  virtual bool step_end() { return true; }
+  virtual void step_abort() {}
+  virtual void step_forget(uint64_t /*owner*/) {}
+
   // ---- convolution ------------------------------------------------------
   // 2-D convolution, stride 1, zero padding k/2, k in {1, 3}.
   // x (N,Cin,H,W), w (Cout,Cin,k,k), b (Cout) or nullptr, y (N,Cout,H,W).

@@ -32,6 +32,10 @@ Backend* create_cuda_backend(int device, bool tf32);
 // create_cuda_backend(device, parse_precision(precision)), for the Java binding.
 Backend* create_cuda_backend_named(int device, const std::string& precision);
 
+// One line on a CUDA backend's recorded training steps (CUDA graphs): on/off,
+// eager, captured and replayed steps; "" for any other backend.
+std::string step_graph_stats(const Backend& backend);
+
 // Number of CUDA devices the runtime sees (0 when there is no driver or GPU).
 int device_count();
 std::string device_name(int device);

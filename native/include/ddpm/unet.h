@@ -136,6 +136,8 @@ class UNet {
   //   loss = mse(unet(x_t, t), eps), backward, Adam (hp.step is ignored:
   //   the model's own counter advances).
   // Nothing waits for the device; the loss lands in a ring read by read_losses.
+  // The device part is one Backend::step_begin/step_end bracket (keyed by n
+  // and whether flips are given), so a backend may replay it as a graph.
   void train_step(const uint8_t* pixels, const uint8_t* flips, int n, const AdamParams& hp,
                   uint64_t seed, int64_t step);
   // Losses of steps [first_step, first_step + count) into host; each must be
@@ -159,6 +161,7 @@ class UNet {
   std::vector<TensorInfo> params_, buffers_;
   int64_t num_params_ = 0, num_buffers_ = 0, backend_bytes_ = 0;
   int64_t adam_step_ = 0, bn_batches_ = 0;
+  uint64_t uid_;  // this model's name for the backend's step recordings (Backend::step_begin)
   std::unique_ptr<Impl> impl_;
 };
 
