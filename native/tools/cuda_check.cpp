@@ -20,6 +20,8 @@
 //   --bench  the seed model on the GPU: train_step and eval forward at batch
 //            32/128/512, precisions fp32, tf32 and bf16; one JSON line per
 //            measurement.
+//   --graphs training steps replayed from CUDA graphs against the same steps
+//            launched op by op, tf32 and bf16 (also part of --train).
 //   --profile  one training step at batch 512 in tf32 and bf16 with every op
 //            timed (synchronised), as a table on stderr.
 //   bf16     unless --no-bf16, --ops, --unet and --train also check the
@@ -716,6 +718,11 @@ struct Ops {
 // twice where a bias is added to a rounded result), so:
 constexpr Tol kTolBf16{4e-3, 8e-3};        // bf16-rounded outputs
 constexpr Tol kTolBf16Reduce{1e-4, 1e-3};  // float32 reductions of bf16 inputs (statistics, bias/add sums)
+// Weight gradients from cuDNN's bf16 backward-filter algorithms: some (chosen
+// by cudnnFind on timing, so not every run) reduce split-K partial results
+// held in bf16. Measured on an H100: max_abs 8.6e-3 * max|ref| for
+// (8,64,32,32)->64 (sums of 8192 products); other runs chose an fp32-exact one.
+constexpr Tol kTolBf16Wgrad{2e-2, 3e-2};
 
 float round_bf16(float f) {
   uint32_t u;
@@ -813,7 +820,7 @@ struct Bf16Ops {
       cpu.conv2d_backward(x.c(), w.c(), dy.c(), dx.c(), dw.c(), db.c(), N, Cin, H, W, Cout, k);
       gpu.conv2d_backward(x.g(), w.g(), dy.g(), dx.g(), dw.g(), db.g(), N, Cin, H, W, Cout, k);
       report(s + " dx", dx.gpu(), dx.cpu(), kTolBf16);
-      report(s + " dw", dw.gpu(), dw.cpu(), kTolBf16);
+      report(s + " dw", dw.gpu(), dw.cpu(), kTolBf16Wgrad);
       report(s + " db", db.gpu(), db.cpu(), kTolBf16Reduce);
     });
   }
@@ -834,7 +841,7 @@ struct Bf16Ops {
       cpu.conv_transpose2x2_backward(x.c(), w.c(), dy.c(), dx.c(), dw.c(), db.c(), N, Cin, H, W, Cout);
       gpu.conv_transpose2x2_backward(x.g(), w.g(), dy.g(), dx.g(), dw.g(), db.g(), N, Cin, H, W, Cout);
       report(s + " dx", dx.gpu(), dx.cpu(), kTolBf16);
-      report(s + " dw", dw.gpu(), dw.cpu(), kTolBf16);
+      report(s + " dw", dw.gpu(), dw.cpu(), kTolBf16Wgrad);
       report(s + " db", db.gpu(), db.cpu(), kTolBf16Reduce);
     });
   }
@@ -1019,10 +1026,16 @@ constexpr UnetTol kUnetTolFp32{kUnetOutRelL2, kUnetGradRelL2, kUnetStatRelL2, 1e
 // 36 values at the deepest level, ReLU kinks) do not: the first GPU run
 // measured rel_l2 0.17-0.30 for all gradients together, up to 0.5 for a time
 // MLP bias (its gradient is a sum over H, W of bf16 values that largely
-// cancel). So gradients are held to "no O(1) error" (a wiring or layout bug
-// gives rel_l2 of 1 or more; 0.5 still means cosine > 0.87); that training
-// is unaffected is checked by the loss curves (precision_curve, train bf16).
-constexpr UnetTol kUnetTolBf16{3e-2, 0.5, 3e-2, 1e-2, 0.8, true};
+// cancel). That is the network's own conditioning: the float32 CPU moves by
+// 0.12-0.20 (all gradients) and 0.14-0.21 (dx) when only its weights and
+// input are rounded to bf16 (the "bf16 baseline", measured in the same run),
+// and the GPU, which also rounds every activation, moved 1.3-1.5x that. So dx
+// and all gradients together must stay within kBf16BaselineFactor x that
+// baseline (floor `grad`), each tensor within grad_tensor (a wiring or layout
+// bug gives rel_l2 of 1 or more); that training is unaffected is checked by
+// the loss curves (precision_curve, train bf16).
+constexpr UnetTol kUnetTolBf16{3e-2, 0.05, 3e-2, 1e-2, 0.8, true};
+constexpr double kBf16BaselineFactor = 2.5;
 
 void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B, const std::string& label,
                   const UnetTol& tol = kUnetTolFp32) {
@@ -1072,6 +1085,7 @@ void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B
     }
     const double base_dx = rel_l2(dxb.data(), dxc.data(), io);
     const double base_all = rel_l2(gb.data(), gc.data(), gb.size());
+    double b16_dx = 0.0, b16_all = 0.0;
     if (tol.bf16_baseline) {
       // How far the float32 CPU itself moves when only the weights and the
       // input are rounded to bf16 (the GPU rounds every activation besides).
@@ -1082,24 +1096,27 @@ void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B
       bn.forward_host(bf(x).data(), t.data(), o16.data(), B, true);
       bn.backward_host(dout.data(), dx16.data(), B);
       bn.get_grads(g16.data());
+      b16_dx = rel_l2(dx16.data(), dxc.data(), io);
+      b16_all = rel_l2(g16.data(), gc.data(), g16.size());
       std::printf("   bf16 baseline: CPU vs CPU with weights and input rounded to bf16: output rel_l2 %.3g, dx %.3g, "
-                  "all gradients %.3g\n",
-                  rel_l2(o16.data(), oc.data(), io), rel_l2(dx16.data(), dxc.data(), io),
-                  rel_l2(g16.data(), gc.data(), g16.size()));
+                  "all gradients %.3g (limits below: %.1f x these)\n",
+                  rel_l2(o16.data(), oc.data(), io), b16_dx, b16_all, kBf16BaselineFactor);
     }
     std::printf("   baseline: CPU vs CPU with the input perturbed by %.0e: output rel_l2 %.3g, dx %.3g, "
                 "all gradients %.3g\n",
                 kBaselinePerturb, base_out, base_dx, base_all);
     e = rel_l2(dxg.data(), dxc.data(), io);
-    double limit = std::max(tol.grad, kBaselineFactor * base_dx);
-    std::snprintf(buf, sizeof(buf), "unet %s input gradient dx: rel_l2 %.3g (<= %.3g = max(%.0e, %.0f x baseline %.3g))",
-                  label.c_str(), e, limit, tol.grad, kBaselineFactor, base_dx);
+    double limit = std::max({tol.grad, kBaselineFactor * base_dx, kBf16BaselineFactor * b16_dx});
+    std::snprintf(buf, sizeof(buf),
+                  "unet %s input gradient dx: rel_l2 %.3g (<= %.3g = max(%.0e, %.0f x baseline %.3g, %.1f x bf16 "
+                  "baseline %.3g))",
+                  label.c_str(), e, limit, tol.grad, kBaselineFactor, base_dx, kBf16BaselineFactor, b16_dx);
     verdict(e <= limit, buf);
     // Every parameter gradient. Conv biases right before a BatchNorm have an
     // analytically zero gradient (BN removes the mean): both sides hold only
     // rounding noise there, so they are held to the global scale instead.
     const double global_scale = max_abs(gc);
-    const double all_limit = std::max(tol.grad, kBaselineFactor * base_all);
+    const double all_limit = std::max({tol.grad, kBaselineFactor * base_all, kBf16BaselineFactor * b16_all});
     double worst = 0.0, worst_noise = 0.0, worst_base = 0.0;
     std::string worst_name, worst_noise_name;
     int tensors = 0, bad = 0;
@@ -1435,7 +1452,12 @@ std::unique_ptr<Backend> backend_with_graphs(int device, ddpm::cuda::Precision p
 
 // Training steps replayed from a CUDA graph against the same steps launched
 // op by op: same losses step by step (the random streams, the loss slot and
-// Adam's bias correction move every step) and the same parameters.
+// Adam's bias correction move every step) and the same parameters. Two
+// op-by-op runs give the backend's own run-to-run spread (cuDNN algorithms
+// that accumulate with atomics are not bit-reproducible; the first GPU run
+// saw loss differences of 1e-3 from step 1 on in tf32, and none in bf16):
+// replayed vs op by op may differ by at most twice that spread (floors
+// 1e-6 on losses, 1e-7 on parameters).
 void graph_check(int device, ddpm::cuda::Precision p) {
   const std::string label = std::string("step graphs ") + ddpm::cuda::precision_name(p);
   guarded(label, [&] {
@@ -1443,10 +1465,10 @@ void graph_check(int device, ddpm::cuda::Precision p) {
     const int B = 64, steps = 12, K = 256;
     const std::vector<uint8_t> data = synthetic_images(K, cfg.in_channels, cfg.height, cfg.width, 31);
     const size_t per = static_cast<size_t>(cfg.in_channels) * cfg.height * cfg.width;
-    std::vector<float> losses[2], params[2];
+    std::vector<float> losses[3], params[3];  // op by op, op by op again, replayed
     std::string stats;
-    for (int g = 0; g < 2; ++g) {
-      std::unique_ptr<Backend> gpu = backend_with_graphs(device, p, g == 1, true);
+    for (int g = 0; g < 3; ++g) {
+      std::unique_ptr<Backend> gpu = backend_with_graphs(device, p, g == 2, true);
       ddpm::UNet net(*gpu, cfg, B);
       net.init(5);
       ddpm::AdamParams hp;
@@ -1461,26 +1483,31 @@ void graph_check(int device, ddpm::cuda::Precision p) {
       net.read_losses(losses[g].data(), 0, steps);
       params[g].resize(net.num_params());
       net.get_params(params[g].data());
-      if (g == 1) stats = ddpm::cuda::step_graph_stats(*gpu);
+      if (g == 2) stats = ddpm::cuda::step_graph_stats(*gpu);
     }
-    double worst = 0.0;
-    bool identical = true;
-    for (int s = 0; s < steps; ++s) {
-      worst = std::max(worst, std::fabs(static_cast<double>(losses[1][s]) - losses[0][s]) / std::fabs(losses[0][s]));
-      identical = identical && losses[1][s] == losses[0][s];
-    }
-    const double prel = rel_l2(params[1].data(), params[0].data(), params[0].size());
-    identical = identical && params[1] == params[0];
-    std::printf("   losses op by op: %.6f %.6f .. %.6f; replayed: %.6f %.6f .. %.6f\n", losses[0][0], losses[0][1],
-                losses[0][steps - 1], losses[1][0], losses[1][1], losses[1][steps - 1]);
+    auto loss_diff = [&](int a, int b) {
+      double w = 0.0;
+      for (int s = 0; s < steps; ++s)
+        w = std::max(w, std::fabs(static_cast<double>(losses[a][s]) - losses[b][s]) / std::fabs(losses[b][s]));
+      return w;
+    };
+    const double spread_loss = loss_diff(1, 0), worst = loss_diff(2, 0);
+    const double spread_par = rel_l2(params[1].data(), params[0].data(), params[0].size());
+    const double prel = rel_l2(params[2].data(), params[0].data(), params[0].size());
+    const bool identical = worst == 0.0 && params[2] == params[0];
+    std::printf("   losses op by op: %.6f %.6f .. %.6f; again: %.6f %.6f .. %.6f; replayed: %.6f %.6f .. %.6f\n",
+                losses[0][0], losses[0][1], losses[0][steps - 1], losses[1][0], losses[1][1], losses[1][steps - 1],
+                losses[2][0], losses[2][1], losses[2][steps - 1]);
     std::printf("   graphs: %s\n", stats.c_str());
     const bool replayed = stats.find(std::to_string(steps - 3) + " replayed") != std::string::npos;
-    char buf[512];
+    const double lim_loss = std::max(1e-6, 2 * spread_loss), lim_par = std::max(1e-7, 2 * spread_par);
+    char buf[640];
     std::snprintf(buf, sizeof(buf),
-                  "%s: %d steps of batch %d, replayed vs op by op: worst loss rel diff %.2g (<= 1e-4), parameters "
-                  "rel_l2 %.2g (<= 1e-5)%s; %d steps replayed",
-                  label.c_str(), steps, B, worst, prel, identical ? ", bit-identical" : "", replayed ? steps - 3 : 0);
-    verdict(worst <= 1e-4 && prel <= 1e-5 && replayed, buf);
+                  "%s: %d steps of batch %d, replayed vs op by op: worst loss rel diff %.2g (<= %.2g), parameters "
+                  "rel_l2 %.2g (<= %.2g; op by op twice: %.2g, %.2g)%s; %d steps replayed",
+                  label.c_str(), steps, B, worst, lim_loss, prel, lim_par, spread_loss, spread_par,
+                  identical ? ", bit-identical" : "", replayed ? steps - 3 : 0);
+    verdict(worst <= lim_loss && prel <= lim_par && replayed, buf);
   });
 }
 
@@ -1580,7 +1607,8 @@ void bench(int device, const std::string& label, const std::vector<int>& batches
 
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--ops] [--unet] [--train] [--bench] [--profile] [--quick] [--no-bf16] [--device N]\n"
+               "usage: %s [--ops] [--unet] [--train] [--graphs] [--bench] [--profile] [--quick] [--no-bf16]\n"
+               "          [--device N]\n"
                "          [--steps N] [--batches B1,B2,..] [--tf32]\n"
                "  no part named: all parts but --profile\n",
                argv0);
@@ -1591,7 +1619,7 @@ int usage(const char* argv0) {
 
 int main(int argc, char** argv) {
   bool ops = false, unet = false, train = false, bench_part = false, quick = false, tf32 = false;
-  bool profile = false, with_bf16 = true;
+  bool profile = false, with_bf16 = true, graphs_part = false;
   bool self_test = false;
   int device = 0, steps = 200;
   std::vector<int> batches = {32, 128, 512};
@@ -1602,6 +1630,7 @@ int main(int argc, char** argv) {
     else if (a == "--train") train = true;
     else if (a == "--bench") bench_part = true;
     else if (a == "--profile") profile = true;
+    else if (a == "--graphs") graphs_part = true;
     else if (a == "--no-bf16") with_bf16 = false;
     else if (a == "--quick") quick = true;
     else if (a == "--tf32") tf32 = true;
@@ -1620,7 +1649,7 @@ int main(int argc, char** argv) {
     }
     else return usage(argv[0]);
   }
-  if (!ops && !unet && !train && !bench_part && !profile) ops = unet = train = bench_part = true;
+  if (!ops && !unet && !train && !bench_part && !profile && !graphs_part) ops = unet = train = bench_part = true;
   if (self_test) {
     std::printf("cuda_check --self-test: a second CPU backend plays the GPU\n");
     std::unique_ptr<Backend> cpu(ddpm::create_cpu_backend(0)), other(ddpm::create_cpu_backend(1));
@@ -1681,10 +1710,12 @@ int main(int argc, char** argv) {
       if (train) train_compare(*cpu, *g16, steps, " bf16");
       g16.reset();
       if (train && !quick) precision_curve(device, 400);
-      if (train) {
-        graph_check(device, ddpm::cuda::Precision::kTf32);
-        graph_check(device, ddpm::cuda::Precision::kBf16);
-      }
+      if (train) graphs_part = true;
+    }
+    if (graphs_part) {
+      std::printf("== step graphs: replayed training steps vs op by op ==\n");
+      graph_check(device, ddpm::cuda::Precision::kTf32);
+      graph_check(device, ddpm::cuda::Precision::kBf16);
     }
     if (bench_part) {
       std::printf("== bench: seed model on %s ==\n", ddpm::cuda::device_name(device).c_str());
