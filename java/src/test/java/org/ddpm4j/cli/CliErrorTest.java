@@ -30,6 +30,11 @@ class CliErrorTest {
         fails("--preset must be seed or tiny, got 'huge'", "train", "--preset", "huge");
         fails("Missing required option: '--from=FILE'", "sample");
         fails("Unmatched argument", "nosuchcommand");
+        fails("--precision must be fp32, tf32 or bf16, got 'fp16'", "bench", "--precision", "fp16");
+        fails("--tf32 contradicts --precision fp32", "bench", "--tf32", "--precision", "fp32", "--device", "cpu");
+        // bf16 is a CUDA mode: on the CPU it is refused, not silently ignored.
+        fails("--precision bf16 needs the CUDA backend", "bench", "--precision", "bf16", "--device", "cpu",
+                "--base-width", "2", "--batch", "2");
     }
 
     @Test
