@@ -30,7 +30,8 @@ inline int nhwc_vec(int C, std::initializer_list<const void*> ptrs) {
 // Device scratch that grows to the largest size asked for and is then
 // reused: it allocates (after draining the stream, as work in flight may use
 // the old block) only the first time a larger shape is seen, so a training
-// step after the first one allocates nothing. Owned by the backend.
+// step after the first one allocates nothing. The backend's reduction
+// partials, the bf16 weight copies and the cuDNN workspace are each one.
 class GrowBuffer {
  public:
   GrowBuffer() = default;
@@ -38,6 +39,7 @@ class GrowBuffer {
   GrowBuffer(const GrowBuffer&) = delete;
   GrowBuffer& operator=(const GrowBuffer&) = delete;
   void* get(size_t bytes, cudaStream_t stream, const char* op);
+  void* data() const { return p_; }
   size_t bytes() const { return bytes_; }
 
  private:

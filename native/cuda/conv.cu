@@ -14,7 +14,6 @@
 #include <string>
 
 #include "ops.h"
-#include "step_graph.h"
 
 namespace ddpm {
 namespace cuda {
@@ -103,7 +102,6 @@ ConvEngine::ConvEngine(cudaStream_t stream, Precision precision)
 
 ConvEngine::~ConvEngine() {
   plans_.clear();
-  if (ws_) cudaFree(ws_);
   if (handle_) cudnnDestroy(handle_);
 }
 
@@ -141,26 +139,7 @@ ConvEngine::Plan& ConvEngine::plan(const char* op, const ConvShape& s) {
   return ref;
 }
 
-void ConvEngine::reserve(const char* op, size_t bytes) {
-  if (bytes <= ws_bytes_) return;
-  const size_t rounded = (bytes + (1u << 20) - 1) & ~static_cast<size_t>((1u << 20) - 1);
-  // Work already enqueued may still use the old workspace.
-  DDPM_CUDA(op, cudaStreamSynchronize(stream_));
-  if (ws_) {
-    DDPM_CUDA(op, cudaFree(ws_));
-    ws_ = nullptr;
-    ws_bytes_ = 0;
-  }
-  note_device_realloc();  // recorded steps holding the old workspace are stale
-  cudaError_t e = cudaMalloc(&ws_, rounded);
-  if (e != cudaSuccess) {
-    ws_ = nullptr;
-    cudaGetLastError();
-    throw Error(std::string("cuda ") + op + ": cannot allocate a cuDNN workspace of " +
-                std::to_string(rounded >> 20) + " MiB: " + cudaGetErrorString(e));
-  }
-  ws_bytes_ = rounded;
-}
+void ConvEngine::reserve(const char* op, size_t bytes) { ws_.get(bytes, stream_, op); }
 
 void ConvEngine::prepare(const char* op, const ConvShape& s, Plan& p, Dir d) {
   cudnnConvolutionDescriptor_t conv = p.conv[d];
@@ -261,7 +240,7 @@ void ConvEngine::forward(const char* op, const ConvShape& s, const void* x, cons
   if (!p.ready[kFwd]) prepare(op, s, p, kFwd);
   const float one = 1.0f, zero = 0.0f;
   DDPM_CUDNN(op, cudnnConvolutionForward(handle_, &one, p.x, x, p.w, w, p.conv[kFwd],
-                                         static_cast<cudnnConvolutionFwdAlgo_t>(p.algo[kFwd]), ws_,
+                                         static_cast<cudnnConvolutionFwdAlgo_t>(p.algo[kFwd]), ws_.data(),
                                          p.ws[kFwd], &zero, p.y, y));
 }
 
@@ -271,7 +250,7 @@ void ConvEngine::backward_data(const char* op, const ConvShape& s, const void* w
   const float one = 1.0f, zero = 0.0f;
   DDPM_CUDNN(op, cudnnConvolutionBackwardData(handle_, &one, p.w, w, p.y, dy, p.conv[kBwdData],
                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo[kBwdData]),
-                                              ws_, p.ws[kBwdData], &zero, p.x, dx));
+                                              ws_.data(), p.ws[kBwdData], &zero, p.x, dx));
 }
 
 void ConvEngine::backward_filter(const char* op, const ConvShape& s, const void* x, const void* dy, void* dw) {
@@ -280,7 +259,7 @@ void ConvEngine::backward_filter(const char* op, const ConvShape& s, const void*
   const float one = 1.0f, zero = 0.0f;
   DDPM_CUDNN(op, cudnnConvolutionBackwardFilter(handle_, &one, p.x, x, p.y, dy, p.conv[kBwdFilter],
                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo[kBwdFilter]),
-                                                ws_, p.ws[kBwdFilter], &zero, p.w, dw));
+                                                ws_.data(), p.ws[kBwdFilter], &zero, p.w, dw));
 }
 
 bf16* ConvEngine::weight_scratch(const char* op, size_t elems, int slot) {

@@ -69,7 +69,7 @@ class ConvEngine {
   // (host blocking, like the workspace), then reused.
   bf16* weight_scratch(const char* op, size_t elems, int slot);
 
-  size_t workspace_bytes() const { return ws_bytes_; }
+  size_t workspace_bytes() const { return ws_.bytes(); }
   int plans() const { return static_cast<int>(plans_.size()); }
 
  private:
@@ -86,8 +86,7 @@ class ConvEngine {
   bool verbose_ = false;   // DDPM_CUDA_VERBOSE: log each algorithm choice to stderr
   size_t ws_cap_;          // largest workspace an algorithm may use
   cudnnHandle_t handle_ = nullptr;
-  void* ws_ = nullptr;
-  size_t ws_bytes_ = 0;
+  GrowBuffer ws_;  // the workspace, grown to the largest an algorithm asked for
   std::map<ConvShape, std::unique_ptr<Plan>> plans_;
   GrowBuffer wscratch_[2];
 };

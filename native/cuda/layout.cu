@@ -72,7 +72,7 @@ GrowBuffer::~GrowBuffer() {
 }
 
 void* GrowBuffer::get(size_t bytes, cudaStream_t stream, const char* op) {
-  if (bytes <= bytes_ && p_) return p_;
+  if (bytes <= bytes_) return p_;
   const size_t rounded = (bytes + (1u << 20) - 1) & ~static_cast<size_t>((1u << 20) - 1);
   DDPM_CUDA(op, cudaStreamSynchronize(stream));
   if (p_) {
