@@ -41,51 +41,10 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 import seed_unet  # noqa: E402  the reference model, with the notebook's module names
 
-# The model class is SeedUNet (or UNet in other revisions of seed_unet.py); both take
-# in_channels, base, depth, n_steps and time_emb_dim as keywords.
-SeedUNet = getattr(seed_unet, "SeedUNet", None) or seed_unet.UNet
-
-
-class _LinearSchedule:
-    """Used only when seed_unet.py has no DDPMSchedule: the notebook's linear betas."""
-
-    def __init__(self, n_steps=1000, beta_start=1e-4, beta_end=0.02, device="cpu"):
-        self.betas = torch.linspace(beta_start, beta_end, n_steps, dtype=torch.float32, device=device)
-        self.alphas = 1.0 - self.betas
-        self.abar = torch.cumprod(self.alphas, dim=0)
-        self.sqrt_abar = self.abar.sqrt()
-        self.sqrt_1m_abar = (1 - self.abar).sqrt()
-
-    def add_noise(self, x0, eps, t):
-        return self.sqrt_abar[t].view(-1, 1, 1, 1) * x0 + self.sqrt_1m_abar[t].view(-1, 1, 1, 1) * eps
-
-
-def _count_gflops(model, c, h, w):
-    """Used only when seed_unet.py has no gflops_forward: multiply-adds x 2 of convolutions and linears."""
-    total = [0]
-
-    def hook(mod, inp, out):
-        if isinstance(mod, torch.nn.Conv2d):
-            total[0] += 2 * out.numel() * mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1] // out.shape[0]
-        elif isinstance(mod, torch.nn.ConvTranspose2d):
-            total[0] += 2 * inp[0].numel() * mod.out_channels * mod.kernel_size[0] * mod.kernel_size[1] // inp[0].shape[0]
-        elif isinstance(mod, torch.nn.Linear):
-            total[0] += 2 * mod.in_features * mod.out_features
-
-    kinds = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
-    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
-    was_training = model.training
-    with torch.no_grad():
-        model.eval()
-        model(torch.zeros(1, c, h, w), torch.zeros(1, dtype=torch.long))
-    model.train(was_training)
-    for hd in hs:
-        hd.remove()
-    return total[0] / 1e9
-
-
-DDPMSchedule = getattr(seed_unet, "DDPMSchedule", _LinearSchedule)
-gflops_forward = getattr(seed_unet, "gflops_forward", _count_gflops)
+# The reference model, schedule and FLOP count: one definition, in scripts/seed_unet.py.
+SeedUNet = seed_unet.SeedUNet
+DDPMSchedule = seed_unet.DDPMSchedule
+gflops_forward = seed_unet.gflops_forward
 
 # ddpm4j's --preset models (org.ddpm4j.train.Preset): (base width, depth, image size, channels).
 PRESETS = {"seed": (64, 4, 32, 3), "tiny": (16, 2, 32, 3)}

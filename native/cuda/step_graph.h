@@ -103,7 +103,6 @@ class StepGraphs {
   struct Recording {
     cudaGraphExec_t exec = nullptr;
     cudaEvent_t done = nullptr;
-    bool launched = false;
     uint64_t generation = 0;
     std::vector<uint64_t> calls;
     StepScalars* host = nullptr;  // pinned, kMaxSlots

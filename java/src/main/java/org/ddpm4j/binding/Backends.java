@@ -32,10 +32,6 @@ public final class Backends {
      *
      * @param cudaLibs extra folders (colon-separated, may be null) holding libcudnn.so.9 and libcublas.so.13
      */
-    public static Backend open(Device device, int threads, String cudaLibs, boolean tf32) {
-        return open(device, threads, cudaLibs, tf32 ? Precision.TF32 : Precision.FP32);
-    }
-
     /**
      * The backend for a --device choice with a CUDA precision. The CPU computes in float32: TF32 is a no-op
      * there, and BF16 is refused (it would silently mean something else) when the choice lands on the CPU.
@@ -80,11 +76,6 @@ public final class Backends {
     private static boolean hasCudaLibrary() {
         String resource = "/org/ddpm4j/binding/" + Loader.getPlatform() + "/libjniDdpmCuda.so";
         return Backends.class.getResource(resource) != null;
-    }
-
-    /** The CUDA backend on {@code device}. */
-    public static Backend cuda(int device, String cudaLibs, boolean tf32) {
-        return cuda(device, cudaLibs, tf32 ? Precision.TF32 : Precision.FP32);
     }
 
     /** The CUDA backend on {@code device} with the given precision. */

@@ -1,6 +1,5 @@
 package org.ddpm4j.binding;
 
-import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Namespace;
 import org.bytedeco.javacpp.annotation.Platform;
 import org.bytedeco.javacpp.annotation.StdString;
@@ -15,9 +14,6 @@ import org.bytedeco.javacpp.annotation.StdString;
 @Namespace("ddpm::cuda")
 public final class DdpmCuda {
     private DdpmCuda() {}
-
-    /** A CUDA backend on {@code device}; TF32 tensor-core math for convolutions and GEMMs when {@code tf32}. */
-    public static native DdpmCpu.Backend create_cuda_backend(int device, @Cast("bool") boolean tf32);
 
     /** A CUDA backend on {@code device} with precision "fp32", "tf32" or "bf16" (see ddpm/cuda.h). */
     public static native DdpmCpu.Backend create_cuda_backend_named(int device, @StdString String precision);

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.ddpm4j.backend.Backend;
 import org.ddpm4j.backend.Device;
+import org.ddpm4j.backend.Precision;
 import org.ddpm4j.binding.Backends;
 import org.ddpm4j.checkpoint.CheckpointFile;
 import org.ddpm4j.checkpoint.ModelState;
@@ -29,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
 class GpuBackendTest {
     @Test
     void goldenEvalForwardOnCudaMatchesPyTorch() {
-        try (Backend be = Backends.open(Device.CUDA, 0, null, false)) {
+        try (Backend be = Backends.open(Device.CUDA, 0, null, Precision.FP32)) {
             assertEquals("cuda", be.name());
             ModelState st = ModelFiles.readSafetensors(be, Golden.weights(), UNetConfig.seed());
             Map<String, SafeTensors.Tensor> io = SafeTensors.read(Golden.io()).tensors();
@@ -69,7 +70,7 @@ class GpuBackendTest {
                 "--cifar-dir", TestData.cifarDir().toString());
         assertEquals(0, r.code(), r.toString());
         assertEquals(320, org.ddpm4j.train.LossLog.read(run.resolve("loss.jsonl")).size());
-        try (Backend be = Backends.open(Device.CUDA, 0, null, false)) {
+        try (Backend be = Backends.open(Device.CUDA, 0, null, Precision.FP32)) {
             ModelState st = CheckpointFile.read(run.resolve("model.ckpt")).model();
             SampleResult a, c;
             try (UNet net = be.createUNet(st.config(), 16)) {
