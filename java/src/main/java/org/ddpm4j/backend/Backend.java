@@ -18,6 +18,9 @@ public interface Backend extends AutoCloseable {
     /** CPU worker threads (1 for CUDA). */
     int threads();
 
+    /** The numerics this backend computes with (what it does, not what was asked: a CPU asked for TF32 computes FP32). */
+    Precision precision();
+
     /** A UNet with activations sized for batches of up to maxBatch images, initialised from seed 0. */
     UNet createUNet(UNetConfig config, int maxBatch);
 

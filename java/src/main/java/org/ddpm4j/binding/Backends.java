@@ -24,7 +24,7 @@ public final class Backends {
 
     /** The CPU backend with {@code threads} workers (0 = all cores). */
     public static Backend cpu(int threads) {
-        return new NativeBackend(DdpmCpu.create_cpu_backend(threads));
+        return new NativeBackend(DdpmCpu.create_cpu_backend(threads), Precision.FP32);
     }
 
     /**
@@ -93,7 +93,7 @@ public final class Backends {
             throw new BackendUnavailableException("CUDA device " + device + " does not exist (" + count + " found)");
         }
         try {
-            return new NativeBackend(DdpmCuda.create_cuda_backend_named(device, precision.id()));
+            return new NativeBackend(DdpmCuda.create_cuda_backend_named(device, precision.id()), precision);
         } catch (RuntimeException e) {
             throw new BackendUnavailableException("CUDA is not available: " + firstLine(e.getMessage()), e);
         }

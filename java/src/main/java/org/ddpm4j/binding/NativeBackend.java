@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.ddpm4j.backend.Backend;
 import org.ddpm4j.backend.OpKernel;
+import org.ddpm4j.backend.Precision;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
 
@@ -13,10 +14,12 @@ final class NativeBackend implements Backend {
     private final String name;
     private final String deviceName;
     private final int threads;
+    private final Precision precision;
     private final List<NativeUNet> models = new ArrayList<>();
 
-    NativeBackend(DdpmCpu.Backend ptr) {
+    NativeBackend(DdpmCpu.Backend ptr, Precision precision) {
         this.ptr = ptr;
+        this.precision = precision;
         this.name = ptr.name();
         this.deviceName = ptr.device_name();
         this.threads = ptr.threads();
@@ -40,6 +43,11 @@ final class NativeBackend implements Backend {
     @Override
     public int threads() {
         return threads;
+    }
+
+    @Override
+    public Precision precision() {
+        return precision;
     }
 
     @Override

@@ -35,8 +35,12 @@ public final class AtomicFiles {
                 StandardOpenOption.WRITE)) {
             body.write(ch);
             ch.force(true);
-        } catch (IOException | RuntimeException e) {
-            Files.deleteIfExists(tmp);
+        } catch (IOException | RuntimeException | Error e) {
+            try {
+                Files.deleteIfExists(tmp);  // a full disk must not leave a partial (or 0-byte) .tmp behind
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
             throw e;
         }
         try {

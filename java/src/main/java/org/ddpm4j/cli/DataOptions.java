@@ -71,6 +71,19 @@ public final class DataOptions {
                 cacheDir != null ? Path.of(cacheDir) : CifarDownloader.defaultCacheDir());
     }
 
+    /** Data flags (see {@link #givenMath}) whose values differ from a run's recorded data. */
+    List<String> changedFrom(DataSpec r) {
+        List<String> out = new ArrayList<>();
+        if (source != null && !source.equalsIgnoreCase(r.source())) out.add(Changes.of("--data", source, r.source()));
+        if (split != null && split != r.split()) out.add(Changes.of("--split", split.label(), r.split().label()));
+        Changes.add(out, "--resize", resize, r.resize());
+        if (className != null && (r.className() == null || !className.equalsIgnoreCase(r.className()))) {
+            out.add(Changes.of("--class", className, r.className() == null ? "every class" : r.className()));
+        }
+        if (limit != null && limit != r.limit()) out.add(Changes.of("--limit", limit, r.limit() == 0 ? "no limit" : r.limit()));
+        return out;
+    }
+
     /** Flags that choose different images (not allowed when resuming). */
     List<String> givenMath() {
         List<String> g = new ArrayList<>();

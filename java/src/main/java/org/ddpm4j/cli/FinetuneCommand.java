@@ -52,11 +52,20 @@ public final class FinetuneCommand implements Callable<Integer> {
     public Integer call() {
         TrainJob.Request req;
         try (Backend be = common.openBackend()) {
+            if (train.timeTable != null) {
+                throw new IllegalArgumentException("--time-table does not apply to finetune: a fine-tune keeps the time table "
+                        + "its base model was trained with (it is part of the weights)");
+            }
             if (resume) {
                 if (out == null) throw new IllegalArgumentException("--resume needs --out DIR (the fine-tune's run folder)");
-                List<String> extra = new ArrayList<>(weights.given());
-                if (from != null) extra.add("--from");
-                req = Runs.resume(out, common, null, train, data, extra);
+                req = Runs.resume(out, io, common, null, train, data, train.keep, ck -> {
+                    List<String> changed = new ArrayList<>(weights.changedFrom(ck.meta().model()));
+                    String base = ck.meta().finetunedFrom();
+                    if (from != null && (base == null || !from.toAbsolutePath().normalize().toString().equals(base))) {
+                        changed.add(Changes.of("--from", from, base == null ? "no base model" : base));
+                    }
+                    return changed;
+                });
             } else {
                 if (from == null) throw new IllegalArgumentException("finetune needs --from FILE (the base model)");
                 if (data.className == null) throw new IllegalArgumentException("finetune needs --class NAME (e.g. --class ship)");
@@ -83,9 +92,9 @@ public final class FinetuneCommand implements Callable<Integer> {
                         || data.resize != null;
                 DataSpec spec = ownData ? data.spec() : data.relocate(baseData).withClass(data.className);
                 req = new TrainJob.Request(cfg, s, spec, data.locator(), dir, null, force, train.progress, base.state(),
-                        from.toAbsolutePath().normalize().toString());
+                        from.toAbsolutePath().normalize().toString(), train.keep, null);
             }
-            Runs.summary(io, TrainJob.run(be, req, io.err()));
+            Runs.trainAndReport(io, be, req);
         }
         return 0;
     }

@@ -10,8 +10,11 @@ import java.util.Arrays;
 import org.ddpm4j.backend.BackendUnavailableException;
 import org.ddpm4j.checkpoint.CheckpointException;
 import org.ddpm4j.data.DataException;
+import org.ddpm4j.train.TrainingDivergedException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
 
 /**
  * The {@code ddpm} command line. Every error (a wrong flag, a missing file, an
@@ -24,7 +27,7 @@ import picocli.CommandLine.Command;
                 "Start with: ddpm train --preset tiny   then: ddpm sample --from runs/tiny/model.ckpt"},
         subcommands = {TrainCommand.class, SampleCommand.class, FinetuneCommand.class, ExportCommand.class,
                 ImportCommand.class, InfoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
-public final class Main implements Runnable {
+public final class Main implements java.util.concurrent.Callable<Integer> {
     public static final int EXIT_USAGE = 2;
     public static final int EXIT_INTERNAL = 1;
 
@@ -34,22 +37,32 @@ public final class Main implements Runnable {
         this.io = io;
     }
 
+    @Spec
+    CommandSpec spec;
+
+    /** {@code ddpm} alone: the usage, on stderr, and the usage exit code. */
     @Override
-    public void run() {
-        new CommandLine(this).usage(io.err());
+    public Integer call() {
+        spec.commandLine().usage(io.err());
+        return EXIT_USAGE;
     }
 
     public static void main(String[] args) {
         System.setProperty("java.awt.headless", "true");
-        int code = run(args, System.out, System.err);
+        int code = run(args, System.out, System.err, org.ddpm4j.job.TrainJob.jvmStartNanos());
         System.out.flush();
         System.exit(code);
     }
 
     /** Runs the command line; returns the exit code. */
     public static int run(String[] args, PrintStream out, PrintStream err) {
+        return run(args, out, err, System.nanoTime());
+    }
+
+    /** @param startNanos when the command started (System.nanoTime()), for the time breakdown of a run */
+    static int run(String[] args, PrintStream out, PrintStream err, long startNanos) {
         System.setProperty("java.awt.headless", "true");
-        Io io = new Io(out, err);
+        Io io = new Io(out, err, startNanos);
         boolean debug = Arrays.asList(args).contains("--debug");
         CommandLine cl = new CommandLine(new Main(io), new Factory(io));
         cl.setOut(new PrintWriter(out, true));
@@ -82,6 +95,7 @@ public final class Main implements Runnable {
     /** Errors a user can cause and fix; anything else is a bug. */
     static boolean isExpected(Throwable ex) {
         return ex instanceof DataException || ex instanceof CheckpointException || ex instanceof BackendUnavailableException
+                || ex instanceof TrainingDivergedException
                 || ex instanceof IllegalArgumentException || ex instanceof UncheckedIOException || ex instanceof IOException
                 || ex instanceof OutOfMemoryError || ex.getClass() == RuntimeException.class;  // native errors arrive as plain RuntimeException
     }

@@ -77,6 +77,27 @@ public final class ModelOptions {
         }
     }
 
+    /**
+     * The given flags whose values differ from a run's recorded model and preset, each as
+     * "--flag VALUE (the run has RECORDED)"; a resumed run accepts repeating its own values.
+     */
+    List<String> changedFrom(UNetConfig c, String recordedPreset) {
+        List<String> out = new ArrayList<>();
+        String base = recordedPreset == null ? "" : recordedPreset.replace("+custom", "");
+        if (preset != null && !preset.label().equals(base)) out.add(Changes.of("--preset", preset.label(), recordedPreset));
+        Changes.add(out, "--base-width", baseWidth, c.baseWidth());
+        Changes.add(out, "--depth", depth, c.depth());
+        if (imageSize != null && (imageSize != c.height() || imageSize != c.width())) {
+            out.add(Changes.of("--image-size", imageSize, c.height() + (c.height() == c.width() ? "" : "x" + c.width())));
+        }
+        Changes.add(out, "--channels", channels, c.inChannels());
+        Changes.add(out, "--time-dim", timeDim, c.timeDim());
+        Changes.add(out, "--timesteps", timesteps, c.timesteps());
+        Changes.add(out, "--beta-start", betaStart, c.betaStart());
+        Changes.add(out, "--beta-end", betaEnd, c.betaEnd());
+        return out;
+    }
+
     /** The flags given on the command line. */
     List<String> given() {
         List<String> g = new ArrayList<>();

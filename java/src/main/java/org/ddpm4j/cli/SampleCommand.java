@@ -39,6 +39,9 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--strip-frames", paramLabel = "N", defaultValue = "11", description = "Frames per strip row (default: ${DEFAULT-VALUE}).")
     int stripFrames;
 
+    @Option(names = "--force", description = "Replace the images of an earlier ddpm sample in --out (default: refuse).")
+    boolean force;
+
     @Mixin WeightsOptions weights;
     @Mixin CommonOptions common;
 
@@ -52,12 +55,13 @@ public final class SampleCommand implements Callable<Integer> {
         if (count < 1) throw new IllegalArgumentException("--count must be >= 1, got " + count);
         try (Backend be = common.openBackend()) {
             ModelState state = ModelFiles.load(be, from, weights.fallback()).state();
+            state.requireFinite(from.toString());
             int T = state.config().timesteps();
             int mid = midStep != null ? midStep : T / 2;
             if (mid >= T || mid < -1) throw new IllegalArgumentException("--mid-step must be in [0, " + (T - 1) + "] or -1, got " + mid);
             SampleOptions o = new SampleOptions(count, common.seedOr(0), mid, stripImages, stripFrames);
             Path dir = out != null ? out : defaultOut(from);
-            SampleJob.Result r = SampleJob.run(be, state, o, batch, dir, io.err());
+            SampleJob.Result r = SampleJob.run(be, state, o, batch, dir, force, io.err());
             io.out().println("samples: " + r.images());
             if (r.mid() != null) io.out().println("mid (t=" + mid + "): " + r.mid());
             if (r.strip() != null) io.out().println("strip: " + r.strip());

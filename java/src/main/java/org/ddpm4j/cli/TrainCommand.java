@@ -44,15 +44,16 @@ public final class TrainCommand implements Callable<Integer> {
         TrainJob.Request req;
         if (resume) {
             if (force) throw new IllegalArgumentException("--resume and --force contradict each other");
-            req = Runs.resume(dir, common, model, train, data, List.of());
+            req = Runs.resume(dir, io, common, model, train, data, train.keep, ck -> List.of());
         } else {
             UNetConfig cfg = model.resolve(Preset.TINY);
             TrainSettings s = train.apply(preset.settings(), common.seed);
             if (!model.given().isEmpty() && !model.given().equals(List.of("--preset"))) s = s.withPreset(preset.label() + "+custom");
-            req = new TrainJob.Request(cfg, s, data.spec(), data.locator(), dir, null, force, train.progress, null, null);
+            req = new TrainJob.Request(cfg, s, data.spec(), data.locator(), dir, null, force, train.progress, null, null,
+                    train.keep, null);
         }
         try (Backend be = common.openBackend()) {
-            Runs.summary(io, TrainJob.run(be, req, io.err()));
+            Runs.trainAndReport(io, be, req);
         }
         return 0;
     }

@@ -42,6 +42,10 @@ public final class TrainOptions {
     @Option(names = "--log-every", paramLabel = "N", description = "Read losses from the device at least every N steps (default 50).")
     Integer logEvery;
 
+    @Option(names = "--keep", paramLabel = "N", defaultValue = "2",
+            description = "Checkpoints to keep in the run folder: model.ckpt and N-1 older ones, model-step<S>.ckpt (default: ${DEFAULT-VALUE}).")
+    int keep = 2;
+
     @Option(names = "--progress", paramLabel = "auto|bar|plain|none", converter = ProgressConverter.class, defaultValue = "auto",
             description = "Progress display: a bar on a terminal, plain lines otherwise (default: ${DEFAULT-VALUE}).")
     Progress.Mode progress = Progress.Mode.AUTO;
@@ -62,6 +66,16 @@ public final class TrainOptions {
         if (logEvery != null) r = r.withLogEvery(logEvery);
         if (seed != null) r = r.withSeed(seed);
         return r;
+    }
+
+    /** Math flags (see {@link #givenMath}) whose values differ from a run's recorded settings. */
+    List<String> changedMathFrom(TrainSettings r) {
+        List<String> out = new ArrayList<>();
+        Changes.add(out, "--batch", batch, r.batch());
+        Changes.add(out, "--lr", lr, r.adam().lr());
+        Changes.add(out, "--flip", flip, r.flip());
+        if (timeTable != null && timeTable != r.timeTable()) out.add(Changes.of("--time-table", timeTable.label(), r.timeTable().label()));
+        return out;
     }
 
     /** Flags that change what is computed (not allowed when resuming). */

@@ -28,6 +28,17 @@ public final class WeightsOptions {
         return new UNetConfig(s.inChannels(), px, px, s.baseWidth(), s.depth(), s.timeDim(), s.timesteps(), b0, b1);
     }
 
+    /** The given flags whose values differ from a recorded model's. */
+    List<String> changedFrom(UNetConfig c) {
+        List<String> out = new ArrayList<>();
+        if (imageSize != null && (imageSize != c.height() || imageSize != c.width())) {
+            out.add(Changes.of("--image-size", imageSize, c.height()));
+        }
+        Changes.add(out, "--beta-start", betaStart, c.betaStart());
+        Changes.add(out, "--beta-end", betaEnd, c.betaEnd());
+        return out;
+    }
+
     List<String> given() {
         List<String> g = new ArrayList<>();
         if (imageSize != null) g.add("--image-size");

@@ -3,6 +3,7 @@ package org.ddpm4j.job;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -33,6 +34,43 @@ public final class SampleJob {
     public record Result(Path images, Path mid, Path strip, SampleResult result, double seconds) {}
 
     public static Result run(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir, PrintStream log) {
+        return run(backend, state, opts, batch, outDir, true, log);
+    }
+
+    /** The files a run with {@code opts} writes into {@code outDir}. */
+    public static List<Path> plannedFiles(SampleOptions opts, Path outDir) {
+        List<Path> out = new ArrayList<>();
+        out.add(outDir.resolve("samples.png"));
+        if (opts.midStep() >= 0) out.add(outDir.resolve("samples-t" + opts.midStep() + ".png"));
+        if (opts.stripImages() > 0) out.add(outDir.resolve("strip.png"));
+        return out;
+    }
+
+    /**
+     * @param overwrite replace files of an earlier run in {@code outDir}; when false, such files are refused
+     *     before any sampling, as is an output folder that cannot be written
+     */
+    public static Result run(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir, boolean overwrite,
+                             PrintStream log) {
+        OutputFolder folder = OutputFolder.prepare(outDir, "the output folder");
+        if (!overwrite) {
+            for (Path p : plannedFiles(opts, outDir)) {
+                if (Files.exists(p)) {
+                    folder.removeIfUnused();
+                    throw new IllegalArgumentException(p + " already exists (an earlier ddpm sample?); pass --force to replace it "
+                            + "or --out DIR to write elsewhere");
+                }
+            }
+        }
+        try {
+            return sample(backend, state, opts, batch, outDir, log);
+        } catch (RuntimeException | Error e) {
+            folder.removeIfUnused();
+            throw e;
+        }
+    }
+
+    private static Result sample(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir, PrintStream log) {
         int chunk = Math.max(1, Math.min(batch, opts.count()));
         try (UNet net = backend.createUNet(state.config(), chunk)) {
             state.applyTo(net);

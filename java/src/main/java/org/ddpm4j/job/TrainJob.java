@@ -1,16 +1,24 @@
 package org.ddpm4j.job;
 
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.ddpm4j.backend.Backend;
+import org.ddpm4j.checkpoint.AtomicFiles;
 import org.ddpm4j.checkpoint.Checkpoint;
-import org.ddpm4j.checkpoint.CheckpointFile;
 import org.ddpm4j.checkpoint.CheckpointMeta;
 import org.ddpm4j.checkpoint.Configs;
 import org.ddpm4j.checkpoint.ModelState;
@@ -32,17 +40,25 @@ import org.ddpm4j.sample.Sampler;
 import org.ddpm4j.train.LossLog;
 import org.ddpm4j.train.Progress;
 import org.ddpm4j.train.StopSignal;
+import org.ddpm4j.train.TimeBreakdown;
+import org.ddpm4j.train.TimeBreakdown.Phase;
 import org.ddpm4j.train.Trainer;
+import org.ddpm4j.train.TrainingDivergedException;
 import org.ddpm4j.train.TrainingHooks;
 import org.ddpm4j.train.TrainingState;
 import org.ddpm4j.train.TrainSettings;
 
 /**
  * A training (or fine-tuning) run into an output folder: loads the data, builds or
- * restores the model, trains with checkpoints, a loss log, periodic sample grids and
- * a loss plot, and stops cleanly (with a checkpoint) on Ctrl-C.
+ * restores the model, trains with checkpoints (written in the background, the last
+ * {@code keep} kept), a loss log, periodic sample grids and a loss plot, stops cleanly
+ * (with a checkpoint) when asked, and ends with a time breakdown and {@code run.json}.
  */
 public final class TrainJob {
+    /** Checkpoints kept in a run folder by default: the newest and the one before. */
+    public static final int DEFAULT_KEEP = 2;
+    /** Sample grids during training use the training seed plus this, so that {@code ddpm sample}'s default seed draws other images. */
+    public static final long GRID_SEED_OFFSET = 1;
 
     /**
      * @param model model shape and schedule
@@ -50,15 +66,26 @@ public final class TrainJob {
      * @param data what to train on
      * @param cifar where to find (or fetch) CIFAR-10
      * @param outDir the run folder
-     * @param resumeFrom the run folder's checkpoint when resuming, else null
+     * @param resumeFrom the checkpoint to continue from when resuming, else null
      * @param force start over even if the folder holds a checkpoint
      * @param progress how to show progress
      * @param initial starting weights of a fine-tune (fresh Adam state), else null
      * @param finetunedFrom the base of a fine-tune, recorded in the checkpoint, else null
+     * @param keep checkpoints to keep in the folder, the newest included
+     * @param resumeFile the file {@code resumeFrom} was read from (null: not the folder's model.ckpt)
      */
     public record Request(UNetConfig model, TrainSettings settings, DataSpec data, CifarLocator cifar, Path outDir,
                           Checkpoint resumeFrom, boolean force, Progress.Mode progress, ModelState initial,
-                          String finetunedFrom) {}
+                          String finetunedFrom, int keep, Path resumeFile) {
+        public Request {
+            if (keep < 1) throw new IllegalArgumentException("--keep must be >= 1, got " + keep);
+        }
+
+        public Request(UNetConfig model, TrainSettings settings, DataSpec data, CifarLocator cifar, Path outDir,
+                       Checkpoint resumeFrom, boolean force, Progress.Mode progress, ModelState initial, String finetunedFrom) {
+            this(model, settings, data, cifar, outDir, resumeFrom, force, progress, initial, finetunedFrom, DEFAULT_KEEP, null);
+        }
+    }
 
     /**
      * @param end where the run stopped
@@ -68,23 +95,58 @@ public final class TrainJob {
      * @param lastLoss mean loss of as many last steps
      * @param window how many steps each of those means covers
      * @param grids sample grids written
+     * @param times where the wall time went
+     * @param steadyImagesPerSecond images/s of the steps after warm-up (training phase only)
+     * @param endReason which limit ends the run ("the end of epoch 2 (--epochs 2, ...)", "--steps 300 ...")
+     * @param stopped true when a stop request (Ctrl-C) ended it early
      */
     public record Result(TrainingState end, long stepsTrained, double seconds, double firstLoss, double lastLoss,
-                         int window, RunFiles files, List<Path> grids) {}
+                         int window, RunFiles files, List<Path> grids, TimeBreakdown times, double steadyImagesPerSecond,
+                         String endReason, boolean stopped) {}
+
+    /** A checkpoint to resume from and the file it was read from. */
+    public record Resumable(Checkpoint checkpoint, Path file) {}
 
     private TrainJob() {}
 
+    /**
+     * The newest intact checkpoint of a run folder: model.ckpt, or when that cannot be read an older one
+     * kept beside it (reported through {@code warn}).
+     */
+    public static Resumable findResumable(Path runDir, java.util.function.Consumer<String> warn) {
+        CheckpointKeeper.Found f = CheckpointKeeper.readNewest(new RunFiles(runDir), warn);
+        return new Resumable(f.checkpoint(), f.file());
+    }
+
     public static Result run(Backend backend, Request req, PrintStream log) {
+        return run(backend, req, log, new StopSignal(), System.nanoTime());
+    }
+
+    /**
+     * @param stop ends training after the current step (with a checkpoint) when requested
+     * @param setupSinceNanos when the work leading to this run began (System.nanoTime()), for the time breakdown
+     */
+    public static Result run(Backend backend, Request req, PrintStream log, StopSignal stop, long setupSinceNanos) {
         RunFiles files = new RunFiles(req.outDir());
-        Path ckpt = files.checkpoint();
-        if (req.resumeFrom() == null && Files.exists(ckpt) && !req.force()) {
-            throw new IllegalArgumentException(ckpt + " already exists; pass --resume to continue that run or --force to start over");
+        if (req.resumeFrom() == null && Files.exists(files.checkpoint()) && !req.force()) {
+            throw new IllegalArgumentException(files.checkpoint() + " already exists; pass --resume to continue that run or --force to start over");
         }
+        OutputFolder folder = OutputFolder.prepare(req.outDir(), "the run folder");
         try {
-            Files.createDirectories(req.outDir());
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot create " + req.outDir() + ": " + e.getMessage(), e);
+            removeStaleTemporaries(files);
+            return train(backend, req, log, stop, setupSinceNanos, files);
+        } catch (RuntimeException | Error e) {
+            folder.removeIfUnused();
+            throw e;
         }
+    }
+
+    /** Nanoseconds since this JVM started, as a System.nanoTime() value (the CLI's setup starts there). */
+    public static long jvmStartNanos() {
+        return System.nanoTime() - ManagementFactory.getRuntimeMXBean().getUptime() * 1_000_000L;
+    }
+
+    private static Result train(Backend backend, Request req, PrintStream log, StopSignal stop, long setupSince, RunFiles files) {
         UNetConfig cfg = req.model();
         TrainSettings s = req.settings();
         LoadedData loaded = DataSources.load(req.data(), cfg.inChannels(), cfg.height(), cfg.width(), req.cifar(), log::println);
@@ -93,51 +155,92 @@ public final class TrainJob {
             throw new DataException("the data changed since the checkpoint: it trained on " + req.resumeFrom().meta().images()
                     + " images, " + loaded.spec().describe() + " now has " + images);
         }
+        if (req.resumeFrom() == null && s.batch() > images) {
+            log.printf(Locale.ROOT, "warning: --batch %d is more than the %,d images; training with batches of %d%n",
+                    s.batch(), images, images);
+            s = s.withBatch(images);  // the same batches; the model's memory is sized for them
+        }
         CheckpointMeta meta = new CheckpointMeta(cfg, s, loaded.spec(), images, req.finetunedFrom());
-        try (UNet net = backend.createUNet(cfg, s.batch())) {
+        TimeBreakdown times = new TimeBreakdown();
+        try (UNet net = backend.createUNet(cfg, s.batch()); BackgroundWriter writer = new BackgroundWriter()) {
             TimeTable kind = prepare(net, req);
             TrainingState start = req.resumeFrom() != null ? req.resumeFrom().progress() : TrainingState.START;
+            boolean resumedFromNewest = req.resumeFile() != null && files.checkpoint().toAbsolutePath().normalize()
+                    .equals(req.resumeFile().toAbsolutePath().normalize());
+            CheckpointKeeper keeper = new CheckpointKeeper(files, req.keep(), resumedFromNewest ? start.globalStep() : -1,
+                    req.resumeFrom() == null);
             List<Path> grids = new ArrayList<>();
             Progress progress = Progress.create(req.progress(), log);
-            Trainer trainer = new Trainer(net, loaded.images(), s, new Hooks(net, meta, kind, files, grids, progress, log), progress);
+            Hooks hooks = new Hooks(net, meta, kind, files, grids, progress, writer, keeper);
+            Trainer trainer = new Trainer(net, loaded.images(), s, hooks, progress, times);
             long end = trainer.finalStep();
             log.printf(Locale.ROOT, "model: %s, %,d parameters, %s time table%n", Configs.describe(cfg), net.numParams(), kind.label());
             log.printf(Locale.ROOT, "data: %s, %,d images%s; batch %d, %d steps per epoch, %d epochs%s, lr %s%n",
                     loaded.spec().describe(), images, loaded.spec().path() == null ? "" : " (" + loaded.spec().path() + ")",
                     s.batch(), trainer.batchesPerEpoch(), s.epochs(), s.maxSteps() > 0 ? ", stop at step " + s.maxSteps() : "",
                     lr(s.adam().lr()));
-            log.printf(Locale.ROOT, "backend: %s (%s, %d threads), %.1f MiB; output: %s%n", backend.name(), backend.deviceName(),
-                    backend.threads(), net.backendBytes() / 1048576.0, req.outDir());
+            log.printf(Locale.ROOT, "backend: %s (%s, %d threads, %s), %.1f MiB; output: %s%n", backend.name(), backend.deviceName(),
+                    backend.threads(), backend.precision().id(), net.backendBytes() / 1048576.0, req.outDir());
             if (start.globalStep() >= end) {
                 log.printf(Locale.ROOT, "nothing to do: the run is at step %d of %d (raise --epochs or --steps to train further)%n",
                         start.globalStep(), end);
-                return new Result(start, 0, 0, Double.NaN, Double.NaN, 0, files, grids);
+                return new Result(start, 0, 0, Double.NaN, Double.NaN, 0, files, grids, times, Double.NaN,
+                        trainer.finalStepReason(), false);
             }
             if (start.globalStep() > 0) log.printf(Locale.ROOT, "resuming at step %d (epoch %d, batch %d)%n", start.globalStep(), start.epoch() + 1, start.position());
+            log.printf(Locale.ROOT, "training to step %d: %s%n", end, trainer.finalStepReason());
             FirstLast fl = new FirstLast((int) Math.max(1, Math.min(50, (end - start.globalStep()) / 2)));
-            StopSignal stop = new StopSignal();
-            Thread hook = new Thread(() -> {
-                stop.request();
-                stop.awaitFinished(300);
-            }, "ddpm-stop");
-            Runtime.getRuntime().addShutdownHook(hook);
             long t0 = System.nanoTime();
+            times.add(Phase.SETUP, t0 - setupSince);
             TrainingState reached;
+            long f0;
             try (LossLog lossLog = LossLog.open(files.lossLog(), start.globalStep(), trainer.batchesPerEpoch())) {
                 trainer.addLossSink(lossLog).addLossSink(fl);
                 reached = trainer.run(start, stop);
-            } finally {
-                stop.finished();
-                try {
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                } catch (IllegalStateException ignored) {
-                    // the JVM is already shutting down (Ctrl-C): the hook is running
-                }
+                f0 = System.nanoTime();
+                writer.awaitIdle();  // the last checkpoint is on disk (or its failure is thrown) before anything is reported
+            } catch (TrainingDivergedException e) {
+                throw diverged(e, writer, keeper, files);
             }
-            double seconds = (System.nanoTime() - t0) / 1e9;
+            times.addBackgroundWrite(writer.busyNanos());
             writeLossPlot(files, cfg, log::println);
-            if (stop.requested()) log.printf(Locale.ROOT, "stopped at step %d; resume with --resume%n", reached.globalStep());
-            return new Result(reached, reached.globalStep() - start.globalStep(), seconds, fl.first(), fl.last(), fl.n, files, grids);
+            times.add(Phase.FINISH, System.nanoTime() - f0);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            boolean stopped = stop.requested() && reached.globalStep() < end;
+            Result r = new Result(reached, reached.globalStep() - start.globalStep(), seconds, fl.first(), fl.last(), fl.n,
+                    files, grids, times, trainer.steadyImagesPerSecond(), trainer.finalStepReason(), stopped);
+            writeRunJson(files, r, req, meta, kind, backend, net.numParams(), loaded, start, log::println);
+            log.println(times.line());
+            if (stopped) log.printf(Locale.ROOT, "stopped at step %d; resume with --resume%n", reached.globalStep());
+            return r;
+        }
+    }
+
+    /** The divergence error, saying which checkpoint is still good; waits for the good ones being written. */
+    private static TrainingDivergedException diverged(TrainingDivergedException e, BackgroundWriter writer,
+                                                      CheckpointKeeper keeper, RunFiles files) {
+        try {
+            writer.awaitIdle();
+        } catch (RuntimeException other) {
+            e.addSuppressed(other);
+        }
+        String kept = keeper.stepOnDisk() >= 0
+                ? files.checkpoint() + " keeps step " + keeper.stepOnDisk() + " (written before the divergence)"
+                : "no checkpoint was written by this run";
+        TrainingDivergedException out = new TrainingDivergedException(e.step(), e.getMessage() + "; " + kept);
+        out.addSuppressed(e);
+        return out;
+    }
+
+    /** Files a killed run may have left half-written ({@code X.tmp} beside X); none is ever needed. */
+    private static void removeStaleTemporaries(RunFiles files) {
+        for (Path dir : new Path[] {files.dir(), files.samplesDir()}) {
+            if (!Files.isDirectory(dir)) continue;
+            try (var s = Files.newDirectoryStream(dir, "*.tmp")) {
+                for (Path p : s) Files.deleteIfExists(p);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot clean up " + dir + ": " + e.getMessage(), e);
+            }
         }
     }
 
@@ -195,7 +298,70 @@ public final class TrainJob {
         }
     }
 
-    /** Checkpoints and periodic sample grids. */
+    /** run.json: what ran, on what, how it ended and where the time went (for scripts). A failure only warns. */
+    private static void writeRunJson(RunFiles files, Result r, Request req, CheckpointMeta meta, TimeTable kind,
+                                     Backend backend, long params, LoadedData loaded, TrainingState start,
+                                     java.util.function.Consumer<String> warn) {
+        JsonObject o = new JsonObject();
+        o.addProperty("kind", req.finetunedFrom() != null ? "finetune" : "train");
+        o.addProperty("status", r.stopped() ? "stopped" : "finished");
+        o.add("model", Configs.toJson(meta.model()));
+        o.addProperty("time_table", kind.label());
+        o.addProperty("parameters", params);
+        JsonObject config = meta.toJson(kind);
+        o.add("training", config.get("training"));
+        o.add("data", config.get("data"));
+        if (req.finetunedFrom() != null) o.addProperty("finetuned_from", req.finetunedFrom());
+        JsonObject device = new JsonObject();
+        device.addProperty("backend", backend.name());
+        device.addProperty("name", backend.deviceName());
+        device.addProperty("threads", backend.threads());
+        device.addProperty("precision", backend.precision().id());
+        o.add("device", device);
+        JsonObject steps = new JsonObject();
+        steps.addProperty("start", start.globalStep());
+        steps.addProperty("end", r.end().globalStep());
+        steps.addProperty("trained", r.stepsTrained());
+        steps.addProperty("epoch", r.end().epoch());
+        steps.addProperty("position", r.end().position());
+        steps.addProperty("end_reason", r.stopped() ? "stop requested (Ctrl-C)" : r.endReason());
+        o.add("steps", steps);
+        JsonObject loss = new JsonObject();
+        loss.addProperty("first_mean", finite(r.firstLoss()));
+        loss.addProperty("last_mean", finite(r.lastLoss()));
+        loss.addProperty("window", r.window());
+        o.add("loss", loss);
+        JsonObject speed = new JsonObject();
+        speed.addProperty("steady_images_per_s", finite(r.steadyImagesPerSecond()));
+        double wall = r.times().totalSeconds();
+        speed.addProperty("overall_images_per_s", wall > 0 ? Math.round(10 * r.stepsTrained() * (double) meta.training().batch() / wall) / 10.0 : null);
+        o.add("throughput", speed);
+        o.add("time", r.times().toJson());
+        JsonObject out = new JsonObject();
+        out.addProperty("checkpoint", files.checkpoint().toString());
+        out.addProperty("loss_log", files.lossLog().toString());
+        out.addProperty("loss_plot", files.lossPlot().toString());
+        JsonArray g = new JsonArray();
+        for (Path p : r.grids()) g.add(p.toString());
+        out.add("grids", g);
+        o.add("files", out);
+        byte[] json = (new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues().create().toJson(o) + "\n")
+                .getBytes(StandardCharsets.UTF_8);
+        try {
+            AtomicFiles.write(files.runJson(), ch -> {
+                ByteBuffer b = ByteBuffer.wrap(json);
+                while (b.hasRemaining()) ch.write(b);
+            });
+        } catch (IOException e) {
+            warn.accept("warning: could not write " + files.runJson() + ": " + e.getMessage());
+        }
+    }
+
+    private static Double finite(double v) {
+        return Double.isFinite(v) ? v : null;
+    }
+
+    /** Checkpoints (snapshot now, written in the background), the loss plot and periodic sample grids. */
     private static final class Hooks implements TrainingHooks {
         private final UNet net;
         private final CheckpointMeta meta;
@@ -203,37 +369,94 @@ public final class TrainJob {
         private final RunFiles files;
         private final List<Path> grids;
         private final Progress progress;
-        private final PrintStream log;
+        private final BackgroundWriter writer;
+        private final CheckpointKeeper keeper;
+        private final AtomicBoolean plotQueued = new AtomicBoolean();
+        private ModelState modelSnapshot;
+        private OptimizerState optimizerSnapshot;
 
-        Hooks(UNet net, CheckpointMeta meta, TimeTable kind, RunFiles files, List<Path> grids, Progress progress, PrintStream log) {
+        Hooks(UNet net, CheckpointMeta meta, TimeTable kind, RunFiles files, List<Path> grids, Progress progress,
+              BackgroundWriter writer, CheckpointKeeper keeper) {
             this.net = net;
             this.meta = meta;
             this.kind = kind;
             this.files = files;
             this.grids = grids;
             this.progress = progress;
-            this.log = log;
+            this.writer = writer;
+            this.keeper = keeper;
         }
 
+        /**
+         * Copies the model off the device into host buffers reused from checkpoint to checkpoint (after the
+         * previous write has finished with them), then lets the writer thread check and write them while
+         * training goes on.
+         */
         @Override
         public void checkpoint(TrainingState state) {
-            Checkpoint c = new Checkpoint(meta, ModelState.capture(net, kind), OptimizerState.capture(net), state);
-            CheckpointFile.write(files.checkpoint(), c);
+            writer.awaitIdle();
+            modelSnapshot = ModelState.capture(net, kind, modelSnapshot);
+            optimizerSnapshot = OptimizerState.capture(net, optimizerSnapshot);
+            Checkpoint c = new Checkpoint(meta, modelSnapshot, optimizerSnapshot, state);
+            writer.submit(() -> {
+                requireFinite(c);
+                keeper.write(c);
+            });
+        }
+
+        /** A model whose weights went NaN or infinite is not worth a checkpoint: it would replace a good one. */
+        private static void requireFinite(Checkpoint c) {
+            String where = firstNonFinite(c.model().params(), "a parameter");
+            if (where == null) where = firstNonFinite(c.model().buffers(), "a BatchNorm running statistic");
+            if (where != null) {
+                long step = c.progress().globalStep();
+                throw new TrainingDivergedException(step - 1, "training diverged: after step " + (step - 1) + " " + where
+                        + " is not finite, so no checkpoint was written for it; try a smaller --lr than "
+                        + lr(c.meta().training().adam().lr()));
+            }
+        }
+
+        private static String firstNonFinite(float[] v, String what) {
+            for (int i = 0; i < v.length; i++) {
+                if (!Float.isFinite(v[i])) return what + " (index " + i + ": " + v[i] + ")";
+            }
+            return null;
         }
 
         @Override
-        public void epochEnded(int epoch, TrainingState state) {
-            writeLossPlot(files, meta.model(), progress::message);
+        public void epochEnded(int epoch, TrainingState state, StopSignal stop) {
+            writer.rethrowFailures();
+            if (plotQueued.compareAndSet(false, true)) {
+                writer.submit(() -> {
+                    plotQueued.set(false);
+                    writeLossPlot(files, meta.model(), progress::message);
+                });
+            }
             int every = meta.training().sampleEvery();
             int done = epoch + 1;
             boolean last = done >= meta.training().epochs();
-            if (every <= 0 || (done % every != 0 && !last)) return;
+            if (every <= 0 || (done % every != 0 && !last) || stop.requested()) return;
             Path out = files.epochGrid(done);
             long t0 = System.nanoTime();
-            progress.message(String.format(Locale.ROOT, "epoch %d: sampling 100 images (%d steps each) for %s",
-                    done, meta.model().timesteps(), out));
-            SampleOptions o = new SampleOptions(100, meta.training().seed(), -1, 0, 2);
-            SampleResult r = Sampler.run(net, o, null);
+            int T = meta.model().timesteps();
+            progress.message(String.format(Locale.ROOT, "epoch %d: sampling a grid of 100 images (%d steps each) for %s",
+                    done, T, out));
+            SampleOptions o = new SampleOptions(100, meta.training().seed() + GRID_SEED_OFFSET, -1, 0, 2);
+            long[] lastShown = {t0};
+            SampleResult r;
+            try {
+                r = Sampler.run(net, o, (d, total) -> {
+                    long now = System.nanoTime();
+                    if (now - lastShown[0] < 10_000_000_000L) return;
+                    lastShown[0] = now;
+                    double el = (now - t0) / 1e9;
+                    progress.message(String.format(Locale.ROOT, "  sample grid: %.0f%% (%s, eta %s)", 100.0 * d / total,
+                            Progress.duration(el), Progress.duration(el * (total - d) / Math.max(1, d))));
+                }, stop::requested);
+            } catch (CancellationException e) {
+                progress.message("sample grid abandoned: stop requested");
+                return;
+            }
             try {
                 PngFiles.write(ImageGrid.square(r.images()), out);
             } catch (IOException e) {

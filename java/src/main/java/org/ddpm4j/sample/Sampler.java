@@ -1,5 +1,7 @@
 package org.ddpm4j.sample;
 
+import java.util.concurrent.CancellationException;
+import java.util.function.BooleanSupplier;
 import org.ddpm4j.model.UNet;
 
 /**
@@ -18,6 +20,14 @@ public final class Sampler {
     private Sampler() {}
 
     public static SampleResult run(UNet net, SampleOptions o, Listener listener) {
+        return run(net, o, listener, () -> false);
+    }
+
+    /**
+     * As {@link #run(UNet, SampleOptions, Listener)}, giving up with a {@link CancellationException}
+     * within one reverse step of {@code stop} turning true (e.g. Ctrl-C during a training run's grid).
+     */
+    public static SampleResult run(UNet net, SampleOptions o, Listener listener, BooleanSupplier stop) {
         int T = net.config().timesteps();
         int per = net.config().sampleSize();
         int C = net.config().inChannels(), H = net.config().height(), W = net.config().width();
@@ -38,6 +48,7 @@ public final class Sampler {
             int frame = 0;
             if (stripChunk) saveStrip(net.sampleRead(false), strip, stripN, frames, frame++, per);
             for (int t = T - 1; t >= 0; t--) {
+                if (stop.getAsBoolean()) throw new CancellationException("sampling stopped at t = " + t);
                 net.sampleStep(t);
                 if (wantMid && t == o.midStep()) System.arraycopy(net.sampleRead(false), 0, mid, first * per, n * per);
                 if (stripChunk && frame < frames && t == stripTimes[frame]) {

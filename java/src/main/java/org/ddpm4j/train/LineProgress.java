@@ -33,7 +33,7 @@ final class LineProgress implements Progress {
     }
 
     @Override
-    public void update(TrainingState s, double loss, double imagesPerSecond) {
+    public void update(TrainingState s, double loss, double imagesPerSecond, double stepsPerSecond) {
         if (out == null) return;
         long now = System.nanoTime();
         boolean epochEnd = s.position() == 0 && s.epoch() != lastEpoch && s.globalStep() > startStep;
@@ -41,14 +41,18 @@ final class LineProgress implements Progress {
         lastPrint = now;
         lastEpoch = s.epoch();
         double elapsed = (now - startNanos) / 1e9;
-        long done = s.globalStep() - startStep;
-        double eta = done > 0 ? elapsed * (total - s.globalStep()) / done : Double.NaN;
+        double eta = Progress.eta(total - s.globalStep(), stepsPerSecond);
         int shownEpoch = Math.min(epochs, epochEnd ? s.epoch() : s.epoch() + 1);
-        out.println(String.format(Locale.ROOT, "%s: epoch %d/%d step %d/%d (%.1f%%) loss %s %.1f img/s elapsed %s eta %s",
+        out.println(String.format(Locale.ROOT, "%s: epoch %d/%d step %d/%d (%.1f%%) loss %s %s img/s %s steps/s elapsed %s eta %s",
                 task, shownEpoch, epochs, s.globalStep(), total, total > 0 ? 100.0 * s.globalStep() / total : 100.0,
-                Double.isNaN(loss) ? "-" : String.format(Locale.ROOT, "%.5f", loss), imagesPerSecond,
+                Double.isNaN(loss) ? "-" : LossFormat.of(loss), rate(imagesPerSecond), rate(stepsPerSecond),
                 Progress.duration(elapsed), Progress.duration(eta)));
         out.flush();
+    }
+
+    static String rate(double v) {
+        if (!Double.isFinite(v)) return "-";
+        return String.format(Locale.ROOT, v >= 100 ? "%,.0f" : v >= 10 ? "%.1f" : "%.2f", v);
     }
 
     @Override

@@ -25,8 +25,11 @@ public interface Progress extends AutoCloseable {
      */
     void start(String task, long totalSteps, long doneSteps, int epochs);
 
-    /** After each step: the state reached, the smoothed loss (NaN before the first read) and images/s. */
-    void update(TrainingState state, double loss, double imagesPerSecond);
+    /**
+     * After each step: the state reached, the smoothed loss (NaN before the first read) and the
+     * speed over the recent past (images/s and steps/s of wall time, NaN until known).
+     */
+    void update(TrainingState state, double loss, double imagesPerSecond, double stepsPerSecond);
 
     /** A line of text shown without breaking the bar. */
     void message(String line);
@@ -48,6 +51,12 @@ public interface Progress extends AutoCloseable {
     static boolean isTerminal() {
         String term = System.getenv("TERM");
         return System.console() != null && term != null && !term.equals("dumb");
+    }
+
+    /** Seconds left for {@code stepsLeft} steps at {@code stepsPerSecond}; NaN when unknown. */
+    static double eta(long stepsLeft, double stepsPerSecond) {
+        if (stepsLeft <= 0) return 0;
+        return stepsPerSecond > 0 ? stepsLeft / stepsPerSecond : Double.NaN;
     }
 
     static String duration(double seconds) {

@@ -2,20 +2,29 @@ package org.ddpm4j.train;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import org.ddpm4j.data.Batch;
 import org.ddpm4j.data.BatchLoader;
 import org.ddpm4j.data.ImageSet;
 import org.ddpm4j.model.UNet;
+import org.ddpm4j.train.TimeBreakdown.Phase;
 
 /**
  * The DDPM training loop over epochs. Each step hands a batch of uint8 pixels and
  * flips to {@link UNet#trainStep}, which on the backend scales to [-1, 1], draws
  * t and the noise from (seed, global step), noises, runs forward, MSE, backward
- * and Adam. Losses are read in batches ({@link LossTracker}); checkpoints are
- * written every {@code checkpointEvery} epochs, every {@code checkpointMinutes}, on a
- * stop request and at the end.
+ * and Adam. Losses are read in batches ({@link LossTracker}) and watched for
+ * divergence ({@link DivergenceGuard}); checkpoints are taken every
+ * {@code checkpointEvery} epochs, every {@code checkpointMinutes}, on a stop request
+ * and at the end. The wall time of each part of the loop goes into a
+ * {@link TimeBreakdown}.
  */
 public final class Trainer {
+    /** Steps of each invocation counted as warm-up (cuDNN's algorithm search, CUDA graph capture). */
+    public static final int WARMUP_STEPS = 3;
+    /** The window of the displayed images/s and steps/s. */
+    static final long SPEED_WINDOW_NANOS = 10_000_000_000L;
+
     private final UNet net;
     private final ImageSet data;
     private final TrainSettings settings;
@@ -24,8 +33,15 @@ public final class Trainer {
     private final List<LossSink> sinks = new ArrayList<>();
     private final LossStats stats;
     private final int perEpoch;
+    private final TimeBreakdown times;
+    private long steadyImages;
+    private long steadySteps;
 
     public Trainer(UNet net, ImageSet data, TrainSettings settings, TrainingHooks hooks, Progress progress) {
+        this(net, data, settings, hooks, progress, new TimeBreakdown());
+    }
+
+    public Trainer(UNet net, ImageSet data, TrainSettings settings, TrainingHooks hooks, Progress progress, TimeBreakdown times) {
         if (settings.batch() > net.maxBatch()) {
             throw new IllegalArgumentException("batch " + settings.batch() + " exceeds the model's max batch " + net.maxBatch());
         }
@@ -38,9 +54,11 @@ public final class Trainer {
         this.settings = settings;
         this.hooks = hooks;
         this.progress = progress;
+        this.times = times;
         this.perEpoch = BatchLoader.batchesPerEpoch(data.size(), settings.batch());
         this.stats = new LossStats(0.05, perEpoch);
         sinks.add(stats);
+        sinks.add(new DivergenceGuard(settings.adam().lr(), progress::message));
     }
 
     /** Another consumer of the losses (e.g. a {@link LossLog}). */
@@ -57,10 +75,32 @@ public final class Trainer {
         return stats;
     }
 
+    public TimeBreakdown times() {
+        return times;
+    }
+
     /** The global step a run with these settings ends at. */
     public long finalStep() {
         long all = (long) settings.epochs() * perEpoch;
         return settings.maxSteps() > 0 ? Math.min(all, settings.maxSteps()) : all;
+    }
+
+    /** Which limit ends the run, e.g. "the end of epoch 2 (--epochs 2)" or "--steps 300 (in epoch 1)". */
+    public String finalStepReason() {
+        long all = (long) settings.epochs() * perEpoch;
+        if (settings.maxSteps() > 0 && settings.maxSteps() < all) {
+            return String.format(Locale.ROOT, "--steps %d (in epoch %d of %d)", settings.maxSteps(),
+                    settings.maxSteps() / perEpoch + 1, settings.epochs());
+        }
+        String beyond = settings.maxSteps() > all ? String.format(Locale.ROOT, "; --steps %d is beyond it", settings.maxSteps()) : "";
+        return String.format(Locale.ROOT, "the end of epoch %d (--epochs %d, %d steps each)%s", settings.epochs(),
+                settings.epochs(), perEpoch, beyond);
+    }
+
+    /** Images per second of the steps after warm-up, over the time spent in them (training phase only). */
+    public double steadyImagesPerSecond() {
+        double s = times.seconds(Phase.STEPS);
+        return steadySteps > 0 && s > 0 ? steadyImages / s : Double.NaN;
     }
 
     /** Trains from {@code start} until the last epoch ends, maxSteps is reached or {@code stop} is requested. */
@@ -75,13 +115,17 @@ public final class Trainer {
         long lastCheckpoint = System.nanoTime();
         long checkpointNanos = settings.checkpointMinutes() > 0 ? (long) (settings.checkpointMinutes() * 60e9) : Long.MAX_VALUE;
         boolean savedAtCurrent = false;
-        double rate = Double.NaN;
+        Throughput speed = new Throughput(SPEED_WINDOW_NANOS);
+        int stepsHere = 0;
         progress.start("train", end, s.globalStep(), settings.epochs());
         try (BatchLoader loader = new BatchLoader(data, settings.batch(), settings.seed(), settings.flip(), s.epoch(),
                 s.position(), 2)) {
-            long t0 = System.nanoTime();
+            long mark = System.nanoTime();
+            speed.start(mark);
             while (s.globalStep() < end && !stop.requested()) {
                 Batch b = loader.next();
+                long got = System.nanoTime();
+                times.add(Phase.DATA, got - mark);
                 if (b.epoch() != s.epoch() || b.index() != s.position()) {
                     throw new IllegalStateException("batch loader out of step: got " + b.epoch() + "/" + b.index()
                             + ", expected " + s.epoch() + "/" + s.position());
@@ -89,35 +133,58 @@ public final class Trainer {
                 net.trainStep(b.pixels(), b.flips(), b.size(), settings.adam(), settings.seed(), s.globalStep());
                 s = s.advance(perEpoch);
                 savedAtCurrent = false;
-                tracker.stepDone(s.globalStep());
-                long t1 = System.nanoTime();
-                double r = b.size() / Math.max(1e-9, (t1 - t0) / 1e9);
-                rate = Double.isNaN(rate) ? r : rate + 0.1 * (r - rate);
-                progress.update(s, stats.smoothed(), rate);
+                stepsHere++;
+                boolean warmup = stepsHere <= WARMUP_STEPS;
+                if (stepsHere == WARMUP_STEPS) tracker.flush(s.globalStep());  // waits for the device: warm-up ends here
+                else tracker.stepDone(s.globalStep());
+                long done = System.nanoTime();
+                speed.step(done, b.size());
+                progress.update(s, stats.smoothed(), speed.imagesPerSecond(), speed.stepsPerSecond());
+                if (!warmup) {
+                    steadyImages += b.size();
+                    steadySteps++;
+                }
+                mark = System.nanoTime();
+                times.add(warmup ? Phase.WARMUP : Phase.STEPS, mark - got);
                 if (s.position() == 0) {
                     tracker.flush(s.globalStep());
                     int finished = s.epoch() - 1;
-                    progress.message(String.format(java.util.Locale.ROOT, "epoch %d/%d done: mean loss %.5f",
-                            s.epoch(), settings.epochs(), stats.epochMean()));
+                    progress.message(String.format(Locale.ROOT, "epoch %d/%d done: mean loss %s",
+                            s.epoch(), settings.epochs(), LossFormat.of(stats.epochMean())));
+                    mark = account(Phase.STEPS, mark);
                     if (s.epoch() % settings.checkpointEvery() == 0 || s.globalStep() >= end) {
                         hooks.checkpoint(s);
                         savedAtCurrent = true;
                         lastCheckpoint = System.nanoTime();
+                        mark = account(Phase.CHECKPOINTS, mark);
                     }
-                    hooks.epochEnded(finished, s);
+                    hooks.epochEnded(finished, s, stop);
+                    mark = account(Phase.GRIDS, mark);
                 } else if (System.nanoTime() - lastCheckpoint >= checkpointNanos) {
                     tracker.flush(s.globalStep());
+                    mark = account(Phase.STEPS, mark);
                     hooks.checkpoint(s);
                     savedAtCurrent = true;
                     lastCheckpoint = System.nanoTime();
+                    mark = account(Phase.CHECKPOINTS, mark);
                 }
-                t0 = System.nanoTime();
             }
             tracker.flush(s.globalStep());
-            if (!savedAtCurrent) hooks.checkpoint(s);
+            mark = account(Phase.STEPS, mark);
+            if (!savedAtCurrent) {
+                hooks.checkpoint(s);
+                account(Phase.CHECKPOINTS, mark);
+            }
         } finally {
             progress.close();
         }
         return s;
+    }
+
+    /** Adds the time since {@code since} to {@code phase}; returns now. */
+    private long account(Phase phase, long since) {
+        long now = System.nanoTime();
+        times.add(phase, now - since);
+        return now;
     }
 }

@@ -87,7 +87,7 @@ class CliEndToEndTest {
         assertTrue(r.err().contains("already exists; pass --resume"), r.toString());
         r = Cli.run("train", "--out", run.toString(), "--resume", "--batch", "8");
         assertEquals(2, r.code(), r.toString());
-        assertTrue(r.err().contains("--batch cannot change when resuming"), r.toString());
+        assertTrue(r.err().contains("--batch 8 (the run has 16): a resumed run keeps its checkpoint's settings"), r.toString());
         ok("train", "--out", run.toString(), "--resume", "--epochs", "3", "--sample-every", "0", "--device", "cpu",
                 "--cifar-dir", TestData.cifarDir().toString());
         assertEquals(9, Files.readAllLines(run.resolve("loss.jsonl")).size());
@@ -105,8 +105,13 @@ class CliEndToEndTest {
         png(out.resolve("samples-t20.png"), 342, 342);
         png(out.resolve("strip.png"), 11 * 32 + 12 * 2, 8 * 32 + 9 * 2);
         String first = sha(out.resolve("samples.png"));
+        r = Cli.run("sample", "--from", dir.resolve("base/model.ckpt").toString(), "--out", out.toString(), "--seed", "7",
+                "--device", "cpu");
+        assertEquals(2, r.code(), r.toString());
+        assertTrue(r.err().contains(out.resolve("samples.png") + " already exists") && r.err().contains("--force"), r.toString());
+        assertFalse(r.err().contains("sampling"), "refused before sampling: " + r);
         ok("sample", "--from", dir.resolve("base/model.ckpt").toString(), "--out", out.toString(), "--batch", "30", "--seed", "7",
-                "--device", "cpu", "--strip-images", "0", "--mid-step", "-1");
+                "--device", "cpu", "--strip-images", "0", "--mid-step", "-1", "--force");
         assertEquals(first, sha(out.resolve("samples.png")), "same seed, same images (whatever the batch)");
     }
 

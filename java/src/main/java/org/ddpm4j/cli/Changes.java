@@ -1,0 +1,25 @@
+package org.ddpm4j.cli;
+
+import java.util.List;
+import java.util.Objects;
+
+/** Flags given on a resume whose values differ from the run's: "--lr 0.001 (the run has 0.0001)". */
+final class Changes {
+    private Changes() {}
+
+    static String of(String flag, Object given, Object recorded) {
+        return flag + " " + given + " (the run has " + recorded + ")";
+    }
+
+    /** Adds the flag when it was given ({@code given} not null) with another value than {@code recorded}. */
+    static void add(List<String> out, String flag, Object given, Object recorded) {
+        if (given != null && !sameValue(given, recorded)) out.add(of(flag, given, recorded));
+    }
+
+    private static boolean sameValue(Object a, Object b) {
+        if (a instanceof Number x && b instanceof Number y) {
+            return x instanceof Float || y instanceof Float ? x.floatValue() == y.floatValue() : x.doubleValue() == y.doubleValue();
+        }
+        return Objects.equals(a, b);
+    }
+}

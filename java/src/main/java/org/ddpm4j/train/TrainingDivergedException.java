@@ -1,0 +1,20 @@
+package org.ddpm4j.train;
+
+/**
+ * Training produced a non-finite loss (or non-finite weights): continuing would only
+ * spread NaNs, and a checkpoint written now would be useless. The run stops without
+ * writing one, so the last good checkpoint stays as it was.
+ */
+public final class TrainingDivergedException extends RuntimeException {
+    private final long step;
+
+    public TrainingDivergedException(long step, String message) {
+        super(message);
+        this.step = step;
+    }
+
+    /** The step whose loss (or the weights after which) was not finite. */
+    public long step() {
+        return step;
+    }
+}
