@@ -24,17 +24,19 @@ final class BackgroundWriter implements AutoCloseable {
     private final List<Future<?>> pending = new ArrayList<>();
     private final AtomicLong busyNanos = new AtomicLong();
 
-    /** Queues {@code task}; throws the failure of an earlier task first. */
-    void submit(Runnable task) {
+    /** Queues {@code task}; throws the failure of an earlier task first. The future tells when it is done. */
+    Future<?> submit(Runnable task) {
         rethrowFailures();
-        pending.add(thread.submit(() -> {
+        Future<?> f = thread.submit(() -> {
             long t0 = System.nanoTime();
             try {
                 task.run();
             } finally {
                 busyNanos.addAndGet(System.nanoTime() - t0);
             }
-        }));
+        });
+        pending.add(f);
+        return f;
     }
 
     /** Throws the failure of a finished task, if any (does not wait). */

@@ -374,6 +374,7 @@ public final class TrainJob {
         private final AtomicBoolean plotQueued = new AtomicBoolean();
         private ModelState modelSnapshot;
         private OptimizerState optimizerSnapshot;
+        private java.util.concurrent.Future<?> lastCheckpoint;
 
         Hooks(UNet net, CheckpointMeta meta, TimeTable kind, RunFiles files, List<Path> grids, Progress progress,
               BackgroundWriter writer, CheckpointKeeper keeper) {
@@ -398,10 +399,15 @@ public final class TrainJob {
             modelSnapshot = ModelState.capture(net, kind, modelSnapshot);
             optimizerSnapshot = OptimizerState.capture(net, optimizerSnapshot);
             Checkpoint c = new Checkpoint(meta, modelSnapshot, optimizerSnapshot, state);
-            writer.submit(() -> {
+            lastCheckpoint = writer.submit(() -> {
                 requireFinite(c);
                 keeper.write(c);
             });
+        }
+
+        @Override
+        public boolean checkpointPending() {
+            return lastCheckpoint != null && !lastCheckpoint.isDone();
         }
 
         /** A model whose weights went NaN or infinite is not worth a checkpoint: it would replace a good one. */

@@ -115,6 +115,7 @@ public final class Trainer {
         long lastCheckpoint = System.nanoTime();
         long checkpointNanos = settings.checkpointMinutes() > 0 ? (long) (settings.checkpointMinutes() * 60e9) : Long.MAX_VALUE;
         boolean savedAtCurrent = false;
+        boolean checkpointDue = false;
         Throughput speed = new Throughput(SPEED_WINDOW_NANOS);
         int stepsHere = 0;
         progress.start("train", end, s.globalStep(), settings.epochs());
@@ -146,27 +147,30 @@ public final class Trainer {
                 }
                 mark = System.nanoTime();
                 times.add(warmup ? Phase.WARMUP : Phase.STEPS, mark - got);
-                if (s.position() == 0) {
+                boolean epochEnd = s.position() == 0;
+                if (epochEnd) {
                     tracker.flush(s.globalStep());
-                    int finished = s.epoch() - 1;
                     progress.message(String.format(Locale.ROOT, "epoch %d/%d done: mean loss %s",
                             s.epoch(), settings.epochs(), LossFormat.of(stats.epochMean())));
                     mark = account(Phase.STEPS, mark);
-                    if (s.epoch() % settings.checkpointEvery() == 0 || s.globalStep() >= end) {
-                        hooks.checkpoint(s);
-                        savedAtCurrent = true;
-                        lastCheckpoint = System.nanoTime();
-                        mark = account(Phase.CHECKPOINTS, mark);
+                    if (s.epoch() % settings.checkpointEvery() == 0) checkpointDue = true;
+                }
+                if (System.nanoTime() - lastCheckpoint >= checkpointNanos) checkpointDue = true;
+                boolean last = s.globalStep() >= end;  // the run's last checkpoint comes before a last grid
+                if (last || (checkpointDue && !hooks.checkpointPending())) {
+                    if (!epochEnd) {
+                        tracker.flush(s.globalStep());  // losses up to here pass the divergence guard first
+                        mark = account(Phase.STEPS, mark);
                     }
-                    hooks.epochEnded(finished, s, stop);
-                    mark = account(Phase.GRIDS, mark);
-                } else if (System.nanoTime() - lastCheckpoint >= checkpointNanos) {
-                    tracker.flush(s.globalStep());
-                    mark = account(Phase.STEPS, mark);
                     hooks.checkpoint(s);
+                    checkpointDue = false;
                     savedAtCurrent = true;
                     lastCheckpoint = System.nanoTime();
                     mark = account(Phase.CHECKPOINTS, mark);
+                }
+                if (epochEnd) {
+                    hooks.epochEnded(s.epoch() - 1, s, stop);
+                    mark = account(Phase.GRIDS, mark);
                 }
             }
             tracker.flush(s.globalStep());

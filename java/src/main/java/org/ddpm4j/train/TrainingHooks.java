@@ -6,6 +6,15 @@ public interface TrainingHooks {
     default void checkpoint(TrainingState state) {}
 
     /**
+     * True while the previous checkpoint is still being written. A checkpoint that falls due then is
+     * taken at the first step after the writer is done, so training never waits for the disk (the last
+     * one of a run, or of a stop request, is always taken and waited for).
+     */
+    default boolean checkpointPending() {
+        return false;
+    }
+
+    /**
      * Epoch {@code epoch} (0-based) just ended; {@code state} is the first step of the next one.
      * Long work here (a sample grid) should give up soon after {@code stop} is requested.
      */
