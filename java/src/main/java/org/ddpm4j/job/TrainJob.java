@@ -178,7 +178,7 @@ public final class TrainJob {
             log.printf(Locale.ROOT, "data: %s, %,d images%s; batch %d, %d steps per epoch, %d epochs%s, lr %s%n",
                     loaded.spec().describe(), images, loaded.spec().path() == null ? "" : " (" + loaded.spec().path() + ")",
                     s.batch(), trainer.batchesPerEpoch(), s.epochs(), s.maxSteps() > 0 ? ", stop at step " + s.maxSteps() : "",
-                    lr(s.adam().lr()));
+                    s.adam().lrText());
             log.printf(Locale.ROOT, "backend: %s (%s, %d threads, %s), %.1f MiB; output: %s%n", backend.name(), backend.deviceName(),
                     backend.threads(), backend.precision().id(), net.backendBytes() / 1048576.0, req.outDir());
             if (start.globalStep() >= end) {
@@ -242,10 +242,6 @@ public final class TrainJob {
                 throw new UncheckedIOException("cannot clean up " + dir + ": " + e.getMessage(), e);
             }
         }
-    }
-
-    private static String lr(double v) {
-        return new java.math.BigDecimal(Double.toString(v)).stripTrailingZeros().toPlainString();
     }
 
     /** Initialises, fine-tune-loads or restores the model; returns its time-table kind. */
@@ -418,7 +414,7 @@ public final class TrainJob {
                 long step = c.progress().globalStep();
                 throw new TrainingDivergedException(step - 1, "training diverged: after step " + (step - 1) + " " + where
                         + " is not finite, so no checkpoint was written for it; try a smaller --lr than "
-                        + lr(c.meta().training().adam().lr()));
+                        + c.meta().training().adam().lrText());
             }
         }
 

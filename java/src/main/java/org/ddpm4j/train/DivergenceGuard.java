@@ -13,13 +13,13 @@ import java.util.function.Consumer;
 final class DivergenceGuard implements LossSink {
     static final double WARN_ABOVE = 10.0;
 
-    private final double lr;
+    private final String lr;
     private final Consumer<String> warn;
     private boolean warned;
     private long lastFiniteStep = -1;
     private float lastFinite = Float.NaN;
 
-    DivergenceGuard(double lr, Consumer<String> warn) {
+    DivergenceGuard(String lr, Consumer<String> warn) {
         this.lr = lr;
         this.warn = warn;
     }
@@ -34,19 +34,15 @@ final class DivergenceGuard implements LossSink {
                         ? String.format(Locale.ROOT, " (step %d: %s)", lastFiniteStep, LossFormat.of(lastFinite)) : "";
                 throw new TrainingDivergedException(step, String.format(Locale.ROOT,
                         "training diverged: the loss of step %d is %s%s; try a smaller --lr than %s",
-                        step, LossFormat.of(l), before, lr(lr)));
+                        step, LossFormat.of(l), before, lr));
             }
             if (!warned && l > WARN_ABOVE) {
                 warned = true;
                 warn.accept(String.format(Locale.ROOT, "warning: the loss of step %d is %s, more than %.0fx what an untrained "
-                        + "model scores (1.0); the learning rate (%s) may be too high", step, LossFormat.of(l), WARN_ABOVE, lr(lr)));
+                        + "model scores (1.0); the learning rate (%s) may be too high", step, LossFormat.of(l), WARN_ABOVE, lr));
             }
             lastFiniteStep = step;
             lastFinite = l;
         }
-    }
-
-    static String lr(double v) {
-        return new java.math.BigDecimal(Double.toString(v)).stripTrailingZeros().toPlainString();
     }
 }

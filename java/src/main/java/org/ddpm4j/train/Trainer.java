@@ -58,7 +58,7 @@ public final class Trainer {
         this.perEpoch = BatchLoader.batchesPerEpoch(data.size(), settings.batch());
         this.stats = new LossStats(0.05, perEpoch);
         sinks.add(stats);
-        sinks.add(new DivergenceGuard(settings.adam().lr(), progress::message));
+        sinks.add(new DivergenceGuard(settings.adam().lrText(), progress::message));
     }
 
     /** Another consumer of the losses (e.g. a {@link LossLog}). */

@@ -59,7 +59,7 @@ class ProgressFiguresTest {
     @Test
     void theDivergenceGuardStopsAtTheFirstNonFiniteLossAndWarnsOnceAboutHugeOnes() {
         StringBuilder warnings = new StringBuilder();
-        DivergenceGuard g = new DivergenceGuard(10, w -> warnings.append(w).append('\n'));
+        DivergenceGuard g = new DivergenceGuard("10", w -> warnings.append(w).append('\n'));
         g.accept(0, new float[] {1.1f, 0.9f});
         assertEquals("", warnings.toString());
         g.accept(2, new float[] {80914f, 1e6f});
