@@ -13,8 +13,8 @@ import org.ddpm4j.optim.AdamConfig;
  *   time_dim 100, T = 1000, betas 1e-4..0.02, the table of its {@code sinusoidal_embedding}),
  *   batch 512, Adam lr 1e-4, 15 epochs, no flips; a GPU job. The notebook's table is bounded
  *   (sines of t / 10000^(2j/d) in even rows t, cosines in odd rows) and trains: with the same
- *   seed and batches the tiny model's loss ends about 3% above the standard table's, a small
- *   price for training what the notebook trains. {@code --time-table standard} picks the usual table;
+ *   seed and batches small models' losses end 1.6-2.7% above the standard table's (see the
+ *   README), a small price for training what the notebook trains. {@code --time-table standard} picks the usual table;
  *   imported notebook weights keep the table they came with.</li>
  * <li>{@code tiny}: the same architecture and schedule at base width 16 and depth 2, the standard table,
  *   batch 64, lr 1e-3, 2 epochs, flips on, a sample grid after the last epoch: trains for
