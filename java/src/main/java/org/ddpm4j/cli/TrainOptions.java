@@ -27,7 +27,7 @@ public final class TrainOptions {
     Boolean flip;
 
     @Option(names = "--time-table", paramLabel = "standard|notebook", converter = TimeTableConverter.class,
-            description = "Time-embedding table of a new model: standard sinusoidal or the notebook's own (seed: notebook, tiny: standard).")
+            description = "Time-embedding table of a new model: standard (sin and cos in column pairs) or notebook (the seed notebook's own: sines in even rows, cosines in odd rows) (seed: notebook, tiny: standard).")
     TimeTable timeTable;
 
     @Option(names = "--sample-every", paramLabel = "N", description = "Write a 10x10 sample grid every N epochs and after the last, 0 = never (seed 5, tiny 2).")

@@ -49,41 +49,4 @@ class ImageGridTest {
         assertEquals(ImageGrid.toByte(13 / 99f * 2 - 1), red);
         assertFalse(java.nio.file.Files.exists(dir.resolve("grid.png.tmp")));
     }
-
-    @Test
-    void lossPlotIs800x400AndDrawsTheCurve() {
-        int n = 500;
-        long[] steps = new long[n];
-        float[] loss = new float[n];
-        for (int i = 0; i < n; i++) {
-            steps[i] = i;
-            loss[i] = (float) (0.05 + Math.exp(-i / 60.0) + 0.02 * Math.sin(i));
-        }
-        BufferedImage img = LossPlot.render(steps, loss, LossPlot.WIDTH, LossPlot.HEIGHT, "test");
-        assertEquals(800, img.getWidth());
-        assertEquals(400, img.getHeight());
-        int blue = 0;
-        for (int y = 0; y < 400; y++) for (int x = 0; x < 800; x++) {
-            int rgb = img.getRGB(x, y) & 0xFFFFFF;
-            if ((rgb & 0xff) > 150 && ((rgb >> 16) & 0xff) < 80) blue++;
-        }
-        assertTrue(blue > 500, "the smoothed curve is drawn (" + blue + " blue pixels)");
-        double[] s = LossPlot.smooth(loss, 0.9);
-        assertTrue(s[n - 1] < s[0]);
-        assertNotNull(LossPlot.render(new long[0], new float[0], 800, 400, "empty"));
-    }
-
-    /** On a server whose JVM cannot load fonts the plot is drawn without labels instead of failing. */
-    @Test
-    void lossPlotWithoutTextStillDrawsTheCurve() {
-        long[] steps = {0, 1, 2, 3, 4, 5};
-        float[] loss = {1f, 0.5f, 0.3f, 0.2f, 0.15f, 0.1f};
-        BufferedImage img = LossPlot.render(steps, loss, 400, 200, "t", false);
-        int blue = 0;
-        for (int y = 0; y < 200; y++) for (int x = 0; x < 400; x++) {
-            int rgb = img.getRGB(x, y) & 0xFFFFFF;
-            if ((rgb & 0xff) > 150 && ((rgb >> 16) & 0xff) < 80) blue++;
-        }
-        assertTrue(blue > 100, blue + " blue pixels");
-    }
 }

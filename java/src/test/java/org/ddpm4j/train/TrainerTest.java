@@ -96,7 +96,7 @@ class TrainerTest {
         assertEquals(0.999, seed.adam().beta2());
         assertEquals(1e-8, seed.adam().eps());
         assertEquals(15, seed.epochs());
-        assertEquals(TimeTable.STANDARD, seed.timeTable());
+        assertEquals(TimeTable.NOTEBOOK, seed.timeTable());
         assertEquals(UNetConfig.seed(), Preset.SEED.model());
         assertEquals(64, Preset.SEED.model().baseWidth());
         assertEquals(4, Preset.SEED.model().depth());
