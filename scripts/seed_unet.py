@@ -29,11 +29,13 @@ def standard_table(n_steps: int, dim: int) -> torch.Tensor:
 
 
 def notebook_table(n_steps: int, dim: int) -> torch.Tensor:
-    """The seed notebook's own (non-standard) table, reproduced for import tests."""
+    """The seed notebook's own (non-standard) table, as its sinusoidal_embedding computes it: angles
+    i / 10000^(2j/d) by row, sines in the even rows, and (for an even n_steps) in the odd rows the
+    cosines of their own angles, since both sides of its last line index the rows 1 - sin_mask."""
     emb = torch.tensor([[i / 10_000 ** (2 * j / dim) for j in range(dim)] for i in range(n_steps)])
     even = torch.arange(0, n_steps, 2)
     emb[even] = torch.sin(emb[even])
-    emb[1 - even] = torch.cos(emb[even])
+    emb[1 - even] = torch.cos(emb[1 - even])
     return emb
 
 

@@ -128,6 +128,11 @@ public final class TrainJob {
      */
     public static Result run(Backend backend, Request req, PrintStream log, StopSignal stop, long setupSinceNanos) {
         RunFiles files = new RunFiles(req.outDir());
+        boolean newTable = req.resumeFrom() == null && req.initial() == null;
+        if (newTable && req.settings().timeTable() == TimeTable.NOTEBOOK && req.model().timesteps() % 2 != 0) {
+            throw new IllegalArgumentException("--time-table notebook needs an even --timesteps (got " + req.model().timesteps()
+                    + "): for an odd T the notebook's function leaves raw angles up to T in the odd rows");
+        }
         if (req.resumeFrom() == null && Files.exists(files.checkpoint()) && !req.force()) {
             throw new IllegalArgumentException(files.checkpoint() + " already exists; pass --resume to continue that run or --force to start over");
         }
@@ -263,8 +268,8 @@ public final class TrainJob {
     }
 
     /**
-     * Writes loss.png from the loss log. A chart must never end a run: a failure
-     * (e.g. a JVM without a working font system) is reported through {@code warn}.
+     * Writes loss.png from the loss log. A chart must never end a run: a failure (a full disk,
+     * an unreadable log) is reported through {@code warn}.
      */
     static void writeLossPlot(RunFiles files, UNetConfig cfg, java.util.function.Consumer<String> warn) {
         try {

@@ -48,7 +48,9 @@ class CliReliabilityTest {
         List<String> r = List.of(rest);
         List<String> a = new ArrayList<>(List.of("train", "--out", out.toString(), "--cifar-dir", TestData.cifarDir().toString()));
         a.addAll(DEVICE);
-        if (!r.contains("--resume")) a.addAll(MODEL);
+        for (int i = 0; i < MODEL.size() && !r.contains("--resume"); i += 2) {
+            if (!r.contains(MODEL.get(i))) a.addAll(MODEL.subList(i, i + 2));
+        }
         for (String[] d : new String[][] {{"--limit", "48"}, {"--batch", "16"}, {"--progress", "none"}, {"--sample-every", "0"}}) {
             if (!r.contains(d[0]) && !(r.contains("--resume") && !d[0].equals("--progress"))) a.addAll(List.of(d));
         }
@@ -100,6 +102,13 @@ class CliReliabilityTest {
         assertTrue(r.err().contains("--lr 0.01 (the run has 0.001)") && r.err().contains("--seed 4 (the run has 3)"), r.toString());
         r = fails(train(run, "--epochs", "3", "--resume", "--preset", "seed"));
         assertTrue(r.err().contains("--preset seed (the run has tiny+custom)"), r.toString());
+    }
+
+    @Test
+    void theNotebookTableIsRefusedForAnOddNumberOfTimesteps() {
+        Cli.Result r = fails(train(dir.resolve("run"), "--time-table", "notebook", "--timesteps", "41"));
+        assertTrue(r.err().contains("--time-table notebook needs an even --timesteps (got 41)"), r.toString());
+        assertFalse(Files.exists(dir.resolve("run")));
     }
 
     @Test
