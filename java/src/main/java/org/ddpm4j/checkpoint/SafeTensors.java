@@ -264,18 +264,20 @@ public final class SafeTensors {
         long at = 0;
         Entry previous = null;
         for (Entry e : sorted) {
+            String tensor = bad + "tensor \"" + StrictJson.printable(e.name()) + "\"";
             if (e.begin() != at) {
-                String after = previous == null ? "the start of the data" : "tensor \"" + StrictJson.printable(previous.name()) + "\"";
-                throw new SafeTensorsException(bad + "tensor \"" + StrictJson.printable(e.name()) + "\" has data_offsets ["
-                        + e.begin() + ", " + e.end() + "], expected them to begin at " + at + " (the end of " + after + ")"
-                        + (e.begin() < at ? ": the two overlap" : ": there is a gap between them"));
+                String where = previous == null ? "the start of the data"
+                        : "where tensor \"" + StrictJson.printable(previous.name()) + "\" ends";
+                throw new SafeTensorsException(tensor + " has data_offsets [" + e.begin() + ", " + e.end()
+                        + "], expected them to begin at " + at + " (" + where + "): "
+                        + (e.begin() < at ? "the two overlap" : "there is a gap between them"));
+            }
+            if (e.end() > dataLen) {
+                throw new SafeTensorsException(tensor + " ends at byte " + e.end() + " of the data, which has only "
+                        + dataLen + " bytes (truncated?)");
             }
             at = e.end();
             previous = e;
-        }
-        if (at > dataLen) {
-            throw new SafeTensorsException(bad + "tensor \"" + StrictJson.printable(previous.name()) + "\" ends at byte " + at
-                    + " of the data, which has only " + dataLen + " bytes (truncated?)");
         }
         if (at < dataLen) {
             throw new SafeTensorsException(bad + (dataLen - at) + " bytes follow the last tensor's data"
