@@ -161,18 +161,21 @@ public final class Cifar10Reader {
     }
 
     private static long size(Path f) {
-        try {
-            return Files.size(f);
-        } catch (NoSuchFileException e) {
-            throw new DataException("CIFAR-10 file " + f + " is missing");
-        } catch (IOException e) {
-            throw new DataException("cannot read CIFAR-10 file " + f + ": " + e.getMessage(), e);
-        }
+        return io(f, () -> Files.size(f));
     }
 
     private static byte[] readFile(Path f) {
+        return io(f, () -> Files.readAllBytes(f));
+    }
+
+    private interface IoCall<T> {
+        T call() throws IOException;
+    }
+
+    /** The result of a file operation, its failure as a DataException naming the file. */
+    private static <T> T io(Path f, IoCall<T> op) {
         try {
-            return Files.readAllBytes(f);
+            return op.call();
         } catch (NoSuchFileException e) {
             throw new DataException("CIFAR-10 file " + f + " is missing");
         } catch (IOException e) {

@@ -37,14 +37,17 @@ public record CifarLocator(boolean download, String url, String md5, Path cacheD
      * candidate lacks.
      */
     public Path locate(String explicit, Split split, Consumer<String> log) {
+        return locate(explicit, split, List.copyOf(candidates()), log);
+    }
+
+    Path locate(String explicit, Split split, List<Path> candidates, Consumer<String> log) {
         if (explicit != null) {
             Path p = Path.of(explicit);
             if (!Files.exists(p) && download) return downloader(log).ensure();
             return p;
         }
-        List<Path> tried = new ArrayList<>(candidates());
         List<String> found = new ArrayList<>();
-        for (Path p : tried) {
+        for (Path p : candidates) {
             if (Cifar10Reader.missingFiles(p, split).isEmpty()) return p;
             found.add(describe(p, split));
         }

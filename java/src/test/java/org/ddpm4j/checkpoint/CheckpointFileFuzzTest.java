@@ -2,12 +2,9 @@ package org.ddpm4j.checkpoint;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.io.IOException;
-import org.ddpm4j.testing.Jazzer;
 import org.ddpm4j.testing.MemoryChannel;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.DisabledIfEnvironmentVariable;
+import org.ddpm4j.testing.ReaderFuzzing;
 
 /**
  * Coverage-guided fuzzing of the checkpoint reader (Jazzer). Every input is either
@@ -20,28 +17,16 @@ import org.junit.jupiter.api.condition.DisabledIfEnvironmentVariable;
  * JSON sections and the section sizes instead of stopping at a CRC. Seeds:
  * {@code CheckpointFileFuzzTestInputs/} (a tiny valid checkpoint and mutants of it).
  */
-public class CheckpointFileFuzzTest {
+public class CheckpointFileFuzzTest extends ReaderFuzzing {
     static final String SOURCE = "fuzz.ckpt";
 
-    @FuzzTest(maxDuration = "30s")
-    void refusedCleanlyOrRoundTrips(byte[] input) throws IOException {
-        fuzzerTestOneInput(input);
+    @Override
+    public void check(byte[] input) throws IOException {
+        readAndRewrite(input);
+        readAndRewrite(CheckpointBytes.fixCrcs(input));
     }
 
-    /** A few seconds of real fuzzing from the seeds on every test run (in its own JVM: Jazzer fuzzes one target per JVM). */
-    @Test
-    @DisabledIfEnvironmentVariable(named = "JAZZER_FUZZ", matches = ".+", disabledReason = "fuzzing this JVM instead")
-    void shortFuzzingPass() throws Exception {
-        Jazzer.shortPass(CheckpointFileFuzzTest.class);
-    }
-
-    /** The property, on the input as it is and with its CRCs repaired; also the target of {@link Jazzer#shortPass}. */
-    public static void fuzzerTestOneInput(byte[] input) throws IOException {
-        check(input);
-        check(CheckpointBytes.fixCrcs(input));
-    }
-
-    static void check(byte[] input) throws IOException {
+    private static void readAndRewrite(byte[] input) throws IOException {
         Checkpoint c;
         try {
             c = CheckpointFile.read(SOURCE, new MemoryChannel(input));

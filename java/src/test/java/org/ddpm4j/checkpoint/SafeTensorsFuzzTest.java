@@ -2,16 +2,13 @@ package org.ddpm4j.checkpoint;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.ddpm4j.checkpoint.SafeTensors.Tensor;
-import org.ddpm4j.testing.Jazzer;
 import org.ddpm4j.testing.MemoryChannel;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.DisabledIfEnvironmentVariable;
+import org.ddpm4j.testing.ReaderFuzzing;
 
 /**
  * Coverage-guided fuzzing of the safetensors reader (Jazzer). Every input is either
@@ -24,23 +21,11 @@ import org.junit.jupiter.api.condition.DisabledIfEnvironmentVariable;
  * file, an empty one and the mutants of issue 11); {@code JAZZER_FUZZ=1} fuzzes (see
  * the README's Fuzzing paragraph).
  */
-public class SafeTensorsFuzzTest {
+public class SafeTensorsFuzzTest extends ReaderFuzzing {
     static final String SOURCE = "fuzz.safetensors";
 
-    @FuzzTest(maxDuration = "30s")
-    void refusedCleanlyOrRoundTrips(byte[] input) throws IOException {
-        fuzzerTestOneInput(input);
-    }
-
-    /** A few seconds of real fuzzing from the seeds on every test run (in its own JVM: Jazzer fuzzes one target per JVM). */
-    @Test
-    @DisabledIfEnvironmentVariable(named = "JAZZER_FUZZ", matches = ".+", disabledReason = "fuzzing this JVM instead")
-    void shortFuzzingPass() throws Exception {
-        Jazzer.shortPass(SafeTensorsFuzzTest.class);
-    }
-
-    /** The property; also the target of {@link Jazzer#shortPass}. */
-    public static void fuzzerTestOneInput(byte[] input) throws IOException {
+    @Override
+    public void check(byte[] input) throws IOException {
         SafeTensors.Contents c;
         try {
             c = SafeTensors.parse(SOURCE, input);

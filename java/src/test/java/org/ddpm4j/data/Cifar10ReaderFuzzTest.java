@@ -2,13 +2,10 @@ package org.ddpm4j.data;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
-import org.ddpm4j.testing.Jazzer;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.DisabledIfEnvironmentVariable;
+import org.ddpm4j.testing.ReaderFuzzing;
 
 /**
  * Coverage-guided fuzzing of the CIFAR-10 reader (Jazzer). An input is a
@@ -18,26 +15,14 @@ import org.junit.jupiter.api.condition.DisabledIfEnvironmentVariable;
  * records (label byte, then the R, G, B planes) is the input byte for byte. Any other
  * exception, an Error or a hang is a finding. Seeds: {@code Cifar10ReaderFuzzTestInputs/}.
  */
-public class Cifar10ReaderFuzzTest {
+public class Cifar10ReaderFuzzTest extends ReaderFuzzing {
     static final String META = "batches.meta.txt";
     static final String BATCH = "data_batch_1.bin";
     static final List<String> NAMES = List.of("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
             "ship", "truck");
 
-    @FuzzTest(maxDuration = "30s")
-    void refusedCleanlyOrRoundTrips(byte[] input) {
-        fuzzerTestOneInput(input);
-    }
-
-    /** A few seconds of real fuzzing from the seeds on every test run (in its own JVM: Jazzer fuzzes one target per JVM). */
-    @Test
-    @DisabledIfEnvironmentVariable(named = "JAZZER_FUZZ", matches = ".+", disabledReason = "fuzzing this JVM instead")
-    void shortFuzzingPass() throws Exception {
-        Jazzer.shortPass(Cifar10ReaderFuzzTest.class);
-    }
-
-    /** The property; also the target of {@link Jazzer#shortPass}. */
-    public static void fuzzerTestOneInput(byte[] input) {
+    @Override
+    public void check(byte[] input) {
         int nul = 0;
         while (nul < input.length && input[nul] != 0) nul++;
         checkNames(Arrays.copyOf(input, nul));

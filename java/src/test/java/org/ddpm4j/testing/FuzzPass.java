@@ -16,33 +16,50 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Runs Jazzer's own driver on a fuzz test class's {@code fuzzerTestOneInput} in a
- * child JVM: in-process, Jazzer fuzzes only one target per JVM, and {@code mvn test}
- * should fuzz every reader a little. The pass starts from the class's committed seeds
- * ({@code <Class>Inputs/} next to it) with a fixed libFuzzer seed, so it is repeatable.
+ * Runs Jazzer's own driver on a {@link ReaderFuzzing} test in a child JVM: in-process,
+ * Jazzer fuzzes only one target per JVM, and {@code mvn test} should fuzz every reader a
+ * little. The pass starts from the class's committed seeds ({@code <Class>Inputs/} next
+ * to it) with a fixed libFuzzer seed, so it is repeatable. In the child, this class is
+ * the fuzz target: it runs the check of the test named by {@code -Dddpm.fuzz.target}.
  */
-public final class Jazzer {
-    /** Executions per reader in {@code mvn test} (-Dddpm.fuzz.runs=N changes it). */
-    public static final int SHORT_RUNS = Integer.getInteger("ddpm.fuzz.runs", 10_000);
+public final class FuzzPass {
+    /** Executions per reader: 10,000 in {@code mvn test}; -Dddpm.fuzz.runs=1000000 for a long run. */
+    public static final int RUNS = Integer.getInteger("ddpm.fuzz.runs", 10_000);
     /** What the fuzzer instruments for coverage: our code and the JSON parser it drives. */
     public static final String INSTRUMENT = "org.ddpm4j.**:com.google.gson.**";
+    /** Seconds one input may take before it counts as a hang. */
+    public static final int HANG_SECONDS = 10;
 
-    private Jazzer() {}
+    private static ReaderFuzzing target;
 
-    /** Fuzzes {@code target} for {@link #SHORT_RUNS} executions; fails with Jazzer's report on a finding. */
-    public static void shortPass(Class<?> target) throws IOException, InterruptedException, URISyntaxException {
+    private FuzzPass() {}
+
+    /** Called by Jazzer in the child JVM before the first input. */
+    public static void fuzzerInitialize() throws ReflectiveOperationException {
+        target = (ReaderFuzzing) Class.forName(System.getProperty("ddpm.fuzz.target")).getConstructor().newInstance();
+    }
+
+    /** Called by Jazzer in the child JVM for every input. */
+    public static void fuzzerTestOneInput(byte[] input) throws Exception {
+        target.check(input);
+    }
+
+    /** Fuzzes {@code target} for {@link #RUNS} executions; fails with Jazzer's report on a finding. */
+    public static void run(Class<? extends ReaderFuzzing> target) throws IOException, InterruptedException, URISyntaxException {
         URL seeds = target.getResource(target.getSimpleName() + "Inputs");
         assertTrue(seeds != null && "file".equals(seeds.getProtocol()), "seed corpus of " + target.getName() + " not found");
         Path work = Files.createTempDirectory("jazzer-" + target.getSimpleName());
         Path corpus = Files.createDirectories(work.resolve("corpus"));
         Path log = work.resolve("jazzer.log");
+        // -rss_limit_mb=0: the JVM's footprint is not a leak; a real one ends in an OutOfMemoryError, which is a finding.
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), "com.code_intelligence.jazzer.Jazzer",
-                "--target_class=" + target.getName(), "--instrumentation_includes=" + INSTRUMENT,
-                "--reproducer_path=" + work, "-artifact_prefix=" + work + "/", "-seed=1", "-runs=" + SHORT_RUNS,
-                "-max_total_time=300", corpus.toString(), Path.of(seeds.toURI()).toString()));
+                "-Xmx2g", "-Dddpm.fuzz.target=" + target.getName(), "-cp", System.getProperty("java.class.path"),
+                "com.code_intelligence.jazzer.Jazzer", "--target_class=" + FuzzPass.class.getName(),
+                "--instrumentation_includes=" + INSTRUMENT,
+                "--reproducer_path=" + work, "-artifact_prefix=" + work + "/", "-seed=1", "-runs=" + RUNS,
+                "-timeout=" + HANG_SECONDS, "-rss_limit_mb=0", corpus.toString(), Path.of(seeds.toURI()).toString()));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        if (!p.waitFor(10, TimeUnit.MINUTES)) {  // a guard against a stuck child, not a timing check
+        if (!p.waitFor(600 + RUNS / 100, TimeUnit.SECONDS)) {  // a guard against a stuck child, not a timing check
             p.destroyForcibly();
             throw new AssertionError("Jazzer did not finish on " + target.getName() + "; log: " + log);
         }
