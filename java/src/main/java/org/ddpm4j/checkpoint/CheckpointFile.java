@@ -245,7 +245,7 @@ public final class CheckpointFile {
             JsonObject config = json("config");
             JsonObject state = json("state");
             CheckpointMeta meta = meta(config);
-            TimeTable kind = TimeTable.valueOf(config.get("time_table").getAsString().toUpperCase(Locale.ROOT));
+            TimeTable kind = CheckpointMeta.tableKind(config);
             long globalStep = integer(state, "global_step", 0, Long.MAX_VALUE);
             int epoch = (int) integer(state, "epoch", 0, Integer.MAX_VALUE);
             int position = (int) integer(state, "position", 0, Integer.MAX_VALUE);

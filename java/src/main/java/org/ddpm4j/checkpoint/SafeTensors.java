@@ -142,7 +142,8 @@ public final class SafeTensors {
     /**
      * Reads a safetensors file held in memory, checking it as the format's reference
      * implementation does: header length at most 100 MB and within the file, a UTF-8
-     * JSON object starting with '{', no duplicate keys, {@code __metadata__} a map of
+     * JSON object starting with '{', no duplicate keys (stricter than the reference,
+     * which silently keeps the last one), {@code __metadata__} a map of
      * strings, each tensor exactly {dtype, shape, data_offsets} with a known dtype, a
      * shape of non-negative integers and two integer offsets whose span is the shape's
      * size in bytes; the tensors, sorted by offset, cover the data after the header

@@ -2,6 +2,7 @@ package org.ddpm4j.testing;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.net.URISyntaxException;
@@ -23,7 +24,7 @@ import java.util.regex.Pattern;
  * the fuzz target: it runs the check of the test named by {@code -Dddpm.fuzz.target}.
  */
 public final class FuzzPass {
-    /** Executions per reader: 10,000 in {@code mvn test}; -Dddpm.fuzz.runs=1000000 for a long run. */
+    /** Executions per reader: 10,000 in {@code mvn test}; -Dddpm.fuzz.runs=1000000 for a long run, 0 to skip. */
     public static final int RUNS = Integer.getInteger("ddpm.fuzz.runs", 10_000);
     /** What the fuzzer instruments for coverage: our code and the JSON parser it drives. */
     public static final String INSTRUMENT = "org.ddpm4j.**:com.google.gson.**";
@@ -46,6 +47,7 @@ public final class FuzzPass {
 
     /** Fuzzes {@code target} for {@link #RUNS} executions; fails with Jazzer's report on a finding. */
     public static void run(Class<? extends ReaderFuzzing> target) throws IOException, InterruptedException, URISyntaxException {
+        assumeTrue(RUNS > 0, "-Dddpm.fuzz.runs=0");
         URL seeds = target.getResource(target.getSimpleName() + "Inputs");
         assertTrue(seeds != null && "file".equals(seeds.getProtocol()), "seed corpus of " + target.getName() + " not found");
         Path work = Files.createTempDirectory("jazzer-" + target.getSimpleName());
