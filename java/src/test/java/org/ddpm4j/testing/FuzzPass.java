@@ -68,7 +68,7 @@ public final class FuzzPass {
         String out = Files.readString(log, StandardCharsets.UTF_8);
         assertEquals(0, p.exitValue(), () -> "Jazzer found a problem in " + target.getName() + " (inputs in " + work
                 + "):\n" + tail(out));
-        Matcher done = Pattern.compile("Done (\\d+) runs").matcher(out);
+        Matcher done = Pattern.compile("Done \\d+ runs in \\d+ second\\(s\\)").matcher(out);
         assertTrue(done.find(), () -> "Jazzer did not fuzz " + target.getName() + ":\n" + tail(out));
         System.out.println(target.getSimpleName() + ": " + done.group(0) + " without a finding");
         deleteTree(work);
