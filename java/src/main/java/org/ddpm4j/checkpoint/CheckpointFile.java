@@ -294,7 +294,7 @@ public final class CheckpointFile {
             try {
                 meta = CheckpointMeta.fromJson(config);
             } catch (IllegalArgumentException e) {  // a value the settings' own checks refuse
-                throw corrupt("its config is out of range (" + e.getMessage() + ")");
+                throw corrupt("its config is out of range (" + StrictJson.clean(String.valueOf(e.getMessage()), 200) + ")");
             }
             String problem = modelProblem(meta.model());
             if (problem != null) throw corrupt("its config has " + problem);

@@ -110,7 +110,7 @@ final class StrictJson {
         while (r.hasNext()) {
             String name = r.nextName();
             checkUnicode(name, r);
-            if (o.has(name)) throw new Invalid("has the key \"" + printable(name) + "\" twice (at " + r.getPath() + ")");
+            if (o.has(name)) throw new Invalid("has the key \"" + printable(name) + "\" twice (at " + path(r) + ")");
             o.add(name, readValue(r));
         }
         r.endObject();
@@ -141,7 +141,7 @@ final class StrictJson {
                 r.nextNull();
                 return JsonNull.INSTANCE;
             default:
-                throw new Invalid("is not valid JSON: unexpected " + r.peek() + " at " + r.getPath());
+                throw new Invalid("is not valid JSON: unexpected " + r.peek() + " at " + path(r));
         }
     }
 
@@ -152,7 +152,7 @@ final class StrictJson {
                 i++;
             } else if (Character.isSurrogate(c)) {
                 throw new Invalid("has a string with an unpaired UTF-16 surrogate \\u" + Integer.toHexString(c)
-                        + " (at " + r.getPath() + ")");
+                        + " (at " + path(r) + ")");
             }
         }
     }
@@ -160,9 +160,14 @@ final class StrictJson {
     /** Gson's message without its advice to programmers: "malformed JSON at line 1 column 6 path $.a". */
     private static String gsonMessage(Exception e) {
         String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-        int nl = m.indexOf('\n');
-        if (nl >= 0) m = m.substring(0, nl);
-        return m.replace("Use JsonReader.setStrictness(Strictness.LENIENT) to accept malformed JSON", "malformed JSON");
+        int see = m.lastIndexOf("\nSee ");  // a link to Gson's troubleshooting guide
+        if (see >= 0) m = m.substring(0, see);
+        return clean(m.replace("Use JsonReader.setStrictness(Strictness.LENIENT) to accept malformed JSON", "malformed JSON"), 300);
+    }
+
+    /** Where the reader is ($.a.b[2]); keys are the file's, so control characters are masked. */
+    private static String path(JsonReader r) {
+        return clean(r.getPath(), 120);
     }
 
     // ---- typed access -------------------------------------------------------------------
@@ -175,7 +180,7 @@ final class StrictJson {
         if (e.isJsonArray()) return "an array";
         JsonPrimitive p = e.getAsJsonPrimitive();
         if (p.isBoolean()) return p.getAsString();
-        if (p.isNumber()) return p.getAsString();
+        if (p.isNumber()) return printable(p.getAsString());
         return "the string \"" + printable(p.getAsString()) + "\"";
     }
 
@@ -244,10 +249,18 @@ final class StrictJson {
 
     /** At most 40 characters, control characters as '?', for messages. */
     static String printable(String s) {
+        return clean(s, 40);
+    }
+
+    /**
+     * At most {@code max} characters (then "..."), with control characters and lone
+     * surrogates as '?': text from a file, put in a one-line message.
+     */
+    static String clean(String s, int max) {
         StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < s.length() && sb.length() < 40; i++) {
+        for (int i = 0; i < s.length() && sb.length() < max; i++) {
             char c = s.charAt(i);
-            sb.append(c >= 32 && c != 127 && !Character.isSurrogate(c) ? c : '?');
+            sb.append(Character.isISOControl(c) || Character.isSurrogate(c) || c == '\u2028' || c == '\u2029' ? '?' : c);
         }
         return sb.length() < s.length() ? sb + "..." : sb.toString();
     }

@@ -134,6 +134,14 @@ class CheckpointStrictTest {
     }
 
     @Test
+    void keysWithLineBreaksStayOnOneLineInMessages() throws IOException {
+        // Found by the fuzzer: the JSON path of a duplicate key held another key's line break.
+        String m = refused(replaced("config", "\"in_channels\":3", "\"in\\nx\":{\"depth\":1,\"depth\":2},\"in_channels\":3"),
+                "the key \"depth\" twice (at $.model.in?x.depth)");
+        assertFalse(m.contains("\n"), m);
+    }
+
+    @Test
     void sectionSizesMustMatchTheConfig() throws IOException {
         byte[] shortTable = CheckpointBytes.withSection(valid, "time_table", new byte[12]);
         refused(shortTable, "section 'time_table' holds 3 floats, its config's timesteps x time_dim is 4");

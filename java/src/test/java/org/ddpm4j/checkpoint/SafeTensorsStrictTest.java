@@ -240,6 +240,16 @@ class SafeTensorsStrictTest {
     }
 
     @Test
+    void keysWithLineBreaksStayOnOneLineInMessages() throws IOException {
+        // Found by the fuzzer: a JSON path ($.w.a\nb) put a key's line break into the message.
+        String m = refused(file("newline-dup", header.replace("\"dtype\":\"F32\"", "\"a\\nb\":1,\"a\\nb\":2,\"dtype\":\"F32\""), data),
+                "the key \"a?b\" twice (at $.w.a?b)");
+        assertFalse(m.contains("\n"), m);
+        m = refused(file("newline-syntax", header.replace("\"dtype\":\"F32\"", "\"a\\nb\":tru"), data), "not valid JSON", "$.w.a?b");
+        assertFalse(m.contains("\n"), m);
+    }
+
+    @Test
     void dtypesSizesAndFieldsAreChecked() throws IOException {
         JsonObject h = headerJson();
         h.getAsJsonObject("w").addProperty("dtype", "F31");
