@@ -26,6 +26,8 @@ import java.util.regex.Pattern;
 public final class FuzzPass {
     /** Executions per reader: 10,000 in {@code mvn test}; -Dddpm.fuzz.runs=1000000 for a long run, 0 to skip. */
     public static final int RUNS = Integer.getInteger("ddpm.fuzz.runs", 10_000);
+    /** libFuzzer's seed: fixed, so that mvn test is repeatable; -Dddpm.fuzz.seed=N explores elsewhere. */
+    public static final int SEED = Integer.getInteger("ddpm.fuzz.seed", 1);
     /** What the fuzzer instruments for coverage: our code and the JSON parser it drives. */
     public static final String INSTRUMENT = "org.ddpm4j.**:com.google.gson.**";
     /** Seconds one input may take before it counts as a hang. */
@@ -58,7 +60,7 @@ public final class FuzzPass {
                 "-Xmx2g", "-Dddpm.fuzz.target=" + target.getName(), "-cp", System.getProperty("java.class.path"),
                 "com.code_intelligence.jazzer.Jazzer", "--target_class=" + FuzzPass.class.getName(),
                 "--instrumentation_includes=" + INSTRUMENT,
-                "--reproducer_path=" + work, "-artifact_prefix=" + work + "/", "-seed=1", "-runs=" + RUNS,
+                "--reproducer_path=" + work, "-artifact_prefix=" + work + "/", "-seed=" + SEED, "-runs=" + RUNS,
                 "-timeout=" + HANG_SECONDS, "-rss_limit_mb=0", corpus.toString(), Path.of(seeds.toURI()).toString()));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         if (!p.waitFor(600 + RUNS / 100, TimeUnit.SECONDS)) {  // a guard against a stuck child, not a timing check
