@@ -1,19 +1,27 @@
 package org.ddpm4j.checkpoint;
 
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.channels.SeekableByteChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.Stream;
 import java.util.zip.CRC32;
+import org.ddpm4j.data.DataSpec;
+import org.ddpm4j.data.Split;
 import org.ddpm4j.diffusion.TimeTable;
+import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.train.Preset;
 import org.ddpm4j.train.TrainingState;
 
 /**
@@ -32,50 +40,81 @@ import org.ddpm4j.train.TrainingState;
  *   end         empty
  * </pre>
  * Written to {@code X.tmp}, fsynced and renamed (see {@link AtomicFiles}). Reading
- * checks the magic, the version, every length against what is left of the file,
- * every CRC, and the end marker.
+ * checks the magic, the version, every length against what is left of the file
+ * (before allocating anything), every CRC, the end marker, and the JSON sections
+ * strictly: valid UTF-8 JSON without duplicate keys, every field of the type it is
+ * written with (an integer is never read from 16.9 or "16"), values in range.
+ * Every refusal is a {@link CheckpointException} naming the file.
  */
 public final class CheckpointFile {
     public static final byte[] MAGIC = "DDPM4JCK".getBytes(StandardCharsets.US_ASCII);
     public static final int VERSION = 1;
     private static final int CHUNK = 1 << 20;
+    private static final long MAX_JSON_BYTES = 64L << 20;
+
+    /** The config as this version writes it: the type of every field a reader needs (nulls: string or null). */
+    private static final JsonObject CONFIG_TEMPLATE = new CheckpointMeta(UNetConfig.seed(), Preset.TINY.settings(),
+            DataSpec.cifar(null, Split.TRAIN), 0, null).toJson(TimeTable.STANDARD);
+
+    /** Config fields that hold one of a few words, as written (enum labels). */
+    private static final Map<String, List<String>> CONFIG_WORDS = Map.of(
+            "time_table", labels(TimeTable.values()),
+            "training.initial_time_table", labels(TimeTable.values()),
+            "data.split", labels(Split.values()),
+            "data.source", List.of(DataSpec.CIFAR10, DataSpec.FOLDER));
 
     private CheckpointFile() {}
 
+    private static List<String> labels(Enum<?>[] values) {
+        return Stream.of(values).map(v -> v.name().toLowerCase(Locale.ROOT)).toList();
+    }
+
     public static void write(Path file, Checkpoint c) {
         try {
-            AtomicFiles.write(file, ch -> {
-                ByteBuffer head = le(12);
-                head.put(MAGIC).putInt(VERSION).flip();
-                writeAll(ch, head);
-                bytes(ch, "config", c.meta().toJson(c.model().timeTableKind()).toString().getBytes(StandardCharsets.UTF_8));
-                JsonObject s = new JsonObject();
-                s.addProperty("global_step", c.progress().globalStep());
-                s.addProperty("epoch", c.progress().epoch());
-                s.addProperty("position", c.progress().position());
-                s.addProperty("seed", c.meta().training().seed());
-                s.addProperty("adam_step", c.optimizer().adamStep());
-                s.addProperty("bn_batches", c.model().bnBatches());
-                bytes(ch, "state", s.toString().getBytes(StandardCharsets.UTF_8));
-                floats(ch, "params", c.model().params());
-                floats(ch, "buffers", c.model().buffers());
-                floats(ch, "adam", c.optimizer().moments());
-                floats(ch, "time_table", c.model().timeTable());
-                bytes(ch, "end", new byte[0]);
-            });
+            AtomicFiles.write(file, ch -> write(ch, c));
         } catch (IOException e) {
             throw new CheckpointException("cannot write checkpoint " + file + ": " + e.getMessage(), e);
         }
     }
 
+    /** Writes the whole checkpoint to {@code ch}, from the magic to the end marker. */
+    static void write(WritableByteChannel ch, Checkpoint c) throws IOException {
+        ByteBuffer head = le(12);
+        head.put(MAGIC).putInt(VERSION).flip();
+        writeAll(ch, head);
+        bytes(ch, "config", c.meta().toJson(c.model().timeTableKind()).toString().getBytes(StandardCharsets.UTF_8));
+        JsonObject s = new JsonObject();
+        s.addProperty("global_step", c.progress().globalStep());
+        s.addProperty("epoch", c.progress().epoch());
+        s.addProperty("position", c.progress().position());
+        s.addProperty("seed", c.meta().training().seed());
+        s.addProperty("adam_step", c.optimizer().adamStep());
+        s.addProperty("bn_batches", c.model().bnBatches());
+        bytes(ch, "state", s.toString().getBytes(StandardCharsets.UTF_8));
+        floats(ch, "params", c.model().params());
+        floats(ch, "buffers", c.model().buffers());
+        floats(ch, "adam", c.optimizer().moments());
+        floats(ch, "time_table", c.model().timeTable());
+        bytes(ch, "end", new byte[0]);
+    }
+
     public static Checkpoint read(Path file) {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            return new Reader(file, ch).read();
+            return read(file.toString(), ch);
         } catch (NoSuchFileException e) {
             throw new CheckpointException("checkpoint " + file + " does not exist");
         } catch (IOException e) {
             throw new CheckpointException("cannot read checkpoint " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Reads a checkpoint from {@code ch} (positioned at its start, ending at its size).
+     *
+     * @param source the file's name, for messages
+     */
+    static Checkpoint read(String source, SeekableByteChannel ch) throws IOException {
+        return new Reader(source, ch).read();
     }
 
     /** True when the file starts with the checkpoint magic (it may still be damaged). */
@@ -89,17 +128,40 @@ public final class CheckpointFile {
         }
     }
 
+    /**
+     * What makes a model configuration impossible, or null: the same bounds as the
+     * command line's model flags, so that no file can hand the native code a shape no
+     * flag could.
+     */
+    static String modelProblem(UNetConfig c) {
+        if (c.inChannels() != 1 && c.inChannels() != 3) return "in_channels " + c.inChannels() + ", expected 1 or 3";
+        if (c.depth() < 1 || c.depth() > 8) return "depth " + c.depth() + ", expected 1 to 8";
+        if (c.baseWidth() < 1 || ((long) c.baseWidth() << c.depth()) > 65536) {
+            return "base_width " + c.baseWidth() + ", expected at least 1 and base_width * 2^depth <= 65536";
+        }
+        if (c.height() < (1 << c.depth()) || c.width() < (1 << c.depth()) || c.height() > 65536 || c.width() > 65536) {
+            return "an image of " + c.height() + "x" + c.width() + ", expected sides from 2^depth = " + (1 << c.depth())
+                    + " to 65536";
+        }
+        if (c.timeDim() < 2) return "time_dim " + c.timeDim() + ", expected at least 2";
+        if (c.timesteps() < 2) return "timesteps " + c.timesteps() + ", expected at least 2";
+        if (!(c.betaStart() > 0 && c.betaStart() <= c.betaEnd() && c.betaEnd() < 1)) {
+            return "betas " + c.betaStart() + ".." + c.betaEnd() + ", expected 0 < beta_start <= beta_end < 1";
+        }
+        return null;
+    }
+
     // ---- writing --------------------------------------------------------------------
 
     private static ByteBuffer le(int n) {
         return ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
     }
 
-    private static void writeAll(FileChannel ch, ByteBuffer b) throws IOException {
+    private static void writeAll(WritableByteChannel ch, ByteBuffer b) throws IOException {
         while (b.hasRemaining()) ch.write(b);
     }
 
-    private static CRC32 header(FileChannel ch, String name, long payload) throws IOException {
+    private static CRC32 header(WritableByteChannel ch, String name, long payload) throws IOException {
         byte[] n = name.getBytes(StandardCharsets.US_ASCII);
         ByteBuffer h = le(2 + n.length + 8);
         h.putShort((short) n.length).put(n).putLong(payload).flip();
@@ -109,20 +171,20 @@ public final class CheckpointFile {
         return crc;
     }
 
-    private static void trailer(FileChannel ch, CRC32 crc) throws IOException {
+    private static void trailer(WritableByteChannel ch, CRC32 crc) throws IOException {
         ByteBuffer t = le(4);
         t.putInt((int) crc.getValue()).flip();
         writeAll(ch, t);
     }
 
-    private static void bytes(FileChannel ch, String name, byte[] payload) throws IOException {
+    private static void bytes(WritableByteChannel ch, String name, byte[] payload) throws IOException {
         CRC32 crc = header(ch, name, payload.length);
         crc.update(payload);
         writeAll(ch, ByteBuffer.wrap(payload));
         trailer(ch, crc);
     }
 
-    private static void floats(FileChannel ch, String name, float[] v) throws IOException {
+    private static void floats(WritableByteChannel ch, String name, float[] v) throws IOException {
         CRC32 crc = header(ch, name, 4L * v.length);
         ByteBuffer buf = le(CHUNK);
         for (int i = 0; i < v.length; ) {
@@ -140,25 +202,29 @@ public final class CheckpointFile {
     // ---- reading --------------------------------------------------------------------
 
     private static final class Reader {
-        private final Path file;
-        private final FileChannel ch;
+        private final String source;
+        private final SeekableByteChannel ch;
         private final long size;
         private String previous = "the header";
 
-        Reader(Path file, FileChannel ch) throws IOException {
-            this.file = file;
+        Reader(String source, SeekableByteChannel ch) throws IOException {
+            this.source = source;
             this.ch = ch;
             this.size = ch.size();
         }
 
         private String prefix() {
-            return "checkpoint " + file + " is ";
+            return "checkpoint " + source + " is ";
+        }
+
+        private CheckpointException corrupt(String what) {
+            return new CheckpointException(prefix() + "corrupt: " + what);
         }
 
         private ByteBuffer readExactly(int n, String what) throws IOException {
-            ByteBuffer b = le(n);
             long left = size - ch.position();
             if (left < n) throw new CheckpointException(prefix() + "truncated: " + what + " needs " + n + " bytes, " + left + " left");
+            ByteBuffer b = le(n);
             while (b.hasRemaining()) {
                 if (ch.read(b) < 0) throw new CheckpointException(prefix() + "truncated in " + what);
             }
@@ -169,49 +235,88 @@ public final class CheckpointFile {
             ByteBuffer m = ByteBuffer.allocate(MAGIC.length);
             while (m.hasRemaining() && ch.read(m) >= 0) { /* fill */ }
             if (m.hasRemaining() || !Arrays.equals(m.array(), MAGIC)) {
-                throw new CheckpointException(file + " is not a ddpm4j checkpoint");
+                throw new CheckpointException(source + " is not a ddpm4j checkpoint");
             }
             int version = readExactly(4, "the header").getInt();
             if (version != VERSION) {
-                throw new CheckpointException("checkpoint " + file + " has format version " + version
+                throw new CheckpointException("checkpoint " + source + " has format version " + Integer.toUnsignedString(version)
                         + "; this ddpm4j reads version " + VERSION);
             }
-            byte[] configBytes = bytes("config");
-            byte[] stateBytes = bytes("state");
-            JsonObject config;
-            JsonObject state;
-            CheckpointMeta meta;
-            TimeTable kind;
-            try {
-                config = JsonParser.parseString(new String(configBytes, StandardCharsets.UTF_8)).getAsJsonObject();
-                state = JsonParser.parseString(new String(stateBytes, StandardCharsets.UTF_8)).getAsJsonObject();
-                meta = CheckpointMeta.fromJson(config);
-                kind = CheckpointMeta.tableKind(config);
-            } catch (JsonParseException | IllegalStateException | NullPointerException | IllegalArgumentException
-                     | UnsupportedOperationException e) {
-                throw new CheckpointException(prefix() + "corrupt: its config does not parse (" + e.getMessage() + ")", e);
+            JsonObject config = json("config");
+            JsonObject state = json("state");
+            CheckpointMeta meta = meta(config);
+            TimeTable kind = CheckpointMeta.tableKind(config);
+            long globalStep = integer(state, "global_step", 0, Long.MAX_VALUE);
+            int epoch = (int) integer(state, "epoch", 0, Integer.MAX_VALUE);
+            int position = (int) integer(state, "position", 0, Integer.MAX_VALUE);
+            long seed = integer(state, "seed", Long.MIN_VALUE, Long.MAX_VALUE);
+            long adamStep = integer(state, "adam_step", 0, Long.MAX_VALUE);
+            long bnBatches = integer(state, "bn_batches", 0, Long.MAX_VALUE);
+            if (seed != meta.training().seed()) {
+                throw corrupt("its state has seed " + seed + " but its config " + meta.training().seed());
             }
             float[] params = floats("params");
             float[] buffers = floats("buffers");
             float[] adam = floats("adam");
             float[] table = floats("time_table");
             bytes("end");
-            if (ch.position() != size) {
-                throw new CheckpointException(prefix() + "corrupt: " + (size - ch.position()) + " bytes after the end marker");
-            }
+            if (ch.position() != size) throw corrupt((size - ch.position()) + " bytes after the end marker");
             long expectTable = (long) meta.model().timesteps() * meta.model().timeDim();
-            if (table.length != expectTable || adam.length != 2L * params.length) {
-                throw new CheckpointException(prefix() + "corrupt: section sizes do not match its config");
+            if (table.length != expectTable) {
+                throw corrupt("section 'time_table' holds " + table.length + " floats, its config's timesteps x time_dim is "
+                        + expectTable);
             }
+            if (adam.length != 2L * params.length) {
+                throw corrupt("section 'adam' holds " + adam.length + " floats, expected twice the " + params.length + " params");
+            }
+            ModelState model = new ModelState(meta.model(), params, buffers, bnBatches, table, kind);
+            return new Checkpoint(meta, model, new OptimizerState(adam, adamStep), new TrainingState(globalStep, epoch, position));
+        }
+
+        /** The config, checked field by field against what this version writes before it is converted. */
+        private CheckpointMeta meta(JsonObject config) {
             try {
-                TrainingState progress = new TrainingState(state.get("global_step").getAsLong(),
-                        state.get("epoch").getAsInt(), state.get("position").getAsInt());
-                ModelState model = new ModelState(meta.model(), params, buffers, state.get("bn_batches").getAsLong(),
-                        table, kind);
-                OptimizerState opt = new OptimizerState(adam, state.get("adam_step").getAsLong());
-                return new Checkpoint(meta, model, opt, progress);
-            } catch (NullPointerException | IllegalStateException | NumberFormatException e) {
-                throw new CheckpointException(prefix() + "corrupt: its state section is incomplete", e);
+                StrictJson.checkTypes(config, CONFIG_TEMPLATE, "config");
+            } catch (StrictJson.Invalid e) {
+                throw corrupt(e.getMessage());
+            }
+            for (Map.Entry<String, List<String>> w : CONFIG_WORDS.entrySet()) {
+                JsonObject o = config;
+                String[] path = w.getKey().split("\\.");
+                for (int i = 0; i < path.length - 1; i++) o = o.getAsJsonObject(path[i]);
+                String v = o.get(path[path.length - 1]).getAsString();
+                if (!w.getValue().contains(v)) {
+                    throw corrupt("config." + w.getKey() + " is \"" + StrictJson.printable(v) + "\", expected one of "
+                            + String.join(", ", w.getValue()));
+                }
+            }
+            CheckpointMeta meta;
+            try {
+                meta = CheckpointMeta.fromJson(config);
+            } catch (IllegalArgumentException e) {  // a value the settings' own checks refuse
+                throw corrupt("its config is out of range (" + StrictJson.clean(String.valueOf(e.getMessage()), 200) + ")");
+            }
+            String problem = modelProblem(meta.model());
+            if (problem != null) throw corrupt("its config has " + problem);
+            if (meta.images() < 0) throw corrupt("config.data.images is " + meta.images() + ", expected a non-negative integer");
+            return meta;
+        }
+
+        private long integer(JsonObject state, String field, long min, long max) {
+            try {
+                return StrictJson.integer(state.get(field), min, max, "state." + field);
+            } catch (StrictJson.Invalid e) {
+                throw corrupt(e.getMessage());
+            }
+        }
+
+        /** A JSON section, parsed strictly. */
+        private JsonObject json(String name) throws IOException {
+            byte[] b = bytes(name);
+            try {
+                return StrictJson.parseObject(b, 0, b.length);
+            } catch (StrictJson.Invalid e) {
+                throw corrupt("section '" + name + "' " + e.getMessage());
             }
         }
 
@@ -226,29 +331,26 @@ public final class CheckpointFile {
             readExactly(len, where).get(n);
             String got = new String(n, StandardCharsets.US_ASCII);
             if (!got.equals(name)) {
-                throw new CheckpointException(prefix() + "corrupt: expected section '" + name + "', found '"
-                        + printable(got) + "'");
+                throw corrupt("expected section '" + name + "', found '" + StrictJson.printable(got) + "'");
             }
             long payload = readExactly(8, "section '" + name + "'").getLong();
             long left = size - ch.position();
-            if (payload < 0 || payload + 4 > left) {
-                throw new CheckpointException(prefix() + "truncated: section '" + name + "' needs " + (payload + 4)
-                        + " bytes, " + left + " left");
+            if (payload < 0 || payload > left - 4) {  // (payload + 4 could overflow)
+                throw new CheckpointException(prefix() + "truncated: section '" + name + "' needs "
+                        + (payload < 0 ? Long.toUnsignedString(payload) : String.valueOf(payload + 4)) + " bytes, " + left + " left");
             }
             return payload;
         }
 
         private void close(String name, CRC32 crc) throws IOException {
             int stored = readExactly(4, "section '" + name + "'").getInt();
-            if (stored != (int) crc.getValue()) {
-                throw new CheckpointException(prefix() + "corrupt: section '" + name + "' fails its CRC32 check");
-            }
+            if (stored != (int) crc.getValue()) throw corrupt("section '" + name + "' fails its CRC32 check");
             previous = "section '" + name + "'";
         }
 
         private byte[] bytes(String name) throws IOException {
             long len = open(name);
-            if (len > 64L << 20) throw new CheckpointException(prefix() + "corrupt: section '" + name + "' is " + len + " bytes");
+            if (len > MAX_JSON_BYTES) throw corrupt("section '" + name + "' is " + len + " bytes, more than " + MAX_JSON_BYTES);
             byte[] payload = new byte[(int) len];
             readExactly((int) len, "section '" + name + "'").get(payload);
             CRC32 crc = new CRC32();
@@ -261,7 +363,7 @@ public final class CheckpointFile {
         private float[] floats(String name) throws IOException {
             long len = open(name);
             if (len % 4 != 0 || len / 4 > Integer.MAX_VALUE - 8) {
-                throw new CheckpointException(prefix() + "corrupt: section '" + name + "' has " + len + " bytes");
+                throw corrupt("section '" + name + "' has " + len + " bytes, not a whole number of floats");
             }
             float[] v = new float[(int) (len / 4)];
             CRC32 crc = new CRC32();
@@ -275,12 +377,6 @@ public final class CheckpointFile {
             }
             close(name, crc);
             return v;
-        }
-
-        private static String printable(String s) {
-            StringBuilder sb = new StringBuilder();
-            for (char c : s.toCharArray()) sb.append(c >= 32 && c < 127 ? c : '?');
-            return sb.length() > 40 ? sb.substring(0, 40) + "..." : sb.toString();
         }
     }
 }

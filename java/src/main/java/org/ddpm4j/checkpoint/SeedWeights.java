@@ -1,6 +1,7 @@
 package org.ddpm4j.checkpoint;
 
-import com.google.gson.JsonParser;
+import com.google.gson.JsonObject;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -73,19 +74,34 @@ public final class SeedWeights {
                     + TIME_EMBED + " of the right rank)");
         }
         int depth = 0;
-        while (t.containsKey("down" + (depth + 1) + ".conv.conv.0.weight")) depth++;
+        while (depth < 9 && t.containsKey("down" + (depth + 1) + ".conv.conv.0.weight")) depth++;
         if (depth == 0) throw new CheckpointException(file + " does not hold the seed UNet's weights (no down1 block)");
         UNetConfig base = fallback;
         String meta = c.metadata().get(META_CONFIG);
         if (meta != null) {
             try {
-                base = Configs.fromJson(JsonParser.parseString(meta).getAsJsonObject());
-            } catch (RuntimeException e) {
-                throw new CheckpointException(file + " has unreadable " + META_CONFIG + " metadata", e);
+                byte[] json = meta.getBytes(StandardCharsets.UTF_8);
+                JsonObject o = StrictJson.parseObject(json, 0, json.length);
+                StrictJson.checkTypes(o, Configs.toJson(UNetConfig.seed()), META_CONFIG);
+                base = Configs.fromJson(o);
+            } catch (StrictJson.Invalid e) {
+                throw new CheckpointException(file + ": its " + META_CONFIG + " metadata " + e.getMessage());
             }
         }
-        return new UNetConfig((int) conv1.shape()[1], base.height(), base.width(), (int) conv1.shape()[0], depth,
-                (int) table.shape()[1], (int) table.shape()[0], base.betaStart(), base.betaEnd());
+        UNetConfig cfg = new UNetConfig(dim(conv1, 1, file), base.height(), base.width(), dim(conv1, 0, file), depth,
+                dim(table, 1, file), dim(table, 0, file), base.betaStart(), base.betaEnd());
+        String problem = CheckpointFile.modelProblem(cfg);
+        if (problem != null) throw new CheckpointException(file + ": its weights and metadata describe a model with " + problem);
+        return cfg;
+    }
+
+    private static int dim(Tensor t, int axis, String file) {
+        long d = t.shape()[axis];
+        if (d < 1 || d > Integer.MAX_VALUE) {
+            throw new CheckpointException(file + ": " + t.name() + " has shape " + Arrays.toString(t.shape())
+                    + ", expected positive sizes");
+        }
+        return (int) d;
     }
 
     /** The table kind recorded by ddpm4j, else IMPORTED. */
@@ -124,7 +140,11 @@ public final class SeedWeights {
         for (TensorInfo info : params) copy(t.get(info.name()), info, p, file);
         for (TensorInfo info : buffers) copy(t.get(info.name()), info, b, file);
         long batches = 0;
-        for (String pre : prefixes) batches = Math.max(batches, t.get(pre + NUM_BATCHES).toLong());
+        for (String pre : prefixes) {
+            long n = t.get(pre + NUM_BATCHES).toLong();
+            if (n < 0) throw new CheckpointException(file + ": " + pre + NUM_BATCHES + " is " + n + ", expected a count >= 0");
+            batches = Math.max(batches, n);
+        }
         Tensor table = t.get(TIME_EMBED);
         long[] want = {config.timesteps(), config.timeDim()};
         if (!Arrays.equals(table.shape(), want)) {

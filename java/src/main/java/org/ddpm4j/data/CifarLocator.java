@@ -25,18 +25,41 @@ public record CifarLocator(boolean download, String url, String md5, Path cacheD
                 CifarDownloader.defaultCacheDir());
     }
 
+    /** The folder for the training split (see {@link #locate(String, Split, Consumer)}). */
     public Path locate(String explicit, Consumer<String> log) {
+        return locate(explicit, Split.TRAIN, log);
+    }
+
+    /**
+     * The explicit folder as given (the reader names what is wrong with it), else the
+     * first candidate holding the files {@code split} needs (training needs no test
+     * file), else the download; when nothing is found the message says what each
+     * candidate lacks.
+     */
+    public Path locate(String explicit, Split split, Consumer<String> log) {
+        return locate(explicit, split, List.copyOf(candidates()), log);
+    }
+
+    Path locate(String explicit, Split split, List<Path> candidates, Consumer<String> log) {
         if (explicit != null) {
             Path p = Path.of(explicit);
-            if (!Files.isDirectory(p) && download) return downloader(log).ensure();
+            if (!Files.exists(p) && download) return downloader(log).ensure();
             return p;
         }
-        List<Path> tried = new ArrayList<>(candidates());
-        for (Path p : tried) if (Cifar10Reader.looksComplete(p)) return p;
+        List<String> found = new ArrayList<>();
+        for (Path p : candidates) {
+            if (Cifar10Reader.missingFiles(p, split).isEmpty()) return p;
+            found.add(describe(p, split));
+        }
         if (download) return downloader(log).ensure();
-        List<String> shown = tried.stream().map(Path::toString).toList();
-        throw new DataException("CIFAR-10 not found (looked in " + String.join(", ", shown)
+        throw new DataException("CIFAR-10 not found for the " + split.label() + " split (" + String.join("; ", found)
                 + "); pass --cifar-dir DIR, or --download to fetch it (about 170 MB)");
+    }
+
+    private static String describe(Path p, Split split) {
+        if (!Files.exists(p)) return p + " does not exist";
+        if (!Files.isDirectory(p)) return p + " is a file, not a folder";
+        return p + " lacks " + String.join(", ", Cifar10Reader.missingFiles(p, split));
     }
 
     private CifarDownloader downloader(Consumer<String> log) {

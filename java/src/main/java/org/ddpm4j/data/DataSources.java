@@ -20,7 +20,7 @@ public final class DataSources {
                 throw new DataException("CIFAR-10 images are 3x32x32 but the model is " + channels + "x" + height + "x"
                         + width + "; use --image-size 32 or an image folder");
             }
-            Path dir = cifar.locate(spec.path(), log);
+            Path dir = cifar.locate(spec.path(), spec.split(), log);
             set = Cifar10Reader.read(dir, spec.split());
             resolved = spec.withPath(dir.toAbsolutePath().normalize().toString());
         } else {

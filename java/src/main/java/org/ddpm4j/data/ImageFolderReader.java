@@ -2,16 +2,24 @@ package org.ddpm4j.data;
 
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
+import java.awt.color.ColorSpace;
 import java.awt.image.BufferedImage;
+import java.awt.image.ColorModel;
+import java.awt.image.ComponentColorModel;
+import java.awt.image.IndexColorModel;
+import java.awt.image.Raster;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 
 /**
  * Reads the user's own pictures: one subfolder per class, each holding PNG or
@@ -25,6 +33,7 @@ public final class ImageFolderReader {
 
     public static ImageSet read(Path root, int channels, int height, int width, boolean resize) {
         if (channels != 1 && channels != 3) throw new DataException("image folders need a model with 1 or 3 channels, not " + channels);
+        if (Files.isRegularFile(root)) throw new DataException("image folder " + root + " is a file, not a folder");
         if (!Files.isDirectory(root)) throw new DataException("image folder " + root + " does not exist");
         List<Path> classDirs = new ArrayList<>();
         List<Path> rootImages = listImages(root);
@@ -61,15 +70,12 @@ public final class ImageFolderReader {
         int k = 0;
         for (int c = 0; c < files.size(); c++) {
             for (Path f : files.get(c)) {
-                BufferedImage img = decode(f);
+                BufferedImage img = decode(f, width, height, resize);
+                int[] rgb = rgbPixels(img);
                 if (img.getWidth() != width || img.getHeight() != height) {
-                    if (!resize) {
-                        throw new DataException("image " + f + " is " + img.getWidth() + "x" + img.getHeight()
-                                + ", the model needs " + width + "x" + height + " (use --resize to scale images)");
-                    }
-                    img = scale(img, width, height);
+                    rgb = scale(rgb, img.getWidth(), img.getHeight(), width, height);
                 }
-                toChw(img, channels, pixels, k * per);
+                toChw(rgb, channels, pixels, k * per);
                 labels[k++] = (byte) c;
             }
         }
@@ -89,42 +95,112 @@ public final class ImageFolderReader {
         }
     }
 
-    private static BufferedImage decode(Path f) {
-        BufferedImage img;
-        try {
-            img = ImageIO.read(f.toFile());
-        } catch (IOException e) {
-            throw new DataException("image " + f + " cannot be decoded: " + e.getMessage(), e);
+    /**
+     * Decodes the first image of a file. Its size is read from the header first, so a
+     * picture of the wrong size is refused (without --resize) and a forged size cannot
+     * make us allocate gigabytes; decoders' runtime exceptions on damaged files become
+     * a DataException naming the file.
+     */
+    private static BufferedImage decode(Path f, int width, int height, boolean resize) {
+        try (ImageInputStream in = ImageIO.createImageInputStream(f.toFile())) {
+            Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers == null || !readers.hasNext()) throw new DataException("image " + f + " is not a readable PNG or JPEG");
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                int w = reader.getWidth(0), h = reader.getHeight(0);
+                if ((w != width || h != height) && !resize) {
+                    throw new DataException("image " + f + " is " + w + "x" + h + ", the model needs " + width + "x" + height
+                            + " (use --resize to scale images)");
+                }
+                if ((long) w * h > MAX_PIXELS) {
+                    throw new DataException("image " + f + " is " + w + "x" + h + ", more than the " + MAX_PIXELS
+                            + " pixels ddpm4j decodes");
+                }
+                BufferedImage img = reader.read(0);
+                if (img == null) throw new DataException("image " + f + " is not a readable PNG or JPEG");
+                return img;
+            } finally {
+                reader.dispose();
+            }
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof DataException d) throw d;
+            throw new DataException("image " + f + " cannot be decoded: " + e.getClass().getSimpleName()
+                    + (e.getMessage() == null ? "" : ": " + e.getMessage()), e);
         }
-        if (img == null) throw new DataException("image " + f + " is not a readable PNG or JPEG");
-        return img;
     }
 
-    private static BufferedImage scale(BufferedImage src, int w, int h) {
-        BufferedImage dst = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+    /** The largest picture decoded, in pixels (8192 x 8192). */
+    private static final long MAX_PIXELS = 1L << 26;
+
+    /**
+     * Every pixel as 0xRRGGBB holding the values stored in the file, read from the
+     * raster: {@code BufferedImage.getRGB} converts grey from linear to sRGB (a grey
+     * PNG's 1 becomes 13, 65 becomes 138). Grey is repeated in R, G and B; samples of
+     * other depths are scaled to 8 bits exactly, round(v * 255 / (2^bits - 1)); palette
+     * images look their indices up; alpha is dropped. Colour spaces other than grey and
+     * sRGB (an ICC profile) go through getRGB's conversion to sRGB.
+     */
+    static int[] rgbPixels(BufferedImage img) {
+        int w = img.getWidth(), h = img.getHeight();
+        ColorModel cm = img.getColorModel();
+        Raster raster = img.getRaster();
+        int[] out = new int[w * h];
+        int type = cm.getColorSpace().getType();
+        boolean plain = cm.getColorSpace().isCS_sRGB() || type == ColorSpace.TYPE_GRAY;
+        if (cm instanceof IndexColorModel icm) {
+            for (int y = 0; y < h; y++) {
+                for (int x = 0; x < w; x++) out[y * w + x] = icm.getRGB(raster.getSample(x, y, 0)) & 0xffffff;
+            }
+        } else if (cm instanceof ComponentColorModel && plain) {
+            int colours = cm.getNumColorComponents();
+            int[] bits = cm.getComponentSize();
+            for (int y = 0; y < h; y++) {
+                for (int x = 0; x < w; x++) {
+                    int r = to8(raster.getSample(x, y, 0), bits[0]);
+                    int g = colours == 3 ? to8(raster.getSample(x, y, 1), bits[1]) : r;
+                    int b = colours == 3 ? to8(raster.getSample(x, y, 2), bits[2]) : r;
+                    out[y * w + x] = (r << 16) | (g << 8) | b;
+                }
+            }
+        } else {  // packed sRGB (exact through getRGB) or another colour space (converted)
+            img.getRGB(0, 0, w, h, out, 0, w);
+            for (int i = 0; i < out.length; i++) out[i] &= 0xffffff;
+        }
+        return out;
+    }
+
+    /** A sample of {@code bits} bits as 8 bits, rounded to nearest. */
+    static int to8(int v, int bits) {
+        if (bits == 8) return v;
+        long max = (1L << bits) - 1;
+        return (int) ((v * 255L + max / 2) / max);
+    }
+
+    /** Bilinear scaling of 0xRRGGBB pixels (whole image, aspect not kept). */
+    private static int[] scale(int[] rgb, int w, int h, int toW, int toH) {
+        BufferedImage src = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);  // packed sRGB: no conversion
+        src.setRGB(0, 0, w, h, rgb, 0, w);
+        BufferedImage dst = new BufferedImage(toW, toH, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = dst.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
         g.setRenderingHint(RenderingHints.KEY_RENDERING, RenderingHints.VALUE_RENDER_QUALITY);
-        g.drawImage(src, 0, 0, w, h, null);
+        g.drawImage(src, 0, 0, toW, toH, null);
         g.dispose();
-        return dst;
+        return dst.getRGB(0, 0, toW, toH, null, 0, toW);
     }
 
-    /** RGB planes (or luminance for one channel) into out at offset, (C, H, W). Alpha is dropped. */
-    static void toChw(BufferedImage img, int channels, byte[] out, int offset) {
-        int w = img.getWidth(), h = img.getHeight(), hw = w * h;
-        for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                int rgb = img.getRGB(x, y);
-                int r = (rgb >> 16) & 0xff, g = (rgb >> 8) & 0xff, b = rgb & 0xff;
-                int i = y * w + x;
-                if (channels == 3) {
-                    out[offset + i] = (byte) r;
-                    out[offset + hw + i] = (byte) g;
-                    out[offset + 2 * hw + i] = (byte) b;
-                } else {
-                    out[offset + i] = (byte) Math.round(0.299 * r + 0.587 * g + 0.114 * b);
-                }
+    /** 0xRRGGBB pixels into out at offset as (C, H, W) planes, or as luminance for one channel (grey stays exact). */
+    static void toChw(int[] rgb, int channels, byte[] out, int offset) {
+        int hw = rgb.length;
+        for (int i = 0; i < hw; i++) {
+            int r = (rgb[i] >> 16) & 0xff, g = (rgb[i] >> 8) & 0xff, b = rgb[i] & 0xff;
+            if (channels == 3) {
+                out[offset + i] = (byte) r;
+                out[offset + hw + i] = (byte) g;
+                out[offset + 2 * hw + i] = (byte) b;
+            } else {
+                out[offset + i] = (byte) (r == g && g == b ? r : Math.round(0.299 * r + 0.587 * g + 0.114 * b));
             }
         }
     }

@@ -62,7 +62,7 @@ class Cifar10ReaderTest {
         fakeCifar(dir, 3);
         Files.delete(dir.resolve("data_batch_3.bin"));
         DataException e = assertThrows(DataException.class, () -> Cifar10Reader.read(dir, Split.TRAIN));
-        assertTrue(e.getMessage().contains("data_batch_3.bin") && e.getMessage().contains("missing"), e.getMessage());
+        assertTrue(e.getMessage().contains("lacks data_batch_3.bin (the train split needs"), e.getMessage());
     }
 
     @Test

@@ -74,4 +74,25 @@ class ImageFolderReaderTest {
         e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir.resolve("missing"), 3, 32, 32, false));
         assertTrue(e.getMessage().contains("does not exist"), e.getMessage());
     }
+
+    @Test
+    void aFileIsNotAFolder(@TempDir Path dir) throws IOException {
+        image(dir.resolve("some.png"), 32, 32, 0xFFFFFF, "png");
+        DataException e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir.resolve("some.png"), 3, 32, 32, false));
+        assertEquals("image folder " + dir.resolve("some.png") + " is a file, not a folder", e.getMessage());
+    }
+
+    @Test
+    void damagedImagesAreNamed(@TempDir Path dir) throws IOException {
+        image(dir.resolve("a.png"), 32, 32, 0x123456, "png");
+        byte[] png = Files.readAllBytes(dir.resolve("a.png"));
+        Files.write(dir.resolve("b.png"), java.util.Arrays.copyOf(png, png.length / 2));  // truncated in its pixel data
+        DataException e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir, 3, 32, 32, false));
+        assertTrue(e.getMessage().startsWith("image " + dir.resolve("b.png") + " cannot be decoded"), e.getMessage());
+        // A header claiming 100000 x 100000 pixels is refused from the header, before any pixel is allocated.
+        java.nio.ByteBuffer.wrap(png, 16, 8).putInt(100_000).putInt(100_000);
+        Files.write(dir.resolve("b.png"), png);
+        e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir, 3, 32, 32, true));
+        assertTrue(e.getMessage().contains("b.png is 100000x100000, more than"), e.getMessage());
+    }
 }
