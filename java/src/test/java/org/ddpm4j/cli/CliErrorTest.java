@@ -67,6 +67,16 @@ class CliErrorTest {
                 dir.resolve("r2").toString(), "--cifar-dir", dir.resolve("nodata").toString(), "--device", "cpu");
         fails("image folder " + dir.resolve("pics") + " does not exist", "train", "--images", dir.resolve("pics").toString(),
                 "--base-width", "2", "--out", dir.resolve("r3").toString(), "--device", "cpu");
+        Path png = Files.write(dir.resolve("one.png"), new byte[] {1});
+        fails("image folder " + png + " is a file, not a folder", "train", "--images", png.toString(), "--base-width", "2",
+                "--out", dir.resolve("r4").toString(), "--device", "cpu");
+        Path trainOnly = Files.createDirectory(dir.resolve("train-only"));
+        for (String f : new String[] {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                "data_batch_5.bin", "batches.meta.txt"}) {
+            Files.createSymbolicLink(trainOnly.resolve(f), TestData.cifarDir().resolve(f));
+        }
+        fails("lacks test_batch.bin", "train", "--split", "test", "--cifar-dir", trainOnly.toString(), "--base-width", "2",
+                "--out", dir.resolve("r5").toString(), "--device", "cpu");
         Path truncated = dir.resolve("half.ckpt");
         Files.write(truncated, new byte[] {'D', 'D', 'P', 'M', '4', 'J', 'C', 'K', 1, 0, 0, 0, 6, 0, 'c'});
         fails("checkpoint " + truncated + " is truncated", "sample", "--from", truncated.toString(), "--device", "cpu");
