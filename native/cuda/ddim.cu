@@ -1,11 +1,12 @@
 // The DDIM step and the classifier-free guidance mix, as native/cpu/ddim.cpp.
-// The step's noise is drawn a Philox block (4 values) per thread, exactly
-// rng::gaussian_at per element, as reverse_step in diffusion.cu.
+// The step's noise is drawn a Philox block (4 values) per thread (philox.cuh),
+// exactly rng::gaussian_at per element, as reverse_step in diffusion.cu.
 #include <string>
 
 #include "common.cuh"
 #include "ddpm/rng.h"
 #include "ops.h"
+#include "philox.cuh"
 
 namespace ddpm {
 namespace cuda {
@@ -22,18 +23,7 @@ __global__ void ddim_step_kernel(const float* x_t, const float* eps_theta, float
   for (uint64_t b = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < quads; b += step) {
     const uint64_t q = q0 + b;
     float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    if (k.sigma != 0.0f) {
-      const rng::U4 r = rng::philox4x32_10(q, stream, seed);
-#pragma unroll
-      for (int pair = 0; pair < 2; ++pair) {
-        const float u1 = rng::to_unit(r.x[2 * pair]);
-        const float u2 = rng::to_unit(r.x[2 * pair + 1]);
-        const float radius = sqrtf(-2.0f * logf(u1));
-        const float angle = 6.283185307179586f * u2;
-        z[2 * pair] = radius * cosf(angle);
-        z[2 * pair + 1] = radius * sinf(angle);
-      }
-    }
+    if (k.sigma != 0.0f) gaussian4(seed, stream, q, z);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const uint64_t g = 4 * q + j;

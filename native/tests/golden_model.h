@@ -13,6 +13,22 @@
 namespace ddpm {
 namespace testing {
 
+// The model configuration a golden file's metadata names (the scripts write
+// in_channels, base, depth, height, width, time_dim, timesteps, and
+// num_classes for conditional models).
+inline UNetConfig golden_config(const SafeTensors& g) {
+  UNetConfig c;
+  c.in_channels = g.meta_int("in_channels");
+  c.base_width = g.meta_int("base");
+  c.depth = g.meta_int("depth");
+  c.height = g.meta_int("height");
+  c.width = g.meta_int("width");
+  c.time_dim = g.meta_int("time_dim");
+  c.timesteps = g.meta_int("timesteps");
+  if (g.metadata().count("num_classes")) c.num_classes = g.meta_int("num_classes");
+  return c;
+}
+
 inline void load_state_dict(UNet& net, const SafeTensors& g) {
   std::vector<float> params(net.num_params()), buffers(net.num_buffers());
   for (int i = 0; i < net.num_param_tensors(); ++i) {

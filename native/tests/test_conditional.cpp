@@ -107,15 +107,7 @@ TEST(conditional_parameter_table_and_init) {
 
 TEST(conditional_unet_matches_torch_golden) {
   SafeTensors g("golden/unet_cond_tiny.safetensors");
-  UNetConfig c;
-  c.in_channels = g.meta_int("in_channels");
-  c.base_width = g.meta_int("base");
-  c.depth = g.meta_int("depth");
-  c.height = g.meta_int("height");
-  c.width = g.meta_int("width");
-  c.time_dim = g.meta_int("time_dim");
-  c.timesteps = g.meta_int("timesteps");
-  c.num_classes = g.meta_int("num_classes");
+  const UNetConfig c = golden_config(g);
   const int n = g.meta_int("batch");
   auto be = cpu();
   UNet net(*be, c, n);

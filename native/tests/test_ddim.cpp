@@ -156,14 +156,7 @@ TEST(cosine_schedule_matches_formula_and_torch) {
 // [-1, 1]), max_rel 6e-5; the tolerance leaves 4x.
 TEST(ddim_sampling_matches_torch_golden) {
   SafeTensors g("golden/ddim_tiny.safetensors");
-  UNetConfig c;
-  c.in_channels = g.meta_int("in_channels");
-  c.base_width = g.meta_int("base");
-  c.depth = g.meta_int("depth");
-  c.height = g.meta_int("height");
-  c.width = g.meta_int("width");
-  c.time_dim = g.meta_int("time_dim");
-  c.timesteps = g.meta_int("timesteps");
+  const UNetConfig c = golden_config(g);
   const int n = g.meta_int("batch");
   for (const std::string name : {"linear_eta0", "cosine_eta05"}) {
     UNetConfig cc = c;

@@ -17,10 +17,10 @@ import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.train.TrainingState;
 
 /**
- * The checkpoint file format, version 1. Little-endian throughout:
+ * The checkpoint file format, version 2 (version 1 files still load). Little-endian throughout:
  * <pre>
  * magic    8 bytes  "DDPM4JCK"
- * version  u32      1
+ * version  u32      2
  * sections, in this order, each
  *   name length u16, name (ASCII), payload length u64, payload, CRC32 u32 of name + payload
  *   config      JSON: model config, time-table kind, training hyper-parameters and preset, data source, class filter
@@ -28,6 +28,7 @@ import org.ddpm4j.train.TrainingState;
  *   params      f32[num_params]           (the native parameter order, named by the seed's state_dict)
  *   buffers     f32[num_buffers]          (BatchNorm running means and variances)
  *   adam        f32[2 * num_params]       (first moments, then second moments)
+ *   ema         f32[num_params] or empty  (the EMA of the parameters; version 2 only, empty = none)
  *   time_table  f32[timesteps * time_dim]
  *   end         empty
  * </pre>
@@ -37,7 +38,9 @@ import org.ddpm4j.train.TrainingState;
  */
 public final class CheckpointFile {
     public static final byte[] MAGIC = "DDPM4JCK".getBytes(StandardCharsets.US_ASCII);
-    public static final int VERSION = 1;
+    public static final int VERSION = 2;
+    /** The first format, without the ema section: still read. */
+    public static final int VERSION_1 = 1;
     private static final int CHUNK = 1 << 20;
 
     private CheckpointFile() {}
@@ -60,6 +63,7 @@ public final class CheckpointFile {
                 floats(ch, "params", c.model().params());
                 floats(ch, "buffers", c.model().buffers());
                 floats(ch, "adam", c.optimizer().moments());
+                floats(ch, "ema", c.model().hasEma() ? c.model().emaParams() : new float[0]);
                 floats(ch, "time_table", c.model().timeTable());
                 bytes(ch, "end", new byte[0]);
             });
@@ -172,9 +176,9 @@ public final class CheckpointFile {
                 throw new CheckpointException(file + " is not a ddpm4j checkpoint");
             }
             int version = readExactly(4, "the header").getInt();
-            if (version != VERSION) {
+            if (version != VERSION && version != VERSION_1) {
                 throw new CheckpointException("checkpoint " + file + " has format version " + version
-                        + "; this ddpm4j reads version " + VERSION);
+                        + "; this ddpm4j reads versions " + VERSION_1 + " and " + VERSION);
             }
             byte[] configBytes = bytes("config");
             byte[] stateBytes = bytes("state");
@@ -194,20 +198,22 @@ public final class CheckpointFile {
             float[] params = floats("params");
             float[] buffers = floats("buffers");
             float[] adam = floats("adam");
+            float[] ema = version >= VERSION ? floats("ema") : new float[0];
             float[] table = floats("time_table");
             bytes("end");
             if (ch.position() != size) {
                 throw new CheckpointException(prefix() + "corrupt: " + (size - ch.position()) + " bytes after the end marker");
             }
             long expectTable = (long) meta.model().timesteps() * meta.model().timeDim();
-            if (table.length != expectTable || adam.length != 2L * params.length) {
+            if (table.length != expectTable || adam.length != 2L * params.length
+                    || (ema.length != 0 && ema.length != params.length)) {
                 throw new CheckpointException(prefix() + "corrupt: section sizes do not match its config");
             }
             try {
                 TrainingState progress = new TrainingState(state.get("global_step").getAsLong(),
                         state.get("epoch").getAsInt(), state.get("position").getAsInt());
                 ModelState model = new ModelState(meta.model(), params, buffers, state.get("bn_batches").getAsLong(),
-                        table, kind);
+                        table, kind, ema.length == 0 ? null : ema);
                 OptimizerState opt = new OptimizerState(adam, state.get("adam_step").getAsLong());
                 return new Checkpoint(meta, model, opt, progress);
             } catch (NullPointerException | IllegalStateException | NumberFormatException e) {

@@ -6,17 +6,49 @@ import org.ddpm4j.model.UNetConfig;
 
 /**
  * The weights of a model, host-side: parameters, BatchNorm running statistics and
- * batch count, and the frozen time table (with what kind of table it is).
+ * batch count, the frozen time table (with what kind of table it is), and the
+ * exponential moving average of the parameters when the model keeps one (else null).
+ * BatchNorm statistics are the live model's for both sets of parameters.
  */
 public record ModelState(UNetConfig config, float[] params, float[] buffers, long bnBatches, float[] timeTable,
-                         TimeTable timeTableKind) {
+                         TimeTable timeTableKind, float[] emaParams) {
+
+    /** Weights without an EMA. */
+    public ModelState(UNetConfig config, float[] params, float[] buffers, long bnBatches, float[] timeTable,
+                      TimeTable timeTableKind) {
+        this(config, params, buffers, bnBatches, timeTable, timeTableKind, null);
+    }
 
     public static ModelState capture(UNet net, TimeTable kind) {
         return new ModelState(net.config(), net.params(null), net.bufferValues(null), net.bnBatches(),
-                net.timeTable(null), kind);
+                net.timeTable(null), kind, net.hasEma() ? net.emaParams(null) : null);
     }
 
-    /** Loads these weights into {@code net}, which must have the same configuration. */
+    public boolean hasEma() {
+        return emaParams != null;
+    }
+
+    /**
+     * These weights with the chosen parameters as the model's and no EMA (for sampling,
+     * export, fine-tuning). {@code w == null}: the EMA when there is one, else the raw ones.
+     */
+    public ModelState select(Weights w) {
+        if (w == Weights.RAW || (w == null && emaParams == null)) {
+            return emaParams == null ? this : new ModelState(config, params, buffers, bnBatches, timeTable, timeTableKind);
+        }
+        if (emaParams == null) {
+            throw new CheckpointException("the model keeps no EMA of its weights (trained with --ema-decay 0, or before "
+                    + "EMA existed); use --weights raw");
+        }
+        return new ModelState(config, emaParams, buffers, bnBatches, timeTable, timeTableKind);
+    }
+
+    /** Which weights {@link #select} takes for {@code w}. */
+    public Weights resolve(Weights w) {
+        return w != null ? w : emaParams != null ? Weights.EMA : Weights.RAW;
+    }
+
+    /** Loads these weights (and the EMA, if any) into {@code net}, which must have the same configuration. */
     public void applyTo(UNet net) {
         if (!net.config().equals(config)) {
             throw new CheckpointException("the weights are for " + Configs.describe(config) + ", the model is "
@@ -25,10 +57,12 @@ public record ModelState(UNetConfig config, float[] params, float[] buffers, lon
         check("params", params.length, net.numParams());
         check("buffers", buffers.length, net.numBuffers());
         check("time table", timeTable.length, (long) config.timesteps() * config.timeDim());
+        if (emaParams != null) check("EMA params", emaParams.length, net.numParams());
         net.setParams(params);
         net.setBufferValues(buffers);
         net.setBnBatches(bnBatches);
         net.setTimeTable(timeTable);
+        if (emaParams != null) net.setEmaParams(emaParams);
     }
 
     private static void check(String what, long got, long want) {

@@ -26,6 +26,8 @@ public final class SeedWeights {
     public static final String NUM_BATCHES = "num_batches_tracked";
     public static final String META_CONFIG = "ddpm4j_config";
     public static final String META_TABLE = "ddpm4j_time_table";
+    /** The class embedding of a class-conditional model (ddpm4j's extension; the notebook's UNet has none). */
+    public static final String CLASS_EMBED = "class_embed.weight";
 
     private SeedWeights() {}
 
@@ -61,8 +63,9 @@ public final class SeedWeights {
 
     /**
      * The model configuration a seed state dict implies: channels and base width from
-     * conv1, depth from the down blocks, timesteps and time_dim from the table; image
-     * size and betas from ddpm4j metadata when present, else from {@code fallback}.
+     * conv1, depth from the down blocks, timesteps and time_dim from the table, the number
+     * of classes from a class embedding; image size, betas and schedule from ddpm4j
+     * metadata when present, else from {@code fallback}.
      */
     public static UNetConfig inferConfig(Contents c, UNetConfig fallback, String file) {
         Map<String, Tensor> t = c.tensors();
@@ -84,8 +87,14 @@ public final class SeedWeights {
                 throw new CheckpointException(file + " has unreadable " + META_CONFIG + " metadata", e);
             }
         }
+        Tensor classes = t.get(CLASS_EMBED);
+        if (classes != null && (classes.shape().length != 2 || classes.shape()[0] < 2 || classes.shape()[1] != table.shape()[1])) {
+            throw new CheckpointException(file + ": " + CLASS_EMBED + " has shape " + Arrays.toString(classes.shape())
+                    + ", expected (classes + 1, " + table.shape()[1] + ")");
+        }
         return new UNetConfig((int) conv1.shape()[1], base.height(), base.width(), (int) conv1.shape()[0], depth,
-                (int) table.shape()[1], (int) table.shape()[0], base.betaStart(), base.betaEnd());
+                (int) table.shape()[1], (int) table.shape()[0], base.betaStart(), base.betaEnd(), base.schedule(),
+                classes == null ? 0 : (int) classes.shape()[0] - 1);
     }
 
     /** The table kind recorded by ddpm4j, else IMPORTED. */

@@ -41,6 +41,7 @@ public final class FinetuneCommand implements Callable<Integer> {
 
     @Mixin TrainOptions train;
     @Mixin DataOptions data;
+    @Mixin WeightChoiceOptions choice;
     @Mixin WeightsOptions weights;
     @Mixin CommonOptions common;
 
@@ -56,6 +57,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                 if (out == null) throw new IllegalArgumentException("--resume needs --out DIR (the fine-tune's run folder)");
                 List<String> extra = new ArrayList<>(weights.given());
                 if (from != null) extra.add("--from");
+                if (choice.weights != null) extra.add("--weights");
                 req = Runs.resume(out, common, null, train, data, extra);
             } else {
                 if (from == null) throw new IllegalArgumentException("finetune needs --from FILE (the base model)");
@@ -82,7 +84,8 @@ public final class FinetuneCommand implements Callable<Integer> {
                 boolean ownData = data.source != null || data.images != null || data.split != null || data.limit != null
                         || data.resize != null;
                 DataSpec spec = ownData ? data.spec() : data.relocate(baseData).withClass(data.className);
-                req = new TrainJob.Request(cfg, s, spec, data.locator(), dir, null, force, train.progress, base.state(),
+                req = new TrainJob.Request(cfg, s, spec, data.locator(), dir, null, force, train.progress,
+                        base.state().select(choice.weights),
                         from.toAbsolutePath().normalize().toString());
             }
             Runs.summary(io, TrainJob.run(be, req, io.err()));

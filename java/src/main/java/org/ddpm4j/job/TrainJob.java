@@ -93,15 +93,20 @@ public final class TrainJob {
             throw new DataException("the data changed since the checkpoint: it trained on " + req.resumeFrom().meta().images()
                     + " images, " + loaded.spec().describe() + " now has " + images);
         }
-        CheckpointMeta meta = new CheckpointMeta(cfg, s, loaded.spec(), images, req.finetunedFrom());
+        cfg = conditionalOn(cfg, loaded);
+        CheckpointMeta meta = new CheckpointMeta(cfg, s, loaded.spec(), images, req.finetunedFrom(),
+                cfg.conditional() ? loaded.images().classNames() : null);
         try (UNet net = backend.createUNet(cfg, s.batch())) {
             TimeTable kind = prepare(net, req);
+            prepareEma(net, s);
             TrainingState start = req.resumeFrom() != null ? req.resumeFrom().progress() : TrainingState.START;
             List<Path> grids = new ArrayList<>();
             Progress progress = Progress.create(req.progress(), log);
             Trainer trainer = new Trainer(net, loaded.images(), s, new Hooks(net, meta, kind, files, grids, progress, log), progress);
             long end = trainer.finalStep();
-            log.printf(Locale.ROOT, "model: %s, %,d parameters, %s time table%n", Configs.describe(cfg), net.numParams(), kind.label());
+            log.printf(Locale.ROOT, "model: %s, %,d parameters, %s time table%s%s%n", Configs.describe(cfg), net.numParams(),
+                    kind.label(), s.emaDecay() > 0 ? ", EMA decay " + s.emaDecay() : ", no EMA",
+                    cfg.conditional() ? ", label dropout " + s.condDrop() : "");
             log.printf(Locale.ROOT, "data: %s, %,d images%s; batch %d, %d steps per epoch, %d epochs%s, lr %s%n",
                     loaded.spec().describe(), images, loaded.spec().path() == null ? "" : " (" + loaded.spec().path() + ")",
                     s.batch(), trainer.batchesPerEpoch(), s.epochs(), s.maxSteps() > 0 ? ", stop at step " + s.maxSteps() : "",
@@ -143,6 +148,29 @@ public final class TrainJob {
 
     private static String lr(double v) {
         return new java.math.BigDecimal(Double.toString(v)).stripTrailingZeros().toPlainString();
+    }
+
+    /**
+     * A class-conditional request on as many classes as the data has gets that number; a
+     * conditional model's data must have exactly its classes.
+     */
+    private static UNetConfig conditionalOn(UNetConfig cfg, LoadedData loaded) {
+        int classes = loaded.images().classNames().size();
+        if (cfg.numClasses() == UNetConfig.CLASSES_FROM_DATA) return cfg.withNumClasses(classes);
+        if (cfg.numClasses() > 0 && cfg.numClasses() != classes) {
+            throw new DataException("the model is conditional on " + cfg.numClasses() + " classes, but "
+                    + loaded.spec().describe() + " has " + classes);
+        }
+        return cfg;
+    }
+
+    /**
+     * The EMA of the weights (after the weights are loaded, so that a new EMA starts at
+     * them; a resumed one was restored with them) and the label dropout.
+     */
+    private static void prepareEma(UNet net, TrainSettings s) {
+        if (s.emaDecay() > 0) net.setEma(s.emaDecay());
+        if (net.config().conditional()) net.setCondDrop(s.condDrop());
     }
 
     /** Initialises, fine-tune-loads or restores the model; returns its time-table kind. */
@@ -233,7 +261,14 @@ public final class TrainJob {
             progress.message(String.format(Locale.ROOT, "epoch %d: sampling 100 images (%d steps each) for %s",
                     done, meta.model().timesteps(), out));
             SampleOptions o = new SampleOptions(100, meta.training().seed(), -1, 0, 2);
-            SampleResult r = Sampler.run(net, o, null);
+            // Grids show what sampling will use: the EMA weights when there are some.
+            if (net.hasEma()) net.swapEma();
+            SampleResult r;
+            try {
+                r = Sampler.run(net, o, null);
+            } finally {
+                if (net.hasEma()) net.swapEma();
+            }
             try {
                 PngFiles.write(ImageGrid.square(r.images()), out);
             } catch (IOException e) {
