@@ -95,9 +95,26 @@ DdimCoefficients Schedule::ddim(int t, int t_prev, double eta, float x0_clip) co
   DdimCoefficients k;
   k.inv_sqrt_abar = static_cast<float>(1.0 / std::sqrt(a));
   k.sqrt_1m_abar = static_cast<float>(std::sqrt(1.0 - a));
-  k.sqrt_abar_prev = static_cast<float>(std::sqrt(ap));
-  k.dir = static_cast<float>(std::sqrt(std::max(0.0, 1.0 - ap - sigma * sigma)));
+  k.x0_coef = static_cast<float>(std::sqrt(ap));
+  k.eps_coef = static_cast<float>(std::sqrt(std::max(0.0, 1.0 - ap - sigma * sigma)));
   k.sigma = static_cast<float>(sigma);
+  k.x0_clip = x0_clip;
+  return k;
+}
+
+DdimCoefficients Schedule::ddpm_posterior(int t, float x0_clip) const {
+  const int T = static_cast<int>(alpha_bar64.size());
+  if (t < 0 || t >= T) throw Error("DDPM step: t = " + std::to_string(t) + " is outside [0, " + std::to_string(T) + ")");
+  const double a = alpha_bar64[t];
+  const double ap = t > 0 ? alpha_bar64[t - 1] : 1.0;
+  const double beta = 1.0 - a / ap;  // = beta_t, from the same doubles as alpha_bar
+  DdimCoefficients k;
+  k.inv_sqrt_abar = static_cast<float>(1.0 / std::sqrt(a));
+  k.sqrt_1m_abar = static_cast<float>(std::sqrt(1.0 - a));
+  k.x0_coef = static_cast<float>(std::sqrt(ap) * beta / (1.0 - a));
+  k.eps_coef = 0.0f;
+  k.xt_coef = static_cast<float>(std::sqrt(1.0 - beta) * (1.0 - ap) / (1.0 - a));
+  k.sigma = t == 0 ? 0.0f : static_cast<float>(std::sqrt(beta));
   k.x0_clip = x0_clip;
   return k;
 }
@@ -203,7 +220,7 @@ struct UNet::Impl {
   const int32_t* sample_labels = nullptr;
   bool sample_pair = false;
   float guidance = 1.0f;
-  // EMA of the parameters (set_ema), or nullptr.
+  // EMA of the parameters then of the BatchNorm statistics (set_ema), or nullptr.
   float* ema = nullptr;
 
   int last_training_n = -1;  // batch of the last training forward
@@ -600,7 +617,6 @@ void UNet::init(uint64_t seed) {
     }
   }
   set_params(host.data());
-  if (m.ema) backend_.copy(m.ema, m.params, sizeof(float) * num_params_);
   std::vector<float> zeros(2 * num_params_, 0.0f);
   set_adam_state(zeros.data());
   std::vector<float> stats(num_buffers_);
@@ -609,6 +625,7 @@ void UNet::init(uint64_t seed) {
     std::fill(stats.begin() + b.offset, stats.begin() + b.offset + b.size, var ? 1.0f : 0.0f);
   }
   set_buffers(stats.data());
+  if (m.ema) start_ema();
   std::vector<float> table(static_cast<size_t>(cfg_.timesteps) * cfg_.time_dim);
   sinusoidal_table(cfg_.timesteps, cfg_.time_dim, table.data());
   set_time_table(table.data());
@@ -757,7 +774,10 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
     backend_.mse_forward_backward(m.out, m.eps, m.loss_ring + (step % kLossRing), m.dout, count);
     m.backward(m.dout, nullptr, n);
     backend_.adam_update(m.params, m.grads, m.adam, m.adam + num_params_, num_params_, p);
-    if (ema_on) backend_.ema_update(m.ema, m.params, num_params_, decay);
+    if (ema_on) {
+      backend_.ema_update(m.ema, m.params, num_params_, decay);
+      backend_.ema_update(m.ema + num_params_, m.buffers, num_buffers_, decay);
+    }
   };
   bool ran = false;
   for (int attempt = 0; attempt < 2 && !ran; ++attempt) {
@@ -853,6 +873,14 @@ void UNet::predict_eps(int t, const char* what) {
   backend_.guided_eps(m.out, m.out + count, m.sample_eps, count, m.guidance);
 }
 
+void UNet::sample_step(int t, float x0_clip) {
+  if (!(x0_clip > 0.0f)) return sample_step(t);
+  Impl& m = *impl_;
+  predict_eps(t, "UNet::sample_step");
+  backend_.ddim_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()),
+                     m.sched.ddpm_posterior(t, x0_clip), m.sample_seed, sample_step_stream(t), m.sample_first);
+}
+
 void UNet::sample_step(int t) {
   Impl& m = *impl_;
   predict_eps(t, "UNet::sample_step");
@@ -871,13 +899,17 @@ void UNet::sample_step_ddim(int t, int t_prev, double eta, float x0_clip) {
 
 // ---- EMA ---------------------------------------------------------------------
 
+// Allocates the EMA buffer on first use and starts it at the current weights.
+void UNet::start_ema() {
+  Impl& m = *impl_;
+  if (!m.ema) m.ema = m.alloc<float>(num_params_ + num_buffers_, backend_bytes_);
+  backend_.copy(m.ema, m.params, sizeof(float) * num_params_);
+  backend_.copy(m.ema + num_params_, m.buffers, sizeof(float) * num_buffers_);
+}
+
 void UNet::set_ema(double decay) {
   if (!(decay >= 0.0 && decay < 1.0)) throw Error("UNet::set_ema: decay must be in [0, 1), got " + std::to_string(decay));
-  Impl& m = *impl_;
-  if (decay > 0.0 && !m.ema) {
-    m.ema = m.alloc<float>(num_params_, backend_bytes_);
-    backend_.copy(m.ema, m.params, sizeof(float) * num_params_);
-  }
+  if (decay > 0.0 && !impl_->ema) start_ema();
   ema_decay_ = decay;
 }
 
@@ -889,18 +921,33 @@ void UNet::get_ema_params(float* host) const {
 }
 
 void UNet::set_ema_params(const float* host) {
-  Impl& m = *impl_;
-  if (!m.ema) m.ema = m.alloc<float>(num_params_, backend_bytes_);
-  backend_.upload(m.ema, host, sizeof(float) * num_params_);
+  if (!impl_->ema) start_ema();
+  backend_.upload(impl_->ema, host, sizeof(float) * num_params_);
+}
+
+void UNet::get_ema_buffers(float* host) const {
+  if (!impl_->ema) throw Error("UNet::get_ema_buffers: the model keeps no EMA (set_ema)");
+  backend_.download(host, impl_->ema + num_params_, sizeof(float) * num_buffers_);
+}
+
+void UNet::set_ema_buffers(const float* host) {
+  if (!impl_->ema) start_ema();
+  backend_.upload(impl_->ema + num_params_, host, sizeof(float) * num_buffers_);
 }
 
 void UNet::swap_ema() {
   Impl& m = *impl_;
   if (!m.ema) throw Error("UNet::swap_ema: the model keeps no EMA (set_ema)");
-  const size_t bytes = sizeof(float) * num_params_;
-  backend_.copy(m.grads, m.params, bytes);
-  backend_.copy(m.params, m.ema, bytes);
-  backend_.copy(m.ema, m.grads, bytes);
+  // The gradient buffer (num_params floats) holds either half: every BatchNorm
+  // channel has two statistics and two affine parameters, so num_buffers <= num_params.
+  auto swap = [&](float* a, float* b, int64_t n) {
+    const size_t bytes = sizeof(float) * static_cast<size_t>(n);
+    backend_.copy(m.grads, a, bytes);
+    backend_.copy(a, b, bytes);
+    backend_.copy(b, m.grads, bytes);
+  };
+  swap(m.params, m.ema, num_params_);
+  swap(m.buffers, m.ema + num_params_, num_buffers_);
 }
 
 void UNet::set_cond_drop(double p) {

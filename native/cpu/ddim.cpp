@@ -1,5 +1,6 @@
-// The deterministic / stochastic DDIM step (Song et al. 2021, eq. 12) and the
-// classifier-free guidance mix of two noise predictions. Elementwise; the
+// The reverse step through the predicted x_0 -- the deterministic / stochastic
+// DDIM step (Song et al. 2021, eq. 12), or the DDPM posterior mean with a
+// clipped x_0 -- and the classifier-free guidance mix of two noise predictions. Elementwise; the
 // step's noise is the same counter-based stream layout as reverse_step, so a
 // sample's result does not depend on how the batch was split.
 #include <algorithm>
@@ -19,10 +20,10 @@ void ddim_step(ThreadPool& pool, const float* x_t, const float* eps_theta, float
   const bool clip = k.x0_clip > 0.0f;
   pool.parallel_for(total, 1 << 14, [&](int64_t a, int64_t b) {
     for (int64_t i = a; i < b; ++i) {
-      const float e = eps_theta[i];
-      float x0 = (x_t[i] - k.sqrt_1m_abar * e) * k.inv_sqrt_abar;
+      const float x = x_t[i], e = eps_theta[i];
+      float x0 = (x - k.sqrt_1m_abar * e) * k.inv_sqrt_abar;
       if (clip) x0 = std::min(std::max(x0, -k.x0_clip), k.x0_clip);
-      float v = k.sqrt_abar_prev * x0 + k.dir * e;
+      float v = k.x0_coef * x0 + k.eps_coef * e + k.xt_coef * x;
       if (k.sigma != 0.0f) v += k.sigma * rng::gaussian_at(seed, stream, offset + static_cast<uint64_t>(i));
       x_prev[i] = v;
     }

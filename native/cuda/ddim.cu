@@ -1,4 +1,6 @@
-// The DDIM step and the classifier-free guidance mix, as native/cpu/ddim.cpp.
+// The reverse step through the predicted x_0 (DDIM, or the DDPM posterior
+// with a clipped x_0) and the classifier-free guidance mix, as
+// native/cpu/ddim.cpp.
 // The step's noise is drawn a Philox block (4 values) per thread (philox.cuh),
 // exactly rng::gaussian_at per element, as reverse_step in diffusion.cu.
 #include <string>
@@ -29,10 +31,10 @@ __global__ void ddim_step_kernel(const float* x_t, const float* eps_theta, float
       const uint64_t g = 4 * q + j;
       if (g < offset || g - offset >= static_cast<uint64_t>(total)) continue;
       const uint64_t i = g - offset;
-      const float e = eps_theta[i];
-      float x0 = (x_t[i] - k.sqrt_1m_abar * e) * k.inv_sqrt_abar;
+      const float x = x_t[i], e = eps_theta[i];
+      float x0 = (x - k.sqrt_1m_abar * e) * k.inv_sqrt_abar;
       if (clip) x0 = fminf(fmaxf(x0, -k.x0_clip), k.x0_clip);
-      float v = k.sqrt_abar_prev * x0 + k.dir * e;
+      float v = k.x0_coef * x0 + k.eps_coef * e + k.xt_coef * x;
       if (k.sigma != 0.0f) v += k.sigma * z[j];
       x_prev[i] = v;
     }

@@ -75,6 +75,36 @@ TEST(ddim_step_matches_the_double_formula) {
   CHECK(std::memcmp(all.data() + per, tail.data(), tail.size() * 4) == 0);
 }
 
+// The DDPM posterior form: unclipped it is reverse_step's update rewritten
+// (c_x (x_t - c_eps eps) = x0_coef x0 + xt_coef x_t); clipped it is
+// improved-diffusion's p_sample, against a double-precision formula.
+TEST(ddpm_posterior_step_is_reverse_step_unclipped_and_clips_x0) {
+  auto be = cpu();
+  for (const Schedule& s : {Schedule::linear(1000, 1e-4f, 0.02f), Schedule::cosine(1000)}) {
+    const int N = 2;
+    const size_t per = 50;
+    Vec x = random_vector(N * per, 7, -3, 3), e = random_vector(N * per, 8, -2, 2);
+    for (int t : {999, 500, 1, 0}) {
+      Vec a(x.size()), b(x.size()), c(x.size());
+      be->reverse_step(x.data(), e.data(), a.data(), N, per, s.c_x[t], s.c_eps[t], s.sigma[t], 4, 9, 0);
+      be->ddim_step(x.data(), e.data(), b.data(), N, per, s.ddpm_posterior(t, 0.0f), 4, 9, 0);
+      // At t = 999 of the cosine schedule 1/sqrt(alpha) = 31.6 multiplies x_t - c_eps eps, where
+      // c_eps ~ 1 cancels x_t's magnitude: the two float forms differ by ~1e-5 there.
+      CHECK_CLOSE("posterior form vs reverse_step t=" + std::to_string(t), b.data(), a.data(), b.size(), 5e-5, 1e-5);
+      be->ddim_step(x.data(), e.data(), c.data(), N, per, s.ddpm_posterior(t, 1.0f), 4, 9, 0);
+      const double ab = s.alpha_bar64[t], ap = t > 0 ? s.alpha_bar64[t - 1] : 1.0, beta = 1 - ab / ap;
+      std::vector<double> ref(x.size());
+      for (size_t i = 0; i < x.size(); ++i) {
+        const double x0 = std::min(1.0, std::max(-1.0, (x[i] - std::sqrt(1 - ab) * e[i]) / std::sqrt(ab)));
+        double v = std::sqrt(ap) * beta / (1 - ab) * x0 + std::sqrt(1 - beta) * (1 - ap) / (1 - ab) * x[i];
+        if (t > 0) v += std::sqrt(beta) * rng::gaussian_at(4, 9, i);
+        ref[i] = v;
+      }
+      CHECK_CLOSE("clipped posterior step t=" + std::to_string(t), c.data(), ref.data(), c.size(), 2e-6, 2e-6);
+    }
+  }
+}
+
 TEST(ddim_coefficients_and_errors) {
   const Schedule s = Schedule::linear(1000, 1e-4f, 0.02f);
   // eta = 1 on consecutive steps is the DDPM posterior's variance beta~_t.
@@ -84,7 +114,7 @@ TEST(ddim_coefficients_and_errors) {
   CHECK(std::fabs(k.sigma - std::sqrt(beta_tilde)) < 1e-7);
   CHECK(s.ddim(10, 5, 0.0).sigma == 0.0f);
   const DdimCoefficients last = s.ddim(0, -1, 1.0);  // to x_0: no noise, no direction
-  CHECK(last.sigma == 0.0f && last.dir == 0.0f && last.sqrt_abar_prev == 1.0f);
+  CHECK(last.sigma == 0.0f && last.eps_coef == 0.0f && last.x0_coef == 1.0f && last.xt_coef == 0.0f);
   CHECK_THROWS(s.ddim(1000, 0, 0.0), "t = 1000");
   CHECK_THROWS(s.ddim(10, 10, 0.0), "t_prev");
   CHECK_THROWS(s.ddim(10, -2, 0.0), "t_prev");

@@ -90,8 +90,9 @@ TEST(ema_update_edge_decays) {
 }
 
 // With an EMA the parameters train exactly as without one, and the EMA is the
-// warmed-up average of the parameters after each Adam step, starting from the
-// parameters when it was turned on.
+// warmed-up average of the parameters after each Adam step (and of the
+// BatchNorm statistics after each forward), starting from them when it was
+// turned on.
 TEST(train_step_updates_the_ema_after_adam) {
   const UNetConfig c = tiny_config();
   const int n = 3;
@@ -108,20 +109,28 @@ TEST(train_step_updates_the_ema_after_adam) {
   CHECK(a.has_ema() && a.ema_decay() == 0.95);
   AdamParams hp;
   hp.lr = 1e-2;
-  Vec ema(b.num_params()), p(b.num_params());
+  Vec ema(b.num_params()), p(b.num_params()), ema_stats(b.num_buffers()), stats(b.num_buffers());
   b.get_params(ema.data());
+  b.get_buffers(ema_stats.data());
   for (int64_t s = 0; s < 5; ++s) {
     auto px = pixels(n, per, int(s));
     a.train_step(px.data(), nullptr, n, hp, 11, s);
     b.train_step(px.data(), nullptr, n, hp, 11, s);
     b.get_params(p.data());
+    b.get_buffers(stats.data());
     be->ema_update(ema.data(), p.data(), p.size(), ema_decay_at(0.95, s));
+    be->ema_update(ema_stats.data(), stats.data(), stats.size(), ema_decay_at(0.95, s));
   }
-  Vec pa(a.num_params()), ea(a.num_params());
+  Vec pa(a.num_params()), ea(a.num_params()), ba(a.num_buffers()), eb(a.num_buffers());
   a.get_params(pa.data());
   a.get_ema_params(ea.data());
+  a.get_buffers(ba.data());
+  a.get_ema_buffers(eb.data());
   CHECK(std::memcmp(pa.data(), p.data(), p.size() * 4) == 0);
   CHECK(std::memcmp(ea.data(), ema.data(), ema.size() * 4) == 0);
+  CHECK(std::memcmp(ba.data(), stats.data(), stats.size() * 4) == 0);
+  CHECK(std::memcmp(eb.data(), ema_stats.data(), eb.size() * 4) == 0);
+  CHECK(std::memcmp(eb.data(), ba.data(), eb.size() * 4) != 0);
   bool moved = false, differs = false;
   for (size_t i = 0; i < p.size(); ++i) {
     differs = differs || ea[i] != pa[i];
@@ -139,6 +148,11 @@ TEST(train_step_updates_the_ema_after_adam) {
   a.get_ema_params(s2.data());
   CHECK(std::memcmp(s1.data(), ea.data(), s1.size() * 4) == 0);
   CHECK(std::memcmp(s2.data(), pa.data(), s2.size() * 4) == 0);
+  Vec t1(a.num_buffers()), t2(a.num_buffers());
+  a.get_buffers(t1.data());
+  a.get_ema_buffers(t2.data());
+  CHECK(std::memcmp(t1.data(), eb.data(), t1.size() * 4) == 0);
+  CHECK(std::memcmp(t2.data(), ba.data(), t2.size() * 4) == 0);
   a.swap_ema();
   a.get_params(s1.data());
   CHECK(std::memcmp(s1.data(), pa.data(), s1.size() * 4) == 0);
@@ -153,6 +167,9 @@ TEST(train_step_updates_the_ema_after_adam) {
   a.get_params(s1.data());
   a.get_ema_params(s2.data());
   CHECK(std::memcmp(s1.data(), s2.data(), s1.size() * 4) == 0);
+  a.get_buffers(t1.data());
+  a.get_ema_buffers(t2.data());
+  CHECK(std::memcmp(t1.data(), t2.data(), t1.size() * 4) == 0);
   a.set_ema_params(ea.data());
   a.get_ema_params(s2.data());
   CHECK(std::memcmp(s2.data(), ea.data(), s2.size() * 4) == 0);

@@ -634,14 +634,15 @@ struct Ops {
     });
   }
 
+  // t_prev = -2: the DDPM posterior step at t (Schedule::ddpm_posterior) instead of DDIM.
   void ddim(int N, size_t per, int t, int t_prev, double eta, float clip, int64_t first, bool in_place) {
     const std::string s = "ddim_step N=" + std::to_string(N) + " per_sample=" + std::to_string(per) + " t=" +
-                          std::to_string(t) + "->" + std::to_string(t_prev) + " eta=" + std::to_string(eta) +
-                          (clip > 0 ? " clip" : "") + " first=" + std::to_string(first) +
+                          std::to_string(t) + (t_prev == -2 ? " DDPM posterior" : "->" + std::to_string(t_prev) +
+                          " eta=" + std::to_string(eta)) + (clip > 0 ? " clip" : "") + " first=" + std::to_string(first) +
                           (in_place ? " (in place)" : "");
     guarded(s, [&] {
       const ddpm::Schedule sch = ddpm::Schedule::cosine(1000);
-      const ddpm::DdimCoefficients k = sch.ddim(t, t_prev, eta, clip);
+      const ddpm::DdimCoefficients k = t_prev == -2 ? sch.ddpm_posterior(t, clip) : sch.ddim(t, t_prev, eta, clip);
       TF x(cpu, gpu, rnd(N * per, next_seed(), -3.0f, 3.0f)), e(cpu, gpu, rnd(N * per, next_seed())),
           out(cpu, gpu, N * per);
       float* oc = in_place ? x.c() : out.c();
@@ -796,6 +797,8 @@ struct Ops {
     ddim(3, 35, 500, 250, 1.0, 0.0f, 5, true);
     ddim(2, 9, 999, 979, 0.5, 1.0f, 1, false);
     ddim(4, 3072, 20, -1, 0.0, 1.0f, 0, true);
+    ddim(3, 3072, 999, -2, 0.0, 1.0f, 2, true);
+    ddim(2, 35, 400, -2, 0.0, 1.0f, 0, false);
     guided(1001, 3.0f);
     guided(8 * 3072, 0.0f);
     class_embed(8, 100, 11, 9);
@@ -1772,26 +1775,30 @@ void ema_train_compare(Backend& cpu, Backend& gpu, const UnetTol& tol, const std
     gn.set_ema(0.9999);
     ddpm::AdamParams hp;
     hp.lr = 1e-3;
-    // The EMA recomputed on the host from each step's GPU parameters.
-    std::vector<float> p(cn.num_params()), ema_ref(cn.num_params());
+    // The EMA recomputed on the host from each step's GPU parameters and statistics.
+    std::vector<float> p(cn.num_params()), ema_ref(cn.num_params()), st(cn.num_buffers()), ema_st(cn.num_buffers());
     gn.get_params(ema_ref.data());
+    gn.get_buffers(ema_st.data());
     std::unique_ptr<Backend> host(ddpm::create_cpu_backend(1));
     for (int s = 0; s < steps; ++s) {
       const uint8_t* px = data.data() + static_cast<size_t>(s) * B * per;
       cn.train_step(px, nullptr, B, hp, 5, s);
       gn.train_step(px, nullptr, B, hp, 5, s);
       gn.get_params(p.data());
+      gn.get_buffers(st.data());
       host->ema_update(ema_ref.data(), p.data(), p.size(), ddpm::ema_decay_at(0.9999, s));
+      host->ema_update(ema_st.data(), st.data(), st.size(), ddpm::ema_decay_at(0.9999, s));
     }
-    std::vector<float> ec(cn.num_params()), eg(cn.num_params());
+    std::vector<float> ec(cn.num_params()), eg(cn.num_params()), sg(cn.num_buffers());
     cn.get_ema_params(ec.data());
     gn.get_ema_params(eg.data());
-    const double own = rel_l2(eg.data(), ema_ref.data(), eg.size());
+    gn.get_ema_buffers(sg.data());
+    const double own = std::max(rel_l2(eg.data(), ema_ref.data(), eg.size()), rel_l2(sg.data(), ema_st.data(), sg.size()));
     const double vs_cpu = rel_l2(eg.data(), ec.data(), eg.size());
     const std::string graphs = gpu.name() == "cuda" ? "; graphs: " + ddpm::cuda::step_graph_stats(gpu) : "";
     char buf[640];
     std::snprintf(buf, sizeof(buf),
-                  "ema train %s: %d steps, GPU EMA vs the warm-up EMA of the GPU's own parameters rel_l2 %.3g "
+                  "ema train %s: %d steps, GPU EMA vs the warm-up EMA of the GPU's own parameters and statistics rel_l2 %.3g "
                   "(<= 1e-6); vs the CPU's EMA %.3g (<= %.0e)%s",
                   label.c_str(), steps, own, vs_cpu, 10 * tol.out, graphs.c_str());
     verdict(own <= 1e-6 && vs_cpu <= 10 * tol.out, buf);
@@ -1814,7 +1821,7 @@ void sampling_compare(Backend& cpu, Backend& gpu, const UnetTol& tol, const std:
     std::vector<int32_t> y(n);
     for (int i = 0; i < n; ++i) y[i] = (3 * i) % 11;
     const size_t io = static_cast<size_t>(n) * cn.sample_size();
-    for (double eta : {0.0, 0.5, -1.0}) {  // -1: DDPM ancestral
+    for (double eta : {0.0, 0.5, -1.0, -2.0}) {  // -1: DDPM ancestral, -2: the same with x_0 clipped
       std::vector<float> xc(io), xg(io);
       for (ddpm::UNet* net : {&cn, &gn}) {
         net->sample_begin(n, 21, 3);
@@ -1823,14 +1830,15 @@ void sampling_compare(Backend& cpu, Backend& gpu, const UnetTol& tol, const std:
           const std::vector<int> ts = ddpm::ddim_timesteps(cfg.timesteps, 10);
           for (size_t i = 0; i < ts.size(); ++i) net->sample_step_ddim(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, eta);
         } else {
-          for (int t = cfg.timesteps - 1; t >= cfg.timesteps - 10; --t) net->sample_step(t);
+          for (int t = cfg.timesteps - 1; t >= cfg.timesteps - 10; --t) net->sample_step(t, eta == -2.0 ? 1.0f : 0.0f);
         }
         net->sample_read(net == &cn ? xc.data() : xg.data(), false);
       }
       const double e = rel_l2(xg.data(), xc.data(), io);
       char buf[256];
       std::snprintf(buf, sizeof(buf), "sampling %s: 10 guided (w 2.5) %s steps: images rel_l2 %.3g (<= %.0e)",
-                    label.c_str(), eta < 0 ? "DDPM" : ("DDIM eta " + std::to_string(eta)).c_str(), e, 10 * tol.out);
+                    label.c_str(), eta == -2.0 ? "DDPM x0-clipped" : eta < 0 ? "DDPM" : ("DDIM eta " + std::to_string(eta)).c_str(),
+                    e, 10 * tol.out);
       verdict(e <= 10 * tol.out, buf);
     }
   });

@@ -59,18 +59,23 @@ struct AdamConstants {
 };
 AdamConstants adam_constants(const AdamParams& p);  // throws ddpm::Error when p.step < 1
 
-// The float constants of one DDIM step from t to t_prev (Song et al. 2021,
-// eq. 12), formed in double on the host (UNet::sample_step_ddim):
+// The float constants of one reverse step written through the predicted x_0,
+// formed in double on the host (Schedule::ddim, Schedule::ddpm_posterior):
 //   x0     = (x_t - sqrt_1m_abar * eps) * inv_sqrt_abar, clipped to
 //            [-x0_clip, x0_clip] when x0_clip > 0
-//   x_prev = sqrt_abar_prev * x0 + dir * eps + sigma * z
-// with dir = sqrt(1 - abar_prev - sigma^2) and
+//   x_prev = x0_coef * x0 + eps_coef * eps + xt_coef * x_t + sigma * z
+// DDIM from t to t_prev (Song et al. 2021, eq. 12): x0_coef = sqrt(abar_prev),
+// eps_coef = sqrt(1 - abar_prev - sigma^2), xt_coef = 0,
 // sigma = eta * sqrt((1 - abar_prev) / (1 - abar_t)) * sqrt(1 - abar_t / abar_prev).
+// The DDPM posterior mean (improved-diffusion's p_sample, which clips x_0):
+// x0_coef = sqrt(abar_prev) beta_t / (1 - abar_t), eps_coef = 0,
+// xt_coef = sqrt(alpha_t) (1 - abar_prev) / (1 - abar_t), sigma = sqrt(beta_t).
 struct DdimCoefficients {
   float inv_sqrt_abar = 1.0f;
   float sqrt_1m_abar = 0.0f;
-  float sqrt_abar_prev = 1.0f;
-  float dir = 0.0f;
+  float x0_coef = 1.0f;
+  float eps_coef = 0.0f;
+  float xt_coef = 0.0f;
   float sigma = 0.0f;
   float x0_clip = 0.0f;  // <= 0: no clipping
 };
@@ -264,7 +269,8 @@ class Backend {
                             uint64_t stream, int64_t first_index) = 0;
   // out[i] = min(max(x[i], lo), hi)  (may alias)
   virtual void clamp(const float* x, float* out, size_t n, float lo, float hi) = 0;
-  // DDIM step, one (t, t_prev) for the whole batch, coefficients as
+  // A reverse step through the predicted x_0 (DDIM, or the DDPM posterior
+  // with a clipped x_0), one set of coefficients for the whole batch, as
   // DdimCoefficients documents; z is drawn as in reverse_step (element i of
   // sample n is gaussian(seed, stream, first_index*per_sample + n*per_sample + i))
   // and not at all when sigma == 0. x_prev may alias x_t.

@@ -27,7 +27,8 @@
 //   adam     2 * num_params: first moments, then second moments
 //   buffers  BatchNorm running statistics, in the order of buffer_tensor(i)
 //   table    the frozen time-embedding table (timesteps, time_dim)
-//   ema      (optional, see set_ema) the exponential moving average of params
+//   ema      (optional, see set_ema) the exponential moving averages of params
+//            and of the BatchNorm running statistics (num_params + num_buffers)
 #pragma once
 
 #include <cstdint>
@@ -92,6 +93,11 @@ struct Schedule {
   // alpha_bar = 1) with noise scale eta >= 0 (0: deterministic), x_0
   // prediction clipped to [-x0_clip, x0_clip] when x0_clip > 0.
   DdimCoefficients ddim(int t, int t_prev, double eta, float x0_clip = 0.0f) const;
+  // The ancestral step at t through the posterior q(x_{t-1} | x_t, x_0) with the
+  // predicted x_0 clipped to [-x0_clip, x0_clip] (improved-diffusion's p_sample
+  // with clip_denoised), sigma = sqrt(beta_t) as reverse_step (0 at t = 0).
+  // Unclipped it is reverse_step's update, rewritten.
+  DdimCoefficients ddpm_posterior(int t, float x0_clip) const;
 
  private:
   static Schedule from_betas(const std::vector<double>& betas);
@@ -147,19 +153,24 @@ class UNet {
   int64_t bn_batches() const { return bn_batches_; }        // BatchNorm num_batches_tracked
   void set_bn_batches(int64_t s) { bn_batches_ = s; }
 
-  // ---- exponential moving average of the parameters -------------------------
+  // ---- exponential moving average of the weights ----------------------------
   // decay in [0, 1); > 0 turns the EMA on: train_step then updates it after
-  // Adam with ema_decay_at(decay, update), update = adam_step before the step.
-  // The first call with decay > 0 allocates the EMA buffer and starts it at
-  // the current parameters; 0 stops updating it (the buffer stays).
+  // Adam with ema_decay_at(decay, update), update = adam_step before the step,
+  // for the parameters and, with the same decay, the BatchNorm running
+  // statistics (so that the averaged weights are sampled with statistics
+  // averaged over the same steps, not the live model's latest). The first
+  // call with decay > 0 allocates the EMA buffer and starts it at the current
+  // parameters and statistics; 0 stops updating it (the buffer stays).
   void set_ema(double decay);
   double ema_decay() const { return ema_decay_; }
   bool has_ema() const;
-  void get_ema_params(float* host) const;  // num_params; throws without an EMA
-  void set_ema_params(const float* host);  // allocates the EMA buffer if needed
-  // Exchanges the live parameters and the EMA (through the gradient buffer,
-  // which it clobbers), e.g. to sample from the EMA weights mid-training and
-  // back. Throws without an EMA.
+  void get_ema_params(float* host) const;   // num_params; throws without an EMA
+  void set_ema_params(const float* host);   // allocates the EMA buffer if needed
+  void get_ema_buffers(float* host) const;  // num_buffers; throws without an EMA
+  void set_ema_buffers(const float* host);  // allocates the EMA buffer if needed
+  // Exchanges the live parameters and statistics with their EMA (through the
+  // gradient buffer, which it clobbers), e.g. to sample from the EMA weights
+  // mid-training and back. Throws without an EMA.
   void swap_ema();
 
   // ---- class conditioning (num_classes > 0) --------------------------------
@@ -203,7 +214,8 @@ class UNet {
   // The same with class labels (host, n values in [0, num_classes)), required
   // by a conditional model: label i is replaced by the null class when
   // uniform_at(seed, 4*step + 2, i) < cond_drop(). An unconditional model
-  // ignores them. With an EMA (set_ema), ema_update follows Adam.
+  // ignores them. With an EMA (set_ema), ema_update of the parameters and of
+  // the BatchNorm statistics follows Adam.
   void train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t* labels, int n,
                   const AdamParams& hp, uint64_t seed, int64_t step);
   // Losses of steps [first_step, first_step + count) into host; each must be
@@ -224,6 +236,9 @@ class UNet {
   void sample_set_labels(const int32_t* labels, float guidance);
   // One reverse step at t (t = timesteps-1 down to 0).
   void sample_step(int t);
+  // The same with the predicted x_0 clipped to [-x0_clip, x0_clip] when
+  // x0_clip > 0 (Schedule::ddpm_posterior); x0_clip <= 0 is sample_step(t).
+  void sample_step(int t, float x0_clip);
   // One DDIM step from t to t_prev (t > t_prev >= -1; -1 ends at x_0), noise
   // scale eta (0 deterministic, 1 the DDPM posterior's variance), x_0
   // prediction clipped to [-x0_clip, x0_clip] when x0_clip > 0.
@@ -237,6 +252,7 @@ class UNet {
  private:
   struct Impl;
   void predict_eps(int t, const char* what);
+  void start_ema();
   Backend& backend_;
   UNetConfig cfg_;
   int max_batch_;

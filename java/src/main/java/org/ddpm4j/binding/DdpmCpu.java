@@ -136,6 +136,8 @@ public final class DdpmCpu {
         public native @Cast("bool") boolean has_ema();
         public native void get_ema_params(float[] host);
         public native void set_ema_params(@Const float[] host);
+        public native void get_ema_buffers(float[] host);
+        public native void set_ema_buffers(@Const float[] host);
         public native void swap_ema();
         public native void set_cond_drop(double p);
 
@@ -156,6 +158,7 @@ public final class DdpmCpu {
 
         public native void sample_begin(int n, @Cast("uint64_t") long seed, @Cast("int64_t") long firstIndex);
         public native void sample_step(int t);
+        public native void sample_step(int t, float x0Clip);
         public native void sample_read(float[] host, @Cast("bool") boolean clip);
         public native void sample_set_labels(@Cast("const int32_t*") int[] labels, float guidance);
         public native void sample_step_ddim(int t, int tPrev, double eta, float x0Clip);

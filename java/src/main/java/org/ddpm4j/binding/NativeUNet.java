@@ -156,6 +156,18 @@ final class NativeUNet implements UNet {
     }
 
     @Override
+    public float[] emaBuffers(float[] into) {
+        float[] a = sized(into, numBuffers, "emaBuffers");
+        p().get_ema_buffers(a);
+        return a;
+    }
+
+    @Override
+    public void setEmaBuffers(float[] values) {
+        p().set_ema_buffers(sized(values, numBuffers, "setEmaBuffers"));
+    }
+
+    @Override
     public float[] forward(float[] x, int[] t, int n, boolean training) {
         return forward(x, t, null, n, training);
     }
@@ -222,6 +234,11 @@ final class NativeUNet implements UNet {
     @Override
     public void sampleStep(int t) {
         p().sample_step(t);
+    }
+
+    @Override
+    public void sampleStep(int t, float x0Clip) {
+        p().sample_step(t, x0Clip);
     }
 
     private int sampleCount = 0;  // n of the last sampleBegin

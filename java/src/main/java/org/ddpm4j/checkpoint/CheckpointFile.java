@@ -28,7 +28,8 @@ import org.ddpm4j.train.TrainingState;
  *   params      f32[num_params]           (the native parameter order, named by the seed's state_dict)
  *   buffers     f32[num_buffers]          (BatchNorm running means and variances)
  *   adam        f32[2 * num_params]       (first moments, then second moments)
- *   ema         f32[num_params] or empty  (the EMA of the parameters; version 2 only, empty = none)
+ *   ema         f32[num_params + num_buffers] or empty  (version 2 only: the EMA of the parameters,
+ *               then of the BatchNorm statistics; empty = none)
  *   time_table  f32[timesteps * time_dim]
  *   end         empty
  * </pre>
@@ -63,7 +64,7 @@ public final class CheckpointFile {
                 floats(ch, "params", c.model().params());
                 floats(ch, "buffers", c.model().buffers());
                 floats(ch, "adam", c.optimizer().moments());
-                floats(ch, "ema", c.model().hasEma() ? c.model().emaParams() : new float[0]);
+                floats(ch, "ema", c.model().hasEma() ? concat(c.model().emaParams(), c.model().emaBuffers()) : new float[0]);
                 floats(ch, "time_table", c.model().timeTable());
                 bytes(ch, "end", new byte[0]);
             });
@@ -94,6 +95,12 @@ public final class CheckpointFile {
     }
 
     // ---- writing --------------------------------------------------------------------
+
+    private static float[] concat(float[] a, float[] b) {
+        float[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
 
     private static ByteBuffer le(int n) {
         return ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
@@ -206,14 +213,15 @@ public final class CheckpointFile {
             }
             long expectTable = (long) meta.model().timesteps() * meta.model().timeDim();
             if (table.length != expectTable || adam.length != 2L * params.length
-                    || (ema.length != 0 && ema.length != params.length)) {
+                    || (ema.length != 0 && ema.length != (long) params.length + buffers.length)) {
                 throw new CheckpointException(prefix() + "corrupt: section sizes do not match its config");
             }
             try {
                 TrainingState progress = new TrainingState(state.get("global_step").getAsLong(),
                         state.get("epoch").getAsInt(), state.get("position").getAsInt());
                 ModelState model = new ModelState(meta.model(), params, buffers, state.get("bn_batches").getAsLong(),
-                        table, kind, ema.length == 0 ? null : ema);
+                        table, kind, ema.length == 0 ? null : Arrays.copyOf(ema, params.length),
+                        ema.length == 0 ? null : Arrays.copyOfRange(ema, params.length, ema.length));
                 OptimizerState opt = new OptimizerState(adam, state.get("adam_step").getAsLong());
                 return new Checkpoint(meta, model, opt, progress);
             } catch (NullPointerException | IllegalStateException | NumberFormatException e) {

@@ -7,21 +7,30 @@ import org.ddpm4j.model.UNetConfig;
 /**
  * The weights of a model, host-side: parameters, BatchNorm running statistics and
  * batch count, the frozen time table (with what kind of table it is), and the
- * exponential moving average of the parameters when the model keeps one (else null).
- * BatchNorm statistics are the live model's for both sets of parameters.
+ * exponential moving averages of the parameters and of the BatchNorm statistics when
+ * the model keeps them (else both null): the averaged weights are used with the
+ * statistics averaged over the same steps, which match them better than the live
+ * model's latest ones.
  */
 public record ModelState(UNetConfig config, float[] params, float[] buffers, long bnBatches, float[] timeTable,
-                         TimeTable timeTableKind, float[] emaParams) {
+                         TimeTable timeTableKind, float[] emaParams, float[] emaBuffers) {
+
+    public ModelState {
+        if ((emaParams == null) != (emaBuffers == null)) {
+            throw new IllegalArgumentException("ModelState: the EMA needs both its parameters and its statistics");
+        }
+    }
 
     /** Weights without an EMA. */
     public ModelState(UNetConfig config, float[] params, float[] buffers, long bnBatches, float[] timeTable,
                       TimeTable timeTableKind) {
-        this(config, params, buffers, bnBatches, timeTable, timeTableKind, null);
+        this(config, params, buffers, bnBatches, timeTable, timeTableKind, null, null);
     }
 
     public static ModelState capture(UNet net, TimeTable kind) {
+        boolean ema = net.hasEma();
         return new ModelState(net.config(), net.params(null), net.bufferValues(null), net.bnBatches(),
-                net.timeTable(null), kind, net.hasEma() ? net.emaParams(null) : null);
+                net.timeTable(null), kind, ema ? net.emaParams(null) : null, ema ? net.emaBuffers(null) : null);
     }
 
     public boolean hasEma() {
@@ -40,7 +49,7 @@ public record ModelState(UNetConfig config, float[] params, float[] buffers, lon
             throw new CheckpointException("the model keeps no EMA of its weights (trained with --ema-decay 0, or before "
                     + "EMA existed); use --weights raw");
         }
-        return new ModelState(config, emaParams, buffers, bnBatches, timeTable, timeTableKind);
+        return new ModelState(config, emaParams, emaBuffers, bnBatches, timeTable, timeTableKind);
     }
 
     /** Which weights {@link #select} takes for {@code w}. */
@@ -57,12 +66,18 @@ public record ModelState(UNetConfig config, float[] params, float[] buffers, lon
         check("params", params.length, net.numParams());
         check("buffers", buffers.length, net.numBuffers());
         check("time table", timeTable.length, (long) config.timesteps() * config.timeDim());
-        if (emaParams != null) check("EMA params", emaParams.length, net.numParams());
+        if (emaParams != null) {
+            check("EMA params", emaParams.length, net.numParams());
+            check("EMA buffers", emaBuffers.length, net.numBuffers());
+        }
         net.setParams(params);
         net.setBufferValues(buffers);
         net.setBnBatches(bnBatches);
         net.setTimeTable(timeTable);
-        if (emaParams != null) net.setEmaParams(emaParams);
+        if (emaParams != null) {
+            net.setEmaParams(emaParams);
+            net.setEmaBuffers(emaBuffers);
+        }
     }
 
     private static void check(String what, long got, long want) {

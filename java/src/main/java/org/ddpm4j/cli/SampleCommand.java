@@ -63,7 +63,7 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--eta", paramLabel = "E", description = "DDIM noise: 0 deterministic, 1 as noisy as DDPM's posterior (default 0).")
     Double eta;
 
-    @Option(names = "--clip-x0", description = "DDIM: clip the predicted x_0 to [-1, 1] at every step (as diffusers' clip_sample).")
+    @Option(names = "--clip-x0", description = "Clip the predicted x_0 to [-1, 1] at every step: DDIM as diffusers' clip_sample; DDPM then steps through the posterior q(x_t-1 | x_t, x_0) as improved-diffusion's clip_denoised. Keeps cosine-schedule models stable (default off, the notebook's sampler).")
     boolean clipX0;
 
     @Option(names = "--class", paramLabel = "NAME", description = "Class-conditional models: the class to draw, by name (ship) or label number; 'none' = unconditional (default: every class in turn, image k of class k mod classes).")
@@ -89,9 +89,7 @@ public final class SampleCommand implements Callable<Integer> {
         if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
         if (count < 1) throw new IllegalArgumentException("--count must be >= 1, got " + count);
         Set<SampleFormat> formats = SampleFormat.parseList(format);
-        if (sampler == SamplerKind.DDPM && (eta != null || clipX0)) {
-            throw new IllegalArgumentException((eta != null ? "--eta" : "--clip-x0") + " is for --sampler ddim");
-        }
+        if (sampler == SamplerKind.DDPM && eta != null) throw new IllegalArgumentException("--eta is for --sampler ddim");
         try (Backend be = common.openBackend()) {
             ModelFiles.Loaded loaded = ModelFiles.load(be, from, weights.fallback());
             ModelState state = loaded.state().select(choice.weights);

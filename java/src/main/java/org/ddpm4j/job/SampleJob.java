@@ -112,7 +112,8 @@ public final class SampleJob {
         StringBuilder sb = new StringBuilder();
         int[] ts = Sampler.timesteps(o, cfg.timesteps());
         sb.append(o.sampler().label().toUpperCase(Locale.ROOT)).append(", ").append(ts.length).append(" steps");
-        if (o.sampler() == SamplerKind.DDIM) sb.append(", eta ").append(o.eta()).append(o.clipX0() ? ", x_0 clipped" : "");
+        if (o.sampler() == SamplerKind.DDIM) sb.append(", eta ").append(o.eta());
+        if (o.clipX0()) sb.append(", x_0 clipped");
         if (cfg.conditional()) {
             sb.append("; ").append(o.classLabel() < 0 ? "classes in turn" : o.classLabel() == cfg.numClasses() ? "null class"
                     : "class " + o.classLabel()).append(", guidance ").append(o.guidance());

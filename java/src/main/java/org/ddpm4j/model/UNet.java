@@ -61,10 +61,10 @@ public interface UNet extends AutoCloseable {
     void setBnBatches(long batches);
 
     /**
-     * Keeps an exponential moving average of the parameters, updated after each
-     * Adam step with decay min(decay, (1 + u) / (10 + u)) for update number u
-     * (0-based); decay in [0, 1), 0 stops updating. The first call with decay &gt; 0
-     * starts the average at the current parameters.
+     * Keeps an exponential moving average of the parameters and of the BatchNorm running
+     * statistics, updated after each Adam step with decay min(decay, (1 + u) / (10 + u)) for
+     * update number u (0-based); decay in [0, 1), 0 stops updating. The first call with
+     * decay &gt; 0 starts the averages at the current weights.
      */
     void setEma(double decay);
 
@@ -73,10 +73,16 @@ public interface UNet extends AutoCloseable {
     /** The EMA of the parameters (numParams()); throws without one. */
     float[] emaParams(float[] into);
 
-    /** Replaces the EMA (starting one if there is none). */
+    /** Replaces the EMA of the parameters (starting the EMA if there is none). */
     void setEmaParams(float[] values);
 
-    /** Exchanges the parameters and their EMA (clobbers the gradients); twice restores them. */
+    /** The EMA of the BatchNorm running statistics (numBuffers()); throws without one. */
+    float[] emaBuffers(float[] into);
+
+    /** Replaces the EMA of the BatchNorm statistics (starting the EMA if there is none). */
+    void setEmaBuffers(float[] values);
+
+    /** Exchanges the parameters and statistics with their EMA (clobbers the gradients); twice restores them. */
     void swapEma();
 
     /** Probability that a training label is dropped to the null class (conditional models; default 0.1). */
@@ -123,6 +129,12 @@ public interface UNet extends AutoCloseable {
 
     /** One reverse step at t (timesteps - 1 down to 0). */
     void sampleStep(int t);
+
+    /**
+     * The same through the posterior with the predicted x_0 clipped to [-x0Clip, x0Clip]
+     * (improved-diffusion's p_sample); x0Clip &lt;= 0 is {@link #sampleStep(int)}.
+     */
+    void sampleStep(int t, float x0Clip);
 
     /**
      * One DDIM step from t to tPrev (-1: to x_0) with noise scale eta (0: deterministic),

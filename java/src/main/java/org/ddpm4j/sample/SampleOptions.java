@@ -10,7 +10,8 @@ package org.ddpm4j.sample;
  * @param sampler DDPM (every timestep) or DDIM
  * @param steps DDIM steps (evenly spaced timesteps, 1..T); 0 = every timestep; DDPM takes 0 or T
  * @param eta DDIM noise scale (0: deterministic; 1: the DDPM posterior's variance)
- * @param clipX0 clip DDIM's x_0 prediction to [-1, 1] at every step (as diffusers' clip_sample)
+ * @param clipX0 clip the x_0 prediction to [-1, 1] at every step: DDIM as diffusers' clip_sample, DDPM
+ *     through the posterior q(x_{t-1} | x_t, x_0) as improved-diffusion's clip_denoised
  * @param classLabel for a class-conditional model: the class of every image, the null class for
  *     unconditional draws, or -1 for image k of class k mod classes
  * @param guidance classifier-free guidance scale w: eps = eps_null + w (eps_class - eps_null);
@@ -32,7 +33,6 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
         if (steps < 0) throw new IllegalArgumentException("--sampling-steps must be >= 1, got " + steps);
         if (!(eta >= 0) || Double.isInfinite(eta)) throw new IllegalArgumentException("--eta must be a number >= 0, got " + eta);
         if (sampler == SamplerKind.DDPM && eta != 0) throw new IllegalArgumentException("--eta is for --sampler ddim");
-        if (sampler == SamplerKind.DDPM && clipX0) throw new IllegalArgumentException("--clip-x0 is for --sampler ddim");
         if (classLabel < -1) throw new IllegalArgumentException("class label must be >= 0 (or -1 = every class), got " + classLabel);
         if (!Double.isFinite(guidance)) throw new IllegalArgumentException("--guidance must be a number, got " + guidance);
     }

@@ -61,7 +61,7 @@ public final class Sampler {
             if (stripChunk) saveStrip(net.sampleRead(false), strip, stripN, frames, frame++, per);
             for (int i = 0; i < ts.length; i++) {
                 int t = ts[i];
-                if (o.sampler() == SamplerKind.DDPM) net.sampleStep(t);
+                if (o.sampler() == SamplerKind.DDPM) net.sampleStep(t, clip);
                 else net.sampleStepDdim(t, i + 1 < ts.length ? ts[i + 1] : -1, o.eta(), clip);
                 if (mid != null && t == midTime && kept > 0) System.arraycopy(net.sampleRead(false), 0, mid, first * per, kept * per);
                 if (stripChunk && frame < frames && t == stripTimes[frame]) {

@@ -37,6 +37,9 @@ class CheckpointFeaturesTest {
                 float[] e = net.params(null);
                 for (int i = 0; i < e.length; i++) e[i] *= 0.5f;
                 net.setEmaParams(e);
+                float[] b = net.bufferValues(null);
+                for (int i = 0; i < b.length; i++) b[i] += 0.25f;
+                net.setEmaBuffers(b);
             }
             TrainSettings s = Preset.TINY.settings().withEmaDecay(ema ? 0.99 : 0).withCondDrop(0.2);
             CheckpointMeta meta = new CheckpointMeta(COND, s, DataSpec.cifar(null, Split.TRAIN), 50000, null,
@@ -57,6 +60,8 @@ class CheckpointFeaturesTest {
         assertEquals(0.2, r.meta().training().condDrop());
         assertEquals(c.meta().classNames(), r.meta().classNames());
         assertArrayEquals(c.model().emaParams(), r.model().emaParams());
+        assertArrayEquals(c.model().emaBuffers(), r.model().emaBuffers());
+        assertFalse(java.util.Arrays.equals(c.model().emaBuffers(), c.model().buffers()));
         assertArrayEquals(c.model().params(), r.model().params());
         Checkpoint plain = checkpoint(false);
         CheckpointFile.write(f, plain);
@@ -69,7 +74,9 @@ class CheckpointFeaturesTest {
         assertEquals(Weights.EMA, m.resolve(null));
         assertArrayEquals(m.emaParams(), m.select(null).params());
         assertArrayEquals(m.emaParams(), m.select(Weights.EMA).params());
+        assertArrayEquals(m.emaBuffers(), m.select(null).buffers(), "with the averaged BatchNorm statistics");
         assertArrayEquals(m.params(), m.select(Weights.RAW).params());
+        assertArrayEquals(m.buffers(), m.select(Weights.RAW).buffers());
         assertNull(m.select(null).emaParams(), "the chosen weights carry no second set");
         ModelState raw = checkpoint(false).model();
         assertEquals(Weights.RAW, raw.resolve(null));

@@ -96,8 +96,12 @@ class CliFeaturesTest {
         Checkpoint c = CheckpointFile.read(model());
         try (var be = org.ddpm4j.binding.Backends.cpu(1)) {
             var fallback = org.ddpm4j.model.UNetConfig.seed();
-            assertArrayEquals(c.model().emaParams(), org.ddpm4j.job.ModelFiles.readSafetensors(be, ema, fallback).params());
-            assertArrayEquals(c.model().params(), org.ddpm4j.job.ModelFiles.readSafetensors(be, raw, fallback).params());
+            var e = org.ddpm4j.job.ModelFiles.readSafetensors(be, ema, fallback);
+            var r = org.ddpm4j.job.ModelFiles.readSafetensors(be, raw, fallback);
+            assertArrayEquals(c.model().emaParams(), e.params());
+            assertArrayEquals(c.model().emaBuffers(), e.buffers());
+            assertArrayEquals(c.model().params(), r.params());
+            assertArrayEquals(c.model().buffers(), r.buffers());
         }
     }
 

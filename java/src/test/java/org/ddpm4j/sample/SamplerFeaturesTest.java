@@ -74,6 +74,16 @@ class SamplerFeaturesTest {
     }
 
     @Test
+    void ddpmWithAClippedX0StepsThroughThePosterior() {
+        SampleOptions plain = new SampleOptions(3, 3, -1, 0, 2);
+        SampleOptions clipped = plain.withSampler(SamplerKind.DDPM, 0, 0, true);
+        SampleResult a = sample(CFG, 3, clipped, null, 3), b = sample(CFG, 2, clipped, null, 3);
+        assertArrayEquals(a.images().data(), b.images().data(), "independent of the chunks");
+        assertEquals(40, a.timesteps().length);
+        assertFalse(java.util.Arrays.equals(a.images().data(), sample(CFG, 3, plain, null, 3).images().data()));
+    }
+
+    @Test
     void guidedSamplingHalvesTheBatchAndLabelsEachImage() {
         SampleOptions o = ddim(5, 4, 0.0).withClass(-1, 2.5);
         // max batch 4: guided pairs of 2 images; the same images as pairs of 4 (max batch 8).

@@ -49,6 +49,7 @@ class EmaResumeTest {
         Checkpoint a = CheckpointFile.read(straight.resolve("model.ckpt")), b = CheckpointFile.read(split.resolve("model.ckpt"));
         ResumeEquivalenceTest.assertSameState(a, b);
         assertArrayEquals(a.model().emaParams(), b.model().emaParams(), "the EMA bit for bit");
+        assertArrayEquals(a.model().emaBuffers(), b.model().emaBuffers(), "the statistics' EMA bit for bit");
         assertFalse(java.util.Arrays.equals(a.model().emaParams(), a.model().params()), "the EMA is not the weights");
         assertEquals(a.meta().classNames().get(8), "ship");
     }
