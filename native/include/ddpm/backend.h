@@ -137,7 +137,8 @@ class Backend {
   // step). Inside a bracket the caller makes the same op calls, with the same
   // pointers and sizes, every time for a given (owner, key) -- only the seed
   // and stream of gaussian/uniform_int, the loss pointer of
-  // mse_forward_backward and the AdamParams of adam_update may change -- and
+  // mse_forward_backward, the AdamParams of adam_update and the decay of
+  // ema_update may change -- and
   // calls no upload, download, synchronize, alloc or free (they throw). An
   // op's arguments must stay valid until the step has run. step_end() returns
   // false when the bracket's work did not run (recording failed and the
