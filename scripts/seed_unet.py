@@ -10,6 +10,10 @@ down = MaxPool2d(2) then double conv; up = ConvTranspose2d(2, stride 2), pad to
 the skip's size, cat([up, skip]), double conv; a frozen sinusoidal time table
 feeds Linear -> SiLU -> Linear MLPs whose output is added (per channel) to the
 input of every block.
+
+Class-conditional variant (num_classes = K > 0, ddpm4j's extension): a learned
+nn.Embedding(K + 1, time_emb_dim) named class_embed, whose row y is added to the
+time-table row before the MLPs; row K is the null class (y = None).
 """
 import math
 
@@ -88,8 +92,9 @@ def time_mlp(dim_in: int, dim_out: int) -> nn.Sequential:
 
 
 class SeedUNet(nn.Module):
-    def __init__(self, in_channels=3, base=64, depth=4, n_steps=1000, time_emb_dim=100, table=None):
+    def __init__(self, in_channels=3, base=64, depth=4, n_steps=1000, time_emb_dim=100, table=None, num_classes=0):
         super().__init__()
+        self.num_classes = num_classes
         self.depth = depth
         width = [base * 2 ** i for i in range(depth + 1)]
         self.conv1 = DoubleConv(in_channels, width[0])
@@ -106,10 +111,16 @@ class SeedUNet(nn.Module):
             setattr(self, f"te{i + 1}", time_mlp(time_emb_dim, width[i - 1]))
         for j in range(1, depth + 1):
             setattr(self, f"te{j}_up", time_mlp(time_emb_dim, width[depth - j + 1]))
+        if num_classes > 0:  # registered last: its state_dict entry comes last, as in ddpm4j
+            self.class_embed = nn.Embedding(num_classes + 1, time_emb_dim)
 
-    def forward(self, x, t):
+    def forward(self, x, t, y=None):
         n = x.shape[0]
         e = self.time_embed(t)
+        if self.num_classes > 0:
+            if y is None:
+                y = torch.full((n,), self.num_classes, dtype=torch.long, device=x.device)
+            e = e + self.class_embed(y)
         add = lambda te, v: v + te(e).reshape(n, -1, 1, 1)
         xs = [self.conv1(add(self.te1, x))]
         for i in range(1, self.depth + 1):

@@ -20,6 +20,10 @@ constexpr uint64_t kSampleInitStream = 1ull << 63;
 uint64_t train_t_stream(int64_t step) { return 4ull * static_cast<uint64_t>(step); }
 uint64_t train_eps_stream(int64_t step) { return 4ull * static_cast<uint64_t>(step) + 1; }
 uint64_t sample_step_stream(int t) { return kSampleInitStream + 1 + static_cast<uint64_t>(t); }
+// Classifier-free guidance training: label i of step s is dropped when
+// uniform_at(seed, 4s + 2, i) < cond_drop.
+uint64_t train_label_stream(int64_t step) { return 4ull * static_cast<uint64_t>(step) + 2; }
+constexpr double kPi = 3.14159265358979323846;
 constexpr uint64_t kInitStreamBase = 1ull << 62;
 
 
@@ -43,6 +47,10 @@ void validate(const UNetConfig& c) {
        "must satisfy 0 < beta_start <= beta_end < 1");
   need(c.bn_momentum >= 0.0f && c.bn_momentum <= 1.0f, "bn_momentum", "must be in [0, 1]");
   need(c.bn_eps > 0.0f, "bn_eps", "must be positive");
+  need(c.schedule == kScheduleLinear || c.schedule == kScheduleCosine, "schedule",
+       "must be 0 (linear) or 1 (cosine), got " + std::to_string(c.schedule));
+  need(c.num_classes >= 0 && c.num_classes < (1 << 16), "num_classes",
+       "must be in [0, 65535] (0 = unconditional), got " + std::to_string(c.num_classes));
 }
 
 void sinusoidal_table(int timesteps, int dim, float* out) {
@@ -55,16 +63,84 @@ void sinusoidal_table(int timesteps, int dim, float* out) {
 }
 
 Schedule Schedule::linear(int T, float beta_start, float beta_end) {
+  std::vector<double> betas(T);
+  for (int t = 0; t < T; ++t) betas[t] = beta_start + (static_cast<double>(beta_end) - beta_start) * t / (T - 1);
+  return from_betas(betas);
+}
+
+Schedule Schedule::cosine(int T, double s, double max_beta) {
+  if (T < 2) throw Error("Schedule::cosine: timesteps must be >= 2, got " + std::to_string(T));
+  auto f = [&](double t) {
+    const double c = std::cos((t / T + s) / (1.0 + s) * kPi / 2.0);
+    return c * c;
+  };
+  std::vector<double> betas(T);
+  for (int t = 0; t < T; ++t) betas[t] = std::min(1.0 - f(t + 1.0) / f(static_cast<double>(t)), max_beta);
+  return from_betas(betas);
+}
+
+Schedule Schedule::of(const UNetConfig& cfg) {
+  return cfg.schedule == kScheduleCosine ? cosine(cfg.timesteps) : linear(cfg.timesteps, cfg.beta_start, cfg.beta_end);
+}
+
+DdimCoefficients Schedule::ddim(int t, int t_prev, double eta, float x0_clip) const {
+  const int T = static_cast<int>(alpha_bar64.size());
+  if (t < 0 || t >= T) throw Error("DDIM step: t = " + std::to_string(t) + " is outside [0, " + std::to_string(T) + ")");
+  if (t_prev < -1 || t_prev >= t)
+    throw Error("DDIM step: t_prev = " + std::to_string(t_prev) + " must be in [-1, t = " + std::to_string(t) + ")");
+  if (!(eta >= 0.0) || !std::isfinite(eta)) throw Error("DDIM step: eta must be a number >= 0, got " + std::to_string(eta));
+  const double a = alpha_bar64[t];
+  const double ap = t_prev >= 0 ? alpha_bar64[t_prev] : 1.0;
+  const double sigma = eta * std::sqrt((1.0 - ap) / (1.0 - a)) * std::sqrt(1.0 - a / ap);
+  DdimCoefficients k;
+  k.inv_sqrt_abar = static_cast<float>(1.0 / std::sqrt(a));
+  k.sqrt_1m_abar = static_cast<float>(std::sqrt(1.0 - a));
+  k.x0_coef = static_cast<float>(std::sqrt(ap));
+  k.eps_coef = static_cast<float>(std::sqrt(std::max(0.0, 1.0 - ap - sigma * sigma)));
+  k.sigma = static_cast<float>(sigma);
+  k.x0_clip = x0_clip;
+  return k;
+}
+
+DdimCoefficients Schedule::ddpm_posterior(int t, float x0_clip) const {
+  const int T = static_cast<int>(alpha_bar64.size());
+  if (t < 0 || t >= T) throw Error("DDPM step: t = " + std::to_string(t) + " is outside [0, " + std::to_string(T) + ")");
+  const double a = alpha_bar64[t];
+  const double ap = t > 0 ? alpha_bar64[t - 1] : 1.0;
+  const double beta = 1.0 - a / ap;  // = beta_t, from the same doubles as alpha_bar
+  DdimCoefficients k;
+  k.inv_sqrt_abar = static_cast<float>(1.0 / std::sqrt(a));
+  k.sqrt_1m_abar = static_cast<float>(std::sqrt(1.0 - a));
+  k.x0_coef = static_cast<float>(std::sqrt(ap) * beta / (1.0 - a));
+  k.eps_coef = 0.0f;
+  k.xt_coef = static_cast<float>(std::sqrt(1.0 - beta) * (1.0 - ap) / (1.0 - a));
+  k.sigma = t == 0 ? 0.0f : static_cast<float>(std::sqrt(beta));
+  k.x0_clip = x0_clip;
+  return k;
+}
+
+std::vector<int> ddim_timesteps(int T, int S) {
+  if (S < 1 || S > T)
+    throw Error("DDIM: sampling steps must be in [1, timesteps = " + std::to_string(T) + "], got " + std::to_string(S));
+  std::vector<int> ts(S);
+  for (int i = 0; i < S; ++i) ts[S - 1 - i] = static_cast<int>(static_cast<int64_t>(i) * T / S);
+  return ts;
+}
+
+Schedule Schedule::from_betas(const std::vector<double>& betas) {
+  const int T = static_cast<int>(betas.size());
   Schedule s;
   auto resize = [T](std::vector<float>& v) { v.assign(T, 0.0f); };
   for (auto* v : {&s.beta, &s.alpha, &s.alpha_bar, &s.sqrt_alpha_bar, &s.sqrt_one_minus_alpha_bar,
                   &s.c_x, &s.c_eps, &s.sigma})
     resize(*v);
+  s.alpha_bar64.assign(T, 0.0);
   double abar = 1.0;
   for (int t = 0; t < T; ++t) {
-    double beta = beta_start + (static_cast<double>(beta_end) - beta_start) * t / (T - 1);
+    double beta = betas[t];
     double alpha = 1.0 - beta;
     abar *= alpha;
+    s.alpha_bar64[t] = abar;
     s.beta[t] = static_cast<float>(beta);
     s.alpha[t] = static_cast<float>(alpha);
     s.alpha_bar[t] = static_cast<float>(abar);
@@ -115,6 +191,7 @@ struct UNet::Impl {
   std::vector<TimeMlp> tes;        // te1..te{D+1}, te1_up..te{D}_up
   std::vector<int> level_h, level_w;  // spatial size at level l (0..D)
   int64_t last_w = 0, last_b = 0;
+  int64_t class_w = -1;  // class_embed.weight (conditional models), else -1
 
   // Activations (sized for max_batch).
   int32_t* t_dev = nullptr;
@@ -132,8 +209,22 @@ struct UNet::Impl {
   int sample_n = 0;
   uint64_t sample_seed = 0;
   int64_t sample_first = 0;
+  // Class conditioning (num_classes > 0): the labels of the current batch,
+  // a batch of null labels, and the time MLPs' input gradients (one slice
+  // per MLP) that class_embed_backward sums.
+  int32_t *labels_dev = nullptr, *null_labels = nullptr;
+  float* demb = nullptr;
+  std::vector<int32_t> host_labels;
+  // Sampling of a conditional model: which labels the pass uses, and whether
+  // the pass is a guided pair (labels then null labels, 2n samples).
+  const int32_t* sample_labels = nullptr;
+  bool sample_pair = false;
+  float guidance = 1.0f;
+  // EMA of the parameters then of the BatchNorm statistics (set_ema), or nullptr.
+  float* ema = nullptr;
 
   int last_training_n = -1;  // batch of the last training forward
+  const int32_t* train_labels = nullptr;  // labels of the last training forward
   std::vector<void*> allocations;
 
   Impl(Backend& b, const UNetConfig& c, int mb) : be(b), cfg(c), max_batch(mb) {}
@@ -167,8 +258,11 @@ struct UNet::Impl {
   float* G(int64_t off) { return grads + off; }
 
   // ---- forward pieces -------------------------------------------------
-  void time_mlps_forward(int n) {
+  bool conditional() const { return cfg.num_classes > 0; }
+
+  void time_mlps_forward(int n, const int32_t* labels) {
     be.embedding_gather(table, t_dev, emb, n, cfg.time_dim, cfg.timesteps);
+    if (conditional()) be.class_embed_add(P(class_w), labels, emb, n, cfg.time_dim, cfg.num_classes + 1);
     for (auto& te : tes) {
       be.linear_forward(emb, P(te.w1), P(te.b1), te.h, n, cfg.time_dim, te.c);
       be.silu_forward(te.h, te.s, static_cast<size_t>(n) * te.c);
@@ -188,9 +282,9 @@ struct UNet::Impl {
                               b.mean2, b.istd2, add, n, b.cout, HW, training, mom, e);
   }
 
-  void forward(const float* x, float* y, int n, bool training) {
+  void forward(const float* x, const int32_t* labels, float* y, int n, bool training) {
     const int D = cfg.depth;
-    time_mlps_forward(n);
+    time_mlps_forward(n, labels);
     // conv1(x + te1)
     Block& b0 = blocks[0];
     const int HW0 = cfg.height * cfg.width;
@@ -285,12 +379,19 @@ struct UNet::Impl {
       if (native_activations()) be.copy(d_x, s3, sizeof(float) * static_cast<size_t>(n) * chw());
       else be.from_activation(s3, d_x, n, cfg.in_channels, HW0);
     }
-    // Time MLPs: the embedding is frozen, so no gradient flows past Linear 1.
-    for (auto& te : tes) {
+    // Time MLPs: the time table is frozen, so no gradient flows past Linear 1
+    // unless a learned class embedding was added to its rows.
+    const int64_t slice = static_cast<int64_t>(n) * cfg.time_dim;
+    for (size_t i = 0; i < tes.size(); ++i) {
+      TimeMlp& te = tes[i];
       be.linear_backward(te.s, P(te.w2), te.dout, s1, G(te.w2), G(te.b2), n, te.c, te.c);
       be.silu_backward(te.h, s1, s1, static_cast<size_t>(n) * te.c);
-      be.linear_backward(emb, P(te.w1), s1, nullptr, G(te.w1), G(te.b1), n, cfg.time_dim, te.c);
+      float* d_emb = conditional() ? demb + static_cast<int64_t>(i) * slice : nullptr;
+      be.linear_backward(emb, P(te.w1), s1, d_emb, G(te.w1), G(te.b1), n, cfg.time_dim, te.c);
     }
+    if (conditional())
+      be.class_embed_backward(demb, static_cast<int>(tes.size()), train_labels, G(class_w), n, cfg.time_dim,
+                              cfg.num_classes + 1);
   }
 };
 
@@ -309,7 +410,7 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   if (max_batch < 1) throw Error("UNet: max_batch must be >= 1, got " + std::to_string(max_batch));
   impl_ = std::make_unique<Impl>(backend, cfg, max_batch);
   Impl& m = *impl_;
-  m.sched = Schedule::linear(cfg.timesteps, cfg.beta_start, cfg.beta_end);
+  m.sched = Schedule::of(cfg);
   const int D = cfg.depth;
   const int C0 = cfg.base_width;
   auto width = [&](int level) { return C0 << level; };
@@ -401,6 +502,8 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   // te{j}_up is added to the input of up_j: fused into the BN of the block
   // before it (down_D for j = 1, up_{j-1} otherwise).
   for (int j = 1; j <= D; ++j) m.blocks[D + j - 1].add_te = D + j;
+  // Last, so an unconditional model's table is unchanged.
+  if (cfg.num_classes > 0) m.class_w = param("class_embed.weight", {cfg.num_classes + 1, cfg.time_dim});
 
   // ---- memory ----
   int64_t& bytes = backend_bytes_;
@@ -461,6 +564,13 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   m.sample_x = m.alloc<float>(io, bytes);
   m.sample_eps = m.alloc<float>(io, bytes);
   m.host_t.assign(NB, 0);
+  if (cfg.num_classes > 0) {
+    m.labels_dev = m.alloc<int32_t>(NB, bytes);
+    m.null_labels = m.alloc<int32_t>(NB, bytes);
+    m.demb = m.alloc<float>(static_cast<int64_t>(m.tes.size()) * NB * cfg.time_dim, bytes);
+    m.host_labels.assign(NB, cfg.num_classes);
+    backend.upload(m.null_labels, m.host_labels.data(), sizeof(int32_t) * NB);
+  }
   init(0);
 }
 
@@ -483,6 +593,11 @@ void UNet::init(uint64_t seed) {
   for (size_t k = 0; k < params_.size(); ++k) {
     const TensorInfo& t = params_[k];
     const std::string& n = t.name;
+    float* dst0 = host.data() + t.offset;
+    if (static_cast<int64_t>(t.offset) == m.class_w) {  // nn.Embedding's default: N(0, 1)
+      for (int64_t i = 0; i < t.size; ++i) dst0[i] = rng::gaussian_at(seed, kInitStreamBase + k, static_cast<uint64_t>(i));
+      continue;
+    }
     const bool is_bn = n.find(".conv.1.") != std::string::npos || n.find(".conv.4.") != std::string::npos;
     float* dst = host.data() + t.offset;
     if (is_bn) {
@@ -510,6 +625,7 @@ void UNet::init(uint64_t seed) {
     std::fill(stats.begin() + b.offset, stats.begin() + b.offset + b.size, var ? 1.0f : 0.0f);
   }
   set_buffers(stats.data());
+  if (m.ema) start_ema();
   std::vector<float> table(static_cast<size_t>(cfg_.timesteps) * cfg_.time_dim);
   sinusoidal_table(cfg_.timesteps, cfg_.time_dim, table.data());
   set_time_table(table.data());
@@ -533,6 +649,13 @@ void UNet::set_time_table(const float* host) {
   backend_.upload(impl_->table, host, sizeof(float) * cfg_.timesteps * cfg_.time_dim);
 }
 
+static void check_labels(const char* what, const int32_t* labels, int n, int limit) {
+  for (int i = 0; i < n; ++i)
+    if (labels[i] < 0 || labels[i] >= limit)
+      throw Error(std::string(what) + ": label " + std::to_string(labels[i]) + " of sample " + std::to_string(i) +
+                  " is outside [0, " + std::to_string(limit) + ")");
+}
+
 static void check_batch(int n, int max_batch, const char* what) {
   if (n < 1 || n > max_batch)
     throw Error(std::string(what) + ": batch " + std::to_string(n) + " is outside [1, max_batch = " +
@@ -540,11 +663,25 @@ static void check_batch(int n, int max_batch, const char* what) {
 }
 
 void UNet::forward(const float* x, const int32_t* t, float* out, int n, bool training) {
+  forward(x, t, nullptr, out, n, training);
+}
+
+void UNet::forward(const float* x, const int32_t* t, const int32_t* labels, float* out, int n, bool training) {
   check_batch(n, max_batch_, "UNet::forward");
   Impl& m = *impl_;
   if (t != m.t_dev) backend_.copy(m.t_dev, t, sizeof(int32_t) * n);
-  m.forward(x, out, n, training);
+  const int32_t* lab = nullptr;
+  if (m.conditional()) {
+    if (!labels || labels == m.null_labels) {
+      lab = m.null_labels;
+    } else {
+      if (labels != m.labels_dev) backend_.copy(m.labels_dev, labels, sizeof(int32_t) * n);
+      lab = m.labels_dev;
+    }
+  }
+  m.forward(x, lab, out, n, training);
   if (training) {
+    m.train_labels = lab;
     m.last_training_n = n;
     ++bn_batches_;
   } else {
@@ -561,6 +698,10 @@ void UNet::backward(const float* dout, float* dx, int n) {
 }
 
 void UNet::forward_host(const float* x, const int32_t* t, float* out, int n, bool training) {
+  forward_host(x, t, nullptr, out, n, training);
+}
+
+void UNet::forward_host(const float* x, const int32_t* t, const int32_t* labels, float* out, int n, bool training) {
   check_batch(n, max_batch_, "UNet::forward_host");
   for (int i = 0; i < n; ++i)
     if (t[i] < 0 || t[i] >= cfg_.timesteps)
@@ -570,7 +711,13 @@ void UNet::forward_host(const float* x, const int32_t* t, float* out, int n, boo
   const size_t bytes = sizeof(float) * static_cast<size_t>(n) * m.chw();
   backend_.upload(m.x_in, x, bytes);
   backend_.upload(m.t_dev, t, sizeof(int32_t) * n);
-  forward(m.x_in, m.t_dev, m.out, n, training);
+  const int32_t* lab = nullptr;
+  if (labels && m.conditional()) {
+    check_labels("UNet::forward_host", labels, n, cfg_.num_classes + 1);
+    backend_.upload(m.labels_dev, labels, sizeof(int32_t) * n);
+    lab = m.labels_dev;
+  }
+  forward(m.x_in, m.t_dev, lab, m.out, n, training);
   backend_.download(out, m.out, bytes);
 }
 
@@ -585,30 +732,52 @@ void UNet::backward_host(const float* dout, float* dx, int n) {
 
 void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, int n, const AdamParams& hp,
                       uint64_t seed, int64_t step) {
+  train_step(pixels, flips, nullptr, n, hp, seed, step);
+}
+
+void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t* labels, int n,
+                      const AdamParams& hp, uint64_t seed, int64_t step) {
   check_batch(n, max_batch_, "UNet::train_step");
   if (step < 0) throw Error("UNet::train_step: step must be >= 0");
   Impl& m = *impl_;
+  if (m.conditional()) {
+    if (!labels) throw Error("UNet::train_step: a class-conditional model needs the batch's labels");
+    check_labels("UNet::train_step", labels, n, cfg_.num_classes);
+  }
   const int64_t per = m.chw();
   const size_t count = static_cast<size_t>(n) * per;
   backend_.upload(m.pixels, pixels, count);
   if (flips) backend_.upload(m.flips, flips, n);
+  if (m.conditional()) {
+    for (int i = 0; i < n; ++i)
+      m.host_labels[i] = rng::uniform_at(seed, train_label_stream(step), static_cast<uint64_t>(i)) < cond_drop_
+                             ? cfg_.num_classes
+                             : labels[i];
+    backend_.upload(m.labels_dev, m.host_labels.data(), sizeof(int32_t) * n);
+  }
   AdamParams p = hp;
   p.step = adam_step_ + 1;
+  const bool ema_on = m.ema && ema_decay_ > 0.0;
+  const double decay = ema_on ? ema_decay_at(ema_decay_, adam_step_) : 0.0;
   const int64_t bn_batches_before = bn_batches_;
   // The device part: the same op calls for every step of this n (only the
-  // random streams, the loss slot and Adam's step move), so the backend may
-  // record it once and replay it.
-  const uint64_t key = (static_cast<uint64_t>(n) << 1) | (flips ? 1u : 0u);
+  // random streams, the loss slot, Adam's step and the EMA decay move), so
+  // the backend may record it once and replay it.
+  const uint64_t key = (static_cast<uint64_t>(n) << 2) | (ema_on ? 2u : 0u) | (flips ? 1u : 0u);
   auto device_part = [&] {
     backend_.images_to_float(m.pixels, flips ? m.flips : nullptr, m.x0, n, cfg_.in_channels,
                              cfg_.height, cfg_.width);
     backend_.uniform_int(m.t_dev, n, cfg_.timesteps, seed, train_t_stream(step));
     backend_.gaussian(m.eps, count, seed, train_eps_stream(step), 0);
     backend_.noise_add(m.x0, m.eps, m.t_dev, m.sqrt_abar, m.sqrt_1m_abar, m.xt, n, per);
-    forward(m.xt, m.t_dev, m.out, n, true);
+    forward(m.xt, m.t_dev, m.labels_dev, m.out, n, true);
     backend_.mse_forward_backward(m.out, m.eps, m.loss_ring + (step % kLossRing), m.dout, count);
     m.backward(m.dout, nullptr, n);
     backend_.adam_update(m.params, m.grads, m.adam, m.adam + num_params_, num_params_, p);
+    if (ema_on) {
+      backend_.ema_update(m.ema, m.params, num_params_, decay);
+      backend_.ema_update(m.ema + num_params_, m.buffers, num_buffers_, decay);
+    }
   };
   bool ran = false;
   for (int attempt = 0; attempt < 2 && !ran; ++attempt) {
@@ -655,20 +824,135 @@ void UNet::sample_begin(int n, uint64_t seed, int64_t first_index) {
   const uint64_t per = static_cast<uint64_t>(m.chw());
   backend_.gaussian(m.sample_x, static_cast<size_t>(n) * per, seed, kSampleInitStream,
                     static_cast<uint64_t>(first_index) * per);
+  m.sample_labels = m.null_labels;
+  m.sample_pair = false;
+  m.guidance = 1.0f;
+}
+
+void UNet::sample_set_labels(const int32_t* labels, float guidance) {
+  Impl& m = *impl_;
+  if (m.sample_n <= 0) throw Error("UNet::sample_set_labels: call sample_begin first");
+  if (!m.conditional()) throw Error("UNet::sample_set_labels: the model is not class-conditional");
+  if (!std::isfinite(guidance)) throw Error("UNet::sample_set_labels: the guidance scale must be finite");
+  const int n = m.sample_n;
+  m.guidance = guidance;
+  m.sample_pair = labels && guidance != 1.0f && guidance != 0.0f;
+  if (!labels || guidance == 0.0f) {
+    m.sample_labels = m.null_labels;
+    return;
+  }
+  check_labels("UNet::sample_set_labels", labels, n, cfg_.num_classes + 1);
+  if (m.sample_pair && 2 * n > max_batch_)
+    throw Error("UNet::sample_set_labels: guidance runs the conditional and unconditional passes as one batch of " +
+                std::to_string(2 * n) + ", more than max_batch = " + std::to_string(max_batch_));
+  std::copy(labels, labels + n, m.host_labels.begin());
+  if (m.sample_pair) std::fill(m.host_labels.begin() + n, m.host_labels.begin() + 2 * n, cfg_.num_classes);
+  backend_.upload(m.labels_dev, m.host_labels.data(), sizeof(int32_t) * (m.sample_pair ? 2 * n : n));
+  m.sample_labels = m.labels_dev;
+}
+
+// The noise prediction of the current samples at t into sample_eps: one
+// eval forward, or for a guided pair one of 2n followed by guided_eps.
+void UNet::predict_eps(int t, const char* what) {
+  Impl& m = *impl_;
+  if (m.sample_n <= 0) throw Error(std::string(what) + ": call sample_begin first");
+  if (t < 0 || t >= cfg_.timesteps)
+    throw Error(std::string(what) + ": t = " + std::to_string(t) + " is outside [0, " + std::to_string(cfg_.timesteps) + ")");
+  const int n = m.sample_n;
+  const int rows = m.sample_pair ? 2 * n : n;
+  std::fill(m.host_t.begin(), m.host_t.begin() + rows, t);
+  backend_.upload(m.t_dev, m.host_t.data(), sizeof(int32_t) * rows);
+  if (!m.sample_pair) {
+    forward(m.sample_x, m.t_dev, m.sample_labels, m.sample_eps, n, false);
+    return;
+  }
+  const size_t count = static_cast<size_t>(n) * m.chw();
+  backend_.copy(m.x_in, m.sample_x, sizeof(float) * count);
+  backend_.copy(m.x_in + count, m.sample_x, sizeof(float) * count);
+  forward(m.x_in, m.t_dev, m.labels_dev, m.out, rows, false);
+  backend_.guided_eps(m.out, m.out + count, m.sample_eps, count, m.guidance);
+}
+
+void UNet::sample_step(int t, float x0_clip) {
+  if (!(x0_clip > 0.0f)) return sample_step(t);
+  Impl& m = *impl_;
+  predict_eps(t, "UNet::sample_step");
+  backend_.ddim_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()),
+                     m.sched.ddpm_posterior(t, x0_clip), m.sample_seed, sample_step_stream(t), m.sample_first);
 }
 
 void UNet::sample_step(int t) {
   Impl& m = *impl_;
-  if (m.sample_n <= 0) throw Error("UNet::sample_step: call sample_begin first");
-  if (t < 0 || t >= cfg_.timesteps)
-    throw Error("UNet::sample_step: t = " + std::to_string(t) + " is outside [0, " + std::to_string(cfg_.timesteps) + ")");
-  const int n = m.sample_n;
-  std::fill(m.host_t.begin(), m.host_t.begin() + n, t);
-  backend_.upload(m.t_dev, m.host_t.data(), sizeof(int32_t) * n);
-  forward(m.sample_x, m.t_dev, m.sample_eps, n, false);
-  backend_.reverse_step(m.sample_x, m.sample_eps, m.sample_x, n, static_cast<size_t>(m.chw()),
+  predict_eps(t, "UNet::sample_step");
+  backend_.reverse_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()),
                         m.sched.c_x[t], m.sched.c_eps[t], m.sched.sigma[t], m.sample_seed,
                         sample_step_stream(t), m.sample_first);
+}
+
+void UNet::sample_step_ddim(int t, int t_prev, double eta, float x0_clip) {
+  Impl& m = *impl_;
+  const DdimCoefficients k = m.sched.ddim(t, t_prev, eta, x0_clip);  // checks t, t_prev, eta
+  predict_eps(t, "UNet::sample_step_ddim");
+  backend_.ddim_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()), k,
+                     m.sample_seed, sample_step_stream(t), m.sample_first);
+}
+
+// ---- EMA ---------------------------------------------------------------------
+
+// Allocates the EMA buffer on first use and starts it at the current weights.
+void UNet::start_ema() {
+  Impl& m = *impl_;
+  if (!m.ema) m.ema = m.alloc<float>(num_params_ + num_buffers_, backend_bytes_);
+  backend_.copy(m.ema, m.params, sizeof(float) * num_params_);
+  backend_.copy(m.ema + num_params_, m.buffers, sizeof(float) * num_buffers_);
+}
+
+void UNet::set_ema(double decay) {
+  if (!(decay >= 0.0 && decay < 1.0)) throw Error("UNet::set_ema: decay must be in [0, 1), got " + std::to_string(decay));
+  if (decay > 0.0 && !impl_->ema) start_ema();
+  ema_decay_ = decay;
+}
+
+bool UNet::has_ema() const { return impl_->ema != nullptr; }
+
+void UNet::get_ema_params(float* host) const {
+  if (!impl_->ema) throw Error("UNet::get_ema_params: the model keeps no EMA (set_ema)");
+  backend_.download(host, impl_->ema, sizeof(float) * num_params_);
+}
+
+void UNet::set_ema_params(const float* host) {
+  if (!impl_->ema) start_ema();
+  backend_.upload(impl_->ema, host, sizeof(float) * num_params_);
+}
+
+void UNet::get_ema_buffers(float* host) const {
+  if (!impl_->ema) throw Error("UNet::get_ema_buffers: the model keeps no EMA (set_ema)");
+  backend_.download(host, impl_->ema + num_params_, sizeof(float) * num_buffers_);
+}
+
+void UNet::set_ema_buffers(const float* host) {
+  if (!impl_->ema) start_ema();
+  backend_.upload(impl_->ema + num_params_, host, sizeof(float) * num_buffers_);
+}
+
+void UNet::swap_ema() {
+  Impl& m = *impl_;
+  if (!m.ema) throw Error("UNet::swap_ema: the model keeps no EMA (set_ema)");
+  // The gradient buffer (num_params floats) holds either half: every BatchNorm
+  // channel has two statistics and two affine parameters, so num_buffers <= num_params.
+  auto swap = [&](float* a, float* b, int64_t n) {
+    const size_t bytes = sizeof(float) * static_cast<size_t>(n);
+    backend_.copy(m.grads, a, bytes);
+    backend_.copy(a, b, bytes);
+    backend_.copy(b, m.grads, bytes);
+  };
+  swap(m.params, m.ema, num_params_);
+  swap(m.buffers, m.ema + num_params_, num_buffers_);
+}
+
+void UNet::set_cond_drop(double p) {
+  if (!(p >= 0.0 && p <= 1.0)) throw Error("UNet::set_cond_drop: probability must be in [0, 1], got " + std::to_string(p));
+  cond_drop_ = p;
 }
 
 void UNet::sample_read(float* host, bool clip) {
@@ -681,6 +965,12 @@ void UNet::sample_read(float* host, bool clip) {
   } else {
     backend_.download(host, m.sample_x, sizeof(float) * count);
   }
+}
+
+void UNet::sample_set_x(const float* host) {
+  Impl& m = *impl_;
+  if (m.sample_n <= 0) throw Error("UNet::sample_set_x: call sample_begin first");
+  backend_.upload(m.sample_x, host, sizeof(float) * static_cast<size_t>(m.sample_n) * m.chw());
 }
 
 }  // namespace ddpm

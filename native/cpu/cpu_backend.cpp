@@ -150,6 +150,23 @@ class CpuBackend final : public Backend {
                    const AdamParams& p) override {
     cpu::adam_update(pool_, params, grads, m, v, n, p);
   }
+  void ema_update(float* ema, const float* params, size_t n, double decay) override {
+    cpu::ema_update(pool_, ema, params, n, decay);
+  }
+  void ddim_step(const float* x_t, const float* eps_theta, float* x_prev, int N, size_t per_sample,
+                 const DdimCoefficients& k, uint64_t seed, uint64_t stream, int64_t first_index) override {
+    cpu::ddim_step(pool_, x_t, eps_theta, x_prev, N, per_sample, k, seed, stream, first_index);
+  }
+  void guided_eps(const float* eps_cond, const float* eps_uncond, float* out, size_t n, float w) override {
+    cpu::guided_eps(pool_, eps_cond, eps_uncond, out, n, w);
+  }
+  void class_embed_add(const float* table, const int32_t* labels, float* out, int N, int D, int K) override {
+    cpu::class_embed_add(pool_, table, labels, out, N, D, K);
+  }
+  void class_embed_backward(const float* dout, int slices, const int32_t* labels, float* dtable, int N, int D,
+                            int K) override {
+    cpu::class_embed_backward(pool_, dout, slices, labels, dtable, N, D, K);
+  }
 
  private:
   cpu::ThreadPool pool_;

@@ -1,6 +1,6 @@
 // The CPU op implementations, one kernel family per file (conv2d.cpp,
 // conv_transpose.cpp, batchnorm.cpp, pool_concat.cpp, dense.cpp, loss.cpp,
-// diffusion.cpp, adam.cpp). Semantics are those documented in
+// diffusion.cpp, adam.cpp, ema.cpp, ddim.cpp, class_embed.cpp). Semantics are those documented in
 // ddpm/backend.h; CpuBackend only forwards to these.
 #pragma once
 
@@ -81,6 +81,22 @@ void clamp(ThreadPool& pool, const float* x, float* out, size_t n, float lo, flo
 // adam.cpp
 void adam_update(ThreadPool& pool, float* params, const float* grads, float* m, float* v, size_t n,
                  const AdamParams& p);
+
+// ema.cpp
+void ema_update(ThreadPool& pool, float* ema, const float* params, size_t n, double decay);
+
+// ddim.cpp
+void ddim_step(ThreadPool& pool, const float* x_t, const float* eps_theta, float* x_prev, int N,
+               size_t per_sample, const DdimCoefficients& k, uint64_t seed, uint64_t stream,
+               int64_t first_index);
+void guided_eps(ThreadPool& pool, const float* eps_cond, const float* eps_uncond, float* out, size_t n,
+                float w);
+
+// class_embed.cpp
+void class_embed_add(ThreadPool& pool, const float* table, const int32_t* labels, float* out, int N, int D,
+                     int K);
+void class_embed_backward(ThreadPool& pool, const float* dout, int slices, const int32_t* labels, float* dtable,
+                          int N, int D, int K);
 
 }  // namespace cpu
 }  // namespace ddpm

@@ -36,6 +36,7 @@ enum ErrorCode : int {
   kErrNone = 0,
   kErrEmbeddingIndex = 1,  // embedding_gather: t[n] outside [0, T)
   kErrNoiseAddIndex = 2,   // noise_add: t[n] outside [0, T) (T unknown: value < 0 only)
+  kErrClassLabel = 3,      // class_embed_add / class_embed_backward: labels[n] outside [0, K)
 };
 
 // The per-step scalars of a training step that a recorded (CUDA graph) step
@@ -46,6 +47,7 @@ struct StepScalars {
   uint64_t seed = 0, stream = 0, offset = 0;  // gaussian / uniform_int
   float* loss = nullptr;                      // mse_forward_backward's output slot
   AdamConstants adam{};                       // adam_update
+  float ema_weight = 0.0f;                    // ema_update: 1 - decay (the warm-up moves it)
 };
 
 // Sizes of the preallocated scratch (see CudaBackend's constructor).

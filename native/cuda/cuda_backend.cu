@@ -467,6 +467,41 @@ class CudaBackend final : public Backend {
     ops::adam_update(ctx_, params, grads, m, v, n, p, sc.dev);
     leave("adam_update");
   }
+  void ema_update(float* ema, const float* params, size_t n, double decay) override {
+    enter();
+    StepScalars k;
+    k.ema_weight = ema_weight(decay);  // the warm-up moves it every step
+    const auto sc = graphs_.scalars((Sig(kSigEma) << ema << params << n).value(), k, "ema_update");
+    if (sc.skip) return;
+    ops::ema_update(ctx_, ema, params, n, decay, sc.dev);
+    leave("ema_update");
+  }
+  void ddim_step(const float* x_t, const float* eps_theta, float* x_prev, int N, size_t per_sample,
+                 const DdimCoefficients& k, uint64_t seed, uint64_t stream, int64_t first_index) override {
+    enter();
+    if (step_skip("ddim_step", x_t, eps_theta, x_prev, N, per_sample, k, seed, stream, first_index)) return;
+    ops::ddim_step(ctx_, x_t, eps_theta, x_prev, N, per_sample, k, seed, stream, first_index);
+    leave("ddim_step");
+  }
+  void guided_eps(const float* eps_cond, const float* eps_uncond, float* out, size_t n, float w) override {
+    enter();
+    if (step_skip("guided_eps", eps_cond, eps_uncond, out, n, w)) return;
+    ops::guided_eps(ctx_, eps_cond, eps_uncond, out, n, w);
+    leave("guided_eps");
+  }
+  void class_embed_add(const float* table, const int32_t* labels, float* out, int N, int D, int K) override {
+    enter();
+    if (step_skip("class_embed_add", table, labels, out, N, D, K)) return;
+    ops::class_embed_add(ctx_, table, labels, out, N, D, K);
+    leave("class_embed_add");
+  }
+  void class_embed_backward(const float* dout, int slices, const int32_t* labels, float* dtable, int N, int D,
+                            int K) override {
+    enter();
+    if (step_skip("class_embed_backward", dout, slices, labels, dtable, N, D, K)) return;
+    ops::class_embed_backward(ctx_, dout, slices, labels, dtable, N, D, K);
+    leave("class_embed_backward");
+  }
 
  private:
   static constexpr size_t kRingBytes = 8u << 20;       // pinned staging ring
@@ -495,7 +530,8 @@ class CudaBackend final : public Backend {
       throw Error(std::string("cuda ") + op + ": not allowed between step_begin and step_end");
   }
   // Signature seeds of the ops with per-step scalars.
-  static constexpr uint64_t kSigMse = 0x6d7365, kSigGaussian = 0x6761, kSigUniformInt = 0x756e, kSigAdam = 0x6164;
+  static constexpr uint64_t kSigMse = 0x6d7365, kSigGaussian = 0x6761, kSigUniformInt = 0x756e, kSigAdam = 0x6164,
+                            kSigEma = 0x656d61;
   // An activation argument in bf16 mode: the float* of the Backend interface
   // is the address of bf16 channels-last storage (see activation_format).
   static bf16* act(float* p) { return reinterpret_cast<bf16*>(p); }
@@ -533,6 +569,10 @@ class CudaBackend final : public Backend {
       case kErrNoiseAddIndex:
         what = "noise_add: timestep " + std::to_string(e.value) + " of sample " + std::to_string(e.index) +
                " is negative";
+        break;
+      case kErrClassLabel:
+        what = "class_embed: label " + std::to_string(e.value) + " of sample " + std::to_string(e.index) +
+               " is outside [0, " + std::to_string(e.limit) + ")";
         break;
       default:
         what = "device error code " + std::to_string(e.code);

@@ -1,5 +1,6 @@
 // The CUDA launchers, one kernel family per file (channel.cu, conv.cu,
-// batchnorm.cu, pool_concat.cu, dense.cu, loss.cu, diffusion.cu, adam.cu).
+// batchnorm.cu, pool_concat.cu, dense.cu, loss.cu, diffusion.cu, adam.cu, ema.cu,
+// ddim.cu, class_embed.cu).
 // Semantics are those documented in ddpm/backend.h; each launcher validates
 // its arguments (throwing ddpm::Error), sizes the grid and enqueues on
 // ctx.stream without waiting. CudaBackend only forwards to these.
@@ -101,6 +102,21 @@ void clamp(const Ctx& ctx, const float* x, float* out, size_t n, float lo, float
 // adam.cu
 void adam_update(const Ctx& ctx, float* params, const float* grads, float* m, float* v, size_t n,
                  const AdamParams& p, const StepScalars* sc = nullptr);
+
+// ema.cu (sc: the lerp weight of a recorded step, see loss.cu above)
+void ema_update(const Ctx& ctx, float* ema, const float* params, size_t n, double decay,
+                const StepScalars* sc = nullptr);
+
+// ddim.cu
+void ddim_step(const Ctx& ctx, const float* x_t, const float* eps_theta, float* x_prev, int N,
+               size_t per_sample, const DdimCoefficients& k, uint64_t seed, uint64_t stream,
+               int64_t first_index);
+void guided_eps(const Ctx& ctx, const float* eps_cond, const float* eps_uncond, float* out, size_t n, float w);
+
+// class_embed.cu
+void class_embed_add(const Ctx& ctx, const float* table, const int32_t* labels, float* out, int N, int D, int K);
+void class_embed_backward(const Ctx& ctx, const float* dout, int slices, const int32_t* labels, float* dtable,
+                          int N, int D, int K);
 
 // ---- precision bf16: activations in bf16 channels-last (bf16.cuh) ----------
 // Same semantics as the ops above, with every activation argument (see

@@ -149,6 +149,23 @@ class ProfilingBackend final : public Backend {
   void adam_update(float* p, const float* g, float* m, float* v, size_t n, const AdamParams& hp) override {
     timed("adam_update", "", 0, [&] { in_.adam_update(p, g, m, v, n, hp); });
   }
+  void ema_update(float* ema, const float* p, size_t n, double decay) override {
+    timed("ema_update", "", 0, [&] { in_.ema_update(ema, p, n, decay); });
+  }
+  void ddim_step(const float* x_t, const float* e, float* x_prev, int N, size_t per, const DdimCoefficients& k,
+                 uint64_t seed, uint64_t stream, int64_t first) override {
+    timed("ddim_step", "", 0, [&] { in_.ddim_step(x_t, e, x_prev, N, per, k, seed, stream, first); });
+  }
+  void guided_eps(const float* c, const float* u, float* out, size_t n, float w) override {
+    timed("guided_eps", "", 0, [&] { in_.guided_eps(c, u, out, n, w); });
+  }
+  void class_embed_add(const float* table, const int32_t* labels, float* out, int N, int D, int K) override {
+    timed("class_embed_add", "", 0, [&] { in_.class_embed_add(table, labels, out, N, D, K); });
+  }
+  void class_embed_backward(const float* dout, int slices, const int32_t* labels, float* dtable, int N, int D,
+                            int K) override {
+    timed("class_embed_backward", "", 0, [&] { in_.class_embed_backward(dout, slices, labels, dtable, N, D, K); });
+  }
 
   void print(const char* title, double total_seconds) const {
     std::vector<std::pair<std::string, Entry>> rows(table.begin(), table.end());

@@ -59,6 +59,27 @@ struct AdamConstants {
 };
 AdamConstants adam_constants(const AdamParams& p);  // throws ddpm::Error when p.step < 1
 
+// The float constants of one reverse step written through the predicted x_0,
+// formed in double on the host (Schedule::ddim, Schedule::ddpm_posterior):
+//   x0     = (x_t - sqrt_1m_abar * eps) * inv_sqrt_abar, clipped to
+//            [-x0_clip, x0_clip] when x0_clip > 0
+//   x_prev = x0_coef * x0 + eps_coef * eps + xt_coef * x_t + sigma * z
+// DDIM from t to t_prev (Song et al. 2021, eq. 12): x0_coef = sqrt(abar_prev),
+// eps_coef = sqrt(1 - abar_prev - sigma^2), xt_coef = 0,
+// sigma = eta * sqrt((1 - abar_prev) / (1 - abar_t)) * sqrt(1 - abar_t / abar_prev).
+// The DDPM posterior mean (improved-diffusion's p_sample, which clips x_0):
+// x0_coef = sqrt(abar_prev) beta_t / (1 - abar_t), eps_coef = 0,
+// xt_coef = sqrt(alpha_t) (1 - abar_prev) / (1 - abar_t), sigma = sqrt(beta_t).
+struct DdimCoefficients {
+  float inv_sqrt_abar = 1.0f;
+  float sqrt_1m_abar = 0.0f;
+  float x0_coef = 1.0f;
+  float eps_coef = 0.0f;
+  float xt_coef = 0.0f;
+  float sigma = 0.0f;
+  float x0_clip = 0.0f;  // <= 0: no clipping
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -116,7 +137,8 @@ class Backend {
   // step). Inside a bracket the caller makes the same op calls, with the same
   // pointers and sizes, every time for a given (owner, key) -- only the seed
   // and stream of gaussian/uniform_int, the loss pointer of
-  // mse_forward_backward and the AdamParams of adam_update may change -- and
+  // mse_forward_backward, the AdamParams of adam_update and the decay of
+  // ema_update may change -- and
   // calls no upload, download, synchronize, alloc or free (they throw). An
   // op's arguments must stay valid until the step has run. step_end() returns
   // false when the bracket's work did not run (recording failed and the
@@ -248,13 +270,51 @@ class Backend {
                             uint64_t stream, int64_t first_index) = 0;
   // out[i] = min(max(x[i], lo), hi)  (may alias)
   virtual void clamp(const float* x, float* out, size_t n, float lo, float hi) = 0;
+  // A reverse step through the predicted x_0 (DDIM, or the DDPM posterior
+  // with a clipped x_0), one set of coefficients for the whole batch, as
+  // DdimCoefficients documents; z is drawn as in reverse_step (element i of
+  // sample n is gaussian(seed, stream, first_index*per_sample + n*per_sample + i))
+  // and not at all when sigma == 0. x_prev may alias x_t.
+  virtual void ddim_step(const float* x_t, const float* eps_theta, float* x_prev, int N,
+                         size_t per_sample, const DdimCoefficients& k, uint64_t seed,
+                         uint64_t stream, int64_t first_index) = 0;
+  // Classifier-free guidance: out = eps_uncond + w * (eps_cond - eps_uncond)
+  // over n elements (out may alias either input).
+  virtual void guided_eps(const float* eps_cond, const float* eps_uncond, float* out, size_t n,
+                          float w) = 0;
+
+  // ---- class conditioning ---------------------------------------------------
+  // out[n, :] += table[labels[n], :] for n < N; table (K, D), labels int32 in
+  // backend memory, each in [0, K) (checked as embedding_gather checks t).
+  virtual void class_embed_add(const float* table, const int32_t* labels, float* out, int N,
+                               int D, int K) = 0;
+  // dtable (K, D), overwrite: dtable[k, :] = sum over s < slices and n < N with
+  // labels[n] == k of dout[s*N*D + n*D + :] -- the gradient of class_embed_add
+  // when its output fed `slices` consumers whose input gradients are stacked
+  // in dout. Summed in a fixed order (s, then n), so it is deterministic.
+  virtual void class_embed_backward(const float* dout, int slices, const int32_t* labels,
+                                    float* dtable, int N, int D, int K) = 0;
 
   // ---- optimiser ----------------------------------------------------------
   // One Adam step over flat buffers of n elements: m and v are the first and
   // second moments (each n). As torch.optim.Adam(amsgrad=False, maximize=False).
   virtual void adam_update(float* params, const float* grads, float* m, float* v, size_t n,
                            const AdamParams& p) = 0;
+  // Exponential moving average of the weights over flat buffers of n
+  // elements, as torch's ema.lerp_(params, 1 - decay): with w = float(1 - decay)
+  // (formed in double, rounded once, see ema_weight),
+  //   ema = ema + w * (params - ema)          when |w| < 0.5
+  //   ema = params - (params - ema) * (1 - w) otherwise
+  // decay in [0, 1]. Inside a step bracket only `decay` may change.
+  virtual void ema_update(float* ema, const float* params, size_t n, double decay) = 0;
 };
+
+// The lerp weight of ema_update: float(1 - decay); throws ddpm::Error outside [0, 1].
+float ema_weight(double decay);
+// The warmed-up decay of EMA update number `update` (0-based):
+// min(decay, (1 + update) / (10 + update)), as diffusers' EMAModel and
+// lucidrains' ema-pytorch; decay in [0, 1).
+double ema_decay_at(double decay, int64_t update);
 
 // The CPU reference backend. threads <= 0 means std::thread::hardware_concurrency().
 Backend* create_cpu_backend(int threads);

@@ -15,12 +15,20 @@
 // double conv = (conv3x3 -> BatchNorm -> ReLU) x 2. This is the seed
 // notebook's UNet, with the same module names (see param_tensor()).
 //
+// Class-conditional (num_classes = K > 0): a learned table class_embed
+// (K + 1, time_dim), last in the parameter table, whose row label[n] is added
+// to the time-table row of sample n before every time MLP; row K is the null
+// class ("no label"), which classifier-free guidance trains by dropping
+// labels and samples as the unconditional model.
+//
 // Buffers, each one flat allocation in the backend:
 //   params   all trainable tensors, in the order of param_tensor(i)
 //   grads    same layout as params
 //   adam     2 * num_params: first moments, then second moments
 //   buffers  BatchNorm running statistics, in the order of buffer_tensor(i)
 //   table    the frozen time-embedding table (timesteps, time_dim)
+//   ema      (optional, see set_ema) the exponential moving averages of params
+//            and of the BatchNorm running statistics (num_params + num_buffers)
 #pragma once
 
 #include <cstdint>
@@ -44,7 +52,12 @@ struct UNetConfig {
   float beta_end = 0.02f;
   float bn_momentum = 0.1f;
   float bn_eps = 1e-5f;
+  int schedule = 0;     // a Schedule kind: 0 linear (beta_start..beta_end), 1 cosine
+  int num_classes = 0;  // > 0: class-conditional with this many classes (see above)
 };
+
+// Noise schedules (UNetConfig::schedule).
+enum ScheduleKind : int { kScheduleLinear = 0, kScheduleCosine = 1 };
 
 // Throws ddpm::Error naming the field when a configuration is impossible.
 void validate(const UNetConfig& cfg);
@@ -61,14 +74,39 @@ struct TensorInfo {
 // sin(t / 10000^(2*(j/2)/dim)) for even j and cos(...) for odd j.
 void sinusoidal_table(int timesteps, int dim, float* out);
 
-// Linear beta schedule and the derived per-t coefficients, in double then
+// A beta schedule and the derived per-t coefficients, in double then
 // rounded to float (index t in [0, timesteps)).
 struct Schedule {
   std::vector<float> beta, alpha, alpha_bar, sqrt_alpha_bar, sqrt_one_minus_alpha_bar;
   // Reverse-step coefficients (see Backend::reverse_step).
   std::vector<float> c_x, c_eps, sigma;
+  // alpha_bar in double, for coefficients formed across two timesteps (DDIM).
+  std::vector<double> alpha_bar64;
+  // Linear betas from beta_start to beta_end (the DDPM paper, the notebook).
   static Schedule linear(int timesteps, float beta_start, float beta_end);
+  // Nichol & Dhariwal 2021: alpha_bar(t) = f(t) / f(0), f(t) = cos^2((t/T + s) / (1 + s) * pi/2),
+  // beta_t = min(1 - alpha_bar(t+1) / alpha_bar(t), max_beta).
+  static Schedule cosine(int timesteps, double s = 0.008, double max_beta = 0.999);
+  // The schedule a configuration names.
+  static Schedule of(const UNetConfig& cfg);
+  // The coefficients of a DDIM step from t to t_prev (t_prev = -1: to x_0,
+  // alpha_bar = 1) with noise scale eta >= 0 (0: deterministic), x_0
+  // prediction clipped to [-x0_clip, x0_clip] when x0_clip > 0.
+  DdimCoefficients ddim(int t, int t_prev, double eta, float x0_clip = 0.0f) const;
+  // The ancestral step at t through the posterior q(x_{t-1} | x_t, x_0) with the
+  // predicted x_0 clipped to [-x0_clip, x0_clip] (improved-diffusion's p_sample
+  // with clip_denoised), sigma = sqrt(beta_t) as reverse_step (0 at t = 0).
+  // Unclipped it is reverse_step's update, rewritten.
+  DdimCoefficients ddpm_posterior(int t, float x0_clip) const;
+
+ private:
+  static Schedule from_betas(const std::vector<double>& betas);
 };
+
+// The S timesteps a DDIM sampler visits, evenly spaced as the DDIM paper's
+// code (ermongroup/ddim, "uniform" skip): t_i = floor(i * T / S) for
+// i = S-1 down to 0, so T = 1000, S = 50 gives 980, 960, ..., 0. 1 <= S <= T.
+std::vector<int> ddim_timesteps(int timesteps, int steps);
 
 class UNet {
  public:
@@ -115,17 +153,50 @@ class UNet {
   int64_t bn_batches() const { return bn_batches_; }        // BatchNorm num_batches_tracked
   void set_bn_batches(int64_t s) { bn_batches_ = s; }
 
+  // ---- exponential moving average of the weights ----------------------------
+  // decay in [0, 1); > 0 turns the EMA on: train_step then updates it after
+  // Adam with ema_decay_at(decay, update), update = adam_step before the step,
+  // for the parameters and, with the same decay, the BatchNorm running
+  // statistics (so that the averaged weights are sampled with statistics
+  // averaged over the same steps, not the live model's latest). The first
+  // call with decay > 0 allocates the EMA buffer and starts it at the current
+  // parameters and statistics; 0 stops updating it (the buffer stays).
+  void set_ema(double decay);
+  double ema_decay() const { return ema_decay_; }
+  bool has_ema() const;
+  void get_ema_params(float* host) const;   // num_params; throws without an EMA
+  void set_ema_params(const float* host);   // allocates the EMA buffer if needed
+  void get_ema_buffers(float* host) const;  // num_buffers; throws without an EMA
+  void set_ema_buffers(const float* host);  // allocates the EMA buffer if needed
+  // Exchanges the live parameters and statistics with their EMA (through the
+  // gradient buffer, which it clobbers), e.g. to sample from the EMA weights
+  // mid-training and back. Throws without an EMA.
+  void swap_ema();
+
+  // ---- class conditioning (num_classes > 0) --------------------------------
+  int num_classes() const { return cfg_.num_classes; }
+  int null_class() const { return cfg_.num_classes; }  // the label that means "no class"
+  // Probability that train_step replaces a label by the null class
+  // (classifier-free guidance training), in [0, 1]; default 0.1.
+  void set_cond_drop(double p);
+  double cond_drop() const { return cond_drop_; }
+
   // ---- forward / backward (backend memory) -----------------------------------
   // x (n, C, H, W), t (n) int32 in [0, timesteps), out (n, C, H, W); n <= max_batch.
   // training = true uses batch statistics, updates the running ones and keeps
   // what backward() needs.
   void forward(const float* x, const int32_t* t, float* out, int n, bool training);
+  // The same with class labels (n int32 in backend memory, each in
+  // [0, num_classes]) for a conditional model; nullptr = the null class.
+  // An unconditional model ignores them.
+  void forward(const float* x, const int32_t* t, const int32_t* labels, float* out, int n, bool training);
   // Gradients of sum(out * dout) for the last training forward (same n):
   // parameter gradients into grads (overwrite); dx (n, C, H, W) nullable.
   void backward(const float* dout, float* dx, int n);
 
   // Host-array versions of the above (for tests and tools).
   void forward_host(const float* x, const int32_t* t, float* out, int n, bool training);
+  void forward_host(const float* x, const int32_t* t, const int32_t* labels, float* out, int n, bool training);
   void backward_host(const float* dout, float* dx, int n);
 
   // ---- training -------------------------------------------------------------
@@ -140,6 +211,13 @@ class UNet {
   // and whether flips are given), so a backend may replay it as a graph.
   void train_step(const uint8_t* pixels, const uint8_t* flips, int n, const AdamParams& hp,
                   uint64_t seed, int64_t step);
+  // The same with class labels (host, n values in [0, num_classes)), required
+  // by a conditional model: label i is replaced by the null class when
+  // uniform_at(seed, 4*step + 2, i) < cond_drop(). An unconditional model
+  // ignores them. With an EMA (set_ema), ema_update of the parameters and of
+  // the BatchNorm statistics follows Adam.
+  void train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t* labels, int n,
+                  const AdamParams& hp, uint64_t seed, int64_t step);
   // Losses of steps [first_step, first_step + count) into host; each must be
   // among the last kLossRing steps trained. Waits for the device.
   void read_losses(float* host, int64_t first_step, int count);
@@ -148,19 +226,40 @@ class UNet {
   // Sample k of this call is global sample first_index + k: its noise depends
   // only on (seed, first_index + k), not on how a run is split into batches.
   void sample_begin(int n, uint64_t seed, int64_t first_index);
+  // Class labels (host, n values in [0, num_classes], num_classes = the null
+  // class; nullptr = all null) and guidance scale w of the images begun by
+  // the last sample_begin, for a conditional model: each step's noise
+  // prediction is eps_null + w * (eps_label - eps_null) (classifier-free
+  // guidance; w = 1: the conditional model alone, one forward pass; w = 0:
+  // the unconditional one). Other w run both as one batch of 2n, which must
+  // fit max_batch. Without this call a conditional model samples the null class.
+  void sample_set_labels(const int32_t* labels, float guidance);
   // One reverse step at t (t = timesteps-1 down to 0).
   void sample_step(int t);
+  // The same with the predicted x_0 clipped to [-x0_clip, x0_clip] when
+  // x0_clip > 0 (Schedule::ddpm_posterior); x0_clip <= 0 is sample_step(t).
+  void sample_step(int t, float x0_clip);
+  // One DDIM step from t to t_prev (t > t_prev >= -1; -1 ends at x_0), noise
+  // scale eta (0 deterministic, 1 the DDPM posterior's variance), x_0
+  // prediction clipped to [-x0_clip, x0_clip] when x0_clip > 0.
+  void sample_step_ddim(int t, int t_prev, double eta, float x0_clip = 0.0f);
   // Current images (n, C, H, W) into host; clip to [-1, 1] first if asked.
   void sample_read(float* host, bool clip);
+  // Replaces the current images (n, C, H, W) from host, e.g. to start from a
+  // given x_T instead of the seeded one.
+  void sample_set_x(const float* host);
 
  private:
   struct Impl;
+  void predict_eps(int t, const char* what);
+  void start_ema();
   Backend& backend_;
   UNetConfig cfg_;
   int max_batch_;
   std::vector<TensorInfo> params_, buffers_;
   int64_t num_params_ = 0, num_buffers_ = 0, backend_bytes_ = 0;
   int64_t adam_step_ = 0, bn_batches_ = 0;
+  double ema_decay_ = 0.0, cond_drop_ = 0.1;
   uint64_t uid_;  // this model's name for the backend's step recordings (Backend::step_begin)
   std::unique_ptr<Impl> impl_;
 };

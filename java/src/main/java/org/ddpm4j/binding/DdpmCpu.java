@@ -9,6 +9,7 @@ import org.bytedeco.javacpp.annotation.Name;
 import org.bytedeco.javacpp.annotation.Namespace;
 import org.bytedeco.javacpp.annotation.Platform;
 import org.bytedeco.javacpp.annotation.StdString;
+import org.bytedeco.javacpp.annotation.StdVector;
 
 /**
  * JavaCPP binding of the native core (native/include/ddpm/{backend,unet,api}.h):
@@ -69,6 +70,8 @@ public final class DdpmCpu {
         public native float beta_end(); public native UNetConfig beta_end(float v);
         public native float bn_momentum(); public native UNetConfig bn_momentum(float v);
         public native float bn_eps(); public native UNetConfig bn_eps(float v);
+        public native int schedule(); public native UNetConfig schedule(int v);
+        public native int num_classes(); public native UNetConfig num_classes(int v);
     }
 
     /** ddpm::AdamParams. */
@@ -128,18 +131,38 @@ public final class DdpmCpu {
         public native @Cast("int64_t") long bn_batches();
         public native void set_bn_batches(@Cast("int64_t") long s);
 
+        public native void set_ema(double decay);
+        public native double ema_decay();
+        public native @Cast("bool") boolean has_ema();
+        public native void get_ema_params(float[] host);
+        public native void set_ema_params(@Const float[] host);
+        public native void get_ema_buffers(float[] host);
+        public native void set_ema_buffers(@Const float[] host);
+        public native void swap_ema();
+        public native void set_cond_drop(double p);
+
         public native void forward_host(@Const float[] x, @Cast("const int32_t*") int[] t, float[] out, int n,
+                                        @Cast("bool") boolean training);
+        public native void forward_host(@Const float[] x, @Cast("const int32_t*") int[] t,
+                                        @Cast("const int32_t*") int[] labels, float[] out, int n,
                                         @Cast("bool") boolean training);
         public native void backward_host(@Const float[] dout, float[] dx, int n);
 
         public native void train_step(@Cast("const uint8_t*") byte[] pixels, @Cast("const uint8_t*") byte[] flips,
                                       int n, @Const @ByRef AdamParams hp, @Cast("uint64_t") long seed,
                                       @Cast("int64_t") long step);
+        public native void train_step(@Cast("const uint8_t*") byte[] pixels, @Cast("const uint8_t*") byte[] flips,
+                                      @Cast("const int32_t*") int[] labels, int n, @Const @ByRef AdamParams hp,
+                                      @Cast("uint64_t") long seed, @Cast("int64_t") long step);
         public native void read_losses(float[] host, @Cast("int64_t") long firstStep, int count);
 
         public native void sample_begin(int n, @Cast("uint64_t") long seed, @Cast("int64_t") long firstIndex);
         public native void sample_step(int t);
+        public native void sample_step(int t, float x0Clip);
         public native void sample_read(float[] host, @Cast("bool") boolean clip);
+        public native void sample_set_labels(@Cast("const int32_t*") int[] labels, float guidance);
+        public native void sample_step_ddim(int t, int tPrev, double eta, float x0Clip);
+        public native void sample_set_x(@Const float[] host);
     }
 
     /** ddpm::OpBench: one op prepared with its own buffers, for benchmarks. */
@@ -172,6 +195,12 @@ public final class DdpmCpu {
     public static native void validate(@Const @ByRef UNetConfig config);
 
     public static native void sinusoidal_table(int timesteps, int dim, float[] out);
+
+    /** The DDIM sampler's timesteps, descending (ddpm::ddim_timesteps). */
+    public static native @StdVector int[] ddim_timesteps(int timesteps, int steps);
+
+    /** The EMA decay of update number {@code update} with warm-up (ddpm::ema_decay_at). */
+    public static native double ema_decay_at(double decay, @Cast("int64_t") long update);
 
     @Namespace("api") public static native @StdString String version();
 

@@ -37,7 +37,8 @@ final class NativeUNet implements UNet {
         DdpmCpu.UNetConfig n = new DdpmCpu.UNetConfig();
         n.in_channels(c.inChannels()).height(c.height()).width(c.width()).base_width(c.baseWidth())
                 .depth(c.depth()).time_dim(c.timeDim()).timesteps(c.timesteps()).beta_start(c.betaStart())
-                .beta_end(c.betaEnd()).bn_momentum(UNetConfig.BN_MOMENTUM).bn_eps(UNetConfig.BN_EPS);
+                .beta_end(c.betaEnd()).bn_momentum(UNetConfig.BN_MOMENTUM).bn_eps(UNetConfig.BN_EPS)
+                .schedule(c.schedule().code).num_classes(c.numClasses());
         return n;
     }
 
@@ -137,16 +138,57 @@ final class NativeUNet implements UNet {
     @Override public void setAdamStep(long step) { p().set_adam_step(step); }
     @Override public long bnBatches() { return p().bn_batches(); }
     @Override public void setBnBatches(long batches) { p().set_bn_batches(batches); }
+    @Override public void setEma(double decay) { p().set_ema(decay); }
+    @Override public boolean hasEma() { return p().has_ema(); }
+    @Override public void swapEma() { p().swap_ema(); }
+    @Override public void setCondDrop(double prob) { p().set_cond_drop(prob); }
+
+    @Override
+    public float[] emaParams(float[] into) {
+        float[] a = sized(into, numParams, "emaParams");
+        p().get_ema_params(a);
+        return a;
+    }
+
+    @Override
+    public void setEmaParams(float[] values) {
+        p().set_ema_params(sized(values, numParams, "setEmaParams"));
+    }
+
+    @Override
+    public float[] emaBuffers(float[] into) {
+        float[] a = sized(into, numBuffers, "emaBuffers");
+        p().get_ema_buffers(a);
+        return a;
+    }
+
+    @Override
+    public void setEmaBuffers(float[] values) {
+        p().set_ema_buffers(sized(values, numBuffers, "setEmaBuffers"));
+    }
 
     @Override
     public float[] forward(float[] x, int[] t, int n, boolean training) {
+        return forward(x, t, null, n, training);
+    }
+
+    @Override
+    public float[] forward(float[] x, int[] t, int[] labels, int n, boolean training) {
         checkBatch(n, "forward");
         long size = (long) n * config.sampleSize();
         if (x.length != size) throw new IllegalArgumentException("forward: x must hold " + size + " floats, got " + x.length);
         if (t.length != n) throw new IllegalArgumentException("forward: t must hold " + n + " timesteps, got " + t.length);
+        checkLabels(labels, n, "forward");
         float[] out = new float[(int) size];
-        p().forward_host(x, t, out, n, training);
+        if (labels == null) p().forward_host(x, t, out, n, training);
+        else p().forward_host(x, t, labels, out, n, training);
         return out;
+    }
+
+    private static void checkLabels(int[] labels, int n, String what) {
+        if (labels != null && labels.length < n) {
+            throw new IllegalArgumentException(what + ": labels must hold " + n + " values, got " + labels.length);
+        }
     }
 
     @Override
@@ -160,12 +202,19 @@ final class NativeUNet implements UNet {
 
     @Override
     public void trainStep(byte[] pixels, byte[] flips, int n, AdamConfig a, long seed, long step) {
+        trainStep(pixels, flips, null, n, a, seed, step);
+    }
+
+    @Override
+    public void trainStep(byte[] pixels, byte[] flips, int[] labels, int n, AdamConfig a, long seed, long step) {
         checkBatch(n, "trainStep");
+        checkLabels(labels, n, "trainStep");
         long size = (long) n * config.sampleSize();
         if (pixels.length < size) throw new IllegalArgumentException("trainStep: pixels must hold " + size + " bytes, got " + pixels.length);
         if (flips != null && flips.length < n) throw new IllegalArgumentException("trainStep: flips must hold " + n + " bytes");
         adam.lr(a.lr()).beta1(a.beta1()).beta2(a.beta2()).eps(a.eps()).weight_decay(a.weightDecay());
-        p().train_step(pixels, flips, n, adam, seed, step);
+        if (labels == null) p().train_step(pixels, flips, n, adam, seed, step);
+        else p().train_step(pixels, flips, labels, n, adam, seed, step);
     }
 
     @Override
@@ -187,7 +236,31 @@ final class NativeUNet implements UNet {
         p().sample_step(t);
     }
 
+    @Override
+    public void sampleStep(int t, float x0Clip) {
+        p().sample_step(t, x0Clip);
+    }
+
     private int sampleCount = 0;  // n of the last sampleBegin
+
+    @Override
+    public void sampleSetLabels(int[] labels, float guidance) {
+        checkLabels(labels, sampleCount, "sampleSetLabels");
+        p().sample_set_labels(labels, guidance);
+    }
+
+    @Override
+    public void sampleStepDdim(int t, int tPrev, double eta, float x0Clip) {
+        p().sample_step_ddim(t, tPrev, eta, x0Clip);
+    }
+
+    @Override
+    public void sampleSetX(float[] x) {
+        long size = (long) sampleCount * config.sampleSize();
+        if (sampleCount == 0) throw new IllegalStateException("sampleSetX: call sampleBegin first");
+        if (x.length != size) throw new IllegalArgumentException("sampleSetX: x must hold " + size + " floats, got " + x.length);
+        p().sample_set_x(x);
+    }
 
     @Override
     public float[] sampleRead(boolean clip) {

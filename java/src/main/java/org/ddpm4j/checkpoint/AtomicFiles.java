@@ -43,12 +43,21 @@ public final class AtomicFiles {
             }
             throw e;
         }
+        commit(tmp, abs);
+    }
+
+    /**
+     * The end of a write that streamed into {@code tmp} (already fsynced): renames it over
+     * {@code file} atomically and fsyncs the folder.
+     */
+    public static void commit(Path tmp, Path file) throws IOException {
+        Path abs = file.toAbsolutePath();
         try {
             Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (AtomicMoveNotSupportedException e) {
             Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
         }
-        if (dir != null) fsyncDir(dir);
+        if (abs.getParent() != null) fsyncDir(abs.getParent());
     }
 
     private static void fsyncDir(Path dir) {

@@ -15,20 +15,22 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
 import java.util.zip.CRC32;
 import org.ddpm4j.data.DataSpec;
 import org.ddpm4j.data.Split;
+import org.ddpm4j.diffusion.NoiseSchedule;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.train.Preset;
 import org.ddpm4j.train.TrainingState;
 
 /**
- * The checkpoint file format, version 1. Little-endian throughout:
+ * The checkpoint file format, version 2 (version 1 files still load). Little-endian throughout:
  * <pre>
  * magic    8 bytes  "DDPM4JCK"
- * version  u32      1
+ * version  u32      2
  * sections, in this order, each
  *   name length u16, name (ASCII), payload length u64, payload, CRC32 u32 of name + payload
  *   config      JSON: model config, time-table kind, training hyper-parameters and preset, data source, class filter
@@ -36,6 +38,8 @@ import org.ddpm4j.train.TrainingState;
  *   params      f32[num_params]           (the native parameter order, named by the seed's state_dict)
  *   buffers     f32[num_buffers]          (BatchNorm running means and variances)
  *   adam        f32[2 * num_params]       (first moments, then second moments)
+ *   ema         f32[num_params + num_buffers] or empty  (version 2 only: the EMA of the parameters,
+ *               then of the BatchNorm statistics; empty = none)
  *   time_table  f32[timesteps * time_dim]
  *   end         empty
  * </pre>
@@ -48,7 +52,9 @@ import org.ddpm4j.train.TrainingState;
  */
 public final class CheckpointFile {
     public static final byte[] MAGIC = "DDPM4JCK".getBytes(StandardCharsets.US_ASCII);
-    public static final int VERSION = 1;
+    public static final int VERSION = 2;
+    /** The first format, without the ema section: still read. */
+    public static final int VERSION_1 = 1;
     private static final int CHUNK = 1 << 20;
     private static final long MAX_JSON_BYTES = 64L << 20;
 
@@ -61,7 +67,12 @@ public final class CheckpointFile {
             "time_table", labels(TimeTable.values()),
             "training.initial_time_table", labels(TimeTable.values()),
             "data.split", labels(Split.values()),
-            "data.source", List.of(DataSpec.CIFAR10, DataSpec.FOLDER));
+            "data.source", List.of(DataSpec.CIFAR10, DataSpec.FOLDER),
+            "model.schedule", labels(NoiseSchedule.values()));
+
+    /** Config fields version 2 added (the noise schedule, class conditioning, the EMA): a version-1 file lacks them. */
+    private static final Set<String> ADDED_IN_2 = Stream.concat(Configs.ADDED_FIELDS.stream(), Stream.of("ema_decay", "cond_drop"))
+            .collect(java.util.stream.Collectors.toUnmodifiableSet());
 
     private CheckpointFile() {}
 
@@ -94,6 +105,8 @@ public final class CheckpointFile {
         floats(ch, "params", c.model().params());
         floats(ch, "buffers", c.model().buffers());
         floats(ch, "adam", c.optimizer().moments());
+        if (c.model().hasEma()) floats(ch, "ema", c.model().emaParams(), c.model().emaBuffers());
+        else floats(ch, "ema");
         floats(ch, "time_table", c.model().timeTable());
         bytes(ch, "end", new byte[0]);
     }
@@ -145,6 +158,7 @@ public final class CheckpointFile {
         }
         if (c.timeDim() < 2) return "time_dim " + c.timeDim() + ", expected at least 2";
         if (c.timesteps() < 2) return "timesteps " + c.timesteps() + ", expected at least 2";
+        if (c.numClasses() < 0 || c.numClasses() > 65535) return "num_classes " + c.numClasses() + ", expected 0 to 65535";
         if (!(c.betaStart() > 0 && c.betaStart() <= c.betaEnd() && c.betaEnd() < 1)) {
             return "betas " + c.betaStart() + ".." + c.betaEnd() + ", expected 0 < beta_start <= beta_end < 1";
         }
@@ -184,17 +198,22 @@ public final class CheckpointFile {
         trailer(ch, crc);
     }
 
-    private static void floats(WritableByteChannel ch, String name, float[] v) throws IOException {
-        CRC32 crc = header(ch, name, 4L * v.length);
+    /** One section holding the arrays one after the other (none: an empty section). */
+    private static void floats(WritableByteChannel ch, String name, float[]... parts) throws IOException {
+        long total = 0;
+        for (float[] v : parts) total += v.length;
+        CRC32 crc = header(ch, name, 4L * total);
         ByteBuffer buf = le(CHUNK);
-        for (int i = 0; i < v.length; ) {
-            int n = Math.min(CHUNK / 4, v.length - i);
-            buf.clear();
-            buf.asFloatBuffer().put(v, i, n);
-            buf.limit(4 * n);
-            crc.update(buf.duplicate());
-            writeAll(ch, buf);
-            i += n;
+        for (float[] v : parts) {
+            for (int i = 0; i < v.length; ) {
+                int n = Math.min(CHUNK / 4, v.length - i);
+                buf.clear();
+                buf.asFloatBuffer().put(v, i, n);
+                buf.limit(4 * n);
+                crc.update(buf.duplicate());
+                writeAll(ch, buf);
+                i += n;
+            }
         }
         trailer(ch, crc);
     }
@@ -238,13 +257,13 @@ public final class CheckpointFile {
                 throw new CheckpointException(source + " is not a ddpm4j checkpoint");
             }
             int version = readExactly(4, "the header").getInt();
-            if (version != VERSION) {
+            if (version != VERSION && version != VERSION_1) {
                 throw new CheckpointException("checkpoint " + source + " has format version " + Integer.toUnsignedString(version)
-                        + "; this ddpm4j reads version " + VERSION);
+                        + "; this ddpm4j reads versions " + VERSION_1 + " and " + VERSION);
             }
             JsonObject config = json("config");
             JsonObject state = json("state");
-            CheckpointMeta meta = meta(config);
+            CheckpointMeta meta = meta(config, version);
             TimeTable kind = CheckpointMeta.tableKind(config);
             long globalStep = integer(state, "global_step", 0, Long.MAX_VALUE);
             int epoch = (int) integer(state, "epoch", 0, Integer.MAX_VALUE);
@@ -258,6 +277,7 @@ public final class CheckpointFile {
             float[] params = floats("params");
             float[] buffers = floats("buffers");
             float[] adam = floats("adam");
+            float[] ema = version >= VERSION ? floats("ema") : new float[0];
             float[] table = floats("time_table");
             bytes("end");
             if (ch.position() != size) throw corrupt((size - ch.position()) + " bytes after the end marker");
@@ -269,14 +289,20 @@ public final class CheckpointFile {
             if (adam.length != 2L * params.length) {
                 throw corrupt("section 'adam' holds " + adam.length + " floats, expected twice the " + params.length + " params");
             }
-            ModelState model = new ModelState(meta.model(), params, buffers, bnBatches, table, kind);
+            if (ema.length != 0 && ema.length != (long) params.length + buffers.length) {
+                throw corrupt("section 'ema' holds " + ema.length + " floats, expected none or the " + params.length
+                        + " params and " + buffers.length + " buffers");
+            }
+            ModelState model = new ModelState(meta.model(), params, buffers, bnBatches, table, kind,
+                    ema.length == 0 ? null : Arrays.copyOf(ema, params.length),
+                    ema.length == 0 ? null : Arrays.copyOfRange(ema, params.length, ema.length));
             return new Checkpoint(meta, model, new OptimizerState(adam, adamStep), new TrainingState(globalStep, epoch, position));
         }
 
         /** The config, checked field by field against what this version writes before it is converted. */
-        private CheckpointMeta meta(JsonObject config) {
+        private CheckpointMeta meta(JsonObject config, int version) {
             try {
-                StrictJson.checkTypes(config, CONFIG_TEMPLATE, "config");
+                StrictJson.checkTypes(config, CONFIG_TEMPLATE, "config", version >= VERSION ? Set.of() : ADDED_IN_2);
             } catch (StrictJson.Invalid e) {
                 throw corrupt(e.getMessage());
             }
@@ -284,6 +310,7 @@ public final class CheckpointFile {
                 JsonObject o = config;
                 String[] path = w.getKey().split("\\.");
                 for (int i = 0; i < path.length - 1; i++) o = o.getAsJsonObject(path[i]);
+                if (!o.has(path[path.length - 1])) continue;  // a field a version-1 file lacks (checked above)
                 String v = o.get(path[path.length - 1]).getAsString();
                 if (!w.getValue().contains(v)) {
                     throw corrupt("config." + w.getKey() + " is \"" + StrictJson.printable(v) + "\", expected one of "
@@ -298,8 +325,22 @@ public final class CheckpointFile {
             }
             String problem = modelProblem(meta.model());
             if (problem != null) throw corrupt("its config has " + problem);
+            if (config.has("class_names")) classNames(config.get("class_names"), meta.model().numClasses());
             if (meta.images() < 0) throw corrupt("config.data.images is " + meta.images() + ", expected a non-negative integer");
             return meta;
+        }
+
+        /** class_names: as many strings as the model has classes. */
+        private void classNames(com.google.gson.JsonElement names, int classes) {
+            if (!names.isJsonArray() || names.getAsJsonArray().size() != classes) {
+                throw corrupt("config.class_names is " + StrictJson.clean(names.toString(), 60) + ", expected an array of the "
+                        + classes + " class names of model.num_classes");
+            }
+            for (com.google.gson.JsonElement n : names.getAsJsonArray()) {
+                if (!n.isJsonPrimitive() || !n.getAsJsonPrimitive().isString()) {
+                    throw corrupt("config.class_names holds " + StrictJson.clean(n.toString(), 40) + ", expected strings");
+                }
+            }
         }
 
         private long integer(JsonObject state, String field, long min, long max) {

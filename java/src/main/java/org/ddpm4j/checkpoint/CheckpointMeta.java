@@ -1,6 +1,9 @@
 package org.ddpm4j.checkpoint;
 
+import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
+import java.util.ArrayList;
+import java.util.List;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import org.ddpm4j.data.DataSpec;
@@ -17,8 +20,20 @@ import org.ddpm4j.train.TrainSettings;
  *
  * @param images number of training images (a resumed run checks it finds the same)
  * @param finetunedFrom the base checkpoint of a fine-tuned model, or null
+ * @param classNames the names of the labels a class-conditional model was trained on (label i is
+ *     classNames[i]), or null
  */
-public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec data, int images, String finetunedFrom) {
+public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec data, int images, String finetunedFrom,
+                             List<String> classNames) {
+
+    public CheckpointMeta {
+        classNames = classNames == null ? null : List.copyOf(classNames);
+    }
+
+    /** The configuration of a model without class names (unconditional). */
+    public CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec data, int images, String finetunedFrom) {
+        this(model, training, data, images, finetunedFrom, null);
+    }
 
     public JsonObject toJson(TimeTable tableKind) {
         JsonObject o = new JsonObject();
@@ -42,6 +57,8 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
         t.addProperty("checkpoint_every", training.checkpointEvery());
         t.addProperty("checkpoint_minutes", training.checkpointMinutes());
         t.addProperty("log_every", training.logEvery());
+        t.addProperty("ema_decay", training.emaDecay());
+        t.addProperty("cond_drop", training.condDrop());
         o.add("training", t);
         JsonObject d = new JsonObject();
         d.addProperty("source", data.source());
@@ -53,6 +70,11 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
         d.addProperty("images", images);
         o.add("data", d);
         o.add("finetuned_from", finetunedFrom == null ? JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(finetunedFrom));
+        if (classNames != null) {
+            JsonArray names = new JsonArray();
+            classNames.forEach(names::add);
+            o.add("class_names", names);
+        }
         return o;
     }
 
@@ -65,12 +87,20 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
                 t.get("epochs").getAsInt(), t.get("max_steps").getAsLong(), t.get("flip").getAsBoolean(),
                 t.get("seed").getAsLong(), TimeTable.valueOf(t.get("initial_time_table").getAsString().toUpperCase(java.util.Locale.ROOT)),
                 t.get("sample_every").getAsInt(), t.get("checkpoint_every").getAsInt(),
-                t.get("checkpoint_minutes").getAsDouble(), t.get("log_every").getAsInt());
+                t.get("checkpoint_minutes").getAsDouble(), t.get("log_every").getAsInt(),
+                // absent from files written before the EMA and class conditioning: no EMA, the default dropout
+                t.has("ema_decay") ? t.get("ema_decay").getAsDouble() : 0.0,
+                t.has("cond_drop") ? t.get("cond_drop").getAsDouble() : TrainSettings.DEFAULT_COND_DROP);
         JsonObject d = o.getAsJsonObject("data");
         DataSpec data = new DataSpec(d.get("source").getAsString(), str(d.get("path")),
                 Split.parse(d.get("split").getAsString()), str(d.get("class")), d.get("limit").getAsInt(),
                 d.get("resize").getAsBoolean());
-        return new CheckpointMeta(model, ts, data, d.get("images").getAsInt(), str(o.get("finetuned_from")));
+        List<String> names = null;
+        if (o.has("class_names")) {
+            names = new ArrayList<>();
+            for (JsonElement e : o.getAsJsonArray("class_names")) names.add(e.getAsString());
+        }
+        return new CheckpointMeta(model, ts, data, d.get("images").getAsInt(), str(o.get("finetuned_from")), names);
     }
 
     static TimeTable tableKind(JsonObject o) {

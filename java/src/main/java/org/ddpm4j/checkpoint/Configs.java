@@ -1,16 +1,22 @@
 package org.ddpm4j.checkpoint;
 
 import com.google.gson.JsonObject;
+import org.ddpm4j.diffusion.NoiseSchedule;
 import org.ddpm4j.model.UNetConfig;
 
 /** UNetConfig to and from JSON, and a short description. */
 public final class Configs {
+    /** Model fields written since the cosine schedule and class conditioning; older files lack them. */
+    public static final java.util.Set<String> ADDED_FIELDS = java.util.Set.of("schedule", "num_classes");
+
     private Configs() {}
 
     public static String describe(UNetConfig c) {
-        return String.format(java.util.Locale.ROOT, "%dx%dx%d images, base width %d, depth %d, time_dim %d, T=%d, betas %s..%s",
-                c.inChannels(), c.height(), c.width(), c.baseWidth(), c.depth(), c.timeDim(), c.timesteps(),
-                plain(c.betaStart()), plain(c.betaEnd()));
+        String schedule = c.schedule() == NoiseSchedule.COSINE ? "cosine schedule"
+                : "betas " + plain(c.betaStart()) + ".." + plain(c.betaEnd());
+        return String.format(java.util.Locale.ROOT, "%dx%dx%d images, base width %d, depth %d, time_dim %d, T=%d, %s%s",
+                c.inChannels(), c.height(), c.width(), c.baseWidth(), c.depth(), c.timeDim(), c.timesteps(), schedule,
+                c.conditional() ? ", conditional on " + c.numClasses() + " classes" : "");
     }
 
     /** A float as its shortest decimal without exponent, e.g. 0.0001. */
@@ -31,12 +37,18 @@ public final class Configs {
         o.addProperty("beta_end", c.betaEnd());
         o.addProperty("bn_momentum", UNetConfig.BN_MOMENTUM);
         o.addProperty("bn_eps", UNetConfig.BN_EPS);
+        o.addProperty("schedule", c.schedule().label());
+        o.addProperty("num_classes", c.numClasses());
         return o;
     }
 
+    /** Files written before the cosine schedule and class conditioning have neither field: linear, unconditional. */
     public static UNetConfig fromJson(JsonObject o) {
+        NoiseSchedule schedule = o.has("schedule") ? NoiseSchedule.parse(o.get("schedule").getAsString()) : NoiseSchedule.LINEAR;
+        int classes = o.has("num_classes") ? o.get("num_classes").getAsInt() : 0;
         return new UNetConfig(o.get("in_channels").getAsInt(), o.get("height").getAsInt(), o.get("width").getAsInt(),
                 o.get("base_width").getAsInt(), o.get("depth").getAsInt(), o.get("time_dim").getAsInt(),
-                o.get("timesteps").getAsInt(), o.get("beta_start").getAsFloat(), o.get("beta_end").getAsFloat());
+                o.get("timesteps").getAsInt(), o.get("beta_start").getAsFloat(), o.get("beta_end").getAsFloat(),
+                schedule, classes);
     }
 }

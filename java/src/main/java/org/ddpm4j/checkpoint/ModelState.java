@@ -6,10 +6,26 @@ import org.ddpm4j.model.UNetConfig;
 
 /**
  * The weights of a model, host-side: parameters, BatchNorm running statistics and
- * batch count, and the frozen time table (with what kind of table it is).
+ * batch count, the frozen time table (with what kind of table it is), and the
+ * exponential moving averages of the parameters and of the BatchNorm statistics when
+ * the model keeps them (else both null): the averaged weights are used with the
+ * statistics averaged over the same steps, which match them better than the live
+ * model's latest ones.
  */
 public record ModelState(UNetConfig config, float[] params, float[] buffers, long bnBatches, float[] timeTable,
-                         TimeTable timeTableKind) {
+                         TimeTable timeTableKind, float[] emaParams, float[] emaBuffers) {
+
+    public ModelState {
+        if ((emaParams == null) != (emaBuffers == null)) {
+            throw new IllegalArgumentException("ModelState: the EMA needs both its parameters and its statistics");
+        }
+    }
+
+    /** Weights without an EMA. */
+    public ModelState(UNetConfig config, float[] params, float[] buffers, long bnBatches, float[] timeTable,
+                      TimeTable timeTableKind) {
+        this(config, params, buffers, bnBatches, timeTable, timeTableKind, null, null);
+    }
 
     public static ModelState capture(UNet net, TimeTable kind) {
         return capture(net, kind, null);
@@ -18,11 +34,39 @@ public record ModelState(UNetConfig config, float[] params, float[] buffers, lon
     /** As {@link #capture(UNet, TimeTable)}, into the arrays of {@code reuse} (null: new ones; a model's are ~130 MB). */
     public static ModelState capture(UNet net, TimeTable kind, ModelState reuse) {
         boolean same = reuse != null && reuse.config.equals(net.config());
+        boolean ema = net.hasEma();
+        boolean sameEma = same && reuse.emaParams != null;
         return new ModelState(net.config(), net.params(same ? reuse.params : null),
-                net.bufferValues(same ? reuse.buffers : null), net.bnBatches(), net.timeTable(same ? reuse.timeTable : null), kind);
+                net.bufferValues(same ? reuse.buffers : null), net.bnBatches(), net.timeTable(same ? reuse.timeTable : null), kind,
+                ema ? net.emaParams(sameEma ? reuse.emaParams : null) : null,
+                ema ? net.emaBuffers(sameEma ? reuse.emaBuffers : null) : null);
     }
 
-    /** Loads these weights into {@code net}, which must have the same configuration. */
+    public boolean hasEma() {
+        return emaParams != null;
+    }
+
+    /**
+     * These weights with the chosen parameters as the model's and no EMA (for sampling,
+     * export, fine-tuning). {@code w == null}: the EMA when there is one, else the raw ones.
+     */
+    public ModelState select(Weights w) {
+        if (w == Weights.RAW || (w == null && emaParams == null)) {
+            return emaParams == null ? this : new ModelState(config, params, buffers, bnBatches, timeTable, timeTableKind);
+        }
+        if (emaParams == null) {
+            throw new CheckpointException("the model keeps no EMA of its weights (trained with --ema-decay 0, or before "
+                    + "EMA existed); use --weights raw");
+        }
+        return new ModelState(config, emaParams, emaBuffers, bnBatches, timeTable, timeTableKind);
+    }
+
+    /** Which weights {@link #select} takes for {@code w}. */
+    public Weights resolve(Weights w) {
+        return w != null ? w : emaParams != null ? Weights.EMA : Weights.RAW;
+    }
+
+    /** Loads these weights (and the EMA, if any) into {@code net}, which must have the same configuration. */
     public void applyTo(UNet net) {
         if (!net.config().equals(config)) {
             throw new CheckpointException("the weights are for " + Configs.describe(config) + ", the model is "
@@ -31,10 +75,18 @@ public record ModelState(UNetConfig config, float[] params, float[] buffers, lon
         check("params", params.length, net.numParams());
         check("buffers", buffers.length, net.numBuffers());
         check("time table", timeTable.length, (long) config.timesteps() * config.timeDim());
+        if (emaParams != null) {
+            check("EMA params", emaParams.length, net.numParams());
+            check("EMA buffers", emaBuffers.length, net.numBuffers());
+        }
         net.setParams(params);
         net.setBufferValues(buffers);
         net.setBnBatches(bnBatches);
         net.setTimeTable(timeTable);
+        if (emaParams != null) {
+            net.setEmaParams(emaParams);
+            net.setEmaBuffers(emaBuffers);
+        }
     }
 
     /**
@@ -46,6 +98,8 @@ public record ModelState(UNetConfig config, float[] params, float[] buffers, lon
     public void requireFinite(String source) {
         String bad = firstNonFinite(params, "parameter");
         if (bad == null) bad = firstNonFinite(buffers, "BatchNorm statistic");
+        if (bad == null && emaParams != null) bad = firstNonFinite(emaParams, "EMA parameter");
+        if (bad == null && emaBuffers != null) bad = firstNonFinite(emaBuffers, "EMA BatchNorm statistic");
         if (bad != null) {
             throw new CheckpointException(source + " holds non-finite weights (" + bad + "): the run that wrote it diverged;"
                     + " use an earlier checkpoint");

@@ -27,6 +27,8 @@ public final class SeedWeights {
     public static final String NUM_BATCHES = "num_batches_tracked";
     public static final String META_CONFIG = "ddpm4j_config";
     public static final String META_TABLE = "ddpm4j_time_table";
+    /** The class embedding of a class-conditional model (ddpm4j's extension; the notebook's UNet has none). */
+    public static final String CLASS_EMBED = "class_embed.weight";
 
     private SeedWeights() {}
 
@@ -62,8 +64,9 @@ public final class SeedWeights {
 
     /**
      * The model configuration a seed state dict implies: channels and base width from
-     * conv1, depth from the down blocks, timesteps and time_dim from the table; image
-     * size and betas from ddpm4j metadata when present, else from {@code fallback}.
+     * conv1, depth from the down blocks, timesteps and time_dim from the table, the number
+     * of classes from a class embedding; image size, betas and schedule from ddpm4j
+     * metadata when present, else from {@code fallback}.
      */
     public static UNetConfig inferConfig(Contents c, UNetConfig fallback, String file) {
         Map<String, Tensor> t = c.tensors();
@@ -82,14 +85,23 @@ public final class SeedWeights {
             try {
                 byte[] json = meta.getBytes(StandardCharsets.UTF_8);
                 JsonObject o = StrictJson.parseObject(json, 0, json.length);
-                StrictJson.checkTypes(o, Configs.toJson(UNetConfig.seed()), META_CONFIG);
+                StrictJson.checkTypes(o, Configs.toJson(UNetConfig.seed()), META_CONFIG, Configs.ADDED_FIELDS);
                 base = Configs.fromJson(o);
             } catch (StrictJson.Invalid e) {
                 throw new CheckpointException(file + ": its " + META_CONFIG + " metadata " + e.getMessage());
+            } catch (IllegalArgumentException e) {  // a schedule word or class count the config refuses
+                throw new CheckpointException(file + ": its " + META_CONFIG + " metadata is out of range ("
+                        + StrictJson.clean(String.valueOf(e.getMessage()), 200) + ")");
             }
         }
+        Tensor classes = t.get(CLASS_EMBED);
+        if (classes != null && (classes.shape().length != 2 || classes.shape()[0] < 2 || classes.shape()[1] != table.shape()[1])) {
+            throw new CheckpointException(file + ": " + CLASS_EMBED + " has shape " + Arrays.toString(classes.shape())
+                    + ", expected (classes + 1, " + table.shape()[1] + ")");
+        }
         UNetConfig cfg = new UNetConfig(dim(conv1, 1, file), base.height(), base.width(), dim(conv1, 0, file), depth,
-                dim(table, 1, file), dim(table, 0, file), base.betaStart(), base.betaEnd());
+                dim(table, 1, file), dim(table, 0, file), base.betaStart(), base.betaEnd(), base.schedule(),
+                classes == null ? 0 : dim(classes, 0, file) - 1);
         String problem = CheckpointFile.modelProblem(cfg);
         if (problem != null) throw new CheckpointException(file + ": its weights and metadata describe a model with " + problem);
         return cfg;

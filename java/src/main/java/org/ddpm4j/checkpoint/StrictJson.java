@@ -209,17 +209,26 @@ final class StrictJson {
      * template means a string or null. Fields the template lacks are allowed.
      */
     static void checkTypes(JsonObject actual, JsonObject template, String path) throws Invalid {
+        checkTypes(actual, template, path, java.util.Set.of());
+    }
+
+    /**
+     * As {@link #checkTypes(JsonObject, JsonObject, String)}, where the fields named in {@code mayBeAbsent}
+     * (by key, at any depth: fields later versions added) may be missing; when present they are checked.
+     */
+    static void checkTypes(JsonObject actual, JsonObject template, String path, java.util.Set<String> mayBeAbsent) throws Invalid {
         for (Map.Entry<String, JsonElement> en : template.entrySet()) {
             String where = path + "." + en.getKey();
             JsonElement want = en.getValue();
             JsonElement got = actual.get(en.getKey());
+            if (got == null && mayBeAbsent.contains(en.getKey())) continue;
             if (want.isJsonNull()) {
                 if (got != null && !got.isJsonNull() && !(got.isJsonPrimitive() && got.getAsJsonPrimitive().isString())) {
                     throw new Invalid(where + " is " + describe(got) + ", expected a string or null");
                 }
             } else if (want.isJsonObject()) {
                 if (got == null || !got.isJsonObject()) throw new Invalid(where + " is " + describe(got) + ", expected an object");
-                checkTypes(got.getAsJsonObject(), want.getAsJsonObject(), where);
+                checkTypes(got.getAsJsonObject(), want.getAsJsonObject(), where, mayBeAbsent);
             } else if (want.isJsonPrimitive()) {
                 checkPrimitive(got, want.getAsJsonPrimitive(), where);
             }

@@ -13,7 +13,8 @@ import picocli.CommandLine.Option;
 @Command(name = "export", mixinStandardHelpOptions = true, sortOptions = false, usageHelpAutoWidth = true,
         description = {"Export a checkpoint's weights to safetensors under the seed notebook's state_dict names",
                 "(conv1.conv.0.weight, ..., time_embed.weight; F32, num_batches_tracked as I64),",
-                "loadable by its PyTorch UNet with load_state_dict(strict=True)."})
+                "loadable by its PyTorch UNet with load_state_dict(strict=True); the EMA of the weights when the checkpoint keeps one",
+                "(--weights). A class-conditional model adds class_embed.weight ((classes + 1) x time_dim; the notebook's UNet has none)."})
 public final class ExportCommand implements Callable<Integer> {
     private final Io io;
 
@@ -23,6 +24,7 @@ public final class ExportCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The safetensors file to write.")
     Path out;
 
+    @Mixin WeightChoiceOptions choice;
     @Mixin CommonOptions common;
 
     ExportCommand(Io io) {
@@ -31,11 +33,12 @@ public final class ExportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ModelState state = CheckpointFile.read(from).model();
+        ModelState all = CheckpointFile.read(from).model();
+        ModelState state = all.select(choice.weights);
         try (Backend be = org.ddpm4j.binding.Backends.cpu(1)) {
             ModelFiles.writeSafetensors(be, state, out);
         }
-        io.out().println("exported " + from + " to " + out);
+        io.out().println("exported " + from + " (" + all.resolve(choice.weights).label() + " weights) to " + out);
         return 0;
     }
 }

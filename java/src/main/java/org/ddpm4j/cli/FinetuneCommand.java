@@ -41,6 +41,7 @@ public final class FinetuneCommand implements Callable<Integer> {
 
     @Mixin TrainOptions train;
     @Mixin DataOptions data;
+    @Mixin WeightChoiceOptions choice;
     @Mixin WeightsOptions weights;
     @Mixin CommonOptions common;
 
@@ -64,6 +65,7 @@ public final class FinetuneCommand implements Callable<Integer> {
                     if (from != null && (base == null || !from.toAbsolutePath().normalize().toString().equals(base))) {
                         changed.add(Changes.of("--from", from, base == null ? "no base model" : base));
                     }
+                    if (choice.weights != null) changed.add("--weights " + choice.weights.label() + " (a resumed fine-tune keeps its own weights)");
                     return changed;
                 });
             } else {
@@ -91,8 +93,8 @@ public final class FinetuneCommand implements Callable<Integer> {
                 boolean ownData = data.source != null || data.images != null || data.split != null || data.limit != null
                         || data.resize != null;
                 DataSpec spec = ownData ? data.spec() : data.relocate(baseData).withClass(data.className);
-                req = new TrainJob.Request(cfg, s, spec, data.locator(), dir, null, force, train.progress, base.state(),
-                        from.toAbsolutePath().normalize().toString(), train.keep, null);
+                req = new TrainJob.Request(cfg, s, spec, data.locator(), dir, null, force, train.progress,
+                        base.state().select(choice.weights), from.toAbsolutePath().normalize().toString(), train.keep, null);
             }
             Runs.trainAndReport(io, be, req);
         }

@@ -2,6 +2,7 @@ package org.ddpm4j.cli;
 
 import java.util.ArrayList;
 import java.util.List;
+import org.ddpm4j.diffusion.NoiseSchedule;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.train.Preset;
 import picocli.CommandLine.ITypeConverter;
@@ -38,6 +39,14 @@ public final class ModelOptions {
     @Option(names = "--beta-end", paramLabel = "B", description = "Last beta of the linear schedule (default 0.02).")
     Float betaEnd;
 
+    @Option(names = "--schedule", paramLabel = "linear|cosine", converter = ScheduleConverter.class,
+            description = "Noise schedule: linear betas (--beta-start..--beta-end, the notebook's) or cosine (Nichol & Dhariwal 2021, betas clipped at 0.999) (default linear).")
+    NoiseSchedule schedule;
+
+    @Option(names = "--conditional",
+            description = "Class-conditional model: a learned class embedding added to the time embedding, labels dropped to a null class with probability --cond-drop, so that sample --class NAME --guidance W draws any class.")
+    boolean conditional;
+
     Preset presetOr(Preset fallback) {
         return preset != null ? preset : fallback;
     }
@@ -54,7 +63,8 @@ public final class ModelOptions {
         UNetConfig r = new UNetConfig(ch, hw, w, baseWidth != null ? baseWidth : c.baseWidth(),
                 depth != null ? depth : c.depth(), timeDim != null ? timeDim : c.timeDim(),
                 timesteps != null ? timesteps : c.timesteps(), betaStart != null ? betaStart : c.betaStart(),
-                betaEnd != null ? betaEnd : c.betaEnd());
+                betaEnd != null ? betaEnd : c.betaEnd(), schedule != null ? schedule : c.schedule(),
+                conditional ? UNetConfig.CLASSES_FROM_DATA : c.numClasses());
         check(r);
         return r;
     }
@@ -110,7 +120,21 @@ public final class ModelOptions {
         if (timesteps != null) g.add("--timesteps");
         if (betaStart != null) g.add("--beta-start");
         if (betaEnd != null) g.add("--beta-end");
+        if (schedule != null) g.add("--schedule");
+        if (conditional) g.add("--conditional");
         return g;
+    }
+
+    /** picocli converter for --schedule. */
+    public static final class ScheduleConverter implements ITypeConverter<NoiseSchedule> {
+        @Override
+        public NoiseSchedule convert(String value) {
+            try {
+                return NoiseSchedule.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
     }
 
     /** picocli converter for --preset. */

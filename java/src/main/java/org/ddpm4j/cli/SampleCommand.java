@@ -7,14 +7,28 @@ import org.ddpm4j.checkpoint.ModelState;
 import org.ddpm4j.job.ModelFiles;
 import org.ddpm4j.job.SampleJob;
 import org.ddpm4j.sample.SampleOptions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import org.ddpm4j.data.ClassSelector;
+import org.ddpm4j.image.PngFolder;
+import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.sample.SampleFormat;
+import org.ddpm4j.sample.Sampler;
+import org.ddpm4j.sample.SamplerKind;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.TypeConversionException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "sample", mixinStandardHelpOptions = true, sortOptions = false, usageHelpAutoWidth = true,
-        description = {"Draw images from a trained model by ancestral DDPM sampling (BatchNorm in eval mode, final images clipped to [-1, 1]).",
+        description = {"Draw images from a trained model by ancestral DDPM sampling (BatchNorm in eval mode, final images clipped to [-1, 1]),",
+                "or by DDIM in fewer steps (--sampler ddim); from the EMA weights when the model keeps them (--weights).",
                 "Writes OUT/samples.png (a 10x10 grid for 100 images), OUT/samples-t500.png (x at t = 500, the notebook's mid result; T/2 in general)",
-                "and OUT/strip.png (a few images from x_T to x_0). The same --seed gives the same images."})
+                "and OUT/strip.png (a few images from x_T to x_0); with --format png,npz also OUT/sample-00000.png ... and OUT/samples.npz.",
+                "A class-conditional model draws --class NAME (or every class in turn) with classifier-free guidance --guidance W.",
+                "The same --seed gives the same images."})
 public final class SampleCommand implements Callable<Integer> {
     private final Io io;
 
@@ -42,6 +56,30 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--force", description = "Replace the images of an earlier ddpm sample in --out (default: refuse).")
     boolean force;
 
+    @Option(names = "--sampler", paramLabel = "ddpm|ddim", converter = SamplerConverter.class, defaultValue = "ddpm",
+            description = "ddpm: ancestral sampling through all T steps (the notebook's); ddim: Song et al. 2021 over --sampling-steps evenly spaced steps (default: ${DEFAULT-VALUE}).")
+    SamplerKind sampler;
+
+    @Option(names = "--sampling-steps", paramLabel = "N", description = "DDIM steps, 1..T (default 50; ddpm always takes all T).")
+    Integer samplingSteps;
+
+    @Option(names = "--eta", paramLabel = "E", description = "DDIM noise: 0 deterministic, 1 as noisy as DDPM's posterior (default 0).")
+    Double eta;
+
+    @Option(names = "--clip-x0", description = "Clip the predicted x_0 to [-1, 1] at every step: DDIM as diffusers' clip_sample; DDPM then steps through the posterior q(x_t-1 | x_t, x_0) as improved-diffusion's clip_denoised. Keeps cosine-schedule models stable (default off, the notebook's sampler).")
+    boolean clipX0;
+
+    @Option(names = "--class", paramLabel = "NAME", description = "Class-conditional models: the class to draw, by name (ship) or label number; 'none' = unconditional (default: every class in turn, image k of class k mod classes).")
+    String className;
+
+    @Option(names = "--guidance", paramLabel = "W", description = "Classifier-free guidance scale: eps = eps_null + W (eps_class - eps_null); 1 = the conditional model alone, 0 = unconditional (default 2).")
+    Double guidance;
+
+    @Option(names = "--format", paramLabel = "LIST", defaultValue = "grid",
+            description = "What to write, comma-separated: grid (samples.png, samples-tNNN.png, strip.png; at most the first 400 images), png (sample-00000.png ... one file per image), npz (samples.npz, arr_0 uint8 N x H x W x C, as FID/IS evaluators read it). png and npz are written as the batches finish, so --count 50000 fits in memory (default: ${DEFAULT-VALUE}).")
+    String format;
+
+    @Mixin WeightChoiceOptions choice;
     @Mixin WeightsOptions weights;
     @Mixin CommonOptions common;
 
@@ -53,20 +91,65 @@ public final class SampleCommand implements Callable<Integer> {
     public Integer call() {
         if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
         if (count < 1) throw new IllegalArgumentException("--count must be >= 1, got " + count);
+        Set<SampleFormat> formats = SampleFormat.parseList(format);
+        if (sampler == SamplerKind.DDPM && eta != null) throw new IllegalArgumentException("--eta is for --sampler ddim");
         try (Backend be = common.openBackend()) {
-            ModelState state = ModelFiles.load(be, from, weights.fallback()).state();
+            ModelFiles.Loaded loaded = ModelFiles.load(be, from, weights.fallback());
+            ModelState state = loaded.state().select(choice.weights);
             state.requireFinite(from.toString());
             int T = state.config().timesteps();
             int mid = midStep != null ? midStep : T / 2;
             if (mid >= T || mid < -1) throw new IllegalArgumentException("--mid-step must be in [0, " + (T - 1) + "] or -1, got " + mid);
-            SampleOptions o = new SampleOptions(count, common.seedOr(0), mid, stripImages, stripFrames);
+            SampleOptions o = new SampleOptions(count, common.seedOr(0), mid, stripImages, stripFrames)
+                    .withSampler(sampler, samplingSteps != null ? samplingSteps : 0, eta != null ? eta : 0.0, clipX0)
+                    .withClass(classLabel(loaded, state.config()), guidance(state.config()));
+            Sampler.timesteps(o, T);  // checks --sampler / --sampling-steps against the model before anything is printed
             Path dir = out != null ? out : defaultOut(from);
-            SampleJob.Result r = SampleJob.run(be, state, o, batch, dir, force, io.err());
-            io.out().println("samples: " + r.images());
-            if (r.mid() != null) io.out().println("mid (t=" + mid + "): " + r.mid());
+            io.err().println("weights: " + loaded.state().resolve(choice.weights).label()
+                    + (loaded.state().hasEma() ? " (the checkpoint keeps an EMA)" : ""));
+            SampleJob.Result r = SampleJob.run(be, state, o, batch, dir, formats, force, io.err());
+            if (r.images() != null) io.out().println("samples: " + r.images());
+            if (r.mid() != null) io.out().println("mid (t=" + r.result().midTime() + "): " + r.mid());
             if (r.strip() != null) io.out().println("strip: " + r.strip());
+            if (r.pngDir() != null) io.out().println("images: " + r.pngDir().resolve(PngFolder.name(0)) + " .. " + PngFolder.name(count - 1));
+            if (r.npz() != null) io.out().println("npz: " + r.npz());
         }
         return 0;
+    }
+
+    /** --class against the model: its label (the null class for 'none'), or -1 for every class in turn. */
+    private int classLabel(ModelFiles.Loaded loaded, UNetConfig cfg) {
+        if (className == null) return -1;
+        if (!cfg.conditional()) {
+            throw new IllegalArgumentException("--class needs a class-conditional model (train with --conditional); "
+                    + from + " is unconditional");
+        }
+        String c = className.trim();
+        if (c.equalsIgnoreCase("none") || c.equalsIgnoreCase("null")) return cfg.numClasses();
+        List<String> names = loaded.checkpoint() != null ? loaded.checkpoint().meta().classNames() : null;
+        if (names == null) {
+            names = new ArrayList<>();
+            for (int i = 0; i < cfg.numClasses(); i++) names.add(Integer.toString(i));
+        }
+        return ClassSelector.resolve(names, c);
+    }
+
+    private double guidance(UNetConfig cfg) {
+        if (guidance == null) return SampleOptions.DEFAULT_GUIDANCE;
+        if (!cfg.conditional()) throw new IllegalArgumentException("--guidance needs a class-conditional model (train with --conditional)");
+        return guidance;
+    }
+
+    /** picocli converter for --sampler. */
+    public static final class SamplerConverter implements ITypeConverter<SamplerKind> {
+        @Override
+        public SamplerKind convert(String value) {
+            try {
+                return SamplerKind.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
     }
 
     private static Path defaultOut(Path from) {

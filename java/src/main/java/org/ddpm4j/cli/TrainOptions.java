@@ -30,6 +30,14 @@ public final class TrainOptions {
             description = "Time-embedding table of a new model: standard (sin and cos in column pairs) or notebook (the seed notebook's own: sines in even rows, cosines in odd rows) (seed: notebook, tiny: standard).")
     TimeTable timeTable;
 
+    @Option(names = "--ema-decay", paramLabel = "D",
+            description = "Keep an EMA of the weights with decay D, warmed up as min(D, (1+step)/(10+step)); sample, export and finetune use it by default; 0 = off (seed 0.9999, tiny 0.999).")
+    Double emaDecay;
+
+    @Option(names = "--cond-drop", paramLabel = "P",
+            description = "With --conditional: probability that a training label is replaced by the null class, for classifier-free guidance (default 0.1).")
+    Double condDrop;
+
     @Option(names = "--sample-every", paramLabel = "N", description = "Write a 10x10 sample grid every N epochs and after the last, 0 = never (seed 5, tiny 2).")
     Integer sampleEvery;
 
@@ -64,6 +72,8 @@ public final class TrainOptions {
                     checkpointMinutes != null ? checkpointMinutes : r.checkpointMinutes());
         }
         if (logEvery != null) r = r.withLogEvery(logEvery);
+        if (emaDecay != null) r = r.withEmaDecay(emaDecay);
+        if (condDrop != null) r = r.withCondDrop(condDrop);
         if (seed != null) r = r.withSeed(seed);
         return r;
     }
@@ -85,6 +95,8 @@ public final class TrainOptions {
         if (lr != null) g.add("--lr");
         if (flip != null) g.add("--flip");
         if (timeTable != null) g.add("--time-table");
+        if (emaDecay != null) g.add("--ema-decay");
+        if (condDrop != null) g.add("--cond-drop");
         return g;
     }
 

@@ -57,11 +57,13 @@ public final class BatchLoader implements AutoCloseable {
         int per = data.imageSize();
         byte[] pixels = new byte[n * per];
         byte[] flips = flip ? new byte[n] : null;
+        int[] labels = new int[n];
         for (int k = 0; k < n; k++) {
             data.copyImage(order[first + k], pixels, k * per);
+            labels[k] = data.label(order[first + k]);
             if (flip) flips[k] = (byte) (DataOrder.flip(seed, epoch, first + k) ? 1 : 0);
         }
-        return new Batch(epoch, index, n, pixels, flips);
+        return new Batch(epoch, index, n, pixels, flips, labels);
     }
 
     private void produce(int epoch, int index) {

@@ -19,6 +19,15 @@ public final class PngFiles {
     private PngFiles() {}
 
     public static void write(BufferedImage img, Path file) throws IOException {
+        write(img, file, true);
+    }
+
+    /**
+     * @param durable fsync the file before the rename (a crash then leaves the old or the
+     *     new file); without, a reader still never sees half a file, and writing thousands
+     *     of small files (individual samples) is not held up by one disk flush each
+     */
+    public static void write(BufferedImage img, Path file, boolean durable) throws IOException {
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) Files.createDirectories(parent);
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
@@ -26,8 +35,10 @@ public final class PngFiles {
             try (OutputStream out = Files.newOutputStream(tmp)) {
                 if (!ImageIO.write(img, "png", out)) throw new IOException("no PNG writer");
             }
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                ch.force(true);
+            if (durable) {
+                try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                    ch.force(true);
+                }
             }
             Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException | RuntimeException | Error e) {

@@ -17,32 +17,56 @@ import org.ddpm4j.model.UNet;
 import org.ddpm4j.sample.SampleOptions;
 import org.ddpm4j.sample.SampleResult;
 import org.ddpm4j.sample.Sampler;
+import org.ddpm4j.sample.SampleFormat;
+import org.ddpm4j.sample.SamplerKind;
+import org.ddpm4j.sample.ImageSink;
+import org.ddpm4j.image.NpzWriter;
+import org.ddpm4j.image.PngFolder;
+import org.ddpm4j.model.UNetConfig;
+import java.util.EnumSet;
+import java.util.Set;
 
 /**
  * Samples a model into a folder: {@code samples.png} (the final images, a square
  * grid: 10x10 for the notebook's 100), {@code samples-t<mid>.png} (every image at
  * the notebook's t = 500 "mid result") and {@code strip.png} (a few images from
- * x_T on the left to x_0 on the right).
+ * x_T on the left to x_0 on the right); and on request every image as its own PNG
+ * and all of them as {@code samples.npz} (streamed: any count fits in memory).
  */
 public final class SampleJob {
     private SampleJob() {}
 
+    /** The grid shows at most this many images (the first ones); the other formats take all. */
+    public static final int GRID_MAX = 400;
+
     /**
-     * @param images the grid file, the mid grid (or null), the strip (or null)
-     * @param result what was sampled
+     * @param images the grid file (or null), the mid grid (or null), the strip (or null)
+     * @param result what was sampled (the grid's images)
+     * @param pngDir the folder of sample-NNNNN.png files, or null
+     * @param npz the .npz file, or null
      */
-    public record Result(Path images, Path mid, Path strip, SampleResult result, double seconds) {}
+    public record Result(Path images, Path mid, Path strip, SampleResult result, double seconds, Path pngDir, Path npz) {}
 
     public static Result run(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir, PrintStream log) {
-        return run(backend, state, opts, batch, outDir, true, log);
+        return run(backend, state, opts, batch, outDir, EnumSet.of(SampleFormat.GRID), true, log);
     }
 
-    /** The files a run with {@code opts} writes into {@code outDir}. */
-    public static List<Path> plannedFiles(SampleOptions opts, Path outDir) {
+    public static Result run(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir,
+                             Set<SampleFormat> formats, PrintStream log) {
+        return run(backend, state, opts, batch, outDir, formats, true, log);
+    }
+
+    /** The files a run with {@code opts} and {@code formats} writes into {@code outDir} (the first of the png ones). */
+    public static List<Path> plannedFiles(SampleOptions opts, Set<SampleFormat> formats, int timesteps, Path outDir) {
         List<Path> out = new ArrayList<>();
-        out.add(outDir.resolve("samples.png"));
-        if (opts.midStep() >= 0) out.add(outDir.resolve("samples-t" + opts.midStep() + ".png"));
-        if (opts.stripImages() > 0) out.add(outDir.resolve("strip.png"));
+        if (formats.contains(SampleFormat.GRID)) {
+            out.add(outDir.resolve("samples.png"));
+            int mid = Sampler.midTime(Sampler.timesteps(opts, timesteps), opts.midStep());
+            if (mid >= 0) out.add(outDir.resolve("samples-t" + mid + ".png"));
+            if (opts.stripImages() > 0) out.add(outDir.resolve("strip.png"));
+        }
+        if (formats.contains(SampleFormat.PNG)) out.add(outDir.resolve(PngFolder.name(0)));
+        if (formats.contains(SampleFormat.NPZ)) out.add(outDir.resolve("samples.npz"));
         return out;
     }
 
@@ -50,11 +74,11 @@ public final class SampleJob {
      * @param overwrite replace files of an earlier run in {@code outDir}; when false, such files are refused
      *     before any sampling, as is an output folder that cannot be written
      */
-    public static Result run(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir, boolean overwrite,
-                             PrintStream log) {
+    public static Result run(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir,
+                             Set<SampleFormat> formats, boolean overwrite, PrintStream log) {
         OutputFolder folder = OutputFolder.prepare(outDir, "the output folder");
         if (!overwrite) {
-            for (Path p : plannedFiles(opts, outDir)) {
+            for (Path p : plannedFiles(opts, formats, state.config().timesteps(), outDir)) {
                 if (Files.exists(p)) {
                     folder.removeIfUnused();
                     throw new IllegalArgumentException(p + " already exists (an earlier ddpm sample?); pass --force to replace it "
@@ -63,19 +87,34 @@ public final class SampleJob {
             }
         }
         try {
-            return sample(backend, state, opts, batch, outDir, log);
+            return sample(backend, state, opts, batch, outDir, formats, log);
         } catch (RuntimeException | Error e) {
             folder.removeIfUnused();
             throw e;
         }
     }
 
-    private static Result sample(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir, PrintStream log) {
+    private static Result sample(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir,
+                                 Set<SampleFormat> formats, PrintStream log) {
+        boolean grid = formats.contains(SampleFormat.GRID);
+        if (!grid) opts = new SampleOptions(opts.count(), opts.seed(), -1, 0, 2, opts.sampler(), opts.steps(), opts.eta(),
+                opts.clipX0(), opts.classLabel(), opts.guidance());
+        int keep = grid ? Math.min(opts.count(), GRID_MAX) : 0;
+        // Guidance batches the conditional and unconditional passes: twice the images per batch.
+        boolean pair = state.config().conditional() && opts.guidance() != 0 && opts.guidance() != 1;
         int chunk = Math.max(1, Math.min(batch, opts.count()));
-        try (UNet net = backend.createUNet(state.config(), chunk)) {
+        try (UNet net = backend.createUNet(state.config(), pair ? 2 * chunk : chunk);
+             NpzWriter npz = formats.contains(SampleFormat.NPZ) ? new NpzWriter(outDir.resolve("samples.npz"), opts.count(),
+                     state.config().inChannels(), state.config().height(), state.config().width()) : null) {
             state.applyTo(net);
-            log.printf(Locale.ROOT, "sampling %d images with %s on %s (%s), batches of %d, seed %d%n", opts.count(),
-                    Configs.describe(state.config()), backend.name(), backend.deviceName(), chunk, opts.seed());
+            log.printf(Locale.ROOT, "sampling %d images with %s on %s (%s), batches of %d, seed %d; %s%n", opts.count(),
+                    Configs.describe(state.config()), backend.name(), backend.deviceName(), chunk, opts.seed(), describe(opts,
+                            state.config()));
+            PngFolder pngs = formats.contains(SampleFormat.PNG) ? new PngFolder(outDir) : null;
+            ImageSink sink = (first, images) -> {
+                if (pngs != null) pngs.accept(first, images);
+                if (npz != null) npz.accept(first, images);
+            };
             long t0 = System.nanoTime();
             long[] lastShown = {System.nanoTime()};
             SampleResult r = Sampler.run(net, opts, (done, total) -> {
@@ -85,26 +124,45 @@ public final class SampleJob {
                     double el = (now - t0) / 1e9;
                     log.printf(Locale.ROOT, "  %.0f%% (%.0f s, eta %.0f s)%n", 100.0 * done / total, el, el * (total - done) / done);
                 }
-            });
+            }, sink, keep);
+            if (npz != null) npz.finish();
             double seconds = (System.nanoTime() - t0) / 1e9;
-            Path grid = outDir.resolve("samples.png");
-            Path mid = r.mid() == null ? null : outDir.resolve("samples-t" + opts.midStep() + ".png");
+            Path gridFile = grid ? outDir.resolve("samples.png") : null;
+            Path mid = r.mid() == null ? null : outDir.resolve("samples-t" + r.midTime() + ".png");
             Path strip = r.strip() == null ? null : outDir.resolve("strip.png");
             try {
-                PngFiles.write(ImageGrid.square(r.images()), grid);
+                if (gridFile != null) PngFiles.write(ImageGrid.square(r.images()), gridFile);
                 if (mid != null) PngFiles.write(ImageGrid.square(r.mid()), mid);
                 if (strip != null) PngFiles.write(ImageGrid.render(r.strip(), r.stripTimes().length, ImageGrid.BORDER), strip);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot write images to " + outDir + ": " + e.getMessage(), e);
             }
             List<String> wrote = new ArrayList<>();
-            wrote.add(grid.toString());
-            if (mid != null) wrote.add(mid + " (x at t=" + opts.midStep() + ")");
+            if (gridFile != null) wrote.add(gridFile + (opts.count() > keep ? " (the first " + keep + ")" : ""));
+            if (mid != null) wrote.add(mid + " (x at t=" + r.midTime() + ")");
             if (strip != null) wrote.add(strip + " (x_T .. x_0, t = " + times(r.stripTimes()) + ")");
+            if (pngs != null) wrote.add(outDir.resolve(PngFolder.name(0)) + " .. " + PngFolder.name(opts.count() - 1));
+            if (npz != null) wrote.add(outDir.resolve("samples.npz") + " (arr_0: uint8 " + opts.count() + "x"
+                    + state.config().height() + "x" + state.config().width() + "x" + state.config().inChannels() + ")");
             log.printf(Locale.ROOT, "sampled in %.1f s (%.1f images/s); wrote %s%n", seconds, opts.count() / seconds,
                     String.join(", ", wrote));
-            return new Result(grid, mid, strip, r, seconds);
+            return new Result(gridFile, mid, strip, r, seconds, pngs != null ? outDir : null,
+                    npz != null ? outDir.resolve("samples.npz") : null);
         }
+    }
+
+    /** The sampler in words, e.g. "DDIM, 50 steps, eta 0; class ship, guidance 2". */
+    static String describe(SampleOptions o, UNetConfig cfg) {
+        StringBuilder sb = new StringBuilder();
+        int[] ts = Sampler.timesteps(o, cfg.timesteps());
+        sb.append(o.sampler().label().toUpperCase(Locale.ROOT)).append(", ").append(ts.length).append(" steps");
+        if (o.sampler() == SamplerKind.DDIM) sb.append(", eta ").append(o.eta());
+        if (o.clipX0()) sb.append(", x_0 clipped");
+        if (cfg.conditional()) {
+            sb.append("; ").append(o.classLabel() < 0 ? "classes in turn" : o.classLabel() == cfg.numClasses() ? "null class"
+                    : "class " + o.classLabel()).append(", guidance ").append(o.guidance());
+        }
+        return sb.toString();
     }
 
     private static String times(int[] ts) {

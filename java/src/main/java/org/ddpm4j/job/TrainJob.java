@@ -165,10 +165,13 @@ public final class TrainJob {
                     s.batch(), images, images);
             s = s.withBatch(images);  // the same batches; the model's memory is sized for them
         }
-        CheckpointMeta meta = new CheckpointMeta(cfg, s, loaded.spec(), images, req.finetunedFrom());
+        cfg = conditionalOn(cfg, loaded);
+        CheckpointMeta meta = new CheckpointMeta(cfg, s, loaded.spec(), images, req.finetunedFrom(),
+                cfg.conditional() ? loaded.images().classNames() : null);
         TimeBreakdown times = new TimeBreakdown();
         try (UNet net = backend.createUNet(cfg, s.batch()); BackgroundWriter writer = new BackgroundWriter()) {
             TimeTable kind = prepare(net, req);
+            prepareEma(net, s);
             TrainingState start = req.resumeFrom() != null ? req.resumeFrom().progress() : TrainingState.START;
             boolean resumedFromNewest = req.resumeFile() != null && files.checkpoint().toAbsolutePath().normalize()
                     .equals(req.resumeFile().toAbsolutePath().normalize());
@@ -179,7 +182,9 @@ public final class TrainJob {
             Hooks hooks = new Hooks(net, meta, kind, files, grids, progress, writer, keeper);
             Trainer trainer = new Trainer(net, loaded.images(), s, hooks, progress, times);
             long end = trainer.finalStep();
-            log.printf(Locale.ROOT, "model: %s, %,d parameters, %s time table%n", Configs.describe(cfg), net.numParams(), kind.label());
+            log.printf(Locale.ROOT, "model: %s, %,d parameters, %s time table%s%s%n", Configs.describe(cfg), net.numParams(),
+                    kind.label(), s.emaDecay() > 0 ? ", EMA decay " + s.emaDecay() : ", no EMA",
+                    cfg.conditional() ? ", label dropout " + s.condDrop() : "");
             log.printf(Locale.ROOT, "data: %s, %,d images%s; batch %d, %d steps per epoch, %d epochs%s, lr %s%n",
                     loaded.spec().describe(), images, loaded.spec().path() == null ? "" : " (" + loaded.spec().path() + ")",
                     s.batch(), trainer.batchesPerEpoch(), s.epochs(), s.maxSteps() > 0 ? ", stop at step " + s.maxSteps() : "",
@@ -247,6 +252,29 @@ public final class TrainJob {
                 throw new UncheckedIOException("cannot clean up " + dir + ": " + e.getMessage(), e);
             }
         }
+    }
+
+    /**
+     * A class-conditional request on as many classes as the data has gets that number; a
+     * conditional model's data must have exactly its classes.
+     */
+    private static UNetConfig conditionalOn(UNetConfig cfg, LoadedData loaded) {
+        int classes = loaded.images().classNames().size();
+        if (cfg.numClasses() == UNetConfig.CLASSES_FROM_DATA) return cfg.withNumClasses(classes);
+        if (cfg.numClasses() > 0 && cfg.numClasses() != classes) {
+            throw new DataException("the model is conditional on " + cfg.numClasses() + " classes, but "
+                    + loaded.spec().describe() + " has " + classes);
+        }
+        return cfg;
+    }
+
+    /**
+     * The EMA of the weights (after the weights are loaded, so that a new EMA starts at
+     * them; a resumed one was restored with them) and the label dropout.
+     */
+    private static void prepareEma(UNet net, TrainSettings s) {
+        if (s.emaDecay() > 0) net.setEma(s.emaDecay());
+        if (net.config().conditional()) net.setCondDrop(s.condDrop());
     }
 
     /** Initialises, fine-tune-loads or restores the model; returns its time-table kind. */
@@ -451,6 +479,8 @@ public final class TrainJob {
             SampleOptions o = new SampleOptions(100, meta.training().seed() + GRID_SEED_OFFSET, -1, 0, 2);
             long[] lastShown = {t0};
             SampleResult r;
+            // Grids show what sampling will use: the EMA weights when there are some.
+            if (net.hasEma()) net.swapEma();
             try {
                 r = Sampler.run(net, o, (d, total) -> {
                     long now = System.nanoTime();
@@ -459,10 +489,12 @@ public final class TrainJob {
                     double el = (now - t0) / 1e9;
                     progress.message(String.format(Locale.ROOT, "  sample grid: %.0f%% (%s, eta %s)", 100.0 * d / total,
                             Progress.duration(el), Progress.duration(el * (total - d) / Math.max(1, d))));
-                }, stop::requested);
+                }, null, o.count(), stop::requested);
             } catch (CancellationException e) {
                 progress.message("sample grid abandoned: stop requested");
                 return;
+            } finally {
+                if (net.hasEma()) net.swapEma();
             }
             try {
                 PngFiles.write(ImageGrid.square(r.images()), out);

@@ -60,8 +60,39 @@ public interface UNet extends AutoCloseable {
 
     void setBnBatches(long batches);
 
+    /**
+     * Keeps an exponential moving average of the parameters and of the BatchNorm running
+     * statistics, updated after each Adam step with decay min(decay, (1 + u) / (10 + u)) for
+     * update number u (0-based); decay in [0, 1), 0 stops updating. The first call with
+     * decay &gt; 0 starts the averages at the current weights.
+     */
+    void setEma(double decay);
+
+    boolean hasEma();
+
+    /** The EMA of the parameters (numParams()); throws without one. */
+    float[] emaParams(float[] into);
+
+    /** Replaces the EMA of the parameters (starting the EMA if there is none). */
+    void setEmaParams(float[] values);
+
+    /** The EMA of the BatchNorm running statistics (numBuffers()); throws without one. */
+    float[] emaBuffers(float[] into);
+
+    /** Replaces the EMA of the BatchNorm statistics (starting the EMA if there is none). */
+    void setEmaBuffers(float[] values);
+
+    /** Exchanges the parameters and statistics with their EMA (clobbers the gradients); twice restores them. */
+    void swapEma();
+
+    /** Probability that a training label is dropped to the null class (conditional models; default 0.1). */
+    void setCondDrop(double p);
+
     /** Forward pass on host arrays: x is n * C*H*W, t holds n timesteps. */
     float[] forward(float[] x, int[] t, int n, boolean training);
+
+    /** The same with class labels (n values in [0, numClasses]; numClasses = the null class) of a conditional model. */
+    float[] forward(float[] x, int[] t, int[] labels, int n, boolean training);
 
     /**
      * Gradients of sum(out * dout) for the last training forward: parameter
@@ -76,14 +107,43 @@ public interface UNet extends AutoCloseable {
      */
     void trainStep(byte[] pixels, byte[] flips, int n, AdamConfig adam, long seed, long step);
 
+    /**
+     * The same with the batch's class labels (n values in [0, numClasses)), required by a
+     * conditional model; ignored by an unconditional one.
+     */
+    void trainStep(byte[] pixels, byte[] flips, int[] labels, int n, AdamConfig adam, long seed, long step);
+
     /** Losses of steps [firstStep, firstStep + count); waits for the device. */
     float[] losses(long firstStep, int count);
 
     /** Starts sampling n images, global indices firstIndex.. (noise independent of batching). */
     void sampleBegin(int n, long seed, long firstIndex);
 
+    /**
+     * Class labels (n values in [0, numClasses], numClasses = the null class) and the
+     * classifier-free guidance scale w of the images begun by the last sampleBegin
+     * (conditional models): eps = eps_null + w (eps_label - eps_null). w other than 0 and 1
+     * runs both passes as one batch of 2n, which must fit the max batch.
+     */
+    void sampleSetLabels(int[] labels, float guidance);
+
     /** One reverse step at t (timesteps - 1 down to 0). */
     void sampleStep(int t);
+
+    /**
+     * The same through the posterior with the predicted x_0 clipped to [-x0Clip, x0Clip]
+     * (improved-diffusion's p_sample); x0Clip &lt;= 0 is {@link #sampleStep(int)}.
+     */
+    void sampleStep(int t, float x0Clip);
+
+    /**
+     * One DDIM step from t to tPrev (-1: to x_0) with noise scale eta (0: deterministic),
+     * the x_0 prediction clipped to [-x0Clip, x0Clip] when x0Clip &gt; 0.
+     */
+    void sampleStepDdim(int t, int tPrev, double eta, float x0Clip);
+
+    /** Replaces the current images (n * C*H*W), e.g. with a given x_T. */
+    void sampleSetX(float[] x);
 
     /** The current images, n * C*H*W, optionally clipped to [-1, 1]. */
     float[] sampleRead(boolean clip);

@@ -1,5 +1,7 @@
 package org.ddpm4j.model;
 
+import org.ddpm4j.diffusion.NoiseSchedule;
+
 /**
  * Shape and schedule of the seed UNet (see native/include/ddpm/unet.h).
  *
@@ -12,12 +14,29 @@ package org.ddpm4j.model;
  * @param timesteps diffusion steps T
  * @param betaStart first beta of the linear schedule
  * @param betaEnd last beta of the linear schedule
+ * @param schedule the beta schedule (linear from betaStart to betaEnd, or cosine)
+ * @param numClasses 0: unconditional; K &gt; 0: class-conditional on K classes (a learned class
+ *     embedding with a null class K for classifier-free guidance); {@link #CLASSES_FROM_DATA}:
+ *     conditional on as many classes as the training data has (a training request; resolved
+ *     when the data is loaded, never passed to a backend)
  */
 public record UNetConfig(int inChannels, int height, int width, int baseWidth, int depth, int timeDim,
-                         int timesteps, float betaStart, float betaEnd) {
+                         int timesteps, float betaStart, float betaEnd, NoiseSchedule schedule, int numClasses) {
 
     public static final float BN_MOMENTUM = 0.1f;
     public static final float BN_EPS = 1e-5f;
+    public static final int CLASSES_FROM_DATA = -1;
+
+    public UNetConfig {
+        if (schedule == null) throw new IllegalArgumentException("UNetConfig: schedule is null");
+        if (numClasses < CLASSES_FROM_DATA) throw new IllegalArgumentException("UNetConfig: numClasses must be >= 0, got " + numClasses);
+    }
+
+    /** An unconditional model with linear betas (the notebook's kind). */
+    public UNetConfig(int inChannels, int height, int width, int baseWidth, int depth, int timeDim, int timesteps,
+                      float betaStart, float betaEnd) {
+        this(inChannels, height, width, baseWidth, depth, timeDim, timesteps, betaStart, betaEnd, NoiseSchedule.LINEAR, 0);
+    }
 
     /** The seed notebook's model for CIFAR-10: 3x32x32, base 64, depth 4, time_dim 100, T = 1000. */
     public static UNetConfig seed() {
@@ -25,23 +44,36 @@ public record UNetConfig(int inChannels, int height, int width, int baseWidth, i
     }
 
     public UNetConfig withBaseWidth(int b) {
-        return new UNetConfig(inChannels, height, width, b, depth, timeDim, timesteps, betaStart, betaEnd);
+        return new UNetConfig(inChannels, height, width, b, depth, timeDim, timesteps, betaStart, betaEnd, schedule, numClasses);
     }
 
     public UNetConfig withDepth(int d) {
-        return new UNetConfig(inChannels, height, width, baseWidth, d, timeDim, timesteps, betaStart, betaEnd);
+        return new UNetConfig(inChannels, height, width, baseWidth, d, timeDim, timesteps, betaStart, betaEnd, schedule, numClasses);
     }
 
     public UNetConfig withImage(int channels, int h, int w) {
-        return new UNetConfig(channels, h, w, baseWidth, depth, timeDim, timesteps, betaStart, betaEnd);
+        return new UNetConfig(channels, h, w, baseWidth, depth, timeDim, timesteps, betaStart, betaEnd, schedule, numClasses);
     }
 
     public UNetConfig withTimeDim(int d) {
-        return new UNetConfig(inChannels, height, width, baseWidth, depth, d, timesteps, betaStart, betaEnd);
+        return new UNetConfig(inChannels, height, width, baseWidth, depth, d, timesteps, betaStart, betaEnd, schedule, numClasses);
     }
 
     public UNetConfig withTimesteps(int t) {
-        return new UNetConfig(inChannels, height, width, baseWidth, depth, timeDim, t, betaStart, betaEnd);
+        return new UNetConfig(inChannels, height, width, baseWidth, depth, timeDim, t, betaStart, betaEnd, schedule, numClasses);
+    }
+
+    public UNetConfig withSchedule(NoiseSchedule s) {
+        return new UNetConfig(inChannels, height, width, baseWidth, depth, timeDim, timesteps, betaStart, betaEnd, s, numClasses);
+    }
+
+    public UNetConfig withNumClasses(int k) {
+        return new UNetConfig(inChannels, height, width, baseWidth, depth, timeDim, timesteps, betaStart, betaEnd, schedule, k);
+    }
+
+    /** Whether the model is class-conditional. */
+    public boolean conditional() {
+        return numClasses > 0 || numClasses == CLASSES_FROM_DATA;
     }
 
     /** Elements of one image, C*H*W. */

@@ -3,19 +3,56 @@ package org.ddpm4j.sample;
 /**
  * @param count images to draw
  * @param seed sampling seed: image k's noise depends only on (seed, k)
- * @param midStep record every image after the reverse step at this t (the notebook's t == 500), or -1
+ * @param midStep record every image after the reverse step at this t (the notebook's t == 500), or -1;
+ *     with DDIM, after the step at the largest visited t not above it
  * @param stripImages images shown in the x_T..x_0 strip (from the first ones)
  * @param stripFrames columns of the strip, x_T first and x_0 last (at least 2)
+ * @param sampler DDPM (every timestep) or DDIM
+ * @param steps DDIM steps (evenly spaced timesteps, 1..T); 0 = every timestep; DDPM takes 0 or T
+ * @param eta DDIM noise scale (0: deterministic; 1: the DDPM posterior's variance)
+ * @param clipX0 clip the x_0 prediction to [-1, 1] at every step: DDIM as diffusers' clip_sample, DDPM
+ *     through the posterior q(x_{t-1} | x_t, x_0) as improved-diffusion's clip_denoised
+ * @param classLabel for a class-conditional model: the class of every image, the null class for
+ *     unconditional draws, or -1 for image k of class k mod classes
+ * @param guidance classifier-free guidance scale w: eps = eps_null + w (eps_class - eps_null);
+ *     1 = the conditional model alone, 0 = unconditional
  */
-public record SampleOptions(int count, long seed, int midStep, int stripImages, int stripFrames) {
+public record SampleOptions(int count, long seed, int midStep, int stripImages, int stripFrames, SamplerKind sampler,
+                            int steps, double eta, boolean clipX0, int classLabel, double guidance) {
+
+    /** The guidance of a conditional model unless asked otherwise. */
+    public static final double DEFAULT_GUIDANCE = 2.0;
+    /** DDIM steps unless asked otherwise. */
+    public static final int DEFAULT_DDIM_STEPS = 50;
+
     public SampleOptions {
         if (count < 1) throw new IllegalArgumentException("--count must be >= 1, got " + count);
         if (stripImages < 0) throw new IllegalArgumentException("strip images must be >= 0");
         if (stripFrames < 2) throw new IllegalArgumentException("strip frames must be >= 2");
+        if (sampler == null) throw new IllegalArgumentException("no sampler");
+        if (steps < 0) throw new IllegalArgumentException("--sampling-steps must be >= 1, got " + steps);
+        if (!(eta >= 0) || Double.isInfinite(eta)) throw new IllegalArgumentException("--eta must be a number >= 0, got " + eta);
+        if (sampler == SamplerKind.DDPM && eta != 0) throw new IllegalArgumentException("--eta is for --sampler ddim");
+        if (classLabel < -1) throw new IllegalArgumentException("class label must be >= 0 (or -1 = every class), got " + classLabel);
+        if (!Double.isFinite(guidance)) throw new IllegalArgumentException("--guidance must be a number, got " + guidance);
+    }
+
+    /** Ancestral DDPM sampling through every timestep, classes cycled, the default guidance. */
+    public SampleOptions(int count, long seed, int midStep, int stripImages, int stripFrames) {
+        this(count, seed, midStep, stripImages, stripFrames, SamplerKind.DDPM, 0, 0.0, false, -1, DEFAULT_GUIDANCE);
     }
 
     /** The notebook's 100 images and t = 500 snapshot (T/2 for other schedules), a strip of 8 images x 11 frames. */
     public static SampleOptions defaults(int timesteps, long seed) {
         return new SampleOptions(100, seed, timesteps / 2, 8, 11);
+    }
+
+    public SampleOptions withSampler(SamplerKind kind, int samplingSteps, double noise, boolean clip) {
+        return new SampleOptions(count, seed, midStep, stripImages, stripFrames, kind, samplingSteps, noise, clip, classLabel,
+                guidance);
+    }
+
+    public SampleOptions withClass(int label, double w) {
+        return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, label, w);
     }
 }

@@ -3,15 +3,18 @@ package org.ddpm4j.sample;
 import java.util.concurrent.CancellationException;
 import java.util.function.BooleanSupplier;
 import org.ddpm4j.model.UNet;
+import org.ddpm4j.model.UNetConfig;
 
 /**
- * Ancestral DDPM sampling with the native reverse-step kernel (BatchNorm in eval
- * mode): draws {@code count} images in chunks of at most the model's max batch.
- * Image k's noise is a function of (seed, k) only, so results do not depend on
- * the chunking, and the same seed gives the same images.
+ * Sampling with the native reverse-step kernels (BatchNorm in eval mode): ancestral DDPM
+ * through every timestep, or DDIM over evenly spaced ones; for a class-conditional model
+ * with classifier-free guidance. Draws {@code count} images in chunks of at most the
+ * model's max batch (half of it when guidance batches the conditional and unconditional
+ * passes together). Image k's noise is a function of (seed, k) only, so results do not
+ * depend on the chunking, and the same seed gives the same images.
  */
 public final class Sampler {
-    /** Progress: reverse steps done so far out of count * timesteps image-steps. */
+    /** Progress: reverse steps done so far out of count * steps image-steps. */
     @FunctionalInterface
     public interface Listener {
         void progress(long imageStepsDone, long imageStepsTotal);
@@ -19,63 +22,146 @@ public final class Sampler {
 
     private Sampler() {}
 
+    /** All images kept in the result. */
     public static SampleResult run(UNet net, SampleOptions o, Listener listener) {
-        return run(net, o, listener, () -> false);
+        return run(net, o, listener, null, o.count());
     }
 
     /**
-     * As {@link #run(UNet, SampleOptions, Listener)}, giving up with a {@link CancellationException}
+     * @param sink receives every chunk of final images as it is done (null: none)
+     * @param keep how many of the first images the result holds (with their mid snapshots):
+     *     the rest only go to the sink, so that any count fits in memory
+     */
+    public static SampleResult run(UNet net, SampleOptions o, Listener listener, ImageSink sink, int keep) {
+        return run(net, o, listener, sink, keep, () -> false);
+    }
+
+    /**
+     * As {@link #run(UNet, SampleOptions, Listener, ImageSink, int)}, giving up with a {@link CancellationException}
      * within one reverse step of {@code stop} turning true (e.g. Ctrl-C during a training run's grid).
      */
-    public static SampleResult run(UNet net, SampleOptions o, Listener listener, BooleanSupplier stop) {
-        int T = net.config().timesteps();
-        int per = net.config().sampleSize();
-        int C = net.config().inChannels(), H = net.config().height(), W = net.config().width();
-        int chunk = net.maxBatch();
-        boolean wantMid = o.midStep() >= 0 && o.midStep() < T;
+    public static SampleResult run(UNet net, SampleOptions o, Listener listener, ImageSink sink, int keep, BooleanSupplier stop) {
+        UNetConfig cfg = net.config();
+        int T = cfg.timesteps();
+        int per = cfg.sampleSize();
+        int C = cfg.inChannels(), H = cfg.height(), W = cfg.width();
+        int[] ts = timesteps(o, T);
+        boolean pair = cfg.conditional() && o.guidance() != 0 && o.guidance() != 1;
+        int chunk = pair ? net.maxBatch() / 2 : net.maxBatch();
+        if (chunk < 1) throw new IllegalArgumentException("guided sampling needs a batch of at least 2 (it runs 2 passes per image)");
+        checkClass(cfg, o);
+        keep = Math.max(0, Math.min(keep, o.count()));
+        int midTime = midTime(ts, o.midStep());
         int stripN = Math.min(o.stripImages(), Math.min(o.count(), chunk));
-        int frames = Math.min(o.stripFrames(), T + 1);  // distinct times only
-        int[] stripTimes = stripTimes(T, frames);
-        float[] finals = new float[o.count() * per];
-        float[] mid = wantMid ? new float[o.count() * per] : null;
+        int frames = Math.min(o.stripFrames(), ts.length + 1);  // distinct times only
+        int[] stripTimes = stripTimes(ts, T, frames);
+        float[] finals = new float[keep * per];
+        float[] mid = midTime >= 0 ? new float[keep * per] : null;
         float[] strip = stripN > 0 ? new float[stripN * frames * per] : null;
-        long total = (long) o.count() * T;
+        float clip = o.clipX0() ? 1f : 0f;
+        long total = (long) o.count() * ts.length;
         long done = 0;
         for (int first = 0; first < o.count(); first += chunk) {
             int n = Math.min(chunk, o.count() - first);
+            int kept = Math.max(0, Math.min(n, keep - first));
             net.sampleBegin(n, o.seed(), first);
+            if (cfg.conditional()) net.sampleSetLabels(labels(cfg, o, first, n), (float) o.guidance());
             boolean stripChunk = first == 0 && strip != null;
             int frame = 0;
             if (stripChunk) saveStrip(net.sampleRead(false), strip, stripN, frames, frame++, per);
-            for (int t = T - 1; t >= 0; t--) {
+            for (int i = 0; i < ts.length; i++) {
+                int t = ts[i];
                 if (stop.getAsBoolean()) throw new CancellationException("sampling stopped at t = " + t);
-                net.sampleStep(t);
-                if (wantMid && t == o.midStep()) System.arraycopy(net.sampleRead(false), 0, mid, first * per, n * per);
+                if (o.sampler() == SamplerKind.DDPM) net.sampleStep(t, clip);
+                else net.sampleStepDdim(t, i + 1 < ts.length ? ts[i + 1] : -1, o.eta(), clip);
+                if (mid != null && t == midTime && kept > 0) System.arraycopy(net.sampleRead(false), 0, mid, first * per, kept * per);
                 if (stripChunk && frame < frames && t == stripTimes[frame]) {
                     saveStrip(net.sampleRead(t == 0), strip, stripN, frames, frame++, per);
                 }
                 done += n;
-                if (listener != null && (t % 10 == 0)) listener.progress(done, total);
+                if (listener != null && ((i + 1) % 10 == 0 || i == ts.length - 1)) listener.progress(done, total);
             }
-            System.arraycopy(net.sampleRead(true), 0, finals, first * per, n * per);
+            float[] x = net.sampleRead(true);
+            if (kept > 0) System.arraycopy(x, 0, finals, first * per, kept * per);
+            if (sink != null) sink.accept(first, new Images(n, C, H, W, x));
         }
         if (listener != null) listener.progress(total, total);
-        return new SampleResult(new Images(o.count(), C, H, W, finals),
-                wantMid ? new Images(o.count(), C, H, W, mid) : null,
-                strip != null ? new Images(stripN * frames, C, H, W, strip) : null, stripTimes);
+        return new SampleResult(new Images(keep, C, H, W, finals), mid != null ? new Images(keep, C, H, W, mid) : null,
+                strip != null ? new Images(stripN * frames, C, H, W, strip) : null, stripTimes, midTime, ts);
+    }
+
+    /** The timesteps the sampler visits, descending to 0. */
+    public static int[] timesteps(SampleOptions o, int T) {
+        if (o.sampler() == SamplerKind.DDPM) {
+            if (o.steps() != 0 && o.steps() != T) {
+                throw new IllegalArgumentException("DDPM sampling visits all " + T + " timesteps; --sampling-steps "
+                        + o.steps() + " needs --sampler ddim");
+            }
+            return ddpmTimesteps(T);
+        }
+        int steps = o.steps() == 0 ? Math.min(SampleOptions.DEFAULT_DDIM_STEPS, T) : o.steps();
+        if (steps > T) throw new IllegalArgumentException("--sampling-steps must be in [1, " + T + "] (the model's timesteps), got " + steps);
+        return ddimTimesteps(T, steps);
+    }
+
+    static int[] ddpmTimesteps(int T) {
+        int[] ts = new int[T];
+        for (int i = 0; i < T; i++) ts[i] = T - 1 - i;
+        return ts;
     }
 
     /**
-     * Frame 0 is x_T (labelled T); frame f >= 1 is read after the reverse step at
-     * t_f, evenly spaced from T-1 down to 0.
+     * DDIM's evenly spaced timesteps as the DDIM paper's code: floor(i * T / S) for
+     * i = S-1 down to 0 (T = 1000, S = 50: 980, 960, ..., 0), as the native
+     * ddpm::ddim_timesteps.
      */
+    public static int[] ddimTimesteps(int T, int S) {
+        if (S < 1 || S > T) throw new IllegalArgumentException("DDIM steps must be in [1, " + T + "], got " + S);
+        int[] ts = new int[S];
+        for (int i = 0; i < S; i++) ts[S - 1 - i] = (int) ((long) i * T / S);
+        return ts;
+    }
+
+    /** The largest visited t not above {@code midStep}, or -1 (no snapshot). */
+    public static int midTime(int[] ts, int midStep) {
+        if (midStep < 0) return -1;
+        for (int t : ts) if (t <= midStep) return t;
+        return -1;
+    }
+
+    /** Image k's label: the asked class, or the classes in turn. */
+    static int[] labels(UNetConfig cfg, SampleOptions o, int first, int n) {
+        int[] y = new int[n];
+        for (int k = 0; k < n; k++) y[k] = o.classLabel() >= 0 ? o.classLabel() : (first + k) % cfg.numClasses();
+        return y;
+    }
+
+    private static void checkClass(UNetConfig cfg, SampleOptions o) {
+        if (o.classLabel() < 0) return;
+        if (!cfg.conditional()) {
+            throw new IllegalArgumentException("the model is not class-conditional (train it with --conditional to sample a class)");
+        }
+        if (o.classLabel() > cfg.numClasses()) {
+            throw new IllegalArgumentException("class " + o.classLabel() + " is outside the model's " + cfg.numClasses() + " classes");
+        }
+    }
+
+    /** {@link #stripTimes(int[], int, int)} of DDPM sampling. */
     static int[] stripTimes(int T, int frames) {
+        return stripTimes(ddpmTimesteps(T), T, frames);
+    }
+
+    /**
+     * Frame 0 is x_T (labelled T); frame f &gt;= 1 is read after the reverse step at the
+     * visited timestep evenly spaced from the first to the last (t = 0).
+     */
+    static int[] stripTimes(int[] visited, int T, int frames) {
+        int S = visited.length;
         int[] ts = new int[frames];
         ts[0] = T;
         for (int f = 1; f < frames; f++) {
-            ts[f] = (int) Math.round((T - 1) * (1.0 - (double) (f - 1) / (frames - 2 == 0 ? 1 : frames - 2)));
+            ts[f] = visited[(int) Math.round((S - 1) * ((double) (f - 1) / Math.max(1, frames - 2)))];
         }
-        if (frames == 2) ts[1] = 0;
         ts[frames - 1] = 0;
         return ts;
     }

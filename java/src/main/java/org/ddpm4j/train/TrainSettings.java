@@ -18,10 +18,23 @@ import org.ddpm4j.optim.AdamConfig;
  * @param checkpointEvery write a checkpoint every this many epochs (always at the end)
  * @param checkpointMinutes also write one after this many minutes without (0 = off)
  * @param logEvery read losses from the backend at least every this many steps
+ * @param emaDecay decay of the EMA of the weights (warmed up as min(decay, (1+u)/(10+u))), 0 = no EMA
+ * @param condDrop probability that a label is dropped to the null class (class-conditional models)
  */
 public record TrainSettings(String preset, int batch, AdamConfig adam, int epochs, long maxSteps, boolean flip,
                             long seed, TimeTable timeTable, int sampleEvery, int checkpointEvery,
-                            double checkpointMinutes, int logEvery) {
+                            double checkpointMinutes, int logEvery, double emaDecay, double condDrop) {
+
+    /** The usual label dropout of classifier-free guidance. */
+    public static final double DEFAULT_COND_DROP = 0.1;
+
+    /** Settings without an EMA and with the default label dropout. */
+    public TrainSettings(String preset, int batch, AdamConfig adam, int epochs, long maxSteps, boolean flip, long seed,
+                         TimeTable timeTable, int sampleEvery, int checkpointEvery, double checkpointMinutes,
+                         int logEvery) {
+        this(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery,
+                checkpointMinutes, logEvery, 0.0, DEFAULT_COND_DROP);
+    }
 
     public TrainSettings {
         if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
@@ -34,50 +47,60 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
             throw new IllegalArgumentException("--checkpoint-minutes must be >= 0, got " + checkpointMinutes);
         }
         if (logEvery < 1 || logEvery > 4096) throw new IllegalArgumentException("--log-every must be in [1, 4096], got " + logEvery);
+        if (!(emaDecay >= 0 && emaDecay < 1)) throw new IllegalArgumentException("--ema-decay must be in [0, 1), got " + emaDecay);
+        if (!(condDrop >= 0 && condDrop <= 1)) throw new IllegalArgumentException("--cond-drop must be in [0, 1], got " + condDrop);
     }
 
     public TrainSettings withBatch(int b) {
-        return new TrainSettings(preset, b, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery);
+        return new TrainSettings(preset, b, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
     }
 
     public TrainSettings withLr(double lr) {
         AdamConfig a = new AdamConfig(lr, adam.beta1(), adam.beta2(), adam.eps(), adam.weightDecay());
-        return new TrainSettings(preset, batch, a, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery);
+        return new TrainSettings(preset, batch, a, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
     }
 
     public TrainSettings withEpochs(int e) {
-        return new TrainSettings(preset, batch, adam, e, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery);
+        return new TrainSettings(preset, batch, adam, e, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
     }
 
     public TrainSettings withMaxSteps(long s) {
-        return new TrainSettings(preset, batch, adam, epochs, s, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery);
+        return new TrainSettings(preset, batch, adam, epochs, s, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
     }
 
     public TrainSettings withFlip(boolean f) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, f, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, f, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
     }
 
     public TrainSettings withSeed(long s) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, s, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, s, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
     }
 
     public TrainSettings withTimeTable(TimeTable t) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, t, sampleEvery, checkpointEvery, checkpointMinutes, logEvery);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, t, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
     }
 
     public TrainSettings withSampleEvery(int e) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, e, checkpointEvery, checkpointMinutes, logEvery);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, e, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
     }
 
     public TrainSettings withCheckpointEvery(int e, double minutes) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, e, minutes, logEvery);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, e, minutes, logEvery, emaDecay, condDrop);
     }
 
     public TrainSettings withLogEvery(int s) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, s);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, s, emaDecay, condDrop);
     }
 
     public TrainSettings withPreset(String p) {
-        return new TrainSettings(p, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery);
+        return new TrainSettings(p, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
+    }
+
+    public TrainSettings withEmaDecay(double d) {
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, d, condDrop);
+    }
+
+    public TrainSettings withCondDrop(double p) {
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, p);
     }
 }

@@ -131,7 +131,8 @@ public final class Trainer {
                     throw new IllegalStateException("batch loader out of step: got " + b.epoch() + "/" + b.index()
                             + ", expected " + s.epoch() + "/" + s.position());
                 }
-                net.trainStep(b.pixels(), b.flips(), b.size(), settings.adam(), settings.seed(), s.globalStep());
+                net.trainStep(b.pixels(), b.flips(), net.config().conditional() ? b.labels() : null, b.size(),
+                        settings.adam(), settings.seed(), s.globalStep());
                 s = s.advance(perEpoch);
                 savedAtCurrent = false;
                 stepsHere++;

@@ -120,13 +120,13 @@ class CheckpointFileTest {
         e = assertThrows(CheckpointException.class, () -> CheckpointFile.read(missing));
         assertTrue(e.getMessage().contains("does not exist"), e.getMessage());
 
-        Path f = dir.resolve("v2.ckpt");
+        Path f = dir.resolve("v3.ckpt");
         CheckpointFile.write(f, sample());
         byte[] all = Files.readAllBytes(f);
-        ByteBuffer.wrap(all, 8, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(2);
+        ByteBuffer.wrap(all, 8, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(3);
         Files.write(f, all);
         e = assertThrows(CheckpointException.class, () -> CheckpointFile.read(f));
-        assertTrue(e.getMessage().contains("format version 2") && e.getMessage().contains("reads version 1"), e.getMessage());
+        assertTrue(e.getMessage().contains("format version 3") && e.getMessage().contains("reads versions 1 and 2"), e.getMessage());
     }
 
     @Test

@@ -1,0 +1,24 @@
+package org.ddpm4j.checkpoint;
+
+import java.util.Locale;
+
+/**
+ * Which parameters a command uses from a model that keeps an EMA: the exponential
+ * moving average (what sample, export and finetune take by default when there is one)
+ * or the raw parameters Adam trained.
+ */
+public enum Weights {
+    EMA, RAW;
+
+    public static Weights parse(String s) {
+        try {
+            return valueOf(s.trim().toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--weights must be ema or raw, got '" + s + "'");
+        }
+    }
+
+    public String label() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+}

@@ -1,0 +1,24 @@
+package org.ddpm4j.sample;
+
+import java.util.Locale;
+
+/**
+ * How the reverse process is run. DDPM: ancestral sampling through every timestep (the
+ * notebook's). DDIM: Song et al. 2021's update over evenly spaced timesteps, deterministic
+ * at eta 0, as noisy as DDPM's posterior at eta 1.
+ */
+public enum SamplerKind {
+    DDPM, DDIM;
+
+    public static SamplerKind parse(String s) {
+        try {
+            return valueOf(s.trim().toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--sampler must be ddpm or ddim, got '" + s + "'");
+        }
+    }
+
+    public String label() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+}

@@ -1,0 +1,150 @@
+package org.ddpm4j.cli;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.zip.ZipInputStream;
+import org.ddpm4j.checkpoint.Checkpoint;
+import org.ddpm4j.checkpoint.CheckpointFile;
+import org.ddpm4j.diffusion.NoiseSchedule;
+import org.ddpm4j.testing.Cli;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The features beyond the notebook from the command line, on the CPU at a tiny size:
+ * a conditional cosine-schedule model with an EMA, DDIM sampling of one class with
+ * guidance into every format, export of either set of weights, and the errors.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class CliFeaturesTest {
+    @TempDir
+    static Path dir;
+
+    static final String[] TINY = {"--base-width", "4", "--timesteps", "40", "--batch", "16", "--device", "cpu", "--threads", "2"};
+
+    static Cli.Result ok(String... a) {
+        Cli.Result r = Cli.run(a);
+        assertEquals(0, r.code(), r.toString());
+        return r;
+    }
+
+    static void fails(String expected, String... args) {
+        CliErrorTest.fails(expected, args);
+    }
+
+    static Path model() {
+        return dir.resolve("cond/model.ckpt");
+    }
+
+    @Test
+    @Order(1)
+    void trainsAConditionalCosineModelWithAnEma() {
+        String[] a = {"train", "--out", dir.resolve("cond").toString(), "--conditional", "--schedule", "cosine", "--ema-decay",
+                "0.99", "--cond-drop", "0.2", "--steps", "6", "--limit", "96", "--sample-every", "0", "--progress", "none"};
+        String[] all = new String[a.length + TINY.length];
+        System.arraycopy(a, 0, all, 0, a.length);
+        System.arraycopy(TINY, 0, all, a.length, TINY.length);
+        Cli.Result r = ok(all);
+        assertTrue(r.err().contains("cosine schedule, conditional on 10 classes"), r.toString());
+        assertTrue(r.err().contains("EMA decay 0.99") && r.err().contains("label dropout 0.2"), r.toString());
+        Checkpoint c = CheckpointFile.read(model());
+        assertEquals(NoiseSchedule.COSINE, c.meta().model().schedule());
+        assertEquals(10, c.meta().model().numClasses());
+        assertTrue(c.model().hasEma());
+        assertEquals("ship", c.meta().classNames().get(8));
+    }
+
+    @Test
+    @Order(2)
+    void samplesOneClassWithDdimIntoEveryFormat() throws Exception {
+        Path out = dir.resolve("s");
+        Cli.Result r = ok("sample", "--from", model().toString(), "--out", out.toString(), "--count", "12", "--batch", "5",
+                "--sampler", "ddim", "--sampling-steps", "8", "--eta", "0.5", "--class", "ship", "--guidance", "3",
+                "--format", "grid,png,npz", "--device", "cpu");
+        assertTrue(r.err().contains("weights: ema"), r.toString());
+        assertTrue(r.err().contains("DDIM, 8 steps, eta 0.5; class 8, guidance 3.0"), r.toString());
+        assertTrue(r.out().contains("npz: " + out.resolve("samples.npz")), r.toString());
+        assertTrue(Files.exists(out.resolve("samples.png")));
+        assertTrue(Files.exists(out.resolve("sample-00000.png")) && Files.exists(out.resolve("sample-00011.png")));
+        assertFalse(Files.exists(out.resolve("sample-00012.png")));
+        try (ZipInputStream z = new ZipInputStream(Files.newInputStream(out.resolve("samples.npz")))) {
+            assertEquals("arr_0.npy", z.getNextEntry().getName());
+            byte[] npy = z.readAllBytes();
+            String header = new String(npy, 10, 70, java.nio.charset.StandardCharsets.US_ASCII);
+            assertTrue(header.contains("'shape': (12, 32, 32, 3)"), header);
+        }
+        // png only: no grid; the same seed gives the same files whatever the batch.
+        Path only = dir.resolve("p");
+        ok("sample", "--from", model().toString(), "--out", only.toString(), "--count", "12", "--batch", "12", "--sampler",
+                "ddim", "--sampling-steps", "8", "--eta", "0.5", "--class", "8", "--guidance", "3", "--format", "png",
+                "--device", "cpu");
+        assertFalse(Files.exists(only.resolve("samples.png")));
+        assertArrayEquals(Files.readAllBytes(out.resolve("sample-00007.png")), Files.readAllBytes(only.resolve("sample-00007.png")));
+    }
+
+    @Test
+    @Order(3)
+    void exportsTheEmaOrTheRawWeights() {
+        Path ema = dir.resolve("ema.safetensors"), raw = dir.resolve("raw.safetensors");
+        assertTrue(ok("export", "--from", model().toString(), "--out", ema.toString()).out().contains("(ema weights)"));
+        assertTrue(ok("export", "--from", model().toString(), "--out", raw.toString(), "--weights", "raw").out().contains("(raw weights)"));
+        Checkpoint c = CheckpointFile.read(model());
+        try (var be = org.ddpm4j.binding.Backends.cpu(1)) {
+            var fallback = org.ddpm4j.model.UNetConfig.seed();
+            var e = org.ddpm4j.job.ModelFiles.readSafetensors(be, ema, fallback);
+            var r = org.ddpm4j.job.ModelFiles.readSafetensors(be, raw, fallback);
+            assertArrayEquals(c.model().emaParams(), e.params());
+            assertArrayEquals(c.model().emaBuffers(), e.buffers());
+            assertArrayEquals(c.model().params(), r.params());
+            assertArrayEquals(c.model().buffers(), r.buffers());
+        }
+    }
+
+    @Test
+    @Order(4)
+    void featureErrorsAreOneLine() throws Exception {
+        String m = model().toString();
+        fails("--schedule must be linear or cosine, got 'sigmoid'", "train", "--schedule", "sigmoid");
+        fails("--ema-decay must be in [0, 1), got 1.0", "train", "--ema-decay", "1", "--device", "cpu", "--out",
+                dir.resolve("x").toString());
+        fails("--sampler must be ddpm or ddim, got 'euler'", "sample", "--from", m, "--sampler", "euler");
+        fails("--eta is for --sampler ddim", "sample", "--from", m, "--eta", "0.5");
+        fails("--sampling-steps 10 needs --sampler ddim", "sample", "--from", m, "--sampling-steps", "10", "--device", "cpu");
+        fails("--sampling-steps must be in [1, 40]", "sample", "--from", m, "--sampler", "ddim", "--sampling-steps", "41",
+                "--device", "cpu");
+        fails("--format takes grid, png and npz, comma-separated; got 'jpg'", "sample", "--from", m, "--format", "grid,jpg");
+        fails("unknown class 'zebra'", "sample", "--from", m, "--class", "zebra", "--device", "cpu");
+        fails("--weights must be ema or raw, got 'best'", "export", "--from", m, "--out", "x", "--weights", "best");
+        // A model without an EMA or classes.
+        Path plain = dir.resolve("plain");
+        String[] a = {"train", "--out", plain.toString(), "--ema-decay", "0", "--steps", "1", "--limit", "16", "--sample-every",
+                "0", "--progress", "none"};
+        String[] all = new String[a.length + TINY.length];
+        System.arraycopy(a, 0, all, 0, a.length);
+        System.arraycopy(TINY, 0, all, a.length, TINY.length);
+        ok(all);
+        String p = plain.resolve("model.ckpt").toString();
+        fails("keeps no EMA of its weights", "sample", "--from", p, "--weights", "ema", "--device", "cpu");
+        fails("--class needs a class-conditional model", "sample", "--from", p, "--class", "ship", "--device", "cpu");
+        fails("--guidance needs a class-conditional model", "sample", "--from", p, "--guidance", "2", "--device", "cpu");
+    }
+
+    @Test
+    void helpNamesTheNewFlags() {
+        String sample = Cli.run("sample", "--help").out();
+        for (String f : new String[] {"--sampler", "--sampling-steps", "--eta", "--clip-x0", "--class", "--guidance", "--format", "--weights"}) {
+            assertTrue(sample.contains(f), "sample --help lists " + f);
+        }
+        String train = Cli.run("train", "--help").out();
+        for (String f : new String[] {"--ema-decay", "--cond-drop", "--conditional", "--schedule"}) {
+            assertTrue(train.contains(f), "train --help lists " + f);
+        }
+        assertTrue(Cli.run("export", "--help").out().contains("--weights"));
+        assertTrue(Cli.run("finetune", "--help").out().contains("--weights"));
+    }
+}

@@ -1,0 +1,122 @@
+package org.ddpm4j.sample;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.ddpm4j.backend.Backend;
+import org.ddpm4j.binding.Backends;
+import org.ddpm4j.binding.DdpmCpu;
+import org.ddpm4j.diffusion.NoiseSchedule;
+import org.ddpm4j.model.UNet;
+import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.testing.TestData;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The sampler beyond the notebook: DDIM (timesteps as the native ones, deterministic at
+ * eta 0, chunking-invariant, mid snapshot and strip on visited steps), class-conditional
+ * sampling with guidance (half batches, labels per image), and streaming to a sink.
+ */
+class SamplerFeaturesTest {
+    static final UNetConfig CFG = TestData.tiny(40).withSchedule(NoiseSchedule.COSINE);
+    static final UNetConfig COND = CFG.withNumClasses(10);
+
+    static SampleResult sample(UNetConfig cfg, int maxBatch, SampleOptions o, ImageSink sink, int keep) {
+        try (Backend be = Backends.cpu(2); UNet net = be.createUNet(cfg, maxBatch)) {
+            net.init(5);
+            return Sampler.run(net, o, null, sink, keep);
+        }
+    }
+
+    static SampleOptions ddim(int count, int steps, double eta) {
+        return new SampleOptions(count, 3, 20, 2, 4).withSampler(SamplerKind.DDIM, steps, eta, false);
+    }
+
+    @Test
+    void ddimTimestepsAreTheNativeOnes() {
+        for (int[] ts : new int[][] {{1000, 50}, {1000, 7}, {40, 40}, {10, 3}, {2, 1}}) {
+            assertArrayEquals(DdpmCpu.ddim_timesteps(ts[0], ts[1]), Sampler.ddimTimesteps(ts[0], ts[1]), ts[0] + "/" + ts[1]);
+        }
+        assertArrayEquals(new int[] {980, 960}, java.util.Arrays.copyOf(Sampler.ddimTimesteps(1000, 50), 2));
+        assertThrows(IllegalArgumentException.class, () -> Sampler.ddimTimesteps(10, 11));
+    }
+
+    @Test
+    void ddimIsDeterministicAtEtaZeroAndIndependentOfChunks() {
+        SampleResult a = sample(CFG, 5, ddim(5, 8, 0.0), null, 5), b = sample(CFG, 2, ddim(5, 8, 0.0), null, 5);
+        assertArrayEquals(a.images().data(), b.images().data(), "chunks of 2, 2, 1 give the same images");
+        assertEquals(8, a.timesteps().length);
+        assertArrayEquals(Sampler.ddimTimesteps(40, 8), a.timesteps());
+        // The mid snapshot is taken after the largest visited t <= 20 (ts = 35, 30, ..., 0).
+        assertEquals(20, a.midTime());
+        assertEquals(5, a.mid().count());
+        int[] st = a.stripTimes();
+        assertEquals(40, st[0]);
+        assertEquals(0, st[st.length - 1]);
+        for (int i = 1; i < st.length - 1; i++) {
+            final int t = st[i];
+            assertTrue(java.util.Arrays.stream(a.timesteps()).anyMatch(v -> v == t), "strip frame at a visited t: " + t);
+        }
+        SampleResult noisy = sample(CFG, 5, ddim(5, 8, 1.0), null, 5);
+        assertFalse(java.util.Arrays.equals(a.images().data(), noisy.images().data()), "eta 1 adds noise");
+        assertTrue(noisy.images().allFinite());
+    }
+
+    @Test
+    void ddpmTakesEveryStepOnly() {
+        SampleOptions o = new SampleOptions(2, 3, -1, 0, 2).withSampler(SamplerKind.DDPM, 10, 0, false);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> sample(CFG, 2, o, null, 2));
+        assertTrue(e.getMessage().contains("--sampling-steps 10 needs --sampler ddim"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new SampleOptions(2, 3, -1, 0, 2).withSampler(SamplerKind.DDPM, 0, 0.5, false));
+        assertEquals(40, Sampler.timesteps(new SampleOptions(1, 0, -1, 0, 2), 40).length);
+        assertEquals(40, Sampler.timesteps(ddim(1, 0, 0), 40).length, "DDIM's default 50 steps, at most T");
+    }
+
+    @Test
+    void ddpmWithAClippedX0StepsThroughThePosterior() {
+        SampleOptions plain = new SampleOptions(3, 3, -1, 0, 2);
+        SampleOptions clipped = plain.withSampler(SamplerKind.DDPM, 0, 0, true);
+        SampleResult a = sample(CFG, 3, clipped, null, 3), b = sample(CFG, 2, clipped, null, 3);
+        assertArrayEquals(a.images().data(), b.images().data(), "independent of the chunks");
+        assertEquals(40, a.timesteps().length);
+        assertFalse(java.util.Arrays.equals(a.images().data(), sample(CFG, 3, plain, null, 3).images().data()));
+    }
+
+    @Test
+    void guidedSamplingHalvesTheBatchAndLabelsEachImage() {
+        SampleOptions o = ddim(5, 4, 0.0).withClass(-1, 2.5);
+        // max batch 4: guided pairs of 2 images; the same images as pairs of 4 (max batch 8).
+        SampleResult a = sample(COND, 4, o, null, 5), b = sample(COND, 10, o, null, 5);
+        assertArrayEquals(b.images().data(), a.images().data());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> sample(COND, 1, o, null, 5));
+        assertTrue(e.getMessage().contains("at least 2"), e.getMessage());
+        assertArrayEquals(new int[] {3, 4, 5}, Sampler.labels(COND, o, 3, 3));
+        assertArrayEquals(new int[] {9, 0}, Sampler.labels(COND, o, 9, 2), "classes in turn");
+        assertArrayEquals(new int[] {8, 8}, Sampler.labels(COND, o.withClass(8, 2.5), 0, 2));
+        // Guidance changes the images; w = 1 is the conditional model alone (one pass, full batches).
+        SampleResult one = sample(COND, 5, o.withClass(-1, 1.0), null, 5);
+        assertFalse(java.util.Arrays.equals(a.images().data(), one.images().data()));
+        // An unconditional model refuses a class.
+        e = assertThrows(IllegalArgumentException.class, () -> sample(CFG, 4, o.withClass(3, 2.0), null, 5));
+        assertTrue(e.getMessage().contains("not class-conditional"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> sample(COND, 4, o.withClass(11, 2.0), null, 5));
+        assertTrue(e.getMessage().contains("class 11"), e.getMessage());
+    }
+
+    @Test
+    void theSinkGetsEveryImageInOrderAndTheResultKeepsOnlyTheFirst() {
+        List<Integer> firsts = new ArrayList<>();
+        float[] all = new float[7 * CFG.sampleSize()];
+        SampleResult kept = sample(CFG, 3, ddim(7, 4, 0.0), (first, chunk) -> {
+            firsts.add(first);
+            System.arraycopy(chunk.data(), 0, all, first * CFG.sampleSize(), chunk.data().length);
+        }, 2);
+        assertEquals(List.of(0, 3, 6), firsts);
+        assertEquals(2, kept.images().count());
+        assertEquals(2, kept.mid().count());
+        SampleResult whole = sample(CFG, 7, ddim(7, 4, 0.0), null, 7);
+        assertArrayEquals(whole.images().data(), all, "the sink sees the final, clipped images");
+        assertArrayEquals(java.util.Arrays.copyOf(all, 2 * CFG.sampleSize()), kept.images().data());
+    }
+}

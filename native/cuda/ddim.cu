@@ -1,0 +1,76 @@
+// The reverse step through the predicted x_0 (DDIM, or the DDPM posterior
+// with a clipped x_0) and the classifier-free guidance mix, as
+// native/cpu/ddim.cpp.
+// The step's noise is drawn a Philox block (4 values) per thread (philox.cuh),
+// exactly rng::gaussian_at per element, as reverse_step in diffusion.cu.
+#include <string>
+
+#include "common.cuh"
+#include "ddpm/rng.h"
+#include "ops.h"
+#include "philox.cuh"
+
+namespace ddpm {
+namespace cuda {
+
+namespace {
+
+// x_prev may alias x_t: each element is read and written by one thread.
+__global__ void ddim_step_kernel(const float* x_t, const float* eps_theta, float* x_prev, long long total,
+                                 DdimCoefficients k, uint64_t seed, uint64_t stream, uint64_t offset) {
+  const uint64_t q0 = offset >> 2, q1 = (offset + static_cast<uint64_t>(total) - 1) >> 2;
+  const uint64_t quads = q1 - q0 + 1;
+  const uint64_t step = static_cast<uint64_t>(gridDim.x) * blockDim.x;
+  const bool clip = k.x0_clip > 0.0f;
+  for (uint64_t b = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < quads; b += step) {
+    const uint64_t q = q0 + b;
+    float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (k.sigma != 0.0f) gaussian4(seed, stream, q, z);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const uint64_t g = 4 * q + j;
+      if (g < offset || g - offset >= static_cast<uint64_t>(total)) continue;
+      const uint64_t i = g - offset;
+      const float x = x_t[i], e = eps_theta[i];
+      float x0 = (x - k.sqrt_1m_abar * e) * k.inv_sqrt_abar;
+      if (clip) x0 = fminf(fmaxf(x0, -k.x0_clip), k.x0_clip);
+      float v = k.x0_coef * x0 + k.eps_coef * e + k.xt_coef * x;
+      if (k.sigma != 0.0f) v += k.sigma * z[j];
+      x_prev[i] = v;
+    }
+  }
+}
+
+__global__ void guided_eps_kernel(const float* eps_cond, const float* eps_uncond, float* out, size_t n, float w) {
+  const size_t step = static_cast<size_t>(gridDim.x) * blockDim.x;
+  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
+    const float u = eps_uncond[i];
+    out[i] = u + w * (eps_cond[i] - u);
+  }
+}
+
+}  // namespace
+
+namespace ops {
+
+void ddim_step(const Ctx& ctx, const float* x_t, const float* eps_theta, float* x_prev, int N, size_t per_sample,
+               const DdimCoefficients& k, uint64_t seed, uint64_t stream, int64_t first_index) {
+  const long long total = static_cast<long long>(N) * static_cast<long long>(per_sample);
+  if (total <= 0) return;
+  if (first_index < 0) throw Error("cuda ddim_step: first_index must be >= 0");
+  const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
+  ddim_step_kernel<<<grid_for(total / 4 + 2, kThreads, ctx), kThreads, 0, ctx.stream>>>(x_t, eps_theta, x_prev,
+                                                                                         total, k, seed, stream, offset);
+  check_launch("ddim_step");
+}
+
+void guided_eps(const Ctx& ctx, const float* eps_cond, const float* eps_uncond, float* out, size_t n, float w) {
+  if (n == 0) return;
+  guided_eps_kernel<<<grid_for(static_cast<long long>(n), kThreads, ctx), kThreads, 0, ctx.stream>>>(
+      eps_cond, eps_uncond, out, n, w);
+  check_launch("guided_eps");
+}
+
+}  // namespace ops
+}  // namespace cuda
+}  // namespace ddpm

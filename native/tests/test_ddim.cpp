@@ -1,0 +1,242 @@
+// DDIM sampling and the cosine schedule: the fused ddim_step and guided_eps
+// ops against double-precision formulas, the schedules against PyTorch's
+// (improved-diffusion's cosine betas, golden/schedules.safetensors) and their
+// defining formulas, the DDIM coefficients and timesteps, and whole DDIM runs
+// of a tiny UNet against PyTorch's DDIM update (golden/ddim_tiny.safetensors,
+// eta 0 on the linear schedule and eta 0.5 with ddpm4j's noise on the cosine
+// one; scripts/make_feature_goldens.py).
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "ddpm/backend.h"
+#include "ddpm/rng.h"
+#include "ddpm/unet.h"
+#include "golden_model.h"
+#include "safetensors.h"
+#include "testing.h"
+
+using namespace ddpm;
+using namespace ddpm::testing;
+using Vec = std::vector<float>;
+
+namespace {
+
+std::unique_ptr<Backend> cpu(int threads = 2) { return std::unique_ptr<Backend>(create_cpu_backend(threads)); }
+
+// x_prev of eq. 12 in double from the float coefficients' defining values.
+std::vector<double> ddim_reference(const Vec& x, const Vec& e, double abar, double abar_prev, double eta,
+                                   double clip, uint64_t seed, uint64_t stream, int64_t first, size_t per) {
+  const double sigma = eta * std::sqrt((1 - abar_prev) / (1 - abar)) * std::sqrt(1 - abar / abar_prev);
+  std::vector<double> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    double x0 = (x[i] - std::sqrt(1 - abar) * e[i]) / std::sqrt(abar);
+    if (clip > 0) x0 = std::min(std::max(x0, -clip), clip);
+    double v = std::sqrt(abar_prev) * x0 + std::sqrt(1 - abar_prev - sigma * sigma) * e[i];
+    if (sigma > 0) v += sigma * rng::gaussian_at(seed, stream, uint64_t(first) * per + i);
+    out[i] = v;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(ddim_step_matches_the_double_formula) {
+  auto be = cpu();
+  const Schedule s = Schedule::linear(1000, 1e-4f, 0.02f);
+  const int N = 3;
+  const size_t per = 35;
+  Vec x = random_vector(N * per, 1, -3, 3), e = random_vector(N * per, 2, -2, 2);
+  struct Case {
+    int t, t_prev;
+    double eta;
+    float clip;
+  };
+  for (const Case& c : {Case{980, 960, 0.0, 0.0f}, Case{500, 480, 1.0, 0.0f}, Case{20, 0, 0.3, 0.0f},
+                        Case{0, -1, 0.0, 0.0f}, Case{700, 300, 0.5, 1.0f}}) {
+    const DdimCoefficients k = s.ddim(c.t, c.t_prev, c.eta, c.clip);
+    Vec out(x.size());
+    be->ddim_step(x.data(), e.data(), out.data(), N, per, k, 9, 1234, 2);
+    const double ap = c.t_prev >= 0 ? s.alpha_bar64[c.t_prev] : 1.0;
+    auto ref = ddim_reference(x, e, s.alpha_bar64[c.t], ap, c.eta, c.clip, 9, 1234, 2, per);
+    // Float coefficients (one rounding each) and ~6 float operations; the
+    // 1/sqrt(abar) ~ 7 at t = 980 multiplies the rounding of x - s*e.
+    CHECK_CLOSE("ddim_step t=" + std::to_string(c.t) + "->" + std::to_string(c.t_prev), out.data(), ref.data(),
+                out.size(), 2e-6, 2e-6);
+  }
+  // In place, and independent of the batch split (noise indexed by global sample).
+  const DdimCoefficients k = s.ddim(500, 450, 0.7);
+  Vec all(x.size()), in_place = x, tail(2 * per);
+  be->ddim_step(x.data(), e.data(), all.data(), N, per, k, 3, 77, 10);
+  be->ddim_step(in_place.data(), e.data(), in_place.data(), N, per, k, 3, 77, 10);
+  be->ddim_step(x.data() + per, e.data() + per, tail.data(), 2, per, k, 3, 77, 11);
+  CHECK(std::memcmp(all.data(), in_place.data(), all.size() * 4) == 0);
+  CHECK(std::memcmp(all.data() + per, tail.data(), tail.size() * 4) == 0);
+}
+
+// The DDPM posterior form: unclipped it is reverse_step's update rewritten
+// (c_x (x_t - c_eps eps) = x0_coef x0 + xt_coef x_t); clipped it is
+// improved-diffusion's p_sample, against a double-precision formula.
+TEST(ddpm_posterior_step_is_reverse_step_unclipped_and_clips_x0) {
+  auto be = cpu();
+  for (const Schedule& s : {Schedule::linear(1000, 1e-4f, 0.02f), Schedule::cosine(1000)}) {
+    const int N = 2;
+    const size_t per = 50;
+    Vec x = random_vector(N * per, 7, -3, 3), e = random_vector(N * per, 8, -2, 2);
+    for (int t : {999, 500, 1, 0}) {
+      Vec a(x.size()), b(x.size()), c(x.size());
+      be->reverse_step(x.data(), e.data(), a.data(), N, per, s.c_x[t], s.c_eps[t], s.sigma[t], 4, 9, 0);
+      be->ddim_step(x.data(), e.data(), b.data(), N, per, s.ddpm_posterior(t, 0.0f), 4, 9, 0);
+      // At t = 999 of the cosine schedule 1/sqrt(alpha) = 31.6 multiplies x_t - c_eps eps, where
+      // c_eps ~ 1 cancels x_t's magnitude: the two float forms differ by ~1e-5 there.
+      CHECK_CLOSE("posterior form vs reverse_step t=" + std::to_string(t), b.data(), a.data(), b.size(), 5e-5, 1e-5);
+      be->ddim_step(x.data(), e.data(), c.data(), N, per, s.ddpm_posterior(t, 1.0f), 4, 9, 0);
+      const double ab = s.alpha_bar64[t], ap = t > 0 ? s.alpha_bar64[t - 1] : 1.0, beta = 1 - ab / ap;
+      std::vector<double> ref(x.size());
+      for (size_t i = 0; i < x.size(); ++i) {
+        const double x0 = std::min(1.0, std::max(-1.0, (x[i] - std::sqrt(1 - ab) * e[i]) / std::sqrt(ab)));
+        double v = std::sqrt(ap) * beta / (1 - ab) * x0 + std::sqrt(1 - beta) * (1 - ap) / (1 - ab) * x[i];
+        if (t > 0) v += std::sqrt(beta) * rng::gaussian_at(4, 9, i);
+        ref[i] = v;
+      }
+      CHECK_CLOSE("clipped posterior step t=" + std::to_string(t), c.data(), ref.data(), c.size(), 2e-6, 2e-6);
+    }
+  }
+}
+
+TEST(ddim_coefficients_and_errors) {
+  const Schedule s = Schedule::linear(1000, 1e-4f, 0.02f);
+  // eta = 1 on consecutive steps is the DDPM posterior's variance beta~_t.
+  const DdimCoefficients k = s.ddim(500, 499, 1.0);
+  const double a = s.alpha_bar64[500], ap = s.alpha_bar64[499];
+  const double beta_tilde = (1 - ap) / (1 - a) * (1 - a / ap);
+  CHECK(std::fabs(k.sigma - std::sqrt(beta_tilde)) < 1e-7);
+  CHECK(s.ddim(10, 5, 0.0).sigma == 0.0f);
+  const DdimCoefficients last = s.ddim(0, -1, 1.0);  // to x_0: no noise, no direction
+  CHECK(last.sigma == 0.0f && last.eps_coef == 0.0f && last.x0_coef == 1.0f && last.xt_coef == 0.0f);
+  CHECK_THROWS(s.ddim(1000, 0, 0.0), "t = 1000");
+  CHECK_THROWS(s.ddim(10, 10, 0.0), "t_prev");
+  CHECK_THROWS(s.ddim(10, -2, 0.0), "t_prev");
+  CHECK_THROWS(s.ddim(10, 5, -1.0), "eta");
+  CHECK((ddim_timesteps(1000, 50).front() == 980 && ddim_timesteps(1000, 50).back() == 0));
+  CHECK((ddim_timesteps(10, 3) == std::vector<int>{6, 3, 0}));
+  CHECK(ddim_timesteps(7, 7) == (std::vector<int>{6, 5, 4, 3, 2, 1, 0}));
+  CHECK_THROWS(ddim_timesteps(10, 11), "sampling steps");
+  CHECK_THROWS(ddim_timesteps(10, 0), "sampling steps");
+}
+
+TEST(guided_eps_matches_formula) {
+  auto be = cpu();
+  Vec c = random_vector(1001, 5), u = random_vector(1001, 6), out(1001);
+  for (float w : {0.0f, 1.0f, 3.5f, -0.5f}) {
+    be->guided_eps(c.data(), u.data(), out.data(), out.size(), w);
+    std::vector<double> ref(out.size());
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] = double(u[i]) + double(w) * (double(c[i]) - u[i]);
+    CHECK_CLOSE("guided_eps w=" + std::to_string(w), out.data(), ref.data(), out.size(), 1e-6, 1e-6);
+  }
+  Vec alias = u;  // out may alias an input
+  be->guided_eps(c.data(), alias.data(), alias.data(), alias.size(), 3.5f);
+  be->guided_eps(c.data(), u.data(), out.data(), out.size(), 3.5f);
+  CHECK(std::memcmp(alias.data(), out.data(), out.size() * 4) == 0);
+}
+
+TEST(cosine_schedule_matches_formula_and_torch) {
+  SafeTensors g("golden/schedules.safetensors");
+  for (int T : {1000, 50}) {
+    const Schedule s = Schedule::cosine(T);
+    auto f = [&](double t) {
+      const double c = std::cos((t / T + 0.008) / 1.008 * M_PI / 2);
+      return c * c;
+    };
+    std::vector<double> beta(T), abar(T);
+    double a = 1;
+    for (int t = 0; t < T; ++t) {
+      beta[t] = std::min(1 - f(t + 1) / f(t), 0.999);
+      a *= 1 - beta[t];
+      abar[t] = a;
+    }
+    const std::string p = "cosine" + std::to_string(T);
+    CHECK_CLOSE(p + " betas vs formula", s.beta.data(), beta.data(), T, 0.0, 1e-7);
+    CHECK_CLOSE(p + " alpha_bar64 vs formula", s.alpha_bar64.data(), abar.data(), T, 0.0, 1e-12);
+    CHECK_CLOSE(p + " betas vs torch", s.beta.data(), g.at(p + ".betas").f32.data(), T, 0.0, 1e-7);
+    CHECK_CLOSE(p + " alpha_bar vs torch", s.alpha_bar.data(), g.at(p + ".alphas_cumprod").f32.data(), T, 0.0, 1e-6);
+    CHECK(s.beta[T - 1] == 0.999f);  // the clip
+    CHECK(s.sigma[0] == 0.0f);
+    // alpha_bar falls from ~1 to ~0 as the cosine does (not the linear schedule's fast drop).
+    CHECK(s.alpha_bar[0] > 0.99f && s.alpha_bar[T / 2] > 0.45f && s.alpha_bar[T / 2] < 0.55f);
+  }
+  const Schedule lin = Schedule::linear(1000, 1e-4f, 0.02f);
+  CHECK_CLOSE("linear betas vs torch", lin.beta.data(), g.at("linear1000.betas").f32.data(), 1000, 0.0, 1e-7);
+  CHECK_CLOSE("linear alpha_bar vs torch", lin.alpha_bar.data(), g.at("linear1000.alphas_cumprod").f32.data(), 1000,
+              0.0, 1e-6);
+  UNetConfig cfg;
+  cfg.schedule = kScheduleCosine;
+  CHECK(Schedule::of(cfg).beta[999] == 0.999f);
+  cfg.schedule = 2;
+  CHECK_THROWS(validate(cfg), "schedule");
+}
+
+// Whole DDIM runs against PyTorch: the tiny UNet in eval mode, S steps from
+// the same x_T. Both sides run the model in float32 (different summation
+// orders, ~1e-6 relative per forward), ours the update in float32 too; the
+// error is amplified by 1/sqrt(abar_t) (up to ~160 at t = 800 on the linear
+// schedule) times sqrt(abar_prev), and accumulates over the steps. Measured:
+// max_abs 2.3e-5 on values up to 73 (the random model's x_0 is far from
+// [-1, 1]), max_rel 6e-5; the tolerance leaves 4x.
+TEST(ddim_sampling_matches_torch_golden) {
+  SafeTensors g("golden/ddim_tiny.safetensors");
+  const UNetConfig c = golden_config(g);
+  const int n = g.meta_int("batch");
+  for (const std::string name : {"linear_eta0", "cosine_eta05"}) {
+    UNetConfig cc = c;
+    cc.schedule = name.rfind("cosine", 0) == 0 ? kScheduleCosine : kScheduleLinear;
+    auto be = cpu();
+    UNet net(*be, cc, n);
+    load_state_dict(net, g);
+    const auto& args = g.at(name + ".args").ints;
+    const int steps = int(args[0]);
+    const uint64_t seed = uint64_t(args[1]);
+    const int64_t first = args[2];
+    const double eta = g.at(name + ".eta").f32[0];
+    const std::vector<int> ts = ddim_timesteps(c.timesteps, steps);
+    CHECK(std::vector<int32_t>(ts.begin(), ts.end()) == ints32(g, name + ".timesteps"));
+    // Start from torch's x_T (the noise of eta > 0 steps still comes from (seed, first)).
+    net.sample_begin(n, seed, first);
+    const Vec& xT = g.at(name + ".x_T").f32;
+    net.sample_set_x(xT.data());
+    Vec x(xT.size());
+    for (size_t i = 0; i < ts.size(); ++i) {
+      net.sample_step_ddim(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, eta);
+      net.sample_read(x.data(), false);
+      CHECK_CLOSE(name + " x after step " + std::to_string(i) + " (t=" + std::to_string(ts[i]) + ")", x.data(),
+                  g.at(name + ".x" + std::to_string(i)).f32.data(), x.size(), 1e-4, 1e-4);
+    }
+  }
+}
+
+TEST(ddim_sampling_is_independent_of_batch_split) {
+  UNetConfig c;
+  c.height = c.width = 8;
+  c.base_width = 4;
+  c.depth = 2;
+  c.time_dim = 8;
+  c.timesteps = 40;
+  auto be = cpu();
+  UNet net(*be, c, 4);
+  net.init(3);
+  const int64_t per = net.sample_size();
+  auto run = [&](int n, int64_t first) {
+    net.sample_begin(n, 42, first);
+    const auto ts = ddim_timesteps(c.timesteps, 5);
+    for (size_t i = 0; i < ts.size(); ++i) net.sample_step_ddim(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, 1.0, 1.0f);
+    Vec out(n * per);
+    net.sample_read(out.data(), false);
+    return out;
+  };
+  Vec all = run(4, 0), tail = run(2, 2);
+  CHECK(std::memcmp(all.data() + 2 * per, tail.data(), tail.size() * 4) == 0);
+  CHECK_THROWS(net.sample_step_ddim(40, 0, 0.0), "t = 40");
+}
+
+TEST_MAIN()
