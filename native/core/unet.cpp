@@ -925,6 +925,20 @@ void UNet::set_ema_params(const float* host) {
   backend_.upload(impl_->ema, host, sizeof(float) * num_params_);
 }
 
+void UNet::snapshot_begin(float* params, float* buffers, float* adam, float* ema, float* table) {
+  Impl& m = *impl_;
+  if (!params || !buffers || !adam || !table) throw Error("UNet::snapshot_begin: a host buffer is null");
+  if (m.ema && !ema) throw Error("UNet::snapshot_begin: the model keeps an EMA; its host buffer is null");
+  backend_.download_async(params, m.params, sizeof(float) * num_params_);
+  backend_.download_async(buffers, m.buffers, sizeof(float) * num_buffers_);
+  backend_.download_async(adam, m.adam, sizeof(float) * 2 * num_params_);
+  if (m.ema) backend_.download_async(ema, m.ema, sizeof(float) * (num_params_ + num_buffers_));
+  backend_.download_async(table, m.table, sizeof(float) * cfg_.timesteps * cfg_.time_dim);
+  backend_.fence_record();
+}
+
+void UNet::snapshot_wait() { backend_.fence_wait(); }
+
 void UNet::get_ema_buffers(float* host) const {
   if (!impl_->ema) throw Error("UNet::get_ema_buffers: the model keeps no EMA (set_ema)");
   backend_.download(host, impl_->ema + num_params_, sizeof(float) * num_buffers_);

@@ -229,6 +229,40 @@ class CudaBackend final : public Backend {
     sync("synchronize");
   }
 
+  // ---- snapshots: pinned host memory, copies in stream order, one fence ----------
+  void* alloc_host(size_t bytes) override {
+    enter();
+    void* p = nullptr;
+    const cudaError_t e = cudaHostAlloc(&p, bytes < 64 ? 64 : bytes, cudaHostAllocDefault);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      throw Error("cuda alloc_host: cannot pin " + std::to_string(bytes) + " bytes of host memory: " + cudaGetErrorString(e));
+    }
+    return p;
+  }
+  void free_host(void* p) override {
+    if (p && cudaFreeHost(p) != cudaSuccess) cudaGetLastError();
+  }
+  void download_async(void* host_dst, const void* src, size_t bytes) override {
+    const char* op = "download_async";
+    enter();
+    not_in_step(op);
+    if (bytes > 0) DDPM_CUDA(op, cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    leave(op);
+  }
+  void fence_record() override {
+    const char* op = "fence_record";
+    enter();
+    not_in_step(op);
+    if (!fence_) DDPM_CUDA(op, cudaEventCreateWithFlags(&fence_, cudaEventDisableTiming));
+    DDPM_CUDA(op, cudaEventRecord(fence_, stream_));
+  }
+  void fence_wait() override {
+    if (!fence_) return;
+    const cudaError_t e = cudaEventSynchronize(fence_);
+    if (e != cudaSuccess) throw_cuda("fence_wait", "cudaEventSynchronize", e);
+  }
+
   // ---- step recording (CUDA graphs, step_graph.h) ---------------------------------
   void step_begin(uint64_t owner, uint64_t key) override {
     enter();
@@ -617,6 +651,8 @@ class CudaBackend final : public Backend {
 
   void release() {
     if (stream_) cudaStreamSynchronize(stream_);
+    if (fence_) cudaEventDestroy(fence_);
+    fence_ = nullptr;
     graphs_.clear();
     cudaGetLastError();
     for (auto& p : pending_) cudaEventDestroy(p.event);
@@ -659,6 +695,7 @@ class CudaBackend final : public Backend {
   size_t ring_head_ = 0;
   std::deque<Pending> pending_;
   std::vector<cudaEvent_t> event_pool_;
+  cudaEvent_t fence_ = nullptr;  // fence_record / fence_wait (snapshots)
 };
 
 }  // namespace

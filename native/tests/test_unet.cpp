@@ -410,6 +410,46 @@ TEST(training_is_bit_identical_across_runs_and_thread_counts) {
   CHECK(std::memcmp(a.data(), c1.data(), a.size() * 4) == 0);
 }
 
+// A snapshot holds exactly what the get_* calls return, EMA included; it is
+// taken at snapshot_begin (later steps do not change it) and needs the EMA's
+// buffer when there is an EMA.
+TEST(snapshot_is_the_state_at_snapshot_begin) {
+  const UNetConfig c = tiny_config();
+  const int n = 4;
+  std::vector<uint8_t> px(size_t(n) * 3 * 64);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t((i * 29 + 3) % 256);
+  AdamParams hp;
+  hp.lr = 1e-3;
+  auto be = cpu(2);
+  UNet net(*be, c, n);
+  net.init(5);
+  net.set_ema(0.9);
+  for (int64_t s = 0; s < 3; ++s) net.train_step(px.data(), nullptr, n, hp, 77, s);
+  const int64_t P = net.num_params(), B = net.num_buffers(), T = int64_t(c.timesteps) * c.time_dim;
+  Vec want_p(P), want_b(B), want_a(2 * P), want_e(P + B), want_t(T);
+  net.get_params(want_p.data());
+  net.get_buffers(want_b.data());
+  net.get_adam_state(want_a.data());
+  net.get_ema_params(want_e.data());
+  net.get_ema_buffers(want_e.data() + P);
+  net.get_time_table(want_t.data());
+  auto host = [&](int64_t floats) { return static_cast<float*>(be->alloc_host(sizeof(float) * floats)); };
+  float *sp = host(P), *sb = host(B), *sa = host(2 * P), *se = host(P + B), *st = host(T);
+  CHECK_THROWS(net.snapshot_begin(sp, sb, sa, nullptr, st), "keeps an EMA");
+  net.snapshot_begin(sp, sb, sa, se, st);
+  net.snapshot_wait();
+  net.train_step(px.data(), nullptr, n, hp, 77, 3);  // moves the live state on, not the snapshot
+  CHECK(std::memcmp(sp, want_p.data(), P * 4) == 0);
+  CHECK(std::memcmp(sb, want_b.data(), B * 4) == 0);
+  CHECK(std::memcmp(sa, want_a.data(), 2 * P * 4) == 0);
+  CHECK(std::memcmp(se, want_e.data(), (P + B) * 4) == 0);
+  CHECK(std::memcmp(st, want_t.data(), T * 4) == 0);
+  Vec now(P);
+  net.get_params(now.data());
+  CHECK(std::memcmp(now.data(), want_p.data(), P * 4) != 0);
+  for (float* p : {sp, sb, sa, se, st}) be->free_host(p);
+}
+
 TEST(sampling_is_reproducible_and_independent_of_batch_split) {
   const UNetConfig c = tiny_config();
   auto be = cpu();

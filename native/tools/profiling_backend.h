@@ -41,6 +41,11 @@ class ProfilingBackend final : public Backend {
   void copy(void* d, const void* s, size_t b) override { timed("copy", "", 0, [&] { in_.copy(d, s, b); }); }
   void fill(float* d, float v, size_t n) override { timed("fill", "", 0, [&] { in_.fill(d, v, n); }); }
   void synchronize() override { in_.synchronize(); }
+  void* alloc_host(size_t bytes) override { return in_.alloc_host(bytes); }
+  void free_host(void* p) override { in_.free_host(p); }
+  void download_async(void* h, const void* s, size_t bytes) override { in_.download_async(h, s, bytes); }
+  void fence_record() override { in_.fence_record(); }
+  void fence_wait() override { in_.fence_wait(); }
   ActivationFormat activation_format() const override { return in_.activation_format(); }
   size_t activation_bytes(size_t n) const override { return in_.activation_bytes(n); }
   void to_activation(const float* s, float* d, int N, int C, int HW) override {

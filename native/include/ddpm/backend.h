@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -102,6 +103,27 @@ class Backend {
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // regions must not overlap
   virtual void fill(float* dst, float value, size_t n) = 0;
   virtual void synchronize() = 0;
+
+  // ---- snapshots: host copies taken while the backend works on ------------
+  // Host memory a backend can copy into without waiting (pinned on CUDA,
+  // 64-byte aligned host memory on the CPU). free_host(nullptr) is a no-op and
+  // free_host never throws.
+  virtual void* alloc_host(size_t bytes) {
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+    if (!p) throw Error("alloc_host: cannot allocate " + std::to_string(bytes) + " bytes of host memory");
+    return p;
+  }
+  virtual void free_host(void* p) { std::free(p); }
+  // backend -> host memory from alloc_host, in the order of the work already
+  // enqueued. It may return before the copy is done (CUDA does): the data is
+  // there once fence_wait() of a fence recorded after it has returned.
+  virtual void download_async(void* host_dst, const void* src, size_t bytes) { download(host_dst, src, bytes); }
+  // fence_record marks the work enqueued so far; fence_wait blocks until that
+  // work is done. One fence per backend, re-recorded each time; fence_wait may
+  // run on another thread than the one driving the backend (it touches only
+  // the fence), but never concurrently with fence_record.
+  virtual void fence_record() {}
+  virtual void fence_wait() {}
 
   // ---- activation format ------------------------------------------------
   // The feature maps of the UNet ("activations") may be stored in a format of

@@ -167,6 +167,18 @@ class UNet {
   void get_ema_params(float* host) const;   // num_params; throws without an EMA
   void set_ema_params(const float* host);   // allocates the EMA buffer if needed
   void get_ema_buffers(float* host) const;  // num_buffers; throws without an EMA
+
+  // A checkpoint's worth of state copied into host memory from
+  // Backend::alloc_host, in the order of the work enqueued so far (the state
+  // after the last train_step), without waiting for it on CUDA:
+  //   params num_params, buffers num_buffers, adam 2 * num_params,
+  //   ema (null without an EMA) num_params + num_buffers, table timesteps * time_dim
+  // floats. snapshot_wait() blocks until the copies have landed; it may be
+  // called from another thread (it waits on the backend's fence only), and
+  // the next snapshot_begin must come after it. The scalars (adam_step,
+  // bn_batches) are host values: read them when calling snapshot_begin.
+  void snapshot_begin(float* params, float* buffers, float* adam, float* ema, float* table);
+  void snapshot_wait();
   void set_ema_buffers(const float* host);  // allocates the EMA buffer if needed
   // Exchanges the live parameters and statistics with their EMA (through the
   // gradient buffer, which it clobbers), e.g. to sample from the EMA weights

@@ -1,5 +1,6 @@
 package org.ddpm4j.binding;
 
+import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.annotation.ByRef;
@@ -44,6 +45,10 @@ public final class DdpmCpu {
         public native int threads();
 
         public native void synchronize();
+
+        public native Pointer alloc_host(@Cast("size_t") long bytes);
+
+        public native void free_host(Pointer p);
     }
 
     /** ddpm::UNetConfig. */
@@ -139,6 +144,9 @@ public final class DdpmCpu {
         public native void get_ema_buffers(float[] host);
         public native void set_ema_buffers(@Const float[] host);
         public native void swap_ema();
+        public native void snapshot_begin(FloatPointer params, FloatPointer buffers, FloatPointer adam, FloatPointer ema,
+                                          FloatPointer table);
+        public native void snapshot_wait();
         public native void set_cond_drop(double p);
 
         public native void forward_host(@Const float[] x, @Cast("const int32_t*") int[] t, float[] out, int n,

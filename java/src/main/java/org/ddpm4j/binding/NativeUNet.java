@@ -3,6 +3,11 @@ package org.ddpm4j.binding;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.ddpm4j.model.StateSnapshot;
 import org.ddpm4j.model.TensorInfo;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
@@ -167,6 +172,92 @@ final class NativeUNet implements UNet {
         p().set_ema_buffers(sized(values, numBuffers, "setEmaBuffers"));
     }
 
+    private final List<NativeSnapshot> snapshots = new ArrayList<>();
+
+    @Override
+    public synchronized StateSnapshot newSnapshot() {
+        NativeSnapshot s = new NativeSnapshot(this);
+        snapshots.add(s);
+        return s;
+    }
+
+    @Override
+    public void snapshotBegin(StateSnapshot into) {
+        if (!(into instanceof NativeSnapshot s) || s.owner != this) {
+            throw new IllegalArgumentException("snapshotBegin: the snapshot belongs to another model");
+        }
+        s.begin(p());
+    }
+
+    /** Host memory from the backend's alloc_host, one block cut into the checkpoint's sections. */
+    static final class NativeSnapshot implements StateSnapshot {
+        private final NativeUNet owner;
+        private final DdpmCpu.Backend backend;
+        private Pointer block;
+        private final FloatPointer params, buffers, adam, ema, table;
+        private final FloatBuffer paramsView, buffersView, adamView, emaParamsView, emaBuffersView, tableView;
+        private long adamStep, bnBatches;
+
+        NativeSnapshot(NativeUNet owner) {
+            this.owner = owner;
+            this.backend = owner.backend.pointer();
+            long p = owner.numParams, b = owner.numBuffers, t = (long) owner.config.timesteps() * owner.config.timeDim();
+            boolean withEma = owner.p().has_ema();
+            long e = withEma ? p + b : 0;
+            long total = p + b + 2 * p + e + t;
+            block = backend.alloc_host(4 * total);
+            FloatPointer all = new FloatPointer(block).capacity(total);
+            long at = 0;
+            params = slice(all, at, p);
+            buffers = slice(all, at += p, b);
+            adam = slice(all, at += b, 2 * p);
+            ema = withEma ? slice(all, at += 2 * p, e) : null;
+            table = slice(all, withEma ? at + e : at + 2 * p, t);
+            paramsView = view(params);
+            buffersView = view(buffers);
+            adamView = view(adam);
+            emaParamsView = ema == null ? null : view(ema).slice(0, (int) p);
+            emaBuffersView = ema == null ? null : view(ema).slice((int) p, (int) b);
+            tableView = view(table);
+        }
+
+        private static FloatPointer slice(FloatPointer all, long offset, long n) {
+            return new FloatPointer(all.getPointer(offset)).capacity(n);
+        }
+
+        private static FloatBuffer view(FloatPointer p) {
+            return p.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+        }
+
+        void begin(DdpmCpu.UNet net) {
+            if (block == null) throw new IllegalStateException("the snapshot is closed");
+            adamStep = net.adam_step();
+            bnBatches = net.bn_batches();
+            net.snapshot_begin(params, buffers, adam, ema, table);
+        }
+
+        @Override public FloatBuffer params() { return paramsView.duplicate(); }
+        @Override public FloatBuffer buffers() { return buffersView.duplicate(); }
+        @Override public FloatBuffer adam() { return adamView.duplicate(); }
+        @Override public FloatBuffer emaParams() { return emaParamsView == null ? null : emaParamsView.duplicate(); }
+        @Override public FloatBuffer emaBuffers() { return emaBuffersView == null ? null : emaBuffersView.duplicate(); }
+        @Override public FloatBuffer timeTable() { return tableView.duplicate(); }
+        @Override public long adamStep() { return adamStep; }
+        @Override public long bnBatches() { return bnBatches; }
+
+        @Override
+        public void await() {
+            owner.p().snapshot_wait();
+        }
+
+        @Override
+        public synchronized void close() {
+            if (block == null) return;
+            backend.free_host(block);
+            block = null;
+        }
+    }
+
     @Override
     public float[] forward(float[] x, int[] t, int n, boolean training) {
         return forward(x, t, null, n, training);
@@ -273,6 +364,8 @@ final class NativeUNet implements UNet {
     @Override
     public synchronized void close() {
         if (ptr == null) return;
+        for (NativeSnapshot s : snapshots) s.close();  // their host memory belongs to the backend
+        snapshots.clear();
         ptr.close();
         ptr = null;
         adam.close();

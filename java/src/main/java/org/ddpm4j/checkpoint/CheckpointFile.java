@@ -4,6 +4,7 @@ import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.channels.WritableByteChannel;
@@ -90,24 +91,42 @@ public final class CheckpointFile {
 
     /** Writes the whole checkpoint to {@code ch}, from the magic to the end marker. */
     static void write(WritableByteChannel ch, Checkpoint c) throws IOException {
+        ModelState m = c.model();
+        write(ch, c.meta(), m.timeTableKind(), c.progress(), StateBuffers.of(m, c.optimizer()));
+    }
+
+    /**
+     * Writes a checkpoint whose arrays are buffers (a snapshot copied off the device into host memory,
+     * see {@link StateBuffers}), through a temporary file and a rename as {@link #write(Path, Checkpoint)}.
+     */
+    public static void write(Path file, CheckpointMeta meta, TimeTable kind, TrainingState progress, StateBuffers state) {
+        try {
+            AtomicFiles.write(file, ch -> write(ch, meta, kind, progress, state));
+        } catch (IOException e) {
+            throw new CheckpointException("cannot write checkpoint " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void write(WritableByteChannel ch, CheckpointMeta meta, TimeTable kind, TrainingState progress,
+                              StateBuffers st) throws IOException {
         ByteBuffer head = le(12);
         head.put(MAGIC).putInt(VERSION).flip();
         writeAll(ch, head);
-        bytes(ch, "config", c.meta().toJson(c.model().timeTableKind()).toString().getBytes(StandardCharsets.UTF_8));
+        bytes(ch, "config", meta.toJson(kind).toString().getBytes(StandardCharsets.UTF_8));
         JsonObject s = new JsonObject();
-        s.addProperty("global_step", c.progress().globalStep());
-        s.addProperty("epoch", c.progress().epoch());
-        s.addProperty("position", c.progress().position());
-        s.addProperty("seed", c.meta().training().seed());
-        s.addProperty("adam_step", c.optimizer().adamStep());
-        s.addProperty("bn_batches", c.model().bnBatches());
+        s.addProperty("global_step", progress.globalStep());
+        s.addProperty("epoch", progress.epoch());
+        s.addProperty("position", progress.position());
+        s.addProperty("seed", meta.training().seed());
+        s.addProperty("adam_step", st.adamStep());
+        s.addProperty("bn_batches", st.bnBatches());
         bytes(ch, "state", s.toString().getBytes(StandardCharsets.UTF_8));
-        floats(ch, "params", c.model().params());
-        floats(ch, "buffers", c.model().buffers());
-        floats(ch, "adam", c.optimizer().moments());
-        if (c.model().hasEma()) floats(ch, "ema", c.model().emaParams(), c.model().emaBuffers());
+        floats(ch, "params", st.params());
+        floats(ch, "buffers", st.buffers());
+        floats(ch, "adam", st.adam());
+        if (st.emaParams() != null) floats(ch, "ema", st.emaParams(), st.emaBuffers());
         else floats(ch, "ema");
-        floats(ch, "time_table", c.model().timeTable());
+        floats(ch, "time_table", st.timeTable());
         bytes(ch, "end", new byte[0]);
     }
 
@@ -198,21 +217,22 @@ public final class CheckpointFile {
         trailer(ch, crc);
     }
 
-    /** One section holding the arrays one after the other (none: an empty section). */
-    private static void floats(WritableByteChannel ch, String name, float[]... parts) throws IOException {
+    /** One section holding the buffers' remaining floats one after the other (none: an empty section). */
+    private static void floats(WritableByteChannel ch, String name, FloatBuffer... parts) throws IOException {
         long total = 0;
-        for (float[] v : parts) total += v.length;
+        for (FloatBuffer v : parts) total += v.remaining();
         CRC32 crc = header(ch, name, 4L * total);
         ByteBuffer buf = le(CHUNK);
-        for (float[] v : parts) {
-            for (int i = 0; i < v.length; ) {
-                int n = Math.min(CHUNK / 4, v.length - i);
+        for (FloatBuffer part : parts) {
+            FloatBuffer v = part.duplicate();
+            while (v.hasRemaining()) {
+                int n = Math.min(CHUNK / 4, v.remaining());
                 buf.clear();
-                buf.asFloatBuffer().put(v, i, n);
+                buf.asFloatBuffer().put(v.slice().limit(n));
+                v.position(v.position() + n);
                 buf.limit(4 * n);
                 crc.update(buf.duplicate());
                 writeAll(ch, buf);
-                i += n;
             }
         }
         trailer(ch, crc);

@@ -28,18 +28,9 @@ public record ModelState(UNetConfig config, float[] params, float[] buffers, lon
     }
 
     public static ModelState capture(UNet net, TimeTable kind) {
-        return capture(net, kind, null);
-    }
-
-    /** As {@link #capture(UNet, TimeTable)}, into the arrays of {@code reuse} (null: new ones; a model's are ~130 MB). */
-    public static ModelState capture(UNet net, TimeTable kind, ModelState reuse) {
-        boolean same = reuse != null && reuse.config.equals(net.config());
         boolean ema = net.hasEma();
-        boolean sameEma = same && reuse.emaParams != null;
-        return new ModelState(net.config(), net.params(same ? reuse.params : null),
-                net.bufferValues(same ? reuse.buffers : null), net.bnBatches(), net.timeTable(same ? reuse.timeTable : null), kind,
-                ema ? net.emaParams(sameEma ? reuse.emaParams : null) : null,
-                ema ? net.emaBuffers(sameEma ? reuse.emaBuffers : null) : null);
+        return new ModelState(net.config(), net.params(null), net.bufferValues(null), net.bnBatches(),
+                net.timeTable(null), kind, ema ? net.emaParams(null) : null, ema ? net.emaBuffers(null) : null);
     }
 
     public boolean hasEma() {

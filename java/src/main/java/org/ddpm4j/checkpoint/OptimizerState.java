@@ -6,13 +6,7 @@ import org.ddpm4j.model.UNet;
 public record OptimizerState(float[] moments, long adamStep) {
 
     public static OptimizerState capture(UNet net) {
-        return capture(net, null);
-    }
-
-    /** As {@link #capture(UNet)}, into the array of {@code reuse} when it has the right size. */
-    public static OptimizerState capture(UNet net, OptimizerState reuse) {
-        boolean same = reuse != null && reuse.moments.length == 2 * net.numParams();
-        return new OptimizerState(net.adamState(same ? reuse.moments : null), net.adamStep());
+        return new OptimizerState(net.adamState(null), net.adamStep());
     }
 
     public void applyTo(UNet net) {

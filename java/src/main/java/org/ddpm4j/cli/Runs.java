@@ -57,7 +57,10 @@ final class Runs {
                     r.stepsTrained(), Progress.duration(r.seconds()), e.globalStep(), where, LossFormat.of(r.firstLoss()),
                     LossFormat.of(r.lastLoss()), r.window());
             io.out().println(r.stopped() ? "ended by: a stop request (Ctrl-C)" : "ended by: " + r.endReason());
-            if (Double.isFinite(r.steadyImagesPerSecond())) {
+            if (Double.isFinite(r.steadyEpochImagesPerSecond())) {
+                io.out().printf(Locale.ROOT, "speed: %.1f images/s over the epochs after the first (checkpoints included), "
+                        + "%.1f in the training steps after warm-up%n", r.steadyEpochImagesPerSecond(), r.steadyImagesPerSecond());
+            } else if (Double.isFinite(r.steadyImagesPerSecond())) {
                 io.out().printf(Locale.ROOT, "speed: %.1f images/s in the training steps after warm-up%n", r.steadyImagesPerSecond());
             }
         }

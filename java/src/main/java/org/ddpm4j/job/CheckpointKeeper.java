@@ -10,6 +10,10 @@ import java.util.function.Consumer;
 import org.ddpm4j.checkpoint.Checkpoint;
 import org.ddpm4j.checkpoint.CheckpointException;
 import org.ddpm4j.checkpoint.CheckpointFile;
+import org.ddpm4j.checkpoint.CheckpointMeta;
+import org.ddpm4j.checkpoint.StateBuffers;
+import org.ddpm4j.diffusion.TimeTable;
+import org.ddpm4j.train.TrainingState;
 
 /**
  * A run folder's checkpoints: {@code model.ckpt} is always the newest; up to
@@ -44,14 +48,14 @@ final class CheckpointKeeper {
         return stepOnDisk;
     }
 
-    /** Writes {@code c} as model.ckpt, keeping the previous one under its step name, and prunes the older ones. */
-    void write(Checkpoint c) {
-        long step = c.progress().globalStep();
+    /** Writes the checkpoint as model.ckpt, keeping the previous one under its step name, and prunes the older ones. */
+    void write(CheckpointMeta meta, TimeTable kind, TrainingState progress, StateBuffers state) {
+        long step = progress.globalStep();
         Path newest = files.checkpoint();
         if (keep > 1 && stepOnDisk >= 0 && stepOnDisk != step && Files.exists(newest)) {
             secondName(newest, files.olderCheckpoint(stepOnDisk));
         }
-        CheckpointFile.write(newest, c);
+        CheckpointFile.write(newest, meta, kind, progress, state);
         stepOnDisk = step;
         prune(step);
         dropForeign = false;

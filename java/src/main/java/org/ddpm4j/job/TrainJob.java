@@ -22,7 +22,7 @@ import org.ddpm4j.checkpoint.Checkpoint;
 import org.ddpm4j.checkpoint.CheckpointMeta;
 import org.ddpm4j.checkpoint.Configs;
 import org.ddpm4j.checkpoint.ModelState;
-import org.ddpm4j.checkpoint.OptimizerState;
+import org.ddpm4j.checkpoint.StateBuffers;
 import org.ddpm4j.data.CifarLocator;
 import org.ddpm4j.data.DataException;
 import org.ddpm4j.data.DataSources;
@@ -32,6 +32,7 @@ import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.image.ImageGrid;
 import org.ddpm4j.image.LossPlot;
 import org.ddpm4j.image.PngFiles;
+import org.ddpm4j.model.StateSnapshot;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.sample.SampleOptions;
@@ -97,12 +98,14 @@ public final class TrainJob {
      * @param grids sample grids written
      * @param times where the wall time went
      * @param steadyImagesPerSecond images/s of the steps after warm-up (training phase only)
+     * @param steadyEpochImagesPerSecond images/s of the complete epochs after the invocation's first, over their
+     *     wall time (checkpoints and loss reads included, sample grids not); NaN with fewer than two
      * @param endReason which limit ends the run ("the end of epoch 2 (--epochs 2, ...)", "--steps 300 ...")
      * @param stopped true when a stop request (Ctrl-C) ended it early
      */
     public record Result(TrainingState end, long stepsTrained, double seconds, double firstLoss, double lastLoss,
                          int window, RunFiles files, List<Path> grids, TimeBreakdown times, double steadyImagesPerSecond,
-                         String endReason, boolean stopped) {}
+                         double steadyEpochImagesPerSecond, String endReason, boolean stopped) {}
 
     /** A checkpoint to resume from and the file it was read from. */
     public record Resumable(Checkpoint checkpoint, Path file) {}
@@ -194,7 +197,7 @@ public final class TrainJob {
             if (start.globalStep() >= end) {
                 log.printf(Locale.ROOT, "nothing to do: the run is at step %d of %d (raise --epochs or --steps to train further)%n",
                         start.globalStep(), end);
-                return new Result(start, 0, 0, Double.NaN, Double.NaN, 0, files, grids, times, Double.NaN,
+                return new Result(start, 0, 0, Double.NaN, Double.NaN, 0, files, grids, times, Double.NaN, Double.NaN,
                         trainer.finalStepReason(), false);
             }
             if (start.globalStep() > 0) log.printf(Locale.ROOT, "resuming at step %d (epoch %d, batch %d)%n", start.globalStep(), start.epoch() + 1, start.position());
@@ -218,7 +221,8 @@ public final class TrainJob {
             double seconds = (System.nanoTime() - t0) / 1e9;
             boolean stopped = stop.requested() && reached.globalStep() < end;
             Result r = new Result(reached, reached.globalStep() - start.globalStep(), seconds, fl.first(), fl.last(), fl.n,
-                    files, grids, times, trainer.steadyImagesPerSecond(), trainer.finalStepReason(), stopped);
+                    files, grids, times, trainer.steadyImagesPerSecond(), trainer.steadyEpochImagesPerSecond(),
+                    trainer.finalStepReason(), stopped);
             writeRunJson(files, r, req, meta, kind, backend, net.numParams(), loaded, start, log::println);
             log.println(times.line());
             if (stopped) log.printf(Locale.ROOT, "stopped at step %d; resume with --resume%n", reached.globalStep());
@@ -362,6 +366,7 @@ public final class TrainJob {
         o.add("loss", loss);
         JsonObject speed = new JsonObject();
         speed.addProperty("steady_images_per_s", finite(r.steadyImagesPerSecond()));
+        speed.addProperty("steady_epoch_images_per_s", finite(r.steadyEpochImagesPerSecond()));
         double wall = r.times().totalSeconds();
         speed.addProperty("overall_images_per_s", wall > 0 ? Math.round(10 * r.stepsTrained() * (double) meta.training().batch() / wall) / 10.0 : null);
         o.add("throughput", speed);
@@ -401,8 +406,7 @@ public final class TrainJob {
         private final BackgroundWriter writer;
         private final CheckpointKeeper keeper;
         private final AtomicBoolean plotQueued = new AtomicBoolean();
-        private ModelState modelSnapshot;
-        private OptimizerState optimizerSnapshot;
+        private StateSnapshot snapshot;
         private java.util.concurrent.Future<?> lastCheckpoint;
 
         Hooks(UNet net, CheckpointMeta meta, TimeTable kind, RunFiles files, List<Path> grids, Progress progress,
@@ -418,44 +422,40 @@ public final class TrainJob {
         }
 
         /**
-         * Copies the model off the device into host buffers reused from checkpoint to checkpoint (after the
-         * previous write has finished with them), then lets the writer thread check and write them while
-         * training goes on.
+         * Starts copying the model off the device into host memory reused from checkpoint to checkpoint
+         * (pinned on CUDA: the copy runs in the device's stream order while the next steps are queued behind
+         * it), once the previous write has finished with that memory; the writer thread waits for the copy,
+         * checks it and writes it while training goes on.
          */
         @Override
         public void checkpoint(TrainingState state) {
             writer.awaitIdle();
-            modelSnapshot = ModelState.capture(net, kind, modelSnapshot);
-            optimizerSnapshot = OptimizerState.capture(net, optimizerSnapshot);
-            Checkpoint c = new Checkpoint(meta, modelSnapshot, optimizerSnapshot, state);
+            if (snapshot == null) snapshot = net.newSnapshot();
+            net.snapshotBegin(snapshot);
+            StateSnapshot snap = snapshot;
             lastCheckpoint = writer.submit(() -> {
-                requireFinite(c);
-                keeper.write(c);
+                snap.await();
+                StateBuffers st = new StateBuffers(snap.params(), snap.buffers(), snap.adam(), snap.emaParams(),
+                        snap.emaBuffers(), snap.timeTable(), snap.adamStep(), snap.bnBatches());
+                requireFinite(st, state, meta);
+                keeper.write(meta, kind, state, st);
             });
+        }
+
+        /** A model whose weights went NaN or infinite is not worth a checkpoint: it would replace a good one. */
+        private static void requireFinite(StateBuffers st, TrainingState state, CheckpointMeta meta) {
+            String where = st.firstNonFinite();
+            if (where != null) {
+                long step = state.globalStep();
+                throw new TrainingDivergedException(step - 1, "training diverged: after step " + (step - 1) + " " + where
+                        + " is not finite, so no checkpoint was written for it; try a smaller --lr than "
+                        + meta.training().adam().lrText());
+            }
         }
 
         @Override
         public boolean checkpointPending() {
             return lastCheckpoint != null && !lastCheckpoint.isDone();
-        }
-
-        /** A model whose weights went NaN or infinite is not worth a checkpoint: it would replace a good one. */
-        private static void requireFinite(Checkpoint c) {
-            String where = firstNonFinite(c.model().params(), "a parameter");
-            if (where == null) where = firstNonFinite(c.model().buffers(), "a BatchNorm running statistic");
-            if (where != null) {
-                long step = c.progress().globalStep();
-                throw new TrainingDivergedException(step - 1, "training diverged: after step " + (step - 1) + " " + where
-                        + " is not finite, so no checkpoint was written for it; try a smaller --lr than "
-                        + c.meta().training().adam().lrText());
-            }
-        }
-
-        private static String firstNonFinite(float[] v, String what) {
-            for (int i = 0; i < v.length; i++) {
-                if (!Float.isFinite(v[i])) return what + " (index " + i + ": " + v[i] + ")";
-            }
-            return null;
         }
 
         @Override

@@ -88,6 +88,19 @@ public interface UNet extends AutoCloseable {
     /** Probability that a training label is dropped to the null class (conditional models; default 0.1). */
     void setCondDrop(double p);
 
+    /**
+     * Host memory for snapshots of this model's checkpoint state (pinned on CUDA), reused from one
+     * snapshot to the next. Close it before the model.
+     */
+    StateSnapshot newSnapshot();
+
+    /**
+     * Starts copying the state after the last training step into {@code into} (one of this model's
+     * snapshots, whose previous copy must be complete): on CUDA it returns at once, in the order of the
+     * device's work, and the training steps that follow change the model, not the snapshot.
+     */
+    void snapshotBegin(StateSnapshot into);
+
     /** Forward pass on host arrays: x is n * C*H*W, t holds n timesteps. */
     float[] forward(float[] x, int[] t, int n, boolean training);
 

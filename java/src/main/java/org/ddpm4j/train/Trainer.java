@@ -36,6 +36,10 @@ public final class Trainer {
     private final TimeBreakdown times;
     private long steadyImages;
     private long steadySteps;
+    private long epochImages;          // images of the epoch in progress (this invocation)
+    private int epochsTimed;           // complete epochs of this invocation
+    private long steadyEpochImages;    // images of the complete epochs after the first one of this invocation
+    private long steadyEpochNanos;     // their wall time, checkpoints taken in them included
 
     public Trainer(UNet net, ImageSet data, TrainSettings settings, TrainingHooks hooks, Progress progress) {
         this(net, data, settings, hooks, progress, new TimeBreakdown());
@@ -103,6 +107,15 @@ public final class Trainer {
         return steadySteps > 0 && s > 0 ? steadyImages / s : Double.NaN;
     }
 
+    /**
+     * Steady-state epoch throughput: images of the complete epochs after this invocation's first (which
+     * holds the warm-up) over their wall time, including the checkpoints taken during them and the loss
+     * reads, excluding the sample grids between epochs. NaN with fewer than two complete epochs.
+     */
+    public double steadyEpochImagesPerSecond() {
+        return steadyEpochNanos > 0 ? steadyEpochImages / (steadyEpochNanos / 1e9) : Double.NaN;
+    }
+
     /** Trains from {@code start} until the last epoch ends, maxSteps is reached or {@code stop} is requested. */
     public TrainingState run(TrainingState start, StopSignal stop) {
         TrainingState s = start;
@@ -122,6 +135,7 @@ public final class Trainer {
         try (BatchLoader loader = new BatchLoader(data, settings.batch(), settings.seed(), settings.flip(), s.epoch(),
                 s.position(), 2)) {
             long mark = System.nanoTime();
+            long epochStart = mark;  // when the epoch in progress began, grid time excluded
             speed.start(mark);
             while (s.globalStep() < end && !stop.requested()) {
                 Batch b = loader.next();
@@ -146,13 +160,23 @@ public final class Trainer {
                     steadyImages += b.size();
                     steadySteps++;
                 }
+                epochImages += b.size();
                 mark = System.nanoTime();
                 times.add(warmup ? Phase.WARMUP : Phase.STEPS, mark - got);
                 boolean epochEnd = s.position() == 0;
                 if (epochEnd) {
                     tracker.flush(s.globalStep());
-                    progress.message(String.format(Locale.ROOT, "epoch %d/%d done: mean loss %s",
-                            s.epoch(), settings.epochs(), LossFormat.of(stats.epochMean())));
+                    long took = System.nanoTime() - epochStart;
+                    progress.message(String.format(Locale.ROOT, "epoch %d/%d done in %.1f s (%s img/s): mean loss %s",
+                            s.epoch(), settings.epochs(), took / 1e9, LineProgress.rate(epochImages / (took / 1e9)),
+                            LossFormat.of(stats.epochMean())));
+                    // The first epoch end of an invocation closes a partial epoch (a resumed run) or the one
+                    // holding the warm-up: steady state starts after it.
+                    if (++epochsTimed > 1) {
+                        steadyEpochImages += epochImages;
+                        steadyEpochNanos += took;
+                    }
+                    epochImages = 0;
                     mark = account(Phase.STEPS, mark);
                     if (s.epoch() % settings.checkpointEvery() == 0) checkpointDue = true;
                 }
@@ -170,8 +194,10 @@ public final class Trainer {
                     mark = account(Phase.CHECKPOINTS, mark);
                 }
                 if (epochEnd) {
+                    long beforeGrid = mark;
                     hooks.epochEnded(s.epoch() - 1, s, stop);
                     mark = account(Phase.GRIDS, mark);
+                    epochStart += mark - beforeGrid;  // epoch times leave the grids out (they hold the checkpoints)
                 }
             }
             tracker.flush(s.globalStep());
