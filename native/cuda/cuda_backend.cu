@@ -704,10 +704,6 @@ class CudaBackend final : public Backend {
 
 Backend* create_cuda_backend(int device, Precision precision) { return new CudaBackend(device, precision); }
 
-Backend* create_cuda_backend(int device, bool tf32) {
-  return new CudaBackend(device, tf32 ? Precision::kTf32 : Precision::kFp32);
-}
-
 std::string step_graph_stats(const Backend& backend) {
   const auto* b = dynamic_cast<const CudaBackend*>(&backend);
   return b ? b->graph_stats() : std::string();

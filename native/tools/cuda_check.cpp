@@ -1122,13 +1122,13 @@ constexpr UnetTol kUnetTolFp32{kUnetOutRelL2, kUnetGradRelL2, kUnetStatRelL2, 1e
 // bf16 (2^-9 relative) on its way through ~20 conv/BN layers, forward and
 // back, and the conv weights are rounded too. Outputs and statistics stay
 // within a few percent. Gradients at these tiny batches (BatchNorm over 32 to
-// 36 values at the deepest level, ReLU kinks) do not: the first GPU run
-// measured rel_l2 0.17-0.30 for all gradients together, up to 0.5 for a time
-// MLP bias (its gradient is a sum over H, W of bf16 values that largely
-// cancel). That is the network's own conditioning: the float32 CPU moves by
+// 36 values at the deepest level, ReLU kinks) do not: they differ by rel_l2
+// 0.17-0.30 for all gradients together, up to 0.5 for a time MLP bias (its
+// gradient is a sum over H, W of bf16 values that largely cancel; H100, cuDNN
+// 9.19). That is the network's own conditioning: the float32 CPU moves by
 // 0.12-0.20 (all gradients) and 0.14-0.21 (dx) when only its weights and
-// input are rounded to bf16 (the "bf16 baseline", measured in the same run),
-// and the GPU, which also rounds every activation, moved 1.3-1.5x that. So dx
+// input are rounded to bf16 (the "bf16 baseline", computed in the same run),
+// and the GPU, which also rounds every activation, moves 1.3-1.5x that. So dx
 // and all gradients together must stay within kBf16BaselineFactor x that
 // baseline (floor `grad`), each tensor within grad_tensor (a wiring or layout
 // bug gives rel_l2 of 1 or more); that training is unaffected is checked by
@@ -1553,8 +1553,8 @@ std::unique_ptr<Backend> backend_with_graphs(int device, ddpm::cuda::Precision p
 // op by op: same losses step by step (the random streams, the loss slot and
 // Adam's bias correction move every step) and the same parameters. Two
 // op-by-op runs give the backend's own run-to-run spread (cuDNN algorithms
-// that accumulate with atomics are not bit-reproducible; the first GPU run
-// saw loss differences of 1e-3 from step 1 on in tf32, and none in bf16):
+// that accumulate with atomics are not bit-reproducible: in tf32 two such runs
+// differ by about 1e-3 in the loss from step 1 on, in bf16 not at all):
 // replayed vs op by op may differ by at most twice that spread (floors
 // 1e-6 on losses, 1e-7 on parameters).
 void graph_check(int device, ddpm::cuda::Precision p) {
@@ -1952,7 +1952,8 @@ int main(int argc, char** argv) {
   const double t_start = now_s();
   try {
     std::unique_ptr<Backend> cpu(ddpm::create_cpu_backend(0));
-    std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, tf32));
+    std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, tf32 ? ddpm::cuda::Precision::kTf32
+                                                                              : ddpm::cuda::Precision::kFp32));
     std::printf("cuda_check: GPU %s; CPU reference %s, %d threads%s\n", gpu->device_name().c_str(),
                 cpu->device_name().c_str(), cpu->threads(), tf32 ? "; TF32 ON (fp32 tolerances!)" : "");
     if (ops) {

@@ -27,8 +27,6 @@ const char* precision_name(Precision p);
 // A backend on `device` with its own stream, cuDNN and cuBLAS handles.
 // Throws ddpm::Error with the CUDA/cuDNN status text on failure.
 Backend* create_cuda_backend(int device, Precision precision);
-// create_cuda_backend(device, tf32 ? kTf32 : kFp32)
-Backend* create_cuda_backend(int device, bool tf32);
 // create_cuda_backend(device, parse_precision(precision)), for the Java binding.
 Backend* create_cuda_backend_named(int device, const std::string& precision);
 

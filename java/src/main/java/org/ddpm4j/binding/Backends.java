@@ -28,13 +28,10 @@ public final class Backends {
     }
 
     /**
-     * The backend for a --device choice.
-     *
-     * @param cudaLibs extra folders (colon-separated, may be null) holding libcudnn.so.9 and libcublas.so.13
-     */
-    /**
      * The backend for a --device choice with a CUDA precision. The CPU computes in float32: TF32 is a no-op
      * there, and BF16 is refused (it would silently mean something else) when the choice lands on the CPU.
+     *
+     * @param cudaLibs extra folders (colon-separated, may be null) holding libcudnn.so.9 and libcublas.so.13
      */
     public static Backend open(Device device, int threads, String cudaLibs, Precision precision) {
         switch (device) {

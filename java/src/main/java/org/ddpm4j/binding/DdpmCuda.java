@@ -7,7 +7,7 @@ import org.bytedeco.javacpp.annotation.StdString;
 /**
  * JavaCPP binding of the CUDA backend (native/include/ddpm/cuda.h). Its JNI
  * library links cuDNN and cuBLAS, so it is never loaded by class
- * initialisation: {@link CudaBackend#open} loads it explicitly, and only after
+ * initialisation: {@link Backends#cuda} loads it explicitly, and only after
  * the driver probe found a GPU and the CUDA libraries were preloaded.
  */
 @Platform(include = {"ddpm/backend.h", "ddpm/cuda.h"}, library = "jniDdpmCuda")
