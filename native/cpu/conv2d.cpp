@@ -510,24 +510,24 @@ class ConvFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
 
 }  // namespace
 
-void conv2d_forward(ThreadPool& pool, const float* x, const float* w, const float* b, float* y,
-                    int N, int Cin, int H, int W, int Cout, int k) {
+void conv2d_forward(ThreadPool& pool, ConvMath math, const float* x, const float* w, const float* b,
+                    float* y, int N, int Cin, int H, int W, int Cout, int k) {
   check_kernel_size("conv2d_forward", k);
   check_sizes("conv2d_forward", N, Cin, H, W, Cout);
   ConvProblem problem(x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout, k);
-  gemm_run(pool, problem);
+  run_conv_gemm(pool, math, problem);
 }
 
-void conv2d_backward(ThreadPool& pool, const float* x, const float* w, const float* dy, float* dx,
-                     float* dw, float* db, int N, int Cin, int H, int W, int Cout, int k) {
+void conv2d_backward(ThreadPool& pool, ConvMath math, const float* x, const float* w, const float* dy,
+                     float* dx, float* dw, float* db, int N, int Cin, int H, int W, int Cout, int k) {
   check_kernel_size("conv2d_backward", k);
   check_sizes("conv2d_backward", N, Cin, H, W, Cout);
   if (db) channel_sums(pool, dy, db, N, Cout, static_cast<int64_t>(H) * W);
   ConvFilterGradProblem filter(x, dy, dw, N, Cin, H, W, Cout, k);
-  gemm_run(pool, filter);
+  run_conv_gemm(pool, math, filter);
   if (!dx) return;
   ConvProblem data(dy, w, /*adjoint_weights=*/true, nullptr, dx, N, Cout, H, W, Cin, k);
-  gemm_run(pool, data);
+  run_conv_gemm(pool, math, data);
 }
 
 }  // namespace cpu

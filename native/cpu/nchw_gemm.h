@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "cpu_ops.h"
 #include "gemm.h"
 
 namespace ddpm {
@@ -90,6 +91,12 @@ inline void pack_channels_by_pixel(float* dst, const float* t, int64_t C, int64_
     k += run;
     q += run;
   }
+}
+
+// Runs a convolution's GEMM in the backend's math (float32 or bf16 operands).
+inline void run_conv_gemm(ThreadPool& pool, ConvMath math, GemmProblem& problem) {
+  problem.bf16 = math == ConvMath::kBf16;
+  gemm_run(pool, problem);
 }
 
 }  // namespace cpu

@@ -4,8 +4,13 @@
 //
 //   unet_bench [--base 64] [--depth 4] [--image 32] [--channels 3] [--batch 32]
 //              [--threads 2] [--warmup 2] [--iters 5] [--seconds S]
+//              [--precision fp32|bf16] [--isa generic|avx2|avx512]
 //              [--profile] [--pytorch [script]]
 //
+// --precision  the CPU backend's precision (bf16: convolutions on bf16
+//              operands, needs AVX512_BF16).
+// --isa        caps the kernels' instruction set (default: the best the CPU
+//              has), to time the AVX2 kernels on an AVX-512 machine.
 // --profile  also times every backend op of one training step and one
 //            forward (wrapping the backend in a timing decorator) and prints
 //            a table per op and shape to stderr.
@@ -24,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "../cpu/cpu_backend.h"
 #include "../cpu/gemm.h"
 #include "ddpm/backend.h"
 #include "ddpm/unet.h"
@@ -44,6 +50,8 @@ struct Options {
   double seconds = 0;
   bool profile = false;
   std::string pytorch;  // script path, empty = do not run
+  std::string precision = "fp32";
+  std::string isa;      // empty = the CPU's best
 };
 
 struct UsageError : std::runtime_error {
@@ -70,11 +78,15 @@ Options parse(int argc, char** argv) {
     else if (a == "--iters") o.iters = std::stoi(value());
     else if (a == "--seconds") o.seconds = std::stod(value());
     else if (a == "--profile") o.profile = true;
+    else if (a == "--precision") o.precision = value();
+    else if (a == "--isa") o.isa = value();
     else if (a == "--pytorch") {
       o.pytorch = (i + 1 < argc && argv[i + 1][0] != '-') ? argv[++i] : "benchmarks/pytorch_ddpm_bench.py";
     } else usage("unknown argument " + a);
   }
   if (o.iters < 1 || o.batch < 1 || o.threads < 1) usage("iters, batch and threads must be >= 1");
+  if (!o.isa.empty() && o.isa != "generic" && o.isa != "avx2" && o.isa != "avx512")
+    usage("--isa must be generic, avx2 or avx512, got " + o.isa);
   return o;
 }
 
@@ -101,7 +113,12 @@ std::string json_escape(const std::string& s) {
 }
 
 int run(const Options& o) {
-  std::unique_ptr<Backend> cpu(create_cpu_backend(o.threads));
+  if (!o.isa.empty())
+    cpu::gemm_limit_isa(o.isa == "avx512" ? cpu::GemmIsa::kAvx512
+                        : o.isa == "avx2" ? cpu::GemmIsa::kAvx2
+                                          : cpu::GemmIsa::kGeneric);
+  const cpu::ConvMath math = cpu::parse_precision(o.precision);
+  std::unique_ptr<Backend> cpu(cpu::create_backend(o.threads, math));
   tools::ProfilingBackend prof(*cpu);
   Backend& be = prof;
   UNetConfig cfg;
@@ -143,10 +160,11 @@ int run(const Options& o) {
   const double fwd_s = time_per_call(forward, o.warmup, o.iters, o.seconds);
 
   std::printf(
-      "{\"backend\":\"cpu\",\"device\":\"%s\",\"kernel\":\"%s\",\"threads\":%d,\"batch\":%d,\"image\":%d,"
+      "{\"backend\":\"cpu\",\"device\":\"%s\",\"precision\":\"%s\",\"kernel\":\"%s\",\"threads\":%d,\"batch\":%d,\"image\":%d,"
       "\"base\":%d,\"depth\":%d,\"params\":%lld,\"train_img_per_s\":%.3f,\"forward_img_per_s\":%.3f,"
       "\"train_step_ms\":%.1f,\"forward_ms\":%.1f,\"last_loss\":%.5f}\n",
-      json_escape(be.device_name()).c_str(), cpu::gemm_kernel_name(), be.threads(), o.batch, o.image,
+      json_escape(be.device_name()).c_str(), o.precision.c_str(),
+      cpu::gemm_kernel_name(math == cpu::ConvMath::kBf16), be.threads(), o.batch, o.image,
       o.base, o.depth, static_cast<long long>(net.num_params()), o.batch / train_s, o.batch / fwd_s,
       train_s * 1e3, fwd_s * 1e3, loss[0]);
   std::fflush(stdout);
@@ -192,6 +210,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "unet_bench: %s\nusage: unet_bench [--base 64] [--depth 4] [--image 32] [--channels 3]\n"
                  "         [--batch 32] [--threads 2] [--warmup 2] [--iters 5] [--seconds S] [--profile]\n"
+                 "         [--precision fp32|bf16] [--isa generic|avx2|avx512]\n"
                  "         [--pytorch [benchmarks/pytorch_ddpm_bench.py]]\n",
                  e.what());
     return 2;
