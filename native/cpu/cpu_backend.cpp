@@ -172,7 +172,7 @@ ConvMath parse_precision(const std::string& name) {
 Backend* create_backend(int threads, ConvMath math) {
   if (math == ConvMath::kBf16 && !gemm_cpu_has_bf16())
     throw Error("precision bf16 on the CPU needs the AVX512_BF16 instruction set (vdpbf16ps), which this CPU (" +
-                cpu_model_name() + ") does not have; use fp32");
+                cpu_model_name() + ") does not have");
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
   if (threads <= 0) threads = 1;
   return new CpuBackend(threads, math);
