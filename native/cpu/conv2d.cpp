@@ -12,14 +12,20 @@
 // zero outside); it never exists in memory: pack_b gathers one 16-pixel (or
 // 16-column) panel of it at a time. The packers have AVX2 versions (masked
 // row loads; 8x8 transposes for the filter gradient, whose panels are
-// pixel-major) used when gemm_use_avx2(), and portable ones otherwise; both
-// write the same panel, so the choice moves no bits.
+// pixel-major) used when gemm_use_avx2(), an AVX-512 version of the
+// backward-data weights used on GemmIsa::kAvx512, and portable ones
+// otherwise; all write the same panel, so the choice moves no bits. bf16
+// panels are packed as float32 and rounded (GemmProblem's defaults), except
+// the forward weights (plain rows: gemm_pack_a_rows_bf16). (An im2col packer
+// that rounds as it packs measured slower on Zen 5 than the AVX2 one and a
+// separate rounding pass over the panel, which stays in L1.)
 #include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "avx2_transpose.h"
+#include "avx512_bf16.h"
 #include "cpu_ops.h"
 #include "gemm.h"
 #include "nchw_gemm.h"
@@ -163,6 +169,44 @@ __attribute__((target("avx2,fma"))) void pack_im2col_panel_avx2(
   }
 }
 
+// ConvProblem::pack_a's adjoint block: a whole input channel c of a full
+// panel, A[r][(c, tt)] = block[r * 9 + 8 - tt] for six rows and nine taps
+// (54 consecutive floats, transposed with the taps flipped). Output vector v
+// takes lane l from block[source(16 v + l)]: two two-source permutes of the
+// block's four vectors, blended.
+struct AdjointPermutation {
+  alignas(64) int32_t index[4][16];  // source & 31
+  uint16_t high[4];                  // lanes whose source lies in block[32, 64)
+};
+
+constexpr AdjointPermutation make_adjoint_permutation() {
+  AdjointPermutation p{};
+  for (int v = 0; v < 4; ++v)
+    for (int lane = 0; lane < 16; ++lane) {
+      const int i = 16 * v + lane, tt = i / 6, r = i % 6;
+      const int source = i < 54 ? r * 9 + 8 - tt : 0;
+      p.index[v][lane] = source & 31;
+      if (source >= 32) p.high[v] = static_cast<uint16_t>(p.high[v] | (1u << lane));
+    }
+  return p;
+}
+
+constexpr AdjointPermutation kAdjointPermutation = make_adjoint_permutation();
+
+__attribute__((target(DDPM_AVX512))) void pack_adjoint_block_avx512(float* dst, const float* block) {
+  const __m512 z0 = _mm512_loadu_ps(block), z1 = _mm512_loadu_ps(block + 16);
+  const __m512 z2 = _mm512_loadu_ps(block + 32), z3 = _mm512_maskz_loadu_ps(0x003F, block + 48);
+  for (int v = 0; v < 4; ++v) {
+    const __m512i ix = _mm512_load_si512(kAdjointPermutation.index[v]);
+    const __m512 out = _mm512_mask_blend_ps(kAdjointPermutation.high[v], _mm512_permutex2var_ps(z0, ix, z1),
+                                            _mm512_permutex2var_ps(z2, ix, z3));
+    if (v < 3)
+      _mm512_storeu_ps(dst + 16 * v, out);
+    else
+      _mm512_mask_storeu_ps(dst + 48, 0x003F, out);
+  }
+}
+
 // Filter-gradient B panel for W % 8 == 0 or W == 4 (with HW % 8 == 0), and
 // k0 % 8 == 0, kc % 8 == 0:
 // dst[i * 16 + j] = X[n][ci_j][h + dh_j][w + dw_j] for pixel k0 + i = (n, h, w).
@@ -244,7 +288,7 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
               int N, int Ci, int H, int W, int Co, int k)
       : GemmProblemInto<NchwMatrix>(NchwMatrix{y, Co, static_cast<int64_t>(H) * W}),
         x_(x), w_(w), adjoint_(adjoint_weights), taps_(k),
-        Ci_(Ci), H_(H), W_(W), Co_(Co), HW_(static_cast<int64_t>(H) * W), avx2_(gemm_use_avx2()) {
+        Ci_(Ci), H_(H), W_(W), Co_(Co), HW_(static_cast<int64_t>(H) * W), isa_(gemm_isa()) {
     M = Co;
     this->N = static_cast<int64_t>(N) * HW_;
     K = static_cast<int64_t>(Ci) * taps_.count;
@@ -268,10 +312,17 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
       const float* block = w_ + (c * Co_ + m0) * T;
       if (rows == MR && T == 9 && t == 0 && i + 9 <= kc) {
         // A whole c: a 6 x 9 block, transposed with the taps flipped
-        // (constant indices, so this unrolls into plain moves).
+        // (constant indices, so the portable loop unrolls into plain moves).
         float* d = dst + i * MR;
-        for (int tt = 0; tt < 9; ++tt)
-          for (int r = 0; r < MR; ++r) d[tt * MR + r] = block[r * 9 + (8 - tt)];
+#ifdef DDPM_X86
+        if (isa_ == GemmIsa::kAvx512) {
+          pack_adjoint_block_avx512(d, block);
+        } else
+#endif
+        {
+          for (int tt = 0; tt < 9; ++tt)
+            for (int r = 0; r < MR; ++r) d[tt * MR + r] = block[r * 9 + (8 - tt)];
+        }
         i += 9;
         ++c;
         continue;
@@ -286,15 +337,23 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
     }
   }
 
+  // The forward weights are plain rows; the adjoint's are packed as float32
+  // and rounded (GemmProblem's default).
+  void pack_a_bf16(uint16_t* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
+    if (adjoint_) {
+      GemmProblem::pack_a_bf16(dst, m0, rows, k0, kc);
+      return;
+    }
+    gemm_pack_a_rows_bf16(dst, w_ + m0 * K + k0, K, rows, kc);
+  }
+
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
     constexpr int NR = kGemmNR;
 #ifdef DDPM_X86
-    if (avx2_ && cols == NR) {
-      Im2colPanel panel;
-      if (make_im2col_panel(panel, taps_, n0, HW_, H_, W_, Ci_ * HW_)) {
-        pack_im2col_panel_avx2(dst, x_, panel, taps_.count, HW_, k0, kc);
-        return;
-      }
+    Im2colPanel panel;
+    if (isa_ >= GemmIsa::kAvx2 && cols == NR && make_im2col_panel(panel, taps_, n0, HW_, H_, W_, Ci_ * HW_)) {
+      pack_im2col_panel_avx2(dst, x_, panel, taps_.count, HW_, k0, kc);
+      return;
     }
 #endif
     const int64_t p0 = n0 % HW_;
@@ -380,7 +439,7 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
   Taps taps_;
   int Ci_, H_, W_, Co_;
   int64_t HW_;
-  bool avx2_;
+  GemmIsa isa_;
 };
 
 // dW (Co, Ci, k, k) = sum over pixels of dY x im2col(X): M = Co, N = Ci*k*k,

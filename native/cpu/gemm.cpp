@@ -33,6 +33,7 @@
 #include <string>
 
 #include "avx2_transpose.h"
+#include "avx512_bf16.h"
 #include "gemm_kernels.h"
 #include "ddpm/backend.h"
 
@@ -82,6 +83,25 @@ __attribute__((target("avx2,fma"))) int pack_a_rows6_avx2(float* dst, const floa
   return k;
 }
 
+// gemm_pack_a_rows_bf16 for a full panel: sixteen columns (eight K pairs) of
+// the six rows at a time. Each row rounds to eight bf16 pairs, that is eight
+// dwords, the pair layout's unit; the 6x8 dword block is transposed as an
+// 8x8 float block (two zero rows) and stored as pack_a_rows6_avx2 stores.
+__attribute__((target(DDPM_AVX512_BF16))) int pack_a_rows6_bf16_avx512(uint16_t* dst, const float* src, int64_t ld,
+                                                                      int kc) {
+  int k = 0;
+  for (; k + 16 <= kc; k += 16) {
+    __m256 v[8];
+    for (int r = 0; r < MR; ++r) v[r] = (__m256)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + r * ld + k));
+    v[6] = v[7] = _mm256_setzero_ps();
+    transpose8x8(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+    float* d = reinterpret_cast<float*>(dst + k * MR);  // pair p's six dwords at d + 6p
+    for (int p = 0; p < 7; ++p) _mm256_storeu_ps(d + 6 * p, v[p]);
+    _mm_storeu_ps(d + 42, _mm256_castps256_ps128(v[7]));
+    _mm_storel_pi(reinterpret_cast<__m64*>(d + 46), _mm256_extractf128_ps(v[7], 1));
+  }
+  return k;
+}
 #endif
 
 // A grow-only, 64-byte aligned buffer. Thread-local instances give each pool
@@ -405,6 +425,17 @@ void gemm_pack_a_rows(float* dst, const float* src, int64_t ld, int rows, int kc
   }
   for (; k < kc; ++k)
     for (int r = 0; r < MR; ++r) dst[k * MR + r] = r < rows ? src[r * ld + k] : 0.0f;
+}
+
+void gemm_pack_a_rows_bf16(uint16_t* dst, const float* src, int64_t ld, int rows, int kc) {
+  int k = 0;
+#ifdef DDPM_X86
+  if (rows == MR && gemm_bf16_native()) k = pack_a_rows6_bf16_avx512(dst, src, ld, kc);
+#endif
+  for (; k < kc; ++k)
+    for (int r = 0; r < MR; ++r) dst[(k / 2) * 2 * MR + 2 * r + k % 2] = r < rows ? float_to_bf16(src[r * ld + k]) : 0;
+  if (kc % 2)
+    for (int r = 0; r < MR; ++r) dst[(kc / 2) * 2 * MR + 2 * r + 1] = 0;
 }
 
 void gemm_strided(ThreadPool& pool, int64_t M, int64_t N, int64_t K, StridedMatrix A,

@@ -90,6 +90,8 @@ void gemm_strided(ThreadPool& pool, int64_t M, int64_t N, int64_t K, StridedMatr
 // src[r * ld + k] for k < kc, r < rows; 0 for rows <= r < MR. (The common A
 // layout: weights rows, or NCHW channel planes read along pixels.)
 void gemm_pack_a_rows(float* dst, const float* src, int64_t ld, int rows, int kc);
+// The same rows as a bf16 A panel (pairs of K interleaved; kc may be odd).
+void gemm_pack_a_rows_bf16(uint16_t* dst, const float* src, int64_t ld, int rows, int kc);
 
 // The instruction sets the microkernels and packers may use, in order.
 //   kGeneric  portable C++;

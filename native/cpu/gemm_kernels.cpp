@@ -20,8 +20,9 @@
 #include <atomic>
 #include <cstring>
 
+#include "avx512_bf16.h"
+
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
 #define DDPM_X86 1
 #endif
 
@@ -198,9 +199,6 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int kc, const void* a, cons
 
 // ---- AVX-512 --------------------------------------------------------------
 
-#define DDPM_AVX512 "avx512f,avx512bw,avx512vl,avx2,fma"
-#define DDPM_AVX512_BF16 DDPM_AVX512 ",avx512bf16"
-
 // One row of a 16-column tile out to C: the same additions as store_row_avx2.
 __attribute__((target(DDPM_AVX512), always_inline)) inline void store_row_avx512(
     float* cr, __m512 acc, bool accumulate, const float* bias) {
@@ -341,14 +339,10 @@ __attribute__((target(DDPM_AVX512_BF16))) void round_panel_bf16_avx512(uint16_t*
                                                                         int width, int kc) {
   const int pairs = kc / 2;
   if (width == NR) {
-    // Words 0-15 hold row k, 16-31 row k + 1: lane j takes words j and 16 + j.
-    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
-                                                 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     for (int p = 0; p < (kc + 1) / 2; ++p) {
-      const __m512 lo = _mm512_loadu_ps(src + 2 * p * NR);
-      const __m512 hi = p < pairs ? _mm512_loadu_ps(src + (2 * p + 1) * NR) : _mm512_setzero_ps();
-      const __m512i words = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-      _mm512_storeu_si512(dst + p * 2 * NR, _mm512_permutexvar_epi16(interleave, words));
+      const __m512 even = _mm512_loadu_ps(src + 2 * p * NR);
+      const __m512 odd = p < pairs ? _mm512_loadu_ps(src + (2 * p + 1) * NR) : _mm512_setzero_ps();
+      _mm512_storeu_si512(dst + p * 2 * NR, bf16_pair_row(even, odd));
     }
     return;
   }
