@@ -16,8 +16,9 @@
 //            a table per op and shape to stderr.
 // --pytorch  then runs the PyTorch baseline script (default
 //            benchmarks/pytorch_ddpm_bench.py, relative to the working
-//            directory) on the CPU with the same sizes and threads, so both
-//            lines come from one invocation on an equally loaded machine.
+//            directory) on the CPU with the same sizes and threads (and bf16
+//            autocast with --precision bf16), so both lines come from one
+//            invocation on an equally loaded machine.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -190,7 +191,8 @@ int run(const Options& o) {
                             " --batch " + std::to_string(o.batch) + " --image " + std::to_string(o.image) +
                             " --channels " + std::to_string(o.channels) + " --base " + std::to_string(o.base) +
                             " --depth " + std::to_string(o.depth) + " --warmup " + std::to_string(o.warmup) +
-                            " --iters " + std::to_string(o.iters) + " --seconds " + std::to_string(o.seconds);
+                            " --iters " + std::to_string(o.iters) + " --seconds " + std::to_string(o.seconds) +
+                            (math == cpu::ConvMath::kBf16 ? " --bf16" : "");
     std::fflush(stdout);
     const int rc = std::system(cmd.c_str());
     if (rc != 0) {
