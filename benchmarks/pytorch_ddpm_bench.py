@@ -244,6 +244,8 @@ def main(argv=None):
             torch.cuda.synchronize(dev)
 
     peaks = []
+    # CPU seconds per call of every thread of the process (what a loaded machine leaves intact with one thread).
+    cpu_times = {}
 
     def timed(fn, what):
         log("%s: %d warm-up calls" % (what, warmup))
@@ -252,19 +254,21 @@ def main(argv=None):
         sync()
         if cuda:  # steady-state peak: leave out cudnn.benchmark's trial workspaces and compilation
             torch.cuda.reset_peak_memory_stats(dev)
-        runs = []
+        runs, cpu_runs = [], []
         for r in range(repeats):
             sync()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             k = 0
             while k < iters or (args.seconds > 0 and time.perf_counter() - t0 < args.seconds):
                 fn()
                 k += 1
             sync()
             runs.append((time.perf_counter() - t0) / k)
+            cpu_runs.append((time.process_time() - c0) / k)
             log("%s: run %d: %.2f ms per call" % (what, r + 1, runs[-1] * 1e3))
         if cuda:
             peaks.append(torch.cuda.max_memory_allocated(dev))
+        cpu_times[what] = statistics.median(cpu_runs)
         return statistics.median(runs), runs
 
     model.train()
@@ -310,6 +314,8 @@ def main(argv=None):
         "params": sum(p.numel() for p in trainable),
         "train_step_ms": round(train_s * 1e3, 3),
         "forward_ms": round(fwd_s * 1e3, 3) if fwd_s else None,
+        "train_step_cpu_ms": round(cpu_times["train"] * 1e3, 3),
+        "forward_cpu_ms": round(cpu_times["forward"] * 1e3, 3) if fwd_s else None,
         "train_runs_ms": [round(x * 1e3, 3) for x in train_runs],
         "forward_runs_ms": [round(x * 1e3, 3) for x in fwd_runs],
         "warmup": warmup,

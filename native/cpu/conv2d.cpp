@@ -25,16 +25,11 @@
 #include <vector>
 
 #include "avx2_transpose.h"
-#include "avx512_bf16.h"
 #include "cpu_ops.h"
 #include "gemm.h"
 #include "nchw_gemm.h"
 #include "reduce.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define DDPM_X86 1
-#endif
+#include "simd.h"
 
 namespace ddpm {
 namespace cpu {

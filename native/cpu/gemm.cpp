@@ -33,14 +33,9 @@
 #include <string>
 
 #include "avx2_transpose.h"
-#include "avx512_bf16.h"
-#include "gemm_kernels.h"
 #include "ddpm/backend.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define DDPM_X86 1
-#endif
+#include "gemm_kernels.h"
+#include "simd.h"
 
 namespace ddpm {
 namespace cpu {

@@ -20,11 +20,8 @@
 #include <atomic>
 #include <cstring>
 
-#include "avx512_bf16.h"
+#include "simd.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#define DDPM_X86 1
-#endif
 
 namespace ddpm {
 namespace cpu {

@@ -1,10 +1,12 @@
-// AVX-512 pieces shared by the run-time-selected AVX-512 paths (gemm.h:
-// GemmIsa::kAvx512) of the microkernels and packers: the target attribute
-// strings and the rounding of two K rows into one bf16 pair row.
+// The x86 SIMD pieces of the CPU kernels: DDPM_X86 where the intrinsics
+// exist (the run-time-selected AVX2 / AVX-512 paths, gemm.h: GemmIsa, are
+// compiled only there), the AVX-512 target attribute strings, and the
+// rounding of two K rows into one bf16 pair row.
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#define DDPM_X86 1
 
 // Functions using AVX-512 (F, BW, VL) carry __attribute__((target(DDPM_AVX512)));
 // those also using the bf16 instructions, DDPM_AVX512_BF16.
