@@ -272,6 +272,52 @@ __attribute__((target("avx2,fma"))) void pack_filter_panel_avx2(
 }
 #endif
 
+// pack_filter_panel_avx2's panel as a bf16 pair panel, for W % 16 == 0 and
+// k0 % 16 == 0, kc % 16 == 0: sixteen pixels (eight pairs) of one image row
+// at a time. Each column's sixteen pixels round to eight dwords, one per
+// pixel pair, the pair layout's unit; two 8x8 dword transposes (columns 0-7,
+// 8-15) turn them into the eight pair rows.
+__attribute__((target(DDPM_AVX512_BF16))) void pack_filter_panel_bf16_avx512(
+    uint16_t* dst, const float* x, const int64_t* plane, const int* dh, const int* dw, int64_t sample_stride,
+    int64_t HW, int H, int W, int64_t k0, int kc, const float* zeros) {
+  constexpr int NR = kGemmNR;
+  const __m256i all = _mm256_set1_epi32(-1);
+  const __m256i left = _mm256_setr_epi32(0, -1, -1, -1, -1, -1, -1, -1);   // reads w = -1
+  const __m256i right = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1, 0);  // reads w = W
+  int i = 0;
+  while (i < kc) {
+    // A run of pixels along one image row, as in pack_filter_panel_avx2.
+    const int64_t q = k0 + i, n = q / HW, p = q % HW, h = p / W, w0 = p % W;
+    const int run = static_cast<int>(std::min<int64_t>(kc - i, W - w0));
+    const float* sample = x + n * sample_stride;
+    const float* row[NR];
+    for (int j = 0; j < NR; ++j) {
+      const int64_t hs = h + dh[j];
+      row[j] = ((hs >= 0 && hs < H) ? sample + plane[j] + hs * W : zeros + 1) + dw[j];
+    }
+    for (int r0 = 0; r0 < run; r0 += 16) {
+      const int64_t w = w0 + r0;
+      // Per shift dw = -1, 0, +1: the lanes inside the image, of pixels w..w+7 and w+8..w+15.
+      const __m256i mask_lo[3] = {w == 0 ? left : all, all, all};
+      const __m256i mask_hi[3] = {all, all, w + 16 == W ? right : all};
+      __m256 v[NR];
+      for (int j = 0; j < NR; ++j) {
+        const __m256 lo = _mm256_maskload_ps(row[j] + w, mask_lo[dw[j] + 1]);
+        const __m256 hi = _mm256_maskload_ps(row[j] + w + 8, mask_hi[dw[j] + 1]);
+        v[j] = (__m256)_mm256_cvtne2ps_pbh(hi, lo);  // dword t: pixels 2t, 2t + 1
+      }
+      transpose8x8(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+      transpose8x8(v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]);
+      uint16_t* d = dst + static_cast<int64_t>(i + r0) * NR;  // pair (i + r0) / 2
+      for (int t = 0; t < 8; ++t) {
+        _mm256_storeu_ps(reinterpret_cast<float*>(d + t * 2 * NR), v[t]);
+        _mm256_storeu_ps(reinterpret_cast<float*>(d + t * 2 * NR + NR), v[8 + t]);
+      }
+    }
+    i += run;
+  }
+}
+
 // Y (N, Co, H, W) = conv(X (N, Ci, H, W)): M = Co, N = N*H*W, K = Ci*k*k.
 // The weights are read either as they are stored for the forward
 // (w[co][ci][t]) or, for backward-data, transposed and flipped from the
@@ -455,32 +501,34 @@ class ConvFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
     pack_channels_by_pixel(dst, dy_, Co_, HW_, m0, rows, k0, kc);
   }
 
+  void pack_a_bf16(uint16_t* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
+    pack_channels_by_pixel_bf16(*this, dst, dy_, Co_, HW_, m0, rows, k0, kc);
+  }
+
+  void pack_b_bf16(uint16_t* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
+#ifdef DDPM_X86
+    if (gemm_bf16_native() && cols == kGemmNR && W_ % 16 == 0 && k0 % 16 == 0 && kc % 16 == 0) {
+      const Columns col(taps_, HW_, n0, cols);
+      pack_filter_panel_bf16_avx512(dst, x_, col.plane, col.dh, col.dw, Ci_ * HW_, HW_, H_, W_, k0, kc,
+                                    zero_row(W_));
+      return;
+    }
+#endif
+    GemmProblem::pack_b_bf16(dst, k0, kc, n0, cols);
+  }
+
   // dst[i * NR + j] = X[n][ci_j][h + dh_j][w + dw_j] for pixel k0 + i = (n, h, w)
   // and column n0 + j = (ci_j, tap_j).
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
     constexpr int NR = kGemmNR;
-    const int T = taps_.count;
-    int64_t plane[NR];
-    int dh[NR], dw[NR], tap[NR];
-    {
-      int64_t ci = n0 / T;
-      int t = static_cast<int>(n0 % T);
-      for (int j = 0; j < cols; ++j) {
-        plane[j] = ci * HW_;
-        tap[j] = t;
-        dh[j] = taps_.dh[t];
-        dw[j] = taps_.dw[t];
-        if (++t == T) {
-          t = 0;
-          ++ci;
-        }
-      }
-    }
+    const Columns col(taps_, HW_, n0, cols);
+    const int64_t* plane = col.plane;
+    const int* dh = col.dh;
+    const int* dw = col.dw;
+    const int* tap = col.tap;
 #ifdef DDPM_X86
     if (avx2_ && cols == NR && (W_ % 8 == 0 || (W_ == 4 && HW_ % 8 == 0)) && k0 % 8 == 0 && kc % 8 == 0) {
-      thread_local std::vector<float> zeros;
-      if (zeros.size() < static_cast<size_t>(W_) + 16) zeros.assign(W_ + 16, 0.0f);
-      pack_filter_panel_avx2(dst, x_, plane, dh, dw, Ci_ * HW_, HW_, H_, W_, k0, kc, zeros.data());
+      pack_filter_panel_avx2(dst, x_, plane, dh, dw, Ci_ * HW_, HW_, H_, W_, k0, kc, zero_row(W_));
       return;
     }
 #endif
@@ -521,6 +569,35 @@ class ConvFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
 
 
  private:
+  // The B columns n0 + j = (ci_j, tap_j), j < cols, of a panel: each one's
+  // channel plane offset, tap and tap shift.
+  struct Columns {
+    int64_t plane[kGemmNR];
+    int dh[kGemmNR], dw[kGemmNR], tap[kGemmNR];
+    Columns(const Taps& taps, int64_t HW, int64_t n0, int cols) {
+      int64_t ci = n0 / taps.count;
+      int t = static_cast<int>(n0 % taps.count);
+      for (int j = 0; j < cols; ++j) {
+        plane[j] = ci * HW;
+        tap[j] = t;
+        dh[j] = taps.dh[t];
+        dw[j] = taps.dw[t];
+        if (++t == taps.count) {
+          t = 0;
+          ++ci;
+        }
+      }
+    }
+  };
+
+  // At least W + 2 zero floats, the rows the AVX paths read in the vertical
+  // padding (per thread).
+  static const float* zero_row(int W) {
+    thread_local std::vector<float> zeros;
+    if (zeros.size() < static_cast<size_t>(W) + 16) zeros.assign(W + 16, 0.0f);
+    return zeros.data();
+  }
+
   // Images of at most this many pixels pack through a (pixel, tap) table.
   static constexpr int64_t kSmallImage = 256;
 

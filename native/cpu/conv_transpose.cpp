@@ -221,6 +221,9 @@ class UpFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
   void pack_a(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
     pack_channels_by_pixel(dst, x_, Ci_, HW_, m0, rows, k0, kc);
   }
+  void pack_a_bf16(uint16_t* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
+    pack_channels_by_pixel_bf16(*this, dst, x_, Ci_, HW_, m0, rows, k0, kc);
+  }
   // dst[k * NR + j] = dY4[n0 + j][k0 + k]
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
     constexpr int NR = kGemmNR;

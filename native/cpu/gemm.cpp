@@ -78,16 +78,18 @@ __attribute__((target("avx2,fma"))) int pack_a_rows6_avx2(float* dst, const floa
   return k;
 }
 
-// gemm_pack_a_rows_bf16 for a full panel: sixteen columns (eight K pairs) of
-// the six rows at a time. Each row rounds to eight bf16 pairs, that is eight
-// dwords, the pair layout's unit; the 6x8 dword block is transposed as an
-// 8x8 float block (two zero rows) and stored as pack_a_rows6_avx2 stores.
-__attribute__((target(DDPM_AVX512_BF16))) int pack_a_rows6_bf16_avx512(uint16_t* dst, const float* src, int64_t ld,
-                                                                      int kc) {
+// gemm_pack_a_rows_bf16 sixteen columns (eight K pairs) of the rows at a
+// time. Each row rounds to eight bf16 pairs, that is eight dwords, the pair
+// layout's unit; the 6x8 dword block (rows past `rows` zero) is transposed
+// as an 8x8 float block (two more zero rows) and stored as
+// pack_a_rows6_avx2 stores.
+__attribute__((target(DDPM_AVX512_BF16))) int pack_a_rows_bf16_avx512(uint16_t* dst, const float* src, int64_t ld,
+                                                                     int rows, int kc) {
   int k = 0;
   for (; k + 16 <= kc; k += 16) {
     __m256 v[8];
-    for (int r = 0; r < MR; ++r) v[r] = (__m256)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + r * ld + k));
+    for (int r = 0; r < MR; ++r)
+      v[r] = r < rows ? (__m256)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + r * ld + k)) : _mm256_setzero_ps();
     v[6] = v[7] = _mm256_setzero_ps();
     transpose8x8(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
     float* d = reinterpret_cast<float*>(dst + k * MR);  // pair p's six dwords at d + 6p
@@ -425,7 +427,7 @@ void gemm_pack_a_rows(float* dst, const float* src, int64_t ld, int rows, int kc
 void gemm_pack_a_rows_bf16(uint16_t* dst, const float* src, int64_t ld, int rows, int kc) {
   int k = 0;
 #ifdef DDPM_X86
-  if (rows == MR && gemm_bf16_native()) k = pack_a_rows6_bf16_avx512(dst, src, ld, kc);
+  if (gemm_bf16_native()) k = pack_a_rows_bf16_avx512(dst, src, ld, rows, kc);
 #endif
   for (; k < kc; ++k)
     for (int r = 0; r < MR; ++r) dst[(k / 2) * 2 * MR + 2 * r + k % 2] = r < rows ? float_to_bf16(src[r * ld + k]) : 0;
