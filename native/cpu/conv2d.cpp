@@ -126,8 +126,12 @@ __attribute__((target("avx2,fma"), always_inline)) inline void im2col_row_avx2(
 // dst[i * 16 + j] = X~[k0 + i][panel pixel j] (see Im2colPanel). The common
 // case, whole channels of a 3x3 kernel over one 16-pixel run, is a loop of
 // nine masked row copies with everything but the channel base fixed.
+// `ahead`: how many panels the engine packs before the microkernels run on
+// them (one, or two where the kernel takes column panels in pairs): the
+// panel after those is the one to prefetch for.
 __attribute__((target("avx2,fma"))) void pack_im2col_panel_avx2(
-    float* dst, const float* x, const Im2colPanel& panel, int T, int64_t HW, int64_t k0, int kc) {
+    float* dst, const float* x, const Im2colPanel& panel, int T, int64_t HW, int64_t k0, int kc, int ahead) {
+  const int64_t prefetch_offset = static_cast<int64_t>(ahead) * kGemmNR;
   int64_t c = k0 / T;
   int t = static_cast<int>(k0 % T);
   int i = 0;
@@ -147,11 +151,12 @@ __attribute__((target("avx2,fma"))) void pack_im2col_panel_avx2(
         const __m256i* m = reinterpret_cast<const __m256i*>(panel.mask[tt]);
         _mm256_storeu_ps(d + tt * kGemmNR, _mm256_maskload_ps(src, _mm256_load_si256(m)));
         _mm256_storeu_ps(d + tt * kGemmNR + 8, _mm256_maskload_ps(src + 8, _mm256_load_si256(m + 1)));
-        // The next panel's 16 pixels are the next 64 bytes of these rows (or
-        // the start of the next image row): fetch them into L2 now, while
-        // this panel's microkernels run. Its rows are a channel plane apart,
-        // a stride no hardware prefetcher follows. (Taps 1, 4, 7: dw = 0.)
-        if (tt % 3 == 1) _mm_prefetch(reinterpret_cast<const char*>(src + 16), _MM_HINT_T1);
+        // The panel `ahead` panels on reads the 64 bytes `ahead` * 16 pixels
+        // on in these rows (or in the next image rows): fetch them into L2
+        // now, while this panel's microkernels run. Its rows are a channel
+        // plane apart, a stride no hardware prefetcher follows. (Taps 1, 4,
+        // 7: dw = 0.)
+        if (tt % 3 == 1) _mm_prefetch(reinterpret_cast<const char*>(src + prefetch_offset), _MM_HINT_T1);
       }
     }
   }
@@ -393,7 +398,7 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
 #ifdef DDPM_X86
     Im2colPanel panel;
     if (isa_ >= GemmIsa::kAvx2 && cols == NR && make_im2col_panel(panel, taps_, n0, HW_, H_, W_, Ci_ * HW_)) {
-      pack_im2col_panel_avx2(dst, x_, panel, taps_.count, HW_, k0, kc);
+      pack_im2col_panel_avx2(dst, x_, panel, taps_.count, HW_, k0, kc, gemm_panels_per_kernel_call());
       return;
     }
 #endif

@@ -178,7 +178,7 @@ Plan make_plan(const GemmProblem& p, int threads) {
   s.bf16 = p.bf16;
   const GemmIsa isa = gemm_isa();
   s.kernel = gemm_microkernel(isa, p.bf16);
-  s.pairs = isa == GemmIsa::kAvx512;
+  s.pairs = gemm_panels_per_kernel_call() == 2;
   // Near-equal K blocks of at most the maximum, rounded up to a multiple of 8
   // (so pixel runs of 8 stay aligned in the packers, and bf16 pairs whole): a
   // function of K (and bf16) alone.

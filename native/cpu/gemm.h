@@ -116,6 +116,10 @@ bool gemm_use_avx2();
 // emulation (the same roundings of the operands, float32 sums of exact
 // products), which the tests use on CPUs without AVX512_BF16.
 bool gemm_bf16_native();
+// How many B micro-panels one microkernel call takes (2 on AVX-512, else 1):
+// the engine packs that many before running them, which packers that
+// prefetch for the next panel want to know.
+int gemm_panels_per_kernel_call();
 // The microkernel a float32 (bf16 = false) or bf16 problem runs on now:
 // "generic", "avx2", "avx512", "avx512-bf16" or "generic-bf16".
 const char* gemm_kernel_name(bool bf16 = false);

@@ -406,6 +406,8 @@ bool gemm_use_avx2() { return gemm_isa() >= GemmIsa::kAvx2; }
 
 bool gemm_bf16_native() { return gemm_cpu_has_bf16() && gemm_isa() == GemmIsa::kAvx512; }
 
+int gemm_panels_per_kernel_call() { return gemm_isa() == GemmIsa::kAvx512 ? 2 : 1; }
+
 const char* gemm_kernel_name(bool bf16) {
   if (bf16) return gemm_bf16_native() ? "avx512-bf16" : "generic-bf16";
   return gemm_isa_name(gemm_isa());
