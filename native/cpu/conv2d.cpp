@@ -169,6 +169,64 @@ __attribute__((target("avx2,fma"))) void pack_im2col_panel_avx2(
   }
 }
 
+// The im2col panel as a bf16 pair panel, for a 3x3 kernel over one 16-pixel
+// run (run_len 16). Each K row is the AVX2 packer's two masked loads; two
+// rows round and interleave into one pair row in registers (no float32
+// panel in between). Two whole channels are 18 rows, nine pairs: the common
+// case is a loop over channel pairs with the taps' shifts and masks fixed.
+__attribute__((target(DDPM_AVX512_BF16))) void pack_im2col_panel_bf16_avx512(uint16_t* dst, const float* x,
+                                                                             const Im2colPanel& panel, int64_t HW,
+                                                                             int64_t k0, int kc, int ahead) {
+  constexpr int T = 9;
+  const int64_t prefetch_offset = static_cast<int64_t>(ahead) * kGemmNR;
+  // Words j and 8 + j of cvtne2ps(odd, even) to words 2j and 2j + 1.
+  const __m256i interleave = _mm256_setr_epi16(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+  struct Row {
+    __m256 lo, hi;
+  };
+  auto load_row = [&](int64_t c, int t) {
+    const float* src = x + c * HW + panel.shift[t] + panel.run_base[0];
+    const __m256i* m = reinterpret_cast<const __m256i*>(panel.mask[t]);
+    if (t % 3 == 1) _mm_prefetch(reinterpret_cast<const char*>(src + prefetch_offset), _MM_HINT_T1);
+    return Row{_mm256_maskload_ps(src, _mm256_load_si256(m)), _mm256_maskload_ps(src + 8, _mm256_load_si256(m + 1))};
+  };
+  auto store_pair = [&](uint16_t* d, const Row& even, const Row& odd) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d),
+                        _mm256_permutexvar_epi16(interleave, (__m256i)_mm256_cvtne2ps_pbh(odd.lo, even.lo)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + kGemmNR),
+                        _mm256_permutexvar_epi16(interleave, (__m256i)_mm256_cvtne2ps_pbh(odd.hi, even.hi)));
+  };
+  int64_t c = k0 / T;
+  int t = static_cast<int>(k0 % T);
+  auto next_row = [&]() {
+    const Row r = load_row(c, t);
+    if (++t == T) {
+      t = 0;
+      ++c;
+    }
+    return r;
+  };
+  const Row zero{_mm256_setzero_ps(), _mm256_setzero_ps()};
+  int i = 0;  // K rows done (always even between pairs)
+  // Single pairs up to a channel pair boundary ((k0 + i) % 18 == 0), then
+  // whole channel pairs, then single pairs again.
+  for (; i < kc && (k0 + i) % (2 * T) != 0; i += 2) {
+    const Row even = next_row();
+    store_pair(dst + i * kGemmNR, even, i + 1 < kc ? next_row() : zero);
+  }
+  for (; i + 2 * T <= kc; i += 2 * T, c += 2) {
+    uint16_t* d = dst + i * kGemmNR;
+    for (int p = 0; p < T; ++p) {
+      const int r0 = 2 * p, r1 = 2 * p + 1;  // rows of the channel pair: channel c + r / 9, tap r % 9
+      store_pair(d + p * 2 * kGemmNR, load_row(c + r0 / T, r0 % T), load_row(c + r1 / T, r1 % T));
+    }
+  }
+  for (; i < kc; i += 2) {
+    const Row even = next_row();
+    store_pair(dst + i * kGemmNR, even, i + 1 < kc ? next_row() : zero);
+  }
+}
+
 // ConvProblem::pack_a's adjoint block: a whole input channel c of a full
 // panel, A[r][(c, tt)] = block[r * 9 + 8 - tt] for six rows and nine taps
 // (54 consecutive floats, transposed with the taps flipped). Output vector v
@@ -391,6 +449,18 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
       return;
     }
     gemm_pack_a_rows_bf16(dst, w_ + m0 * K + k0, K, rows, kc);
+  }
+
+  void pack_b_bf16(uint16_t* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
+#ifdef DDPM_X86
+    Im2colPanel panel;
+    if (gemm_bf16_native() && cols == kGemmNR && taps_.count == 9 &&
+        make_im2col_panel(panel, taps_, n0, HW_, H_, W_, Ci_ * HW_) && panel.run_len == kGemmNR) {
+      pack_im2col_panel_bf16_avx512(dst, x_, panel, HW_, k0, kc, gemm_panels_per_kernel_call());
+      return;
+    }
+#endif
+    GemmProblem::pack_b_bf16(dst, k0, kc, n0, cols);
   }
 
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
