@@ -16,9 +16,11 @@
 // backward-data weights used on GemmIsa::kAvx512, and portable ones
 // otherwise; all write the same panel, so the choice moves no bits. bf16
 // panels are packed as float32 and rounded (GemmProblem's defaults), except
-// the forward weights (plain rows: gemm_pack_a_rows_bf16). (An im2col packer
-// that rounds as it packs measured slower on Zen 5 than the AVX2 one and a
-// separate rounding pass over the panel, which stays in L1.)
+// the forward weights (plain rows: gemm_pack_a_rows_bf16) and the filter
+// gradient's operands, which round as they are transposed. (An im2col packer
+// that rounds as it packs measured 4-8% slower on Zen 5 than the AVX2 one
+// and a separate rounding pass over the panel, which stays in L1; so did a
+// zero-padded, pre-rounded copy of the input.)
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -165,76 +167,6 @@ __attribute__((target("avx2,fma"))) void pack_im2col_panel_avx2(
     if (++t == T) {
       t = 0;
       ++c;
-    }
-  }
-}
-
-// One K row (channel c, tap t) of a 3x3 im2col panel over one 16-pixel run,
-// as the AVX2 packer loads it (two masked loads), prefetching as it does.
-struct Im2colRow {
-  __m256 lo, hi;
-};
-
-__attribute__((target(DDPM_AVX512_BF16), always_inline)) inline Im2colRow im2col_row16(
-    const float* x, const Im2colPanel& panel, int64_t HW, int64_t c, int t, int64_t prefetch_offset) {
-  const float* src = x + c * HW + panel.shift[t] + panel.run_base[0];
-  const __m256i* m = reinterpret_cast<const __m256i*>(panel.mask[t]);
-  if (t % 3 == 1) _mm_prefetch(reinterpret_cast<const char*>(src + prefetch_offset), _MM_HINT_T1);
-  return {_mm256_maskload_ps(src, _mm256_load_si256(m)), _mm256_maskload_ps(src + 8, _mm256_load_si256(m + 1))};
-}
-
-// Rows k (even) and k + 1 (odd) rounded into one pair row.
-__attribute__((target(DDPM_AVX512_BF16), always_inline)) inline void store_im2col_pair(uint16_t* d,
-                                                                                     const Im2colRow& even,
-                                                                                     const Im2colRow& odd) {
-  // Words j and 8 + j of cvtne2ps(odd, even) to words 2j and 2j + 1.
-  const __m256i interleave = _mm256_setr_epi16(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(d),
-                      _mm256_permutexvar_epi16(interleave, (__m256i)_mm256_cvtne2ps_pbh(odd.lo, even.lo)));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + kGemmNR),
-                      _mm256_permutexvar_epi16(interleave, (__m256i)_mm256_cvtne2ps_pbh(odd.hi, even.hi)));
-}
-
-// The im2col panel as a bf16 pair panel, for a 3x3 kernel over one 16-pixel
-// run (run_len 16): two rows round and interleave into one pair row in
-// registers (no float32 panel in between). Two whole channels are 18 rows,
-// nine pairs: the common case is a loop over channel pairs with the taps'
-// shifts and masks fixed. `ahead` as for pack_im2col_panel_avx2.
-__attribute__((target(DDPM_AVX512_BF16))) void pack_im2col_panel_bf16_avx512(uint16_t* dst, const float* x,
-                                                                             const Im2colPanel& panel, int64_t HW,
-                                                                             int64_t k0, int kc, int ahead) {
-  constexpr int T = 9;
-  const int64_t prefetch = static_cast<int64_t>(ahead) * kGemmNR;
-  const Im2colRow zero{_mm256_setzero_ps(), _mm256_setzero_ps()};
-  int64_t c = k0 / T;
-  int t = static_cast<int>(k0 % T);
-  int i = 0;  // K rows done
-  // Row by row up to a channel pair boundary ((k0 + i) % 18 == 0), then whole
-  // channel pairs, then row by row again (odd kc: the last pair half zero).
-  const bool pairs = (k0 + i) % (2 * T) == 0;
-  for (int phase = pairs ? 1 : 0; phase < 3; ++phase) {
-    if (phase == 1) {
-      for (; i + 2 * T <= kc; i += 2 * T, c += 2)
-        for (int p = 0; p < T; ++p)  // rows 2p, 2p + 1 of the pair: channel c + r / 9, tap r % 9
-          store_im2col_pair(dst + (i + 2 * p) * kGemmNR, im2col_row16(x, panel, HW, c + (2 * p) / T, (2 * p) % T, prefetch),
-                            im2col_row16(x, panel, HW, c + (2 * p + 1) / T, (2 * p + 1) % T, prefetch));
-      continue;
-    }
-    for (; i < kc && (phase == 2 || (k0 + i) % (2 * T) != 0); i += 2) {
-      const Im2colRow even = im2col_row16(x, panel, HW, c, t, prefetch);
-      if (++t == T) {
-        t = 0;
-        ++c;
-      }
-      Im2colRow odd = zero;
-      if (i + 1 < kc) {
-        odd = im2col_row16(x, panel, HW, c, t, prefetch);
-        if (++t == T) {
-          t = 0;
-          ++c;
-        }
-      }
-      store_im2col_pair(dst + i * kGemmNR, even, odd);
     }
   }
 }
@@ -461,18 +393,6 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
       return;
     }
     gemm_pack_a_rows_bf16(dst, w_ + m0 * K + k0, K, rows, kc);
-  }
-
-  void pack_b_bf16(uint16_t* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
-#ifdef DDPM_X86
-    Im2colPanel panel;
-    if (gemm_bf16_native() && cols == kGemmNR && taps_.count == 9 &&
-        make_im2col_panel(panel, taps_, n0, HW_, H_, W_, Ci_ * HW_) && panel.run_len == kGemmNR) {
-      pack_im2col_panel_bf16_avx512(dst, x_, panel, HW_, k0, kc, gemm_panels_per_kernel_call());
-      return;
-    }
-#endif
-    GemmProblem::pack_b_bf16(dst, k0, kc, n0, cols);
   }
 
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
