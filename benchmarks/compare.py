@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """ddpm4j vs PyTorch on the same model, batch and threads, in one invocation.
 
-Runs `ddpm bench` (ours) and benchmarks/pytorch_ddpm_bench.py (one or more
-PyTorch variants) in turn, --repeats times, so both see the same machine state;
-prints each pair as it comes and, at the end, a table of median img/s and the
-median over repeats of the per-repeat ratio ours/PyTorch, for the training step
-and the sampling forward pass.
+Runs `ddpm bench` (ours, in one or more precisions) and
+benchmarks/pytorch_ddpm_bench.py (one or more PyTorch variants) in turn,
+--repeats times, so all see the same machine state; prints each run as it comes
+with the 1-minute load average before it and, at the end, a table of median
+img/s and GFLOP/s (on the CPU also as a fraction of the host's measured matmul
+peak in that precision) and the median over repeats of the per-repeat ratio
+ours/PyTorch, for the training step and the sampling forward pass.
 
   # this CPU machine: the seed model, batch 32, both cores
   python3 benchmarks/compare.py --device cpu --threads 2 --batch 32 --preset seed
@@ -17,16 +19,23 @@ and the sampling forward pass.
   python3 benchmarks/compare.py --ddpm dist/ddpm4j-0.1.0/bin/ddpm --device cuda --out gpu.jsonl
 
 Model flags are those of `ddpm bench` (--preset seed|tiny, --base-width,
---depth, --image-size, --channels) and are passed to both sides. On CUDA, TF32
-is allowed on both sides (ours --tf32, PyTorch --tf32) unless --no-tf32;
---precision bf16 runs ours with bf16 activations (`ddpm bench --precision bf16`).
+--depth, --image-size, --channels) and are passed to both sides.
+Ours (--precision): on CUDA one precision, tf32 unless --no-tf32 (then fp32)
+or --precision says otherwise; on the CPU every precision the host runs
+(fp32, and bf16 where the CPU has AVX512_BF16) unless --precision picks one.
+On CUDA, TF32 is allowed on the PyTorch side too (--tf32) unless --no-tf32.
 PyTorch variants (--variants, comma-separated):
   eager            fp32 (IEEE on CUDA)
+  eager-cl         fp32, model and input channels_last
   eager-tf32       fp32 with TF32 matmuls/convolutions
+  bf16             bf16 autocast
   bf16-cl          bf16 autocast + channels_last (+ TF32)
   compile-tf32     torch.compile, fp32 with TF32
   compile-bf16-cl  torch.compile, bf16 autocast + channels_last (+ TF32)
-Defaults: eager on the CPU; eager-tf32,bf16-cl on CUDA.
+Defaults: eager,eager-cl,bf16 on the CPU; eager-tf32,bf16-cl on CUDA.
+On the CPU the host's instruction sets are printed with every result, and the
+matmul peak (a 2048x2048 product at the same thread count, fp32 and bf16) is
+measured once before the runs (--no-matmul-peak skips it).
 """
 import argparse
 import json
@@ -42,7 +51,9 @@ ROOT = os.path.dirname(HERE)
 
 VARIANTS = {
     "eager": [],
+    "eager-cl": ["--channels-last"],
     "eager-tf32": ["--tf32"],
+    "bf16": ["--bf16"],
     "bf16-cl": ["--tf32", "--bf16", "--channels-last"],
     "compile-tf32": ["--tf32", "--compile"],
     "compile-bf16-cl": ["--tf32", "--bf16", "--channels-last", "--compile"],
@@ -69,8 +80,11 @@ def parse_args(argv=None):
     ap.add_argument("--variants", help="PyTorch variants, comma-separated: " + ", ".join(VARIANTS))
     ap.add_argument("--no-tf32", action="store_true", help="CUDA: IEEE fp32 on both sides")
     ap.add_argument("--precision", choices=("fp32", "tf32", "bf16"),
-                    help="CUDA: ours with this --precision (default tf32, or fp32 with --no-tf32)")
+                    help="ours with this --precision only (default: CUDA tf32, or fp32 with --no-tf32; "
+                         "CPU fp32, and bf16 where the CPU has AVX512_BF16)")
     ap.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s: also report the fraction reached")
+    ap.add_argument("--no-matmul-peak", action="store_true",
+                    help="CPU: do not measure the host's matmul peak (no fractions of it reported)")
     ap.add_argument("--ddpm-args", default="", help="extra arguments for `ddpm bench` (one string)")
     ap.add_argument("--torch-args", default="", help="extra arguments for the PyTorch script (one string)")
     ap.add_argument("--out", help="write the raw JSON lines, one per run, to this file")
@@ -100,20 +114,68 @@ def model_flags(args):
     return f
 
 
+def cpu_flags():
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def host_isa():
+    """One line naming the CPU and the SIMD instruction sets the kernels (ours and oneDNN's) can use."""
+    model, family, number = "", "", ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key, value = key.strip(), value.strip()
+                if key == "model name" and not model:
+                    model = value
+                elif key == "cpu family" and not family:
+                    family = value
+                elif key == "model" and not number:
+                    number = value
+    except OSError:
+        pass
+    flags = cpu_flags()
+    isa = [name for flag, name in (("avx2", "AVX2"), ("fma", "FMA")) if flag in flags]
+    avx512 = [name for flag, name in (("avx512f", "F"), ("avx512bw", "BW"), ("avx512vl", "VL"),
+                                      ("avx512_vnni", "VNNI"), ("avx512_bf16", "BF16")) if flag in flags]
+    if avx512:
+        isa.append("AVX-512 (%s)" % " ".join(avx512))
+    isa += [name for flag, name in (("amx_bf16", "AMX-BF16"),) if flag in flags]
+    where = "%s (family %s, model %s)" % (model or "CPU", family or "?", number or "?")
+    return "%s, %s" % (where, " ".join(isa) if isa else "no AVX2")
+
+
+def ours_precisions(args, cuda):
+    """Ours runs in these precisions: one on CUDA; on the CPU each the host supports unless --precision."""
+    if args.precision:
+        return [args.precision]
+    if cuda:
+        return ["fp32" if args.no_tf32 else "tf32"]
+    return ["fp32", "bf16"] if "avx512_bf16" in cpu_flags() else ["fp32"]
+
+
 def commands(args, device):
+    """(ours: [(label, cmd)], pytorch: [(variant, cmd)])."""
     cuda = device.startswith("cuda")
     batch = args.batch or (512 if cuda else 32)
     warmup = args.warmup if args.warmup is not None else (10 if cuda else 2)
     iters = args.iters if args.iters is not None else (50 if cuda else 5)
     common = model_flags(args) + ["--batch", str(batch), "--threads", str(args.threads)]
-    ours = [args.ddpm, "bench", "--device", "cuda" if cuda else "cpu"] + common + \
-           ["--warmup", str(warmup), "--iters", str(iters)]
-    if cuda and args.precision:
-        ours += ["--precision", args.precision]
-    elif cuda and not args.no_tf32:
-        ours.append("--tf32")
-    ours += shlex.split(args.ddpm_args)
-    names = args.variants.split(",") if args.variants else (["eager-tf32", "bf16-cl"] if cuda else ["eager"])
+    ours = []
+    for precision in ours_precisions(args, cuda):
+        cmd = [args.ddpm, "bench", "--device", "cuda" if cuda else "cpu"] + common + \
+              ["--warmup", str(warmup), "--iters", str(iters), "--precision", precision] + shlex.split(args.ddpm_args)
+        ours.append(("ours " + precision, cmd))
+    names = args.variants.split(",") if args.variants else (["eager-tf32", "bf16-cl"] if cuda else
+                                                            ["eager", "eager-cl", "bf16"])
     torch_cmds = []
     for name in names:
         name = name.strip()
@@ -128,8 +190,12 @@ def commands(args, device):
         if args.peak_tflops:
             cmd += ["--peak-tflops", str(args.peak_tflops)]
         cmd += shlex.split(args.torch_args)
-        torch_cmds.append((name, cmd))
+        torch_cmds.append(("pytorch " + name, cmd))
     return ours, torch_cmds
+
+
+def matmul_peak_cmd(args, device):
+    return [args.python, args.torch_script, "--device", device, "--threads", str(args.threads), "--matmul-peak"]
 
 
 def run_json(cmd, timeout):
@@ -165,57 +231,66 @@ def ratio(a, b):
     return a / b if a and b else None
 
 
+def run_precision(row):
+    """The precision a run computes in: ours from `ddpm bench`, PyTorch's from its variant."""
+    if "precision" in row:
+        return row["precision"]
+    return "bf16" if row.get("bf16") else "fp32"
+
+
 def main(argv=None):
     args = parse_args(argv)
     device = resolve_device(args)
-    ours_cmd, torch_cmds = commands(args, device)
+    cuda = device.startswith("cuda")
+    ours_cmds, torch_cmds = commands(args, device)
     if args.no_ours:
-        ours_cmd = None
+        ours_cmds = []
+    runs = ours_cmds + torch_cmds
+    want_peak = not cuda and not args.no_matmul_peak
     if args.dry_run:
-        if ours_cmd:
-            print(shlex.join(ours_cmd))
-        for _, c in torch_cmds:
+        if want_peak:
+            print(shlex.join(matmul_peak_cmd(args, device)))
+        for _, c in runs:
             print(shlex.join(c))
         return
     out = open(args.out, "w") if args.out else None
-    results = {"ours": []}
-    for name, _ in torch_cmds:
-        results[name] = []
-    print("compare: device %s, %d repeats; ours: %s" % (device, args.repeats, shlex.join(ours_cmd) if ours_cmd else "(skipped)"),
-          flush=True)
+
+    def keep(line):
+        if out:
+            out.write(line + "\n")
+            out.flush()
+
+    isa = None if cuda else host_isa()
+    print("compare: device %s, %d repeats%s" % (device, args.repeats, "; host " + isa if isa else ""), flush=True)
+    for label, cmd in ours_cmds:
+        print("  %s: %s" % (label, shlex.join(cmd)), flush=True)
+    peak = {}
+    if want_peak:
+        load = load_note()
+        row, line = run_json(matmul_peak_cmd(args, device), args.timeout)
+        keep(line)
+        peak = row.get("matmul_gflops", {})
+        print("matmul peak (2048x2048, %s threads): fp32 %s GFLOP/s, bf16 %s GFLOP/s (%s)"
+              % (row.get("threads"), fmt(peak.get("fp32")), fmt(peak.get("bf16")), load), flush=True)
+    results = {label: [] for label, _ in runs}
     gflop_train = gflop_fwd = None
     for r in range(1, args.repeats + 1):
-        ours = None
-        if ours_cmd:
+        for label, cmd in runs:
             load = load_note()
-            ours, line = run_json(ours_cmd, args.timeout)
-            results["ours"].append(ours)
-            if out:
-                out.write(line + "\n")
-                out.flush()
-            print("[%d/%d] ours %-18s train %9s img/s  forward %9s img/s  (%s, %s threads, %s)"
-                  % (r, args.repeats, "(" + str(ours.get("backend")) + ")", fmt(ours.get("train_img_per_s")),
-                     fmt(ours.get("forward_img_per_s")), ours.get("device"), ours.get("threads"), load), flush=True)
-        for name, cmd in torch_cmds:
-            load = load_note()
-            pt, line = run_json(cmd, args.timeout)
-            results[name].append(pt)
-            if out:
-                out.write(line + "\n")
-                out.flush()
-            gflop_train, gflop_fwd = pt.get("gflop_train_per_image"), pt.get("gflop_forward_per_image")
-            msg = "[%d/%d] pytorch %-15s train %9s img/s  forward %9s img/s" % (
-                r, args.repeats, name, fmt(pt.get("train_img_per_s")), fmt(pt.get("forward_img_per_s")))
-            if ours:
-                msg += "  | ours/pytorch train %sx forward %sx" % (
-                    fmt(ratio(ours.get("train_img_per_s"), pt.get("train_img_per_s")), "%.2f"),
-                    fmt(ratio(ours.get("forward_img_per_s"), pt.get("forward_img_per_s")), "%.2f"))
-                diff = [k for k in MODEL_FIELDS if str(ours.get(k)) != str(pt.get(k))]
-                if diff:
-                    msg += "  (WARNING: %s differ: ours %s, pytorch %s)" % (
-                        ", ".join(diff), [ours.get(k) for k in diff], [pt.get(k) for k in diff])
-            msg += "  (%s)" % load if load else ""
-            print(msg, flush=True)
+            row, line = run_json(cmd, args.timeout)
+            results[label].append(row)
+            keep(line)
+            if row.get("gflop_train_per_image"):
+                gflop_train, gflop_fwd = row["gflop_train_per_image"], row["gflop_forward_per_image"]
+            print("[%d/%d] %-20s train %9s img/s  forward %9s img/s  (%s, %s threads%s)"
+                  % (r, args.repeats, label, fmt(row.get("train_img_per_s")), fmt(row.get("forward_img_per_s")),
+                     row.get("device"), row.get("threads"), ", " + load if load else ""), flush=True)
+            base = results[runs[0][0]][-1]
+            diff = [k for k in MODEL_FIELDS if str(row.get(k)) != str(base.get(k))]
+            if diff:
+                print("  WARNING: %s differ from %s: %s vs %s" % (", ".join(diff), runs[0][0],
+                                                                  [row.get(k) for k in diff],
+                                                                  [base.get(k) for k in diff]), flush=True)
     if out:
         out.close()
 
@@ -223,41 +298,49 @@ def main(argv=None):
         vals = [x.get(key) for x in rows if x.get(key)]
         return statistics.median(vals) if vals else None
 
-    def med_ratio(key, name):
-        vals = [ratio(o.get(key), p.get(key)) for o, p in zip(results["ours"], results[name])]
+    def med_ratio(key, a, b):
+        vals = [ratio(x.get(key), y.get(key)) for x, y in zip(results[a], results[b])]
         vals = [v for v in vals if v]
         return statistics.median(vals) if vals else None
 
-    first = (results["ours"] or results[torch_cmds[0][0]])[0]
+    first = results[runs[0][0]][0]
     print()
     print("median of %d repeats: %s, batch %s, image %s, base width %s, depth %s, threads %s"
           % (args.repeats, first.get("device"), first.get("batch"), first.get("image"), first.get("base_width"),
              first.get("depth"), first.get("threads")))
-    header = "%-26s %12s %14s %14s %16s" % ("run", "train img/s", "forward img/s", "ours/pt train", "ours/pt forward")
+    if isa:
+        print("host: " + isa)
+    unit, scale = ("TFLOP/s", 1e3) if cuda else ("GFLOP/s", 1.0)
+    header = "%-22s %12s %14s" % ("run", "train img/s", "forward img/s")
     if gflop_train:
-        header += " %11s %12s" % ("train TF/s", "forward TF/s")
-        if args.peak_tflops:
-            header += " %10s" % "train peak"
+        header += " %16s %18s" % ("train " + unit, "forward " + unit)
+        if args.peak_tflops or peak:
+            header += " %11s %13s" % ("train peak", "forward peak")
     print(header)
-    ours_label = "ours (%s%s)" % (results["ours"][0].get("backend"),
-                                  ", " + results["ours"][0]["precision"] if results["ours"] and
-                                  results["ours"][0].get("precision") else "") if results["ours"] else ""
-    rows = ([(ours_label, "ours")] if results["ours"] else []) + \
-           [("pytorch " + name, name) for name, _ in torch_cmds]
-    for label, key in rows:
-        tr, fw = med(results[key], "train_img_per_s"), med(results[key], "forward_img_per_s")
-        rt = "-" if key == "ours" or not results["ours"] else fmt(med_ratio("train_img_per_s", key), "%.2fx")
-        rf = "-" if key == "ours" or not results["ours"] else fmt(med_ratio("forward_img_per_s", key), "%.2fx")
-        line = "%-26s %12s %14s %14s %16s" % (label, fmt(tr), fmt(fw), rt, rf)
+    for label, _ in runs:
+        rows = results[label]
+        tr, fw = med(rows, "train_img_per_s"), med(rows, "forward_img_per_s")
+        line = "%-22s %12s %14s" % (label, fmt(tr), fmt(fw))
         if gflop_train:
-            ttf = tr * gflop_train / 1e3 if tr else None
-            ftf = fw * gflop_fwd / 1e3 if fw else None
-            line += " %11s %12s" % (fmt(ttf, "%.2f"), fmt(ftf, "%.2f"))
-            if args.peak_tflops:
-                line += " %10s" % fmt(100 * ttf / args.peak_tflops if ttf else None, "%.1f%%")
+            tf = tr * gflop_train / scale if tr else None
+            ff = fw * gflop_fwd / scale if fw else None
+            line += " %16s %18s" % (fmt(tf, "%.2f" if cuda else "%.1f"), fmt(ff, "%.2f" if cuda else "%.1f"))
+            # The peak in this run's precision: --peak-tflops, or the host's measured matmul peak.
+            p = args.peak_tflops or peak.get(run_precision(rows[0]))
+            if p:
+                line += " %11s %13s" % (fmt(100 * tf / p if tf else None, "%.1f%%"),
+                                        fmt(100 * ff / p if ff else None, "%.1f%%"))
         print(line)
     if gflop_train:
-        print("(model cost: %.3f GFLOP forward, %.3f GFLOP per training image)" % (gflop_fwd, gflop_train))
+        print("(model cost: %.3f GFLOP forward, %.3f GFLOP per training image%s)"
+              % (gflop_fwd, gflop_train, "; peaks: the 2048x2048 matmul in the run's precision" if peak else ""))
+    if ours_cmds and torch_cmds:
+        print()
+        print("%-22s %-22s %14s %16s" % ("ours", "/ pytorch", "train ratio", "forward ratio"))
+        for a, _ in ours_cmds:
+            for b, _ in torch_cmds:
+                print("%-22s %-22s %14s %16s" % (a, "/ " + b, fmt(med_ratio("train_img_per_s", a, b), "%.2fx"),
+                                                 fmt(med_ratio("forward_img_per_s", a, b), "%.2fx")))
     if args.out:
         print("raw JSON lines: " + args.out)
 

@@ -19,6 +19,11 @@ every timed run; the median run gives img/s.
   python3 benchmarks/pytorch_ddpm_bench.py --device cuda --batch 512 --tf32 --bf16 --channels-last
   python3 benchmarks/pytorch_ddpm_bench.py --device cuda --batch 512 --compile --peak-tflops 989
 
+With --matmul-peak it only measures the device's 2048x2048 matmul throughput in
+float32 and bfloat16 (best of --repeats runs of --iters products, at --threads)
+and prints one JSON line {"matmul_gflops": {"fp32": ..., "bf16": ...}, ...}: the
+peak compare.py reports each run's GFLOP/s against.
+
 Options mirror `ddpm bench`: --preset seed|tiny (seed: base 64, depth 4; tiny: base 16,
 depth 2) and --base-width/--depth/--image-size/--channels (--base and --image also work).
 The device is CUDA when one is usable, else the CPU (--device overrides).
@@ -78,6 +83,8 @@ def parse_args(argv=None):
     ap.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s: report the fraction reached")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-forward", action="store_true", help="time the training step only")
+    ap.add_argument("--matmul-peak", action="store_true",
+                    help="only measure the 2048x2048 matmul GFLOP/s in fp32 and bf16 (see above)")
     ap.add_argument("--verbose", action="store_true", help="progress on stderr")
     args = ap.parse_args(argv)
     base, depth, image, channels = PRESETS[args.preset]
@@ -125,6 +132,28 @@ def set_tf32(on):
         torch.backends.cudnn.allow_tf32 = on
 
 
+def matmul_peak(dev, warmup, iters, repeats, size=2048):
+    """Best GFLOP/s of a size x size matmul in fp32 and bf16 on dev (TF32 off)."""
+    out = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a = torch.randn(size, size, device=dev).to(dtype)
+        b = torch.randn(size, size, device=dev).to(dtype)
+        for _ in range(warmup):
+            a @ b
+        best = 0.0
+        for _ in range(repeats):
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                a @ b
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            best = max(best, 2.0 * size ** 3 * iters / (time.perf_counter() - t0) / 1e9)
+        out[name] = round(best, 1)
+    return out
+
+
 def variant_name(args):
     parts = ["compile" if args.compile else "eager"]
     if args.compile and args.compile != "default":
@@ -152,6 +181,11 @@ def main(argv=None):
         torch.cuda.set_device(dev)
         set_tf32(args.tf32)
         torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
+    if args.matmul_peak:
+        print(json.dumps({"backend": "pytorch-" + dev.type, "device": torch.cuda.get_device_name(dev) if cuda else cpu_name(),
+                          "threads": torch.get_num_threads(), "torch_version": torch.__version__,
+                          "matmul_gflops": matmul_peak(dev, warmup, max(iters, 2), max(repeats, 5))}), flush=True)
+        return
 
     def log(msg):
         if args.verbose:
@@ -210,6 +244,8 @@ def main(argv=None):
             torch.cuda.synchronize(dev)
 
     peaks = []
+    # CPU seconds per call of every thread of the process (what a loaded machine leaves intact with one thread).
+    cpu_times = {}
 
     def timed(fn, what):
         log("%s: %d warm-up calls" % (what, warmup))
@@ -218,19 +254,21 @@ def main(argv=None):
         sync()
         if cuda:  # steady-state peak: leave out cudnn.benchmark's trial workspaces and compilation
             torch.cuda.reset_peak_memory_stats(dev)
-        runs = []
+        runs, cpu_runs = [], []
         for r in range(repeats):
             sync()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             k = 0
             while k < iters or (args.seconds > 0 and time.perf_counter() - t0 < args.seconds):
                 fn()
                 k += 1
             sync()
             runs.append((time.perf_counter() - t0) / k)
+            cpu_runs.append((time.process_time() - c0) / k)
             log("%s: run %d: %.2f ms per call" % (what, r + 1, runs[-1] * 1e3))
         if cuda:
             peaks.append(torch.cuda.max_memory_allocated(dev))
+        cpu_times[what] = statistics.median(cpu_runs)
         return statistics.median(runs), runs
 
     model.train()
@@ -276,6 +314,8 @@ def main(argv=None):
         "params": sum(p.numel() for p in trainable),
         "train_step_ms": round(train_s * 1e3, 3),
         "forward_ms": round(fwd_s * 1e3, 3) if fwd_s else None,
+        "train_step_cpu_ms": round(cpu_times["train"] * 1e3, 3),
+        "forward_cpu_ms": round(cpu_times["forward"] * 1e3, 3) if fwd_s else None,
         "train_runs_ms": [round(x * 1e3, 3) for x in train_runs],
         "forward_runs_ms": [round(x * 1e3, 3) for x in fwd_runs],
         "warmup": warmup,

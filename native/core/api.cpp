@@ -5,6 +5,8 @@
 #include <sstream>
 #include <vector>
 
+#include "cpu_backend.h"
+
 #ifndef DDPM_VERSION
 #define DDPM_VERSION "0.0.0"
 #endif
@@ -13,6 +15,10 @@ namespace ddpm {
 namespace api {
 
 std::string version() { return DDPM_VERSION; }
+
+Backend* create_cpu_backend_named(int threads, const std::string& precision) {
+  return cpu::create_backend(threads, cpu::parse_precision(precision));
+}
 
 static const TensorInfo& info(const UNet& net, int kind, int i) {
   if (kind == 0) return net.param_tensor(i);

@@ -8,11 +8,7 @@
 
 #include "cpu_ops.h"
 #include "gemm.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define DDPM_X86 1
-#endif
+#include "simd.h"
 
 namespace ddpm {
 namespace cpu {

@@ -1,5 +1,6 @@
 // BatchNorm (training and eval) fused with ReLU and an optional per-sample
-// channel add after the ReLU; forward and backward. One channel per task:
+// channel add after the ReLU; forward and backward. Whole channels per task
+// (one, or several when they are small: grain_for):
 // each (sample, channel) plane is reduced with reduce.h's fixed-lane sums,
 // the plane results are added in sample order in double, so results are
 // identical for any thread count.
@@ -69,7 +70,7 @@ void batchnorm_relu_forward(ThreadPool& pool, const float* x, float* y, const fl
                             int HW, bool training, float momentum, float eps) {
   const int64_t M = static_cast<int64_t>(N) * HW;
   if (training && M < 2) throw Error("batchnorm_relu_forward: training needs more than one value per channel");
-  pool.parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+  pool.parallel_for(C, grain_for(M), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       float mean, invstd;
       if (training) {
@@ -108,7 +109,7 @@ void batchnorm_relu_backward(ThreadPool& pool, const float* x, const float* dy, 
                              float* dx, float* dgamma, float* dbeta, float* dadd, int N, int C,
                              int HW) {
   const int64_t M = static_cast<int64_t>(N) * HW;
-  pool.parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+  pool.parallel_for(C, grain_for(M), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const float mean = save_mean[c], invstd = save_invstd[c];
       const float scale = gamma[c] * invstd;

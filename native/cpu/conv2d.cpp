@@ -12,8 +12,15 @@
 // zero outside); it never exists in memory: pack_b gathers one 16-pixel (or
 // 16-column) panel of it at a time. The packers have AVX2 versions (masked
 // row loads; 8x8 transposes for the filter gradient, whose panels are
-// pixel-major) used when gemm_use_avx2(), and portable ones otherwise; both
-// write the same panel, so the choice moves no bits.
+// pixel-major) used when gemm_use_avx2(), an AVX-512 version of the
+// backward-data weights used on GemmIsa::kAvx512, and portable ones
+// otherwise; all write the same panel, so the choice moves no bits. bf16
+// panels are packed as float32 and rounded (GemmProblem's defaults), except
+// the forward weights (plain rows: gemm_pack_a_rows_bf16) and the filter
+// gradient's operands, which round as they are transposed. (An im2col packer
+// that rounds as it packs measured 4-8% slower on Zen 5 than the AVX2 one
+// and a separate rounding pass over the panel, which stays in L1; so did a
+// zero-padded, pre-rounded copy of the input.)
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -24,11 +31,7 @@
 #include "gemm.h"
 #include "nchw_gemm.h"
 #include "reduce.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define DDPM_X86 1
-#endif
+#include "simd.h"
 
 namespace ddpm {
 namespace cpu {
@@ -125,8 +128,12 @@ __attribute__((target("avx2,fma"), always_inline)) inline void im2col_row_avx2(
 // dst[i * 16 + j] = X~[k0 + i][panel pixel j] (see Im2colPanel). The common
 // case, whole channels of a 3x3 kernel over one 16-pixel run, is a loop of
 // nine masked row copies with everything but the channel base fixed.
+// `ahead`: how many panels the engine packs before the microkernels run on
+// them (one, or two where the kernel takes column panels in pairs): the
+// panel after those is the one to prefetch for.
 __attribute__((target("avx2,fma"))) void pack_im2col_panel_avx2(
-    float* dst, const float* x, const Im2colPanel& panel, int T, int64_t HW, int64_t k0, int kc) {
+    float* dst, const float* x, const Im2colPanel& panel, int T, int64_t HW, int64_t k0, int kc, int ahead) {
+  const int64_t prefetch_offset = static_cast<int64_t>(ahead) * kGemmNR;
   int64_t c = k0 / T;
   int t = static_cast<int>(k0 % T);
   int i = 0;
@@ -146,11 +153,12 @@ __attribute__((target("avx2,fma"))) void pack_im2col_panel_avx2(
         const __m256i* m = reinterpret_cast<const __m256i*>(panel.mask[tt]);
         _mm256_storeu_ps(d + tt * kGemmNR, _mm256_maskload_ps(src, _mm256_load_si256(m)));
         _mm256_storeu_ps(d + tt * kGemmNR + 8, _mm256_maskload_ps(src + 8, _mm256_load_si256(m + 1)));
-        // The next panel's 16 pixels are the next 64 bytes of these rows (or
-        // the start of the next image row): fetch them into L2 now, while
-        // this panel's microkernels run. Its rows are a channel plane apart,
-        // a stride no hardware prefetcher follows. (Taps 1, 4, 7: dw = 0.)
-        if (tt % 3 == 1) _mm_prefetch(reinterpret_cast<const char*>(src + 16), _MM_HINT_T1);
+        // The panel `ahead` panels on reads the 64 bytes `ahead` * 16 pixels
+        // on in these rows (or in the next image rows): fetch them into L2
+        // now, while this panel's microkernels run. Its rows are a channel
+        // plane apart, a stride no hardware prefetcher follows. (Taps 1, 4,
+        // 7: dw = 0.)
+        if (tt % 3 == 1) _mm_prefetch(reinterpret_cast<const char*>(src + prefetch_offset), _MM_HINT_T1);
       }
     }
   }
@@ -160,6 +168,44 @@ __attribute__((target("avx2,fma"))) void pack_im2col_panel_avx2(
       t = 0;
       ++c;
     }
+  }
+}
+
+// ConvProblem::pack_a's adjoint block: a whole input channel c of a full
+// panel, A[r][(c, tt)] = block[r * 9 + 8 - tt] for six rows and nine taps
+// (54 consecutive floats, transposed with the taps flipped). Output vector v
+// takes lane l from block[source(16 v + l)]: two two-source permutes of the
+// block's four vectors, blended.
+struct AdjointPermutation {
+  alignas(64) int32_t index[4][16];  // source & 31
+  uint16_t high[4];                  // lanes whose source lies in block[32, 64)
+};
+
+constexpr AdjointPermutation make_adjoint_permutation() {
+  AdjointPermutation p{};
+  for (int v = 0; v < 4; ++v)
+    for (int lane = 0; lane < 16; ++lane) {
+      const int i = 16 * v + lane, tt = i / 6, r = i % 6;
+      const int source = i < 54 ? r * 9 + 8 - tt : 0;
+      p.index[v][lane] = source & 31;
+      if (source >= 32) p.high[v] = static_cast<uint16_t>(p.high[v] | (1u << lane));
+    }
+  return p;
+}
+
+constexpr AdjointPermutation kAdjointPermutation = make_adjoint_permutation();
+
+__attribute__((target(DDPM_AVX512))) void pack_adjoint_block_avx512(float* dst, const float* block) {
+  const __m512 z0 = _mm512_loadu_ps(block), z1 = _mm512_loadu_ps(block + 16);
+  const __m512 z2 = _mm512_loadu_ps(block + 32), z3 = _mm512_maskz_loadu_ps(0x003F, block + 48);
+  for (int v = 0; v < 4; ++v) {
+    const __m512i ix = _mm512_load_si512(kAdjointPermutation.index[v]);
+    const __m512 out = _mm512_mask_blend_ps(kAdjointPermutation.high[v], _mm512_permutex2var_ps(z0, ix, z1),
+                                            _mm512_permutex2var_ps(z2, ix, z3));
+    if (v < 3)
+      _mm512_storeu_ps(dst + 16 * v, out);
+    else
+      _mm512_mask_storeu_ps(dst + 48, 0x003F, out);
   }
 }
 
@@ -233,6 +279,52 @@ __attribute__((target("avx2,fma"))) void pack_filter_panel_avx2(
 }
 #endif
 
+// pack_filter_panel_avx2's panel as a bf16 pair panel, for W % 16 == 0 and
+// k0 % 16 == 0, kc % 16 == 0: sixteen pixels (eight pairs) of one image row
+// at a time. Each column's sixteen pixels round to eight dwords, one per
+// pixel pair, the pair layout's unit; two 8x8 dword transposes (columns 0-7,
+// 8-15) turn them into the eight pair rows.
+__attribute__((target(DDPM_AVX512_BF16))) void pack_filter_panel_bf16_avx512(
+    uint16_t* dst, const float* x, const int64_t* plane, const int* dh, const int* dw, int64_t sample_stride,
+    int64_t HW, int H, int W, int64_t k0, int kc, const float* zeros) {
+  constexpr int NR = kGemmNR;
+  const __m256i all = _mm256_set1_epi32(-1);
+  const __m256i left = _mm256_setr_epi32(0, -1, -1, -1, -1, -1, -1, -1);   // reads w = -1
+  const __m256i right = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1, 0);  // reads w = W
+  int i = 0;
+  while (i < kc) {
+    // A run of pixels along one image row, as in pack_filter_panel_avx2.
+    const int64_t q = k0 + i, n = q / HW, p = q % HW, h = p / W, w0 = p % W;
+    const int run = static_cast<int>(std::min<int64_t>(kc - i, W - w0));
+    const float* sample = x + n * sample_stride;
+    const float* row[NR];
+    for (int j = 0; j < NR; ++j) {
+      const int64_t hs = h + dh[j];
+      row[j] = ((hs >= 0 && hs < H) ? sample + plane[j] + hs * W : zeros + 1) + dw[j];
+    }
+    for (int r0 = 0; r0 < run; r0 += 16) {
+      const int64_t w = w0 + r0;
+      // Per shift dw = -1, 0, +1: the lanes inside the image, of pixels w..w+7 and w+8..w+15.
+      const __m256i mask_lo[3] = {w == 0 ? left : all, all, all};
+      const __m256i mask_hi[3] = {all, all, w + 16 == W ? right : all};
+      __m256 v[NR];
+      for (int j = 0; j < NR; ++j) {
+        const __m256 lo = _mm256_maskload_ps(row[j] + w, mask_lo[dw[j] + 1]);
+        const __m256 hi = _mm256_maskload_ps(row[j] + w + 8, mask_hi[dw[j] + 1]);
+        v[j] = (__m256)_mm256_cvtne2ps_pbh(hi, lo);  // dword t: pixels 2t, 2t + 1
+      }
+      transpose8x8(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+      transpose8x8(v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]);
+      uint16_t* d = dst + static_cast<int64_t>(i + r0) * NR;  // pair (i + r0) / 2
+      for (int t = 0; t < 8; ++t) {
+        _mm256_storeu_ps(reinterpret_cast<float*>(d + t * 2 * NR), v[t]);
+        _mm256_storeu_ps(reinterpret_cast<float*>(d + t * 2 * NR + NR), v[8 + t]);
+      }
+    }
+    i += run;
+  }
+}
+
 // Y (N, Co, H, W) = conv(X (N, Ci, H, W)): M = Co, N = N*H*W, K = Ci*k*k.
 // The weights are read either as they are stored for the forward
 // (w[co][ci][t]) or, for backward-data, transposed and flipped from the
@@ -244,7 +336,7 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
               int N, int Ci, int H, int W, int Co, int k)
       : GemmProblemInto<NchwMatrix>(NchwMatrix{y, Co, static_cast<int64_t>(H) * W}),
         x_(x), w_(w), adjoint_(adjoint_weights), taps_(k),
-        Ci_(Ci), H_(H), W_(W), Co_(Co), HW_(static_cast<int64_t>(H) * W), avx2_(gemm_use_avx2()) {
+        Ci_(Ci), H_(H), W_(W), Co_(Co), HW_(static_cast<int64_t>(H) * W), isa_(gemm_isa()) {
     M = Co;
     this->N = static_cast<int64_t>(N) * HW_;
     K = static_cast<int64_t>(Ci) * taps_.count;
@@ -268,10 +360,17 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
       const float* block = w_ + (c * Co_ + m0) * T;
       if (rows == MR && T == 9 && t == 0 && i + 9 <= kc) {
         // A whole c: a 6 x 9 block, transposed with the taps flipped
-        // (constant indices, so this unrolls into plain moves).
+        // (constant indices, so the portable loop unrolls into plain moves).
         float* d = dst + i * MR;
-        for (int tt = 0; tt < 9; ++tt)
-          for (int r = 0; r < MR; ++r) d[tt * MR + r] = block[r * 9 + (8 - tt)];
+#ifdef DDPM_X86
+        if (isa_ == GemmIsa::kAvx512) {
+          pack_adjoint_block_avx512(d, block);
+        } else
+#endif
+        {
+          for (int tt = 0; tt < 9; ++tt)
+            for (int r = 0; r < MR; ++r) d[tt * MR + r] = block[r * 9 + (8 - tt)];
+        }
         i += 9;
         ++c;
         continue;
@@ -286,15 +385,23 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
     }
   }
 
+  // The forward weights are plain rows; the adjoint's are packed as float32
+  // and rounded (GemmProblem's default).
+  void pack_a_bf16(uint16_t* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
+    if (adjoint_) {
+      GemmProblem::pack_a_bf16(dst, m0, rows, k0, kc);
+      return;
+    }
+    gemm_pack_a_rows_bf16(dst, w_ + m0 * K + k0, K, rows, kc);
+  }
+
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
     constexpr int NR = kGemmNR;
 #ifdef DDPM_X86
-    if (avx2_ && cols == NR) {
-      Im2colPanel panel;
-      if (make_im2col_panel(panel, taps_, n0, HW_, H_, W_, Ci_ * HW_)) {
-        pack_im2col_panel_avx2(dst, x_, panel, taps_.count, HW_, k0, kc);
-        return;
-      }
+    Im2colPanel panel;
+    if (isa_ >= GemmIsa::kAvx2 && cols == NR && make_im2col_panel(panel, taps_, n0, HW_, H_, W_, Ci_ * HW_)) {
+      pack_im2col_panel_avx2(dst, x_, panel, taps_.count, HW_, k0, kc, gemm_panels_per_kernel_call());
+      return;
     }
 #endif
     const int64_t p0 = n0 % HW_;
@@ -380,7 +487,7 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
   Taps taps_;
   int Ci_, H_, W_, Co_;
   int64_t HW_;
-  bool avx2_;
+  GemmIsa isa_;
 };
 
 // dW (Co, Ci, k, k) = sum over pixels of dY x im2col(X): M = Co, N = Ci*k*k,
@@ -401,32 +508,34 @@ class ConvFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
     pack_channels_by_pixel(dst, dy_, Co_, HW_, m0, rows, k0, kc);
   }
 
+  void pack_a_bf16(uint16_t* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
+    pack_channels_by_pixel_bf16(*this, dst, dy_, Co_, HW_, m0, rows, k0, kc);
+  }
+
+  void pack_b_bf16(uint16_t* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
+#ifdef DDPM_X86
+    if (gemm_bf16_native() && cols == kGemmNR && W_ % 16 == 0 && k0 % 16 == 0 && kc % 16 == 0) {
+      const Columns col(taps_, HW_, n0, cols);
+      pack_filter_panel_bf16_avx512(dst, x_, col.plane, col.dh, col.dw, Ci_ * HW_, HW_, H_, W_, k0, kc,
+                                    zero_row(W_));
+      return;
+    }
+#endif
+    GemmProblem::pack_b_bf16(dst, k0, kc, n0, cols);
+  }
+
   // dst[i * NR + j] = X[n][ci_j][h + dh_j][w + dw_j] for pixel k0 + i = (n, h, w)
   // and column n0 + j = (ci_j, tap_j).
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
     constexpr int NR = kGemmNR;
-    const int T = taps_.count;
-    int64_t plane[NR];
-    int dh[NR], dw[NR], tap[NR];
-    {
-      int64_t ci = n0 / T;
-      int t = static_cast<int>(n0 % T);
-      for (int j = 0; j < cols; ++j) {
-        plane[j] = ci * HW_;
-        tap[j] = t;
-        dh[j] = taps_.dh[t];
-        dw[j] = taps_.dw[t];
-        if (++t == T) {
-          t = 0;
-          ++ci;
-        }
-      }
-    }
+    const Columns col(taps_, HW_, n0, cols);
+    const int64_t* plane = col.plane;
+    const int* dh = col.dh;
+    const int* dw = col.dw;
+    const int* tap = col.tap;
 #ifdef DDPM_X86
     if (avx2_ && cols == NR && (W_ % 8 == 0 || (W_ == 4 && HW_ % 8 == 0)) && k0 % 8 == 0 && kc % 8 == 0) {
-      thread_local std::vector<float> zeros;
-      if (zeros.size() < static_cast<size_t>(W_) + 16) zeros.assign(W_ + 16, 0.0f);
-      pack_filter_panel_avx2(dst, x_, plane, dh, dw, Ci_ * HW_, HW_, H_, W_, k0, kc, zeros.data());
+      pack_filter_panel_avx2(dst, x_, plane, dh, dw, Ci_ * HW_, HW_, H_, W_, k0, kc, zero_row(W_));
       return;
     }
 #endif
@@ -467,6 +576,35 @@ class ConvFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
 
 
  private:
+  // The B columns n0 + j = (ci_j, tap_j), j < cols, of a panel: each one's
+  // channel plane offset, tap and tap shift.
+  struct Columns {
+    int64_t plane[kGemmNR];
+    int dh[kGemmNR], dw[kGemmNR], tap[kGemmNR];
+    Columns(const Taps& taps, int64_t HW, int64_t n0, int cols) {
+      int64_t ci = n0 / taps.count;
+      int t = static_cast<int>(n0 % taps.count);
+      for (int j = 0; j < cols; ++j) {
+        plane[j] = ci * HW;
+        tap[j] = t;
+        dh[j] = taps.dh[t];
+        dw[j] = taps.dw[t];
+        if (++t == taps.count) {
+          t = 0;
+          ++ci;
+        }
+      }
+    }
+  };
+
+  // At least W + 2 zero floats, the rows the AVX paths read in the vertical
+  // padding (per thread).
+  static const float* zero_row(int W) {
+    thread_local std::vector<float> zeros;
+    if (zeros.size() < static_cast<size_t>(W) + 16) zeros.assign(W + 16, 0.0f);
+    return zeros.data();
+  }
+
   // Images of at most this many pixels pack through a (pixel, tap) table.
   static constexpr int64_t kSmallImage = 256;
 
@@ -510,24 +648,24 @@ class ConvFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
 
 }  // namespace
 
-void conv2d_forward(ThreadPool& pool, const float* x, const float* w, const float* b, float* y,
-                    int N, int Cin, int H, int W, int Cout, int k) {
+void conv2d_forward(ThreadPool& pool, ConvMath math, const float* x, const float* w, const float* b,
+                    float* y, int N, int Cin, int H, int W, int Cout, int k) {
   check_kernel_size("conv2d_forward", k);
   check_sizes("conv2d_forward", N, Cin, H, W, Cout);
   ConvProblem problem(x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout, k);
-  gemm_run(pool, problem);
+  run_conv_gemm(pool, math, problem);
 }
 
-void conv2d_backward(ThreadPool& pool, const float* x, const float* w, const float* dy, float* dx,
-                     float* dw, float* db, int N, int Cin, int H, int W, int Cout, int k) {
+void conv2d_backward(ThreadPool& pool, ConvMath math, const float* x, const float* w, const float* dy,
+                     float* dx, float* dw, float* db, int N, int Cin, int H, int W, int Cout, int k) {
   check_kernel_size("conv2d_backward", k);
   check_sizes("conv2d_backward", N, Cin, H, W, Cout);
   if (db) channel_sums(pool, dy, db, N, Cout, static_cast<int64_t>(H) * W);
   ConvFilterGradProblem filter(x, dy, dw, N, Cin, H, W, Cout, k);
-  gemm_run(pool, filter);
+  run_conv_gemm(pool, math, filter);
   if (!dx) return;
   ConvProblem data(dy, w, /*adjoint_weights=*/true, nullptr, dx, N, Cout, H, W, Cin, k);
-  gemm_run(pool, data);
+  run_conv_gemm(pool, math, data);
 }
 
 }  // namespace cpu

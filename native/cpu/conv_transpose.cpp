@@ -221,6 +221,9 @@ class UpFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
   void pack_a(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
     pack_channels_by_pixel(dst, x_, Ci_, HW_, m0, rows, k0, kc);
   }
+  void pack_a_bf16(uint16_t* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
+    pack_channels_by_pixel_bf16(*this, dst, x_, Ci_, HW_, m0, rows, k0, kc);
+  }
   // dst[k * NR + j] = dY4[n0 + j][k0 + k]
   void pack_b(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
     constexpr int NR = kGemmNR;
@@ -249,8 +252,8 @@ class UpFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
 
 }  // namespace
 
-void conv_transpose2x2_forward(ThreadPool& pool, const float* x, const float* w, const float* b,
-                               float* y, int N, int Cin, int H, int W, int Cout) {
+void conv_transpose2x2_forward(ThreadPool& pool, ConvMath math, const float* x, const float* w,
+                               const float* b, float* y, int N, int Cin, int H, int W, int Cout) {
   check_sizes("conv_transpose2x2_forward", N, Cin, H, W, Cout);
   std::vector<float> bias4;
   if (b) {
@@ -258,19 +261,19 @@ void conv_transpose2x2_forward(ThreadPool& pool, const float* x, const float* w,
     for (size_t j = 0; j < bias4.size(); ++j) bias4[j] = b[j / 4];
   }
   UpForwardProblem problem(x, w, b ? bias4.data() : nullptr, y, N, Cin, H, W, Cout);
-  gemm_run(pool, problem);
+  run_conv_gemm(pool, math, problem);
 }
 
-void conv_transpose2x2_backward(ThreadPool& pool, const float* x, const float* w, const float* dy,
-                                float* dx, float* dw, float* db, int N, int Cin, int H, int W,
-                                int Cout) {
+void conv_transpose2x2_backward(ThreadPool& pool, ConvMath math, const float* x, const float* w,
+                                const float* dy, float* dx, float* dw, float* db, int N, int Cin,
+                                int H, int W, int Cout) {
   check_sizes("conv_transpose2x2_backward", N, Cin, H, W, Cout);
   if (db) channel_sums(pool, dy, db, N, Cout, 4 * static_cast<int64_t>(H) * W);
   UpFilterGradProblem filter(x, dy, dw, N, Cin, H, W, Cout);
-  gemm_run(pool, filter);
+  run_conv_gemm(pool, math, filter);
   if (!dx) return;
   UpDataGradProblem data(w, dy, dx, N, Cin, H, W, Cout);
-  gemm_run(pool, data);
+  run_conv_gemm(pool, math, data);
 }
 
 }  // namespace cpu

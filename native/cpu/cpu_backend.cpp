@@ -5,8 +5,10 @@
 #include <new>
 #include <thread>
 
+#include "cpu_backend.h"
 #include "cpu_ops.h"
 #include "ddpm/backend.h"
+#include "gemm.h"
 
 namespace ddpm {
 namespace {
@@ -28,7 +30,7 @@ std::string cpu_model_name() {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : pool_(threads), model_(cpu_model_name()) {}
+  CpuBackend(int threads, cpu::ConvMath math) : pool_(threads), model_(cpu_model_name()), math_(math) {}
 
   std::string name() const override { return "cpu"; }
   std::string device_name() const override { return model_; }
@@ -51,20 +53,20 @@ class CpuBackend final : public Backend {
 
   void conv2d_forward(const float* x, const float* w, const float* b, float* y, int N, int Cin,
                       int H, int W, int Cout, int k) override {
-    cpu::conv2d_forward(pool_, x, w, b, y, N, Cin, H, W, Cout, k);
+    cpu::conv2d_forward(pool_, math_, x, w, b, y, N, Cin, H, W, Cout, k);
   }
   void conv2d_backward(const float* x, const float* w, const float* dy, float* dx, float* dw,
                        float* db, int N, int Cin, int H, int W, int Cout, int k) override {
-    cpu::conv2d_backward(pool_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout, k);
+    cpu::conv2d_backward(pool_, math_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout, k);
   }
   void conv_transpose2x2_forward(const float* x, const float* w, const float* b, float* y, int N,
                                  int Cin, int H, int W, int Cout) override {
-    cpu::conv_transpose2x2_forward(pool_, x, w, b, y, N, Cin, H, W, Cout);
+    cpu::conv_transpose2x2_forward(pool_, math_, x, w, b, y, N, Cin, H, W, Cout);
   }
   void conv_transpose2x2_backward(const float* x, const float* w, const float* dy, float* dx,
                                   float* dw, float* db, int N, int Cin, int H, int W,
                                   int Cout) override {
-    cpu::conv_transpose2x2_backward(pool_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout);
+    cpu::conv_transpose2x2_backward(pool_, math_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout);
   }
   void batchnorm_relu_forward(const float* x, float* y, const float* gamma, const float* beta,
                               float* running_mean, float* running_var, float* save_mean,
@@ -171,15 +173,31 @@ class CpuBackend final : public Backend {
  private:
   cpu::ThreadPool pool_;
   std::string model_;
+  cpu::ConvMath math_;
 };
 
 }  // namespace
 
-Backend* create_cpu_backend(int threads) {
+namespace cpu {
+
+ConvMath parse_precision(const std::string& name) {
+  if (name == "fp32" || name == "tf32") return ConvMath::kFloat32;
+  if (name == "bf16") return ConvMath::kBf16;
+  throw Error("cpu precision: '" + name + "' is not one of fp32, tf32, bf16");
+}
+
+Backend* create_backend(int threads, ConvMath math) {
+  if (math == ConvMath::kBf16 && !gemm_cpu_has_bf16())
+    throw Error("precision bf16 on the CPU needs the AVX512_BF16 instruction set (vdpbf16ps), which this CPU (" +
+                cpu_model_name() + ") does not have");
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
   if (threads <= 0) threads = 1;
-  return new CpuBackend(threads);
+  return new CpuBackend(threads, math);
 }
+
+}  // namespace cpu
+
+Backend* create_cpu_backend(int threads) { return cpu::create_backend(threads, cpu::ConvMath::kFloat32); }
 
 void destroy_backend(Backend* backend) { delete backend; }
 

@@ -13,18 +13,23 @@
 namespace ddpm {
 namespace cpu {
 
+// How the convolutions multiply (the CPU backend's precision): in float32,
+// or with both operands rounded to bfloat16 and the products summed in
+// float32 (gemm.h: GemmProblem::bf16). Tensors are float32 NCHW either way.
+enum class ConvMath { kFloat32, kBf16 };
+
 // conv2d.cpp
-void conv2d_forward(ThreadPool& pool, const float* x, const float* w, const float* b, float* y,
-                    int N, int Cin, int H, int W, int Cout, int k);
-void conv2d_backward(ThreadPool& pool, const float* x, const float* w, const float* dy, float* dx,
-                     float* dw, float* db, int N, int Cin, int H, int W, int Cout, int k);
+void conv2d_forward(ThreadPool& pool, ConvMath math, const float* x, const float* w, const float* b,
+                    float* y, int N, int Cin, int H, int W, int Cout, int k);
+void conv2d_backward(ThreadPool& pool, ConvMath math, const float* x, const float* w, const float* dy,
+                     float* dx, float* dw, float* db, int N, int Cin, int H, int W, int Cout, int k);
 
 // conv_transpose.cpp
-void conv_transpose2x2_forward(ThreadPool& pool, const float* x, const float* w, const float* b,
-                               float* y, int N, int Cin, int H, int W, int Cout);
-void conv_transpose2x2_backward(ThreadPool& pool, const float* x, const float* w, const float* dy,
-                                float* dx, float* dw, float* db, int N, int Cin, int H, int W,
-                                int Cout);
+void conv_transpose2x2_forward(ThreadPool& pool, ConvMath math, const float* x, const float* w,
+                               const float* b, float* y, int N, int Cin, int H, int W, int Cout);
+void conv_transpose2x2_backward(ThreadPool& pool, ConvMath math, const float* x, const float* w,
+                                const float* dy, float* dx, float* dw, float* db, int N, int Cin,
+                                int H, int W, int Cout);
 
 // batchnorm.cpp
 void batchnorm_relu_forward(ThreadPool& pool, const float* x, float* y, const float* gamma,

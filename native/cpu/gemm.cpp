@@ -1,11 +1,13 @@
-// The GEMM engine of gemm.h: Goto/BLIS-style blocking around a 6x16
-// register-blocked microkernel.
+// The GEMM engine of gemm.h: Goto/BLIS-style blocking around the 6x16
+// register-blocked microkernels of gemm_kernels.cpp (6x32 on AVX-512: two
+// column panels per call).
 //
 // Blocking (per gemm_run):
 //   K is cut into blocks of at most kMaxKc (near-equal lengths, a function of
-//   K only: this is what fixes the summation order). A B micro-panel of one
-//   block (kc x 16 floats, <= 16 KiB) stays in L1 while the microkernel runs
-//   down the A micro-panels of the task's rows (<= 192 rows x kc, in L2).
+//   K only: this is what fixes the summation order; bf16 problems use blocks
+//   twice as long, the same bytes). A B micro-panel of one block (kc x 16
+//   floats, <= 16 KiB; two on AVX-512) stays in L1 while the microkernel
+//   runs down the A micro-panels of the task's rows (<= 192 rows x kc, in L2).
 // Tasks: the M x N panel grid is cut into row blocks x column blocks. The
 //   grid splits the dimension whose operand is cheaper to share: columns
 //   when A is the smaller operand (the weights of a conv on a large image),
@@ -17,8 +19,10 @@
 //   several row blocks and it is small); otherwise each task packs what it
 //   uses just before use (the A block per K block, the B micro-panel), so it
 //   is read from memory once and used from cache. When the pre-packed panels
-//   of all of K would not fit kPrepackFloats, K is walked in super-blocks of
+//   of all of K would not fit kPrepackBytes, K is walked in super-blocks of
 //   whole K blocks.
+// bf16 problems: the same plan on panels of half the bytes (gemm.h); the
+//   problem's pack_*_bf16 round the operands as they pack.
 #include "gemm.h"
 
 #include <algorithm>
@@ -30,11 +34,8 @@
 
 #include "avx2_transpose.h"
 #include "ddpm/backend.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define DDPM_X86 1
-#endif
+#include "gemm_kernels.h"
+#include "simd.h"
 
 namespace ddpm {
 namespace cpu {
@@ -42,125 +43,14 @@ namespace {
 
 constexpr int MR = kGemmMR;
 constexpr int NR = kGemmNR;
-constexpr int kMaxKc = 256;                      // K block: B micro-panel 16 KiB
+constexpr int kMaxKc = 256;                      // K block (float32): B micro-panel 16 KiB
+constexpr int kMaxKcBf16 = 512;                  // K block (bf16): the same bytes
 constexpr int64_t kMaxRowPanelsPerBlock = 32;    // 192 rows of A per task (192 KiB at kc = 256)
 constexpr int64_t kGroupTileFloats = 32 * 1024;  // C tiles a task keeps hot (128 KiB)
-constexpr int64_t kPrepackFloats = 4 << 20;      // 16 MiB of shared packed panels
-std::atomic<int64_t> g_prepack_limit{kPrepackFloats};
-
-// out(r, j) = acc(r, j) + bias[r]          (first K block)
-// out(r, j) = out(r, j) + acc(r, j)        (accumulate)
-// for r < rows; rows of the packed A beyond `rows` are zero and not stored.
-using MicroKernel = void (*)(int kc, const float* a, const float* b, float* c, int64_t ldc,
-                             int rows, bool accumulate, const float* bias);
-
-void kernel_generic(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows,
-                    bool accumulate, const float* bias) {
-  float acc[MR][NR] = {};
-  for (int k = 0; k < kc; ++k) {
-    const float* bk = b + k * NR;
-    for (int r = 0; r < MR; ++r) {
-      const float av = a[k * MR + r];
-      for (int j = 0; j < NR; ++j) acc[r][j] += av * bk[j];
-    }
-  }
-  for (int r = 0; r < rows; ++r) {
-    float* cr = c + r * ldc;
-    if (accumulate) {
-      for (int j = 0; j < NR; ++j) cr[j] = cr[j] + acc[r][j];
-    } else {
-      const float add = bias ? bias[r] : 0.0f;
-      for (int j = 0; j < NR; ++j) cr[j] = acc[r][j] + add;
-    }
-  }
-}
+constexpr int64_t kPrepackBytes = 16 << 20;      // shared packed panels
+std::atomic<int64_t> g_prepack_limit{kPrepackBytes};
 
 #ifdef DDPM_X86
-// One row of the microtile out to C (see MicroKernel for the two modes).
-__attribute__((target("avx2,fma"), always_inline)) inline void store_row_avx2(
-    float* cr, __m256 lo, __m256 hi, bool accumulate, const float* bias) {
-  if (accumulate) {
-    lo = _mm256_add_ps(_mm256_loadu_ps(cr), lo);
-    hi = _mm256_add_ps(_mm256_loadu_ps(cr + 8), hi);
-  } else if (bias) {
-    const __m256 bv = _mm256_broadcast_ss(bias);
-    lo = _mm256_add_ps(lo, bv);
-    hi = _mm256_add_ps(hi, bv);
-  }
-  _mm256_storeu_ps(cr, lo);
-  _mm256_storeu_ps(cr + 8, hi);
-}
-
-// 6x16 tile in 12 ymm accumulators; per k: two loads of B, six broadcasts
-// of A, twelve FMAs (Zen 3 / Haswell and later issue two FMAs a cycle).
-// The k loop is inline assembly: GCC's allocation of the intrinsic version
-// rotates accumulators through the broadcast registers and reloads B from
-// memory, which measured 60 GFLOP/s against 83 for this loop on one Zen 3
-// core (peak 94). The accumulators stay C++ variables ("+x" operands); the
-// loop's temporaries are ymm0-3, so the compiler puts them in ymm4-15.
-__attribute__((target("avx2,fma"))) void kernel_avx2(int kc, const float* a, const float* b,
-                                                      float* c, int64_t ldc, int rows,
-                                                      bool accumulate, const float* bias) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-#define DDPM_GEMM_STEP(o)                                                             \
-  "vmovups " #o "*64(%[b]), %%ymm0\n\t"                                              \
-  "vmovups " #o "*64+32(%[b]), %%ymm1\n\t"                                           \
-  "vbroadcastss " #o "*24(%[a]), %%ymm2\n\t"                                         \
-  "vbroadcastss " #o "*24+4(%[a]), %%ymm3\n\t"                                       \
-  "vfmadd231ps %%ymm0, %%ymm2, %[c00]\n\t"                                           \
-  "vfmadd231ps %%ymm1, %%ymm2, %[c01]\n\t"                                           \
-  "vfmadd231ps %%ymm0, %%ymm3, %[c10]\n\t"                                           \
-  "vfmadd231ps %%ymm1, %%ymm3, %[c11]\n\t"                                           \
-  "vbroadcastss " #o "*24+8(%[a]), %%ymm2\n\t"                                       \
-  "vbroadcastss " #o "*24+12(%[a]), %%ymm3\n\t"                                      \
-  "vfmadd231ps %%ymm0, %%ymm2, %[c20]\n\t"                                           \
-  "vfmadd231ps %%ymm1, %%ymm2, %[c21]\n\t"                                           \
-  "vfmadd231ps %%ymm0, %%ymm3, %[c30]\n\t"                                           \
-  "vfmadd231ps %%ymm1, %%ymm3, %[c31]\n\t"                                           \
-  "vbroadcastss " #o "*24+16(%[a]), %%ymm2\n\t"                                      \
-  "vbroadcastss " #o "*24+20(%[a]), %%ymm3\n\t"                                      \
-  "vfmadd231ps %%ymm0, %%ymm2, %[c40]\n\t"                                           \
-  "vfmadd231ps %%ymm1, %%ymm2, %[c41]\n\t"                                           \
-  "vfmadd231ps %%ymm0, %%ymm3, %[c50]\n\t"                                           \
-  "vfmadd231ps %%ymm1, %%ymm3, %[c51]\n\t"
-#define DDPM_GEMM_OPERANDS                                                            \
-  [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), \
-      [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40),             \
-      [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51), [a] "+r"(a), [b] "+r"(b)
-  int64_t quads = kc / 4;
-  if (quads > 0) {
-    asm volatile(
-        "1:\n\t" DDPM_GEMM_STEP(0) DDPM_GEMM_STEP(1) DDPM_GEMM_STEP(2) DDPM_GEMM_STEP(3)
-        "add $96, %[a]\n\t"
-        "add $256, %[b]\n\t"
-        "dec %[n]\n\t"
-        "jnz 1b\n\t"
-        : DDPM_GEMM_OPERANDS, [n] "+r"(quads)
-        :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "cc", "memory");
-  }
-  for (int k = kc % 4; k > 0; --k) {
-    asm volatile(DDPM_GEMM_STEP(0) "add $24, %[a]\n\t"
-                                   "add $64, %[b]\n\t"
-                 : DDPM_GEMM_OPERANDS
-                 :
-                 : "xmm0", "xmm1", "xmm2", "xmm3", "cc", "memory");
-  }
-#undef DDPM_GEMM_OPERANDS
-#undef DDPM_GEMM_STEP
-  store_row_avx2(c, c00, c01, accumulate, bias);
-  if (rows > 1) store_row_avx2(c + ldc, c10, c11, accumulate, bias ? bias + 1 : nullptr);
-  if (rows > 2) store_row_avx2(c + 2 * ldc, c20, c21, accumulate, bias ? bias + 2 : nullptr);
-  if (rows > 3) store_row_avx2(c + 3 * ldc, c30, c31, accumulate, bias ? bias + 3 : nullptr);
-  if (rows > 4) store_row_avx2(c + 4 * ldc, c40, c41, accumulate, bias ? bias + 4 : nullptr);
-  if (rows > 5) store_row_avx2(c + 5 * ldc, c50, c51, accumulate, bias ? bias + 5 : nullptr);
-}
-
 // gemm_pack_a_rows for a full panel: eight columns of the six rows at a
 // time, transposed as an 8x8 block (two zero rows), each output group of six
 // stored eight wide over the start of the next (the last one 4 + 2 wide, so
@@ -188,52 +78,85 @@ __attribute__((target("avx2,fma"))) int pack_a_rows6_avx2(float* dst, const floa
   return k;
 }
 
-bool cpu_has_avx2_fma() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+// gemm_pack_a_rows_bf16 sixteen columns (eight K pairs) of the rows at a
+// time. Each row rounds to eight bf16 pairs, that is eight dwords, the pair
+// layout's unit; the 6x8 dword block (rows past `rows` zero) is transposed
+// as an 8x8 float block (two more zero rows) and stored as
+// pack_a_rows6_avx2 stores.
+__attribute__((target(DDPM_AVX512_BF16))) int pack_a_rows_bf16_avx512(uint16_t* dst, const float* src, int64_t ld,
+                                                                     int rows, int kc) {
+  int k = 0;
+  for (; k + 16 <= kc; k += 16) {
+    __m256 v[8];
+    for (int r = 0; r < MR; ++r)
+      v[r] = r < rows ? (__m256)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + r * ld + k)) : _mm256_setzero_ps();
+    v[6] = v[7] = _mm256_setzero_ps();
+    transpose8x8(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+    float* d = reinterpret_cast<float*>(dst + k * MR);  // pair p's six dwords at d + 6p
+    for (int p = 0; p < 7; ++p) _mm256_storeu_ps(d + 6 * p, v[p]);
+    _mm_storeu_ps(d + 42, _mm256_castps256_ps128(v[7]));
+    _mm_storel_pi(reinterpret_cast<__m64*>(d + 46), _mm256_extractf128_ps(v[7], 1));
+  }
+  return k;
 }
 #endif
 
-std::atomic<bool> g_force_generic{false};
-
-MicroKernel select_kernel() {
-#ifdef DDPM_X86
-  static const bool avx2 = cpu_has_avx2_fma();
-  if (avx2 && !g_force_generic.load(std::memory_order_relaxed)) return kernel_avx2;
-#endif
-  return kernel_generic;
-}
-
-// A grow-only, 64-byte aligned float buffer. Thread-local instances give
-// each pool thread its panel scratch, and the calling thread its pre-packed
-// panels, without any allocation in steady state.
+// A grow-only, 64-byte aligned buffer. Thread-local instances give each pool
+// thread its panel scratch, and the calling thread its pre-packed panels,
+// without any allocation in steady state.
 class Scratch {
  public:
   ~Scratch() { std::free(data_); }
-  float* get(size_t floats) {
-    if (floats > capacity_) {
+  char* get(size_t bytes) {
+    if (bytes > capacity_) {
       std::free(data_);
-      size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      const size_t rounded = (bytes + 63) / 64 * 64;
+      data_ = static_cast<char*>(std::aligned_alloc(64, rounded));
       if (!data_) {
         capacity_ = 0;
-        throw Error("gemm: out of memory allocating " + std::to_string(bytes) + " bytes of workspace");
+        throw Error("gemm: out of memory allocating " + std::to_string(rounded) + " bytes of workspace");
       }
-      capacity_ = floats;
+      capacity_ = bytes;
     }
     return data_;
   }
 
  private:
-  float* data_ = nullptr;
+  char* data_ = nullptr;
   size_t capacity_ = 0;
 };
 
-thread_local Scratch tl_task_scratch;     // B micro-panel, staged tiles, tile map; per thread
+thread_local Scratch tl_task_scratch;     // B micro-panels, staged tiles, tile map; per thread
 thread_local Scratch tl_prepack_scratch;  // shared pre-packed panels, per calling thread
+thread_local Scratch tl_round_scratch;    // float32 panels on their way to bf16 (default packers)
+
+size_t round_up64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// Bytes of a packed panel of `len` K rows and `width` (MR or NR) columns.
+// A bf16 panel holds whole K pairs; an offset of an even number of K rows
+// into a panel is panel_bytes of that number.
+size_t panel_bytes(bool bf16, int64_t len, int width) {
+  return bf16 ? static_cast<size_t>((len + 1) / 2) * 2 * width * sizeof(uint16_t)
+              : static_cast<size_t>(len) * width * sizeof(float);
+}
+
+void pack_a_panel(const GemmProblem& p, char* dst, int64_t m0, int rows, int64_t k0, int kc) {
+  if (p.bf16)
+    p.pack_a_bf16(reinterpret_cast<uint16_t*>(dst), m0, rows, k0, kc);
+  else
+    p.pack_a(reinterpret_cast<float*>(dst), m0, rows, k0, kc);
+}
+
+void pack_b_panel(const GemmProblem& p, char* dst, int64_t k0, int kc, int64_t n0, int cols) {
+  if (p.bf16)
+    p.pack_b_bf16(reinterpret_cast<uint16_t*>(dst), k0, kc, n0, cols);
+  else
+    p.pack_b(reinterpret_cast<float*>(dst), k0, kc, n0, cols);
+}
 
 struct Plan {
   int64_t M, N, K;
+  bool bf16;                    // bf16 panels
   int kc;                       // K block length (the last block may be shorter)
   int64_t nkb;                  // number of K blocks
   int64_t MP, NP;               // row / column micro-panels
@@ -243,6 +166,8 @@ struct Plan {
   bool prepack_a;               // A panels shared by several tasks or groups
   bool prepack_b;               // B panels shared by several row blocks
   int64_t kb_per_super;         // K blocks per pre-packed super-block
+  MicroKernel kernel;
+  bool pairs;                   // the kernel takes two column panels per call
 };
 
 Plan make_plan(const GemmProblem& p, int threads) {
@@ -250,9 +175,15 @@ Plan make_plan(const GemmProblem& p, int threads) {
   s.M = p.M;
   s.N = p.N;
   s.K = p.K;
-  // Near-equal K blocks of at most kMaxKc, rounded up to a multiple of 8 (so
-  // pixel runs of 8 stay aligned in the packers): a function of K alone.
-  const int64_t blocks = (p.K + kMaxKc - 1) / kMaxKc;
+  s.bf16 = p.bf16;
+  const GemmIsa isa = gemm_isa();
+  s.kernel = gemm_microkernel(isa, p.bf16);
+  s.pairs = gemm_panels_per_kernel_call() == 2;
+  // Near-equal K blocks of at most the maximum, rounded up to a multiple of 8
+  // (so pixel runs of 8 stay aligned in the packers, and bf16 pairs whole): a
+  // function of K (and bf16) alone.
+  const int max_kc = p.bf16 ? kMaxKcBf16 : kMaxKc;
+  const int64_t blocks = (p.K + max_kc - 1) / max_kc;
   s.kc = static_cast<int>(((p.K + blocks - 1) / blocks + 7) / 8 * 8);
   s.nkb = (p.K + s.kc - 1) / s.kc;
   s.MP = (p.M + MR - 1) / MR;
@@ -279,18 +210,20 @@ Plan make_plan(const GemmProblem& p, int threads) {
   s.n_blocks = (s.NP + s.ncp - 1) / s.ncp;
   s.group = std::max<int64_t>(1, kGroupTileFloats / (s.mcp * MR * NR));
   s.prepack_a = s.n_blocks > 1 || s.ncp > s.group;
-  s.prepack_b = s.m_blocks > 1 && b_size <= kPrepackFloats;
-  const int64_t per_kb = ((s.prepack_a ? s.MP * MR : 0) + (s.prepack_b ? s.NP * NR : 0)) * s.kc;
+  s.prepack_b = s.m_blocks > 1 && panel_bytes(p.bf16, p.K, NR) * s.NP <= static_cast<size_t>(kPrepackBytes);
+  const size_t per_kb = (s.prepack_a ? s.MP * panel_bytes(p.bf16, s.kc, MR) : 0) +
+                        (s.prepack_b ? s.NP * panel_bytes(p.bf16, s.kc, NR) : 0);
   s.kb_per_super = per_kb == 0 ? s.nkb
-                               : std::max<int64_t>(1, g_prepack_limit.load(std::memory_order_relaxed) / per_kb);
+                               : std::max<int64_t>(1, g_prepack_limit.load(std::memory_order_relaxed) /
+                                                          static_cast<int64_t>(per_kb));
   return s;
 }
 
 struct SuperBlock {
   int64_t kb0, kb1;  // K blocks [kb0, kb1)
   int64_t k0, len;   // K range [k0, k0 + len)
-  const float* a;    // MP panels of len * MR floats, or nullptr (packed by tasks)
-  const float* b;    // NP panels of len * NR floats, or nullptr (packed by tasks)
+  const char* a;     // MP panels of panel_bytes(len, MR), or nullptr (packed by tasks)
+  const char* b;     // NP panels of panel_bytes(len, NR), or nullptr (packed by tasks)
 };
 
 // Where one C tile of a group is accumulated: straight into C, or into a
@@ -309,20 +242,21 @@ struct TileTarget {
 
 constexpr int64_t kAliasingStrideFloats = 1024;  // 4 KiB
 
-void run_task(const GemmProblem& p, const Plan& s, const SuperBlock& sb, MicroKernel kernel,
-              int64_t mb, int64_t nb) {
+void run_task(const GemmProblem& p, const Plan& s, const SuperBlock& sb, int64_t mb, int64_t nb) {
   const int64_t ir0 = mb * s.mcp, ir1 = std::min(s.MP, ir0 + s.mcp), rows_panels = ir1 - ir0;
   const int64_t jr0 = nb * s.ncp, jr1 = std::min(s.NP, jr0 + s.ncp);
-  const size_t panel_floats = static_cast<size_t>(s.kc) * NR;
-  const size_t ablock_floats = sb.a ? 0 : static_cast<size_t>(rows_panels) * MR * s.kc;
-  const size_t staged_floats = static_cast<size_t>(rows_panels * s.group) * MR * NR;
-  const size_t map_floats = (static_cast<size_t>(rows_panels * s.group) * sizeof(TileTarget) + 63) / 64 * 16;
-  float* scratch = tl_task_scratch.get(panel_floats + ablock_floats + staged_floats + map_floats);
-  float* bpanel = scratch;
-  float* ablock = scratch + panel_floats;  // this task's A rows for one K block
-  float* staged = ablock + ablock_floats;
-  TileTarget* targets = reinterpret_cast<TileTarget*>(staged + staged_floats);
+  const size_t bpanel_bytes = round_up64(panel_bytes(s.bf16, s.kc, NR));
+  const size_t apanel_bytes = panel_bytes(s.bf16, s.kc, MR);
+  const size_t ablock_bytes = sb.a ? 0 : round_up64(rows_panels * apanel_bytes);
+  const size_t staged_bytes = static_cast<size_t>(rows_panels * s.group) * MR * NR * sizeof(float);
+  const size_t map_bytes = static_cast<size_t>(rows_panels * s.group) * sizeof(TileTarget);
+  char* scratch = tl_task_scratch.get(2 * bpanel_bytes + ablock_bytes + staged_bytes + map_bytes);
+  char* bpanels = scratch;                    // one or two B micro-panels
+  char* ablock = scratch + 2 * bpanel_bytes;  // this task's A rows for one K block
+  float* staged = reinterpret_cast<float*>(ablock + ablock_bytes);
+  TileTarget* targets = reinterpret_cast<TileTarget*>(ablock + ablock_bytes + staged_bytes);
   const bool continuing = sb.kb0 > 0;  // C already holds the earlier K blocks
+  const size_t sb_apanel = panel_bytes(s.bf16, sb.len, MR), sb_bpanel = panel_bytes(s.bf16, sb.len, NR);
 
   for (int64_t g0 = jr0; g0 < jr1; g0 += s.group) {
     const int64_t g1 = std::min(jr1, g0 + s.group), gn = g1 - g0;
@@ -355,28 +289,36 @@ void run_task(const GemmProblem& p, const Plan& s, const SuperBlock& sb, MicroKe
       const int64_t k0 = kb * s.kc;
       const int kc = static_cast<int>(std::min<int64_t>(s.kc, s.K - k0));
       const bool first = kb == 0;
+      const size_t koff_a = panel_bytes(s.bf16, k0 - sb.k0, MR), koff_b = panel_bytes(s.bf16, k0 - sb.k0, NR);
       if (!sb.a)  // one group per task (see make_plan): each A block is packed once
         for (int64_t ir = ir0; ir < ir1; ++ir) {
           const int64_t m0 = ir * MR;
-          p.pack_a(ablock + (ir - ir0) * MR * kc, m0, static_cast<int>(std::min<int64_t>(MR, s.M - m0)), k0, kc);
+          pack_a_panel(p, ablock + (ir - ir0) * apanel_bytes, m0, static_cast<int>(std::min<int64_t>(MR, s.M - m0)),
+                       k0, kc);
         }
-      for (int64_t jr = g0; jr < g1; ++jr) {
-        const int64_t n0 = jr * NR;
-        const float* bp;
-        if (sb.b) {
-          bp = sb.b + jr * sb.len * NR + (k0 - sb.k0) * NR;
-        } else {
-          p.pack_b(bpanel, k0, kc, n0, static_cast<int>(std::min<int64_t>(NR, s.N - n0)));
-          bp = bpanel;
+      // Column panels one at a time, or two per kernel call.
+      const int64_t step = s.pairs ? 2 : 1;
+      for (int64_t jr = g0; jr < g1; jr += step) {
+        const int width = static_cast<int>(std::min<int64_t>(step, g1 - jr));
+        const char* bp[2] = {nullptr, nullptr};
+        for (int h = 0; h < width; ++h) {
+          const int64_t n0 = (jr + h) * NR;
+          if (sb.b) {
+            bp[h] = sb.b + (jr + h) * sb_bpanel + koff_b;
+          } else {
+            char* dst = bpanels + h * bpanel_bytes;
+            pack_b_panel(p, dst, k0, kc, n0, static_cast<int>(std::min<int64_t>(NR, s.N - n0)));
+            bp[h] = dst;
+          }
         }
         for (int64_t ir = ir0; ir < ir1; ++ir) {
           const int64_t m0 = ir * MR;
           const int rows = static_cast<int>(std::min<int64_t>(MR, s.M - m0));
-          const float* ap = sb.a ? sb.a + ir * sb.len * MR + (k0 - sb.k0) * MR
-                                 : ablock + (ir - ir0) * MR * kc;
+          const char* ap = sb.a ? sb.a + ir * sb_apanel + koff_a : ablock + (ir - ir0) * apanel_bytes;
           const float* bias = (first && p.row_bias) ? p.row_bias + m0 : nullptr;
-          const TileTarget& t = targets[(ir - ir0) * gn + (jr - g0)];
-          kernel(kc, ap, bp, t.c, t.ldc, rows, !first, bias);
+          const TileTarget& t0 = targets[(ir - ir0) * gn + (jr - g0)];
+          const TileTarget& t1 = width == 2 ? targets[(ir - ir0) * gn + (jr + 1 - g0)] : t0;
+          s.kernel(kc, ap, bp[0], bp[1], t0.c, t0.ldc, t1.c, t1.ldc, rows, !first, bias);
         }
       }
     }
@@ -482,6 +424,17 @@ void gemm_pack_a_rows(float* dst, const float* src, int64_t ld, int rows, int kc
     for (int r = 0; r < MR; ++r) dst[k * MR + r] = r < rows ? src[r * ld + k] : 0.0f;
 }
 
+void gemm_pack_a_rows_bf16(uint16_t* dst, const float* src, int64_t ld, int rows, int kc) {
+  int k = 0;
+#ifdef DDPM_X86
+  if (gemm_bf16_native()) k = pack_a_rows_bf16_avx512(dst, src, ld, rows, kc);
+#endif
+  for (; k < kc; ++k)
+    for (int r = 0; r < MR; ++r) dst[(k / 2) * 2 * MR + 2 * r + k % 2] = r < rows ? float_to_bf16(src[r * ld + k]) : 0;
+  if (kc % 2)
+    for (int r = 0; r < MR; ++r) dst[(kc / 2) * 2 * MR + 2 * r + 1] = 0;
+}
+
 void gemm_strided(ThreadPool& pool, int64_t M, int64_t N, int64_t K, StridedMatrix A,
                   StridedMatrix B, float* C, int64_t c_row_stride, int64_t c_col_stride,
                   const float* row_bias) {
@@ -489,14 +442,31 @@ void gemm_strided(ThreadPool& pool, int64_t M, int64_t N, int64_t K, StridedMatr
   gemm_run(pool, problem);
 }
 
-const char* gemm_kernel_name() { return gemm_use_avx2() ? "avx2" : "generic"; }
-
-bool gemm_use_avx2() { return select_kernel() != kernel_generic; }
-
-void gemm_force_generic(bool on) { g_force_generic.store(on, std::memory_order_relaxed); }
-
 void gemm_set_prepack_limit(int64_t floats) {
-  g_prepack_limit.store(floats > 0 ? floats : kPrepackFloats, std::memory_order_relaxed);
+  g_prepack_limit.store(floats > 0 ? floats * static_cast<int64_t>(sizeof(float)) : kPrepackBytes,
+                        std::memory_order_relaxed);
+}
+
+// The default bf16 packers: float32 panels of up to kRoundChunk K rows (in
+// L1), rounded and interleaved (gemm_kernels.cpp).
+constexpr int kRoundChunk = 256;
+
+void GemmProblem::pack_a_bf16(uint16_t* dst, int64_t m0, int rows, int64_t k0, int kc) const {
+  float* f = reinterpret_cast<float*>(tl_round_scratch.get(sizeof(float) * kRoundChunk * NR));
+  for (int k = 0; k < kc; k += kRoundChunk) {
+    const int n = std::min(kRoundChunk, kc - k);
+    pack_a(f, m0, rows, k0 + k, n);
+    round_panel_bf16(dst + static_cast<int64_t>(k) * MR, f, MR, n);
+  }
+}
+
+void GemmProblem::pack_b_bf16(uint16_t* dst, int64_t k0, int kc, int64_t n0, int cols) const {
+  float* f = reinterpret_cast<float*>(tl_round_scratch.get(sizeof(float) * kRoundChunk * NR));
+  for (int k = 0; k < kc; k += kRoundChunk) {
+    const int n = std::min(kRoundChunk, kc - k);
+    pack_b(f, k0 + k, n, n0, cols);
+    round_panel_bf16(dst + static_cast<int64_t>(k) * NR, f, NR, n);
+  }
 }
 
 void gemm_run(ThreadPool& pool, const GemmProblem& p) {
@@ -508,7 +478,6 @@ void gemm_run(ThreadPool& pool, const GemmProblem& p) {
     store_bias_only(pool, p);
     return;
   }
-  const MicroKernel kernel = select_kernel();
   const Plan s = make_plan(p, pool.threads());
   for (int64_t kb0 = 0; kb0 < s.nkb; kb0 += s.kb_per_super) {
     SuperBlock sb;
@@ -516,11 +485,12 @@ void gemm_run(ThreadPool& pool, const GemmProblem& p) {
     sb.kb1 = std::min(s.nkb, kb0 + s.kb_per_super);
     sb.k0 = kb0 * s.kc;
     sb.len = std::min(s.K, sb.kb1 * s.kc) - sb.k0;
-    const size_t a_floats = s.prepack_a ? static_cast<size_t>(s.MP) * MR * sb.len : 0;
-    const size_t b_floats = s.prepack_b ? static_cast<size_t>(s.NP) * NR * sb.len : 0;
-    float* packed = (a_floats + b_floats) ? tl_prepack_scratch.get(a_floats + b_floats) : nullptr;
+    const size_t a_panel = panel_bytes(s.bf16, sb.len, MR), b_panel = panel_bytes(s.bf16, sb.len, NR);
+    const size_t a_bytes = s.prepack_a ? round_up64(s.MP * a_panel) : 0;
+    const size_t b_bytes = s.prepack_b ? s.NP * b_panel : 0;
+    char* packed = (a_bytes + b_bytes) ? tl_prepack_scratch.get(a_bytes + b_bytes) : nullptr;
     sb.a = s.prepack_a ? packed : nullptr;
-    sb.b = s.prepack_b ? packed + a_floats : nullptr;
+    sb.b = s.prepack_b ? packed + a_bytes : nullptr;
     // Pre-pack the shared panels: A's, then B's.
     const int64_t a_panels = s.prepack_a ? s.MP : 0;
     const int64_t panels = a_panels + (s.prepack_b ? s.NP : 0);
@@ -528,17 +498,17 @@ void gemm_run(ThreadPool& pool, const GemmProblem& p) {
       for (int64_t q = q0; q < q1; ++q) {
         if (q < a_panels) {
           const int64_t m0 = q * MR;
-          p.pack_a(packed + q * sb.len * MR, m0, static_cast<int>(std::min<int64_t>(MR, s.M - m0)),
-                   sb.k0, static_cast<int>(sb.len));
+          pack_a_panel(p, packed + q * a_panel, m0, static_cast<int>(std::min<int64_t>(MR, s.M - m0)), sb.k0,
+                       static_cast<int>(sb.len));
         } else {
           const int64_t jr = q - a_panels, n0 = jr * NR;
-          p.pack_b(packed + a_floats + jr * sb.len * NR, sb.k0, static_cast<int>(sb.len), n0,
-                   static_cast<int>(std::min<int64_t>(NR, s.N - n0)));
+          pack_b_panel(p, packed + a_bytes + jr * b_panel, sb.k0, static_cast<int>(sb.len), n0,
+                       static_cast<int>(std::min<int64_t>(NR, s.N - n0)));
         }
       }
     });
     pool.parallel_for(s.m_blocks * s.n_blocks, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) run_task(p, s, sb, kernel, t / s.n_blocks, t % s.n_blocks);
+      for (int64_t t = t0; t < t1; ++t) run_task(p, s, sb, t / s.n_blocks, t % s.n_blocks);
     });
   }
 }

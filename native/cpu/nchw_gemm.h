@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "cpu_ops.h"
 #include "gemm.h"
 
 namespace ddpm {
@@ -90,6 +91,33 @@ inline void pack_channels_by_pixel(float* dst, const float* t, int64_t C, int64_
     k += run;
     q += run;
   }
+}
+
+// pack_channels_by_pixel into a bf16 panel (pairs of pixels interleaved).
+// With HW and q0 even every run of pixels starts a pair and all but the
+// panel's last are whole pairs; otherwise `problem`'s default packer (float32
+// panel, then rounded) does it.
+inline void pack_channels_by_pixel_bf16(const GemmProblem& problem, uint16_t* dst, const float* t, int64_t C,
+                                        int64_t HW, int64_t c0, int rows, int64_t q0, int kc) {
+  if (HW % 2 != 0 || q0 % 2 != 0) {
+    problem.GemmProblem::pack_a_bf16(dst, c0, rows, q0, kc);
+    return;
+  }
+  int64_t q = q0;
+  int k = 0;
+  while (k < kc) {
+    const int64_t n = q / HW, p = q % HW;
+    const int run = static_cast<int>(std::min<int64_t>(kc - k, HW - p));
+    gemm_pack_a_rows_bf16(dst + static_cast<int64_t>(k) * kGemmMR, t + (n * C + c0) * HW + p, HW, rows, run);
+    k += run;
+    q += run;
+  }
+}
+
+// Runs a convolution's GEMM in the backend's math (float32 or bf16 operands).
+inline void run_conv_gemm(ThreadPool& pool, ConvMath math, GemmProblem& problem) {
+  problem.bf16 = math == ConvMath::kBf16;
+  gemm_run(pool, problem);
 }
 
 }  // namespace cpu

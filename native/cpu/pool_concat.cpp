@@ -1,6 +1,7 @@
 // The UNet's glue ops: 2x2 max-pool (with the time-embedding add folded into
 // its output), the up path's pad-and-concat, and the per-channel add.
-// Forward and backward side by side; one (n, c) plane per task.
+// Forward and backward side by side; each task a run of (n, c) planes
+// (grain_for: small planes go many to a task).
 #include <cstring>
 
 #include "cpu_ops.h"
@@ -11,7 +12,7 @@ namespace cpu {
 void maxpool2x2_forward(ThreadPool& pool, const float* x, float* y, const float* add, int N, int C,
                         int H, int W) {
   const int Ho = H / 2, Wo = W / 2;
-  pool.parallel_for(static_cast<int64_t>(N) * C, 8, [&](int64_t p0, int64_t p1) {
+  pool.parallel_for(static_cast<int64_t>(N) * C, grain_for(int64_t(H) * W, 8), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const float* in = x + p * H * W;
       float* out = y + p * Ho * Wo;
@@ -34,7 +35,7 @@ void maxpool2x2_forward(ThreadPool& pool, const float* x, float* y, const float*
 void maxpool2x2_backward(ThreadPool& pool, const float* x, const float* dy, float* dx, float* dadd,
                          int N, int C, int H, int W) {
   const int Ho = H / 2, Wo = W / 2;
-  pool.parallel_for(static_cast<int64_t>(N) * C, 8, [&](int64_t p0, int64_t p1) {
+  pool.parallel_for(static_cast<int64_t>(N) * C, grain_for(int64_t(H) * W, 8), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const float* in = x + p * H * W;
       const float* g = dy + p * Ho * Wo;
@@ -62,7 +63,7 @@ void pad_concat_forward(ThreadPool& pool, const float* up, const float* skip, fl
   const int top = (Hs - Hu) / 2, left = (Ws - Wu) / 2;
   const int Co = Cu + Cs;
   const int64_t plane = static_cast<int64_t>(Hs) * Ws;
-  pool.parallel_for(static_cast<int64_t>(N) * Co, 8, [&](int64_t p0, int64_t p1) {
+  pool.parallel_for(static_cast<int64_t>(N) * Co, grain_for(plane, 8), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t n = p / Co;
       const int c = static_cast<int>(p % Co);
@@ -89,7 +90,7 @@ void pad_concat_backward(ThreadPool& pool, const float* dout, float* dup, float*
   const int top = (Hs - Hu) / 2, left = (Ws - Wu) / 2;
   const int Co = Cu + Cs;
   const int64_t plane = static_cast<int64_t>(Hs) * Ws;
-  pool.parallel_for(static_cast<int64_t>(N) * Co, 8, [&](int64_t p0, int64_t p1) {
+  pool.parallel_for(static_cast<int64_t>(N) * Co, grain_for(plane, 8), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t n = p / Co;
       const int c = static_cast<int>(p % Co);
@@ -109,7 +110,7 @@ void pad_concat_backward(ThreadPool& pool, const float* dout, float* dup, float*
 
 void add_channel_forward(ThreadPool& pool, const float* x, const float* add, float* y, int N, int C,
                          int HW) {
-  pool.parallel_for(static_cast<int64_t>(N) * C, 16, [&](int64_t p0, int64_t p1) {
+  pool.parallel_for(static_cast<int64_t>(N) * C, grain_for(HW, 16), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const float a = add[p];
       const float* in = x + p * HW;
@@ -120,7 +121,7 @@ void add_channel_forward(ThreadPool& pool, const float* x, const float* add, flo
 }
 
 void add_channel_backward(ThreadPool& pool, const float* dy, float* dadd, int N, int C, int HW) {
-  pool.parallel_for(static_cast<int64_t>(N) * C, 16, [&](int64_t p0, int64_t p1) {
+  pool.parallel_for(static_cast<int64_t>(N) * C, grain_for(HW, 16), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const float* g = dy + p * HW;
       float s = 0.0f;

@@ -55,10 +55,10 @@ inline float sum_squared_deviation(const float* p, int64_t n, float mean) {
 }
 
 // out[c] = sum over samples n of the sum of plane t[n][c] (HW floats): the
-// plane sums are added in sample order; one channel per task. (The bias
+// plane sums are added in sample order; whole channels per task. (The bias
 // gradients of the convolutions.)
 inline void channel_sums(ThreadPool& pool, const float* t, float* out, int N, int C, int64_t HW) {
-  pool.parallel_for(C, 4, [&](int64_t c0, int64_t c1) {
+  pool.parallel_for(C, grain_for(N * HW, 4), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       float s = 0.0f;
       for (int n = 0; n < N; ++n) s += sum_floats(t + (static_cast<int64_t>(n) * C + c) * HW, HW);

@@ -60,5 +60,16 @@ class ThreadPool {
   std::mutex error_mutex_;
 };
 
+// A parallel_for grain for items (planes, channels) of `item_elements`
+// values each: enough items per chunk that a chunk holds about
+// kChunkElements values, so that ops over many small planes (a 2x2 or 4x4
+// level) do not pay a chunk's scheduling cost per plane; never below
+// `min_grain`. A function of the sizes only, like every grain.
+constexpr int64_t kChunkElements = 16 * 1024;
+inline int64_t grain_for(int64_t item_elements, int64_t min_grain = 1) {
+  const int64_t g = kChunkElements / (item_elements > 0 ? item_elements : 1);
+  return g > min_grain ? g : min_grain;
+}
+
 }  // namespace cpu
 }  // namespace ddpm

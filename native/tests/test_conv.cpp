@@ -2,8 +2,10 @@
 // reference_conv.h (double accumulation), on many shapes: 1x1 and 3x3, odd
 // images, 1x1 images, batch 1, channel counts that are not multiples of the
 // 6x16 microtile, a large-ish layer, many K blocks; plus the transposed conv,
-// the GEMM engine on plain matrices (super-blocks included), the portable
-// microkernel, and bit-identical results for 1 and 2 threads.
+// the GEMM engine on plain matrices (super-blocks included), every
+// microkernel the CPU can run (generic, AVX2, AVX-512; each ISA it lacks is
+// skipped with a line saying so), the bf16 convolutions, and bit-identical
+// results for 1 and 2 threads.
 //
 // Tolerance. An output is an fp32 sum of K products with |term| <= 1 (all
 // inputs are U(-1, 1)), where K = Cin*k*k (forward), Cout*k*k (data
@@ -13,14 +15,26 @@
 // atol = 2*u*K, 16 of those (the largest of ~1e5 outputs lands near 4-5; the
 // worst case u*K^1.5/9, every rounding going the same way, is far above),
 // plus rtol = 1e-6 (a few ulps of the output) for the last rounding.
+//
+// bf16 convolutions round x, w and dy to bfloat16 and sum the (exact)
+// products in float32. Against a reference computed from the same rounded
+// inputs they are held to the same float32 tolerance: that checks the
+// rounding (any other rounding than the reference's moves outputs by about
+// 2^-9 of a term, far beyond it), the pair layout and the summation. Against
+// the float32 reference of the unrounded inputs they differ by the rounding
+// of the operands, a random walk of K terms each off by up to 2^-8 of its
+// size: held to 8 standard deviations of that walk (see bf16_vs_float32).
 #include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "cpu_backend.h"
+#include "cpu_ops.h"
 #include "ddpm/backend.h"
 #include "gemm.h"
+#include "gemm_kernels.h"
 #include "reference_conv.h"
 #include "testing.h"
 
@@ -35,28 +49,55 @@ constexpr double kUnitRoundoff = 1.0 / (1 << 24);
 constexpr double kRtol = 1e-6;
 double atol_for(int64_t K) { return 2.0 * kUnitRoundoff * static_cast<double>(K) + 1e-7; }
 
+using cpu::ConvMath;
+
 std::unique_ptr<Backend> backend(int threads) { return std::unique_ptr<Backend>(create_cpu_backend(threads)); }
 
-std::string shape_tag(const char* op, int N, int Cin, int H, int W, int Cout, int k) {
-  return std::string(op) + " N" + std::to_string(N) + " " + std::to_string(Cin) + "->" +
-         std::to_string(Cout) + " " + std::to_string(H) + "x" + std::to_string(W) +
+std::string shape_tag(const char* op, int N, int Cin, int H, int W, int Cout, int k, ConvMath math) {
+  return std::string(op) + (math == ConvMath::kBf16 ? " bf16" : "") + " N" + std::to_string(N) + " " +
+         std::to_string(Cin) + "->" + std::to_string(Cout) + " " + std::to_string(H) + "x" + std::to_string(W) +
          (k ? " k" + std::to_string(k) : std::string());
 }
 
-void conv_case(int N, int Cin, int H, int W, int Cout, int k, uint32_t seed, int threads = 2) {
-  auto be = backend(threads);
+// What the reference multiplies: the inputs themselves, or (bf16) the
+// inputs rounded as the packers round them.
+Vec operand(const Vec& v, ConvMath math) {
+  if (math == ConvMath::kFloat32) return v;
+  Vec r(v.size());
+  for (size_t i = 0; i < v.size(); ++i) r[i] = cpu::bf16_to_float(cpu::float_to_bf16(v[i]));
+  return r;
+}
+
+// db[c] = sum over samples and pixels of dy[n][c] (the bias gradient is a
+// plain sum of dy, no GEMM: unrounded in every math).
+DVec channel_sums(const Vec& dy, int N, int C, int64_t HW) {
+  DVec s(C, 0.0);
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c)
+      for (int64_t i = 0; i < HW; ++i) s[c] += dy[(int64_t(n) * C + c) * HW + i];
+  return s;
+}
+
+bool same_bits(const Vec& a, const Vec& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+void conv_case(int N, int Cin, int H, int W, int Cout, int k, uint32_t seed, int threads = 2,
+               ConvMath math = ConvMath::kFloat32) {
+  cpu::ThreadPool pool(threads);
   const size_t nx = size_t(N) * Cin * H * W, ny = size_t(N) * Cout * H * W;
   Vec x = random_vector(nx, seed), w = random_vector(size_t(Cout) * Cin * k * k, seed + 1);
   Vec b = random_vector(Cout, seed + 2), dy = random_vector(ny, seed + 3);
   Vec y(ny), dx(nx), dw(w.size()), db(Cout);
-  be->conv2d_forward(x.data(), w.data(), b.data(), y.data(), N, Cin, H, W, Cout, k);
-  be->conv2d_backward(x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), N, Cin, H, W,
-                      Cout, k);
-  DVec ry(ny), rdx(nx), rdw(w.size()), rdb(Cout);
-  ref::conv2d_forward(x.data(), w.data(), b.data(), ry.data(), N, Cin, H, W, Cout, k);
-  ref::conv2d_backward(x.data(), w.data(), dy.data(), rdx.data(), rdw.data(), rdb.data(), N, Cin, H,
-                       W, Cout, k);
-  const std::string tag = shape_tag("conv", N, Cin, H, W, Cout, k);
+  cpu::conv2d_forward(pool, math, x.data(), w.data(), b.data(), y.data(), N, Cin, H, W, Cout, k);
+  cpu::conv2d_backward(pool, math, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), N, Cin, H, W,
+                       Cout, k);
+  const Vec xr = operand(x, math), wr = operand(w, math), dyr = operand(dy, math);
+  DVec ry(ny), rdx(nx), rdw(w.size());
+  ref::conv2d_forward(xr.data(), wr.data(), b.data(), ry.data(), N, Cin, H, W, Cout, k);
+  ref::conv2d_backward(xr.data(), wr.data(), dyr.data(), rdx.data(), rdw.data(), nullptr, N, Cin, H, W, Cout, k);
+  const DVec rdb = channel_sums(dy, N, Cout, int64_t(H) * W);
+  const std::string tag = shape_tag("conv", N, Cin, H, W, Cout, k, math);
   const int64_t pixels = int64_t(N) * H * W;
   // The bias adds one more term to the forward sum.
   CHECK_CLOSE(tag + " y", y.data(), ry.data(), ny, atol_for(int64_t(Cin) * k * k + 1), kRtol);
@@ -65,75 +106,74 @@ void conv_case(int N, int Cin, int H, int W, int Cout, int k, uint32_t seed, int
   CHECK_CLOSE(tag + " db", db.data(), rdb.data(), db.size(), atol_for(pixels), kRtol);
   // No bias; dx and db skipped: dw is bit-identical, y is the biased y minus b.
   Vec y0(ny), dw2(w.size());
-  be->conv2d_forward(x.data(), w.data(), nullptr, y0.data(), N, Cin, H, W, Cout, k);
+  cpu::conv2d_forward(pool, math, x.data(), w.data(), nullptr, y0.data(), N, Cin, H, W, Cout, k);
   DVec ry0(ny);
-  ref::conv2d_forward(x.data(), w.data(), nullptr, ry0.data(), N, Cin, H, W, Cout, k);
+  ref::conv2d_forward(xr.data(), wr.data(), nullptr, ry0.data(), N, Cin, H, W, Cout, k);
   CHECK_CLOSE(tag + " y without bias", y0.data(), ry0.data(), ny, atol_for(int64_t(Cin) * k * k), kRtol);
-  be->conv2d_backward(x.data(), w.data(), dy.data(), nullptr, dw2.data(), nullptr, N, Cin, H, W,
-                      Cout, k);
-  CHECK(std::memcmp(dw.data(), dw2.data(), dw.size() * sizeof(float)) == 0);
+  cpu::conv2d_backward(pool, math, x.data(), w.data(), dy.data(), nullptr, dw2.data(), nullptr, N, Cin, H, W,
+                       Cout, k);
+  CHECK_MSG(same_bits(dw, dw2), tag + ": dw differs without dx and db");
 }
 
-void conv_transpose_case(int N, int Cin, int H, int W, int Cout, uint32_t seed, int threads = 2) {
-  auto be = backend(threads);
+void conv_transpose_case(int N, int Cin, int H, int W, int Cout, uint32_t seed, int threads = 2,
+                         ConvMath math = ConvMath::kFloat32) {
+  cpu::ThreadPool pool(threads);
   const size_t nx = size_t(N) * Cin * H * W, ny = size_t(N) * Cout * 4 * H * W;
   Vec x = random_vector(nx, seed), w = random_vector(size_t(Cin) * Cout * 4, seed + 1);
   Vec b = random_vector(Cout, seed + 2), dy = random_vector(ny, seed + 3);
   Vec y(ny), dx(nx), dw(w.size()), db(Cout);
-  be->conv_transpose2x2_forward(x.data(), w.data(), b.data(), y.data(), N, Cin, H, W, Cout);
-  be->conv_transpose2x2_backward(x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), N,
-                                 Cin, H, W, Cout);
-  DVec ry(ny), rdx(nx), rdw(w.size()), rdb(Cout);
-  ref::conv_transpose2x2_forward(x.data(), w.data(), b.data(), ry.data(), N, Cin, H, W, Cout);
-  ref::conv_transpose2x2_backward(x.data(), w.data(), dy.data(), rdx.data(), rdw.data(), rdb.data(),
-                                  N, Cin, H, W, Cout);
-  const std::string tag = shape_tag("convT", N, Cin, H, W, Cout, 0);
+  cpu::conv_transpose2x2_forward(pool, math, x.data(), w.data(), b.data(), y.data(), N, Cin, H, W, Cout);
+  cpu::conv_transpose2x2_backward(pool, math, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), N,
+                                  Cin, H, W, Cout);
+  const Vec xr = operand(x, math), wr = operand(w, math), dyr = operand(dy, math);
+  DVec ry(ny), rdx(nx), rdw(w.size());
+  ref::conv_transpose2x2_forward(xr.data(), wr.data(), b.data(), ry.data(), N, Cin, H, W, Cout);
+  ref::conv_transpose2x2_backward(xr.data(), wr.data(), dyr.data(), rdx.data(), rdw.data(), nullptr, N, Cin, H, W,
+                                  Cout);
+  const DVec rdb = channel_sums(dy, N, Cout, 4 * int64_t(H) * W);
+  const std::string tag = shape_tag("convT", N, Cin, H, W, Cout, 0, math);
   const int64_t pixels = int64_t(N) * H * W;
   CHECK_CLOSE(tag + " y", y.data(), ry.data(), ny, atol_for(Cin + 1), kRtol);
   CHECK_CLOSE(tag + " dx", dx.data(), rdx.data(), nx, atol_for(4 * int64_t(Cout)), kRtol);
   CHECK_CLOSE(tag + " dw", dw.data(), rdw.data(), dw.size(), atol_for(pixels), kRtol);
   CHECK_CLOSE(tag + " db", db.data(), rdb.data(), db.size(), atol_for(4 * pixels), kRtol);
   Vec dw2(w.size());
-  be->conv_transpose2x2_backward(x.data(), w.data(), dy.data(), nullptr, dw2.data(), nullptr, N, Cin,
-                                 H, W, Cout);
-  CHECK(std::memcmp(dw.data(), dw2.data(), dw.size() * sizeof(float)) == 0);
+  cpu::conv_transpose2x2_backward(pool, math, x.data(), w.data(), dy.data(), nullptr, dw2.data(), nullptr, N, Cin,
+                                  H, W, Cout);
+  CHECK_MSG(same_bits(dw, dw2), tag + ": dw differs without dx and db");
 }
 
-// Runs every conv op on two backends and requires identical bits.
-void threads_case(int N, int Cin, int H, int W, int Cout, int k, uint32_t seed) {
-  auto one = backend(1), two = backend(2);
-  const size_t nx = size_t(N) * Cin * H * W, ny = size_t(N) * Cout * H * W;
+// Every conv op's outputs (y, dx, dw, db of the conv, then of the
+// transposed conv with the same x), in `math`, on a pool of `threads`.
+std::vector<Vec> conv_outputs(int threads, ConvMath math, int N, int Cin, int H, int W, int Cout, int k,
+                              uint32_t seed) {
+  cpu::ThreadPool pool(threads);
+  const size_t nx = size_t(N) * Cin * H * W, ny = size_t(N) * Cout * H * W, nu = ny * 4;
   Vec x = random_vector(nx, seed), w = random_vector(size_t(Cout) * Cin * k * k, seed + 1);
   Vec b = random_vector(Cout, seed + 2), dy = random_vector(ny, seed + 3);
-  auto same = [](const Vec& a, const Vec& b) { return std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0; };
-  const std::string tag = shape_tag("threads", N, Cin, H, W, Cout, k);
-  {
-    Vec y1(ny), y2(ny), dx1(nx), dx2(nx), dw1(w.size()), dw2(w.size()), db1(Cout), db2(Cout);
-    one->conv2d_forward(x.data(), w.data(), b.data(), y1.data(), N, Cin, H, W, Cout, k);
-    two->conv2d_forward(x.data(), w.data(), b.data(), y2.data(), N, Cin, H, W, Cout, k);
-    one->conv2d_backward(x.data(), w.data(), dy.data(), dx1.data(), dw1.data(), db1.data(), N, Cin, H, W, Cout, k);
-    two->conv2d_backward(x.data(), w.data(), dy.data(), dx2.data(), dw2.data(), db2.data(), N, Cin, H, W, Cout, k);
-    CHECK_MSG(same(y1, y2), tag + ": conv y differs");
-    CHECK_MSG(same(dx1, dx2), tag + ": conv dx differs");
-    CHECK_MSG(same(dw1, dw2), tag + ": conv dw differs");
-    CHECK_MSG(same(db1, db2), tag + ": conv db differs");
-    // Run to run on the same backend.
-    Vec y3(ny);
-    two->conv2d_forward(x.data(), w.data(), b.data(), y3.data(), N, Cin, H, W, Cout, k);
-    CHECK_MSG(same(y2, y3), tag + ": conv y differs run to run");
-  }
-  {
-    const size_t nu = size_t(N) * Cout * 4 * H * W;
-    Vec wt = random_vector(size_t(Cin) * Cout * 4, seed + 4), du = random_vector(nu, seed + 5);
-    Vec y1(nu), y2(nu), dx1(nx), dx2(nx), dw1(wt.size()), dw2(wt.size()), db1(Cout), db2(Cout);
-    one->conv_transpose2x2_forward(x.data(), wt.data(), b.data(), y1.data(), N, Cin, H, W, Cout);
-    two->conv_transpose2x2_forward(x.data(), wt.data(), b.data(), y2.data(), N, Cin, H, W, Cout);
-    one->conv_transpose2x2_backward(x.data(), wt.data(), du.data(), dx1.data(), dw1.data(), db1.data(), N, Cin, H, W, Cout);
-    two->conv_transpose2x2_backward(x.data(), wt.data(), du.data(), dx2.data(), dw2.data(), db2.data(), N, Cin, H, W, Cout);
-    CHECK_MSG(same(y1, y2), tag + ": convT y differs");
-    CHECK_MSG(same(dx1, dx2), tag + ": convT dx differs");
-    CHECK_MSG(same(dw1, dw2), tag + ": convT dw differs");
-    CHECK_MSG(same(db1, db2), tag + ": convT db differs");
+  Vec wt = random_vector(size_t(Cin) * Cout * 4, seed + 4), du = random_vector(nu, seed + 5);
+  std::vector<Vec> out = {Vec(ny), Vec(nx), Vec(w.size()), Vec(Cout), Vec(nu), Vec(nx), Vec(wt.size()), Vec(Cout)};
+  cpu::conv2d_forward(pool, math, x.data(), w.data(), b.data(), out[0].data(), N, Cin, H, W, Cout, k);
+  cpu::conv2d_backward(pool, math, x.data(), w.data(), dy.data(), out[1].data(), out[2].data(), out[3].data(), N,
+                       Cin, H, W, Cout, k);
+  cpu::conv_transpose2x2_forward(pool, math, x.data(), wt.data(), b.data(), out[4].data(), N, Cin, H, W, Cout);
+  cpu::conv_transpose2x2_backward(pool, math, x.data(), wt.data(), du.data(), out[5].data(), out[6].data(),
+                                  out[7].data(), N, Cin, H, W, Cout);
+  return out;
+}
+
+const char* const kOutputNames[] = {"conv y", "conv dx", "conv dw", "conv db", "convT y", "convT dx", "convT dw", "convT db"};
+
+// Runs every conv op on 1 and 2 threads (and twice on 2) and requires
+// identical bits.
+void threads_case(int N, int Cin, int H, int W, int Cout, int k, uint32_t seed, ConvMath math = ConvMath::kFloat32) {
+  const std::vector<Vec> one = conv_outputs(1, math, N, Cin, H, W, Cout, k, seed);
+  const std::vector<Vec> two = conv_outputs(2, math, N, Cin, H, W, Cout, k, seed);
+  const std::vector<Vec> again = conv_outputs(2, math, N, Cin, H, W, Cout, k, seed);
+  const std::string tag = shape_tag("threads", N, Cin, H, W, Cout, k, math);
+  for (size_t i = 0; i < one.size(); ++i) {
+    CHECK_MSG(same_bits(one[i], two[i]), tag + ": " + kOutputNames[i] + " differs between 1 and 2 threads");
+    CHECK_MSG(same_bits(two[i], again[i]), tag + ": " + kOutputNames[i] + " differs run to run");
   }
 }
 
@@ -173,13 +213,14 @@ class MatrixProblem final : public cpu::GemmProblem {
   float* c_;
 };
 
-void matrix_case(int64_t M, int64_t N, int64_t K, bool bias, uint32_t seed) {
+void matrix_case(int64_t M, int64_t N, int64_t K, bool bias, uint32_t seed, ConvMath math = ConvMath::kFloat32) {
   Vec a = random_vector(M * K, seed), b = random_vector(K * N, seed + 1), bv = random_vector(M, seed + 2);
+  const Vec ar = operand(a, math), br = operand(b, math);
   DVec ref(M * N);
   for (int64_t m = 0; m < M; ++m)
     for (int64_t n = 0; n < N; ++n) {
       double s = bias ? bv[m] : 0.0;
-      for (int64_t k = 0; k < K; ++k) s += double(a[m * K + k]) * b[k * N + n];
+      for (int64_t k = 0; k < K; ++k) s += double(ar[m * K + k]) * br[k * N + n];
       ref[m * N + n] = s;
     }
   std::unique_ptr<cpu::ThreadPool> pools[2] = {std::make_unique<cpu::ThreadPool>(1), std::make_unique<cpu::ThreadPool>(2)};
@@ -188,24 +229,26 @@ void matrix_case(int64_t M, int64_t N, int64_t K, bool bias, uint32_t seed) {
     c[t].assign(M * N, NAN);
     MatrixProblem p(a.data(), b.data(), c[t].data(), M, N, K);
     if (bias) p.row_bias = bv.data();
+    p.bf16 = math == ConvMath::kBf16;
     cpu::gemm_run(*pools[t], p);
   }
-  const std::string tag = "gemm " + std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K);
+  const std::string tag = std::string(math == ConvMath::kBf16 ? "gemm bf16 " : "gemm ") + std::to_string(M) + "x" +
+                          std::to_string(N) + "x" + std::to_string(K);
   CHECK_CLOSE(tag, c[1].data(), ref.data(), c[1].size(), atol_for(K + 1), kRtol);
   CHECK_MSG(std::memcmp(c[0].data(), c[1].data(), c[0].size() * sizeof(float)) == 0, tag + ": 1 vs 2 threads differ");
 }
 
-// Runs fn with the portable microkernel forced, restoring the default after.
+// Runs fn with the kernels capped at `isa`, restoring the default after.
 template <typename Fn>
-void with_generic_kernel(Fn fn) {
-  cpu::gemm_force_generic(true);
+void with_isa(cpu::GemmIsa isa, Fn fn) {
+  cpu::gemm_limit_isa(isa);
   try {
     fn();
   } catch (...) {
-    cpu::gemm_force_generic(false);
+    cpu::gemm_limit_isa(cpu::GemmIsa::kAvx512);
     throw;
   }
-  cpu::gemm_force_generic(false);
+  cpu::gemm_limit_isa(cpu::GemmIsa::kAvx512);
 }
 
 }  // namespace
@@ -241,40 +284,40 @@ TEST(gemm_plain_matrices) {
   matrix_case(13, 17, 0, true, 34);     // K = 0: C = bias
 }
 
-// Runs conv forward and backward with the given pre-pack limit (0 = default).
-void conv_with_prepack_limit(int64_t limit, int N, int Cin, int H, int W, int Cout, uint32_t seed,
-                             Vec& y, Vec& dx, Vec& dw) {
-  auto be = backend(2);
+// Conv forward and backward outputs (y, dx, dw) with the given pre-pack
+// limit (0 = default).
+std::vector<Vec> conv_with_prepack_limit(int64_t limit, ConvMath math, int N, int Cin, int H, int W, int Cout,
+                                         uint32_t seed) {
+  cpu::ThreadPool pool(2);
   Vec x = random_vector(size_t(N) * Cin * H * W, seed), w = random_vector(size_t(Cout) * Cin * 9, seed + 1);
   Vec b = random_vector(Cout, seed + 2), dy = random_vector(size_t(N) * Cout * H * W, seed + 3);
-  y.resize(dy.size());
-  dx.resize(x.size());
-  dw.resize(w.size());
+  std::vector<Vec> out = {Vec(dy.size()), Vec(x.size()), Vec(w.size())};
   cpu::gemm_set_prepack_limit(limit);
-  be->conv2d_forward(x.data(), w.data(), b.data(), y.data(), N, Cin, H, W, Cout, 3);
-  be->conv2d_backward(x.data(), w.data(), dy.data(), dx.data(), dw.data(), nullptr, N, Cin, H, W, Cout, 3);
+  cpu::conv2d_forward(pool, math, x.data(), w.data(), b.data(), out[0].data(), N, Cin, H, W, Cout, 3);
+  cpu::conv2d_backward(pool, math, x.data(), w.data(), dy.data(), out[1].data(), out[2].data(), nullptr, N, Cin, H,
+                       W, Cout, 3);
   cpu::gemm_set_prepack_limit(0);
+  return out;
 }
 
-TEST(gemm_super_blocks) {
+void super_blocks_case(ConvMath math) {
   // A limit below one K block's panels: every K block is its own super-block,
   // and staged tiles (2x2 images: scattered; 32x32: 4 KiB row strides) are
   // reloaded from C between them. Same bits as one super-block.
   const int shapes[][5] = {{2, 40, 6, 6, 13}, {8, 300, 2, 2, 20}, {2, 70, 32, 32, 7}};
   for (const auto& sh : shapes) {
-    Vec y[2], dx[2], dw[2];
-    for (int limited = 0; limited < 2; ++limited)
-      conv_with_prepack_limit(limited ? 1000 : 0, sh[0], sh[1], sh[2], sh[3], sh[4], 42, y[limited], dx[limited], dw[limited]);
-    const std::string tag = shape_tag("super-blocks", sh[0], sh[1], sh[2], sh[3], sh[4], 3);
-    CHECK_MSG(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0, tag + ": y differs");
-    CHECK_MSG(std::memcmp(dx[0].data(), dx[1].data(), dx[0].size() * sizeof(float)) == 0, tag + ": dx differs");
-    CHECK_MSG(std::memcmp(dw[0].data(), dw[1].data(), dw[0].size() * sizeof(float)) == 0, tag + ": dw differs");
+    const std::vector<Vec> whole = conv_with_prepack_limit(0, math, sh[0], sh[1], sh[2], sh[3], sh[4], 42);
+    const std::vector<Vec> split = conv_with_prepack_limit(1000, math, sh[0], sh[1], sh[2], sh[3], sh[4], 42);
+    const std::string tag = shape_tag("super-blocks", sh[0], sh[1], sh[2], sh[3], sh[4], 3, math);
+    CHECK_MSG(same_bits(whole[0], split[0]), tag + ": y differs");
+    CHECK_MSG(same_bits(whole[1], split[1]), tag + ": dx differs");
+    CHECK_MSG(same_bits(whole[2], split[2]), tag + ": dw differs");
   }
   cpu::gemm_set_prepack_limit(1000);
   try {
-    matrix_case(200, 40, 700, true, 40);
-    conv_case(2, 40, 6, 6, 13, 3, 41);
-    conv_transpose_case(8, 64, 2, 2, 32, 46);
+    matrix_case(200, 40, 700, true, 40, math);
+    conv_case(2, 40, 6, 6, 13, 3, 41, 2, math);
+    conv_transpose_case(8, 64, 2, 2, 32, 46, 2, math);
   } catch (...) {
     cpu::gemm_set_prepack_limit(0);
     throw;
@@ -282,24 +325,205 @@ TEST(gemm_super_blocks) {
   cpu::gemm_set_prepack_limit(0);
 }
 
-TEST(generic_microkernel) {
-  with_generic_kernel([] {
-    CHECK(std::string(cpu::gemm_kernel_name()) == "generic");
-    conv_case(2, 3, 5, 7, 5, 3, 50);
-    conv_case(2, 33, 8, 8, 17, 3, 51);
-    conv_case(2, 5, 5, 7, 17, 1, 52);
-    conv_transpose_case(3, 17, 5, 7, 33, 53);
-    matrix_case(200, 48, 513, true, 54);
-    threads_case(4, 16, 8, 8, 24, 3, 55);
-  });
-  std::printf("    (default microkernel: %s)\n", cpu::gemm_kernel_name());
-}
+TEST(gemm_super_blocks) { super_blocks_case(ConvMath::kFloat32); }
 
 TEST(bit_identical_across_threads) {
   threads_case(4, 64, 16, 16, 128, 3, 60);
   threads_case(32, 128, 2, 2, 96, 3, 61);
   threads_case(3, 5, 7, 9, 17, 3, 62);
   threads_case(2, 64, 32, 32, 3, 1, 63);
+}
+
+// ---- every instruction set the CPU has ---------------------------------------
+
+const cpu::GemmIsa kAllIsas[] = {cpu::GemmIsa::kGeneric, cpu::GemmIsa::kAvx2, cpu::GemmIsa::kAvx512};
+
+// Calls fn(isa) with the kernels capped at each ISA the CPU has, printing a
+// line for each it lacks; restores the default after.
+template <typename Fn>
+void for_each_isa(Fn fn) {
+  for (cpu::GemmIsa isa : kAllIsas) {
+    if (isa > cpu::gemm_cpu_isa()) {
+      std::printf("    (skipped %s: this CPU does not have it)\n", cpu::gemm_isa_name(isa));
+      continue;
+    }
+    with_isa(isa, [&] {
+      CHECK(std::string(cpu::gemm_kernel_name()) == cpu::gemm_isa_name(isa));
+      fn(isa);
+    });
+  }
+}
+
+// The shapes every kernel variant is checked on: each packer path (rows of
+// 16, 8 and 4 pixels, odd images, batch-folded 2x2, 1x1), partial tiles, an
+// odd and an even number of column panels (paired on AVX-512), several K
+// blocks.
+void kernel_cases(ConvMath math, uint32_t seed) {
+  conv_case(2, 3, 5, 7, 5, 3, seed, 2, math);
+  conv_case(2, 33, 8, 8, 17, 3, seed + 1, 2, math);
+  conv_case(3, 16, 16, 16, 24, 3, seed + 2, 2, math);
+  conv_case(4, 32, 4, 4, 20, 3, seed + 3, 2, math);
+  conv_case(8, 64, 2, 2, 96, 3, seed + 4, 2, math);
+  conv_case(2, 130, 4, 4, 20, 3, seed + 5, 2, math);
+  conv_case(2, 5, 5, 7, 17, 1, seed + 6, 2, math);
+  conv_transpose_case(3, 17, 5, 7, 33, seed + 7, 2, math);
+  conv_transpose_case(2, 128, 8, 8, 64, seed + 8, 2, math);
+  matrix_case(200, 48, 513, true, seed + 9, math);
+  matrix_case(7, 33, 5, true, seed + 10, math);
+  threads_case(4, 16, 8, 8, 24, 3, seed + 11, math);
+}
+
+TEST(every_isa_matches_reference) {
+  for_each_isa([](cpu::GemmIsa) { kernel_cases(ConvMath::kFloat32, 50); });
+  std::printf("    (default microkernel: %s)\n", cpu::gemm_kernel_name());
+}
+
+// The AVX2 and AVX-512 microkernels perform the same FMAs in the same order
+// (the 6x32 AVX-512 tile is two 6x16 tiles): their results are identical.
+TEST(avx2_and_avx512_kernels_agree_bitwise) {
+  if (cpu::gemm_cpu_isa() < cpu::GemmIsa::kAvx512) {
+    std::printf("    (skipped: this CPU has no AVX-512)\n");
+    return;
+  }
+  const int shapes[][6] = {{4, 64, 16, 16, 128, 3}, {32, 128, 2, 2, 96, 3}, {3, 5, 7, 9, 17, 3}, {2, 64, 32, 32, 3, 1}};
+  for (const auto& sh : shapes) {
+    std::vector<Vec> out[2];
+    const cpu::GemmIsa isas[2] = {cpu::GemmIsa::kAvx2, cpu::GemmIsa::kAvx512};
+    for (int i = 0; i < 2; ++i)
+      with_isa(isas[i], [&] { out[i] = conv_outputs(2, ConvMath::kFloat32, sh[0], sh[1], sh[2], sh[3], sh[4], sh[5], 80); });
+    const std::string tag = shape_tag("avx2 vs avx512", sh[0], sh[1], sh[2], sh[3], sh[4], sh[5], ConvMath::kFloat32);
+    for (size_t i = 0; i < out[0].size(); ++i) CHECK_MSG(same_bits(out[0][i], out[1][i]), tag + ": " + kOutputNames[i] + " differs");
+  }
+}
+
+// ---- bf16 ----------------------------------------------------------------------
+
+TEST(bf16_rounding) {
+  struct Case {
+    float x;
+    uint16_t bits;
+  };
+  const float one_ulp = 1.0f / 128;  // bf16 spacing at 1
+  const Case cases[] = {
+      {1.0f, 0x3F80},
+      {1.0f + one_ulp / 2, 0x3F80},       // a tie: to even (down)
+      {1.0f + 3 * one_ulp / 2, 0x3F82},   // a tie: to even (up)
+      {1.0f + one_ulp / 2 + 1.0f / (1 << 20), 0x3F81},  // above the tie: up
+      {-2.5f, 0xC020},
+      {0.0f, 0x0000},
+      {-0.0f, 0x8000},
+      {1e-40f, 0x0000},                   // float32 subnormal: zero
+      {-1e-40f, 0x8000},
+      {3.4e38f, 0x7F80},                  // rounds past the largest bf16: infinity
+      {INFINITY, 0x7F80},
+      {-INFINITY, 0xFF80},
+  };
+  for (const Case& c : cases) {
+    char msg[96];
+    std::snprintf(msg, sizeof msg, "float_to_bf16(%.9g) = 0x%04X, expected 0x%04X", c.x, cpu::float_to_bf16(c.x),
+                  c.bits);
+    CHECK_MSG(cpu::float_to_bf16(c.x) == c.bits, msg);
+  }
+  const uint16_t nan = cpu::float_to_bf16(NAN);
+  CHECK_MSG((nan & 0x7F80) == 0x7F80 && (nan & 0x0040), "a NaN stays a quiet NaN");
+  CHECK(cpu::bf16_to_float(0x3F80) == 1.0f && cpu::bf16_to_float(0xC020) == -2.5f);
+}
+
+// The vcvtne2ps2bf16 panel rounding against float_to_bf16, on ordinary
+// values, ties, subnormals, infinities and zeros, for both panel widths and
+// odd and even K.
+TEST(bf16_panel_rounding_native_matches_scalar) {
+  if (!cpu::gemm_bf16_native()) {
+    std::printf("    (skipped: this CPU has no AVX512_BF16)\n");
+    return;
+  }
+  Vec src = random_vector(16 * 37, 90, -3.0f, 3.0f);
+  const float specials[] = {0.0f, -0.0f, 1e-40f, -1e-40f, INFINITY, -INFINITY, 3.4e38f, 1.0f + 1.0f / 256, 1.0f + 3.0f / 256};
+  for (size_t i = 0; i < sizeof specials / sizeof specials[0]; ++i) src[i * 7] = specials[i];
+  for (int width : {cpu::kGemmMR, cpu::kGemmNR})
+    for (int kc : {1, 2, 7, 36, 37}) {
+      std::vector<uint16_t> native(size_t(kc + 1) * width, 0xFFFF);
+      cpu::round_panel_bf16(native.data(), src.data(), width, kc);
+      for (int k = 0; k < kc + kc % 2; ++k)
+        for (int j = 0; j < width; ++j) {
+          const uint16_t want = k < kc ? cpu::float_to_bf16(src[k * width + j]) : 0;
+          const uint16_t got = native[(k / 2) * 2 * width + 2 * j + k % 2];
+          if (got != want) {
+            char msg[128];
+            std::snprintf(msg, sizeof msg, "width %d kc %d: k %d j %d: 0x%04X, expected 0x%04X", width, kc, k, j, got,
+                          want);
+            CHECK_MSG(false, msg);
+            return;
+          }
+        }
+    }
+}
+
+// bf16 convolutions against the reference of the rounded inputs, on the
+// kernel the CPU runs them on (vdpbf16ps, or the emulation elsewhere) and on
+// the emulation; bit-identical across threads; super-blocks.
+TEST(bf16_matches_rounded_reference) {
+  std::printf("    (bf16 kernel: %s)\n", cpu::gemm_kernel_name(true));
+  kernel_cases(ConvMath::kBf16, 100);
+  conv_case(2, 64, 16, 16, 128, 3, 113, 2, ConvMath::kBf16);
+  conv_case(2, 300, 3, 5, 33, 1, 114, 2, ConvMath::kBf16);  // K = 300: blocks of 512 rounded to pairs
+  conv_case(2, 3, 32, 32, 16, 3, 115, 2, ConvMath::kBf16);  // K = 27: the last pair half empty
+  if (cpu::gemm_bf16_native())
+    with_isa(cpu::GemmIsa::kAvx2, [] {
+      CHECK(std::string(cpu::gemm_kernel_name(true)) == "generic-bf16");
+      kernel_cases(ConvMath::kBf16, 120);
+    });
+}
+
+TEST(bf16_bit_identical_across_threads) {
+  threads_case(4, 64, 16, 16, 128, 3, 130, ConvMath::kBf16);
+  threads_case(32, 128, 2, 2, 96, 3, 131, ConvMath::kBf16);
+  threads_case(3, 5, 7, 9, 17, 3, 132, ConvMath::kBf16);
+  threads_case(2, 64, 32, 32, 3, 1, 133, ConvMath::kBf16);
+}
+
+TEST(bf16_super_blocks) { super_blocks_case(ConvMath::kBf16); }
+
+// bf16 against float32 on the same (unrounded) inputs: each operand moves by
+// at most 2^-9 of itself, so a product by at most ~2^-8; over K terms of
+// random sign these errors add as a random walk. The bound: 8 standard
+// deviations of that walk, 8 * 2^-8 * sqrt(sum of squared terms) / sqrt(3)
+// (a uniform error in [-e, e] has deviation e/sqrt(3)), per output.
+TEST(bf16_vs_float32) {
+  const int N = 2, Cin = 64, H = 16, W = 16, Cout = 32, k = 3;
+  cpu::ThreadPool pool(2);
+  Vec x = random_vector(size_t(N) * Cin * H * W, 140), w = random_vector(size_t(Cout) * Cin * 9, 141);
+  Vec y(size_t(N) * Cout * H * W);
+  cpu::conv2d_forward(pool, ConvMath::kBf16, x.data(), w.data(), nullptr, y.data(), N, Cin, H, W, Cout, k);
+  DVec ref(y.size()), sq(y.size());
+  ref::conv2d_forward(x.data(), w.data(), nullptr, ref.data(), N, Cin, H, W, Cout, k);
+  Vec x2(x.size()), w2(w.size());
+  for (size_t i = 0; i < x.size(); ++i) x2[i] = x[i] * x[i];
+  for (size_t i = 0; i < w.size(); ++i) w2[i] = w[i] * w[i];
+  ref::conv2d_forward(x2.data(), w2.data(), nullptr, sq.data(), N, Cin, H, W, Cout, k);
+  int bad = 0;
+  double worst = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    const double bound = 8.0 * std::ldexp(1.0, -8) * std::sqrt(sq[i] / 3.0) + 1e-6;
+    const double err = std::fabs(y[i] - ref[i]);
+    worst = std::max(worst, err / bound);
+    bad += !(err <= bound);
+  }
+  std::printf("    (worst error %.2f of the bound)\n", worst);
+  CHECK_MSG(bad == 0, std::to_string(bad) + " outputs beyond 8 standard deviations of the bf16 rounding walk");
+  // And the rounding is really there: bf16 differs from float32.
+  CHECK(worst > 0.01);
+}
+
+TEST(bf16_backend_needs_avx512_bf16) {
+  if (cpu::gemm_cpu_has_bf16()) {
+    std::unique_ptr<Backend> be(cpu::create_backend(2, ConvMath::kBf16));
+    CHECK(be->name() == "cpu");
+  } else {
+    CHECK_THROWS(cpu::create_backend(2, ConvMath::kBf16), "AVX512_BF16");
+  }
+  CHECK_THROWS(cpu::parse_precision("fp16"), "not one of fp32, tf32, bf16");
+  CHECK(cpu::parse_precision("tf32") == ConvMath::kFloat32);
 }
 
 // The Linear layers run on the same GEMM engine: y = x w^T + b and its

@@ -62,9 +62,11 @@
 #include "ddpm/cuda.h"
 #include "ddpm/unet.h"
 #include "profiling_backend.h"
+#include "synthetic_images.h"
 #include "testing.h"
 
 using ddpm::Backend;
+using ddpm::testing::synthetic_images;
 
 namespace {
 
@@ -1302,31 +1304,6 @@ ddpm::UNetConfig small_config() {
 }
 
 // ---- part (c): training curves -------------------------------------------------------------
-
-// Smooth random colour images with a disc, like a toy CIFAR.
-std::vector<uint8_t> synthetic_images(int count, int C, int H, int W, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
-  std::vector<uint8_t> px(static_cast<size_t>(count) * C * H * W);
-  for (int n = 0; n < count; ++n) {
-    float base[3], grad[3], disc[3];
-    for (int c = 0; c < 3; ++c) {
-      base[c] = u(gen);
-      grad[c] = u(gen) - 0.5f;
-      disc[c] = u(gen);
-    }
-    const float cy = u(gen) * H, cx = u(gen) * W, r = (0.15f + 0.25f * u(gen)) * std::min(H, W);
-    for (int c = 0; c < C; ++c)
-      for (int i = 0; i < H; ++i)
-        for (int j = 0; j < W; ++j) {
-          float v = base[c % 3] + grad[c % 3] * (static_cast<float>(i + j) / (H + W));
-          if ((i - cy) * (i - cy) + (j - cx) * (j - cx) < r * r) v = disc[c % 3];
-          v = std::min(std::max(v, 0.0f), 1.0f);
-          px[((static_cast<size_t>(n) * C + c) * H + i) * W + j] = static_cast<uint8_t>(v * 255.0f + 0.5f);
-        }
-  }
-  return px;
-}
 
 void train_compare(Backend& cpu, Backend& gpu, int steps, const std::string& label = "") {
   guarded("train" + label, [&] {

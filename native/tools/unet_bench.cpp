@@ -4,26 +4,37 @@
 //
 //   unet_bench [--base 64] [--depth 4] [--image 32] [--channels 3] [--batch 32]
 //              [--threads 2] [--warmup 2] [--iters 5] [--seconds S]
-//              [--profile] [--pytorch [script]]
+//              [--precision fp32|bf16] [--isa generic|avx2|avx512]
+//              [--profile [R]] [--pytorch [script]]
 //
-// --profile  also times every backend op of one training step and one
-//            forward (wrapping the backend in a timing decorator) and prints
-//            a table per op and shape to stderr.
+// --precision  the CPU backend's precision (bf16: convolutions on bf16
+//              operands, needs AVX512_BF16).
+// --isa        caps the kernels' instruction set (default: the best the CPU
+//              has), to time the AVX2 kernels on an AVX-512 machine.
+// --profile  also times every backend op of a training step and a forward
+//            (wrapping the backend in a timing decorator) and prints a table
+//            per op and shape to stderr: for each, the fastest of R profiled
+//            steps (default 3), so that on a shared machine the time other
+//            processes take from one run drops out.
 // --pytorch  then runs the PyTorch baseline script (default
 //            benchmarks/pytorch_ddpm_bench.py, relative to the working
-//            directory) on the CPU with the same sizes and threads, so both
-//            lines come from one invocation on an equally loaded machine.
+//            directory) on the CPU with the same sizes and threads (and bf16
+//            autocast with --precision bf16), so both lines come from one
+//            invocation on an equally loaded machine.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "../cpu/cpu_backend.h"
 #include "../cpu/gemm.h"
 #include "ddpm/backend.h"
 #include "ddpm/unet.h"
@@ -42,8 +53,10 @@ double seconds_since(Clock::time_point t0) {
 struct Options {
   int base = 64, depth = 4, image = 32, channels = 3, batch = 32, threads = 2, warmup = 2, iters = 5;
   double seconds = 0;
-  bool profile = false;
+  int profile_runs = 0;  // 0: no profile
   std::string pytorch;  // script path, empty = do not run
+  std::string precision = "fp32";
+  std::string isa;      // empty = the CPU's best
 };
 
 struct UsageError : std::runtime_error {
@@ -69,26 +82,46 @@ Options parse(int argc, char** argv) {
     else if (a == "--warmup") o.warmup = std::stoi(value());
     else if (a == "--iters") o.iters = std::stoi(value());
     else if (a == "--seconds") o.seconds = std::stod(value());
-    else if (a == "--profile") o.profile = true;
+    else if (a == "--profile")
+      o.profile_runs = (i + 1 < argc && argv[i + 1][0] != '-') ? std::stoi(argv[++i]) : 3;
+    else if (a == "--precision") o.precision = value();
+    else if (a == "--isa") o.isa = value();
     else if (a == "--pytorch") {
       o.pytorch = (i + 1 < argc && argv[i + 1][0] != '-') ? argv[++i] : "benchmarks/pytorch_ddpm_bench.py";
     } else usage("unknown argument " + a);
   }
   if (o.iters < 1 || o.batch < 1 || o.threads < 1) usage("iters, batch and threads must be >= 1");
+  if (!o.isa.empty() && o.isa != "generic" && o.isa != "avx2" && o.isa != "avx512")
+    usage("--isa must be generic, avx2 or avx512, got " + o.isa);
   return o;
 }
 
-// Repeats fn at least `iters` times (and for at least `min_seconds`); returns seconds per call.
+// CPU seconds this process has used (all threads).
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+struct PerCall {
+  double wall_s, cpu_s;  // seconds per call: elapsed, and CPU time of all threads
+};
+
+// Repeats fn at least `iters` times (and for at least `min_seconds`). The CPU
+// time is what a loaded machine leaves intact: with one thread it is the
+// work alone, whatever else runs (the pool's threads spin briefly between
+// ops, so with more threads it also counts some waiting).
 template <typename Fn>
-double time_per_call(Fn fn, int warmup, int iters, double min_seconds) {
+PerCall time_per_call(Fn fn, int warmup, int iters, double min_seconds) {
   for (int i = 0; i < warmup; ++i) fn();
   const auto t0 = Clock::now();
+  const double c0 = process_cpu_seconds();
   int done = 0;
   while (done < iters || seconds_since(t0) < min_seconds) {
     fn();
     ++done;
   }
-  return seconds_since(t0) / done;
+  return {seconds_since(t0) / done, (process_cpu_seconds() - c0) / done};
 }
 
 std::string json_escape(const std::string& s) {
@@ -101,7 +134,12 @@ std::string json_escape(const std::string& s) {
 }
 
 int run(const Options& o) {
-  std::unique_ptr<Backend> cpu(create_cpu_backend(o.threads));
+  if (!o.isa.empty())
+    cpu::gemm_limit_isa(o.isa == "avx512" ? cpu::GemmIsa::kAvx512
+                        : o.isa == "avx2" ? cpu::GemmIsa::kAvx2
+                                          : cpu::GemmIsa::kGeneric);
+  const cpu::ConvMath math = cpu::parse_precision(o.precision);
+  std::unique_ptr<Backend> cpu(cpu::create_backend(o.threads, math));
   tools::ProfilingBackend prof(*cpu);
   Backend& be = prof;
   UNetConfig cfg;
@@ -137,31 +175,48 @@ int run(const Options& o) {
     be.synchronize();
   };
 
-  const double train_s = time_per_call(train, o.warmup, o.iters, o.seconds);
+  const PerCall train_t = time_per_call(train, o.warmup, o.iters, o.seconds);
+  const double train_s = train_t.wall_s;
   std::vector<float> loss(1);
   net.read_losses(loss.data(), step - 1, 1);
-  const double fwd_s = time_per_call(forward, o.warmup, o.iters, o.seconds);
+  const PerCall fwd_t = time_per_call(forward, o.warmup, o.iters, o.seconds);
+  const double fwd_s = fwd_t.wall_s;
 
   std::printf(
-      "{\"backend\":\"cpu\",\"device\":\"%s\",\"kernel\":\"%s\",\"threads\":%d,\"batch\":%d,\"image\":%d,"
+      "{\"backend\":\"cpu\",\"device\":\"%s\",\"precision\":\"%s\",\"kernel\":\"%s\",\"threads\":%d,\"batch\":%d,\"image\":%d,"
       "\"base\":%d,\"depth\":%d,\"params\":%lld,\"train_img_per_s\":%.3f,\"forward_img_per_s\":%.3f,"
-      "\"train_step_ms\":%.1f,\"forward_ms\":%.1f,\"last_loss\":%.5f}\n",
-      json_escape(be.device_name()).c_str(), cpu::gemm_kernel_name(), be.threads(), o.batch, o.image,
+      "\"train_step_ms\":%.1f,\"forward_ms\":%.1f,\"train_step_cpu_ms\":%.1f,\"forward_cpu_ms\":%.1f,"
+      "\"last_loss\":%.5f}\n",
+      json_escape(be.device_name()).c_str(), o.precision.c_str(),
+      cpu::gemm_kernel_name(math == cpu::ConvMath::kBf16), be.threads(), o.batch, o.image,
       o.base, o.depth, static_cast<long long>(net.num_params()), o.batch / train_s, o.batch / fwd_s,
-      train_s * 1e3, fwd_s * 1e3, loss[0]);
+      train_s * 1e3, fwd_s * 1e3, train_t.cpu_s * 1e3, fwd_t.cpu_s * 1e3, loss[0]);
   std::fflush(stdout);
 
-  if (o.profile) {
-    prof.enabled = true;
-    auto t0 = Clock::now();
-    train();
-    const double train_wall = seconds_since(t0);
-    prof.print("one training step", train_wall);
-    prof.table.clear();
-    t0 = Clock::now();
-    forward();
-    prof.print("one eval forward", seconds_since(t0));
-    prof.enabled = false;
+  // The fastest of profile_runs calls of fn, per op and shape (and the fastest wall time).
+  auto profile = [&](const char* title, const std::function<void()>& fn) {
+    std::map<std::string, tools::ProfilingBackend::Entry> best;
+    double best_wall = 0;
+    for (int r = 0; r < o.profile_runs; ++r) {
+      prof.table.clear();
+      prof.enabled = true;
+      const auto t0 = Clock::now();
+      fn();
+      const double wall = seconds_since(t0);
+      prof.enabled = false;
+      best_wall = r == 0 ? wall : std::min(best_wall, wall);
+      for (const auto& e : prof.table) {
+        auto it = best.find(e.first);
+        if (it == best.end() || e.second.seconds < it->second.seconds) best[e.first] = e.second;
+      }
+    }
+    prof.table = best;
+    prof.print(title, best_wall);
+  };
+  if (o.profile_runs > 0) {
+    const std::string runs = " (fastest of " + std::to_string(o.profile_runs) + ")";
+    profile(("one training step" + runs).c_str(), train);
+    profile(("one eval forward" + runs).c_str(), forward);
   }
   be.free(x);
   be.free(y);
@@ -172,7 +227,8 @@ int run(const Options& o) {
                             " --batch " + std::to_string(o.batch) + " --image " + std::to_string(o.image) +
                             " --channels " + std::to_string(o.channels) + " --base " + std::to_string(o.base) +
                             " --depth " + std::to_string(o.depth) + " --warmup " + std::to_string(o.warmup) +
-                            " --iters " + std::to_string(o.iters) + " --seconds " + std::to_string(o.seconds);
+                            " --iters " + std::to_string(o.iters) + " --seconds " + std::to_string(o.seconds) +
+                            (math == cpu::ConvMath::kBf16 ? " --bf16" : "");
     std::fflush(stdout);
     const int rc = std::system(cmd.c_str());
     if (rc != 0) {
@@ -191,7 +247,8 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::fprintf(stderr,
                  "unet_bench: %s\nusage: unet_bench [--base 64] [--depth 4] [--image 32] [--channels 3]\n"
-                 "         [--batch 32] [--threads 2] [--warmup 2] [--iters 5] [--seconds S] [--profile]\n"
+                 "         [--batch 32] [--threads 2] [--warmup 2] [--iters 5] [--seconds S] [--profile [R]]\n"
+                 "         [--precision fp32|bf16] [--isa generic|avx2|avx512]\n"
                  "         [--pytorch [benchmarks/pytorch_ddpm_bench.py]]\n",
                  e.what());
     return 2;

@@ -15,6 +15,11 @@ namespace api {
 
 std::string version();
 
+// The CPU backend with a precision: "fp32" or "tf32" (float32: the CPU has no
+// TF32), or "bf16" (convolutions on bf16 operands with float32 sums; needs
+// AVX512_BF16, else throws ddpm::Error saying so). threads <= 0: all cores.
+Backend* create_cpu_backend_named(int threads, const std::string& precision);
+
 // Tensor table accessors; kind 0 = parameters, 1 = BatchNorm buffers.
 std::string tensor_name(const UNet& net, int kind, int i);
 int64_t tensor_offset(const UNet& net, int kind, int i);

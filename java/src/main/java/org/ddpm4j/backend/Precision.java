@@ -3,12 +3,15 @@ package org.ddpm4j.backend;
 import java.util.Locale;
 
 /**
- * The numerics of a CUDA backend (the CPU backend always computes in float32):
+ * The numerics of a backend:
  * <ul>
  *   <li>{@code FP32}: IEEE float32 everywhere;</li>
- *   <li>{@code TF32}: float32 storage, TF32 tensor-core math in convolutions and GEMMs;</li>
- *   <li>{@code BF16}: activations stored as bfloat16 channels-last and convolutions on bf16 tensor cores with
- *       float32 accumulation; parameters, gradients, Adam state and BatchNorm statistics stay float32.</li>
+ *   <li>{@code TF32}: float32 storage, TF32 tensor-core math in convolutions and GEMMs (CUDA; the CPU has no TF32
+ *       units and computes in float32);</li>
+ *   <li>{@code BF16}: convolutions multiply bfloat16 operands with float32 accumulation; parameters, gradients, Adam
+ *       state and BatchNorm statistics stay float32. On CUDA the activations are stored as bfloat16 channels-last;
+ *       on the CPU (which needs AVX512_BF16) they stay float32 NCHW and are rounded as the convolutions pack
+ *       them.</li>
  * </ul>
  */
 public enum Precision {

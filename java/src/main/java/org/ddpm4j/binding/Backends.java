@@ -28,8 +28,8 @@ public final class Backends {
     }
 
     /**
-     * The backend for a --device choice with a CUDA precision. The CPU computes in float32: TF32 is a no-op
-     * there, and BF16 is refused (it would silently mean something else) when the choice lands on the CPU.
+     * The backend for a --device choice with a precision. On the CPU, TF32 is float32 (no TF32 units), and BF16
+     * (bf16 convolution operands with float32 sums) needs AVX512_BF16: without it the CPU refuses it in one line.
      *
      * @param cudaLibs extra folders (colon-separated, may be null) holding libcudnn.so.9 and libcublas.so.13
      */
@@ -45,11 +45,13 @@ public final class Backends {
     }
 
     private static Backend cpu(int threads, Precision precision) {
-        if (precision == Precision.BF16) {
-            throw new IllegalArgumentException("--precision bf16 needs the CUDA backend; the CPU backend computes in "
-                    + "float32 (use --precision fp32, or --device cuda on a machine with an NVIDIA GPU)");
+        if (precision != Precision.BF16) return cpu(threads);
+        try {
+            return new NativeBackend(DdpmCpu.create_cpu_backend_named(threads, precision.id()), Precision.BF16);
+        } catch (RuntimeException e) {
+            throw new BackendUnavailableException(firstLine(e.getMessage())
+                    + "; use --precision fp32, or --device cuda on a machine with an NVIDIA GPU", e);
         }
-        return cpu(threads);
     }
 
     /** null when a CUDA backend can be opened here, else the reason in one line. */

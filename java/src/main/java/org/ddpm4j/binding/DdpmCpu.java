@@ -198,6 +198,9 @@ public final class DdpmCpu {
 
     public static native Backend create_cpu_backend(int threads);
 
+    /** The CPU backend with precision "fp32", "tf32" (= fp32 on the CPU) or "bf16" (needs AVX512_BF16; see ddpm/api.h). */
+    @Namespace("api") public static native Backend create_cpu_backend_named(int threads, @StdString String precision);
+
     public static native void destroy_backend(Backend backend);
 
     public static native void validate(@Const @ByRef UNetConfig config);

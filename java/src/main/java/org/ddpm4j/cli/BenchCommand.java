@@ -3,6 +3,7 @@ package org.ddpm4j.cli;
 import com.google.gson.JsonObject;
 import java.util.concurrent.Callable;
 import org.ddpm4j.backend.Backend;
+import org.ddpm4j.backend.Precision;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
@@ -48,7 +49,9 @@ public final class BenchCommand implements Callable<Integer> {
             JsonObject o = new JsonObject();
             o.addProperty("backend", be.name());
             o.addProperty("device", be.deviceName());
-            o.addProperty("precision", be.name().equals("cuda") ? common.precision().id() : "fp32");
+            // The CPU computes TF32 as float32.
+            boolean cpuTf32 = !be.name().equals("cuda") && common.precision() == Precision.TF32;
+            o.addProperty("precision", cpuTf32 ? "fp32" : common.precision().id());
             o.addProperty("threads", be.threads());
             o.addProperty("batch", b);
             o.addProperty("image", cfg.inChannels() + "x" + cfg.height() + "x" + cfg.width());

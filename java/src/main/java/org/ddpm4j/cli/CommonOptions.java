@@ -26,8 +26,9 @@ public final class CommonOptions {
     boolean tf32;
 
     @Option(names = "--precision", paramLabel = "fp32|tf32|bf16", converter = PrecisionConverter.class,
-            description = {"CUDA numerics (default: fp32, or tf32 with --tf32): fp32 = IEEE float32; tf32 = TF32 tensor cores;",
-                    "bf16 = bfloat16 channels-last activations with float32 weights, gradients, Adam and BatchNorm statistics."})
+            description = {"Numerics (default: fp32, or tf32 with --tf32): fp32 = IEEE float32; tf32 = TF32 tensor cores (CUDA; fp32 on the CPU);",
+                    "bf16 = bfloat16 convolution operands with float32 weights, gradients, Adam and BatchNorm statistics",
+                    "(CUDA; on the CPU where it has AVX512_BF16)."})
     Precision precision;
 
     @Option(names = "--seed", paramLabel = "N", description = "Random seed (default: 0).")
