@@ -1,0 +1,274 @@
+package org.ddpm4j.api;
+
+import java.awt.image.BufferedImage;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import org.ddpm4j.data.CifarDownloader;
+import org.ddpm4j.data.CifarLocator;
+import org.ddpm4j.data.DataSpec;
+import org.ddpm4j.data.ImageSet;
+import org.ddpm4j.data.MemoryImages;
+import org.ddpm4j.data.Split;
+import org.ddpm4j.model.UNetConfig;
+
+/**
+ * What a {@link Trainer} trains on: CIFAR-10 (found as the command line finds it, or downloaded), a
+ * folder of pictures, or any images a program has, as {@link BufferedImage}s or uint8 arrays, each
+ * with an optional class name; narrowed to one class or the first N images. Immutable: every method
+ * returns a changed copy.
+ *
+ * <p>Images from a program are read from their {@code Iterable} once, when this is made, and kept in
+ * memory (pictures are converted when training starts, at the model's shape). The run's checkpoint
+ * records them as "images in memory": only the program can give them again, so a command-line
+ * {@code --resume} of such a run is refused, and {@code Trainer.resume(dir).data(...)} needs the same
+ * number of images.
+ *
+ * <p>On a resumed run (and for a fine-tune's default, the base model's data), {@link #recorded()} stands for
+ * the data the checkpoint names; any choice given besides must agree with it.
+ */
+public final class TrainingData {
+    private static final String ONE_CLASS = "images";
+
+    private String source;          // DataSpec.CIFAR10, FOLDER, MEMORY, or null: as recorded
+    private Path cifarDir;
+    private Path imageDir;
+    private Split split;
+    private String className;
+    private Integer limit;
+    private Boolean resize;
+    private boolean download;
+    private String url = CifarDownloader.DEFAULT_URL;
+    private String md5 = CifarDownloader.OFFICIAL_MD5;
+    private Path cacheDir = CifarDownloader.defaultCacheDir();
+    private List<BufferedImage> pictures;
+    private List<String> pictureClasses;
+    private ImageSet arrays;
+
+    private TrainingData() {}
+
+    private TrainingData copy() {
+        TrainingData d = new TrainingData();
+        d.source = source;
+        d.cifarDir = cifarDir;
+        d.imageDir = imageDir;
+        d.split = split;
+        d.className = className;
+        d.limit = limit;
+        d.resize = resize;
+        d.download = download;
+        d.url = url;
+        d.md5 = md5;
+        d.cacheDir = cacheDir;
+        d.pictures = pictures;
+        d.pictureClasses = pictureClasses;
+        d.arrays = arrays;
+        return d;
+    }
+
+    /**
+     * The CIFAR-10 training images in the official binary format, found in this order: $DDPM_CIFAR_DIR,
+     * ../shared/data/cifar-10-batches-bin next to the project, the download cache ({@link #download}).
+     */
+    public static TrainingData cifar10() {
+        TrainingData d = new TrainingData();
+        d.source = DataSpec.CIFAR10;
+        return d;
+    }
+
+    /** CIFAR-10 from {@code dir} (data_batch_1.bin ... data_batch_5.bin, test_batch.bin, batches.meta.txt). */
+    public static TrainingData cifar10(Path dir) {
+        return cifar10().cifarDir(dir);
+    }
+
+    /**
+     * The PNG and JPEG pictures in {@code dir}: one subfolder per class (in name order), or a flat folder of one
+     * class; read at their stored pixel values (grey, 16-bit and palette pictures exactly).
+     */
+    public static TrainingData imageFolder(Path dir) {
+        TrainingData d = new TrainingData();
+        d.source = DataSpec.FOLDER;
+        d.imageDir = dir;
+        return d;
+    }
+
+    /** These pictures, one class; each must be the model's size unless {@link #resize}. */
+    public static TrainingData images(Iterable<BufferedImage> pictures) {
+        List<BufferedImage> list = listOf(pictures, "pictures");
+        return images(list, Collections.nCopies(list.size(), ONE_CLASS));
+    }
+
+    /** These pictures with a class name each (the i-th name is the i-th picture's); classes in name order. */
+    public static TrainingData images(Iterable<BufferedImage> pictures, Iterable<String> classNames) {
+        TrainingData d = new TrainingData();
+        d.source = DataSpec.MEMORY;
+        d.pictures = listOf(pictures, "pictures");
+        d.pictureClasses = listOf(classNames, "class names");
+        if (d.pictureClasses.size() != d.pictures.size()) {
+            throw new InvalidInputException(d.pictures.size() + " pictures but " + d.pictureClasses.size()
+                    + " class names; give one name per picture");
+        }
+        return d;
+    }
+
+    /** These images as uint8 arrays of channels x height x width values each, channel-major (C, H, W); one class. */
+    public static TrainingData arrays(Iterable<byte[]> images, int channels, int height, int width) {
+        List<byte[]> list = listOf(images, "image arrays");
+        return arrays(list, Collections.nCopies(list.size(), ONE_CLASS), channels, height, width);
+    }
+
+    /** These uint8 (C, H, W) arrays with a class name each; classes in name order. */
+    public static TrainingData arrays(Iterable<byte[]> images, Iterable<String> classNames, int channels, int height,
+                                      int width) {
+        TrainingData d = new TrainingData();
+        d.source = DataSpec.MEMORY;
+        d.arrays = Errors.call(() -> MemoryImages.ofArrays(listOf(images, "image arrays"), listOf(classNames, "class names"),
+                channels, height, width));
+        return d;
+    }
+
+    /** The data the checkpoint names: of the run being resumed, or of a fine-tune's base model. */
+    public static TrainingData recorded() {
+        return new TrainingData();
+    }
+
+    /** CIFAR-10's training (50,000 images, the default) or test (10,000) files. */
+    public TrainingData split(Split s) {
+        TrainingData d = copy();
+        d.split = s;
+        return d;
+    }
+
+    /** Only the images of one class, by name ({@code "ship"}, any case) or label number ({@code "8"}). */
+    public TrainingData onlyClass(String nameOrLabel) {
+        TrainingData d = copy();
+        d.className = nameOrLabel;
+        return d;
+    }
+
+    /** Only the first {@code n} images (after {@link #onlyClass}); 0 = all. */
+    public TrainingData limit(int n) {
+        if (n < 0) throw new InvalidInputException("--limit must be >= 0, got " + n);
+        TrainingData d = copy();
+        d.limit = n;
+        return d;
+    }
+
+    /** Scale pictures that are not the model's size (bilinear, whole picture) instead of refusing them. */
+    public TrainingData resize(boolean scale) {
+        TrainingData d = copy();
+        d.resize = scale;
+        return d;
+    }
+
+    /** Where the CIFAR-10 files are; also moves the CIFAR-10 folder of a {@link #recorded()} run. */
+    public TrainingData cifarDir(Path dir) {
+        TrainingData d = copy();
+        d.cifarDir = dir;
+        return d;
+    }
+
+    /** Moves the picture folder of a {@link #recorded()} run. */
+    public TrainingData imageDir(Path dir) {
+        TrainingData d = copy();
+        d.imageDir = dir;
+        return d;
+    }
+
+    /** Download CIFAR-10 (about 170 MB, MD5-checked) into the cache when it is not found. */
+    public TrainingData download(boolean fetch) {
+        TrainingData d = copy();
+        d.download = fetch;
+        return d;
+    }
+
+    /**
+     * Where {@link #download} fetches cifar-10-binary.tar.gz and its expected MD5 (each null: the official one, the
+     * default).
+     */
+    public TrainingData downloadFrom(String archiveUrl, String archiveMd5) {
+        TrainingData d = copy();
+        d.url = archiveUrl != null ? archiveUrl : CifarDownloader.DEFAULT_URL;
+        d.md5 = archiveMd5 != null ? archiveMd5 : CifarDownloader.OFFICIAL_MD5;
+        return d;
+    }
+
+    /** The download cache (default ~/.cache/ddpm4j). */
+    public TrainingData cacheDir(Path dir) {
+        TrainingData d = copy();
+        d.cacheDir = dir;
+        return d;
+    }
+
+    boolean isRecorded() {
+        return source == null;
+    }
+
+    boolean inMemory() {
+        return DataSpec.MEMORY.equals(source);
+    }
+
+    CifarLocator locator() {
+        return new CifarLocator(download, url, md5, cacheDir);
+    }
+
+    /** The spec of a new run: the choices made, the defaults for the others. */
+    DataSpec spec() {
+        if (source == null) throw new InvalidInputException("a new model has no recorded data to train on; give TrainingData.cifar10(), "
+                + "imageFolder(dir) or images(...)");
+        return Errors.call(() -> new DataSpec(source, path(source), split != null ? split : Split.TRAIN, className,
+                limit != null ? limit : 0, resize != null && resize));
+    }
+
+    /** {@code recorded} with this one's choices: the given ones (which must agree on a resume) and the locations. */
+    DataSpec resolve(DataSpec recorded) {
+        if (source != null && !source.equals(recorded.source())) return spec();
+        String p = path(recorded.source());
+        return Errors.call(() -> new DataSpec(recorded.source(), p != null ? p : recorded.path(),
+                split != null ? split : recorded.split(), className != null ? className : recorded.className(),
+                limit != null ? limit : recorded.limit(), resize != null ? resize : recorded.resize()));
+    }
+
+    /** The choices made whose values differ from a run's recorded data, as "--flag VALUE (the run has RECORDED)". */
+    List<String> changedFrom(DataSpec r) {
+        List<String> out = new ArrayList<>();
+        if (source != null && !source.equals(r.source())) out.add(Changes.of("--data", source, r.source()));
+        if (split != null && split != r.split()) out.add(Changes.of("--split", split.label(), r.split().label()));
+        Changes.add(out, "--resize", resize, r.resize());
+        if (className != null && (r.className() == null || !className.equalsIgnoreCase(r.className()))) {
+            out.add(Changes.of("--class", className, r.className() == null ? "every class" : r.className()));
+        }
+        if (limit != null && limit != r.limit()) out.add(Changes.of("--limit", limit, r.limit() == 0 ? "no limit" : r.limit()));
+        return out;
+    }
+
+    /** The images handed over, at the model's shape; null for data read from files. */
+    ImageSet memory(UNetConfig cfg) {
+        if (arrays != null) {
+            if (resize != null && resize) throw new InvalidInputException("resize applies to pictures and image folders, not to arrays");
+            return arrays;
+        }
+        if (pictures == null) return null;
+        return Errors.call(() -> MemoryImages.ofPictures(pictures, pictureClasses, cfg.inChannels(), cfg.height(), cfg.width(),
+                resize != null && resize));
+    }
+
+    private String path(String forSource) {
+        Path p = DataSpec.CIFAR10.equals(forSource) ? cifarDir : DataSpec.FOLDER.equals(forSource) ? imageDir : null;
+        return p == null ? null : p.toString();
+    }
+
+    private static <T> List<T> listOf(Iterable<T> items, String what) {
+        if (items == null) throw new InvalidInputException("the " + what + " are null");
+        List<T> out = new ArrayList<>();
+        for (T t : items) out.add(t);
+        return Collections.unmodifiableList(out);
+    }
+
+    @Override
+    public String toString() {
+        return source == null ? "the recorded data" : source.toLowerCase(Locale.ROOT) + (className != null ? ", class " + className : "");
+    }
+}
