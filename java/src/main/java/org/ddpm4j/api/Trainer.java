@@ -348,20 +348,16 @@ public final class Trainer {
             trained = true;
         }
         long since = setupSince != null ? setupSince : System.nanoTime();
-        try {
-            return Errors.call(() -> {
-                TrainJob.Request req = switch (start) {
-                    case NEW -> newRun();
-                    case FINETUNE -> fineTuneRun();
-                    case RESUME -> resumedRun();
-                };
-                try (Backend be = compute.open()) {
-                    return result(TrainJob.run(be, req, log, stop, since));
-                }
-            });
-        } finally {
-            stop.finished();
-        }
+        return Errors.call(() -> {
+            TrainJob.Request req = switch (start) {
+                case NEW -> newRun();
+                case FINETUNE -> fineTuneRun();
+                case RESUME -> resumedRun();
+            };
+            try (Backend be = compute.open()) {
+                return result(TrainJob.run(be, req, log, stop, since));
+            }
+        });
     }
 
     /**
@@ -384,11 +380,6 @@ public final class Trainer {
                         r.trainImagesPerSecond(), r.forwardImagesPerSecond(), r.peakMemoryBytes());
             }
         });
-    }
-
-    /** Waits up to {@code seconds} for {@link #train} to return (e.g. in a shutdown hook after {@link #requestStop}). */
-    public boolean awaitFinished(long seconds) {
-        return stop.awaitFinished(seconds);
     }
 
     private TrainJob.Request newRun() {
