@@ -264,6 +264,7 @@ public final class TrainingData {
         if (items == null) throw new InvalidInputException("the " + what + " are null");
         List<T> out = new ArrayList<>();
         for (T t : items) out.add(t);
+        if (out.isEmpty()) throw new InvalidInputException("no " + what + " were given");
         return Collections.unmodifiableList(out);
     }
 
