@@ -58,7 +58,8 @@ final class Errors {
         if (t.getClass() == RuntimeException.class && String.valueOf(t.getMessage()).contains("out of memory")) {
             return new DeviceUnavailableException(describe(t) + "; try a smaller --batch", t);
         }
-        return new InternalException(t.getClass().getSimpleName() + ": " + describe(t), t);
+        String m = t.getMessage();
+        return new InternalException(t.getClass().getSimpleName() + (m == null || m.isBlank() ? "" : ": " + oneLine(m)), t);
     }
 
     /** The message a user reads: one line, files that do not exist said so. */
