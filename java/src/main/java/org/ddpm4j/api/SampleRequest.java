@@ -5,6 +5,7 @@ import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
 import org.ddpm4j.data.ClassSelector;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.sample.SampleOptions;
@@ -33,48 +34,55 @@ public final class SampleRequest {
 
     private static final PrintStream SILENT = new PrintStream(OutputStream.nullOutputStream());
 
-    private final int count;
-    private final long seed;
-    private final int batch;
-    private final SamplerKind sampler;
-    private final Integer steps;
-    private final Double eta;
-    private final boolean clipX0;
-    private final String className;
-    private final Double guidance;
-    private final Integer midStep;
-    private final int stripImages;
-    private final int stripFrames;
-    private final Listener listener;
-    private final BooleanSupplier stop;
-    private final PrintStream log;
+    /** The values, copied and changed by each {@code with} method, never changed once the request holds them. */
+    private static final class Values implements Cloneable {
+        int count;
+        long seed;
+        int batch = 100;
+        SamplerKind sampler = SamplerKind.DDPM;
+        Integer steps;
+        Double eta;
+        boolean clipX0;
+        String className;
+        Double guidance;
+        Integer midStep;
+        int stripImages = 8;
+        int stripFrames = 11;
+        Listener listener;
+        BooleanSupplier stop = () -> false;
+        PrintStream log = SILENT;
 
-    private SampleRequest(int count, long seed, int batch, SamplerKind sampler, Integer steps, Double eta, boolean clipX0,
-                          String className, Double guidance, Integer midStep, int stripImages, int stripFrames,
-                          Listener listener, BooleanSupplier stop, PrintStream log) {
-        if (count < 1) throw new InvalidInputException("--count must be >= 1, got " + count);
-        if (batch < 1) throw new InvalidInputException("--batch must be >= 1, got " + batch);
-        if (sampler == null) throw new InvalidInputException("the sampler is null (DDPM or DDIM)");
-        if (steps != null && steps < 1) throw new InvalidInputException("--sampling-steps must be >= 1, got " + steps);
-        if (eta != null && (!(eta >= 0) || Double.isInfinite(eta))) throw new InvalidInputException("--eta must be a number >= 0, got " + eta);
-        if (guidance != null && !Double.isFinite(guidance)) throw new InvalidInputException("--guidance must be a number, got " + guidance);
-        if (stripImages < 0) throw new InvalidInputException("--strip-images must be >= 0, got " + stripImages);
-        if (stripFrames < 2) throw new InvalidInputException("--strip-frames must be >= 2, got " + stripFrames);
-        this.count = count;
-        this.seed = seed;
-        this.batch = batch;
-        this.sampler = sampler;
-        this.steps = steps;
-        this.eta = eta;
-        this.clipX0 = clipX0;
-        this.className = className;
-        this.guidance = guidance;
-        this.midStep = midStep;
-        this.stripImages = stripImages;
-        this.stripFrames = stripFrames;
-        this.listener = listener;
-        this.stop = stop != null ? stop : () -> false;
-        this.log = log != null ? log : SILENT;
+        Values copy() {
+            try {
+                return (Values) clone();
+            } catch (CloneNotSupportedException e) {
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    private final Values v;
+
+    private SampleRequest(Values v) {
+        if (v.count < 1) throw new InvalidInputException("--count must be >= 1, got " + v.count);
+        if (v.batch < 1) throw new InvalidInputException("--batch must be >= 1, got " + v.batch);
+        if (v.sampler == null) throw new InvalidInputException("the sampler is null (DDPM or DDIM)");
+        if (v.steps != null && v.steps < 1) throw new InvalidInputException("--sampling-steps must be >= 1, got " + v.steps);
+        if (v.eta != null && (!(v.eta >= 0) || Double.isInfinite(v.eta))) {
+            throw new InvalidInputException("--eta must be a number >= 0, got " + v.eta);
+        }
+        if (v.guidance != null && !Double.isFinite(v.guidance)) throw new InvalidInputException("--guidance must be a number, got " + v.guidance);
+        if (v.stripImages < 0) throw new InvalidInputException("--strip-images must be >= 0, got " + v.stripImages);
+        if (v.stripFrames < 2) throw new InvalidInputException("--strip-frames must be >= 2, got " + v.stripFrames);
+        if (v.stop == null) v.stop = () -> false;
+        if (v.log == null) v.log = SILENT;
+        this.v = v;
+    }
+
+    private SampleRequest with(Consumer<Values> change) {
+        Values c = v.copy();
+        change.accept(c);
+        return new SampleRequest(c);
     }
 
     /**
@@ -83,48 +91,49 @@ public final class SampleRequest {
      * conditional model draws the classes in turn with guidance 2.
      */
     public static SampleRequest of(int count) {
-        return new SampleRequest(count, 0, 100, SamplerKind.DDPM, null, null, false, null, null, null, 8, 11, null, null, null);
+        Values v = new Values();
+        v.count = count;
+        return new SampleRequest(v);
     }
 
     public SampleRequest withCount(int n) {
-        return new SampleRequest(n, seed, batch, sampler, steps, eta, clipX0, className, guidance, midStep, stripImages,
-                stripFrames, listener, stop, log);
+        return with(c -> c.count = n);
     }
 
     /** The seed of the noise: image k's is a function of (seed, k) only. */
     public SampleRequest withSeed(long s) {
-        return new SampleRequest(count, s, batch, sampler, steps, eta, clipX0, className, guidance, midStep, stripImages,
-                stripFrames, listener, stop, log);
+        return with(c -> c.seed = s);
     }
 
     /** Images per device batch (memory, not results: the images are the same for any batch). */
     public SampleRequest withBatch(int n) {
-        return new SampleRequest(count, seed, n, sampler, steps, eta, clipX0, className, guidance, midStep, stripImages,
-                stripFrames, listener, stop, log);
+        return with(c -> c.batch = n);
     }
 
     /** DDPM (every timestep; the notebook's) or DDIM over its default 50 evenly spaced steps. */
     public SampleRequest withSampler(SamplerKind kind) {
-        return new SampleRequest(count, seed, batch, kind, null, eta, clipX0, className, guidance, midStep, stripImages,
-                stripFrames, listener, stop, log);
+        return with(c -> {
+            c.sampler = kind;
+            c.steps = null;
+        });
     }
 
     /** DDIM over {@code samplingSteps} evenly spaced timesteps (1..T); DDPM takes all T. */
     public SampleRequest withSampler(SamplerKind kind, int samplingSteps) {
-        return new SampleRequest(count, seed, batch, kind, samplingSteps, eta, clipX0, className, guidance, midStep,
-                stripImages, stripFrames, listener, stop, log);
+        return with(c -> {
+            c.sampler = kind;
+            c.steps = samplingSteps;
+        });
     }
 
     /** DDIM's noise: 0 deterministic (the default), 1 as noisy as DDPM's posterior. */
     public SampleRequest withEta(double e) {
-        return new SampleRequest(count, seed, batch, sampler, steps, e, clipX0, className, guidance, midStep, stripImages,
-                stripFrames, listener, stop, log);
+        return with(c -> c.eta = e);
     }
 
     /** Clip the predicted x_0 to [-1, 1] at every step (needed by cosine-schedule models). */
     public SampleRequest withClipX0(boolean clip) {
-        return new SampleRequest(count, seed, batch, sampler, steps, eta, clip, className, guidance, midStep, stripImages,
-                stripFrames, listener, stop, log);
+        return with(c -> c.clipX0 = clip);
     }
 
     /**
@@ -132,32 +141,30 @@ public final class SampleRequest {
      * for unconditional draws; null (the default) for every class in turn, image k of class k mod classes.
      */
     public SampleRequest withClass(String nameOrLabel) {
-        return new SampleRequest(count, seed, batch, sampler, steps, eta, clipX0, nameOrLabel, guidance, midStep, stripImages,
-                stripFrames, listener, stop, log);
+        return with(c -> c.className = nameOrLabel);
     }
 
     /** Classifier-free guidance w of a conditional model: eps_null + w (eps_class - eps_null); 1 = the class alone. */
     public SampleRequest withGuidance(double w) {
-        return new SampleRequest(count, seed, batch, sampler, steps, eta, clipX0, className, w, midStep, stripImages,
-                stripFrames, listener, stop, log);
+        return with(c -> c.guidance = w);
     }
 
     /** Also keep every image at this t (default T/2, the notebook's t = 500); -1: no snapshot. */
     public SampleRequest withMidStep(int t) {
-        return new SampleRequest(count, seed, batch, sampler, steps, eta, clipX0, className, guidance, t, stripImages,
-                stripFrames, listener, stop, log);
+        return with(c -> c.midStep = t);
     }
 
     /** The x_T .. x_0 strip: its first {@code images} images (0: none) in {@code frames} frames each. */
     public SampleRequest withStrip(int images, int frames) {
-        return new SampleRequest(count, seed, batch, sampler, steps, eta, clipX0, className, guidance, midStep, images, frames,
-                listener, stop, log);
+        return with(c -> {
+            c.stripImages = images;
+            c.stripFrames = frames;
+        });
     }
 
     /** Told of the progress on the sampling thread, every 10 reverse steps. */
     public SampleRequest withListener(Listener l) {
-        return new SampleRequest(count, seed, batch, sampler, steps, eta, clipX0, className, guidance, midStep, stripImages,
-                stripFrames, l, stop, log);
+        return with(c -> c.listener = l);
     }
 
     /**
@@ -166,38 +173,36 @@ public final class SampleRequest {
      * created, if empty).
      */
     public SampleRequest withStop(BooleanSupplier s) {
-        return new SampleRequest(count, seed, batch, sampler, steps, eta, clipX0, className, guidance, midStep, stripImages,
-                stripFrames, listener, s, log);
+        return with(c -> c.stop = s);
     }
 
     /** Where {@link DiffusionModel#writeSamples} writes what it does and its progress (default: nowhere). */
     public SampleRequest withLog(PrintStream out) {
-        return new SampleRequest(count, seed, batch, sampler, steps, eta, clipX0, className, guidance, midStep, stripImages,
-                stripFrames, listener, stop, out);
+        return with(c -> c.log = out);
     }
 
     public int count() {
-        return count;
+        return v.count;
     }
 
     public long seed() {
-        return seed;
+        return v.seed;
     }
 
     public int batch() {
-        return batch;
+        return v.batch;
     }
 
     Listener listener() {
-        return listener;
+        return v.listener;
     }
 
     BooleanSupplier stop() {
-        return stop;
+        return v.stop;
     }
 
     PrintStream log() {
-        return log;
+        return v.log;
     }
 
     /**
@@ -207,12 +212,12 @@ public final class SampleRequest {
      * @param source the model's file, for messages
      */
     SampleOptions resolve(UNetConfig cfg, List<String> classNames, String source) {
-        if (sampler == SamplerKind.DDPM && eta != null) throw new InvalidInputException("--eta is for --sampler ddim");
+        if (v.sampler == SamplerKind.DDPM && v.eta != null) throw new InvalidInputException("--eta is for --sampler ddim");
         int T = cfg.timesteps();
-        int mid = midStep != null ? midStep : T / 2;
+        int mid = v.midStep != null ? v.midStep : T / 2;
         if (mid >= T || mid < -1) throw new InvalidInputException("--mid-step must be in [0, " + (T - 1) + "] or -1, got " + mid);
-        SampleOptions o = new SampleOptions(count, seed, mid, stripImages, stripFrames)
-                .withSampler(sampler, steps != null ? steps : 0, eta != null ? eta : 0.0, clipX0)
+        SampleOptions o = new SampleOptions(v.count, v.seed, mid, v.stripImages, v.stripFrames)
+                .withSampler(v.sampler, v.steps != null ? v.steps : 0, v.eta != null ? v.eta : 0.0, v.clipX0)
                 .withClass(classLabel(cfg, classNames, source), guidance(cfg));
         Sampler.timesteps(o, T);  // --sampler / --sampling-steps against the model, before anything is done
         return o;
@@ -220,20 +225,20 @@ public final class SampleRequest {
 
     /** The class against the model: its label (the null class for 'none'), or -1 for every class in turn. */
     private int classLabel(UNetConfig cfg, List<String> classNames, String source) {
-        if (className == null) return -1;
+        if (v.className == null) return -1;
         if (!cfg.conditional()) {
             throw new InvalidInputException("--class needs a class-conditional model (train with --conditional); "
                     + source + " is unconditional");
         }
-        String c = className.trim();
+        String c = v.className.trim();
         if (c.equalsIgnoreCase("none") || c.equalsIgnoreCase("null")) return cfg.numClasses();
         return ClassSelector.resolve(classNames, c);
     }
 
     private double guidance(UNetConfig cfg) {
-        if (guidance == null) return SampleOptions.DEFAULT_GUIDANCE;
+        if (v.guidance == null) return SampleOptions.DEFAULT_GUIDANCE;
         if (!cfg.conditional()) throw new InvalidInputException("--guidance needs a class-conditional model (train with --conditional)");
-        return guidance;
+        return v.guidance;
     }
 
     /** Label numbers as names, for a conditional model whose file names no classes. */

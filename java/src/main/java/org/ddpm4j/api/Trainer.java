@@ -116,198 +116,165 @@ public final class Trainer {
     // ---- the model (new runs; compared on a resume) ----------------------------------------------
 
     public Trainer preset(Preset p) {
-        model.preset = p;
-        return this;
+        return set(() -> model.preset = p);
     }
 
     /** A whole model configuration in place of the preset's model (its training settings stay the preset's). */
     public Trainer model(UNetConfig config) {
-        model.whole = config;
-        return this;
+        return set(() -> model.whole = config);
     }
 
     public Trainer baseWidth(int channels) {
-        model.baseWidth = channels;
-        return this;
+        return set(() -> model.baseWidth = channels);
     }
 
     public Trainer depth(int d) {
-        model.depth = d;
-        return this;
+        return set(() -> model.depth = d);
     }
 
     /** Image height and width. */
     public Trainer imageSize(int px) {
-        model.imageSize = px;
-        return this;
+        return set(() -> model.imageSize = px);
     }
 
     /** 3 (RGB) or 1 (grey). */
     public Trainer channels(int c) {
-        model.channels = c;
-        return this;
+        return set(() -> model.channels = c);
     }
 
     public Trainer timeDim(int d) {
-        model.timeDim = d;
-        return this;
+        return set(() -> model.timeDim = d);
     }
 
     /** Diffusion steps T. */
     public Trainer timesteps(int t) {
-        model.timesteps = t;
-        return this;
+        return set(() -> model.timesteps = t);
     }
 
     /** The linear schedule's first beta. */
     public Trainer betaStart(float beta) {
-        model.betaStart = beta;
-        return this;
+        return set(() -> model.betaStart = beta);
     }
 
     /** The linear schedule's last beta. */
     public Trainer betaEnd(float beta) {
-        model.betaEnd = beta;
-        return this;
+        return set(() -> model.betaEnd = beta);
     }
 
     public Trainer schedule(NoiseSchedule s) {
-        model.schedule = s;
-        return this;
+        return set(() -> model.schedule = s);
     }
 
     /** A class-conditional model (on as many classes as the data has; labels dropped with {@link #condDrop}), or not. */
     public Trainer conditional(boolean on) {
-        model.conditional = on;
-        return this;
+        return set(() -> model.conditional = on);
     }
 
     // ---- training settings ------------------------------------------------------------------------
 
     public Trainer batch(int images) {
-        settings.batch = images;
-        return this;
+        return set(() -> settings.batch = images);
     }
 
     /** Adam's learning rate. */
     public Trainer lr(double rate) {
-        settings.lr = rate;
-        return this;
+        return set(() -> settings.lr = rate);
     }
 
     /** Epochs to train; the run ends with the last (or at {@link #steps}). */
     public Trainer epochs(int n) {
-        settings.epochs = n;
-        return this;
+        return set(() -> settings.epochs = n);
     }
 
     /** Stop when the global step reaches {@code globalStep} (0 = no limit). */
     public Trainer steps(long globalStep) {
-        settings.steps = globalStep;
-        return this;
+        return set(() -> settings.steps = globalStep);
     }
 
     /** Random horizontal flips. */
     public Trainer flip(boolean on) {
-        settings.flip = on;
-        return this;
+        return set(() -> settings.flip = on);
     }
 
     /** Seeds the initialisation, the data order, the flips, t and the noise. */
     public Trainer seed(long s) {
-        settings.seed = s;
-        return this;
+        return set(() -> settings.seed = s);
     }
 
     /** The time-embedding table of a new model: STANDARD or NOTEBOOK (a fine-tune keeps its base's). */
     public Trainer timeTable(TimeTable t) {
-        settings.timeTable = t;
-        return this;
+        return set(() -> settings.timeTable = t);
     }
 
     /** Decay of the EMA of the weights (0 = none), warmed up as min(decay, (1 + u) / (10 + u)). */
     public Trainer emaDecay(double decay) {
-        settings.emaDecay = decay;
-        return this;
+        return set(() -> settings.emaDecay = decay);
     }
 
     /** Conditional models: the probability that a training label is dropped to the null class. */
     public Trainer condDrop(double p) {
-        settings.condDrop = p;
-        return this;
+        return set(() -> settings.condDrop = p);
     }
 
     /** A 10x10 sample grid every {@code epochs} epochs and after the last; 0 = never. */
     public Trainer sampleEvery(int epochs) {
-        settings.sampleEvery = epochs;
-        return this;
+        return set(() -> settings.sampleEvery = epochs);
     }
 
     /** A checkpoint every {@code epochs} epochs (always one at the end). */
     public Trainer checkpointEvery(int epochs) {
-        settings.checkpointEvery = epochs;
-        return this;
+        return set(() -> settings.checkpointEvery = epochs);
     }
 
     /** Also a checkpoint after {@code minutes} without one; 0 = off. */
     public Trainer checkpointMinutes(double minutes) {
-        settings.checkpointMinutes = minutes;
-        return this;
+        return set(() -> settings.checkpointMinutes = minutes);
     }
 
     /** Read the losses from the device at least every {@code steps} steps (the listener hears them then). */
     public Trainer logEvery(int steps) {
-        settings.logEvery = steps;
-        return this;
+        return set(() -> settings.logEvery = steps);
     }
 
     // ---- data, output, device -----------------------------------------------------------------------
 
     /** What to train on (default: CIFAR-10 for a new model, the recorded data for a fine-tune or a resume). */
     public Trainer data(TrainingData d) {
-        data = d;
-        return this;
+        return set(() -> this.data = d);
     }
 
     /** The run folder (created; a resumed run's is its own). */
     public Trainer outputDir(Path dir) {
-        outDir = dir;
-        return this;
+        return set(() -> this.outDir = dir);
     }
 
     /** Start over in a run folder that already holds a checkpoint (dropping that run's older checkpoints). */
     public Trainer force(boolean startOver) {
-        force = startOver;
-        return this;
+        return set(() -> this.force = startOver);
     }
 
     /** Checkpoints to keep in the run folder: model.ckpt and {@code n - 1} older ones (default 2). */
     public Trainer keep(int n) {
-        keep = n;
-        return this;
+        return set(() -> this.keep = n);
     }
 
     /** Where to run (default {@link Compute#auto()}). */
     public Trainer compute(Compute c) {
-        compute = c;
-        return this;
+        return set(() -> this.compute = c);
     }
 
     /** A progress bar or plain lines on the log (default NONE: a program has the listener). */
     public Trainer progress(Progress.Mode mode) {
-        progress = mode;
-        return this;
+        return set(() -> this.progress = mode);
     }
 
     /** Where the run says what it does (the model, the data, warnings, the time breakdown); default System.err. */
     public Trainer log(PrintStream out) {
-        log = out;
-        return this;
+        return set(() -> this.log = out);
     }
 
     public Trainer listener(TrainingListener l) {
-        listener = l;
-        return this;
+        return set(() -> this.listener = l);
     }
 
     /**
@@ -325,7 +292,12 @@ public final class Trainer {
      * counts from there (default: the call to {@link #train}).
      */
     public Trainer setupSince(long nanoTime) {
-        setupSince = nanoTime;
+        return set(() -> this.setupSince = nanoTime);
+    }
+
+    /** Runs a setter's assignment; returns this trainer, for chaining. */
+    private Trainer set(Runnable assignment) {
+        assignment.run();
         return this;
     }
 

@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.Consumer;
 import org.ddpm4j.data.CifarDownloader;
 import org.ddpm4j.data.CifarLocator;
 import org.ddpm4j.data.DataSpec;
@@ -32,40 +33,48 @@ import org.ddpm4j.model.UNetConfig;
 public final class TrainingData {
     private static final String ONE_CLASS = "images";
 
-    private String source;          // DataSpec.CIFAR10, FOLDER, MEMORY, or null: as recorded
-    private Path cifarDir;
-    private Path imageDir;
-    private Split split;
-    private String className;
-    private Integer limit;
-    private Boolean resize;
-    private boolean download;
-    private String url = CifarDownloader.DEFAULT_URL;
-    private String md5 = CifarDownloader.OFFICIAL_MD5;
-    private Path cacheDir = CifarDownloader.defaultCacheDir();
-    private List<BufferedImage> pictures;
-    private List<String> pictureClasses;
-    private ImageSet arrays;
+    /** The choices, copied and changed by each method, never changed once a TrainingData holds them. */
+    private static final class Values implements Cloneable {
+        String source;          // DataSpec.CIFAR10, FOLDER, MEMORY, or null: as recorded
+        Path cifarDir;
+        Path imageDir;
+        Split split;
+        String className;
+        Integer limit;
+        Boolean resize;
+        boolean download;
+        String url = CifarDownloader.DEFAULT_URL;
+        String md5 = CifarDownloader.OFFICIAL_MD5;
+        Path cacheDir = CifarDownloader.defaultCacheDir();
+        List<BufferedImage> pictures;
+        List<String> pictureClasses;
+        ImageSet arrays;
 
-    private TrainingData() {}
+        Values copy() {
+            try {
+                return (Values) clone();
+            } catch (CloneNotSupportedException e) {
+                throw new AssertionError(e);
+            }
+        }
+    }
 
-    private TrainingData copy() {
-        TrainingData d = new TrainingData();
-        d.source = source;
-        d.cifarDir = cifarDir;
-        d.imageDir = imageDir;
-        d.split = split;
-        d.className = className;
-        d.limit = limit;
-        d.resize = resize;
-        d.download = download;
-        d.url = url;
-        d.md5 = md5;
-        d.cacheDir = cacheDir;
-        d.pictures = pictures;
-        d.pictureClasses = pictureClasses;
-        d.arrays = arrays;
-        return d;
+    private final Values v;
+
+    private TrainingData(Values v) {
+        this.v = v;
+    }
+
+    private static TrainingData of(Consumer<Values> init) {
+        Values v = new Values();
+        init.accept(v);
+        return new TrainingData(v);
+    }
+
+    private TrainingData with(Consumer<Values> change) {
+        Values c = v.copy();
+        change.accept(c);
+        return new TrainingData(c);
     }
 
     /**
@@ -73,9 +82,7 @@ public final class TrainingData {
      * ../shared/data/cifar-10-batches-bin next to the project, the download cache ({@link #download}).
      */
     public static TrainingData cifar10() {
-        TrainingData d = new TrainingData();
-        d.source = DataSpec.CIFAR10;
-        return d;
+        return of(v -> v.source = DataSpec.CIFAR10);
     }
 
     /** CIFAR-10 from {@code dir} (data_batch_1.bin ... data_batch_5.bin, test_batch.bin, batches.meta.txt). */
@@ -88,10 +95,10 @@ public final class TrainingData {
      * class; read at their stored pixel values (grey, 16-bit and palette pictures exactly).
      */
     public static TrainingData imageFolder(Path dir) {
-        TrainingData d = new TrainingData();
-        d.source = DataSpec.FOLDER;
-        d.imageDir = dir;
-        return d;
+        return of(v -> {
+            v.source = DataSpec.FOLDER;
+            v.imageDir = dir;
+        });
     }
 
     /** These pictures, one class; each must be the model's size unless {@link #resize}. */
@@ -102,15 +109,16 @@ public final class TrainingData {
 
     /** These pictures with a class name each (the i-th name is the i-th picture's); classes in name order. */
     public static TrainingData images(Iterable<BufferedImage> pictures, Iterable<String> classNames) {
-        TrainingData d = new TrainingData();
-        d.source = DataSpec.MEMORY;
-        d.pictures = listOf(pictures, "pictures");
-        d.pictureClasses = listOf(classNames, "class names");
-        if (d.pictureClasses.size() != d.pictures.size()) {
-            throw new InvalidInputException(d.pictures.size() + " pictures but " + d.pictureClasses.size()
-                    + " class names; give one name per picture");
+        List<BufferedImage> list = listOf(pictures, "pictures");
+        List<String> names = listOf(classNames, "class names");
+        if (names.size() != list.size()) {
+            throw new InvalidInputException(list.size() + " pictures but " + names.size() + " class names; give one name per picture");
         }
-        return d;
+        return of(v -> {
+            v.source = DataSpec.MEMORY;
+            v.pictures = list;
+            v.pictureClasses = names;
+        });
     }
 
     /** These images as uint8 arrays of channels x height x width values each, channel-major (C, H, W); one class. */
@@ -122,66 +130,53 @@ public final class TrainingData {
     /** These uint8 (C, H, W) arrays with a class name each; classes in name order. */
     public static TrainingData arrays(Iterable<byte[]> images, Iterable<String> classNames, int channels, int height,
                                       int width) {
-        TrainingData d = new TrainingData();
-        d.source = DataSpec.MEMORY;
-        d.arrays = Errors.call(() -> MemoryImages.ofArrays(listOf(images, "image arrays"), listOf(classNames, "class names"),
+        ImageSet set = Errors.call(() -> MemoryImages.ofArrays(listOf(images, "image arrays"), listOf(classNames, "class names"),
                 channels, height, width));
-        return d;
+        return of(v -> {
+            v.source = DataSpec.MEMORY;
+            v.arrays = set;
+        });
     }
 
     /** The data the checkpoint names: of the run being resumed, or of a fine-tune's base model. */
     public static TrainingData recorded() {
-        return new TrainingData();
+        return of(v -> { });
     }
 
     /** CIFAR-10's training (50,000 images, the default) or test (10,000) files. */
     public TrainingData split(Split s) {
-        TrainingData d = copy();
-        d.split = s;
-        return d;
+        return with(c -> c.split = s);
     }
 
     /** Only the images of one class, by name ({@code "ship"}, any case) or label number ({@code "8"}). */
     public TrainingData onlyClass(String nameOrLabel) {
-        TrainingData d = copy();
-        d.className = nameOrLabel;
-        return d;
+        return with(c -> c.className = nameOrLabel);
     }
 
     /** Only the first {@code n} images (after {@link #onlyClass}); 0 = all. */
     public TrainingData limit(int n) {
         if (n < 0) throw new InvalidInputException("--limit must be >= 0, got " + n);
-        TrainingData d = copy();
-        d.limit = n;
-        return d;
+        return with(c -> c.limit = n);
     }
 
     /** Scale pictures that are not the model's size (bilinear, whole picture) instead of refusing them. */
     public TrainingData resize(boolean scale) {
-        TrainingData d = copy();
-        d.resize = scale;
-        return d;
+        return with(c -> c.resize = scale);
     }
 
     /** Where the CIFAR-10 files are; also moves the CIFAR-10 folder of a {@link #recorded()} run. */
     public TrainingData cifarDir(Path dir) {
-        TrainingData d = copy();
-        d.cifarDir = dir;
-        return d;
+        return with(c -> c.cifarDir = dir);
     }
 
     /** Moves the picture folder of a {@link #recorded()} run. */
     public TrainingData imageDir(Path dir) {
-        TrainingData d = copy();
-        d.imageDir = dir;
-        return d;
+        return with(c -> c.imageDir = dir);
     }
 
     /** Download CIFAR-10 (about 170 MB, MD5-checked) into the cache when it is not found. */
     public TrainingData download(boolean fetch) {
-        TrainingData d = copy();
-        d.download = fetch;
-        return d;
+        return with(c -> c.download = fetch);
     }
 
     /**
@@ -189,74 +184,72 @@ public final class TrainingData {
      * default).
      */
     public TrainingData downloadFrom(String archiveUrl, String archiveMd5) {
-        TrainingData d = copy();
-        d.url = archiveUrl != null ? archiveUrl : CifarDownloader.DEFAULT_URL;
-        d.md5 = archiveMd5 != null ? archiveMd5 : CifarDownloader.OFFICIAL_MD5;
-        return d;
+        return with(c -> {
+            c.url = archiveUrl != null ? archiveUrl : CifarDownloader.DEFAULT_URL;
+            c.md5 = archiveMd5 != null ? archiveMd5 : CifarDownloader.OFFICIAL_MD5;
+        });
     }
 
     /** The download cache (default ~/.cache/ddpm4j). */
     public TrainingData cacheDir(Path dir) {
-        TrainingData d = copy();
-        d.cacheDir = dir;
-        return d;
+        return with(c -> c.cacheDir = dir);
     }
 
     boolean isRecorded() {
-        return source == null;
+        return v.source == null;
     }
 
     boolean inMemory() {
-        return DataSpec.MEMORY.equals(source);
+        return DataSpec.MEMORY.equals(v.source);
     }
 
     CifarLocator locator() {
-        return new CifarLocator(download, url, md5, cacheDir);
+        return new CifarLocator(v.download, v.url, v.md5, v.cacheDir);
     }
 
     /** The spec of a new run: the choices made, the defaults for the others. */
     DataSpec spec() {
-        if (source == null) throw new InvalidInputException("a new model has no recorded data to train on; give TrainingData.cifar10(), "
+        if (v.source == null) throw new InvalidInputException("a new model has no recorded data to train on; give TrainingData.cifar10(), "
                 + "imageFolder(dir) or images(...)");
-        return Errors.call(() -> new DataSpec(source, path(source), split != null ? split : Split.TRAIN, className,
-                limit != null ? limit : 0, resize != null && resize));
+        return Errors.call(() -> new DataSpec(v.source, path(v.source), v.split != null ? v.split : Split.TRAIN, v.className,
+                v.limit != null ? v.limit : 0, v.resize != null && v.resize));
     }
 
     /** {@code recorded} with this one's choices: the given ones (which must agree on a resume) and the locations. */
     DataSpec resolve(DataSpec recorded) {
-        if (source != null && !source.equals(recorded.source())) return spec();
+        if (v.source != null && !v.source.equals(recorded.source())) return spec();
         String p = path(recorded.source());
         return Errors.call(() -> new DataSpec(recorded.source(), p != null ? p : recorded.path(),
-                split != null ? split : recorded.split(), className != null ? className : recorded.className(),
-                limit != null ? limit : recorded.limit(), resize != null ? resize : recorded.resize()));
+                v.split != null ? v.split : recorded.split(), v.className != null ? v.className : recorded.className(),
+                v.limit != null ? v.limit : recorded.limit(), v.resize != null ? v.resize : recorded.resize()));
     }
 
     /** The choices made whose values differ from a run's recorded data, as "--flag VALUE (the run has RECORDED)". */
     List<String> changedFrom(DataSpec r) {
         List<String> out = new ArrayList<>();
-        if (source != null && !source.equals(r.source())) out.add(Changes.of("--data", source, r.source()));
-        if (split != null && split != r.split()) out.add(Changes.of("--split", split.label(), r.split().label()));
-        Changes.add(out, "--resize", resize, r.resize());
-        if (className != null && (r.className() == null || !className.equalsIgnoreCase(r.className()))) {
-            out.add(Changes.of("--class", className, r.className() == null ? "every class" : r.className()));
+        if (v.source != null && !v.source.equals(r.source())) out.add(Changes.of("--data", v.source, r.source()));
+        if (v.split != null && v.split != r.split()) out.add(Changes.of("--split", v.split.label(), r.split().label()));
+        Changes.add(out, "--resize", v.resize, r.resize());
+        if (v.className != null && (r.className() == null || !v.className.equalsIgnoreCase(r.className()))) {
+            out.add(Changes.of("--class", v.className, r.className() == null ? "every class" : r.className()));
         }
-        if (limit != null && limit != r.limit()) out.add(Changes.of("--limit", limit, r.limit() == 0 ? "no limit" : r.limit()));
+        if (v.limit != null && v.limit != r.limit()) out.add(Changes.of("--limit", v.limit, r.limit() == 0 ? "no limit" : r.limit()));
         return out;
     }
 
     /** The images handed over, at the model's shape; null for data read from files. */
     ImageSet memory(UNetConfig cfg) {
-        if (arrays != null) {
-            if (resize != null && resize) throw new InvalidInputException("resize applies to pictures and image folders, not to arrays");
-            return arrays;
+        if (v.arrays != null) {
+            if (v.resize != null && v.resize) throw new InvalidInputException("resize applies to pictures and image folders, not to arrays");
+            return v.arrays;
         }
-        if (pictures == null) return null;
-        return Errors.call(() -> MemoryImages.ofPictures(pictures, pictureClasses, cfg.inChannels(), cfg.height(), cfg.width(),
-                resize != null && resize));
+        if (v.pictures == null) return null;
+        return Errors.call(() -> MemoryImages.ofPictures(v.pictures, v.pictureClasses, cfg.inChannels(), cfg.height(), cfg.width(),
+                v.resize != null && v.resize));
     }
 
     private String path(String forSource) {
-        Path p = DataSpec.CIFAR10.equals(forSource) ? cifarDir : DataSpec.FOLDER.equals(forSource) ? imageDir : null;
+        Path p = DataSpec.CIFAR10.equals(forSource) ? v.cifarDir : DataSpec.FOLDER.equals(forSource) ? v.imageDir : null;
         return p == null ? null : p.toString();
     }
 
@@ -270,6 +263,6 @@ public final class TrainingData {
 
     @Override
     public String toString() {
-        return source == null ? "the recorded data" : source.toLowerCase(Locale.ROOT) + (className != null ? ", class " + className : "");
+        return v.source == null ? "the recorded data" : v.source.toLowerCase(Locale.ROOT) + (v.className != null ? ", class " + v.className : "");
     }
 }

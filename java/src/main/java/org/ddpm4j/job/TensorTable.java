@@ -63,20 +63,17 @@ public final class TensorTable {
         return numBuffers;
     }
 
-    /** conv3x3, BatchNorm, ReLU, conv3x3, BatchNorm, ReLU: the notebook's nn.Sequential indices 0, 1, 3, 4. */
+    /** conv3x3, BatchNorm, ReLU, conv3x3, BatchNorm, ReLU: the notebook's nn.Sequential indices 0, 1 (2) and 3, 4 (5). */
     private void doubleConv(String prefix, int cin, int cout) {
-        param(prefix + ".0.weight", cout, cin, 3, 3);
-        param(prefix + ".0.bias", cout);
-        param(prefix + ".1.weight", cout);
-        param(prefix + ".1.bias", cout);
-        buffer(prefix + ".1.running_mean", cout);
-        buffer(prefix + ".1.running_var", cout);
-        param(prefix + ".3.weight", cout, cout, 3, 3);
-        param(prefix + ".3.bias", cout);
-        param(prefix + ".4.weight", cout);
-        param(prefix + ".4.bias", cout);
-        buffer(prefix + ".4.running_mean", cout);
-        buffer(prefix + ".4.running_var", cout);
+        for (int k = 0; k < 2; k++) {
+            String conv = prefix + "." + 3 * k, bn = prefix + "." + (3 * k + 1);
+            param(conv + ".weight", cout, k == 0 ? cin : cout, 3, 3);
+            param(conv + ".bias", cout);
+            param(bn + ".weight", cout);
+            param(bn + ".bias", cout);
+            buffer(bn + ".running_mean", cout);
+            buffer(bn + ".running_var", cout);
+        }
     }
 
     /** Linear(time_dim, c), SiLU, Linear(c, c). */
