@@ -37,18 +37,22 @@ public record Compute(Device device, int threads, Precision precision, String cu
         return new Compute(Device.CUDA, 0, Precision.FP32, null);
     }
 
+    /** This with another device: AUTO, CPU or CUDA. */
     public Compute withDevice(Device d) {
         return new Compute(d, threads, precision, cudaLibs);
     }
 
+    /** This with {@code n} CPU worker threads (0 = all cores). */
     public Compute withThreads(int n) {
         return new Compute(device, n, precision, cudaLibs);
     }
 
+    /** This with CUDA numerics FP32, TF32 or BF16. */
     public Compute withPrecision(Precision p) {
         return new Compute(device, threads, p, cudaLibs);
     }
 
+    /** This looking for cuDNN and cuBLAS in {@code dirs} (colon-separated) too. */
     public Compute withCudaLibs(String dirs) {
         return new Compute(device, threads, precision, dirs);
     }

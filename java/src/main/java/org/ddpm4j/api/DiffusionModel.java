@@ -2,6 +2,7 @@ package org.ddpm4j.api;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import org.ddpm4j.backend.Backend;
@@ -41,6 +42,9 @@ import org.ddpm4j.train.TrainingState;
  * After {@link #close} every call throws {@link IllegalStateException}.
  */
 public final class DiffusionModel implements AutoCloseable {
+    /** The largest device batch {@link #predictNoise} makes a model for (more images go through in turns). */
+    static final int PREDICT_BATCH = 100;
+
     private final Path source;
     private final ModelFiles.Loaded loaded;
     private final ModelState state;
@@ -132,6 +136,8 @@ public final class DiffusionModel implements AutoCloseable {
      * The model's noise prediction eps(x_t, t): the eval forward pass, BatchNorm with its running statistics
      * (which it never updates), as PyTorch's {@code model.eval()(x, t)}.
      *
+     * Any number of images: they go through the device in batches of up to 100.
+     *
      * @param x n images, n x channels x height x width values (channel-major)
      * @param t n timesteps in [0, T)
      * @return n x channels x height x width values
@@ -148,7 +154,22 @@ public final class DiffusionModel implements AutoCloseable {
         checkOpen();
         UNetConfig cfg = state.config();
         int n = checkForwardInput(cfg, x, t, labels);
-        return Errors.call(() -> net(n, false).forward(x, t, labels, n, false));
+        return Errors.call(() -> {
+            // In device batches of at most PREDICT_BATCH (or the model made before, if larger): in eval mode each
+            // image's prediction does not depend on the others, so any split gives the same numbers.
+            UNet model = net(Math.min(n, PREDICT_BATCH), false);
+            if (n <= model.maxBatch()) return model.forward(x, t, labels, n, false);
+            int per = cfg.sampleSize(), chunk = model.maxBatch();
+            float[] out = new float[x.length];
+            for (int first = 0; first < n; first += chunk) {
+                int k = Math.min(chunk, n - first);
+                float[] part = model.forward(Arrays.copyOfRange(x, first * per, (first + k) * per),
+                        Arrays.copyOfRange(t, first, first + k), labels == null ? null : Arrays.copyOfRange(labels, first, first + k),
+                        k, false);
+                System.arraycopy(part, 0, out, first * per, part.length);
+            }
+            return out;
+        });
     }
 
     /**
@@ -157,7 +178,7 @@ public final class DiffusionModel implements AutoCloseable {
      * (a conditional model adds class_embed.weight); ddpm4j's metadata keeps the image size and schedule.
      * Replaces {@code file} atomically.
      */
-    public void exportSafetensors(Path file) {
+    public synchronized void exportSafetensors(Path file) {
         checkOpen();
         Errors.run(() -> ModelFiles.writeSafetensors(state, file));
     }
@@ -169,7 +190,7 @@ public final class DiffusionModel implements AutoCloseable {
      *
      * @param overwrite replace an existing {@code file}; when false an existing one is refused
      */
-    public void saveCheckpoint(Path file, boolean overwrite) {
+    public synchronized void saveCheckpoint(Path file, boolean overwrite) {
         checkOpen();
         if (Files.exists(file) && !overwrite) throw new InvalidInputException(file + " already exists (pass --force to overwrite it)");
         Errors.run(() -> {

@@ -86,6 +86,18 @@ class DiffusionModelTest {
             int per = info.config().sampleSize();
             float[] one = m.predictNoise(java.util.Arrays.copyOf(io.x(), per), new int[] {io.t()[0]});
             assertArrayEquals(java.util.Arrays.copyOf(out, per), one);
+            // More images than a device batch go through in turns, with the same numbers.
+            int n = io.t().length, times = DiffusionModel.PREDICT_BATCH / n + 2;
+            float[] xs = new float[times * io.x().length];
+            int[] ts = new int[times * n];
+            for (int k = 0; k < times; k++) {
+                System.arraycopy(io.x(), 0, xs, k * io.x().length, io.x().length);
+                System.arraycopy(io.t(), 0, ts, k * n, n);
+            }
+            float[] many = m.predictNoise(xs, ts);
+            for (int k = 0; k < times; k++) {
+                assertArrayEquals(out, java.util.Arrays.copyOfRange(many, k * out.length, (k + 1) * out.length), "copy " + k);
+            }
         }
     }
 
