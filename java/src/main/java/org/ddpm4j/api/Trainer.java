@@ -52,7 +52,8 @@ import org.ddpm4j.train.TrainSettings;
  * ({@link #epochs}, {@link #steps}), {@link #keep} and the cadences may change.
  *
  * <p>Configure from one thread, then call {@link #train} once; {@link #requestStop} may be called from any
- * thread (a listener, a shutdown hook) at any time.
+ * thread (a listener, a shutdown hook) at any time. The device and the model's native memory are held only
+ * while {@link #train} runs, and released when it returns or throws.
  */
 public final class Trainer {
     private enum Start { NEW, FINETUNE, RESUME }
@@ -278,8 +279,9 @@ public final class Trainer {
     }
 
     /**
-     * A resumed run must be a fine-tune of {@code base} read with {@code options}: checked against what it recorded
-     * (a resumed fine-tune keeps its own weights, so options choosing them are refused).
+     * A resumed run must be a fine-tune of {@code base} (null: of any base) read with {@code options} (null: not
+     * checked): checked against what it recorded; a resumed fine-tune keeps its own weights, so options choosing
+     * EMA or raw ones are refused.
      */
     public Trainer fineTunedFrom(Path base, LoadOptions options) {
         expectedBase = base;
@@ -367,6 +369,7 @@ public final class Trainer {
     }
 
     private TrainJob.Request fineTuneRun() {
+        if (expectedBase != null) throw new InvalidInputException("fineTunedFrom checks a resumed run; a new fine-tune's base is fineTune(base)");
         if (settings.timeTable != null) {
             throw new InvalidInputException("--time-table does not apply to finetune: a fine-tune keeps the time table "
                     + "its base model was trained with (it is part of the weights)");

@@ -16,7 +16,7 @@ import picocli.CommandLine.Option;
 public final class ExportCommand implements Callable<Integer> {
     private final Io io;
 
-    @Option(names = "--from", required = true, paramLabel = "CKPT", description = "A ddpm4j checkpoint.")
+    @Option(names = "--from", required = true, paramLabel = "CKPT", description = "A ddpm4j checkpoint (or a safetensors file, written again).")
     Path from;
 
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The safetensors file to write.")
