@@ -68,7 +68,7 @@ public final class CheckpointFile {
             "time_table", labels(TimeTable.values()),
             "training.initial_time_table", labels(TimeTable.values()),
             "data.split", labels(Split.values()),
-            "data.source", List.of(DataSpec.CIFAR10, DataSpec.FOLDER),
+            "data.source", List.of(DataSpec.CIFAR10, DataSpec.FOLDER, DataSpec.MEMORY),
             "model.schedule", labels(NoiseSchedule.values()));
 
     /** Config fields version 2 added (the noise schedule, class conditioning, the EMA): a version-1 file lacks them. */

@@ -2,12 +2,9 @@ package org.ddpm4j.cli;
 
 import com.google.gson.JsonObject;
 import java.util.concurrent.Callable;
-import org.ddpm4j.backend.Backend;
-import org.ddpm4j.backend.Precision;
-import org.ddpm4j.diffusion.TimeTable;
-import org.ddpm4j.model.UNet;
+import org.ddpm4j.api.BenchmarkResult;
+import org.ddpm4j.api.Trainer;
 import org.ddpm4j.model.UNetConfig;
-import org.ddpm4j.train.Benchmark;
 import org.ddpm4j.train.Preset;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -37,31 +34,24 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Preset preset = model.presetOr(Preset.TINY);
-        UNetConfig cfg = model.resolve(Preset.TINY);
-        int b = batch != null ? batch : preset.settings().batch();
-        if (b < 1) throw new IllegalArgumentException("--batch must be >= 1, got " + b);
-        try (Backend be = common.openBackend(); UNet net = be.createUNet(cfg, b)) {
-            long seed = common.seedOr(0);
-            net.init(seed);
-            if (preset.settings().timeTable() == TimeTable.NOTEBOOK) net.setTimeTable(TimeTable.notebook(cfg.timesteps(), cfg.timeDim()));
-            Benchmark.Result r = Benchmark.run(net, b, warmup, iters, seed);
-            JsonObject o = new JsonObject();
-            o.addProperty("backend", be.name());
-            o.addProperty("device", be.deviceName());
-            // The CPU computes TF32 as float32.
-            boolean cpuTf32 = !be.name().equals("cuda") && common.precision() == Precision.TF32;
-            o.addProperty("precision", cpuTf32 ? "fp32" : common.precision().id());
-            o.addProperty("threads", be.threads());
-            o.addProperty("batch", b);
-            o.addProperty("image", cfg.inChannels() + "x" + cfg.height() + "x" + cfg.width());
-            o.addProperty("base_width", cfg.baseWidth());
-            o.addProperty("depth", cfg.depth());
-            o.addProperty("train_img_per_s", round(r.trainImagesPerSecond()));
-            o.addProperty("forward_img_per_s", round(r.forwardImagesPerSecond()));
-            o.addProperty("peak_memory_bytes", r.peakMemoryBytes());
-            io.out().println(o);
-        }
+        Trainer setup = Trainer.newModel(model.presetOr(Preset.TINY)).seed(common.seedOr(0)).compute(common.compute());
+        model.applyTo(setup);
+        if (batch != null) setup.batch(batch);
+        BenchmarkResult r = setup.benchmark(warmup, iters);
+        UNetConfig cfg = r.config();
+        JsonObject o = new JsonObject();
+        o.addProperty("backend", r.backend());
+        o.addProperty("device", r.device());
+        o.addProperty("precision", r.precision());
+        o.addProperty("threads", r.threads());
+        o.addProperty("batch", r.batch());
+        o.addProperty("image", cfg.inChannels() + "x" + cfg.height() + "x" + cfg.width());
+        o.addProperty("base_width", cfg.baseWidth());
+        o.addProperty("depth", cfg.depth());
+        o.addProperty("train_img_per_s", round(r.trainImagesPerSecond()));
+        o.addProperty("forward_img_per_s", round(r.forwardImagesPerSecond()));
+        o.addProperty("peak_memory_bytes", r.peakMemoryBytes());
+        io.out().println(o);
         return 0;
     }
 

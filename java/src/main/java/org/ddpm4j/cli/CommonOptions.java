@@ -1,9 +1,9 @@
 package org.ddpm4j.cli;
 
-import org.ddpm4j.backend.Backend;
+import org.ddpm4j.api.Compute;
+import org.ddpm4j.api.InvalidInputException;
 import org.ddpm4j.backend.Device;
 import org.ddpm4j.backend.Precision;
-import org.ddpm4j.binding.Backends;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.TypeConversionException;
@@ -41,16 +41,16 @@ public final class CommonOptions {
         return seed != null ? seed : fallback;
     }
 
-    Backend openBackend() {
-        if (threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
-        return Backends.open(device, threads, cudaLibs, precision());
+    /** Where to run: --device, --threads, the precision and --cuda-libs. */
+    Compute compute() {
+        return new Compute(device, threads, precision(), cudaLibs);
     }
 
     /** The precision asked for: --precision, else tf32 with --tf32, else fp32. */
-    Precision precision() {
+    private Precision precision() {
         if (precision == null) return tf32 ? Precision.TF32 : Precision.FP32;
         if (tf32 && precision == Precision.FP32) {
-            throw new IllegalArgumentException("--tf32 contradicts --precision fp32: give one of them");
+            throw new InvalidInputException("--tf32 contradicts --precision fp32: give one of them");
         }
         return precision;
     }

@@ -1,11 +1,9 @@
 package org.ddpm4j.cli;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import org.ddpm4j.data.CifarDownloader;
-import org.ddpm4j.data.CifarLocator;
-import org.ddpm4j.data.DataSpec;
+import java.util.Locale;
+import org.ddpm4j.api.InvalidInputException;
+import org.ddpm4j.api.TrainingData;
 import org.ddpm4j.data.Split;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
@@ -47,52 +45,49 @@ public final class DataOptions {
     @Option(names = "--cache-dir", paramLabel = "DIR", description = "Download cache (default: ~/.cache/ddpm4j).")
     String cacheDir;
 
-    DataSpec spec() {
-        String src = source != null ? source : images != null ? DataSpec.FOLDER : DataSpec.CIFAR10;
-        String path = src.equalsIgnoreCase(DataSpec.FOLDER) ? images : cifarDir;
-        if (src.equalsIgnoreCase(DataSpec.CIFAR10) && images != null) {
-            throw new IllegalArgumentException("--images needs --data folder (or no --data)");
+    /** Whether a flag chooses the source (--data, --images), not only narrows or moves recorded data. */
+    boolean choosesSource() {
+        return source != null || images != null;
+    }
+
+    /** Whether any flag chooses other images than a base model's data (finetune then trains on them). */
+    boolean choosesImages() {
+        return choosesSource() || split != null || limit != null || resize != null;
+    }
+
+    /**
+     * The data the flags name: with {@code sourced}, a source of its own (CIFAR-10 unless --images or --data
+     * folder); else the recorded data (a resumed run's, a fine-tune base's) moved by --cifar-dir or --images. The
+     * narrowing flags given apply to either.
+     */
+    TrainingData toData(boolean sourced) {
+        TrainingData d;
+        if (sourced) {
+            String src = source != null ? source.toLowerCase(Locale.ROOT) : images != null ? "folder" : "cifar10";
+            switch (src) {
+                case "cifar10" -> {
+                    if (images != null) throw new InvalidInputException("--images needs --data folder (or no --data)");
+                    d = TrainingData.cifar10();
+                }
+                case "folder" -> {
+                    if (images == null) throw new InvalidInputException("--data folder needs --images DIR");
+                    d = TrainingData.imageFolder(Path.of(images));
+                }
+                default -> throw new InvalidInputException("--data must be cifar10 or folder, got '" + source + "'");
+            }
+        } else {
+            d = TrainingData.recorded();
+            if (images != null) d = d.imageDir(Path.of(images));
         }
-        return new DataSpec(src, path, split != null ? split : Split.TRAIN, className, limit != null ? limit : 0,
-                resize != null && resize);
-    }
-
-    /** A recorded spec with this command line's overrides of where the data lives. */
-    DataSpec relocate(DataSpec recorded) {
-        DataSpec r = recorded;
-        if (recorded.source().equals(DataSpec.CIFAR10) && cifarDir != null) r = r.withPath(cifarDir);
-        if (recorded.source().equals(DataSpec.FOLDER) && images != null) r = r.withPath(images);
-        return r;
-    }
-
-    CifarLocator locator() {
-        return new CifarLocator(download, url != null ? url : CifarDownloader.DEFAULT_URL,
-                md5 != null ? md5 : CifarDownloader.OFFICIAL_MD5,
-                cacheDir != null ? Path.of(cacheDir) : CifarDownloader.defaultCacheDir());
-    }
-
-    /** Data flags (see {@link #givenMath}) whose values differ from a run's recorded data. */
-    List<String> changedFrom(DataSpec r) {
-        List<String> out = new ArrayList<>();
-        if (source != null && !source.equalsIgnoreCase(r.source())) out.add(Changes.of("--data", source, r.source()));
-        if (split != null && split != r.split()) out.add(Changes.of("--split", split.label(), r.split().label()));
-        Changes.add(out, "--resize", resize, r.resize());
-        if (className != null && (r.className() == null || !className.equalsIgnoreCase(r.className()))) {
-            out.add(Changes.of("--class", className, r.className() == null ? "every class" : r.className()));
-        }
-        if (limit != null && limit != r.limit()) out.add(Changes.of("--limit", limit, r.limit() == 0 ? "no limit" : r.limit()));
-        return out;
-    }
-
-    /** Flags that choose different images (not allowed when resuming). */
-    List<String> givenMath() {
-        List<String> g = new ArrayList<>();
-        if (source != null) g.add("--data");
-        if (split != null) g.add("--split");
-        if (resize != null) g.add("--resize");
-        if (className != null) g.add("--class");
-        if (limit != null) g.add("--limit");
-        return g;
+        if (cifarDir != null) d = d.cifarDir(Path.of(cifarDir));
+        if (split != null) d = d.split(split);
+        if (className != null) d = d.onlyClass(className);
+        if (limit != null) d = d.limit(limit);
+        if (resize != null) d = d.resize(resize);
+        d = d.download(download);
+        if (url != null || md5 != null) d = d.downloadFrom(url, md5);
+        if (cacheDir != null) d = d.cacheDir(Path.of(cacheDir));
+        return d;
     }
 
     /** picocli converter for --split. */

@@ -2,10 +2,8 @@ package org.ddpm4j.cli;
 
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import org.ddpm4j.backend.Backend;
-import org.ddpm4j.checkpoint.CheckpointFile;
-import org.ddpm4j.checkpoint.ModelState;
-import org.ddpm4j.job.ModelFiles;
+import org.ddpm4j.api.DiffusionModel;
+import org.ddpm4j.api.LoadOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -18,7 +16,7 @@ import picocli.CommandLine.Option;
 public final class ExportCommand implements Callable<Integer> {
     private final Io io;
 
-    @Option(names = "--from", required = true, paramLabel = "CKPT", description = "A ddpm4j checkpoint.")
+    @Option(names = "--from", required = true, paramLabel = "CKPT", description = "A ddpm4j checkpoint (or a safetensors file, written again).")
     Path from;
 
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The safetensors file to write.")
@@ -33,12 +31,10 @@ public final class ExportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ModelState all = CheckpointFile.read(from).model();
-        ModelState state = all.select(choice.weights);
-        try (Backend be = org.ddpm4j.binding.Backends.cpu(1)) {
-            ModelFiles.writeSafetensors(be, state, out);
+        try (DiffusionModel m = DiffusionModel.load(from, common.compute(), LoadOptions.defaults().withWeights(choice.weights))) {
+            m.exportSafetensors(out);
+            io.out().println("exported " + from + " (" + m.info().weights().label() + " weights) to " + out);
         }
-        io.out().println("exported " + from + " (" + all.resolve(choice.weights).label() + " weights) to " + out);
         return 0;
     }
 }

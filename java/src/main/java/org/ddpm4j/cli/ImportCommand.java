@@ -1,20 +1,9 @@
 package org.ddpm4j.cli;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import org.ddpm4j.backend.Backend;
-import org.ddpm4j.checkpoint.Checkpoint;
-import org.ddpm4j.checkpoint.CheckpointFile;
-import org.ddpm4j.checkpoint.CheckpointMeta;
-import org.ddpm4j.checkpoint.Configs;
-import org.ddpm4j.checkpoint.ModelState;
-import org.ddpm4j.checkpoint.OptimizerState;
-import org.ddpm4j.data.DataSpec;
-import org.ddpm4j.data.Split;
-import org.ddpm4j.job.ModelFiles;
-import org.ddpm4j.train.Preset;
-import org.ddpm4j.train.TrainingState;
+import org.ddpm4j.api.DiffusionModel;
+import org.ddpm4j.api.ModelInfo;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -44,17 +33,12 @@ public final class ImportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (Files.exists(out) && !force) throw new IllegalArgumentException(out + " already exists (pass --force to overwrite it)");
-        ModelState state;
-        try (Backend be = org.ddpm4j.binding.Backends.cpu(1)) {
-            state = ModelFiles.readSafetensors(be, from, weights.fallback());
+        try (DiffusionModel m = DiffusionModel.load(from, common.compute(), weights.loadOptions(null))) {
+            m.saveCheckpoint(out, force);
+            ModelInfo i = m.info();
+            io.out().println("imported " + from + " (" + i.describe() + ", " + i.parameters() + " parameters, "
+                    + i.timeTable().label() + " time table) to " + out);
         }
-        long n = state.params().length;
-        CheckpointMeta meta = new CheckpointMeta(state.config(), Preset.SEED.settings().withPreset("imported")
-                .withSeed(common.seedOr(0)), DataSpec.cifar(null, Split.TRAIN), 0, null);
-        CheckpointFile.write(out, new Checkpoint(meta, state, new OptimizerState(new float[(int) (2 * n)], 0), TrainingState.START));
-        io.out().println("imported " + from + " (" + Configs.describe(state.config()) + ", " + n + " parameters, "
-                + state.timeTableKind().label() + " time table) to " + out);
         return 0;
     }
 }

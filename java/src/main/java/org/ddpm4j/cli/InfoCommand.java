@@ -1,12 +1,7 @@
 package org.ddpm4j.cli;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.Callable;
-import org.ddpm4j.backend.Backend;
-import org.ddpm4j.binding.Backends;
+import org.ddpm4j.api.Ddpm;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
@@ -23,33 +18,18 @@ public final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Ddpm.Environment e = Ddpm.environment(common.compute());
         var out = io.out();
-        out.println("ddpm4j " + Main.version() + " (native " + Backends.nativeVersion() + ")");
-        out.println("java: " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + ", "
-                + System.getProperty("java.vendor") + ")");
-        out.println("cpu: " + cpuModel() + ", " + Runtime.getRuntime().availableProcessors() + " cores");
-        String why = Backends.cudaUsable(common.cudaLibs);
-        if (why == null) {
-            List<String> devices = Backends.cudaDevices(common.cudaLibs);
-            out.println("cuda: " + (devices.isEmpty() ? "usable" : String.join("; ", devices)));
+        out.println("ddpm4j " + e.version() + " (native " + e.nativeVersion() + ")");
+        out.println("java: " + e.java());
+        out.println("cpu: " + e.cpu() + ", " + e.cores() + " cores");
+        if (e.cudaProblem() == null) {
+            out.println("cuda: " + (e.cudaDevices().isEmpty() ? "usable" : String.join("; ", e.cudaDevices())));
         } else {
-            out.println("cuda: not usable (" + why + ")");
+            out.println("cuda: not usable (" + e.cudaProblem() + ")");
         }
-        try (Backend be = common.openBackend()) {
-            out.println("backend: " + be.name() + " (" + be.deviceName() + ")");
-            out.println("threads: " + be.threads());
-        }
+        out.println("backend: " + e.backend() + " (" + e.device() + ")");
+        out.println("threads: " + e.threads());
         return 0;
-    }
-
-    static String cpuModel() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
-                if (line.startsWith("model name")) return line.substring(line.indexOf(':') + 1).trim();
-            }
-        } catch (IOException | RuntimeException ignored) {
-            // not Linux, or unreadable
-        }
-        return System.getProperty("os.arch");
     }
 }

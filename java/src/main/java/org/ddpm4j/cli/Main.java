@@ -1,26 +1,26 @@
 package org.ddpm4j.cli;
 
-import java.io.FileNotFoundException;
-import java.io.IOException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
-import java.nio.file.NoSuchFileException;
+import java.lang.management.ManagementFactory;
 import java.util.Arrays;
-import org.ddpm4j.backend.BackendUnavailableException;
-import org.ddpm4j.checkpoint.CheckpointException;
-import org.ddpm4j.data.DataException;
-import org.ddpm4j.train.TrainingDivergedException;
+import org.ddpm4j.api.Ddpm;
+import org.ddpm4j.api.DdpmException;
+import org.ddpm4j.api.DeviceUnavailableException;
+import org.ddpm4j.api.DivergedException;
+import org.ddpm4j.api.InvalidInputException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
 /**
- * The {@code ddpm} command line. Every error (a wrong flag, a missing file, an
- * impossible value, an unusable backend, a native configuration error) prints one
- * line to stderr and exits with 2; {@code --debug} adds the stack trace. Unexpected
- * failures (bugs) print one line and exit with 1.
+ * The {@code ddpm} command line, written on the Java API ({@code org.ddpm4j.api}). An error the user
+ * can fix (a wrong flag, a missing or damaged file, an impossible value, an unusable device, a
+ * diverged run: the facade's {@link InvalidInputException}, {@link DeviceUnavailableException} and
+ * {@link DivergedException}) prints one line to stderr and exits with 2; {@code --debug} adds the
+ * stack trace. Anything else is a bug (the facade's InternalException, native failures included):
+ * one line and exit code 1.
  */
 @Command(name = "ddpm", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, usageHelpAutoWidth = true,
         description = {"DDPM training and sampling: the seed notebook's UNet on a native CPU or CUDA backend.",
@@ -49,7 +49,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
 
     public static void main(String[] args) {
         System.setProperty("java.awt.headless", "true");
-        int code = run(args, System.out, System.err, org.ddpm4j.job.TrainJob.jvmStartNanos());
+        int code = run(args, System.out, System.err, jvmStartNanos());
         System.out.flush();
         System.exit(code);
     }
@@ -94,21 +94,18 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
 
     /** Errors a user can cause and fix; anything else is a bug. */
     static boolean isExpected(Throwable ex) {
-        return ex instanceof DataException || ex instanceof CheckpointException || ex instanceof BackendUnavailableException
-                || ex instanceof TrainingDivergedException
-                || ex instanceof IllegalArgumentException || ex instanceof UncheckedIOException || ex instanceof IOException
-                || ex instanceof OutOfMemoryError || ex.getClass() == RuntimeException.class;  // native errors arrive as plain RuntimeException
+        return ex instanceof InvalidInputException || ex instanceof DeviceUnavailableException || ex instanceof DivergedException;
     }
 
     static String describe(Throwable ex) {
-        if (ex instanceof UncheckedIOException u && u.getCause() != null && u.getMessage() == null) ex = u.getCause();
-        if (ex instanceof NoSuchFileException n) return n.getFile() + " does not exist";
-        if (ex instanceof FileNotFoundException f) return oneLine(f.getMessage());
-        if (ex instanceof OutOfMemoryError) return "out of memory (" + oneLine(ex.getMessage()) + "); try a smaller --batch or give Java more heap (JAVA_OPTS=-Xmx...)";
+        if (ex instanceof DdpmException) return oneLine(ex.getMessage());
         String m = ex.getMessage();
-        if (m == null || m.isBlank()) return ex.getClass().getSimpleName();
-        if (ex instanceof IOException) return ex.getClass().getSimpleName() + ": " + oneLine(m);
-        return oneLine(m);
+        return ex.getClass().getSimpleName() + (m == null || m.isBlank() ? "" : ": " + oneLine(m));
+    }
+
+    /** Nanoseconds since this JVM started, as a System.nanoTime() value (the setup of a run starts there). */
+    static long jvmStartNanos() {
+        return System.nanoTime() - ManagementFactory.getRuntimeMXBean().getUptime() * 1_000_000L;
     }
 
     static String oneLine(String s) {
@@ -118,22 +115,17 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         return nl < 0 ? t : t.substring(0, nl).strip();
     }
 
-    static String version() {
-        String v = Main.class.getPackage().getImplementationVersion();
-        return v != null ? v : "dev";
-    }
-
     /** picocli version provider. */
     static final class Version implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
             String nativeVersion;
             try {
-                nativeVersion = org.ddpm4j.binding.Backends.nativeVersion();
+                nativeVersion = Ddpm.nativeVersion();
             } catch (Throwable t) {
                 nativeVersion = "not loadable: " + oneLine(t.getMessage());
             }
-            return new String[] {"ddpm4j " + version() + " (native " + nativeVersion + ")"};
+            return new String[] {"ddpm4j " + Ddpm.version() + " (native " + nativeVersion + ")"};
         }
     }
 

@@ -1,26 +1,19 @@
 package org.ddpm4j.cli;
 
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
-import org.ddpm4j.backend.Backend;
-import org.ddpm4j.checkpoint.ModelState;
-import org.ddpm4j.job.ModelFiles;
-import org.ddpm4j.job.SampleJob;
-import org.ddpm4j.sample.SampleOptions;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Set;
-import org.ddpm4j.data.ClassSelector;
-import org.ddpm4j.image.PngFolder;
-import org.ddpm4j.model.UNetConfig;
+import java.util.concurrent.Callable;
+import org.ddpm4j.api.DiffusionModel;
+import org.ddpm4j.api.InvalidInputException;
+import org.ddpm4j.api.SampleFiles;
+import org.ddpm4j.api.SampleRequest;
 import org.ddpm4j.sample.SampleFormat;
-import org.ddpm4j.sample.Sampler;
 import org.ddpm4j.sample.SamplerKind;
-import picocli.CommandLine.ITypeConverter;
-import picocli.CommandLine.TypeConversionException;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.TypeConversionException;
 
 @Command(name = "sample", mixinStandardHelpOptions = true, sortOptions = false, usageHelpAutoWidth = true,
         description = {"Draw images from a trained model by ancestral DDPM sampling (BatchNorm in eval mode, final images clipped to [-1, 1]),",
@@ -89,55 +82,23 @@ public final class SampleCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
-        if (count < 1) throw new IllegalArgumentException("--count must be >= 1, got " + count);
-        Set<SampleFormat> formats = SampleFormat.parseList(format);
-        if (sampler == SamplerKind.DDPM && eta != null) throw new IllegalArgumentException("--eta is for --sampler ddim");
-        try (Backend be = common.openBackend()) {
-            ModelFiles.Loaded loaded = ModelFiles.load(be, from, weights.fallback());
-            ModelState state = loaded.state().select(choice.weights);
-            state.requireFinite(from.toString());
-            int T = state.config().timesteps();
-            int mid = midStep != null ? midStep : T / 2;
-            if (mid >= T || mid < -1) throw new IllegalArgumentException("--mid-step must be in [0, " + (T - 1) + "] or -1, got " + mid);
-            SampleOptions o = new SampleOptions(count, common.seedOr(0), mid, stripImages, stripFrames)
-                    .withSampler(sampler, samplingSteps != null ? samplingSteps : 0, eta != null ? eta : 0.0, clipX0)
-                    .withClass(classLabel(loaded, state.config()), guidance(state.config()));
-            Sampler.timesteps(o, T);  // checks --sampler / --sampling-steps against the model before anything is printed
+        Set<SampleFormat> formats = formats();
+        SampleRequest req = SampleRequest.of(count).withBatch(batch).withSeed(common.seedOr(0))
+                .withStrip(stripImages, stripFrames).withClipX0(clipX0).withClass(className).withLog(io.err());
+        req = samplingSteps != null ? req.withSampler(sampler, samplingSteps) : req.withSampler(sampler);
+        if (eta != null) req = req.withEta(eta);
+        if (guidance != null) req = req.withGuidance(guidance);
+        if (midStep != null) req = req.withMidStep(midStep);
+        try (DiffusionModel model = DiffusionModel.load(from, common.compute(), weights.loadOptions(choice.weights))) {
             Path dir = out != null ? out : defaultOut(from);
-            io.err().println("weights: " + loaded.state().resolve(choice.weights).label()
-                    + (loaded.state().hasEma() ? " (the checkpoint keeps an EMA)" : ""));
-            SampleJob.Result r = SampleJob.run(be, state, o, batch, dir, formats, force, io.err());
-            if (r.images() != null) io.out().println("samples: " + r.images());
-            if (r.mid() != null) io.out().println("mid (t=" + r.result().midTime() + "): " + r.mid());
+            SampleFiles r = model.writeSamples(req, dir, formats, force);
+            if (r.grid() != null) io.out().println("samples: " + r.grid());
+            if (r.midGrid() != null) io.out().println("mid (t=" + r.midStep() + "): " + r.midGrid());
             if (r.strip() != null) io.out().println("strip: " + r.strip());
-            if (r.pngDir() != null) io.out().println("images: " + r.pngDir().resolve(PngFolder.name(0)) + " .. " + PngFolder.name(count - 1));
+            if (r.pngFolder() != null) io.out().println("images: " + r.pngFile(0) + " .. " + r.pngFile(count - 1).getFileName());
             if (r.npz() != null) io.out().println("npz: " + r.npz());
         }
         return 0;
-    }
-
-    /** --class against the model: its label (the null class for 'none'), or -1 for every class in turn. */
-    private int classLabel(ModelFiles.Loaded loaded, UNetConfig cfg) {
-        if (className == null) return -1;
-        if (!cfg.conditional()) {
-            throw new IllegalArgumentException("--class needs a class-conditional model (train with --conditional); "
-                    + from + " is unconditional");
-        }
-        String c = className.trim();
-        if (c.equalsIgnoreCase("none") || c.equalsIgnoreCase("null")) return cfg.numClasses();
-        List<String> names = loaded.checkpoint() != null ? loaded.checkpoint().meta().classNames() : null;
-        if (names == null) {
-            names = new ArrayList<>();
-            for (int i = 0; i < cfg.numClasses(); i++) names.add(Integer.toString(i));
-        }
-        return ClassSelector.resolve(names, c);
-    }
-
-    private double guidance(UNetConfig cfg) {
-        if (guidance == null) return SampleOptions.DEFAULT_GUIDANCE;
-        if (!cfg.conditional()) throw new IllegalArgumentException("--guidance needs a class-conditional model (train with --conditional)");
-        return guidance;
     }
 
     /** picocli converter for --sampler. */
@@ -149,6 +110,14 @@ public final class SampleCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 throw new TypeConversionException(e.getMessage());
             }
+        }
+    }
+
+    private Set<SampleFormat> formats() {
+        try {
+            return SampleFormat.parseList(format);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidInputException(e.getMessage());
         }
     }
 

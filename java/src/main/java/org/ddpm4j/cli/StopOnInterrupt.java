@@ -1,7 +1,8 @@
 package org.ddpm4j.cli;
 
 import java.io.PrintStream;
-import org.ddpm4j.train.StopSignal;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Ctrl-C for a long command: the JVM's shutdown hook asks the command to stop after its
@@ -11,32 +12,37 @@ import org.ddpm4j.train.StopSignal;
  */
 final class StopOnInterrupt implements AutoCloseable {
     private static final long WAIT_SECONDS = 300;
-    private final StopSignal signal = new StopSignal();
+    private final CountDownLatch finished = new CountDownLatch(1);
     private final Thread hook;
     private final PrintStream[] flush;
 
-    private StopOnInterrupt(PrintStream... flush) {
+    private StopOnInterrupt(Runnable requestStop, PrintStream... flush) {
         this.flush = flush;
         this.hook = new Thread(() -> {
-            signal.request();
-            signal.awaitFinished(WAIT_SECONDS);
+            requestStop.run();
+            try {
+                finished.await(WAIT_SECONDS, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }, "ddpm-stop");
         Runtime.getRuntime().addShutdownHook(hook);
     }
 
-    /** Installs the hook; {@code flush} are the streams to flush before letting the JVM go. */
-    static StopOnInterrupt install(PrintStream... flush) {
-        return new StopOnInterrupt(flush);
-    }
-
-    StopSignal signal() {
-        return signal;
+    /**
+     * Installs the hook.
+     *
+     * @param requestStop asks the command to stop (thread-safe)
+     * @param flush the streams to flush before letting the JVM go
+     */
+    static StopOnInterrupt install(Runnable requestStop, PrintStream... flush) {
+        return new StopOnInterrupt(requestStop, flush);
     }
 
     @Override
     public void close() {
         for (PrintStream p : flush) p.flush();
-        signal.finished();
+        finished.countDown();
         try {
             Runtime.getRuntime().removeShutdownHook(hook);
         } catch (IllegalStateException ignored) {

@@ -1,13 +1,10 @@
 package org.ddpm4j.cli;
 
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.Callable;
-import org.ddpm4j.backend.Backend;
-import org.ddpm4j.job.TrainJob;
-import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.api.InvalidInputException;
+import org.ddpm4j.api.Trainer;
 import org.ddpm4j.train.Preset;
-import org.ddpm4j.train.TrainSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -41,20 +38,15 @@ public final class TrainCommand implements Callable<Integer> {
     public Integer call() {
         Preset preset = model.presetOr(Preset.TINY);
         Path dir = out != null ? out : Path.of("runs", preset.label());
-        TrainJob.Request req;
+        Trainer t;
         if (resume) {
-            if (force) throw new IllegalArgumentException("--resume and --force contradict each other");
-            req = Runs.resume(dir, io, common, model, train, data, train.keep, ck -> List.of());
+            if (force) throw new InvalidInputException("--resume and --force contradict each other");
+            t = Trainer.resume(dir).data(data.toData(data.source != null));
         } else {
-            UNetConfig cfg = model.resolve(Preset.TINY);
-            TrainSettings s = train.apply(preset.settings(), common.seed);
-            if (!model.given().isEmpty() && !model.given().equals(List.of("--preset"))) s = s.withPreset(preset.label() + "+custom");
-            req = new TrainJob.Request(cfg, s, data.spec(), data.locator(), dir, null, force, train.progress, null, null,
-                    train.keep, null);
+            t = Trainer.newModel(preset).outputDir(dir).force(force).data(data.toData(true));
         }
-        try (Backend be = common.openBackend()) {
-            Runs.trainAndReport(io, be, req);
-        }
+        model.applyTo(t);
+        Runs.trainAndReport(io, t, common, train);
         return 0;
     }
 }

@@ -1,10 +1,8 @@
 package org.ddpm4j.cli;
 
-import java.util.ArrayList;
-import java.util.List;
+import org.ddpm4j.api.Trainer;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.train.Progress;
-import org.ddpm4j.train.TrainSettings;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.TypeConversionException;
@@ -58,46 +56,21 @@ public final class TrainOptions {
             description = "Progress display: a bar on a terminal, plain lines otherwise (default: ${DEFAULT-VALUE}).")
     Progress.Mode progress = Progress.Mode.AUTO;
 
-    TrainSettings apply(TrainSettings s, Long seed) {
-        TrainSettings r = s;
-        if (batch != null) r = r.withBatch(batch);
-        if (lr != null) r = r.withLr(lr);
-        if (epochs != null) r = r.withEpochs(epochs);
-        if (steps != null) r = r.withMaxSteps(steps);
-        if (flip != null) r = r.withFlip(flip);
-        if (timeTable != null) r = r.withTimeTable(timeTable);
-        if (sampleEvery != null) r = r.withSampleEvery(sampleEvery);
-        if (checkpointEvery != null || checkpointMinutes != null) {
-            r = r.withCheckpointEvery(checkpointEvery != null ? checkpointEvery : r.checkpointEvery(),
-                    checkpointMinutes != null ? checkpointMinutes : r.checkpointMinutes());
-        }
-        if (logEvery != null) r = r.withLogEvery(logEvery);
-        if (emaDecay != null) r = r.withEmaDecay(emaDecay);
-        if (condDrop != null) r = r.withCondDrop(condDrop);
-        if (seed != null) r = r.withSeed(seed);
-        return r;
-    }
-
-    /** Math flags (see {@link #givenMath}) whose values differ from a run's recorded settings. */
-    List<String> changedMathFrom(TrainSettings r) {
-        List<String> out = new ArrayList<>();
-        Changes.add(out, "--batch", batch, r.batch());
-        Changes.add(out, "--lr", lr, r.adam().lr());
-        Changes.add(out, "--flip", flip, r.flip());
-        if (timeTable != null && timeTable != r.timeTable()) out.add(Changes.of("--time-table", timeTable.label(), r.timeTable().label()));
-        return out;
-    }
-
-    /** Flags that change what is computed (not allowed when resuming). */
-    List<String> givenMath() {
-        List<String> g = new ArrayList<>();
-        if (batch != null) g.add("--batch");
-        if (lr != null) g.add("--lr");
-        if (flip != null) g.add("--flip");
-        if (timeTable != null) g.add("--time-table");
-        if (emaDecay != null) g.add("--ema-decay");
-        if (condDrop != null) g.add("--cond-drop");
-        return g;
+    /** Hands the values given to the trainer (cadences, length and checkpoints to keep included). */
+    void applyTo(Trainer t) {
+        if (batch != null) t.batch(batch);
+        if (lr != null) t.lr(lr);
+        if (epochs != null) t.epochs(epochs);
+        if (steps != null) t.steps(steps);
+        if (flip != null) t.flip(flip);
+        if (timeTable != null) t.timeTable(timeTable);
+        if (emaDecay != null) t.emaDecay(emaDecay);
+        if (condDrop != null) t.condDrop(condDrop);
+        if (sampleEvery != null) t.sampleEvery(sampleEvery);
+        if (checkpointEvery != null) t.checkpointEvery(checkpointEvery);
+        if (checkpointMinutes != null) t.checkpointMinutes(checkpointMinutes);
+        if (logEvery != null) t.logEvery(logEvery);
+        t.keep(keep).progress(progress);
     }
 
     /** picocli converter for --time-table. */

@@ -13,9 +13,28 @@ public final class DataSources {
      */
     public static LoadedData load(DataSpec spec, int channels, int height, int width, CifarLocator cifar,
                                   Consumer<String> log) {
+        return load(spec, null, channels, height, width, cifar, log);
+    }
+
+    /**
+     * @param memory the images of a spec whose source is {@link DataSpec#MEMORY} (already at the model's shape),
+     *     else null
+     */
+    public static LoadedData load(DataSpec spec, ImageSet memory, int channels, int height, int width, CifarLocator cifar,
+                                  Consumer<String> log) {
         ImageSet set;
         DataSpec resolved = spec;
-        if (spec.source().equals(DataSpec.CIFAR10)) {
+        if (spec.source().equals(DataSpec.MEMORY)) {
+            if (memory == null) {
+                throw new DataException("the run trained on images held in memory (handed over through the Java API); "
+                        + "only that program can give them again");
+            }
+            if (memory.channels() != channels || memory.height() != height || memory.width() != width) {
+                throw new DataException("the images in memory are " + memory.channels() + "x" + memory.height() + "x"
+                        + memory.width() + " but the model is " + channels + "x" + height + "x" + width);
+            }
+            set = memory;
+        } else if (spec.source().equals(DataSpec.CIFAR10)) {
             if (channels != Cifar10Reader.CHANNELS || height != Cifar10Reader.SIDE || width != Cifar10Reader.SIDE) {
                 throw new DataException("CIFAR-10 images are 3x32x32 but the model is " + channels + "x" + height + "x"
                         + width + "; use --image-size 32 or an image folder");

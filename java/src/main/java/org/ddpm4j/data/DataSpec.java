@@ -5,8 +5,9 @@ import java.util.Locale;
 /**
  * What a model trains on, as recorded in its checkpoint.
  *
- * @param source "cifar10" or "folder"
- * @param path the CIFAR-10 folder or the image folder; null for CIFAR-10 found automatically
+ * @param source "cifar10", "folder" or "memory" (images a Java caller handed over, see org.ddpm4j.api.TrainingData:
+ *     only that caller can give them again)
+ * @param path the CIFAR-10 folder or the image folder; null for CIFAR-10 found automatically and for images in memory
  * @param split CIFAR-10 split (ignored for folders)
  * @param className the --class filter, or null for every class
  * @param limit keep only the first {@code limit} images (after the class filter); 0 for all
@@ -15,10 +16,11 @@ import java.util.Locale;
 public record DataSpec(String source, String path, Split split, String className, int limit, boolean resize) {
     public static final String CIFAR10 = "cifar10";
     public static final String FOLDER = "folder";
+    public static final String MEMORY = "memory";
 
     public DataSpec {
         source = source.toLowerCase(Locale.ROOT);
-        if (!source.equals(CIFAR10) && !source.equals(FOLDER)) {
+        if (!source.equals(CIFAR10) && !source.equals(FOLDER) && !source.equals(MEMORY)) {
             throw new IllegalArgumentException("--data must be cifar10 or folder, got '" + source + "'");
         }
         if (limit < 0) throw new IllegalArgumentException("--limit must be >= 0, got " + limit);
@@ -43,7 +45,8 @@ public record DataSpec(String source, String path, Split split, String className
 
     /** e.g. "CIFAR-10 train, class ship" or "folder pics/". */
     public String describe() {
-        StringBuilder sb = new StringBuilder(source.equals(CIFAR10) ? "CIFAR-10 " + split.label() : "folder " + path);
+        StringBuilder sb = new StringBuilder(source.equals(CIFAR10) ? "CIFAR-10 " + split.label()
+                : source.equals(MEMORY) ? "images in memory" : "folder " + path);
         if (className != null) sb.append(", class ").append(className);
         if (limit > 0) sb.append(", first ").append(limit);
         return sb.toString();

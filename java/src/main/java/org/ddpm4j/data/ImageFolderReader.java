@@ -178,7 +178,7 @@ public final class ImageFolderReader {
     }
 
     /** Bilinear scaling of 0xRRGGBB pixels (whole image, aspect not kept). */
-    private static int[] scale(int[] rgb, int w, int h, int toW, int toH) {
+    static int[] scale(int[] rgb, int w, int h, int toW, int toH) {
         BufferedImage src = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);  // packed sRGB: no conversion
         src.setRGB(0, 0, w, h, rgb, 0, w);
         BufferedImage dst = new BufferedImage(toW, toH, BufferedImage.TYPE_INT_RGB);

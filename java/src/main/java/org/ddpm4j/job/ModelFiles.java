@@ -6,14 +6,12 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import org.ddpm4j.backend.Backend;
 import org.ddpm4j.checkpoint.Checkpoint;
 import org.ddpm4j.checkpoint.CheckpointException;
 import org.ddpm4j.checkpoint.CheckpointFile;
 import org.ddpm4j.checkpoint.ModelState;
 import org.ddpm4j.checkpoint.SafeTensors;
 import org.ddpm4j.checkpoint.SeedWeights;
-import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
 
 /** Loads model weights from a ddpm4j checkpoint or a seed-format safetensors file. */
@@ -49,27 +47,28 @@ public final class ModelFiles {
     /**
      * @param fallback image size and betas for a safetensors file without ddpm4j metadata
      */
-    public static Loaded load(Backend backend, Path file, UNetConfig fallback) {
+    public static Loaded load(Path file, UNetConfig fallback) {
         if (detect(file) == Kind.CHECKPOINT) {
             Checkpoint c = CheckpointFile.read(file);
             return new Loaded(c.model(), c);
         }
-        return new Loaded(readSafetensors(backend, file, fallback), null);
+        return new Loaded(readSafetensors(file, fallback), null);
     }
 
-    /** Reads and checks a seed-format safetensors file (names and shapes as the seed UNet, strictly). */
-    public static ModelState readSafetensors(Backend backend, Path file, UNetConfig fallback) {
+    /**
+     * Reads and checks a seed-format safetensors file (names and shapes as the seed UNet, strictly),
+     * host-side: no backend, no native model.
+     */
+    public static ModelState readSafetensors(Path file, UNetConfig fallback) {
         SafeTensors.Contents contents = SafeTensors.read(file);
         UNetConfig cfg = SeedWeights.inferConfig(contents, fallback, file.toString());
-        try (UNet net = backend.createUNet(cfg, 1)) {
-            return SeedWeights.toModelState(contents, cfg, net.params(), net.buffers(), file.toString());
-        }
+        TensorTable table = TensorTable.of(cfg);
+        return SeedWeights.toModelState(contents, cfg, table.params(), table.buffers(), file.toString());
     }
 
     /** Writes a model's weights as seed-format safetensors. */
-    public static void writeSafetensors(Backend backend, ModelState state, Path file) {
-        try (UNet net = backend.createUNet(state.config(), 1)) {
-            SafeTensors.write(file, SeedWeights.export(state, net.params(), net.buffers()), SeedWeights.metadata(state));
-        }
+    public static void writeSafetensors(ModelState state, Path file) {
+        TensorTable table = TensorTable.of(state.config());
+        SafeTensors.write(file, SeedWeights.export(state, table.params(), table.buffers()), SeedWeights.metadata(state));
     }
 }

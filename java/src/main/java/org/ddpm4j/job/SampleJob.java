@@ -10,7 +10,6 @@ import java.util.List;
 import java.util.Locale;
 import org.ddpm4j.backend.Backend;
 import org.ddpm4j.checkpoint.Configs;
-import org.ddpm4j.checkpoint.ModelState;
 import org.ddpm4j.image.ImageGrid;
 import org.ddpm4j.image.PngFiles;
 import org.ddpm4j.model.UNet;
@@ -23,7 +22,8 @@ import org.ddpm4j.sample.ImageSink;
 import org.ddpm4j.image.NpzWriter;
 import org.ddpm4j.image.PngFolder;
 import org.ddpm4j.model.UNetConfig;
-import java.util.EnumSet;
+import java.util.function.BooleanSupplier;
+import java.util.function.IntFunction;
 import java.util.Set;
 
 /**
@@ -47,15 +47,6 @@ public final class SampleJob {
      */
     public record Result(Path images, Path mid, Path strip, SampleResult result, double seconds, Path pngDir, Path npz) {}
 
-    public static Result run(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir, PrintStream log) {
-        return run(backend, state, opts, batch, outDir, EnumSet.of(SampleFormat.GRID), true, log);
-    }
-
-    public static Result run(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir,
-                             Set<SampleFormat> formats, PrintStream log) {
-        return run(backend, state, opts, batch, outDir, formats, true, log);
-    }
-
     /** The files a run with {@code opts} and {@code formats} writes into {@code outDir} (the first of the png ones). */
     public static List<Path> plannedFiles(SampleOptions opts, Set<SampleFormat> formats, int timesteps, Path outDir) {
         List<Path> out = new ArrayList<>();
@@ -71,14 +62,29 @@ public final class SampleJob {
     }
 
     /**
+     * The max batch of the model that samples {@code opts} in device batches of {@code batch} images:
+     * guidance runs the conditional and the unconditional pass of each image in one batch.
+     */
+    public static int modelBatch(UNetConfig cfg, SampleOptions opts, int batch) {
+        int chunk = Math.max(1, Math.min(batch, opts.count()));
+        boolean pair = cfg.conditional() && opts.guidance() != 0 && opts.guidance() != 1;
+        return pair ? 2 * chunk : chunk;
+    }
+
+    /**
+     * @param nets the model with its weights loaded, on {@code backend}, sized for a max batch
+     *     ({@link #modelBatch})
      * @param overwrite replace files of an earlier run in {@code outDir}; when false, such files are refused
      *     before any sampling, as is an output folder that cannot be written
+     * @param listener told of the progress besides the log's lines every 10 s (may be null)
+     * @param stop gives up with a CancellationException within a reverse step of turning true
      */
-    public static Result run(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir,
-                             Set<SampleFormat> formats, boolean overwrite, PrintStream log) {
+    public static Result run(Backend backend, IntFunction<UNet> nets, UNetConfig cfg, SampleOptions opts, int batch,
+                             Path outDir, Set<SampleFormat> formats, boolean overwrite, PrintStream log,
+                             Sampler.Listener listener, BooleanSupplier stop) {
         OutputFolder folder = OutputFolder.prepare(outDir, "the output folder");
         if (!overwrite) {
-            for (Path p : plannedFiles(opts, formats, state.config().timesteps(), outDir)) {
+            for (Path p : plannedFiles(opts, formats, cfg.timesteps(), outDir)) {
                 if (Files.exists(p)) {
                     folder.removeIfUnused();
                     throw new IllegalArgumentException(p + " already exists (an earlier ddpm sample?); pass --force to replace it "
@@ -87,29 +93,26 @@ public final class SampleJob {
             }
         }
         try {
-            return sample(backend, state, opts, batch, outDir, formats, log);
+            return sample(backend, nets, cfg, opts, batch, outDir, formats, log, listener, stop);
         } catch (RuntimeException | Error e) {
             folder.removeIfUnused();
             throw e;
         }
     }
 
-    private static Result sample(Backend backend, ModelState state, SampleOptions opts, int batch, Path outDir,
-                                 Set<SampleFormat> formats, PrintStream log) {
+    private static Result sample(Backend backend, IntFunction<UNet> nets, UNetConfig cfg, SampleOptions opts, int batch,
+                                 Path outDir, Set<SampleFormat> formats, PrintStream log, Sampler.Listener listener,
+                                 BooleanSupplier stop) {
         boolean grid = formats.contains(SampleFormat.GRID);
         if (!grid) opts = new SampleOptions(opts.count(), opts.seed(), -1, 0, 2, opts.sampler(), opts.steps(), opts.eta(),
                 opts.clipX0(), opts.classLabel(), opts.guidance());
         int keep = grid ? Math.min(opts.count(), GRID_MAX) : 0;
-        // Guidance batches the conditional and unconditional passes: twice the images per batch.
-        boolean pair = state.config().conditional() && opts.guidance() != 0 && opts.guidance() != 1;
         int chunk = Math.max(1, Math.min(batch, opts.count()));
-        try (UNet net = backend.createUNet(state.config(), pair ? 2 * chunk : chunk);
-             NpzWriter npz = formats.contains(SampleFormat.NPZ) ? new NpzWriter(outDir.resolve("samples.npz"), opts.count(),
-                     state.config().inChannels(), state.config().height(), state.config().width()) : null) {
-            state.applyTo(net);
+        UNet net = nets.apply(modelBatch(cfg, opts, batch));
+        try (NpzWriter npz = formats.contains(SampleFormat.NPZ) ? new NpzWriter(outDir.resolve("samples.npz"), opts.count(),
+                cfg.inChannels(), cfg.height(), cfg.width()) : null) {
             log.printf(Locale.ROOT, "sampling %d images with %s on %s (%s), batches of %d, seed %d; %s%n", opts.count(),
-                    Configs.describe(state.config()), backend.name(), backend.deviceName(), chunk, opts.seed(), describe(opts,
-                            state.config()));
+                    Configs.describe(cfg), backend.name(), backend.deviceName(), chunk, opts.seed(), describe(opts, cfg));
             PngFolder pngs = formats.contains(SampleFormat.PNG) ? new PngFolder(outDir) : null;
             ImageSink sink = (first, images) -> {
                 if (pngs != null) pngs.accept(first, images);
@@ -118,13 +121,14 @@ public final class SampleJob {
             long t0 = System.nanoTime();
             long[] lastShown = {System.nanoTime()};
             SampleResult r = Sampler.run(net, opts, (done, total) -> {
+                if (listener != null) listener.progress(done, total);
                 long now = System.nanoTime();
                 if (now - lastShown[0] > 10_000_000_000L) {
                     lastShown[0] = now;
                     double el = (now - t0) / 1e9;
                     log.printf(Locale.ROOT, "  %.0f%% (%.0f s, eta %.0f s)%n", 100.0 * done / total, el, el * (total - done) / done);
                 }
-            }, sink, keep);
+            }, sink, keep, stop);
             if (npz != null) npz.finish();
             double seconds = (System.nanoTime() - t0) / 1e9;
             Path gridFile = grid ? outDir.resolve("samples.png") : null;
@@ -143,7 +147,7 @@ public final class SampleJob {
             if (strip != null) wrote.add(strip + " (x_T .. x_0, t = " + times(r.stripTimes()) + ")");
             if (pngs != null) wrote.add(outDir.resolve(PngFolder.name(0)) + " .. " + PngFolder.name(opts.count() - 1));
             if (npz != null) wrote.add(outDir.resolve("samples.npz") + " (arr_0: uint8 " + opts.count() + "x"
-                    + state.config().height() + "x" + state.config().width() + "x" + state.config().inChannels() + ")");
+                    + cfg.height() + "x" + cfg.width() + "x" + cfg.inChannels() + ")");
             log.printf(Locale.ROOT, "sampled in %.1f s (%.1f images/s); wrote %s%n", seconds, opts.count() / seconds,
                     String.join(", ", wrote));
             return new Result(gridFile, mid, strip, r, seconds, pngs != null ? outDir : null,

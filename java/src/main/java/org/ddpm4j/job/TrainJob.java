@@ -6,7 +6,6 @@ import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -23,10 +22,12 @@ import org.ddpm4j.checkpoint.CheckpointMeta;
 import org.ddpm4j.checkpoint.Configs;
 import org.ddpm4j.checkpoint.ModelState;
 import org.ddpm4j.checkpoint.StateBuffers;
+import org.ddpm4j.data.BatchLoader;
 import org.ddpm4j.data.CifarLocator;
 import org.ddpm4j.data.DataException;
 import org.ddpm4j.data.DataSources;
 import org.ddpm4j.data.DataSpec;
+import org.ddpm4j.data.ImageSet;
 import org.ddpm4j.data.LoadedData;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.image.ImageGrid;
@@ -39,6 +40,7 @@ import org.ddpm4j.sample.SampleOptions;
 import org.ddpm4j.sample.SampleResult;
 import org.ddpm4j.sample.Sampler;
 import org.ddpm4j.train.LossLog;
+import org.ddpm4j.train.LossStats;
 import org.ddpm4j.train.Progress;
 import org.ddpm4j.train.StopSignal;
 import org.ddpm4j.train.TimeBreakdown;
@@ -74,18 +76,42 @@ public final class TrainJob {
      * @param finetunedFrom the base of a fine-tune, recorded in the checkpoint, else null
      * @param keep checkpoints to keep in the folder, the newest included
      * @param resumeFile the file {@code resumeFrom} was read from (null: not the folder's model.ckpt)
+     * @param memory the images of data whose source is {@link DataSpec#MEMORY}, at the model's shape, else null
+     * @param listener told of the losses and of each epoch's end, on the training thread
      */
     public record Request(UNetConfig model, TrainSettings settings, DataSpec data, CifarLocator cifar, Path outDir,
                           Checkpoint resumeFrom, boolean force, Progress.Mode progress, ModelState initial,
-                          String finetunedFrom, int keep, Path resumeFile) {
+                          String finetunedFrom, int keep, Path resumeFile, ImageSet memory, Listener listener) {
         public Request {
             if (keep < 1) throw new IllegalArgumentException("--keep must be >= 1, got " + keep);
+            if (listener == null) listener = Listener.NONE;
+        }
+
+        public Request(UNetConfig model, TrainSettings settings, DataSpec data, CifarLocator cifar, Path outDir,
+                       Checkpoint resumeFrom, boolean force, Progress.Mode progress, ModelState initial, String finetunedFrom,
+                       int keep, Path resumeFile) {
+            this(model, settings, data, cifar, outDir, resumeFrom, force, progress, initial, finetunedFrom, keep, resumeFile,
+                    null, Listener.NONE);
         }
 
         public Request(UNetConfig model, TrainSettings settings, DataSpec data, CifarLocator cifar, Path outDir,
                        Checkpoint resumeFrom, boolean force, Progress.Mode progress, ModelState initial, String finetunedFrom) {
             this(model, settings, data, cifar, outDir, resumeFrom, force, progress, initial, finetunedFrom, DEFAULT_KEEP, null);
         }
+    }
+
+    /** What a caller hears of a run while it trains, on the training thread. */
+    public interface Listener {
+        Listener NONE = new Listener() {};
+
+        /** The losses of steps [firstStep, firstStep + losses.length), as they are read from the device. */
+        default void losses(long firstStep, float[] losses) {}
+
+        /**
+         * Epoch {@code epoch} (1-based) ended with mean loss {@code meanLoss} (of its steps trained in this
+         * invocation) after {@code seconds} of wall time (checkpoints included, sample grids not).
+         */
+        default void epochEnded(int epoch, double meanLoss, double seconds) {}
     }
 
     /**
@@ -149,15 +175,11 @@ public final class TrainJob {
         }
     }
 
-    /** Nanoseconds since this JVM started, as a System.nanoTime() value (the CLI's setup starts there). */
-    public static long jvmStartNanos() {
-        return System.nanoTime() - ManagementFactory.getRuntimeMXBean().getUptime() * 1_000_000L;
-    }
-
     private static Result train(Backend backend, Request req, PrintStream log, StopSignal stop, long setupSince, RunFiles files) {
         UNetConfig cfg = req.model();
         TrainSettings s = req.settings();
-        LoadedData loaded = DataSources.load(req.data(), cfg.inChannels(), cfg.height(), cfg.width(), req.cifar(), log::println);
+        LoadedData loaded = DataSources.load(req.data(), req.memory(), cfg.inChannels(), cfg.height(), cfg.width(), req.cifar(),
+                log::println);
         int images = loaded.images().size();
         if (req.resumeFrom() != null && req.resumeFrom().meta().images() > 0 && req.resumeFrom().meta().images() != images) {
             throw new DataException("the data changed since the checkpoint: it trained on " + req.resumeFrom().meta().images()
@@ -182,7 +204,8 @@ public final class TrainJob {
                     req.resumeFrom() == null);
             List<Path> grids = new ArrayList<>();
             Progress progress = Progress.create(req.progress(), log);
-            Hooks hooks = new Hooks(net, meta, kind, files, grids, progress, writer, keeper);
+            LossStats epochLosses = new LossStats(0, BatchLoader.batchesPerEpoch(images, s.batch()));
+            Hooks hooks = new Hooks(net, meta, kind, files, grids, progress, writer, keeper, req.listener(), epochLosses);
             Trainer trainer = new Trainer(net, loaded.images(), s, hooks, progress, times);
             long end = trainer.finalStep();
             log.printf(Locale.ROOT, "model: %s, %,d parameters, %s time table%s%s%n", Configs.describe(cfg), net.numParams(),
@@ -208,7 +231,7 @@ public final class TrainJob {
             TrainingState reached;
             long f0;
             try (LossLog lossLog = LossLog.open(files.lossLog(), start.globalStep(), trainer.batchesPerEpoch())) {
-                trainer.addLossSink(lossLog).addLossSink(fl);
+                trainer.addLossSink(lossLog).addLossSink(fl).addLossSink(epochLosses).addLossSink(req.listener()::losses);
                 reached = trainer.run(start, stop);
                 f0 = System.nanoTime();
                 writer.awaitIdle();  // the last checkpoint is on disk (or its failure is thrown) before anything is reported
@@ -406,11 +429,16 @@ public final class TrainJob {
         private final BackgroundWriter writer;
         private final CheckpointKeeper keeper;
         private final AtomicBoolean plotQueued = new AtomicBoolean();
+        private final Listener listener;
+        private final LossStats epochLosses;
+        private long epochStart = System.nanoTime();
         private StateSnapshot snapshot;
         private java.util.concurrent.Future<?> lastCheckpoint;
 
         Hooks(UNet net, CheckpointMeta meta, TimeTable kind, RunFiles files, List<Path> grids, Progress progress,
-              BackgroundWriter writer, CheckpointKeeper keeper) {
+              BackgroundWriter writer, CheckpointKeeper keeper, Listener listener, LossStats epochLosses) {
+            this.listener = listener;
+            this.epochLosses = epochLosses;
             this.net = net;
             this.meta = meta;
             this.kind = kind;
@@ -460,6 +488,16 @@ public final class TrainJob {
 
         @Override
         public void epochEnded(int epoch, TrainingState state, StopSignal stop) {
+            // The trainer reads every loss of the epoch before this call, so its mean is complete.
+            listener.epochEnded(epoch + 1, epochLosses.epochMean(), (System.nanoTime() - epochStart) / 1e9);
+            try {
+                endEpoch(epoch, stop);
+            } finally {
+                epochStart = System.nanoTime();  // the next epoch's time leaves this one's grid out
+            }
+        }
+
+        private void endEpoch(int epoch, StopSignal stop) {
             writer.rethrowFailures();
             if (plotQueued.compareAndSet(false, true)) {
                 writer.submit(() -> {

@@ -96,8 +96,8 @@ class CliFeaturesTest {
         Checkpoint c = CheckpointFile.read(model());
         try (var be = org.ddpm4j.binding.Backends.cpu(1)) {
             var fallback = org.ddpm4j.model.UNetConfig.seed();
-            var e = org.ddpm4j.job.ModelFiles.readSafetensors(be, ema, fallback);
-            var r = org.ddpm4j.job.ModelFiles.readSafetensors(be, raw, fallback);
+            var e = org.ddpm4j.job.ModelFiles.readSafetensors(ema, fallback);
+            var r = org.ddpm4j.job.ModelFiles.readSafetensors(raw, fallback);
             assertArrayEquals(c.model().emaParams(), e.params());
             assertArrayEquals(c.model().emaBuffers(), e.buffers());
             assertArrayEquals(c.model().params(), r.params());

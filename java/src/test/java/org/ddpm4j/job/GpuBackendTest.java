@@ -32,7 +32,7 @@ class GpuBackendTest {
     void goldenEvalForwardOnCudaMatchesPyTorch() {
         try (Backend be = Backends.open(Device.CUDA, 0, null, Precision.FP32)) {
             assertEquals("cuda", be.name());
-            ModelState st = ModelFiles.readSafetensors(be, Golden.weights(), UNetConfig.seed());
+            ModelState st = ModelFiles.readSafetensors(Golden.weights(), UNetConfig.seed());
             Map<String, SafeTensors.Tensor> io = SafeTensors.read(Golden.io()).tensors();
             float[] x = io.get("x").toFloats(), ref = io.get("eval_out").toFloats();
             int n = (int) io.get("t").shape()[0];

@@ -44,7 +44,7 @@ class SafetensorsGoldenTest {
 
     @Test
     void importedNotebookModelMatchesPyTorchEvalForward() {
-        ModelState st = ModelFiles.readSafetensors(be, Golden.weights(), UNetConfig.seed());
+        ModelState st = ModelFiles.readSafetensors(Golden.weights(), UNetConfig.seed());
         UNetConfig cfg = st.config();
         assertEquals(new UNetConfig(3, 32, 32, 2, 4, 32, 100, 1e-4f, 0.02f), cfg, "shape read from the weights");
         assertEquals(1234, st.bnBatches());
@@ -76,9 +76,9 @@ class SafetensorsGoldenTest {
 
     @Test
     void exportReproducesTheGoldenFile(@TempDir Path dir) {
-        ModelState st = ModelFiles.readSafetensors(be, Golden.weights(), UNetConfig.seed());
+        ModelState st = ModelFiles.readSafetensors(Golden.weights(), UNetConfig.seed());
         Path out = dir.resolve("export.safetensors");
-        ModelFiles.writeSafetensors(be, st, out);
+        ModelFiles.writeSafetensors(st, out);
         Map<String, SafeTensors.Tensor> gold = SafeTensors.read(Golden.weights()).tensors();
         Map<String, SafeTensors.Tensor> ours = SafeTensors.read(out).tensors();
         assertEquals(gold.keySet(), ours.keySet(), "the same state_dict names");
@@ -92,7 +92,7 @@ class SafetensorsGoldenTest {
         assertEquals(0, ours.get("down3.conv.conv.4.num_batches_tracked").shape().length, "a scalar");
         assertEquals("F32", ours.get("time_embed.weight").dtype());
         // And it imports again to the same state.
-        ModelState again = ModelFiles.readSafetensors(be, out, UNetConfig.seed());
+        ModelState again = ModelFiles.readSafetensors(out, UNetConfig.seed());
         assertArrayEquals(st.params(), again.params());
         assertArrayEquals(st.buffers(), again.buffers());
     }
@@ -104,14 +104,14 @@ class SafetensorsGoldenTest {
         missing.removeIf(t -> t.name().equals("up2.conv.conv.3.weight"));
         Path f1 = dir.resolve("missing.safetensors");
         SafeTensors.write(f1, missing, Map.of());
-        CheckpointException e = assertThrows(CheckpointException.class, () -> ModelFiles.readSafetensors(be, f1, UNetConfig.seed()));
+        CheckpointException e = assertThrows(CheckpointException.class, () -> ModelFiles.readSafetensors(f1, UNetConfig.seed()));
         assertTrue(e.getMessage().contains("missing up2.conv.conv.3.weight"), e.getMessage());
 
         List<SafeTensors.Tensor> extra = new ArrayList<>(gold.tensors().values());
         extra.add(SafeTensors.Tensor.f32("head.weight", new long[] {2}, new float[2], 0, 2));
         Path f2 = dir.resolve("extra.safetensors");
         SafeTensors.write(f2, extra, Map.of());
-        e = assertThrows(CheckpointException.class, () -> ModelFiles.readSafetensors(be, f2, UNetConfig.seed()));
+        e = assertThrows(CheckpointException.class, () -> ModelFiles.readSafetensors(f2, UNetConfig.seed()));
         assertTrue(e.getMessage().contains("unexpected head.weight"), e.getMessage());
 
         List<SafeTensors.Tensor> reshaped = new ArrayList<>();
@@ -120,7 +120,7 @@ class SafetensorsGoldenTest {
         }
         Path f3 = dir.resolve("shape.safetensors");
         SafeTensors.write(f3, reshaped, Map.of());
-        e = assertThrows(CheckpointException.class, () -> ModelFiles.readSafetensors(be, f3, UNetConfig.seed()));
+        e = assertThrows(CheckpointException.class, () -> ModelFiles.readSafetensors(f3, UNetConfig.seed()));
         assertTrue(e.getMessage().contains("last_conv.bias has shape [1, 3], the model needs [3]"), e.getMessage());
     }
 }

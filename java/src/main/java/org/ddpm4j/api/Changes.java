@@ -1,4 +1,4 @@
-package org.ddpm4j.cli;
+package org.ddpm4j.api;
 
 import java.util.List;
 import java.util.Objects;

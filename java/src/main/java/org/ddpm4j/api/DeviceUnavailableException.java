@@ -1,0 +1,16 @@
+package org.ddpm4j.api;
+
+/**
+ * The device asked for cannot run here (no usable GPU, driver, cuDNN or cuBLAS for
+ * {@code Compute.cuda()}; the native library does not load on this machine) or has not the memory
+ * the work needs (try a smaller batch). The message says why in one line.
+ */
+public final class DeviceUnavailableException extends DdpmException {
+    public DeviceUnavailableException(String message) {
+        super(message, null);
+    }
+
+    public DeviceUnavailableException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}

@@ -1,0 +1,250 @@
+package org.ddpm4j.api;
+
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
+import org.ddpm4j.data.ClassSelector;
+import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.sample.SampleOptions;
+import org.ddpm4j.sample.Sampler;
+import org.ddpm4j.sample.SamplerKind;
+
+/**
+ * What to draw from a {@link DiffusionModel}: how many images, from which seed, with which sampler
+ * and, for a class-conditional model, which class with what guidance; plus a progress listener and
+ * a stop signal. Immutable: every {@code with} method returns a changed copy. Image k depends only
+ * on (seed, k): the same request gives the same images whatever the batch or the device's threads.
+ *
+ * <pre>{@code
+ * SampleRequest r = SampleRequest.of(16).withSeed(7).withSampler(SamplerKind.DDIM, 50);
+ * }</pre>
+ *
+ * Values are checked here where they can be, and against the model when it samples (the class, the
+ * guidance, the number of steps, the mid step), with an {@link InvalidInputException} naming them.
+ */
+public final class SampleRequest {
+    /** The progress of a sampling run: reverse steps done so far out of count x steps, image by image. */
+    @FunctionalInterface
+    public interface Listener {
+        void progress(long imageStepsDone, long imageStepsTotal);
+    }
+
+    private static final PrintStream SILENT = new PrintStream(OutputStream.nullOutputStream());
+
+    /** The values, copied and changed by each {@code with} method, never changed once the request holds them. */
+    private static final class Values implements Cloneable {
+        int count;
+        long seed;
+        int batch = 100;
+        SamplerKind sampler = SamplerKind.DDPM;
+        Integer steps;
+        Double eta;
+        boolean clipX0;
+        String className;
+        Double guidance;
+        Integer midStep;
+        int stripImages = 8;
+        int stripFrames = 11;
+        Listener listener;
+        BooleanSupplier stop = () -> false;
+        PrintStream log = SILENT;
+
+        Values copy() {
+            try {
+                return (Values) clone();
+            } catch (CloneNotSupportedException e) {
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    private final Values v;
+
+    private SampleRequest(Values v) {
+        if (v.count < 1) throw new InvalidInputException("--count must be >= 1, got " + v.count);
+        if (v.batch < 1) throw new InvalidInputException("--batch must be >= 1, got " + v.batch);
+        if (v.sampler == null) throw new InvalidInputException("the sampler is null (DDPM or DDIM)");
+        if (v.steps != null && v.steps < 1) throw new InvalidInputException("--sampling-steps must be >= 1, got " + v.steps);
+        if (v.eta != null && (!(v.eta >= 0) || Double.isInfinite(v.eta))) {
+            throw new InvalidInputException("--eta must be a number >= 0, got " + v.eta);
+        }
+        if (v.guidance != null && !Double.isFinite(v.guidance)) throw new InvalidInputException("--guidance must be a number, got " + v.guidance);
+        if (v.stripImages < 0) throw new InvalidInputException("--strip-images must be >= 0, got " + v.stripImages);
+        if (v.stripFrames < 2) throw new InvalidInputException("--strip-frames must be >= 2, got " + v.stripFrames);
+        if (v.stop == null) v.stop = () -> false;
+        if (v.log == null) v.log = SILENT;
+        this.v = v;
+    }
+
+    private SampleRequest with(Consumer<Values> change) {
+        Values c = v.copy();
+        change.accept(c);
+        return new SampleRequest(c);
+    }
+
+    /**
+     * {@code count} images by the notebook's ancestral DDPM sampling through every timestep, seed 0, in
+     * device batches of up to 100, with the t = T/2 snapshot and a strip of 8 images x 11 frames; a
+     * conditional model draws the classes in turn with guidance 2.
+     */
+    public static SampleRequest of(int count) {
+        Values v = new Values();
+        v.count = count;
+        return new SampleRequest(v);
+    }
+
+    public SampleRequest withCount(int n) {
+        return with(c -> c.count = n);
+    }
+
+    /** The seed of the noise: image k's is a function of (seed, k) only. */
+    public SampleRequest withSeed(long s) {
+        return with(c -> c.seed = s);
+    }
+
+    /** Images per device batch (memory, not results: the images are the same for any batch). */
+    public SampleRequest withBatch(int n) {
+        return with(c -> c.batch = n);
+    }
+
+    /** DDPM (every timestep; the notebook's) or DDIM over its default 50 evenly spaced steps. */
+    public SampleRequest withSampler(SamplerKind kind) {
+        return with(c -> {
+            c.sampler = kind;
+            c.steps = null;
+        });
+    }
+
+    /** DDIM over {@code samplingSteps} evenly spaced timesteps (1..T); DDPM takes all T. */
+    public SampleRequest withSampler(SamplerKind kind, int samplingSteps) {
+        return with(c -> {
+            c.sampler = kind;
+            c.steps = samplingSteps;
+        });
+    }
+
+    /** DDIM's noise: 0 deterministic (the default), 1 as noisy as DDPM's posterior. */
+    public SampleRequest withEta(double e) {
+        return with(c -> c.eta = e);
+    }
+
+    /** Clip the predicted x_0 to [-1, 1] at every step (needed by cosine-schedule models). */
+    public SampleRequest withClipX0(boolean clip) {
+        return with(c -> c.clipX0 = clip);
+    }
+
+    /**
+     * The class a conditional model draws: a name ({@code "ship"}) or a label number ({@code "8"}); {@code "none"}
+     * for unconditional draws; null (the default) for every class in turn, image k of class k mod classes.
+     */
+    public SampleRequest withClass(String nameOrLabel) {
+        return with(c -> c.className = nameOrLabel);
+    }
+
+    /** Classifier-free guidance w of a conditional model: eps_null + w (eps_class - eps_null); 1 = the class alone. */
+    public SampleRequest withGuidance(double w) {
+        return with(c -> c.guidance = w);
+    }
+
+    /** Also keep every image at this t (default T/2, the notebook's t = 500); -1: no snapshot. */
+    public SampleRequest withMidStep(int t) {
+        return with(c -> c.midStep = t);
+    }
+
+    /** The x_T .. x_0 strip: its first {@code images} images (0: none) in {@code frames} frames each. */
+    public SampleRequest withStrip(int images, int frames) {
+        return with(c -> {
+            c.stripImages = images;
+            c.stripFrames = frames;
+        });
+    }
+
+    /** Told of the progress on the sampling thread, every 10 reverse steps. */
+    public SampleRequest withListener(Listener l) {
+        return with(c -> c.listener = l);
+    }
+
+    /**
+     * Polled before every reverse step: once it returns true, sampling gives up with a
+     * {@link java.util.concurrent.CancellationException} (and {@link DiffusionModel#writeSamples} removes the folder it
+     * created, if empty).
+     */
+    public SampleRequest withStop(BooleanSupplier s) {
+        return with(c -> c.stop = s);
+    }
+
+    /** Where {@link DiffusionModel#writeSamples} writes what it does and its progress (default: nowhere). */
+    public SampleRequest withLog(PrintStream out) {
+        return with(c -> c.log = out);
+    }
+
+    public int count() {
+        return v.count;
+    }
+
+    public long seed() {
+        return v.seed;
+    }
+
+    public int batch() {
+        return v.batch;
+    }
+
+    Listener listener() {
+        return v.listener;
+    }
+
+    BooleanSupplier stop() {
+        return v.stop;
+    }
+
+    PrintStream log() {
+        return v.log;
+    }
+
+    /**
+     * The sampler's options for a model, checked against it.
+     *
+     * @param classNames the model's class names (label i is classNames[i]) when it is conditional
+     * @param source the model's file, for messages
+     */
+    SampleOptions resolve(UNetConfig cfg, List<String> classNames, String source) {
+        if (v.sampler == SamplerKind.DDPM && v.eta != null) throw new InvalidInputException("--eta is for --sampler ddim");
+        int T = cfg.timesteps();
+        int mid = v.midStep != null ? v.midStep : T / 2;
+        if (mid >= T || mid < -1) throw new InvalidInputException("--mid-step must be in [0, " + (T - 1) + "] or -1, got " + mid);
+        SampleOptions o = new SampleOptions(v.count, v.seed, mid, v.stripImages, v.stripFrames)
+                .withSampler(v.sampler, v.steps != null ? v.steps : 0, v.eta != null ? v.eta : 0.0, v.clipX0)
+                .withClass(classLabel(cfg, classNames, source), guidance(cfg));
+        Sampler.timesteps(o, T);  // --sampler / --sampling-steps against the model, before anything is done
+        return o;
+    }
+
+    /** The class against the model: its label (the null class for 'none'), or -1 for every class in turn. */
+    private int classLabel(UNetConfig cfg, List<String> classNames, String source) {
+        if (v.className == null) return -1;
+        if (!cfg.conditional()) {
+            throw new InvalidInputException("--class needs a class-conditional model (train with --conditional); "
+                    + source + " is unconditional");
+        }
+        String c = v.className.trim();
+        if (c.equalsIgnoreCase("none") || c.equalsIgnoreCase("null")) return cfg.numClasses();
+        return ClassSelector.resolve(classNames, c);
+    }
+
+    private double guidance(UNetConfig cfg) {
+        if (v.guidance == null) return SampleOptions.DEFAULT_GUIDANCE;
+        if (!cfg.conditional()) throw new InvalidInputException("--guidance needs a class-conditional model (train with --conditional)");
+        return v.guidance;
+    }
+
+    /** Label numbers as names, for a conditional model whose file names no classes. */
+    static List<String> numberedClasses(int n) {
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < n; i++) names.add(Integer.toString(i));
+        return names;
+    }
+}

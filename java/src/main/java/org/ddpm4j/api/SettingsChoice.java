@@ -1,0 +1,61 @@
+package org.ddpm4j.api;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.ddpm4j.diffusion.TimeTable;
+import org.ddpm4j.train.TrainSettings;
+
+/**
+ * A {@link Trainer}'s training settings chosen over a base (a preset's, a fine-tune base's or a
+ * resumed run's). On a resume, the values that change what is computed must equal the run's;
+ * the length of the run and the cadences may change.
+ */
+final class SettingsChoice {
+    Integer batch;
+    Double lr;
+    Integer epochs;
+    Long steps;
+    Boolean flip;
+    Long seed;
+    TimeTable timeTable;
+    Double emaDecay;
+    Double condDrop;
+    Integer sampleEvery;
+    Integer checkpointEvery;
+    Double checkpointMinutes;
+    Integer logEvery;
+
+    /** The base with the values chosen (checked by TrainSettings, whose messages name the settings). */
+    TrainSettings apply(TrainSettings s) {
+        TrainSettings r = s;
+        if (batch != null) r = r.withBatch(batch);
+        if (lr != null) r = r.withLr(lr);
+        if (epochs != null) r = r.withEpochs(epochs);
+        if (steps != null) r = r.withMaxSteps(steps);
+        if (flip != null) r = r.withFlip(flip);
+        if (timeTable != null) r = r.withTimeTable(timeTable);
+        if (sampleEvery != null) r = r.withSampleEvery(sampleEvery);
+        if (checkpointEvery != null || checkpointMinutes != null) {
+            r = r.withCheckpointEvery(checkpointEvery != null ? checkpointEvery : r.checkpointEvery(),
+                    checkpointMinutes != null ? checkpointMinutes : r.checkpointMinutes());
+        }
+        if (logEvery != null) r = r.withLogEvery(logEvery);
+        if (emaDecay != null) r = r.withEmaDecay(emaDecay);
+        if (condDrop != null) r = r.withCondDrop(condDrop);
+        if (seed != null) r = r.withSeed(seed);
+        return r;
+    }
+
+    /** The values chosen that change what is computed and differ from a run's recorded settings. */
+    List<String> changedFrom(TrainSettings r) {
+        List<String> out = new ArrayList<>();
+        Changes.add(out, "--batch", batch, r.batch());
+        Changes.add(out, "--lr", lr, r.adam().lr());
+        Changes.add(out, "--flip", flip, r.flip());
+        if (timeTable != null && timeTable != r.timeTable()) out.add(Changes.of("--time-table", timeTable.label(), r.timeTable().label()));
+        Changes.add(out, "--ema-decay", emaDecay, r.emaDecay());
+        Changes.add(out, "--cond-drop", condDrop, r.condDrop());
+        Changes.add(out, "--seed", seed, r.seed());
+        return out;
+    }
+}
