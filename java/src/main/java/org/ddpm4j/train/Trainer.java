@@ -166,7 +166,9 @@ public final class Trainer {
                 boolean epochEnd = s.position() == 0;
                 if (epochEnd) {
                     tracker.flush(s.globalStep());
-                    long took = System.nanoTime() - epochStart;
+                    long epochEndNanos = System.nanoTime();
+                    long took = epochEndNanos - epochStart;
+                    epochStart = epochEndNanos;
                     progress.message(String.format(Locale.ROOT, "epoch %d/%d done in %.1f s (%s img/s): mean loss %s",
                             s.epoch(), settings.epochs(), took / 1e9, LineProgress.rate(epochImages / (took / 1e9)),
                             LossFormat.of(stats.epochMean())));
