@@ -260,6 +260,16 @@ class CliReliabilityTest {
             assertTrue(t.has(k) && t.get(k).getAsDouble() >= 0, k + " in " + t);
         }
         assertTrue(t.get("total_s").getAsDouble() > 0);
+        // Epoch times are disjoint intervals of the run: together they fit in its wall time.
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("epoch \\d+/2 done in ([0-9.]+) s").matcher(r.err());
+        double epochs = 0;
+        int count = 0;
+        while (m.find()) {
+            epochs += Double.parseDouble(m.group(1));
+            count++;
+        }
+        assertEquals(2, count, r.toString());
+        assertTrue(epochs <= t.get("total_s").getAsDouble() + 0.1 * count, epochs + " s of epochs in " + t);
         assertTrue(j.getAsJsonObject("loss").get("last_mean").getAsDouble() > 0);
         assertEquals(4, j.getAsJsonObject("model").get("base_width").getAsInt());
     }
