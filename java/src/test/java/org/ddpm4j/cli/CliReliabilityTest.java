@@ -246,7 +246,7 @@ class CliReliabilityTest {
     @Test
     void theRunEndsWithATimeBreakdownAndRunJson() throws Exception {
         Path run = dir.resolve("run");
-        Cli.Result r = ok(train(run, "--epochs", "2"));
+        Cli.Result r = ok(train(run, "--epochs", "2", "--progress", "plain"));
         assertTrue(r.err().matches("(?s).*\ntime [0-9hms]+: setup [0-9.]+s, warm-up [0-9.]+s, training [0-9.]+s.*"), r.toString());
         double setup = Double.parseDouble(r.err().replaceAll("(?s).*\ntime [0-9hms]+: setup ([0-9.]+)s.*", "$1"));
         assertTrue(setup < 30, "setup counts from the command's start in-process, not the test JVM's: " + setup);
