@@ -4,7 +4,6 @@
 #include <fstream>
 #include <new>
 #include <thread>
-#include <type_traits>
 
 #include "cpu_backend.h"
 #include "cpu_ops.h"
@@ -53,21 +52,18 @@ class CpuBackend final : public Backend {
   void synchronize() override {}
 
   // The ops: one forwarder per entry of the op table to the kernel of the
-  // same name in cpu_ops.h.
+  // same name in cpu_ops.h (an op of kind conv also takes the precision).
+#define DDPM_CPU_EXTRA_conv pool_, math_
+#define DDPM_CPU_EXTRA_act pool_
+#define DDPM_CPU_EXTRA_plain pool_
 #define DDPM_OP(kind, name, flops, ...) \
-  void name(DDPM_OP_PARAMS(__VA_ARGS__)) override { run(&cpu::name, DDPM_OP_ARGS(__VA_ARGS__)); }
+  void name(DDPM_OP_PARAMS(__VA_ARGS__)) override { cpu::name(DDPM_CPU_EXTRA_##kind, DDPM_OP_ARGS(__VA_ARGS__)); }
 #include "ddpm/ops.def"
+#undef DDPM_CPU_EXTRA_conv
+#undef DDPM_CPU_EXTRA_act
+#undef DDPM_CPU_EXTRA_plain
 
  private:
-  // The kernels take the pool first; the convolutions take their precision after it.
-  template <typename Kernel, typename... A>
-  void run(Kernel* kernel, const A&... args) {
-    if constexpr (std::is_invocable_v<Kernel*, cpu::ThreadPool&, cpu::ConvMath, const A&...>)
-      kernel(pool_, math_, args...);
-    else
-      kernel(pool_, args...);
-  }
-
   cpu::ThreadPool pool_;
   std::string model_;
   cpu::ConvMath math_;

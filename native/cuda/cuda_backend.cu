@@ -300,10 +300,11 @@ class CudaBackend final : public Backend {
   // ---- the ops: one forwarder per entry of the op table ---------------------------
   // enter; in a recorded step, record or check the call's signature (and pass
   // its per-step scalars, see step_skip); launch ops::<op>, or its bf16 NHWC
-  // twin ops::nhwc::<op> for an op of kind act in precision bf16; leave.
+  // twin ops::nhwc::<op> for an op of kind act or conv in precision bf16; leave.
 #define DDPM_LAUNCH_act(name, ...)                                  \
   if (bf16_mode()) ops::nhwc::name(ctx_, DDPM_OP_NHWC_ARGS(__VA_ARGS__)); \
   else ops::name(ctx_, DDPM_OP_ARGS(__VA_ARGS__));
+#define DDPM_LAUNCH_conv(name, ...) DDPM_LAUNCH_act(name, __VA_ARGS__)
 #define DDPM_LAUNCH_plain(name, ...) ops::name(ctx_, DDPM_OP_ARGS(__VA_ARGS__));
 #define DDPM_OP(kind, name, flops, ...)                                   \
   void name(DDPM_OP_PARAMS(__VA_ARGS__)) override {                       \
@@ -314,6 +315,7 @@ class CudaBackend final : public Backend {
   }
 #include "ddpm/ops.def"
 #undef DDPM_LAUNCH_act
+#undef DDPM_LAUNCH_conv
 #undef DDPM_LAUNCH_plain
 
  private:

@@ -1,8 +1,8 @@
 // The CUDA launchers: one per op of the table (ops.def), declared below from
-// it, and a bf16 NHWC twin for each op of kind act. Semantics are those of
-// ops.def; each launcher validates its arguments (throwing ddpm::Error),
-// sizes the grid and enqueues on ctx.stream without waiting. CudaBackend
-// only forwards to these. Where each op's kernels are:
+// it, and a bf16 NHWC twin for each op of kind act or conv. Semantics are
+// those of ops.def; each launcher validates its arguments (throwing
+// ddpm::Error), sizes the grid and enqueues on ctx.stream without waiting.
+// CudaBackend only forwards to these. Where each op's kernels are:
 //   conv.cu          conv2d_*, conv_transpose2x2_* (cuDNN; both layouts)
 //   batchnorm.cu     batchnorm_relu_*          nhwc_batchnorm.cu    its bf16 twin
 //   pool_concat.cu   maxpool2x2_*, pad_concat_*  nhwc_pool_concat.cu  their twins, add_channel_*'s
@@ -53,12 +53,14 @@ void plane_sum(const Ctx& ctx, const float* x, float* out, long long planes, lon
 // Backend::activation_format) an (N, H, W, C) bfloat16 tensor.
 namespace nhwc {
 
-// The ops of kind act (ops.def), activation arguments as bf16 pointers.
+// The ops of kind act and conv (ops.def), activation arguments as bf16 pointers.
 #define DDPM_NHWC_TWIN_act(name, ...) void name(const Ctx& ctx, DDPM_OP_NHWC_PARAMS(__VA_ARGS__));
+#define DDPM_NHWC_TWIN_conv(name, ...) DDPM_NHWC_TWIN_act(name, __VA_ARGS__)
 #define DDPM_NHWC_TWIN_plain(name, ...)
 #define DDPM_OP(kind, name, flops, ...) DDPM_NHWC_TWIN_##kind(name, __VA_ARGS__)
 #include "ddpm/ops.def"
 #undef DDPM_NHWC_TWIN_act
+#undef DDPM_NHWC_TWIN_conv
 #undef DDPM_NHWC_TWIN_plain
 
 // layout.cu

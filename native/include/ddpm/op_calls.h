@@ -73,6 +73,13 @@ struct OpShape {
   OpShape(int n, int c, int hw) : elements(static_cast<size_t>(n) * c * hw), N(n), C(c), HW(hw) {}
 };
 
+// How many of an op's arguments have a property.
+constexpr int count_args(const ArgSpec* specs, int n, bool ArgSpec::*property) {
+  int c = 0;
+  for (int i = 0; i < n; ++i) c += (specs[i].*property) ? 1 : 0;
+  return c;
+}
+
 // One argument of a call, as for_each_arg presents it with its value.
 struct OpArg {
   const char* name;
@@ -85,8 +92,11 @@ namespace calls {
 #define DDPM_OP(kind, op, op_flops, ...)                                                                  \
   struct op {                                                                                             \
     static constexpr const char* name = #op;                                                              \
-    static constexpr bool activation_op = DDPM_OP_ACT_ARGS(__VA_ARGS__) > 0;                              \
-    static constexpr int per_step_args = DDPM_OP_STEP_ARGS(__VA_ARGS__);                                  \
+    static constexpr ArgSpec arg_specs[] = {DDPM_OP_SPECS(__VA_ARGS__)};                                  \
+    static constexpr int num_args = static_cast<int>(sizeof(arg_specs) / sizeof(arg_specs[0]));           \
+    static constexpr bool activation_op = count_args(arg_specs, num_args, &ArgSpec::activation) > 0;      \
+    static constexpr bool precision_math = count_args(arg_specs, num_args, &ArgSpec::bf16_operand) > 0;   \
+    static constexpr int per_step_args = count_args(arg_specs, num_args, &ArgSpec::per_step);             \
     DDPM_OP_MEMBERS(__VA_ARGS__)                                                                          \
     void run(Backend& backend) const { backend.op(DDPM_OP_ARGS(__VA_ARGS__)); }                           \
     double flops() const { return op_flops; }                                                             \
@@ -105,12 +115,22 @@ namespace calls {
     }                                                                                                     \
   };                                                                                                      \
   static_assert(op::activation_op == DDPM_OP_KIND_ACT_##kind,                                             \
-                "ops.def: " #op " must be of kind act exactly when it has act_* arguments");
+                "ops.def: " #op " must be of kind act or conv exactly when it has act_* arguments");        \
+  static_assert(op::precision_math == DDPM_OP_KIND_CONV_##kind,                                           \
+                "ops.def: " #op " must be of kind conv exactly when it has a weight argument");
 #define DDPM_OP_KIND_ACT_act true
+#define DDPM_OP_KIND_ACT_conv true
 #define DDPM_OP_KIND_ACT_plain false
+#define DDPM_OP_KIND_CONV_act false
+#define DDPM_OP_KIND_CONV_conv true
+#define DDPM_OP_KIND_CONV_plain false
 #include "ddpm/ops.def"
 #undef DDPM_OP_KIND_ACT_act
+#undef DDPM_OP_KIND_ACT_conv
 #undef DDPM_OP_KIND_ACT_plain
+#undef DDPM_OP_KIND_CONV_act
+#undef DDPM_OP_KIND_CONV_conv
+#undef DDPM_OP_KIND_CONV_plain
 
 }  // namespace calls
 

@@ -5,6 +5,10 @@
 //
 //   kind   act    the op takes activations (Backend::activation_format): the
 //                 CUDA backend in precision bf16 runs its bf16 NHWC twin;
+//          conv   an act op that multiplies in the precision (its weight
+//                 argument as bfloat16 in precision bf16): the CPU kernel also
+//                 takes the backend's ConvMath, the CUDA launcher uses the
+//                 backend's cuDNN engine (ctx.conv) in that precision;
 //          plain  every argument is float32 (or int, bytes) in every precision.
 //   flops  floating-point operations of one call (multiply-add = 2), an
 //          expression in the op's arguments; 0 where not meaningful.
@@ -40,10 +44,10 @@
 // of 0 means the op's arguments do not determine it (a table indexed by
 // another tensor's values).
 //
-// From the table come: the Backend pure virtuals (backend.h), the CPU and
-// CUDA backends' forwarders, the CUDA launcher declarations (cuda/ops.h),
-// the per-op call records (op_calls.h: the profiler, the step signatures,
-// the backend-vs-CPU op tests).
+// From the table come: the Backend pure virtuals (backend.h), the CPU kernel
+// and CUDA launcher declarations (cpu/cpu_ops.h, cuda/ops.h), the CPU and
+// CUDA backends' forwarders, the per-op call records (op_calls.h: the
+// profiler, the step signatures, the backend-vs-CPU op tests).
 #pragma once
 
 #include <cstddef>
@@ -52,7 +56,7 @@
 // ---- one argument: its role as a tuple ---------------------------------------------------
 // (role, name, ...) -> (C++ type, type under bf16 NHWC, cast, spec, step slot, name, shape):
 //   cast       act: the bf16 NHWC twin takes it as bf16 storage; same: unchanged
-//   spec       the ddpm::op_roles constant describing it (op_calls.h)
+//   spec       the ddpm::op_roles constant that describes it (op_calls.h)
 //   step slot  none, or the per-step scalar of a recorded step it fills (op_calls.h)
 //   shape      a ddpm::OpShape expression
 #define DDPM_ROLE_act_in(n, N, C, HW) (const float*, const bf16*, act, act_in, none, n, ::ddpm::OpShape(N, C, HW))
@@ -103,19 +107,9 @@
 #define DDPM_ARG_VISIT(arg) DDPM_ARG_APPLY(DDPM_ARG_VISIT_I, DDPM_ARG_TUPLE(arg))
 #define DDPM_ARG_VISIT_I(type, nhwc_type, cast, spec, step, name, shape) \
   visit(::ddpm::OpArg{#name, ::ddpm::op_roles::spec, shape}, name);
-#define DDPM_ARG_IS_ACT(arg) DDPM_ARG_APPLY(DDPM_ARG_IS_ACT_I, DDPM_ARG_TUPLE(arg))
-#define DDPM_ARG_IS_ACT_I(type, nhwc_type, cast, spec, step, name, shape) +DDPM_IS_ACT_##cast
-#define DDPM_IS_ACT_act 1
-#define DDPM_IS_ACT_same 0
-#define DDPM_ARG_IS_STEP(arg) DDPM_ARG_APPLY(DDPM_ARG_IS_STEP_I, DDPM_ARG_TUPLE(arg))
-#define DDPM_ARG_IS_STEP_I(type, nhwc_type, cast, spec, step, name, shape) +DDPM_IS_STEP_##step
-#define DDPM_IS_STEP_none 0
-#define DDPM_IS_STEP_seed 1
-#define DDPM_IS_STEP_stream 1
-#define DDPM_IS_STEP_offset 1
-#define DDPM_IS_STEP_loss 1
-#define DDPM_IS_STEP_adam 1
-#define DDPM_IS_STEP_decay 1
+// The argument's spec, to count the arguments with a property (op_calls.h).
+#define DDPM_ARG_SPEC(arg) DDPM_ARG_APPLY(DDPM_ARG_SPEC_I, DDPM_ARG_TUPLE(arg))
+#define DDPM_ARG_SPEC_I(type, nhwc_type, cast, spec, step, name, shape) ::ddpm::op_roles::spec,
 // The per-step scalars of a recorded step (the CUDA backend's StepScalars)
 // that an argument fills, into `slots`.
 #define DDPM_ARG_STEP_SET(arg) DDPM_ARG_APPLY(DDPM_ARG_STEP_SET_I, DDPM_ARG_TUPLE(arg))
@@ -137,8 +131,7 @@
 #define DDPM_OP_NHWC_ARGS(...) DDPM_PP_MAP(DDPM_ARG_NHWC_NAME, DDPM_PP_COMMA, __VA_ARGS__)
 #define DDPM_OP_MEMBERS(...) DDPM_PP_MAP(DDPM_ARG_MEMBER, DDPM_PP_NOTHING, __VA_ARGS__)
 #define DDPM_OP_VISIT(...) DDPM_PP_MAP(DDPM_ARG_VISIT, DDPM_PP_NOTHING, __VA_ARGS__)
-#define DDPM_OP_ACT_ARGS(...) (0 DDPM_PP_MAP(DDPM_ARG_IS_ACT, DDPM_PP_NOTHING, __VA_ARGS__))
-#define DDPM_OP_STEP_ARGS(...) (0 DDPM_PP_MAP(DDPM_ARG_IS_STEP, DDPM_PP_NOTHING, __VA_ARGS__))
+#define DDPM_OP_SPECS(...) DDPM_PP_MAP(DDPM_ARG_SPEC, DDPM_PP_NOTHING, __VA_ARGS__)
 #define DDPM_OP_STEP_SET(...) DDPM_PP_MAP(DDPM_ARG_STEP_SET, DDPM_PP_NOTHING, __VA_ARGS__)
 
 // ---- preprocessor plumbing: m(a1) sep() m(a2) sep() ... for up to 20 arguments ------------------
