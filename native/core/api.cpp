@@ -17,7 +17,7 @@ namespace api {
 std::string version() { return DDPM_VERSION; }
 
 Backend* create_cpu_backend_named(int threads, const std::string& precision) {
-  return cpu::create_backend(threads, cpu::parse_precision(precision));
+  return cpu::create_backend(threads, parse_precision(precision));
 }
 
 static const TensorInfo& info(const UNet& net, int kind, int i) {

@@ -48,16 +48,16 @@ __global__ void adam_kernel(float* __restrict__ params, const float* __restrict_
 namespace ops {
 
 void adam_update(const Ctx& ctx, float* params, const float* grads, float* m, float* v, size_t n,
-                 const AdamParams& p, const StepScalars* sc) {
+                 const AdamParams& p) {
   const AdamConstants k = adam_constants(p);
   if (n == 0) return;
   const bool v4 = aligned16(params) && aligned16(grads) && aligned16(m) && aligned16(v);
   const long long items = static_cast<long long>(v4 ? n / 4 + 1 : n);
   const int blocks = grid_for(items, kThreads, ctx, 8);
   if (v4)
-    adam_kernel<4><<<blocks, kThreads, 0, ctx.stream>>>(params, grads, m, v, n, k, sc);
+    adam_kernel<4><<<blocks, kThreads, 0, ctx.stream>>>(params, grads, m, v, n, k, ctx.step_scalars);
   else
-    adam_kernel<1><<<blocks, kThreads, 0, ctx.stream>>>(params, grads, m, v, n, k, sc);
+    adam_kernel<1><<<blocks, kThreads, 0, ctx.stream>>>(params, grads, m, v, n, k, ctx.step_scalars);
   check_launch("adam_update");
 }
 

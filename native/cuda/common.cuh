@@ -18,10 +18,13 @@
 
 #include "ddpm/backend.h"
 
+struct cublasContext;  // cublas_v2.h: cublasHandle_t is a cublasContext*
+
 namespace ddpm {
 namespace cuda {
 
 class GrowBuffer;  // bf16.cuh
+class ConvEngine;  // conv.h
 
 // A device-side error found by a kernel (bad timestep index, ...). Kernels
 // write it (device memory) only when something is wrong; every
@@ -64,6 +67,12 @@ struct Ctx {
   float* coef = nullptr;       // kMaxChannels * 8 floats
   DeviceError* error = nullptr;  // device-side error record (see DeviceError)
   class GrowBuffer* scratch = nullptr;  // reduction partials of the bf16 ops (bf16.cuh)
+  ConvEngine* conv = nullptr;           // the cuDNN convolutions (conv.h)
+  cublasContext* cublas = nullptr;      // the cuBLAS handle (the Linear GEMMs)
+  // Inside a recorded step, the device copy of the running op's per-step
+  // scalars, which its kernels read in place of their by-value arguments
+  // (step_graph.h); nullptr otherwise. Set by the backend before each op.
+  const StepScalars* step_scalars = nullptr;
 };
 
 // ---- errors -------------------------------------------------------------------

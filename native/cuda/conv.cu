@@ -277,8 +277,9 @@ void need_positive(const char* op, std::initializer_list<long long> dims) {
 }
 }  // namespace
 
-void conv2d_forward(const Ctx& ctx, ConvEngine& eng, const float* x, const float* w, const float* b,
+void conv2d_forward(const Ctx& ctx, const float* x, const float* w, const float* b,
                     float* y, int N, int Cin, int H, int W, int Cout, int k) {
+  ConvEngine& eng = *ctx.conv;
   const char* op = "conv2d_forward";
   if (k != 1 && k != 3) throw Error("cuda conv2d_forward: kernel size must be 1 or 3, got " + std::to_string(k));
   need_positive(op, {N, Cin, H, W, Cout});
@@ -287,8 +288,9 @@ void conv2d_forward(const Ctx& ctx, ConvEngine& eng, const float* x, const float
   add_bias(ctx, y, b, N, Cout, static_cast<long long>(H) * W, op);
 }
 
-void conv2d_backward(const Ctx& ctx, ConvEngine& eng, const float* x, const float* w, const float* dy,
+void conv2d_backward(const Ctx& ctx, const float* x, const float* w, const float* dy,
                      float* dx, float* dw, float* db, int N, int Cin, int H, int W, int Cout, int k) {
+  ConvEngine& eng = *ctx.conv;
   const char* op = "conv2d_backward";
   if (k != 1 && k != 3) throw Error("cuda conv2d_backward: kernel size must be 1 or 3, got " + std::to_string(k));
   need_positive(op, {N, Cin, H, W, Cout});
@@ -298,8 +300,9 @@ void conv2d_backward(const Ctx& ctx, ConvEngine& eng, const float* x, const floa
   if (dx) eng.backward_data(op, s, w, dy, dx);
 }
 
-void conv_transpose2x2_forward(const Ctx& ctx, ConvEngine& eng, const float* x, const float* w,
+void conv_transpose2x2_forward(const Ctx& ctx, const float* x, const float* w,
                                const float* b, float* y, int N, int Cin, int H, int W, int Cout) {
+  ConvEngine& eng = *ctx.conv;
   const char* op = "conv_transpose2x2_forward";
   need_positive(op, {N, Cin, H, W, Cout});
   // The 2x2 stride-2 conv (N, Cout, 2H, 2W) -> (N, Cin, H, W) with filter (Cin, Cout, 2, 2).
@@ -308,9 +311,10 @@ void conv_transpose2x2_forward(const Ctx& ctx, ConvEngine& eng, const float* x, 
   add_bias(ctx, y, b, N, Cout, 4LL * H * W, op);
 }
 
-void conv_transpose2x2_backward(const Ctx& ctx, ConvEngine& eng, const float* x, const float* w,
+void conv_transpose2x2_backward(const Ctx& ctx, const float* x, const float* w,
                                 const float* dy, float* dx, float* dw, float* db, int N, int Cin,
                                 int H, int W, int Cout) {
+  ConvEngine& eng = *ctx.conv;
   const char* op = "conv_transpose2x2_backward";
   need_positive(op, {N, Cin, H, W, Cout});
   const ConvShape s{N, Cout, 2 * H, 2 * W, Cin, 2, 0, 2};
@@ -329,13 +333,14 @@ namespace nhwc {
 
 namespace {
 void check_precision(const ConvEngine& eng, const char* op) {
-  if (eng.precision() != ConvEngine::Precision::kBf16)
+  if (eng.precision() != Precision::kBf16)
     throw Error(std::string("cuda ") + op + ": bf16 convolution on an engine that is not in precision bf16");
 }
 }  // namespace
 
-void conv2d_forward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float* w, const float* b, bf16* y,
+void conv2d_forward(const Ctx& ctx, const bf16* x, const float* w, const float* b, bf16* y,
                     int N, int Cin, int H, int W, int Cout, int k) {
+  ConvEngine& eng = *ctx.conv;
   const char* op = "conv2d_forward";
   check_precision(eng, op);
   if (k != 1 && k != 3) throw Error("cuda conv2d_forward: kernel size must be 1 or 3, got " + std::to_string(k));
@@ -347,8 +352,9 @@ void conv2d_forward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float*
   add_bias(ctx, y, b, N, Cout, static_cast<long long>(H) * W, op);
 }
 
-void conv2d_backward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float* w, const bf16* dy, bf16* dx,
+void conv2d_backward(const Ctx& ctx, const bf16* x, const float* w, const bf16* dy, bf16* dx,
                      float* dw, float* db, int N, int Cin, int H, int W, int Cout, int k) {
+  ConvEngine& eng = *ctx.conv;
   const char* op = "conv2d_backward";
   check_precision(eng, op);
   if (k != 1 && k != 3) throw Error("cuda conv2d_backward: kernel size must be 1 or 3, got " + std::to_string(k));
@@ -368,8 +374,9 @@ void conv2d_backward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float
 
 // The transposed conv's filter w (Cin, Cout, 2, 2) is the (K = Cin, C = Cout)
 // filter of the strided conv (N, Cout, 2H, 2W) -> (N, Cin, H, W), as above.
-void conv_transpose2x2_forward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float* w, const float* b,
+void conv_transpose2x2_forward(const Ctx& ctx, const bf16* x, const float* w, const float* b,
                                bf16* y, int N, int Cin, int H, int W, int Cout) {
+  ConvEngine& eng = *ctx.conv;
   const char* op = "conv_transpose2x2_forward";
   check_precision(eng, op);
   need_positive(op, {N, Cin, H, W, Cout});
@@ -380,8 +387,9 @@ void conv_transpose2x2_forward(const Ctx& ctx, ConvEngine& eng, const bf16* x, c
   add_bias(ctx, y, b, N, Cout, 4LL * H * W, op);
 }
 
-void conv_transpose2x2_backward(const Ctx& ctx, ConvEngine& eng, const bf16* x, const float* w, const bf16* dy,
+void conv_transpose2x2_backward(const Ctx& ctx, const bf16* x, const float* w, const bf16* dy,
                                 bf16* dx, float* dw, float* db, int N, int Cin, int H, int W, int Cout) {
+  ConvEngine& eng = *ctx.conv;
   const char* op = "conv_transpose2x2_backward";
   check_precision(eng, op);
   need_positive(op, {N, Cin, H, W, Cout});

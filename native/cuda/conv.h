@@ -8,7 +8,7 @@
 // DDPM_CUDNN_ALGO=heuristic. The workspace grows only then, so a training
 // step after the first one neither allocates nor waits.
 //
-// Precision:
+// Precision (ddpm::Precision):
 //   kFp32  float32 NCHW tensors, CUDNN_FMA_MATH on every descriptor (strict fp32);
 //   kTf32  float32 NCHW tensors, starts from CUDNN_DEFAULT_MATH (TF32 allowed on
 //          sm_80+) and keeps the math type of the algorithm that was chosen;
@@ -49,7 +49,6 @@ struct ConvShape {
 
 class ConvEngine {
  public:
-  enum class Precision { kFp32, kTf32, kBf16 };
   ConvEngine(cudaStream_t stream, Precision precision);
   ~ConvEngine();
   ConvEngine(const ConvEngine&) = delete;

@@ -27,6 +27,7 @@
 #include "common.cuh"
 #include "conv.h"
 #include "ddpm/cuda.h"
+#include "ddpm/op_calls.h"
 #include "ops.h"
 #include "step_graph.h"
 
@@ -100,14 +101,14 @@ class CudaBackend final : public Backend {
       DDPM_CUDA(op, cudaStreamSynchronize(stream_));
       DDPM_CUDA(op, cudaMallocHost(reinterpret_cast<void**>(&ring_), kRingBytes));
       ctx_.scratch = &scratch_;
-      conv_ = std::make_unique<ConvEngine>(stream_, precision == Precision::kFp32   ? ConvEngine::Precision::kFp32
-                                                    : precision == Precision::kTf32 ? ConvEngine::Precision::kTf32
-                                                                                    : ConvEngine::Precision::kBf16);
+      conv_ = std::make_unique<ConvEngine>(stream_, precision);
+      ctx_.conv = conv_.get();
       cublasStatus_t s = cublasCreate(&cublas_);
       if (s != CUBLAS_STATUS_SUCCESS) {
         cublas_ = nullptr;
         throw_cublas(op, "cublasCreate", s);
       }
+      ctx_.cublas = cublas_;
       s = cublasSetStream(cublas_, stream_);
       if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetStream", s);
       // TF32 tensor cores, or IEEE fp32 (CUBLAS_DEFAULT_MATH never lowers precision).
@@ -210,7 +211,7 @@ class CudaBackend final : public Backend {
 
   void copy(void* dst, const void* src, size_t bytes) override {
     enter();
-    if (step_skip("copy", dst, src, bytes)) return;
+    if (step_skip_memory("copy", dst, src, bytes)) return;
     if (bytes > 0 && dst != src)
       DDPM_CUDA("copy", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
     leave("copy");
@@ -218,7 +219,7 @@ class CudaBackend final : public Backend {
 
   void fill(float* dst, float value, size_t n) override {
     enter();
-    if (step_skip("fill", dst, value, n)) return;
+    if (step_skip_memory("fill", dst, value, n)) return;
     ops::fill(ctx_, dst, value, n);
     leave("fill");
   }
@@ -296,246 +297,26 @@ class CudaBackend final : public Backend {
     leave("from_activation");
   }
 
-  // ---- ops: forward to the launchers ----------------------------------------------
-  void conv2d_forward(const float* x, const float* w, const float* b, float* y, int N, int Cin, int H, int W,
-                      int Cout, int k) override {
-    enter();
-    if (step_skip("conv2d_forward", x, w, b, y, N, Cin, H, W, Cout, k)) return;
-    if (bf16_mode()) ops::nhwc::conv2d_forward(ctx_, *conv_, act(x), w, b, act(y), N, Cin, H, W, Cout, k);
-    else ops::conv2d_forward(ctx_, *conv_, x, w, b, y, N, Cin, H, W, Cout, k);
-    leave("conv2d_forward");
+  // ---- the ops: one forwarder per entry of the op table ---------------------------
+  // enter; in a recorded step, record or check the call's signature (and pass
+  // its per-step scalars, see step_skip); launch ops::<op>, or its bf16 NHWC
+  // twin ops::nhwc::<op> for an op of kind act or conv in precision bf16; leave.
+#define DDPM_LAUNCH_act(name, ...)                                  \
+  if (bf16_mode()) ops::nhwc::name(ctx_, DDPM_OP_NHWC_ARGS(__VA_ARGS__)); \
+  else ops::name(ctx_, DDPM_OP_ARGS(__VA_ARGS__));
+#define DDPM_LAUNCH_conv(name, ...) DDPM_LAUNCH_act(name, __VA_ARGS__)
+#define DDPM_LAUNCH_plain(name, ...) ops::name(ctx_, DDPM_OP_ARGS(__VA_ARGS__));
+#define DDPM_OP(kind, name, flops, ...)                                   \
+  void name(DDPM_OP_PARAMS(__VA_ARGS__)) override {                       \
+    enter();                                                              \
+    if (step_skip(calls::name{DDPM_OP_ARGS(__VA_ARGS__)})) return;        \
+    DDPM_LAUNCH_##kind(name, __VA_ARGS__)                                 \
+    leave(#name);                                                         \
   }
-  void conv2d_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int N,
-                       int Cin, int H, int W, int Cout, int k) override {
-    enter();
-    if (step_skip("conv2d_backward", x, w, dy, dx, dw, db, N, Cin, H, W, Cout, k)) return;
-    if (bf16_mode())
-      ops::nhwc::conv2d_backward(ctx_, *conv_, act(x), w, act(dy), act(dx), dw, db, N, Cin, H, W, Cout, k);
-    else ops::conv2d_backward(ctx_, *conv_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout, k);
-    leave("conv2d_backward");
-  }
-  void conv_transpose2x2_forward(const float* x, const float* w, const float* b, float* y, int N, int Cin, int H,
-                                 int W, int Cout) override {
-    enter();
-    if (step_skip("conv_transpose2x2_forward", x, w, b, y, N, Cin, H, W, Cout)) return;
-    if (bf16_mode()) ops::nhwc::conv_transpose2x2_forward(ctx_, *conv_, act(x), w, b, act(y), N, Cin, H, W, Cout);
-    else ops::conv_transpose2x2_forward(ctx_, *conv_, x, w, b, y, N, Cin, H, W, Cout);
-    leave("conv_transpose2x2_forward");
-  }
-  void conv_transpose2x2_backward(const float* x, const float* w, const float* dy, float* dx, float* dw,
-                                  float* db, int N, int Cin, int H, int W, int Cout) override {
-    enter();
-    if (step_skip("conv_transpose2x2_backward", x, w, dy, dx, dw, db, N, Cin, H, W, Cout)) return;
-    if (bf16_mode())
-      ops::nhwc::conv_transpose2x2_backward(ctx_, *conv_, act(x), w, act(dy), act(dx), dw, db, N, Cin, H, W, Cout);
-    else ops::conv_transpose2x2_backward(ctx_, *conv_, x, w, dy, dx, dw, db, N, Cin, H, W, Cout);
-    leave("conv_transpose2x2_backward");
-  }
-  void batchnorm_relu_forward(const float* x, float* y, const float* gamma, const float* beta,
-                              float* running_mean, float* running_var, float* save_mean, float* save_invstd,
-                              const float* add, int N, int C, int HW, bool training, float momentum,
-                              float eps) override {
-    enter();
-    if (step_skip("batchnorm_relu_forward", x, y, gamma, beta, running_mean, running_var, save_mean, save_invstd, add, N, C, HW, training, momentum, eps)) return;
-    if (bf16_mode())
-      ops::nhwc::batchnorm_relu_forward(ctx_, act(x), act(y), gamma, beta, running_mean, running_var, save_mean,
-                                        save_invstd, add, N, C, HW, training, momentum, eps);
-    else
-      ops::batchnorm_relu_forward(ctx_, x, y, gamma, beta, running_mean, running_var, save_mean, save_invstd, add,
-                                  N, C, HW, training, momentum, eps);
-    leave("batchnorm_relu_forward");
-  }
-  void batchnorm_relu_backward(const float* x, const float* dy, const float* gamma, const float* beta,
-                               const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
-                               float* dbeta, float* dadd, int N, int C, int HW) override {
-    enter();
-    if (step_skip("batchnorm_relu_backward", x, dy, gamma, beta, save_mean, save_invstd, dx, dgamma, dbeta, dadd, N, C, HW)) return;
-    if (bf16_mode())
-      ops::nhwc::batchnorm_relu_backward(ctx_, act(x), act(dy), gamma, beta, save_mean, save_invstd, act(dx), dgamma,
-                                         dbeta, dadd, N, C, HW);
-    else
-      ops::batchnorm_relu_backward(ctx_, x, dy, gamma, beta, save_mean, save_invstd, dx, dgamma, dbeta, dadd, N, C,
-                                   HW);
-    leave("batchnorm_relu_backward");
-  }
-  void maxpool2x2_forward(const float* x, float* y, const float* add, int N, int C, int H, int W) override {
-    enter();
-    if (step_skip("maxpool2x2_forward", x, y, add, N, C, H, W)) return;
-    if (bf16_mode()) ops::nhwc::maxpool2x2_forward(ctx_, act(x), act(y), add, N, C, H, W);
-    else ops::maxpool2x2_forward(ctx_, x, y, add, N, C, H, W);
-    leave("maxpool2x2_forward");
-  }
-  void maxpool2x2_backward(const float* x, const float* dy, float* dx, float* dadd, int N, int C, int H,
-                           int W) override {
-    enter();
-    if (step_skip("maxpool2x2_backward", x, dy, dx, dadd, N, C, H, W)) return;
-    if (bf16_mode()) ops::nhwc::maxpool2x2_backward(ctx_, act(x), act(dy), act(dx), dadd, N, C, H, W);
-    else ops::maxpool2x2_backward(ctx_, x, dy, dx, dadd, N, C, H, W);
-    leave("maxpool2x2_backward");
-  }
-  void pad_concat_forward(const float* up, const float* skip, float* out, int N, int Cu, int Hu, int Wu, int Cs,
-                          int Hs, int Ws) override {
-    enter();
-    if (step_skip("pad_concat_forward", up, skip, out, N, Cu, Hu, Wu, Cs, Hs, Ws)) return;
-    if (bf16_mode()) ops::nhwc::pad_concat_forward(ctx_, act(up), act(skip), act(out), N, Cu, Hu, Wu, Cs, Hs, Ws);
-    else ops::pad_concat_forward(ctx_, up, skip, out, N, Cu, Hu, Wu, Cs, Hs, Ws);
-    leave("pad_concat_forward");
-  }
-  void pad_concat_backward(const float* dout, float* dup, float* dskip, int N, int Cu, int Hu, int Wu, int Cs,
-                           int Hs, int Ws) override {
-    enter();
-    if (step_skip("pad_concat_backward", dout, dup, dskip, N, Cu, Hu, Wu, Cs, Hs, Ws)) return;
-    if (bf16_mode())
-      ops::nhwc::pad_concat_backward(ctx_, act(dout), act(dup), act(dskip), N, Cu, Hu, Wu, Cs, Hs, Ws);
-    else ops::pad_concat_backward(ctx_, dout, dup, dskip, N, Cu, Hu, Wu, Cs, Hs, Ws);
-    leave("pad_concat_backward");
-  }
-  void add_channel_forward(const float* x, const float* add, float* y, int N, int C, int HW) override {
-    enter();
-    if (step_skip("add_channel_forward", x, add, y, N, C, HW)) return;
-    if (bf16_mode()) ops::nhwc::add_channel_forward(ctx_, act(x), add, act(y), N, C, HW);
-    else ops::add_channel_forward(ctx_, x, add, y, N, C, HW);
-    leave("add_channel_forward");
-  }
-  void add_channel_backward(const float* dy, float* dadd, int N, int C, int HW) override {
-    enter();
-    if (step_skip("add_channel_backward", dy, dadd, N, C, HW)) return;
-    if (bf16_mode()) ops::nhwc::add_channel_backward(ctx_, act(dy), dadd, N, C, HW);
-    else ops::add_channel_backward(ctx_, dy, dadd, N, C, HW);
-    leave("add_channel_backward");
-  }
-  void linear_forward(const float* x, const float* w, const float* b, float* y, int N, int in, int out) override {
-    enter();
-    if (step_skip("linear_forward", x, w, b, y, N, in, out)) return;
-    ops::linear_forward(ctx_, cublas_, x, w, b, y, N, in, out);
-    leave("linear_forward");
-  }
-  void linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int N,
-                       int in, int out) override {
-    enter();
-    if (step_skip("linear_backward", x, w, dy, dx, dw, db, N, in, out)) return;
-    ops::linear_backward(ctx_, cublas_, x, w, dy, dx, dw, db, N, in, out);
-    leave("linear_backward");
-  }
-  void silu_forward(const float* x, float* y, size_t n) override {
-    enter();
-    if (step_skip("silu_forward", x, y, n)) return;
-    ops::silu_forward(ctx_, x, y, n);
-    leave("silu_forward");
-  }
-  void silu_backward(const float* x, const float* dy, float* dx, size_t n) override {
-    enter();
-    if (step_skip("silu_backward", x, dy, dx, n)) return;
-    ops::silu_backward(ctx_, x, dy, dx, n);
-    leave("silu_backward");
-  }
-  void embedding_gather(const float* table, const int32_t* t, float* out, int N, int D, int T) override {
-    enter();
-    if (step_skip("embedding_gather", table, t, out, N, D, T)) return;
-    ops::embedding_gather(ctx_, table, t, out, N, D, T);
-    leave("embedding_gather");
-  }
-  void mse_forward_backward(const float* pred, const float* target, float* loss, float* grad, size_t n) override {
-    enter();
-    StepScalars v;
-    v.loss = loss;  // the loss slot moves every step
-    const auto sc = graphs_.scalars((Sig(kSigMse) << pred << target << grad << n).value(), v, "mse_forward_backward");
-    if (sc.skip) return;
-    ops::mse_forward_backward(ctx_, pred, target, loss, grad, n, sc.dev);
-    leave("mse_forward_backward");
-  }
-  void gaussian(float* out, size_t n, uint64_t seed, uint64_t stream, uint64_t offset) override {
-    enter();
-    StepScalars v;
-    v.seed = seed;
-    v.stream = stream;
-    v.offset = offset;
-    const auto sc = graphs_.scalars((Sig(kSigGaussian) << out << n).value(), v, "gaussian");
-    if (sc.skip) return;
-    ops::gaussian(ctx_, out, n, seed, stream, offset, sc.dev);
-    leave("gaussian");
-  }
-  void uniform_int(int32_t* out, size_t n, int32_t high, uint64_t seed, uint64_t stream) override {
-    enter();
-    StepScalars v;
-    v.seed = seed;
-    v.stream = stream;
-    const auto sc = graphs_.scalars((Sig(kSigUniformInt) << out << n << high).value(), v, "uniform_int");
-    if (sc.skip) return;
-    ops::uniform_int(ctx_, out, n, high, seed, stream, sc.dev);
-    leave("uniform_int");
-  }
-  void images_to_float(const uint8_t* pixels, const uint8_t* flip, float* out, int N, int C, int H,
-                       int W) override {
-    enter();
-    if (step_skip("images_to_float", pixels, flip, out, N, C, H, W)) return;
-    ops::images_to_float(ctx_, pixels, flip, out, N, C, H, W);
-    leave("images_to_float");
-  }
-  void noise_add(const float* x0, const float* eps, const int32_t* t, const float* sqrt_abar,
-                 const float* sqrt_one_minus_abar, float* xt, int N, size_t per_sample) override {
-    enter();
-    if (step_skip("noise_add", x0, eps, t, sqrt_abar, sqrt_one_minus_abar, xt, N, per_sample)) return;
-    ops::noise_add(ctx_, x0, eps, t, sqrt_abar, sqrt_one_minus_abar, xt, N, per_sample);
-    leave("noise_add");
-  }
-  void reverse_step(const float* x_t, const float* eps_theta, float* x_prev, int N, size_t per_sample, float c_x,
-                    float c_eps, float sigma, uint64_t seed, uint64_t stream, int64_t first_index) override {
-    enter();
-    if (step_skip("reverse_step", x_t, eps_theta, x_prev, N, per_sample, c_x, c_eps, sigma, seed, stream, first_index)) return;
-    ops::reverse_step(ctx_, x_t, eps_theta, x_prev, N, per_sample, c_x, c_eps, sigma, seed, stream, first_index);
-    leave("reverse_step");
-  }
-  void clamp(const float* x, float* out, size_t n, float lo, float hi) override {
-    enter();
-    if (step_skip("clamp", x, out, n, lo, hi)) return;
-    ops::clamp(ctx_, x, out, n, lo, hi);
-    leave("clamp");
-  }
-  void adam_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamParams& p) override {
-    enter();
-    StepScalars k;
-    k.adam = adam_constants(p);  // bias correction moves every step
-    const auto sc = graphs_.scalars((Sig(kSigAdam) << params << grads << m << v << n).value(), k, "adam_update");
-    if (sc.skip) return;
-    ops::adam_update(ctx_, params, grads, m, v, n, p, sc.dev);
-    leave("adam_update");
-  }
-  void ema_update(float* ema, const float* params, size_t n, double decay) override {
-    enter();
-    StepScalars k;
-    k.ema_weight = ema_weight(decay);  // the warm-up moves it every step
-    const auto sc = graphs_.scalars((Sig(kSigEma) << ema << params << n).value(), k, "ema_update");
-    if (sc.skip) return;
-    ops::ema_update(ctx_, ema, params, n, decay, sc.dev);
-    leave("ema_update");
-  }
-  void ddim_step(const float* x_t, const float* eps_theta, float* x_prev, int N, size_t per_sample,
-                 const DdimCoefficients& k, uint64_t seed, uint64_t stream, int64_t first_index) override {
-    enter();
-    if (step_skip("ddim_step", x_t, eps_theta, x_prev, N, per_sample, k, seed, stream, first_index)) return;
-    ops::ddim_step(ctx_, x_t, eps_theta, x_prev, N, per_sample, k, seed, stream, first_index);
-    leave("ddim_step");
-  }
-  void guided_eps(const float* eps_cond, const float* eps_uncond, float* out, size_t n, float w) override {
-    enter();
-    if (step_skip("guided_eps", eps_cond, eps_uncond, out, n, w)) return;
-    ops::guided_eps(ctx_, eps_cond, eps_uncond, out, n, w);
-    leave("guided_eps");
-  }
-  void class_embed_add(const float* table, const int32_t* labels, float* out, int N, int D, int K) override {
-    enter();
-    if (step_skip("class_embed_add", table, labels, out, N, D, K)) return;
-    ops::class_embed_add(ctx_, table, labels, out, N, D, K);
-    leave("class_embed_add");
-  }
-  void class_embed_backward(const float* dout, int slices, const int32_t* labels, float* dtable, int N, int D,
-                            int K) override {
-    enter();
-    if (step_skip("class_embed_backward", dout, slices, labels, dtable, N, D, K)) return;
-    ops::class_embed_backward(ctx_, dout, slices, labels, dtable, N, D, K);
-    leave("class_embed_backward");
-  }
+#include "ddpm/ops.def"
+#undef DDPM_LAUNCH_act
+#undef DDPM_LAUNCH_conv
+#undef DDPM_LAUNCH_plain
 
  private:
   static constexpr size_t kRingBytes = 8u << 20;       // pinned staging ring
@@ -551,9 +332,37 @@ class CudaBackend final : public Backend {
   bool bf16_mode() const { return precision_ == Precision::kBf16; }
 
   // Inside a recorded step: the op's signature is recorded (capture) or
-  // checked and its launch skipped (replay). Eager otherwise.
+  // checked and its launch skipped (replay). Eager otherwise. An op with
+  // per-step scalars (roles step_* of ops.def: random streams, the loss slot,
+  // Adam's bias correction, the EMA decay) hands them to the step's scalar
+  // slot, which its kernels then read through ctx_.step_scalars; they are
+  // not part of its signature.
+  template <typename Call>
+  bool step_skip(const Call& call) {
+    ctx_.step_scalars = nullptr;
+    if constexpr (Call::per_step_args > 0) {
+      StepScalars values;
+      call.set_step_scalars(values);
+      const auto sc = graphs_.scalars(signature(call), values, Call::name);
+      ctx_.step_scalars = sc.dev;
+      return sc.skip;
+    } else {
+      if (!graphs_.recording()) return false;
+      return graphs_.skip(signature(call), Call::name);
+    }
+  }
+  // The op's name, then every argument but the per-step scalars, in order.
+  template <typename Call>
+  static uint64_t signature(const Call& call) {
+    Sig s(Sig::of(Call::name));
+    call.for_each_arg([&](const OpArg& a, const auto& value) {
+      if (!a.spec.per_step) s << value;
+    });
+    return s.value();
+  }
+  // copy and fill, which are not ops of the table, in the same way.
   template <typename... A>
-  bool step_skip(const char* op, const A&... args) {
+  bool step_skip_memory(const char* op, const A&... args) {
     if (!graphs_.recording()) return false;
     Sig s(Sig::of(op));
     (s << ... << args);
@@ -563,9 +372,6 @@ class CudaBackend final : public Backend {
     if (graphs_.recording())
       throw Error(std::string("cuda ") + op + ": not allowed between step_begin and step_end");
   }
-  // Signature seeds of the ops with per-step scalars.
-  static constexpr uint64_t kSigMse = 0x6d7365, kSigGaussian = 0x6761, kSigUniformInt = 0x756e, kSigAdam = 0x6164,
-                            kSigEma = 0x656d61;
   // An activation argument in bf16 mode: the float* of the Backend interface
   // is the address of bf16 channels-last storage (see activation_format).
   static bf16* act(float* p) { return reinterpret_cast<bf16*>(p); }
@@ -659,7 +465,9 @@ class CudaBackend final : public Backend {
     pending_.clear();
     for (auto e : event_pool_) cudaEventDestroy(e);
     event_pool_.clear();
+    ctx_.conv = nullptr;
     conv_.reset();
+    ctx_.cublas = nullptr;
     if (cublas_) cublasDestroy(cublas_);
     cublas_ = nullptr;
     if (cublas_ws_) cudaFree(cublas_ws_);
@@ -711,22 +519,6 @@ std::string step_graph_stats(const Backend& backend) {
 
 Backend* create_cuda_backend_named(int device, const std::string& precision) {
   return create_cuda_backend(device, parse_precision(precision));
-}
-
-Precision parse_precision(const std::string& name) {
-  if (name == "fp32") return Precision::kFp32;
-  if (name == "tf32") return Precision::kTf32;
-  if (name == "bf16") return Precision::kBf16;
-  throw Error("cuda precision: '" + name + "' is not one of fp32, tf32, bf16");
-}
-
-const char* precision_name(Precision p) {
-  switch (p) {
-    case Precision::kFp32: return "fp32";
-    case Precision::kTf32: return "tf32";
-    case Precision::kBf16: return "bf16";
-  }
-  return "?";
 }
 
 int device_count() {

@@ -82,8 +82,9 @@ void check_dense(const char* op, int N, int in, int out) {
 
 namespace ops {
 
-void linear_forward(const Ctx& ctx, cublasHandle_t h, const float* x, const float* w, const float* b, float* y,
-                    int N, int in, int out) {
+void linear_forward(const Ctx& ctx, const float* x, const float* w, const float* b, float* y, int N, int in,
+                    int out) {
+  cublasHandle_t h = ctx.cublas;
   const char* op = "linear_forward";
   check_dense(op, N, in, out);
   float beta = 0.0f;
@@ -98,8 +99,9 @@ void linear_forward(const Ctx& ctx, cublasHandle_t h, const float* x, const floa
   DDPM_CUBLAS(op, cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, out, N, in, &one, w, in, x, in, &beta, y, out));
 }
 
-void linear_backward(const Ctx& ctx, cublasHandle_t h, const float* x, const float* w, const float* dy, float* dx,
-                     float* dw, float* db, int N, int in, int out) {
+void linear_backward(const Ctx& ctx, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, int N, int in, int out) {
+  cublasHandle_t h = ctx.cublas;
   const char* op = "linear_backward";
   check_dense(op, N, in, out);
   const float one = 1.0f, zero = 0.0f;

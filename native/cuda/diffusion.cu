@@ -126,21 +126,19 @@ __global__ void clamp_kernel(const float* x, float* out, size_t n, float lo, flo
 
 namespace ops {
 
-void gaussian(const Ctx& ctx, float* out, size_t n, uint64_t seed, uint64_t stream, uint64_t offset,
-              const StepScalars* sc) {
+void gaussian(const Ctx& ctx, float* out, size_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
   if (n == 0) return;
   // The grid covers n/4 + 2 Philox blocks: enough for any offset's alignment.
   gaussian_kernel<<<grid_for(static_cast<long long>(n / 4 + 2), kThreads, ctx), kThreads, 0, ctx.stream>>>(
-      out, n, seed, stream, offset, sc);
+      out, n, seed, stream, offset, ctx.step_scalars);
   check_launch("gaussian");
 }
 
-void uniform_int(const Ctx& ctx, int32_t* out, size_t n, int32_t high, uint64_t seed, uint64_t stream,
-                 const StepScalars* sc) {
+void uniform_int(const Ctx& ctx, int32_t* out, size_t n, int32_t high, uint64_t seed, uint64_t stream) {
   if (high <= 0) throw Error("cuda uniform_int: high must be positive, got " + std::to_string(high));
   if (n == 0) return;
   uniform_int_kernel<<<grid_for(static_cast<long long>(n), kThreads, ctx), kThreads, 0, ctx.stream>>>(
-      out, n, high, seed, stream, sc);
+      out, n, high, seed, stream, ctx.step_scalars);
   check_launch("uniform_int");
 }
 

@@ -39,16 +39,16 @@ __global__ void ema_kernel(float* __restrict__ ema, const float* __restrict__ pa
 
 namespace ops {
 
-void ema_update(const Ctx& ctx, float* ema, const float* params, size_t n, double decay, const StepScalars* sc) {
+void ema_update(const Ctx& ctx, float* ema, const float* params, size_t n, double decay) {
   const float w = ema_weight(decay);
   if (n == 0) return;
   const bool v4 = aligned16(ema) && aligned16(params);
   const long long items = static_cast<long long>(v4 ? n / 4 + 1 : n);
   const int blocks = grid_for(items, kThreads, ctx, 8);
   if (v4)
-    ema_kernel<4><<<blocks, kThreads, 0, ctx.stream>>>(ema, params, n, w, sc);
+    ema_kernel<4><<<blocks, kThreads, 0, ctx.stream>>>(ema, params, n, w, ctx.step_scalars);
   else
-    ema_kernel<1><<<blocks, kThreads, 0, ctx.stream>>>(ema, params, n, w, sc);
+    ema_kernel<1><<<blocks, kThreads, 0, ctx.stream>>>(ema, params, n, w, ctx.step_scalars);
   check_launch("ema_update");
 }
 

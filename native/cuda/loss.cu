@@ -58,7 +58,7 @@ __global__ void mse_final_kernel(const double* __restrict__ partials, int blocks
 namespace ops {
 
 void mse_forward_backward(const Ctx& ctx, const float* pred, const float* target, float* loss, float* grad,
-                          size_t n, const StepScalars* sc) {
+                          size_t n) {
   const char* op = "mse_forward_backward";
   if (n == 0) throw Error("cuda mse_forward_backward: empty input");
   const float scale = 2.0f / static_cast<float>(n);
@@ -70,7 +70,7 @@ void mse_forward_backward(const Ctx& ctx, const float* pred, const float* target
   else
     mse_partial_kernel<1><<<blocks, kThreads, 0, ctx.stream>>>(pred, target, grad, n, scale, ctx.partials);
   check_launch(op);
-  mse_final_kernel<<<1, kThreads, 0, ctx.stream>>>(ctx.partials, blocks, n, loss, sc);
+  mse_final_kernel<<<1, kThreads, 0, ctx.stream>>>(ctx.partials, blocks, n, loss, ctx.step_scalars);
   check_launch(op);
 }
 

@@ -43,14 +43,14 @@ UNetConfig small_config() {
   return c;
 }
 
-// The per-step losses of `steps` training steps of the small UNet in `math`,
+// The per-step losses of `steps` training steps of the small UNet in `precision`,
 // on `threads` workers, over 8 batches of synthetic images.
-std::vector<float> loss_curve(cpu::ConvMath math, int steps, int threads) {
+std::vector<float> loss_curve(Precision precision, int steps, int threads) {
   const UNetConfig cfg = small_config();
   const int B = 16, K = 128;
   const std::vector<uint8_t> data = synthetic_images(K, cfg.in_channels, cfg.height, cfg.width, 7);
   const size_t per = static_cast<size_t>(cfg.in_channels) * cfg.height * cfg.width;
-  std::unique_ptr<Backend> be(cpu::create_backend(threads, math));
+  std::unique_ptr<Backend> be(cpu::create_backend(threads, precision));
   UNet net(*be, cfg, B);
   net.init(11);
   AdamParams hp;
@@ -77,8 +77,8 @@ TEST(bf16_loss_curve_follows_float32) {
   if (skip_without_bf16()) return;
   constexpr int kSteps = 300, kWindow = 30;
   constexpr double kMaxWindowRel = 0.01;
-  const std::vector<float> f32 = loss_curve(cpu::ConvMath::kFloat32, kSteps, 2);
-  const std::vector<float> b16 = loss_curve(cpu::ConvMath::kBf16, kSteps, 2);
+  const std::vector<float> f32 = loss_curve(Precision::kFp32, kSteps, 2);
+  const std::vector<float> b16 = loss_curve(Precision::kBf16, kSteps, 2);
   double worst = 0, first[2] = {0, 0}, last[2] = {0, 0};
   std::printf("    steps        fp32 loss  bf16 loss  rel diff\n");
   for (int w0 = 0; w0 < kSteps; w0 += kWindow) {
@@ -107,8 +107,8 @@ TEST(bf16_loss_curve_follows_float32) {
 // count.
 TEST(bf16_training_bit_identical_across_thread_counts) {
   if (skip_without_bf16()) return;
-  const std::vector<float> one = loss_curve(cpu::ConvMath::kBf16, 20, 1);
-  const std::vector<float> two = loss_curve(cpu::ConvMath::kBf16, 20, 2);
+  const std::vector<float> one = loss_curve(Precision::kBf16, 20, 1);
+  const std::vector<float> two = loss_curve(Precision::kBf16, 20, 2);
   CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
 }
 

@@ -517,13 +517,15 @@ TEST(bf16_vs_float32) {
 
 TEST(bf16_backend_needs_avx512_bf16) {
   if (cpu::gemm_cpu_has_bf16()) {
-    std::unique_ptr<Backend> be(cpu::create_backend(2, ConvMath::kBf16));
+    std::unique_ptr<Backend> be(cpu::create_backend(2, Precision::kBf16));
     CHECK(be->name() == "cpu");
   } else {
-    CHECK_THROWS(cpu::create_backend(2, ConvMath::kBf16), "AVX512_BF16");
+    CHECK_THROWS(cpu::create_backend(2, Precision::kBf16), "AVX512_BF16");
   }
-  CHECK_THROWS(cpu::parse_precision("fp16"), "not one of fp32, tf32, bf16");
-  CHECK(cpu::parse_precision("tf32") == ConvMath::kFloat32);
+  CHECK_THROWS(parse_precision("fp16"), "not one of fp32, tf32, bf16");
+  CHECK(parse_precision("tf32") == Precision::kTf32);
+  CHECK(cpu::conv_math(Precision::kTf32) == ConvMath::kFloat32);
+  CHECK(cpu::conv_math(Precision::kBf16) == ConvMath::kBf16);
 }
 
 // The Linear layers run on the same GEMM engine: y = x w^T + b and its

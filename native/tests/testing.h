@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -90,6 +92,22 @@ inline std::vector<float> random_vector(size_t n, uint32_t seed, float lo = -1.0
   std::uniform_real_distribution<float> dist(lo, hi);
   std::vector<float> v(n);
   for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+// f rounded to the nearest bfloat16 (ties to even), as a float: the values
+// precision bf16 stores exactly.
+inline float round_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u) return f;  // inf / nan
+  u += 0x7fffu + ((u >> 16) & 1u);
+  u &= 0xffff0000u;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline std::vector<float> round_bf16(std::vector<float> v) {
+  for (auto& x : v) x = round_bf16(x);
   return v;
 }
 

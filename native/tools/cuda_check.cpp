@@ -1,14 +1,12 @@
-// cuda_check: the CUDA backend checked against the CPU reference, on a GPU.
+// cuda_check: the CUDA backend checked against the CPU reference, on a GPU,
+// beyond single ops: whole models, training, recorded steps, timings. (Every
+// op of the table against the CPU, in every precision, is
+// tests/test_backend_ops --backend cuda.)
 //
-//   cuda_check [--ops] [--unet] [--train] [--bench] [--quick] [--device N]
-//              [--steps N] [--tf32]
+//   cuda_check [--unet] [--train] [--graphs] [--features] [--bench] [--profile]
+//              [--quick] [--no-bf16] [--device N] [--steps N] [--tf32]
 //
-// Parts (all of them when none is named):
-//   --ops    every Backend op on fresh random inputs of several shapes (odd
-//            sizes and the seed model's), CUDA vs CPU, elementwise
-//              |gpu - cpu| <= atol_rel * max|cpu| + rtol * |cpu|
-//            (tolerances per op family in kTol* below); prints max-abs,
-//            max-abs / max|cpu| and max elementwise-relative error, PASS/FAIL.
+// Parts (all of them but --profile when none is named):
 //   --unet   the UNet on both backends (a small config at batch 4 and the
 //            seed config at batch 8) from the same parameters: training
 //            forward + backward on the same batch, outputs, dx, every
@@ -29,16 +27,17 @@
 //            through the step's scalar slot) against the CPU's; guided DDIM
 //            and DDPM sampling against the CPU; and the time of 1,000 seed-model
 //            images with 50 DDIM steps. (The new ops themselves -- ema_update,
-//            ddim_step, guided_eps, class_embed_add/backward -- are in --ops.)
+//            ddim_step, guided_eps, class_embed_add/backward -- are in
+//            test_backend_ops.)
 //   --profile  one training step at batch 512 in tf32 and bf16 with every op
 //            timed (synchronised), as a table on stderr.
-//   bf16     unless --no-bf16, --ops, --unet and --train also check the
-//            backend with precision bf16 (bf16 NHWC activations) against
-//            the float32 CPU with bf16 tolerances, and --train compares the
-//            seed model's loss curve in bf16 with float32 on the GPU.
-//   --quick  smaller op shapes (for compute-sanitizer runs of --ops).
-//   --tf32   run the comparisons with TF32 on (tolerances are for fp32: expect
-//            convolution and linear checks to fail; for inspection only).
+//   bf16     unless --no-bf16, --unet and --train also check the backend
+//            with precision bf16 (bf16 NHWC activations) against the float32
+//            CPU with bf16 tolerances, and --train compares the seed model's
+//            loss curve in bf16 with float32 on the GPU.
+//   --quick  the small UNet only, no seed-model loss curve.
+//   --tf32   run the fp32 comparisons with TF32 on (the tolerances are for
+//            fp32: for inspection only).
 //   --self-test  a second CPU backend stands in for the GPU (no CUDA needed):
 //            checks this tool's own logic on a machine without a GPU.
 //
@@ -69,23 +68,6 @@ using ddpm::Backend;
 using ddpm::testing::synthetic_images;
 
 namespace {
-
-// ---- tolerances (fp32 on both sides) -------------------------------------------------
-// {atol_rel, rtol}: pass when |gpu - cpu| <= atol_rel * max|cpu| + rtol * |cpu|.
-struct Tol {
-  double atol_rel, rtol;
-};
-// Same arithmetic, at most a rounding or two apart (copies, max, affine maps).
-constexpr Tol kTolExact{1e-6, 1e-6};
-// libm vs CUDA math (expf, logf, sinf, cosf: a few ulp) in elementwise ops.
-constexpr Tol kTolMath{1e-6, 1e-5};
-// Reductions in another order (sums over up to ~1e5 terms, GEMMs).
-constexpr Tol kTolReduce{1e-5, 1e-4};
-// cuDNN convolutions in strict fp32 (CUDNN_FMA_MATH): other summation orders,
-// and FFT / Winograd algorithms whose error scales with the tensor's norm.
-constexpr Tol kTolConv{1e-4, 1e-3};
-// BatchNorm backward dx: g - mean(g) - xhat * mean(g xhat) cancels.
-constexpr Tol kTolBnDx{1e-4, 1e-3};
 
 // UNet-level checks: relative L2 error ||gpu - cpu|| / ||cpu|| per tensor.
 constexpr double kUnetOutRelL2 = 1e-4;    // forward output
@@ -124,75 +106,6 @@ double max_abs(const std::vector<T>& v) {
   return m;
 }
 
-// Compare one output and print one line.
-template <typename T>
-bool report(const std::string& what, const std::vector<T>& got, const std::vector<T>& ref, Tol tol,
-            const std::string& note = "") {
-  if (got.size() != ref.size()) {
-    verdict(false, what + ": size mismatch");
-    return false;
-  }
-  const double scale = std::max(max_abs(ref), 1e-30);
-  const double atol = tol.atol_rel * scale;
-  const auto r = ddpm::testing::compare(got.data(), ref.data(), got.size(), atol, tol.rtol);
-  char buf[512];
-  std::snprintf(buf, sizeof(buf), "%-58s max_abs %.3g  max_abs/max|ref| %.3g  max_rel %.3g  (atol %.0e*max|ref|, rtol %.0e)",
-                what.c_str(), r.max_abs, r.max_abs / scale, r.max_rel, tol.atol_rel, tol.rtol);
-  std::string line = buf;
-  if (!r.ok) {
-    std::snprintf(buf, sizeof(buf), "; worst element %zu: gpu %.9g, cpu %.9g", r.worst, r.worst_actual,
-                  r.worst_ref);
-    line += buf;
-  }
-  if (!note.empty()) line += "  [" + note + "]";
-  verdict(r.ok, line);
-  return r.ok;
-}
-
-// ---- a tensor on both backends --------------------------------------------------------
-template <typename T>
-class Twin {
- public:
-  Twin(Backend& cpu, Backend& gpu, size_t n) : cpu_(cpu), gpu_(gpu), n_(n) {
-    c_ = static_cast<T*>(cpu_.alloc(bytes()));
-    g_ = static_cast<T*>(gpu_.alloc(bytes()));
-  }
-  Twin(Backend& cpu, Backend& gpu, const std::vector<T>& host) : Twin(cpu, gpu, host.size()) { set(host); }
-  ~Twin() {
-    cpu_.free(c_);
-    gpu_.free(g_);
-  }
-  Twin(const Twin&) = delete;
-  Twin& operator=(const Twin&) = delete;
-
-  void set(const std::vector<T>& host) {
-    cpu_.upload(c_, host.data(), sizeof(T) * n_);
-    gpu_.upload(g_, host.data(), sizeof(T) * n_);
-  }
-  std::vector<T> cpu() const {
-    std::vector<T> v(n_);
-    cpu_.download(v.data(), c_, sizeof(T) * n_);
-    return v;
-  }
-  std::vector<T> gpu() const {
-    std::vector<T> v(n_);
-    gpu_.download(v.data(), g_, sizeof(T) * n_);
-    return v;
-  }
-  T* c() { return c_; }
-  T* g() { return g_; }
-  size_t size() const { return n_; }
-
- private:
-  size_t bytes() const { return std::max<size_t>(n_, 1) * sizeof(T); }
-  Backend& cpu_;
-  Backend& gpu_;
-  size_t n_;
-  T* c_ = nullptr;
-  T* g_ = nullptr;
-};
-using TF = Twin<float>;
-
 std::vector<float> rnd(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
   return ddpm::testing::random_vector(n, seed, lo, hi);
 }
@@ -219,880 +132,7 @@ void guarded(const std::string& name, const std::function<void()>& fn) {
 uint32_t g_seed = 1234;
 uint32_t next_seed() { return g_seed += 7919; }
 
-// ---- part (a): every op ----------------------------------------------------------------
-
-struct Ops {
-  Backend& cpu;
-  Backend& gpu;
-  bool quick;
-
-  void memory() {
-    guarded("memory", [&] {
-      // Many uploads from one host buffer that is overwritten right after
-      // each call: the ring must have staged it. Sizes cross the ring's
-      // chunk (2 MiB) and its wrap (8 MiB).
-      std::mt19937 gen(next_seed());
-      const std::vector<size_t> sizes = {1, 3, 4096, 5000, 1 << 20, (2 << 20) + 5, 3 << 20, 7, 9 << 20, 123457};
-      std::vector<void*> bufs;
-      std::vector<std::vector<uint8_t>> expect;
-      std::vector<uint8_t> host;
-      for (int rep = 0; rep < 3; ++rep)
-        for (size_t n : sizes) {
-          host.resize(n);
-          for (auto& b : host) b = static_cast<uint8_t>(gen());
-          void* d = gpu.alloc(n);
-          gpu.upload(d, host.data(), n);
-          expect.push_back(host);
-          std::fill(host.begin(), host.end(), 0xAB);  // reuse at once
-          bufs.push_back(d);
-        }
-      bool ok = true;
-      size_t bad = 0;
-      for (size_t i = 0; i < bufs.size(); ++i) {
-        std::vector<uint8_t> back(expect[i].size());
-        gpu.download(back.data(), bufs[i], back.size());
-        if (back != expect[i]) {
-          ok = false;
-          bad = i;
-        }
-        gpu.free(bufs[i]);
-      }
-      verdict(ok, "upload/download round trip of " + std::to_string(bufs.size()) +
-                      " buffers (1 B .. 9 MiB, host buffer reused at once)" +
-                      (ok ? "" : ": buffer " + std::to_string(bad) + " differs"));
-      // copy, fill
-      const size_t n = 100003;
-      TF a(cpu, gpu, rnd(n, next_seed())), b(cpu, gpu, n);
-      cpu.copy(b.c(), a.c(), n * sizeof(float));
-      gpu.copy(b.g(), a.g(), n * sizeof(float));
-      report("copy n=100003", b.gpu(), b.cpu(), kTolExact);
-      cpu.fill(b.c() + 1, 0.5f, n - 2);  // unaligned start, odd length
-      gpu.fill(b.g() + 1, 0.5f, n - 2);
-      report("fill n=100001 (unaligned)", b.gpu(), b.cpu(), kTolExact);
-    });
-  }
-
-  void conv2d(int N, int Cin, int H, int W, int Cout, int k, bool nulls = false) {
-    const std::string s = "conv2d " + dims({N, Cin, H, W}) + "->" + std::to_string(Cout) + " k" + std::to_string(k) +
-                          (nulls ? " (no dx/db/bias)" : "");
-    guarded(s, [&] {
-      const size_t nx = static_cast<size_t>(N) * Cin * H * W, ny = static_cast<size_t>(N) * Cout * H * W;
-      const size_t nw = static_cast<size_t>(Cout) * Cin * k * k;
-      const float bound = 1.0f / std::sqrt(static_cast<float>(Cin * k * k));
-      TF x(cpu, gpu, rnd(nx, next_seed())), w(cpu, gpu, rnd(nw, next_seed(), -bound, bound)),
-          b(cpu, gpu, rnd(Cout, next_seed())), y(cpu, gpu, ny), dy(cpu, gpu, rnd(ny, next_seed())),
-          dx(cpu, gpu, nx), dw(cpu, gpu, nw), db(cpu, gpu, Cout);
-      cpu.conv2d_forward(x.c(), w.c(), nulls ? nullptr : b.c(), y.c(), N, Cin, H, W, Cout, k);
-      gpu.conv2d_forward(x.g(), w.g(), nulls ? nullptr : b.g(), y.g(), N, Cin, H, W, Cout, k);
-      report(s + " y", y.gpu(), y.cpu(), kTolConv);
-      cpu.conv2d_backward(x.c(), w.c(), dy.c(), nulls ? nullptr : dx.c(), dw.c(), nulls ? nullptr : db.c(), N, Cin,
-                          H, W, Cout, k);
-      gpu.conv2d_backward(x.g(), w.g(), dy.g(), nulls ? nullptr : dx.g(), dw.g(), nulls ? nullptr : db.g(), N, Cin,
-                          H, W, Cout, k);
-      if (!nulls) report(s + " dx", dx.gpu(), dx.cpu(), kTolConv);
-      report(s + " dw", dw.gpu(), dw.cpu(), kTolConv);
-      if (!nulls) report(s + " db", db.gpu(), db.cpu(), kTolReduce);
-    });
-  }
-
-  void convT(int N, int Cin, int H, int W, int Cout, bool nulls = false) {
-    const std::string s = "conv_transpose2x2 " + dims({N, Cin, H, W}) + "->" + std::to_string(Cout) +
-                          (nulls ? " (no dx/db/bias)" : "");
-    guarded(s, [&] {
-      const size_t nx = static_cast<size_t>(N) * Cin * H * W, ny = static_cast<size_t>(N) * Cout * 4 * H * W;
-      const size_t nw = static_cast<size_t>(Cin) * Cout * 4;
-      const float bound = 1.0f / std::sqrt(static_cast<float>(Cout * 4));
-      TF x(cpu, gpu, rnd(nx, next_seed())), w(cpu, gpu, rnd(nw, next_seed(), -bound, bound)),
-          b(cpu, gpu, rnd(Cout, next_seed())), y(cpu, gpu, ny), dy(cpu, gpu, rnd(ny, next_seed())),
-          dx(cpu, gpu, nx), dw(cpu, gpu, nw), db(cpu, gpu, Cout);
-      cpu.conv_transpose2x2_forward(x.c(), w.c(), nulls ? nullptr : b.c(), y.c(), N, Cin, H, W, Cout);
-      gpu.conv_transpose2x2_forward(x.g(), w.g(), nulls ? nullptr : b.g(), y.g(), N, Cin, H, W, Cout);
-      report(s + " y", y.gpu(), y.cpu(), kTolConv);
-      cpu.conv_transpose2x2_backward(x.c(), w.c(), dy.c(), nulls ? nullptr : dx.c(), dw.c(),
-                                     nulls ? nullptr : db.c(), N, Cin, H, W, Cout);
-      gpu.conv_transpose2x2_backward(x.g(), w.g(), dy.g(), nulls ? nullptr : dx.g(), dw.g(),
-                                     nulls ? nullptr : db.g(), N, Cin, H, W, Cout);
-      if (!nulls) report(s + " dx", dx.gpu(), dx.cpu(), kTolConv);
-      report(s + " dw", dw.gpu(), dw.cpu(), kTolConv);
-      if (!nulls) report(s + " db", db.gpu(), db.cpu(), kTolReduce);
-    });
-  }
-
-  void batchnorm(int N, int C, int HW, bool with_add, float mean_offset = 0.0f) {
-    const std::string s = "batchnorm_relu " + dims({N, C, HW}) + (with_add ? " +add" : "") +
-                          (mean_offset != 0.0f ? " mean+" + std::to_string(static_cast<int>(mean_offset)) : "");
-    guarded(s, [&] {
-      const size_t n = static_cast<size_t>(N) * C * HW;
-      std::vector<float> xh = rnd(n, next_seed(), -2.0f, 2.0f);
-      // Per-channel offsets and scales, like conv outputs.
-      std::vector<float> off = rnd(C, next_seed(), -0.5f, 0.5f), sc = rnd(C, next_seed(), 0.2f, 3.0f);
-      for (size_t i = 0; i < n; ++i) {
-        const size_t c = (i / HW) % C;
-        xh[i] = xh[i] * sc[c] + off[c] + mean_offset;
-      }
-      TF x(cpu, gpu, xh), y(cpu, gpu, n), gamma(cpu, gpu, rnd(C, next_seed(), 0.5f, 1.5f)),
-          beta(cpu, gpu, rnd(C, next_seed(), -0.5f, 0.5f)), rm(cpu, gpu, rnd(C, next_seed(), -0.1f, 0.1f)),
-          rv(cpu, gpu, rnd(C, next_seed(), 0.5f, 2.0f)), sm(cpu, gpu, C), si(cpu, gpu, C),
-          add(cpu, gpu, rnd(static_cast<size_t>(N) * C, next_seed())), dy(cpu, gpu, rnd(n, next_seed())),
-          dx(cpu, gpu, n), dgamma(cpu, gpu, C), dbeta(cpu, gpu, C), dadd(cpu, gpu, static_cast<size_t>(N) * C);
-      const float mom = 0.1f, eps = 1e-5f;
-      cpu.batchnorm_relu_forward(x.c(), y.c(), gamma.c(), beta.c(), rm.c(), rv.c(), sm.c(), si.c(),
-                                 with_add ? add.c() : nullptr, N, C, HW, true, mom, eps);
-      gpu.batchnorm_relu_forward(x.g(), y.g(), gamma.g(), beta.g(), rm.g(), rv.g(), sm.g(), si.g(),
-                                 with_add ? add.g() : nullptr, N, C, HW, true, mom, eps);
-      report(s + " train y", y.gpu(), y.cpu(), kTolReduce);
-      report(s + " save_mean", sm.gpu(), sm.cpu(), Tol{1e-5, 1e-5});
-      report(s + " save_invstd", si.gpu(), si.cpu(), kTolReduce);
-      report(s + " running_mean", rm.gpu(), rm.cpu(), Tol{1e-5, 1e-5});
-      report(s + " running_var", rv.gpu(), rv.cpu(), kTolReduce);
-      // Backward from the same saved statistics on both sides (the CPU's),
-      // so both recompute the same ReLU mask.
-      const std::vector<float> smh = sm.cpu(), sih = si.cpu();
-      sm.set(smh);
-      si.set(sih);
-      cpu.batchnorm_relu_backward(x.c(), dy.c(), gamma.c(), beta.c(), sm.c(), si.c(), dx.c(), dgamma.c(), dbeta.c(),
-                                  with_add ? dadd.c() : nullptr, N, C, HW);
-      gpu.batchnorm_relu_backward(x.g(), dy.g(), gamma.g(), beta.g(), sm.g(), si.g(), dx.g(), dgamma.g(), dbeta.g(),
-                                  with_add ? dadd.g() : nullptr, N, C, HW);
-      // Elements whose mask depends on FMA contraction (x*scale+shift within
-      // a rounding of 0) may legitimately differ if the CPU build contracts.
-      const std::vector<float> gh = gamma.cpu(), bh = beta.cpu();
-      size_t ambiguous = 0;
-      for (size_t i = 0; i < n; ++i) {
-        const size_t c = (i / HW) % C;
-        const float scale = gh[c] * sih[c];
-        const float shift = bh[c] - smh[c] * scale;
-        const float p1 = xh[i] * scale + shift;
-        const float p2 = std::fma(xh[i], scale, shift);
-        if ((p1 > 0.0f) != (p2 > 0.0f)) ++ambiguous;
-      }
-      const std::string note = ambiguous ? std::to_string(ambiguous) + " elements sit on the ReLU edge" : "";
-      report(s + " dx", dx.gpu(), dx.cpu(), kTolBnDx, note);
-      report(s + " dgamma", dgamma.gpu(), dgamma.cpu(), kTolReduce, note);
-      report(s + " dbeta", dbeta.gpu(), dbeta.cpu(), kTolReduce, note);
-      if (with_add) report(s + " dadd", dadd.gpu(), dadd.cpu(), kTolReduce);
-      // Eval mode from the (now equal) running statistics.
-      const std::vector<float> rmh = rm.cpu(), rvh = rv.cpu();
-      rm.set(rmh);
-      rv.set(rvh);
-      cpu.batchnorm_relu_forward(x.c(), y.c(), gamma.c(), beta.c(), rm.c(), rv.c(), sm.c(), si.c(),
-                                 with_add ? add.c() : nullptr, N, C, HW, false, mom, eps);
-      gpu.batchnorm_relu_forward(x.g(), y.g(), gamma.g(), beta.g(), rm.g(), rv.g(), sm.g(), si.g(),
-                                 with_add ? add.g() : nullptr, N, C, HW, false, mom, eps);
-      report(s + " eval y", y.gpu(), y.cpu(), kTolExact);
-    });
-  }
-
-  void maxpool(int N, int C, int H, int W, bool with_add) {
-    const std::string s = "maxpool2x2 " + dims({N, C, H, W}) + (with_add ? " +add" : "");
-    guarded(s, [&] {
-      const size_t nx = static_cast<size_t>(N) * C * H * W, ny = static_cast<size_t>(N) * C * (H / 2) * (W / 2);
-      // Values on a coarse grid, so windows hold ties (first max wins).
-      std::vector<float> xh = rnd(nx, next_seed());
-      for (auto& v : xh) v = std::round(v * 2.0f) / 2.0f;
-      TF x(cpu, gpu, xh), y(cpu, gpu, ny), add(cpu, gpu, rnd(static_cast<size_t>(N) * C, next_seed())),
-          dy(cpu, gpu, rnd(ny, next_seed())), dx(cpu, gpu, rnd(nx, next_seed())),
-          dadd(cpu, gpu, static_cast<size_t>(N) * C);
-      cpu.maxpool2x2_forward(x.c(), y.c(), with_add ? add.c() : nullptr, N, C, H, W);
-      gpu.maxpool2x2_forward(x.g(), y.g(), with_add ? add.g() : nullptr, N, C, H, W);
-      report(s + " y", y.gpu(), y.cpu(), kTolExact);
-      cpu.maxpool2x2_backward(x.c(), dy.c(), dx.c(), with_add ? dadd.c() : nullptr, N, C, H, W);
-      gpu.maxpool2x2_backward(x.g(), dy.g(), dx.g(), with_add ? dadd.g() : nullptr, N, C, H, W);
-      report(s + " dx (accumulated, ties)", dx.gpu(), dx.cpu(), kTolExact);
-      if (with_add) report(s + " dadd", dadd.gpu(), dadd.cpu(), kTolReduce);
-    });
-  }
-
-  void pad_concat(int N, int Cu, int Hu, int Wu, int Cs, int Hs, int Ws) {
-    const std::string s = "pad_concat up" + dims({N, Cu, Hu, Wu}) + " skip" + dims({N, Cs, Hs, Ws});
-    guarded(s, [&] {
-      const size_t nu = static_cast<size_t>(N) * Cu * Hu * Wu, ns = static_cast<size_t>(N) * Cs * Hs * Ws;
-      const size_t no = static_cast<size_t>(N) * (Cu + Cs) * Hs * Ws;
-      TF up(cpu, gpu, rnd(nu, next_seed())), skip(cpu, gpu, rnd(ns, next_seed())), out(cpu, gpu, rnd(no, next_seed())),
-          dout(cpu, gpu, rnd(no, next_seed())), dup(cpu, gpu, rnd(nu, next_seed())), dskip(cpu, gpu, rnd(ns, next_seed()));
-      cpu.pad_concat_forward(up.c(), skip.c(), out.c(), N, Cu, Hu, Wu, Cs, Hs, Ws);
-      gpu.pad_concat_forward(up.g(), skip.g(), out.g(), N, Cu, Hu, Wu, Cs, Hs, Ws);
-      report(s + " out", out.gpu(), out.cpu(), kTolExact);
-      cpu.pad_concat_backward(dout.c(), dup.c(), dskip.c(), N, Cu, Hu, Wu, Cs, Hs, Ws);
-      gpu.pad_concat_backward(dout.g(), dup.g(), dskip.g(), N, Cu, Hu, Wu, Cs, Hs, Ws);
-      report(s + " dup", dup.gpu(), dup.cpu(), kTolExact);
-      report(s + " dskip", dskip.gpu(), dskip.cpu(), kTolExact);
-      // Either output may be skipped.
-      dskip.set(rnd(ns, next_seed()));
-      cpu.pad_concat_backward(dout.c(), nullptr, dskip.c(), N, Cu, Hu, Wu, Cs, Hs, Ws);
-      gpu.pad_concat_backward(dout.g(), nullptr, dskip.g(), N, Cu, Hu, Wu, Cs, Hs, Ws);
-      report(s + " dskip only", dskip.gpu(), dskip.cpu(), kTolExact);
-    });
-  }
-
-  void add_channel(int N, int C, int HW) {
-    const std::string s = "add_channel " + dims({N, C, HW});
-    guarded(s, [&] {
-      const size_t n = static_cast<size_t>(N) * C * HW;
-      TF x(cpu, gpu, rnd(n, next_seed())), add(cpu, gpu, rnd(static_cast<size_t>(N) * C, next_seed())),
-          y(cpu, gpu, n), dadd(cpu, gpu, static_cast<size_t>(N) * C);
-      cpu.add_channel_forward(x.c(), add.c(), y.c(), N, C, HW);
-      gpu.add_channel_forward(x.g(), add.g(), y.g(), N, C, HW);
-      report(s + " y", y.gpu(), y.cpu(), kTolExact);
-      cpu.add_channel_forward(x.c(), add.c(), x.c(), N, C, HW);  // in place
-      gpu.add_channel_forward(x.g(), add.g(), x.g(), N, C, HW);
-      report(s + " y (in place)", x.gpu(), x.cpu(), kTolExact);
-      cpu.add_channel_backward(y.c(), dadd.c(), N, C, HW);
-      gpu.add_channel_backward(y.g(), dadd.g(), N, C, HW);
-      report(s + " dadd", dadd.gpu(), dadd.cpu(), kTolReduce);
-    });
-  }
-
-  void linear(int N, int in, int out, bool nulls = false) {
-    const std::string s = "linear " + dims({N, in}) + "->" + std::to_string(out) + (nulls ? " (no bias/dx/db)" : "");
-    guarded(s, [&] {
-      const float bound = 1.0f / std::sqrt(static_cast<float>(in));
-      TF x(cpu, gpu, rnd(static_cast<size_t>(N) * in, next_seed())),
-          w(cpu, gpu, rnd(static_cast<size_t>(out) * in, next_seed(), -bound, bound)),
-          b(cpu, gpu, rnd(out, next_seed())), y(cpu, gpu, static_cast<size_t>(N) * out),
-          dy(cpu, gpu, rnd(static_cast<size_t>(N) * out, next_seed())), dx(cpu, gpu, static_cast<size_t>(N) * in),
-          dw(cpu, gpu, static_cast<size_t>(out) * in), db(cpu, gpu, out);
-      cpu.linear_forward(x.c(), w.c(), nulls ? nullptr : b.c(), y.c(), N, in, out);
-      gpu.linear_forward(x.g(), w.g(), nulls ? nullptr : b.g(), y.g(), N, in, out);
-      report(s + " y", y.gpu(), y.cpu(), kTolReduce);
-      cpu.linear_backward(x.c(), w.c(), dy.c(), nulls ? nullptr : dx.c(), dw.c(), nulls ? nullptr : db.c(), N, in, out);
-      gpu.linear_backward(x.g(), w.g(), dy.g(), nulls ? nullptr : dx.g(), dw.g(), nulls ? nullptr : db.g(), N, in, out);
-      if (!nulls) report(s + " dx", dx.gpu(), dx.cpu(), kTolReduce);
-      report(s + " dw", dw.gpu(), dw.cpu(), kTolReduce);
-      if (!nulls) report(s + " db", db.gpu(), db.cpu(), kTolReduce);
-    });
-  }
-
-  void silu(size_t n) {
-    const std::string s = "silu n=" + std::to_string(n);
-    guarded(s, [&] {
-      TF x(cpu, gpu, rnd(n, next_seed(), -8.0f, 8.0f)), y(cpu, gpu, n), dy(cpu, gpu, rnd(n, next_seed()));
-      cpu.silu_forward(x.c(), y.c(), n);
-      gpu.silu_forward(x.g(), y.g(), n);
-      report(s + " y", y.gpu(), y.cpu(), kTolMath);
-      cpu.silu_backward(x.c(), dy.c(), dy.c(), n);  // dx aliases dy
-      gpu.silu_backward(x.g(), dy.g(), dy.g(), n);
-      report(s + " dx (in place)", dy.gpu(), dy.cpu(), kTolMath);
-    });
-  }
-
-  void embedding(int N, int D, int T) {
-    const std::string s = "embedding_gather " + dims({N, D}) + " T=" + std::to_string(T);
-    guarded(s, [&] {
-      std::mt19937 gen(next_seed());
-      std::vector<int32_t> th(N);
-      for (auto& v : th) v = static_cast<int32_t>(gen() % T);
-      th[0] = T - 1;
-      Twin<int32_t> t(cpu, gpu, th);
-      TF table(cpu, gpu, rnd(static_cast<size_t>(T) * D, next_seed())), out(cpu, gpu, static_cast<size_t>(N) * D);
-      cpu.embedding_gather(table.c(), t.c(), out.c(), N, D, T);
-      gpu.embedding_gather(table.g(), t.g(), out.g(), N, D, T);
-      report(s, out.gpu(), out.cpu(), kTolExact);
-    });
-  }
-
-  void mse(size_t n) {
-    const std::string s = "mse_forward_backward n=" + std::to_string(n);
-    guarded(s, [&] {
-      TF p(cpu, gpu, rnd(n, next_seed(), -2.0f, 2.0f)), t(cpu, gpu, rnd(n, next_seed(), -2.0f, 2.0f)),
-          loss(cpu, gpu, 2), grad(cpu, gpu, n);
-      cpu.mse_forward_backward(p.c(), t.c(), loss.c(), grad.c(), n);
-      gpu.mse_forward_backward(p.g(), t.g(), loss.g(), grad.g(), n);
-      report(s + " grad", grad.gpu(), grad.cpu(), kTolExact);
-      cpu.mse_forward_backward(p.c(), t.c(), loss.c() + 1, nullptr, n);  // no gradient
-      gpu.mse_forward_backward(p.g(), t.g(), loss.g() + 1, nullptr, n);
-      report(s + " loss (with / without grad)", loss.gpu(), loss.cpu(), Tol{0.0, 1e-5});
-    });
-  }
-
-  void random_ops() {
-    guarded("gaussian", [&] {
-      struct Case {
-        size_t n;
-        uint64_t offset;
-      };
-      for (Case c : {Case{1001, 3}, Case{8 * 3072, 0}, Case{7, (1ull << 40) + 1}, Case{1, 2}}) {
-        TF out(cpu, gpu, c.n);
-        cpu.gaussian(out.c(), c.n, 42, 7, c.offset);
-        gpu.gaussian(out.g(), c.n, 42, 7, c.offset);
-        report("gaussian n=" + std::to_string(c.n) + " offset=" + std::to_string(c.offset), out.gpu(), out.cpu(),
-               kTolMath);
-      }
-    });
-    guarded("uniform_int", [&] {
-      for (int high : {1000, 7, 1}) {
-        Twin<int32_t> out(cpu, gpu, 513);
-        cpu.uniform_int(out.c(), 513, high, 99, 12345);
-        gpu.uniform_int(out.g(), 513, high, 99, 12345);
-        report("uniform_int n=513 high=" + std::to_string(high), out.gpu(), out.cpu(), Tol{0.0, 0.0});
-      }
-    });
-  }
-
-  void images(int N, int C, int H, int W, bool flips) {
-    const std::string s = "images_to_float " + dims({N, C, H, W}) + (flips ? " +flip" : "");
-    guarded(s, [&] {
-      std::mt19937 gen(next_seed());
-      std::vector<uint8_t> px(static_cast<size_t>(N) * C * H * W), fl(N);
-      for (auto& v : px) v = static_cast<uint8_t>(gen());
-      px[0] = 0;
-      px[1] = 255;
-      for (auto& v : fl) v = static_cast<uint8_t>(gen() & 1);
-      Twin<uint8_t> p(cpu, gpu, px), f(cpu, gpu, fl);
-      TF out(cpu, gpu, px.size());
-      cpu.images_to_float(p.c(), flips ? f.c() : nullptr, out.c(), N, C, H, W);
-      gpu.images_to_float(p.g(), flips ? f.g() : nullptr, out.g(), N, C, H, W);
-      report(s, out.gpu(), out.cpu(), kTolExact);
-    });
-  }
-
-  void noise_add(int N, size_t per) {
-    const std::string s = "noise_add N=" + std::to_string(N) + " per_sample=" + std::to_string(per);
-    guarded(s, [&] {
-      const int T = 1000;
-      const ddpm::Schedule sch = ddpm::Schedule::linear(T, 1e-4f, 0.02f);
-      std::mt19937 gen(next_seed());
-      std::vector<int32_t> th(N);
-      for (auto& v : th) v = static_cast<int32_t>(gen() % T);
-      Twin<int32_t> t(cpu, gpu, th);
-      TF x0(cpu, gpu, rnd(N * per, next_seed())), eps(cpu, gpu, rnd(N * per, next_seed())),
-          sa(cpu, gpu, sch.sqrt_alpha_bar), s1(cpu, gpu, sch.sqrt_one_minus_alpha_bar), xt(cpu, gpu, N * per);
-      cpu.noise_add(x0.c(), eps.c(), t.c(), sa.c(), s1.c(), xt.c(), N, per);
-      gpu.noise_add(x0.g(), eps.g(), t.g(), sa.g(), s1.g(), xt.g(), N, per);
-      report(s, xt.gpu(), xt.cpu(), kTolExact);
-    });
-  }
-
-  void reverse_step(int N, size_t per, float sigma, int64_t first, bool in_place) {
-    const std::string s = "reverse_step N=" + std::to_string(N) + " per_sample=" + std::to_string(per) +
-                          " sigma=" + std::to_string(sigma) + " first=" + std::to_string(first) +
-                          (in_place ? " (in place)" : "");
-    guarded(s, [&] {
-      TF x(cpu, gpu, rnd(N * per, next_seed())), e(cpu, gpu, rnd(N * per, next_seed())), out(cpu, gpu, N * per);
-      float* oc = in_place ? x.c() : out.c();
-      float* og = in_place ? x.g() : out.g();
-      cpu.reverse_step(x.c(), e.c(), oc, N, per, 1.01f, 0.05f, sigma, 77, 5, first);
-      gpu.reverse_step(x.g(), e.g(), og, N, per, 1.01f, 0.05f, sigma, 77, 5, first);
-      if (in_place)
-        report(s, x.gpu(), x.cpu(), kTolMath);
-      else
-        report(s, out.gpu(), out.cpu(), kTolMath);
-    });
-  }
-
-  void clamp(size_t n) {
-    const std::string s = "clamp n=" + std::to_string(n);
-    guarded(s, [&] {
-      TF x(cpu, gpu, rnd(n, next_seed(), -2.0f, 2.0f)), out(cpu, gpu, n);
-      cpu.clamp(x.c(), out.c(), n, -1.0f, 1.0f);
-      gpu.clamp(x.g(), out.g(), n, -1.0f, 1.0f);
-      report(s, out.gpu(), out.cpu(), kTolExact);
-      cpu.clamp(x.c(), x.c(), n, -0.5f, 0.25f);
-      gpu.clamp(x.g(), x.g(), n, -0.5f, 0.25f);
-      report(s + " (in place)", x.gpu(), x.cpu(), kTolExact);
-    });
-  }
-
-  void adam(size_t n, float wd, int64_t steps) {
-    const std::string s = "adam_update n=" + std::to_string(n) + " wd=" + std::to_string(wd) + " steps=" +
-                          std::to_string(steps);
-    guarded(s, [&] {
-      const std::vector<float> p0 = rnd(n, next_seed());
-      TF p(cpu, gpu, p0), m(cpu, gpu, std::vector<float>(n, 0.0f)), v(cpu, gpu, std::vector<float>(n, 0.0f)),
-          g(cpu, gpu, n);
-      ddpm::AdamParams hp;
-      hp.lr = 0.05f;
-      hp.weight_decay = wd;
-      for (int64_t k = 1; k <= steps; ++k) {
-        g.set(rnd(n, next_seed()));
-        hp.step = k;
-        cpu.adam_update(p.c(), g.c(), m.c(), v.c(), n, hp);
-        gpu.adam_update(p.g(), g.g(), m.g(), v.g(), n, hp);
-      }
-      std::vector<float> pg = p.gpu(), pc = p.cpu();
-      report(s + " params", pg, pc, kTolExact);
-      for (size_t i = 0; i < n; ++i) {
-        pg[i] -= p0[i];
-        pc[i] -= p0[i];
-      }
-      report(s + " params - initial", pg, pc, Tol{1e-5, 1e-4});
-      report(s + " m", m.gpu(), m.cpu(), kTolExact);
-      report(s + " v", v.gpu(), v.cpu(), kTolExact);
-    });
-  }
-
-  void ema(size_t n, double decay, int updates) {
-    const std::string s = "ema_update n=" + std::to_string(n) + " decay=" + std::to_string(decay) + " x" +
-                          std::to_string(updates);
-    guarded(s, [&] {
-      TF e(cpu, gpu, rnd(n, next_seed())), p(cpu, gpu, n);
-      for (int k = 0; k < updates; ++k) {
-        p.set(rnd(n, next_seed()));
-        const double d = ddpm::ema_decay_at(decay, k);  // warm-up: w from 0.9 (the >= 0.5 branch) down
-        cpu.ema_update(e.c(), p.c(), n, d);
-        gpu.ema_update(e.g(), p.g(), n, d);
-      }
-      report(s, e.gpu(), e.cpu(), kTolExact);
-    });
-  }
-
-  // t_prev = -2: the DDPM posterior step at t (Schedule::ddpm_posterior) instead of DDIM.
-  void ddim(int N, size_t per, int t, int t_prev, double eta, float clip, int64_t first, bool in_place) {
-    const std::string s = "ddim_step N=" + std::to_string(N) + " per_sample=" + std::to_string(per) + " t=" +
-                          std::to_string(t) + (t_prev == -2 ? " DDPM posterior" : "->" + std::to_string(t_prev) +
-                          " eta=" + std::to_string(eta)) + (clip > 0 ? " clip" : "") + " first=" + std::to_string(first) +
-                          (in_place ? " (in place)" : "");
-    guarded(s, [&] {
-      const ddpm::Schedule sch = ddpm::Schedule::cosine(1000);
-      const ddpm::DdimCoefficients k = t_prev == -2 ? sch.ddpm_posterior(t, clip) : sch.ddim(t, t_prev, eta, clip);
-      TF x(cpu, gpu, rnd(N * per, next_seed(), -3.0f, 3.0f)), e(cpu, gpu, rnd(N * per, next_seed())),
-          out(cpu, gpu, N * per);
-      float* oc = in_place ? x.c() : out.c();
-      float* og = in_place ? x.g() : out.g();
-      cpu.ddim_step(x.c(), e.c(), oc, N, per, k, 77, 5, first);
-      gpu.ddim_step(x.g(), e.g(), og, N, per, k, 77, 5, first);
-      report(s, in_place ? x.gpu() : out.gpu(), in_place ? x.cpu() : out.cpu(), kTolMath);
-    });
-  }
-
-  void guided(size_t n, float w) {
-    const std::string s = "guided_eps n=" + std::to_string(n) + " w=" + std::to_string(w);
-    guarded(s, [&] {
-      TF c(cpu, gpu, rnd(n, next_seed())), u(cpu, gpu, rnd(n, next_seed())), out(cpu, gpu, n);
-      cpu.guided_eps(c.c(), u.c(), out.c(), n, w);
-      gpu.guided_eps(c.g(), u.g(), out.g(), n, w);
-      report(s, out.gpu(), out.cpu(), kTolExact);
-    });
-  }
-
-  void class_embed(int N, int D, int K, int slices) {
-    const std::string s = "class_embed N=" + std::to_string(N) + " D=" + std::to_string(D) + " K=" +
-                          std::to_string(K) + " slices=" + std::to_string(slices);
-    guarded(s, [&] {
-      std::mt19937 gen(next_seed());
-      std::vector<int32_t> lh(N);
-      for (auto& v : lh) v = static_cast<int32_t>(gen() % K);
-      Twin<int32_t> labels(cpu, gpu, lh);
-      TF table(cpu, gpu, rnd(static_cast<size_t>(K) * D, next_seed())),
-          out(cpu, gpu, rnd(static_cast<size_t>(N) * D, next_seed())),
-          dout(cpu, gpu, rnd(static_cast<size_t>(slices) * N * D, next_seed())), dtable(cpu, gpu, static_cast<size_t>(K) * D);
-      cpu.class_embed_add(table.c(), labels.c(), out.c(), N, D, K);
-      gpu.class_embed_add(table.g(), labels.g(), out.g(), N, D, K);
-      report(s + " add", out.gpu(), out.cpu(), kTolExact);
-      cpu.class_embed_backward(dout.c(), slices, labels.c(), dtable.c(), N, D, K);
-      gpu.class_embed_backward(dout.g(), slices, labels.g(), dtable.g(), N, D, K);
-      report(s + " backward", dtable.gpu(), dtable.cpu(), kTolReduce);
-    });
-  }
-
-  void errors() {
-    guarded("errors", [&] {
-      // Invalid arguments throw ddpm::Error naming the op.
-      bool ok = false;
-      std::string msg;
-      try {
-        gpu.conv2d_forward(nullptr, nullptr, nullptr, nullptr, 1, 1, 4, 4, 1, 2);
-      } catch (const ddpm::Error& e) {
-        msg = e.what();
-        ok = msg.find("conv2d_forward") != std::string::npos;
-      }
-      verdict(ok, "conv2d_forward with k=2 throws ddpm::Error naming the op: " + msg);
-      // A bad timestep is found on the device and reported at the next sync.
-      ok = false;
-      msg.clear();
-      {
-        Twin<int32_t> t(cpu, gpu, std::vector<int32_t>{3, 1000});
-        TF table(cpu, gpu, rnd(1000 * 4, 1)), out(cpu, gpu, 8);
-        try {
-          gpu.embedding_gather(table.g(), t.g(), out.g(), 2, 4, 1000);
-          gpu.synchronize();
-        } catch (const ddpm::Error& e) {
-          msg = e.what();
-          ok = msg.find("embedding_gather") != std::string::npos;
-        }
-      }
-      verdict(ok, "embedding_gather with t=1000 >= T throws at synchronize(): " + msg);
-      ok = false;
-      msg.clear();
-      {
-        Twin<int32_t> y(cpu, gpu, std::vector<int32_t>{1, 11});
-        TF table(cpu, gpu, rnd(11 * 4, 1)), out(cpu, gpu, 8);
-        try {
-          gpu.class_embed_add(table.g(), y.g(), out.g(), 2, 4, 11);
-          gpu.synchronize();
-        } catch (const ddpm::Error& e) {
-          msg = e.what();
-          ok = msg.find("label 11 of sample 1") != std::string::npos;
-        }
-      }
-      verdict(ok, "class_embed_add with label 11 >= K throws at synchronize(): " + msg);
-      // And the backend still works afterwards.
-      TF a(cpu, gpu, rnd(1000, 2)), b(cpu, gpu, 1000);
-      cpu.clamp(a.c(), b.c(), 1000, -0.5f, 0.5f);
-      gpu.clamp(a.g(), b.g(), 1000, -0.5f, 0.5f);
-      report("backend usable after a reported device error", b.gpu(), b.cpu(), kTolExact);
-    });
-  }
-
-  void run() {
-    std::printf("== ops: CUDA vs CPU, fp32 ==\n");
-    memory();
-    // conv2d: odd sizes, then the seed model's shapes at batch 8.
-    conv2d(3, 5, 7, 9, 6, 3);
-    conv2d(2, 7, 5, 3, 4, 1);
-    conv2d(2, 4, 6, 6, 5, 3, true);
-    conv2d(4, 3, 32, 32, 64, 3);
-    conv2d(4, 64, 32, 32, 3, 1);
-    if (!quick) {
-      conv2d(8, 64, 32, 32, 64, 3);
-      conv2d(8, 128, 16, 16, 128, 3);
-      conv2d(8, 512, 2, 2, 1024, 3);
-      conv2d(8, 1024, 2, 2, 1024, 3);
-    }
-    convT(3, 5, 3, 7, 4);
-    convT(2, 6, 4, 4, 3, true);
-    convT(8, 128, 16, 16, 64);
-    if (!quick) convT(8, 1024, 2, 2, 512);
-    batchnorm(2, 3, 35, false);
-    batchnorm(3, 5, 1, true);
-    batchnorm(2, 7, 7, true, 50.0f);  // mean far from 0: the shifted sums matter
-    batchnorm(8, 64, 1024, true);
-    batchnorm(8, 1024, 4, true);
-    batchnorm(8, 256, 64, false);
-    if (!quick) batchnorm(64, 64, 1024, true);
-    maxpool(2, 3, 7, 9, true);
-    maxpool(3, 2, 5, 4, false);
-    maxpool(8, 64, 32, 32, true);
-    maxpool(8, 512, 4, 4, true);
-    pad_concat(2, 3, 5, 7, 4, 8, 10);
-    pad_concat(2, 3, 4, 4, 2, 5, 5);
-    pad_concat(8, 64, 32, 32, 64, 32, 32);
-    pad_concat(8, 512, 4, 4, 512, 4, 4);
-    add_channel(2, 3, 35);
-    add_channel(8, 3, 1024);
-    add_channel(8, 1024, 4);
-    linear(3, 7, 5);
-    linear(8, 100, 64);
-    linear(8, 1024, 1024, true);
-    if (!quick) linear(128, 100, 1024);
-    silu(1001);
-    silu(8 * 1024);
-    embedding(8, 100, 1000);
-    embedding(5, 3, 7);
-    mse(1001);
-    mse(8 * 3072);
-    if (!quick) mse(512 * 3072);
-    random_ops();
-    images(8, 3, 32, 32, true);
-    images(3, 1, 5, 7, false);
-    noise_add(8, 3072);
-    noise_add(3, 35);
-    reverse_step(8, 3072, 0.1f, 0, false);
-    reverse_step(3, 35, 0.2f, 5, true);
-    reverse_step(2, 9, 0.0f, 1, false);
-    clamp(1001);
-    adam(100003, 0.0f, 3);
-    adam(4096, 0.01f, 2);
-    ema(100003, 0.9999, 4);
-    ema(4097, 0.5, 2);
-    ddim(8, 3072, 980, 960, 0.0, 0.0f, 0, false);
-    ddim(3, 35, 500, 250, 1.0, 0.0f, 5, true);
-    ddim(2, 9, 999, 979, 0.5, 1.0f, 1, false);
-    ddim(4, 3072, 20, -1, 0.0, 1.0f, 0, true);
-    ddim(3, 3072, 999, -2, 0.0, 1.0f, 2, true);
-    ddim(2, 35, 400, -2, 0.0, 1.0f, 0, false);
-    guided(1001, 3.0f);
-    guided(8 * 3072, 0.0f);
-    class_embed(8, 100, 11, 9);
-    class_embed(37, 5, 3, 1);
-    if (!quick) class_embed(512, 100, 11, 9);
-    errors();
-  }
-};
-
-// ---- part (a'): the bf16 activation ops -------------------------------------------------
-// The CUDA backend with precision bf16 stores activations as bf16 NHWC. Each
-// op runs on inputs that bf16 represents exactly (so both sides see the same
-// numbers) and its bf16 output is read back through from_activation; the CPU
-// runs the float32 reference on the same values. What remains is float32
-// accumulation order and the bf16 rounding of the output (2^-9 relative,
-// twice where a bias is added to a rounded result), so:
-constexpr Tol kTolBf16{4e-3, 8e-3};        // bf16-rounded outputs
-constexpr Tol kTolBf16Reduce{1e-4, 1e-3};  // float32 reductions of bf16 inputs (statistics, bias/add sums)
-// Weight gradients from cuDNN's bf16 backward-filter algorithms: some (chosen
-// by cudnnFind on timing, so not every run) reduce split-K partial results
-// held in bf16. Measured on an H100: max_abs 8.6e-3 * max|ref| for
-// (8,64,32,32)->64 (sums of 8192 products); other runs chose an fp32-exact one.
-constexpr Tol kTolBf16Wgrad{2e-2, 3e-2};
-
-float round_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7f800000u) == 0x7f800000u) return f;  // inf / nan
-  u += 0x7fffu + ((u >> 16) & 1u);                  // round to nearest even
-  u &= 0xffff0000u;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-std::vector<float> bf(std::vector<float> v) {
-  for (auto& x : v) x = round_bf16(x);
-  return v;
-}
-
-// An activation (N, C, HW) on both backends: float32 NCHW on the CPU, the
-// GPU backend's activation format there (through a float32 staging buffer).
-class ActTwin {
- public:
-  ActTwin(Backend& cpu, Backend& gpu, int N, int C, int HW)
-      : cpu_(cpu), gpu_(gpu), N_(N), C_(C), HW_(HW), n_(static_cast<size_t>(N) * C * HW) {
-    c_ = static_cast<float*>(cpu_.alloc(n_ * sizeof(float)));
-    g_ = static_cast<float*>(gpu_.alloc(gpu_.activation_bytes(n_)));
-    stage_ = static_cast<float*>(gpu_.alloc(n_ * sizeof(float)));
-  }
-  ActTwin(Backend& cpu, Backend& gpu, int N, int C, int HW, const std::vector<float>& host)
-      : ActTwin(cpu, gpu, N, C, HW) {
-    set(host);
-  }
-  ~ActTwin() {
-    cpu_.free(c_);
-    gpu_.free(g_);
-    gpu_.free(stage_);
-  }
-  ActTwin(const ActTwin&) = delete;
-  ActTwin& operator=(const ActTwin&) = delete;
-  void set(const std::vector<float>& host) {
-    cpu_.upload(c_, host.data(), n_ * sizeof(float));
-    gpu_.upload(stage_, host.data(), n_ * sizeof(float));
-    gpu_.to_activation(stage_, g_, N_, C_, HW_);
-  }
-  std::vector<float> cpu() const {
-    std::vector<float> v(n_);
-    cpu_.download(v.data(), c_, n_ * sizeof(float));
-    return v;
-  }
-  std::vector<float> gpu() const {
-    std::vector<float> v(n_);
-    gpu_.from_activation(g_, stage_, N_, C_, HW_);
-    gpu_.download(v.data(), stage_, n_ * sizeof(float));
-    return v;
-  }
-  float* c() { return c_; }
-  float* g() { return g_; }
-
- private:
-  Backend& cpu_;
-  Backend& gpu_;
-  int N_, C_, HW_;
-  size_t n_;
-  float *c_ = nullptr, *g_ = nullptr, *stage_ = nullptr;
-};
-
-struct Bf16Ops {
-  Backend& cpu;
-  Backend& gpu;
-  bool quick;
-
-  std::vector<float> brnd(size_t n, float lo = -1.0f, float hi = 1.0f) { return bf(rnd(n, next_seed(), lo, hi)); }
-
-  void layout(int N, int C, int HW) {
-    const std::string s = "bf16 to/from_activation " + dims({N, C, HW});
-    guarded(s, [&] {
-      const size_t n = static_cast<size_t>(N) * C * HW;
-      const std::vector<float> h = rnd(n, next_seed(), -3.0f, 3.0f);
-      ActTwin a(cpu, gpu, N, C, HW, h);
-      report(s + " round trip = bf16(x)", a.gpu(), bf(h), kTolExact);
-    });
-  }
-
-  void conv2d(int N, int Cin, int H, int W, int Cout, int k) {
-    const std::string s = "bf16 conv2d " + dims({N, Cin, H, W}) + "->" + std::to_string(Cout) + " k" +
-                          std::to_string(k);
-    guarded(s, [&] {
-      const int HW = H * W;
-      const size_t nw = static_cast<size_t>(Cout) * Cin * k * k;
-      const float bound = 1.0f / std::sqrt(static_cast<float>(Cin * k * k));
-      ActTwin x(cpu, gpu, N, Cin, HW, brnd(static_cast<size_t>(N) * Cin * HW)), y(cpu, gpu, N, Cout, HW),
-          dy(cpu, gpu, N, Cout, HW, brnd(static_cast<size_t>(N) * Cout * HW)), dx(cpu, gpu, N, Cin, HW);
-      TF w(cpu, gpu, bf(rnd(nw, next_seed(), -bound, bound))), b(cpu, gpu, rnd(Cout, next_seed())),
-          dw(cpu, gpu, nw), db(cpu, gpu, Cout);
-      cpu.conv2d_forward(x.c(), w.c(), b.c(), y.c(), N, Cin, H, W, Cout, k);
-      gpu.conv2d_forward(x.g(), w.g(), b.g(), y.g(), N, Cin, H, W, Cout, k);
-      report(s + " y", y.gpu(), y.cpu(), kTolBf16);
-      cpu.conv2d_backward(x.c(), w.c(), dy.c(), dx.c(), dw.c(), db.c(), N, Cin, H, W, Cout, k);
-      gpu.conv2d_backward(x.g(), w.g(), dy.g(), dx.g(), dw.g(), db.g(), N, Cin, H, W, Cout, k);
-      report(s + " dx", dx.gpu(), dx.cpu(), kTolBf16);
-      report(s + " dw", dw.gpu(), dw.cpu(), kTolBf16Wgrad);
-      report(s + " db", db.gpu(), db.cpu(), kTolBf16Reduce);
-    });
-  }
-
-  void convT(int N, int Cin, int H, int W, int Cout) {
-    const std::string s = "bf16 conv_transpose2x2 " + dims({N, Cin, H, W}) + "->" + std::to_string(Cout);
-    guarded(s, [&] {
-      const int HW = H * W;
-      const size_t nw = static_cast<size_t>(Cin) * Cout * 4;
-      const float bound = 1.0f / std::sqrt(static_cast<float>(Cout * 4));
-      ActTwin x(cpu, gpu, N, Cin, HW, brnd(static_cast<size_t>(N) * Cin * HW)), y(cpu, gpu, N, Cout, 4 * HW),
-          dy(cpu, gpu, N, Cout, 4 * HW, brnd(static_cast<size_t>(N) * Cout * 4 * HW)), dx(cpu, gpu, N, Cin, HW);
-      TF w(cpu, gpu, bf(rnd(nw, next_seed(), -bound, bound))), b(cpu, gpu, rnd(Cout, next_seed())),
-          dw(cpu, gpu, nw), db(cpu, gpu, Cout);
-      cpu.conv_transpose2x2_forward(x.c(), w.c(), b.c(), y.c(), N, Cin, H, W, Cout);
-      gpu.conv_transpose2x2_forward(x.g(), w.g(), b.g(), y.g(), N, Cin, H, W, Cout);
-      report(s + " y", y.gpu(), y.cpu(), kTolBf16);
-      cpu.conv_transpose2x2_backward(x.c(), w.c(), dy.c(), dx.c(), dw.c(), db.c(), N, Cin, H, W, Cout);
-      gpu.conv_transpose2x2_backward(x.g(), w.g(), dy.g(), dx.g(), dw.g(), db.g(), N, Cin, H, W, Cout);
-      report(s + " dx", dx.gpu(), dx.cpu(), kTolBf16);
-      report(s + " dw", dw.gpu(), dw.cpu(), kTolBf16Wgrad);
-      report(s + " db", db.gpu(), db.cpu(), kTolBf16Reduce);
-    });
-  }
-
-  void batchnorm(int N, int C, int HW, bool with_add, float mean_offset = 0.0f) {
-    const std::string s = "bf16 batchnorm_relu " + dims({N, C, HW}) + (with_add ? " +add" : "") +
-                          (mean_offset != 0.0f ? " mean+" + std::to_string(static_cast<int>(mean_offset)) : "");
-    guarded(s, [&] {
-      const size_t n = static_cast<size_t>(N) * C * HW;
-      std::vector<float> xh = rnd(n, next_seed(), -2.0f, 2.0f);
-      std::vector<float> off = rnd(C, next_seed(), -0.5f, 0.5f), sc = rnd(C, next_seed(), 0.2f, 3.0f);
-      for (size_t i = 0; i < n; ++i) {
-        const size_t c = (i / HW) % C;
-        xh[i] = xh[i] * sc[c] + off[c] + mean_offset;
-      }
-      xh = bf(xh);
-      ActTwin x(cpu, gpu, N, C, HW, xh), y(cpu, gpu, N, C, HW), dy(cpu, gpu, N, C, HW, brnd(n)),
-          dx(cpu, gpu, N, C, HW);
-      TF gamma(cpu, gpu, rnd(C, next_seed(), 0.5f, 1.5f)), beta(cpu, gpu, rnd(C, next_seed(), -0.5f, 0.5f)),
-          rm(cpu, gpu, rnd(C, next_seed(), -0.1f, 0.1f)), rv(cpu, gpu, rnd(C, next_seed(), 0.5f, 2.0f)),
-          sm(cpu, gpu, C), si(cpu, gpu, C), add(cpu, gpu, rnd(static_cast<size_t>(N) * C, next_seed())),
-          dgamma(cpu, gpu, C), dbeta(cpu, gpu, C), dadd(cpu, gpu, static_cast<size_t>(N) * C);
-      const float mom = 0.1f, eps = 1e-5f;
-      cpu.batchnorm_relu_forward(x.c(), y.c(), gamma.c(), beta.c(), rm.c(), rv.c(), sm.c(), si.c(),
-                                 with_add ? add.c() : nullptr, N, C, HW, true, mom, eps);
-      gpu.batchnorm_relu_forward(x.g(), y.g(), gamma.g(), beta.g(), rm.g(), rv.g(), sm.g(), si.g(),
-                                 with_add ? add.g() : nullptr, N, C, HW, true, mom, eps);
-      report(s + " train y", y.gpu(), y.cpu(), kTolBf16);
-      report(s + " save_mean", sm.gpu(), sm.cpu(), kTolBf16Reduce);
-      report(s + " save_invstd", si.gpu(), si.cpu(), kTolBf16Reduce);
-      report(s + " running_mean", rm.gpu(), rm.cpu(), kTolBf16Reduce);
-      report(s + " running_var", rv.gpu(), rv.cpu(), kTolBf16Reduce);
-      // Backward from the CPU's saved statistics on both sides (same mask).
-      const std::vector<float> smh = sm.cpu(), sih = si.cpu();
-      sm.set(smh);
-      si.set(sih);
-      cpu.batchnorm_relu_backward(x.c(), dy.c(), gamma.c(), beta.c(), sm.c(), si.c(), dx.c(), dgamma.c(), dbeta.c(),
-                                  with_add ? dadd.c() : nullptr, N, C, HW);
-      gpu.batchnorm_relu_backward(x.g(), dy.g(), gamma.g(), beta.g(), sm.g(), si.g(), dx.g(), dgamma.g(), dbeta.g(),
-                                  with_add ? dadd.g() : nullptr, N, C, HW);
-      report(s + " dx", dx.gpu(), dx.cpu(), kTolBf16);
-      report(s + " dgamma", dgamma.gpu(), dgamma.cpu(), kTolBf16Reduce);
-      report(s + " dbeta", dbeta.gpu(), dbeta.cpu(), kTolBf16Reduce);
-      if (with_add) report(s + " dadd", dadd.gpu(), dadd.cpu(), kTolBf16Reduce);
-      const std::vector<float> rmh = rm.cpu(), rvh = rv.cpu();
-      rm.set(rmh);
-      rv.set(rvh);
-      cpu.batchnorm_relu_forward(x.c(), y.c(), gamma.c(), beta.c(), rm.c(), rv.c(), sm.c(), si.c(),
-                                 with_add ? add.c() : nullptr, N, C, HW, false, mom, eps);
-      gpu.batchnorm_relu_forward(x.g(), y.g(), gamma.g(), beta.g(), rm.g(), rv.g(), sm.g(), si.g(),
-                                 with_add ? add.g() : nullptr, N, C, HW, false, mom, eps);
-      report(s + " eval y", y.gpu(), y.cpu(), kTolBf16);
-    });
-  }
-
-  void maxpool(int N, int C, int H, int W, bool with_add) {
-    const std::string s = "bf16 maxpool2x2 " + dims({N, C, H, W}) + (with_add ? " +add" : "");
-    guarded(s, [&] {
-      const int Ho = H / 2, Wo = W / 2;
-      const size_t nx = static_cast<size_t>(N) * C * H * W, ny = static_cast<size_t>(N) * C * Ho * Wo;
-      std::vector<float> xh = rnd(nx, next_seed());
-      for (auto& v : xh) v = std::round(v * 2.0f) / 2.0f;  // ties
-      ActTwin x(cpu, gpu, N, C, H * W, xh), y(cpu, gpu, N, C, Ho * Wo), dy(cpu, gpu, N, C, Ho * Wo, brnd(ny)),
-          dx(cpu, gpu, N, C, H * W, brnd(nx));
-      TF add(cpu, gpu, rnd(static_cast<size_t>(N) * C, next_seed())), dadd(cpu, gpu, static_cast<size_t>(N) * C);
-      cpu.maxpool2x2_forward(x.c(), y.c(), with_add ? add.c() : nullptr, N, C, H, W);
-      gpu.maxpool2x2_forward(x.g(), y.g(), with_add ? add.g() : nullptr, N, C, H, W);
-      report(s + " y", y.gpu(), y.cpu(), kTolBf16);
-      cpu.maxpool2x2_backward(x.c(), dy.c(), dx.c(), with_add ? dadd.c() : nullptr, N, C, H, W);
-      gpu.maxpool2x2_backward(x.g(), dy.g(), dx.g(), with_add ? dadd.g() : nullptr, N, C, H, W);
-      report(s + " dx (accumulated, ties)", dx.gpu(), dx.cpu(), kTolBf16);
-      if (with_add) report(s + " dadd", dadd.gpu(), dadd.cpu(), kTolBf16Reduce);
-    });
-  }
-
-  void pad_concat(int N, int Cu, int Hu, int Wu, int Cs, int Hs, int Ws) {
-    const std::string s = "bf16 pad_concat up" + dims({N, Cu, Hu, Wu}) + " skip" + dims({N, Cs, Hs, Ws});
-    guarded(s, [&] {
-      const size_t nu = static_cast<size_t>(N) * Cu * Hu * Wu, ns = static_cast<size_t>(N) * Cs * Hs * Ws;
-      const size_t no = static_cast<size_t>(N) * (Cu + Cs) * Hs * Ws;
-      ActTwin up(cpu, gpu, N, Cu, Hu * Wu, brnd(nu)), skip(cpu, gpu, N, Cs, Hs * Ws, brnd(ns)),
-          out(cpu, gpu, N, Cu + Cs, Hs * Ws, brnd(no)), dout(cpu, gpu, N, Cu + Cs, Hs * Ws, brnd(no)),
-          dup(cpu, gpu, N, Cu, Hu * Wu, brnd(nu)), dskip(cpu, gpu, N, Cs, Hs * Ws, brnd(ns));
-      cpu.pad_concat_forward(up.c(), skip.c(), out.c(), N, Cu, Hu, Wu, Cs, Hs, Ws);
-      gpu.pad_concat_forward(up.g(), skip.g(), out.g(), N, Cu, Hu, Wu, Cs, Hs, Ws);
-      report(s + " out", out.gpu(), out.cpu(), kTolExact);
-      cpu.pad_concat_backward(dout.c(), dup.c(), dskip.c(), N, Cu, Hu, Wu, Cs, Hs, Ws);
-      gpu.pad_concat_backward(dout.g(), dup.g(), dskip.g(), N, Cu, Hu, Wu, Cs, Hs, Ws);
-      report(s + " dup", dup.gpu(), dup.cpu(), kTolExact);
-      report(s + " dskip", dskip.gpu(), dskip.cpu(), kTolExact);
-    });
-  }
-
-  void add_channel(int N, int C, int HW) {
-    const std::string s = "bf16 add_channel " + dims({N, C, HW});
-    guarded(s, [&] {
-      const size_t n = static_cast<size_t>(N) * C * HW;
-      ActTwin x(cpu, gpu, N, C, HW, brnd(n)), y(cpu, gpu, N, C, HW);
-      TF add(cpu, gpu, rnd(static_cast<size_t>(N) * C, next_seed())), dadd(cpu, gpu, static_cast<size_t>(N) * C);
-      cpu.add_channel_forward(x.c(), add.c(), y.c(), N, C, HW);
-      gpu.add_channel_forward(x.g(), add.g(), y.g(), N, C, HW);
-      report(s + " y", y.gpu(), y.cpu(), kTolBf16);
-      cpu.add_channel_forward(x.c(), add.c(), x.c(), N, C, HW);  // in place
-      gpu.add_channel_forward(x.g(), add.g(), x.g(), N, C, HW);
-      report(s + " y (in place)", x.gpu(), x.cpu(), kTolBf16);
-      ActTwin dy(cpu, gpu, N, C, HW, brnd(n));
-      cpu.add_channel_backward(dy.c(), dadd.c(), N, C, HW);
-      gpu.add_channel_backward(dy.g(), dadd.g(), N, C, HW);
-      report(s + " dadd", dadd.gpu(), dadd.cpu(), kTolBf16Reduce);
-    });
-  }
-
-  void run() {
-    std::printf("== ops: CUDA precision bf16 (bf16 NHWC activations) vs CPU float32 ==\n");
-    layout(2, 3, 35);
-    layout(3, 64, 1024);
-    layout(2, 40, 33);
-    // Channel counts that are and are not multiples of 8 (vector and scalar paths).
-    conv2d(3, 5, 7, 9, 6, 3);
-    conv2d(2, 8, 5, 3, 16, 1);
-    conv2d(4, 3, 32, 32, 64, 3);
-    conv2d(4, 64, 32, 32, 3, 1);
-    conv2d(8, 64, 32, 32, 64, 3);
-    conv2d(8, 128, 16, 16, 128, 3);
-    if (!quick) conv2d(8, 1024, 2, 2, 1024, 3);
-    convT(3, 5, 3, 7, 4);
-    convT(8, 128, 16, 16, 64);
-    if (!quick) convT(8, 1024, 2, 2, 512);
-    batchnorm(2, 3, 35, false);
-    batchnorm(3, 5, 1, true);
-    batchnorm(2, 8, 7, true, 50.0f);
-    batchnorm(8, 64, 1024, true);
-    batchnorm(8, 1024, 4, true);
-    batchnorm(8, 256, 64, false);
-    if (!quick) batchnorm(64, 64, 1024, true);
-    maxpool(2, 3, 7, 9, true);
-    maxpool(3, 16, 5, 4, false);
-    maxpool(8, 64, 32, 32, true);
-    maxpool(8, 512, 4, 4, true);
-    pad_concat(2, 3, 5, 7, 4, 8, 10);
-    pad_concat(2, 8, 4, 4, 16, 5, 5);
-    pad_concat(8, 64, 32, 32, 64, 32, 32);
-    pad_concat(8, 512, 4, 4, 512, 4, 4);
-    add_channel(2, 3, 35);
-    add_channel(8, 3, 1024);
-    add_channel(8, 1024, 4);
-  }
-};
-
-// ---- part (b): the UNet on both backends ------------------------------------------------
+// ---- the UNet on both backends ------------------------------------------------
 
 double rel_l2(const float* a, const float* r, size_t n, double* ref_norm = nullptr) {
   double d = 0.0, s = 0.0;
@@ -1191,10 +231,10 @@ void unet_compare(Backend& cpu, Backend& gpu, const ddpm::UNetConfig& cfg, int B
       // How far the float32 CPU itself moves when only the weights and the
       // input are rounded to bf16 (the GPU rounds every activation besides).
       ddpm::UNet bn(cpu, cfg, B);
-      bn.set_params(bf(params).data());
+      bn.set_params(ddpm::testing::round_bf16(params).data());
       bn.set_buffers(buffers.data());
       std::vector<float> o16(io), dx16(io), g16(cn.num_params());
-      bn.forward_host(bf(x).data(), t.data(), o16.data(), B, true);
+      bn.forward_host(ddpm::testing::round_bf16(x).data(), t.data(), o16.data(), B, true);
       bn.backward_host(dout.data(), dx16.data(), B);
       bn.get_grads(g16.data());
       b16_dx = rel_l2(dx16.data(), dxc.data(), io);
@@ -1303,7 +343,7 @@ ddpm::UNetConfig small_config() {
   return c;
 }
 
-// ---- part (c): training curves -------------------------------------------------------------
+// ---- training curves -------------------------------------------------------------
 
 void train_compare(Backend& cpu, Backend& gpu, int steps, const std::string& label = "") {
   guarded("train" + label, [&] {
@@ -1378,7 +418,7 @@ void train_compare(Backend& cpu, Backend& gpu, int steps, const std::string& lab
   });
 }
 
-// ---- part (d): timings ------------------------------------------------------------------
+// ---- timings ------------------------------------------------------------------
 
 // The hand-written kernels at the seed model's largest activation (batch
 // 128, 64 x 32 x 32), with the bytes each must move at least: GB/s against
@@ -1467,7 +507,7 @@ void precision_curve(int device, int steps) {
     const size_t per = static_cast<size_t>(cfg.in_channels) * cfg.height * cfg.width;
     std::vector<float> curve[2];
     double secs[2] = {0, 0};
-    const ddpm::cuda::Precision which[2] = {ddpm::cuda::Precision::kFp32, ddpm::cuda::Precision::kBf16};
+    const ddpm::Precision which[2] = {ddpm::Precision::kFp32, ddpm::Precision::kBf16};
     for (int r = 0; r < 2; ++r) {
       std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, which[r]));
       ddpm::UNet net(*gpu, cfg, B);
@@ -1517,7 +557,7 @@ void precision_curve(int device, int steps) {
 // A backend whose recorded steps (CUDA graphs) are on or off, with the
 // cuDNN algorithms chosen by heuristics (the same on both, so that the two
 // run the same kernels).
-std::unique_ptr<Backend> backend_with_graphs(int device, ddpm::cuda::Precision p, bool graphs, bool heuristic) {
+std::unique_ptr<Backend> backend_with_graphs(int device, ddpm::Precision p, bool graphs, bool heuristic) {
   if (!graphs) setenv("DDPM_CUDA_GRAPHS", "0", 1);
   if (heuristic) setenv("DDPM_CUDNN_ALGO", "heuristic", 1);
   std::unique_ptr<Backend> b(ddpm::cuda::create_cuda_backend(device, p));
@@ -1534,8 +574,8 @@ std::unique_ptr<Backend> backend_with_graphs(int device, ddpm::cuda::Precision p
 // differ by about 1e-3 in the loss from step 1 on, in bf16 not at all):
 // replayed vs op by op may differ by at most twice that spread (floors
 // 1e-6 on losses, 1e-7 on parameters).
-void graph_check(int device, ddpm::cuda::Precision p) {
-  const std::string label = std::string("step graphs ") + ddpm::cuda::precision_name(p);
+void graph_check(int device, ddpm::Precision p) {
+  const std::string label = std::string("step graphs ") + ddpm::precision_name(p);
   guarded(label, [&] {
     const ddpm::UNetConfig cfg = seed_config();
     const int B = 64, steps = 12, K = 256;
@@ -1589,7 +629,7 @@ void graph_check(int device, ddpm::cuda::Precision p) {
 
 // One training step of the seed model at batch B, every op timed with a
 // device synchronisation around it: where the time goes.
-void profile_step(int device, ddpm::cuda::Precision p, int B) {
+void profile_step(int device, ddpm::Precision p, int B) {
   guarded("profile", [&] {
     std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, p));
     ddpm::tools::ProfilingBackend prof(*gpu);
@@ -1608,7 +648,7 @@ void profile_step(int device, ddpm::cuda::Precision p, int B) {
     prof.synchronize();
     std::fflush(stdout);
     prof.print(("one training step, batch " + std::to_string(B) + ", precision " +
-                ddpm::cuda::precision_name(p) + " (each op synchronised)").c_str(),
+                ddpm::precision_name(p) + " (each op synchronised)").c_str(),
                now_s() - t0);
     std::fflush(stderr);
   });
@@ -1616,7 +656,7 @@ void profile_step(int device, ddpm::cuda::Precision p, int B) {
 
 void bench(int device, const std::string& label, const std::vector<int>& batches) {
   const ddpm::UNetConfig cfg = seed_config();
-  using ddpm::cuda::Precision;
+  using ddpm::Precision;
   struct Run {
     Precision prec;
     bool graphs;
@@ -1625,7 +665,7 @@ void bench(int device, const std::string& label, const std::vector<int>& batches
                         Run{Precision::kTf32, false}, Run{Precision::kBf16, false}}) {
     const Precision prec = run.prec;
     const bool tf32 = prec != Precision::kFp32;
-    const char* pname = ddpm::cuda::precision_name(prec);
+    const char* pname = ddpm::precision_name(prec);
     std::unique_ptr<Backend> gpu = backend_with_graphs(device, prec, run.graphs, false);
     if (prec != Precision::kBf16 && run.graphs) op_bench(*gpu, label + " " + pname);
     for (int B : batches) {
@@ -1823,7 +863,7 @@ void sampling_compare(Backend& cpu, Backend& gpu, const UnetTol& tol, const std:
 
 // 1,000 images of the seed model with 50 DDIM steps, one batch: the whole
 // sampler (50 eval forwards of batch 1000 and the fused steps) and the read.
-void ddim_timing(int device, ddpm::cuda::Precision p) {
+void ddim_timing(int device, ddpm::Precision p) {
   guarded("ddim timing", [&] {
     std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, p));
     const ddpm::UNetConfig cfg = seed_config();
@@ -1842,14 +882,14 @@ void ddim_timing(int device, ddpm::cuda::Precision p) {
     }
     char buf[256];
     std::snprintf(buf, sizeof(buf), "ddim timing %s: %d seed-model images, %d DDIM steps: %.3f s (best of 3; %.0f img/s)",
-                  ddpm::cuda::precision_name(p), n, steps, best, n / best);
+                  ddpm::precision_name(p), n, steps, best, n / best);
     verdict(std::isfinite(out[0]), buf);
   });
 }
 
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--ops] [--unet] [--train] [--graphs] [--features] [--bench] [--profile] [--quick]\n"
+               "usage: %s [--unet] [--train] [--graphs] [--features] [--bench] [--profile] [--quick]\n"
                "          [--no-bf16]\n"
                "          [--device N]\n"
                "          [--steps N] [--batches B1,B2,..] [--tf32]\n"
@@ -1861,15 +901,14 @@ int usage(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool ops = false, unet = false, train = false, bench_part = false, quick = false, tf32 = false;
+  bool unet = false, train = false, bench_part = false, quick = false, tf32 = false;
   bool profile = false, with_bf16 = true, graphs_part = false, features = false;
   bool self_test = false;
   int device = 0, steps = 200;
   std::vector<int> batches = {32, 128, 512};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--ops") ops = true;
-    else if (a == "--unet") unet = true;
+    if (a == "--unet") unet = true;
     else if (a == "--train") train = true;
     else if (a == "--bench") bench_part = true;
     else if (a == "--profile") profile = true;
@@ -1893,13 +932,12 @@ int main(int argc, char** argv) {
     }
     else return usage(argv[0]);
   }
-  if (!ops && !unet && !train && !bench_part && !profile && !graphs_part && !features)
-    ops = unet = train = bench_part = features = true;
+  if (!unet && !train && !bench_part && !profile && !graphs_part && !features)
+    unet = train = bench_part = features = true;
   if (self_test) {
     std::printf("cuda_check --self-test: a second CPU backend plays the GPU\n");
     std::unique_ptr<Backend> cpu(ddpm::create_cpu_backend(0)), other(ddpm::create_cpu_backend(1));
     try {
-      if (ops) Ops{*cpu, *other, quick}.run();
       if (unet) unet_compare(*cpu, *other, small_config(), 4, "small");
       if (train) train_compare(*cpu, *other, steps);
       if (features) {
@@ -1929,15 +967,10 @@ int main(int argc, char** argv) {
   const double t_start = now_s();
   try {
     std::unique_ptr<Backend> cpu(ddpm::create_cpu_backend(0));
-    std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, tf32 ? ddpm::cuda::Precision::kTf32
-                                                                              : ddpm::cuda::Precision::kFp32));
+    std::unique_ptr<Backend> gpu(ddpm::cuda::create_cuda_backend(device, tf32 ? ddpm::Precision::kTf32
+                                                                              : ddpm::Precision::kFp32));
     std::printf("cuda_check: GPU %s; CPU reference %s, %d threads%s\n", gpu->device_name().c_str(),
                 cpu->device_name().c_str(), cpu->threads(), tf32 ? "; TF32 ON (fp32 tolerances!)" : "");
-    if (ops) {
-      const double t0 = now_s();
-      Ops{*cpu, *gpu, quick}.run();
-      std::printf("   (ops: %.1f s)\n", now_s() - t0);
-    }
     if (unet) {
       std::printf("== unet: forward + backward on both backends ==\n");
       unet_compare(*cpu, *gpu, small_config(), 4, "small");
@@ -1945,14 +978,9 @@ int main(int argc, char** argv) {
     }
     if (train) train_compare(*cpu, *gpu, steps);
     gpu.reset();
-    if (with_bf16 && (ops || unet || train)) {
-      std::unique_ptr<Backend> g16(ddpm::cuda::create_cuda_backend(device, ddpm::cuda::Precision::kBf16));
+    if (with_bf16 && (unet || train)) {
+      std::unique_ptr<Backend> g16(ddpm::cuda::create_cuda_backend(device, ddpm::Precision::kBf16));
       std::printf("cuda_check: GPU %s\n", g16->device_name().c_str());
-      if (ops) {
-        const double t0 = now_s();
-        Bf16Ops{*cpu, *g16, quick}.run();
-        std::printf("   (bf16 ops: %.1f s)\n", now_s() - t0);
-      }
       if (unet) {
         std::printf("== unet: precision bf16 vs the float32 CPU ==\n");
         unet_compare(*cpu, *g16, small_config(), 4, "small bf16", kUnetTolBf16);
@@ -1965,22 +993,22 @@ int main(int argc, char** argv) {
     }
     if (graphs_part) {
       std::printf("== step graphs: replayed training steps vs op by op ==\n");
-      graph_check(device, ddpm::cuda::Precision::kTf32);
-      graph_check(device, ddpm::cuda::Precision::kBf16);
+      graph_check(device, ddpm::Precision::kTf32);
+      graph_check(device, ddpm::Precision::kBf16);
     }
     if (features) {
       std::printf("== features: conditional UNet, EMA training, guided DDIM sampling ==\n");
-      for (ddpm::cuda::Precision p : {ddpm::cuda::Precision::kFp32, ddpm::cuda::Precision::kBf16}) {
-        if (p == ddpm::cuda::Precision::kBf16 && !with_bf16) continue;
+      for (ddpm::Precision p : {ddpm::Precision::kFp32, ddpm::Precision::kBf16}) {
+        if (p == ddpm::Precision::kBf16 && !with_bf16) continue;
         std::unique_ptr<Backend> g(ddpm::cuda::create_cuda_backend(device, p));
-        const std::string name = ddpm::cuda::precision_name(p);
-        const UnetTol& tol = p == ddpm::cuda::Precision::kBf16 ? kUnetTolBf16 : kUnetTolFp32;
+        const std::string name = ddpm::precision_name(p);
+        const UnetTol& tol = p == ddpm::Precision::kBf16 ? kUnetTolBf16 : kUnetTolFp32;
         conditional_compare(*cpu, *g, tol, name);
         ema_train_compare(*cpu, *g, tol, name);
         sampling_compare(*cpu, *g, tol, name);
       }
-      ddim_timing(device, ddpm::cuda::Precision::kTf32);
-      if (with_bf16) ddim_timing(device, ddpm::cuda::Precision::kBf16);
+      ddim_timing(device, ddpm::Precision::kTf32);
+      if (with_bf16) ddim_timing(device, ddpm::Precision::kBf16);
     }
     if (bench_part) {
       std::printf("== bench: seed model on %s ==\n", ddpm::cuda::device_name(device).c_str());
@@ -1988,8 +1016,8 @@ int main(int argc, char** argv) {
     }
     if (profile) {
       std::printf("== profile: seed model, batch 512 ==\n");
-      profile_step(device, ddpm::cuda::Precision::kTf32, 512);
-      profile_step(device, ddpm::cuda::Precision::kBf16, 512);
+      profile_step(device, ddpm::Precision::kTf32, 512);
+      profile_step(device, ddpm::Precision::kBf16, 512);
     }
   } catch (const std::exception& e) {
     verdict(false, std::string("cuda_check: ") + e.what());

@@ -138,8 +138,9 @@ int run(const Options& o) {
     cpu::gemm_limit_isa(o.isa == "avx512" ? cpu::GemmIsa::kAvx512
                         : o.isa == "avx2" ? cpu::GemmIsa::kAvx2
                                           : cpu::GemmIsa::kGeneric);
-  const cpu::ConvMath math = cpu::parse_precision(o.precision);
-  std::unique_ptr<Backend> cpu(cpu::create_backend(o.threads, math));
+  const Precision precision = parse_precision(o.precision);
+  const cpu::ConvMath math = cpu::conv_math(precision);
+  std::unique_ptr<Backend> cpu(cpu::create_backend(o.threads, precision));
   tools::ProfilingBackend prof(*cpu);
   Backend& be = prof;
   UNetConfig cfg;
