@@ -1,4 +1,5 @@
 #include "ddpm/api.h"
+#include "ddpm/unet.h"
 
 #include <dlfcn.h>
 
@@ -15,6 +16,8 @@ namespace ddpm {
 namespace api {
 
 std::string version() { return DDPM_VERSION; }
+
+int loss_ring() { return UNet::kLossRing; }
 
 Backend* create_cpu_backend_named(int threads, const std::string& precision) {
   return cpu::create_backend(threads, parse_precision(precision));

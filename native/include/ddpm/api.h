@@ -14,6 +14,8 @@ namespace ddpm {
 namespace api {
 
 std::string version();
+// UNet::kLossRing: the losses of this many last training steps stay readable on the backend.
+int loss_ring();
 
 // The CPU backend with a precision: "fp32" or "tf32" (float32: the CPU has no
 // TF32), or "bf16" (convolutions on bf16 operands with float32 sums; needs

@@ -6,6 +6,7 @@ import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
+import org.ddpm4j.binding.Backends;
 
 /**
  * One Adam update (torch.optim.Adam semantics) over a flat parameter buffer,
@@ -26,7 +27,7 @@ public class AdamBench extends OpKernelBench {
         openBackend();
         long n = Shapes.paramCount(params);
         if (n > Integer.MAX_VALUE) throw new IllegalArgumentException("params: at most " + Integer.MAX_VALUE);
-        op = be.prepareOp("adam", 1, (int) n, 1, 1, 1);
+        op = Backends.prepareOp(be, "adam", 1, (int) n, 1, 1, 1);
     }
 
     @Benchmark

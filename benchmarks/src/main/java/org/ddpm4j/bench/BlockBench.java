@@ -7,6 +7,7 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.infra.BenchmarkParams;
+import org.ddpm4j.binding.Backends;
 
 /**
  * The UNet's building block, conv3x3 (Cin -> Cout) + BatchNorm (training
@@ -30,7 +31,7 @@ public class BlockBench extends OpKernelBench {
         openBackend();
         Shapes.Block s = Shapes.Block.parse(shape);
         String kind = params.getBenchmark().endsWith(".backward") ? "block_backward" : "block_forward";
-        op = be.prepareOp(kind, batch, s.cin(), s.cout(), s.h(), s.w());
+        op = Backends.prepareOp(be, kind, batch, s.cin(), s.cout(), s.h(), s.w());
     }
 
     @Benchmark

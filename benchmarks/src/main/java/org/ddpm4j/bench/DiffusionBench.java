@@ -7,6 +7,7 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.infra.BenchmarkParams;
+import org.ddpm4j.binding.Backends;
 
 /**
  * The two elementwise DDPM kernels on a batch of images: noiseAdd (q-sample,
@@ -30,7 +31,7 @@ public class DiffusionBench extends OpKernelBench {
         openBackend();
         Shapes.Image im = Shapes.Image.parse(image);
         String kind = params.getBenchmark().endsWith(".reverseStep") ? "reverse_step" : "noise_add";
-        op = be.prepareOp(kind, batch, im.c(), 1, im.h(), im.w());
+        op = Backends.prepareOp(be, kind, batch, im.c(), 1, im.h(), im.w());
     }
 
     @Benchmark

@@ -109,7 +109,7 @@ public final class Run {
         if (bench.contains(".BlockBench.")) {
             Shapes.Block s = Shapes.Block.parse(p.getParam("shape"));
             int n = Integer.parseInt(p.getParam("batch"));
-            try (OpKernel k = cpu.prepareOp(method.equals("backward") ? "block_backward" : "block_forward", 1,
+            try (OpKernel k = Backends.prepareOp(cpu, method.equals("backward") ? "block_backward" : "block_forward", 1,
                     s.cin(), s.cout(), s.h(), s.w())) {
                 return new Work(n, n * k.flops(), n * k.bytes());
             }
@@ -117,14 +117,14 @@ public final class Run {
         if (bench.contains(".AdamBench.")) {
             long params = Shapes.paramCount(p.getParam("params"));
             int probe = 1 << 16;
-            try (OpKernel k = cpu.prepareOp("adam", 1, probe, 1, 1, 1)) {
+            try (OpKernel k = Backends.prepareOp(cpu, "adam", 1, probe, 1, 1, 1)) {
                 return new Work(0, 0, k.bytes() * ((double) params / probe));
             }
         }
         if (bench.contains(".DiffusionBench.")) {
             Shapes.Image im = Shapes.Image.parse(p.getParam("image"));
             int n = Integer.parseInt(p.getParam("batch"));
-            try (OpKernel k = cpu.prepareOp(method.equals("reverseStep") ? "reverse_step" : "noise_add", 1,
+            try (OpKernel k = Backends.prepareOp(cpu, method.equals("reverseStep") ? "reverse_step" : "noise_add", 1,
                     im.c(), 1, im.h(), im.w())) {
                 return new Work(n, n * k.flops(), n * k.bytes());
             }

@@ -13,6 +13,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.infra.BenchmarkParams;
+import org.ddpm4j.binding.Backends;
 
 /**
  * The whole model: trainStep (uint8 pixels -> x0, t and eps drawn, noise-add,
@@ -48,7 +49,7 @@ public class UNetBench extends BackendBench {
         UNetConfig cfg = Shapes.model(model);
         net = be.createUNet(cfg, batch);
         net.init(0);
-        sync = be.prepareOp("noise_add", 1, 1, 1, 1, 1);
+        sync = Backends.prepareOp(be, "noise_add", 1, 1, 1, 1, 1);
         pixels = new byte[batch * cfg.sampleSize()];
         new Random(1).nextBytes(pixels);
         training = params.getBenchmark().endsWith(".trainStep");

@@ -23,14 +23,6 @@ public interface Backend extends AutoCloseable {
 
     /** A UNet with activations sized for batches of up to maxBatch images, initialised from seed 0. */
     UNet createUNet(UNetConfig config, int maxBatch);
-
-    /**
-     * An op prepared on this backend with random inputs: block_forward /
-     * block_backward (conv3x3 cin->cout + BatchNorm + ReLU at n x h x w), adam
-     * (n*cin*h*w parameters), noise_add and reverse_step (n images of cin x h x w).
-     */
-    OpKernel prepareOp(String kind, int n, int cin, int cout, int h, int w);
-
     @Override
     void close();
 }

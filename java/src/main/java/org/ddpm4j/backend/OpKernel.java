@@ -6,7 +6,7 @@ package org.ddpm4j.backend;
  */
 public interface OpKernel extends AutoCloseable {
 
-    /** Kinds understood by {@link Backend#prepareOp}. */
+    /** Kinds understood by {@code Backends.prepareOp} (binding). */
     String[] KINDS = {"block_forward", "block_backward", "adam", "noise_add", "reverse_step"};
 
     void run();

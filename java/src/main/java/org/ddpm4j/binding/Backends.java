@@ -9,6 +9,7 @@ import org.bytedeco.javacpp.Loader;
 import org.ddpm4j.backend.Backend;
 import org.ddpm4j.backend.BackendUnavailableException;
 import org.ddpm4j.backend.Device;
+import org.ddpm4j.backend.OpKernel;
 import org.ddpm4j.backend.Precision;
 
 /**
@@ -52,6 +53,17 @@ public final class Backends {
             throw new BackendUnavailableException(firstLine(e.getMessage())
                     + "; use --precision fp32, or --device cuda on a machine with an NVIDIA GPU", e);
         }
+    }
+
+    /**
+     * A single op prepared on {@code backend} with random inputs, for the JMH benchmarks (not part of the
+     * {@link Backend} interface: production code never runs ops one by one): block_forward / block_backward
+     * (conv3x3 cin->cout + BatchNorm + ReLU at n x h x w), adam (n*cin*h*w parameters), noise_add and
+     * reverse_step (n images of cin x h x w).
+     */
+    public static OpKernel prepareOp(Backend backend, String kind, int n, int cin, int cout, int h, int w) {
+        if (!(backend instanceof NativeBackend nb)) throw new IllegalArgumentException("not a native backend: " + backend);
+        return nb.prepareOp(kind, n, cin, cout, h, w);
     }
 
     /** null when a CUDA backend can be opened here, else the reason in one line. */

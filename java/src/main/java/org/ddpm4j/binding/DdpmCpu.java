@@ -215,6 +215,9 @@ public final class DdpmCpu {
 
     @Namespace("api") public static native @StdString String version();
 
+    /** UNet::kLossRing: the losses of this many last training steps stay readable. */
+    @Namespace("api") public static native int loss_ring();
+
     @Namespace("api") public static native @StdString String tensor_name(@Const @ByRef UNet net, int kind, int i);
 
     @Namespace("api") public static native @Cast("int64_t") long tensor_offset(@Const @ByRef UNet net, int kind, int i);

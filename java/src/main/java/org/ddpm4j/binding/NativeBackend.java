@@ -57,8 +57,8 @@ final class NativeBackend implements Backend {
         return net;
     }
 
-    @Override
-    public OpKernel prepareOp(String kind, int n, int cin, int cout, int h, int w) {
+    /** See {@link Backends#prepareOp}. */
+    OpKernel prepareOp(String kind, int n, int cin, int cout, int h, int w) {
         DdpmCpu.OpBench op = new DdpmCpu.OpBench(pointer(), kind, n, cin, cout, h, w);
         return new OpKernel() {
             @Override public void run() { op.run(); }

@@ -308,6 +308,13 @@ final class NativeUNet implements UNet {
         else p().train_step(pixels, flips, labels, n, adam, seed, step);
     }
 
+    private static final int LOSS_RING = DdpmCpu.loss_ring();
+
+    @Override
+    public int lossRing() {
+        return LOSS_RING;
+    }
+
     @Override
     public float[] losses(long firstStep, int count) {
         float[] out = new float[count];

@@ -4,13 +4,11 @@ import org.ddpm4j.api.Compute;
 import org.ddpm4j.api.InvalidInputException;
 import org.ddpm4j.backend.Device;
 import org.ddpm4j.backend.Precision;
-import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.TypeConversionException;
 
 /** Options every command takes: where to run, and the seed. */
 public final class CommonOptions {
-    @Option(names = "--device", paramLabel = "auto|cpu|cuda", converter = DeviceConverter.class,
+    @Option(names = "--device", paramLabel = "auto|cpu|cuda", converter = Converters.DeviceConverter.class,
             description = "Compute device: auto (CUDA when usable, else CPU), cpu or cuda (default: ${DEFAULT-VALUE}).",
             defaultValue = "auto")
     Device device = Device.AUTO;
@@ -25,7 +23,7 @@ public final class CommonOptions {
     @Option(names = "--tf32", description = "Allow TF32 tensor-core math on CUDA (faster, less exact); short for --precision tf32.")
     boolean tf32;
 
-    @Option(names = "--precision", paramLabel = "fp32|tf32|bf16", converter = PrecisionConverter.class,
+    @Option(names = "--precision", paramLabel = "fp32|tf32|bf16", converter = Converters.PrecisionConverter.class,
             description = {"Numerics (default: fp32, or tf32 with --tf32): fp32 = IEEE float32; tf32 = TF32 tensor cores (CUDA; fp32 on the CPU);",
                     "bf16 = bfloat16 convolution operands with float32 weights, gradients, Adam and BatchNorm statistics",
                     "(CUDA; on the CPU where it has AVX512_BF16)."})
@@ -53,29 +51,5 @@ public final class CommonOptions {
             throw new InvalidInputException("--tf32 contradicts --precision fp32: give one of them");
         }
         return precision;
-    }
-
-    /** picocli converter: Precision.parse with its one-line message. */
-    public static final class PrecisionConverter implements ITypeConverter<Precision> {
-        @Override
-        public Precision convert(String value) {
-            try {
-                return Precision.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
-        }
-    }
-
-    /** picocli converter: Device.parse with its one-line message. */
-    public static final class DeviceConverter implements ITypeConverter<Device> {
-        @Override
-        public Device convert(String value) {
-            try {
-                return Device.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
-        }
     }
 }

@@ -5,9 +5,7 @@ import java.util.Locale;
 import org.ddpm4j.api.InvalidInputException;
 import org.ddpm4j.api.TrainingData;
 import org.ddpm4j.data.Split;
-import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.TypeConversionException;
 
 /** What to train on: CIFAR-10 (found, or downloaded) or a folder of images; optionally one class. */
 public final class DataOptions {
@@ -18,7 +16,7 @@ public final class DataOptions {
             + "Default: $DDPM_CIFAR_DIR, ../shared/data/cifar-10-batches-bin next to the project, or the download cache.")
     String cifarDir;
 
-    @Option(names = "--split", paramLabel = "train|test", converter = SplitConverter.class, description = "CIFAR-10 split (default train).")
+    @Option(names = "--split", paramLabel = "train|test", converter = Converters.SplitConverter.class, description = "CIFAR-10 split (default train).")
     Split split;
 
     @Option(names = "--images", paramLabel = "DIR", description = "Image folder: one subfolder per class, PNG or JPEG (implies --data folder).")
@@ -88,17 +86,5 @@ public final class DataOptions {
         if (url != null || md5 != null) d = d.downloadFrom(url, md5);
         if (cacheDir != null) d = d.cacheDir(Path.of(cacheDir));
         return d;
-    }
-
-    /** picocli converter for --split. */
-    public static final class SplitConverter implements ITypeConverter<Split> {
-        @Override
-        public Split convert(String value) {
-            try {
-                return Split.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
-        }
     }
 }

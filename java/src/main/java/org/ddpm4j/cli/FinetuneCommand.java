@@ -5,6 +5,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.ddpm4j.api.InvalidInputException;
 import org.ddpm4j.api.Trainer;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -22,11 +23,8 @@ public final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "Run folder (default: runs/finetune-<class>).")
     Path out;
 
-    @Option(names = "--resume", description = "Continue the fine-tune in --out from its checkpoint.")
-    boolean resume;
-
-    @Option(names = "--force", description = "Start over even if --out already holds a checkpoint.")
-    boolean force;
+    @ArgGroup(exclusive = true)
+    StartOptions start;
 
     @Mixin TrainOptions train;
     @Mixin DataOptions data;
@@ -41,7 +39,7 @@ public final class FinetuneCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Trainer t;
-        if (resume) {
+        if (StartOptions.resume(start)) {
             if (out == null) throw new InvalidInputException("--resume needs --out DIR (the fine-tune's run folder)");
             t = Trainer.resume(out).data(data.toData(data.source != null));
             if (from != null || choice.weights != null || weights.given()) t.fineTunedFrom(from, weights.loadOptions(choice.weights));
@@ -50,7 +48,7 @@ public final class FinetuneCommand implements Callable<Integer> {
             if (data.className == null) throw new InvalidInputException("finetune needs --class NAME (e.g. --class ship)");
             Path dir = out != null ? out : Path.of("runs", "finetune-" + data.className.toLowerCase(Locale.ROOT));
             // Without flags choosing other images, the base model's own data, of the class asked for.
-            t = Trainer.fineTune(from, weights.loadOptions(choice.weights)).outputDir(dir).force(force)
+            t = Trainer.fineTune(from, weights.loadOptions(choice.weights)).outputDir(dir).force(StartOptions.force(start))
                     .data(data.toData(data.choosesImages()));
         }
         Runs.trainAndReport(io, t, common, train);

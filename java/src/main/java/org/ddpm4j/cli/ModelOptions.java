@@ -3,13 +3,11 @@ package org.ddpm4j.cli;
 import org.ddpm4j.api.Trainer;
 import org.ddpm4j.diffusion.NoiseSchedule;
 import org.ddpm4j.train.Preset;
-import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.TypeConversionException;
 
 /** The model shape and schedule: a preset plus overrides, handed to the Trainer (which checks them). */
 public final class ModelOptions {
-    @Option(names = "--preset", paramLabel = "seed|tiny", converter = PresetConverter.class,
+    @Option(names = "--preset", paramLabel = "seed|tiny", converter = Converters.PresetConverter.class,
             description = "seed: the notebook's model and hyper-parameters (GPU); tiny: a small model that trains on a CPU in minutes (default: tiny).")
     Preset preset;
 
@@ -37,7 +35,7 @@ public final class ModelOptions {
     @Option(names = "--beta-end", paramLabel = "B", description = "Last beta of the linear schedule (default 0.02).")
     Float betaEnd;
 
-    @Option(names = "--schedule", paramLabel = "linear|cosine", converter = ScheduleConverter.class,
+    @Option(names = "--schedule", paramLabel = "linear|cosine", converter = Converters.ScheduleConverter.class,
             description = "Noise schedule: linear betas (--beta-start..--beta-end, the notebook's) or cosine (Nichol & Dhariwal 2021, betas clipped at 0.999) (default linear).")
     NoiseSchedule schedule;
 
@@ -62,29 +60,5 @@ public final class ModelOptions {
         if (betaEnd != null) t.betaEnd(betaEnd);
         if (schedule != null) t.schedule(schedule);
         if (conditional) t.conditional(true);
-    }
-
-    /** picocli converter for --schedule. */
-    public static final class ScheduleConverter implements ITypeConverter<NoiseSchedule> {
-        @Override
-        public NoiseSchedule convert(String value) {
-            try {
-                return NoiseSchedule.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
-        }
-    }
-
-    /** picocli converter for --preset. */
-    public static final class PresetConverter implements ITypeConverter<Preset> {
-        @Override
-        public Preset convert(String value) {
-            try {
-                return Preset.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
-        }
     }
 }

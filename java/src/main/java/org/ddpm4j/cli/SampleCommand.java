@@ -10,10 +10,8 @@ import org.ddpm4j.api.SampleRequest;
 import org.ddpm4j.sample.SampleFormat;
 import org.ddpm4j.sample.SamplerKind;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.TypeConversionException;
 
 @Command(name = "sample", mixinStandardHelpOptions = true, sortOptions = false, usageHelpAutoWidth = true,
         description = {"Draw images from a trained model by ancestral DDPM sampling (BatchNorm in eval mode, final images clipped to [-1, 1]),",
@@ -49,7 +47,7 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--force", description = "Replace the images of an earlier ddpm sample in --out (default: refuse).")
     boolean force;
 
-    @Option(names = "--sampler", paramLabel = "ddpm|ddim", converter = SamplerConverter.class, defaultValue = "ddpm",
+    @Option(names = "--sampler", paramLabel = "ddpm|ddim", converter = Converters.SamplerConverter.class, defaultValue = "ddpm",
             description = "ddpm: ancestral sampling through all T steps (the notebook's); ddim: Song et al. 2021 over --sampling-steps evenly spaced steps (default: ${DEFAULT-VALUE}).")
     SamplerKind sampler;
 
@@ -101,17 +99,6 @@ public final class SampleCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** picocli converter for --sampler. */
-    public static final class SamplerConverter implements ITypeConverter<SamplerKind> {
-        @Override
-        public SamplerKind convert(String value) {
-            try {
-                return SamplerKind.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
-        }
-    }
 
     private Set<SampleFormat> formats() {
         try {

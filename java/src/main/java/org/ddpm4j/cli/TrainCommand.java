@@ -5,6 +5,7 @@ import java.util.concurrent.Callable;
 import org.ddpm4j.api.InvalidInputException;
 import org.ddpm4j.api.Trainer;
 import org.ddpm4j.train.Preset;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -19,11 +20,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "Run folder (default: runs/<preset>).")
     Path out;
 
-    @Option(names = "--resume", description = "Continue the run in --out from its checkpoint.")
-    boolean resume;
-
-    @Option(names = "--force", description = "Start over even if --out already holds a checkpoint.")
-    boolean force;
+    @ArgGroup(exclusive = true)
+    StartOptions start;
 
     @Mixin ModelOptions model;
     @Mixin TrainOptions train;
@@ -39,11 +37,10 @@ public final class TrainCommand implements Callable<Integer> {
         Preset preset = model.presetOr(Preset.TINY);
         Path dir = out != null ? out : Path.of("runs", preset.label());
         Trainer t;
-        if (resume) {
-            if (force) throw new InvalidInputException("--resume and --force contradict each other");
+        if (StartOptions.resume(start)) {
             t = Trainer.resume(dir).data(data.toData(data.source != null));
         } else {
-            t = Trainer.newModel(preset).outputDir(dir).force(force).data(data.toData(true));
+            t = Trainer.newModel(preset).outputDir(dir).force(StartOptions.force(start)).data(data.toData(true));
         }
         model.applyTo(t);
         Runs.trainAndReport(io, t, common, train);

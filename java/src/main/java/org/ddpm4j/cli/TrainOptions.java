@@ -3,9 +3,7 @@ package org.ddpm4j.cli;
 import org.ddpm4j.api.Trainer;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.train.Progress;
-import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.TypeConversionException;
 
 /** Training hyper-parameters and cadences: overrides of a preset (or of a base checkpoint). */
 public final class TrainOptions {
@@ -24,7 +22,7 @@ public final class TrainOptions {
     @Option(names = "--flip", negatable = true, description = "Random horizontal flips (seed off, tiny on).")
     Boolean flip;
 
-    @Option(names = "--time-table", paramLabel = "standard|notebook", converter = TimeTableConverter.class,
+    @Option(names = "--time-table", paramLabel = "standard|notebook", converter = Converters.TimeTableConverter.class,
             description = "Time-embedding table of a new model: standard (sin and cos in column pairs) or notebook (the seed notebook's own: sines in even rows, cosines in odd rows) (seed: notebook, tiny: standard).")
     TimeTable timeTable;
 
@@ -52,7 +50,7 @@ public final class TrainOptions {
             description = "Checkpoints to keep in the run folder: model.ckpt and N-1 older ones, model-step<S>.ckpt (default: ${DEFAULT-VALUE}).")
     int keep = 2;
 
-    @Option(names = "--progress", paramLabel = "auto|bar|plain|none", converter = ProgressConverter.class, defaultValue = "auto",
+    @Option(names = "--progress", paramLabel = "auto|bar|plain|none", converter = Converters.ProgressConverter.class, defaultValue = "auto",
             description = "Progress display: a bar on a terminal, plain lines otherwise (default: ${DEFAULT-VALUE}).")
     Progress.Mode progress = Progress.Mode.AUTO;
 
@@ -71,29 +69,5 @@ public final class TrainOptions {
         if (checkpointMinutes != null) t.checkpointMinutes(checkpointMinutes);
         if (logEvery != null) t.logEvery(logEvery);
         t.keep(keep).progress(progress);
-    }
-
-    /** picocli converter for --time-table. */
-    public static final class TimeTableConverter implements ITypeConverter<TimeTable> {
-        @Override
-        public TimeTable convert(String value) {
-            try {
-                return TimeTable.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
-        }
-    }
-
-    /** picocli converter for --progress. */
-    public static final class ProgressConverter implements ITypeConverter<Progress.Mode> {
-        @Override
-        public Progress.Mode convert(String value) {
-            try {
-                return Progress.Mode.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
-        }
     }
 }

@@ -126,6 +126,9 @@ public interface UNet extends AutoCloseable {
      */
     void trainStep(byte[] pixels, byte[] flips, int[] labels, int n, AdamConfig adam, long seed, long step);
 
+    /** How many of the last training steps' losses stay readable with {@link #losses} (the native ring). */
+    int lossRing();
+
     /** Losses of steps [firstStep, firstStep + count); waits for the device. */
     float[] losses(long firstStep, int count);
 

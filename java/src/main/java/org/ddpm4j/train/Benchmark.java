@@ -35,7 +35,7 @@ public final class Benchmark {
         long t0 = System.nanoTime();
         long first = step;
         for (int i = 0; i < iters; i++) net.trainStep(pixels, flips, batch, adam, seed, step++);
-        net.losses(first, (int) Math.min(iters, LossTracker.RING / 2));
+        net.losses(first, (int) Math.min(iters, net.lossRing() / 2));
         double train = (System.nanoTime() - t0) / 1e9;
 
         int timesteps = net.config().timesteps();

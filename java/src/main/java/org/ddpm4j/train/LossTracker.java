@@ -8,19 +8,20 @@ import org.ddpm4j.model.UNet;
  * {@link #flush}. Reading waits for the device, so it is not done every step.
  */
 public final class LossTracker {
-    /** Losses kept by the native ring (UNet::kLossRing). */
-    public static final int RING = 4096;
-
     private final UNet net;
     private final int everySteps;
     private final long everyNanos;
     private final LossSink sink;
+    private final int ring;
     private long next;
     private long lastRead = System.nanoTime();
 
     /** @param firstStep the first step whose loss is not yet read */
     public LossTracker(UNet net, long firstStep, int everySteps, long everyNanos, LossSink sink) {
-        if (everySteps < 1 || everySteps >= RING) throw new IllegalArgumentException("everySteps must be in [1, " + RING + ")");
+        this.ring = net.lossRing();
+        if (everySteps < 1 || everySteps > ring) {
+            throw new IllegalArgumentException("--log-every must be in [1, " + ring + "] (the losses the model keeps), got " + everySteps);
+        }
         this.net = net;
         this.next = firstStep;
         this.everySteps = everySteps;
@@ -36,7 +37,7 @@ public final class LossTracker {
 
     public void flush(long stepsDone) {
         while (next < stepsDone) {
-            int count = (int) Math.min(stepsDone - next, RING / 2);
+            int count = (int) Math.min(stepsDone - next, ring / 2);
             float[] losses = net.losses(next, count);
             sink.accept(next, losses);
             next += count;

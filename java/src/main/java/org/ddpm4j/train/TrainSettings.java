@@ -25,6 +25,9 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
                             long seed, TimeTable timeTable, int sampleEvery, int checkpointEvery,
                             double checkpointMinutes, int logEvery, double emaDecay, double condDrop) {
 
+    /** The largest loss-read interval: the native loss ring's size (UNet::kLossRing; a test holds them equal). */
+    public static final int MAX_LOG_EVERY = 4096;
+
     /** The usual label dropout of classifier-free guidance. */
     public static final double DEFAULT_COND_DROP = 0.1;
 
@@ -46,7 +49,9 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         if (checkpointMinutes < 0 || !Double.isFinite(checkpointMinutes)) {
             throw new IllegalArgumentException("--checkpoint-minutes must be >= 0, got " + checkpointMinutes);
         }
-        if (logEvery < 1 || logEvery > 4096) throw new IllegalArgumentException("--log-every must be in [1, 4096], got " + logEvery);
+        if (logEvery < 1 || logEvery > MAX_LOG_EVERY) {
+            throw new IllegalArgumentException("--log-every must be in [1, " + MAX_LOG_EVERY + "], got " + logEvery);
+        }
         if (!(emaDecay >= 0 && emaDecay < 1)) throw new IllegalArgumentException("--ema-decay must be in [0, 1), got " + emaDecay);
         if (!(condDrop >= 0 && condDrop <= 1)) throw new IllegalArgumentException("--cond-drop must be in [0, 1], got " + condDrop);
     }

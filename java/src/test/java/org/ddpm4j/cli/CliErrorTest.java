@@ -66,7 +66,7 @@ class CliErrorTest {
                 "--out", out, "--cifar-dir", TestData.cifarDir().toString(), "--device", "cpu");
         fails("unknown class 'unicorn'; the classes are: airplane", "train", "--class", "unicorn", "--base-width", "2",
                 "--out", out, "--cifar-dir", TestData.cifarDir().toString(), "--device", "cpu");
-        fails("--resume and --force contradict each other", "train", "--resume", "--force", "--out", out);
+        fails("--resume, --force are mutually exclusive", "train", "--resume", "--force", "--out", out);
         fails("finetune needs --class NAME", "finetune", "--from", out, "--device", "cpu");
     }
 

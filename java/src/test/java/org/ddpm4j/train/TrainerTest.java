@@ -57,6 +57,33 @@ class TrainerTest {
         }
     }
 
+    /**
+     * The Java limit on --log-every is the native loss ring's size, and a run that reads its losses only
+     * every ring-full of steps gets every one of them (it crashed once when the two constants disagreed).
+     */
+    @Test
+    void logEveryAtTheLossRingSizeDeliversEveryLoss() {
+        UNetConfig cfg = UNetConfig.seed().withBaseWidth(2).withDepth(1).withTimesteps(10).withImage(3, 8, 8);
+        try (Backend be = Backends.cpu(1); UNet net = be.createUNet(cfg, 1)) {
+            assertEquals(TrainSettings.MAX_LOG_EVERY, net.lossRing(), "TrainSettings.MAX_LOG_EVERY is UNet::kLossRing");
+            int ring = net.lossRing();
+            long steps = 2L * ring + 3;
+            TrainSettings s = new TrainSettings("test", 1, AdamConfig.withLr(1e-3), 1, steps, true, 1, TimeTable.STANDARD,
+                    0, 1, 0, ring);
+            net.init(1);
+            List<Float> losses = new ArrayList<>();
+            Trainer t = new Trainer(net, CheckpointCadenceTest.synthetic((int) steps), s, new TrainingHooks() {},
+                    Progress.create(Progress.Mode.NONE, System.err));
+            t.addLossSink((first, l) -> {
+                assertEquals(losses.size(), first, "losses arrive in order, each step once");
+                for (float v : l) losses.add(v);
+            });
+            assertEquals(steps, t.run(TrainingState.START, new StopSignal()).globalStep());
+            assertEquals(steps, losses.size());
+            for (float v : losses) assertTrue(Float.isFinite(v) && v > 0);
+        }
+    }
+
     static double mean(List<Float> v) {
         double s = 0;
         for (float x : v) s += x;
