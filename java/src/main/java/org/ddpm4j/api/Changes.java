@@ -2,18 +2,20 @@ package org.ddpm4j.api;
 
 import java.util.List;
 import java.util.Objects;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 
-/** Flags given on a resume whose values differ from the run's: "--lr 0.001 (the run has 0.0001)". */
+/** Settings given on a resume whose values differ from the run's: "--lr 0.001 (the run has 0.0001)". */
 final class Changes {
     private Changes() {}
 
-    static String of(String flag, Object given, Object recorded) {
-        return flag + " " + given + " (the run has " + recorded + ")";
+    static SettingText of(Setting setting, Object given, Object recorded) {
+        return SettingText.of(setting, " " + given + " (the run has " + recorded + ")");
     }
 
-    /** Adds the flag when it was given ({@code given} not null) with another value than {@code recorded}. */
-    static void add(List<String> out, String flag, Object given, Object recorded) {
-        if (given != null && !sameValue(given, recorded)) out.add(of(flag, given, recorded));
+    /** Adds the setting when it was given ({@code given} not null) with another value than {@code recorded}. */
+    static void add(List<SettingText> out, Setting setting, Object given, Object recorded) {
+        if (given != null && !sameValue(given, recorded)) out.add(of(setting, given, recorded));
     }
 
     private static boolean sameValue(Object a, Object b) {

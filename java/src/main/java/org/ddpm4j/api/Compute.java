@@ -4,6 +4,7 @@ import org.ddpm4j.backend.Backend;
 import org.ddpm4j.backend.Device;
 import org.ddpm4j.backend.Precision;
 import org.ddpm4j.binding.Backends;
+import org.ddpm4j.setting.Setting;
 
 /**
  * Where models run and with what numerics, as the command line's {@code --device}, {@code --threads},
@@ -19,7 +20,7 @@ public record Compute(Device device, int threads, Precision precision, String cu
     public Compute {
         if (device == null) throw new InvalidInputException("Compute: device is null (AUTO, CPU or CUDA)");
         if (precision == null) throw new InvalidInputException("Compute: precision is null (FP32, TF32 or BF16)");
-        if (threads < 0) throw new InvalidInputException("--threads must be >= 0, got " + threads);
+        if (threads < 0) throw Errors.invalid(Setting.THREADS, "must be >= 0, got " + threads);
     }
 
     /** CUDA when usable, else the CPU with all cores; FP32. */

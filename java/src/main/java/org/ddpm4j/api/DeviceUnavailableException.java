@@ -1,5 +1,7 @@
 package org.ddpm4j.api;
 
+import org.ddpm4j.setting.SettingText;
+
 /**
  * The device asked for cannot run here (no usable GPU, driver, cuDNN or cuBLAS for
  * {@code Compute.cuda()}; the native library does not load on this machine) or has not the memory
@@ -12,5 +14,10 @@ public final class DeviceUnavailableException extends DdpmException {
 
     public DeviceUnavailableException(String message, Throwable cause) {
         super(message, cause);
+    }
+
+    /** A message that names settings (rendered per vocabulary by {@link #message(java.util.function.Function)}). */
+    public DeviceUnavailableException(SettingText text, Throwable cause) {
+        super(text, cause);
     }
 }

@@ -20,6 +20,8 @@ import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.sample.SampleFormat;
 import org.ddpm4j.sample.SampleOptions;
 import org.ddpm4j.sample.Sampler;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 import org.ddpm4j.train.Preset;
 import org.ddpm4j.train.TrainingState;
 
@@ -120,7 +122,7 @@ public final class DiffusionModel implements AutoCloseable {
      */
     public synchronized SampleFiles writeSamples(SampleRequest request, Path dir, Set<SampleFormat> formats, boolean overwrite) {
         checkOpen();
-        if (formats == null || formats.isEmpty()) throw new InvalidInputException("--format needs at least one of grid, png, npz");
+        if (formats == null || formats.isEmpty()) throw Errors.invalid(Setting.FORMAT, "needs at least one of grid, png, npz");
         return Errors.call(() -> {
             SampleOptions o = request.resolve(state.config(), info.classNames(), source.toString());
             request.log().println("weights: " + info.weights().label() + (info.hasEma() ? " (the checkpoint keeps an EMA)" : ""));
@@ -192,7 +194,7 @@ public final class DiffusionModel implements AutoCloseable {
      */
     public synchronized void saveCheckpoint(Path file, boolean overwrite) {
         checkOpen();
-        if (Files.exists(file) && !overwrite) throw new InvalidInputException(file + " already exists (pass --force to overwrite it)");
+        if (Files.exists(file) && !overwrite) throw new InvalidInputException(SettingText.of(file + " already exists (pass ", Setting.FORCE, " to overwrite it)"), null);
         Errors.run(() -> {
             CheckpointMeta meta = loaded.checkpoint() != null ? loaded.checkpoint().meta()
                     : new CheckpointMeta(state.config(), Preset.SEED.settings().withPreset("imported"),

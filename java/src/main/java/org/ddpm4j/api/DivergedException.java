@@ -1,5 +1,6 @@
 package org.ddpm4j.api;
 
+import org.ddpm4j.setting.SettingText;
 /**
  * Training produced a non-finite loss or non-finite weights. The run stopped without writing a
  * checkpoint of the diverged model: the last good one is kept (the message says which step it
@@ -14,6 +15,12 @@ public final class DivergedException extends DdpmException {
     }
 
     /** The global step whose loss (or the weights after which) was not finite. */
+    /** A message that names settings (the learning rate to lower). */
+    public DivergedException(long step, SettingText text, Throwable cause) {
+        super(text, cause);
+        this.step = step;
+    }
+
     public long step() {
         return step;
     }

@@ -2,6 +2,7 @@ package org.ddpm4j.api;
 
 import org.ddpm4j.checkpoint.Weights;
 import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.setting.Setting;
 
 /**
  * How to read a model file: which weights of a model that keeps an EMA, and what a safetensors file
@@ -15,12 +16,12 @@ import org.ddpm4j.model.UNetConfig;
  */
 public record LoadOptions(Weights weights, Integer imageSize, Float betaStart, Float betaEnd) {
     public LoadOptions {
-        if (imageSize != null && imageSize < 2) throw new InvalidInputException("--image-size must be >= 2, got " + imageSize);
+        if (imageSize != null && imageSize < 2) throw Errors.invalid(Setting.IMAGE_SIZE, "must be >= 2, got " + imageSize);
         UNetConfig s = UNetConfig.seed();
         float b0 = betaStart != null ? betaStart : s.betaStart();
         float b1 = betaEnd != null ? betaEnd : s.betaEnd();
         if (!(b0 > 0 && b0 <= b1 && b1 < 1)) {
-            throw new InvalidInputException("--beta-start and --beta-end must satisfy 0 < start <= end < 1");
+            throw Errors.invalid(Setting.BETA_START, "and ", Setting.BETA_END, " must satisfy 0 < start <= end < 1, got " + b0 + " and " + b1);
         }
     }
 

@@ -11,6 +11,7 @@ import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.sample.SampleOptions;
 import org.ddpm4j.sample.Sampler;
 import org.ddpm4j.sample.SamplerKind;
+import org.ddpm4j.setting.Setting;
 
 /**
  * What to draw from a {@link DiffusionModel}: how many images, from which seed, with which sampler
@@ -64,16 +65,16 @@ public final class SampleRequest {
     private final Values v;
 
     private SampleRequest(Values v) {
-        if (v.count < 1) throw new InvalidInputException("--count must be >= 1, got " + v.count);
-        if (v.batch < 1) throw new InvalidInputException("--batch must be >= 1, got " + v.batch);
+        if (v.count < 1) throw Errors.invalid(Setting.COUNT, "must be >= 1, got " + v.count);
+        if (v.batch < 1) throw Errors.invalid(Setting.BATCH, "must be >= 1, got " + v.batch);
         if (v.sampler == null) throw new InvalidInputException("the sampler is null (DDPM or DDIM)");
-        if (v.steps != null && v.steps < 1) throw new InvalidInputException("--sampling-steps must be >= 1, got " + v.steps);
+        if (v.steps != null && v.steps < 1) throw Errors.invalid(Setting.SAMPLING_STEPS, "must be >= 1, got " + v.steps);
         if (v.eta != null && (!(v.eta >= 0) || Double.isInfinite(v.eta))) {
-            throw new InvalidInputException("--eta must be a number >= 0, got " + v.eta);
+            throw Errors.invalid(Setting.ETA, "must be a number >= 0, got " + v.eta);
         }
-        if (v.guidance != null && !Double.isFinite(v.guidance)) throw new InvalidInputException("--guidance must be a number, got " + v.guidance);
-        if (v.stripImages < 0) throw new InvalidInputException("--strip-images must be >= 0, got " + v.stripImages);
-        if (v.stripFrames < 2) throw new InvalidInputException("--strip-frames must be >= 2, got " + v.stripFrames);
+        if (v.guidance != null && !Double.isFinite(v.guidance)) throw Errors.invalid(Setting.GUIDANCE, "must be a number, got " + v.guidance);
+        if (v.stripImages < 0) throw Errors.invalid(Setting.STRIP_IMAGES, "must be >= 0, got " + v.stripImages);
+        if (v.stripFrames < 2) throw Errors.invalid(Setting.STRIP_FRAMES, "must be >= 2, got " + v.stripFrames);
         if (v.stop == null) v.stop = () -> false;
         if (v.log == null) v.log = SILENT;
         this.v = v;
@@ -212,10 +213,10 @@ public final class SampleRequest {
      * @param source the model's file, for messages
      */
     SampleOptions resolve(UNetConfig cfg, List<String> classNames, String source) {
-        if (v.sampler == SamplerKind.DDPM && v.eta != null) throw new InvalidInputException("--eta is for --sampler ddim");
+        if (v.sampler == SamplerKind.DDPM && v.eta != null) throw Errors.invalid(Setting.ETA, "is for ", Setting.SAMPLER, " ddim");
         int T = cfg.timesteps();
         int mid = v.midStep != null ? v.midStep : T / 2;
-        if (mid >= T || mid < -1) throw new InvalidInputException("--mid-step must be in [0, " + (T - 1) + "] or -1, got " + mid);
+        if (mid >= T || mid < -1) throw Errors.invalid(Setting.MID_STEP, "must be in [0, " + (T - 1) + "] or -1, got " + mid);
         SampleOptions o = new SampleOptions(v.count, v.seed, mid, v.stripImages, v.stripFrames)
                 .withSampler(v.sampler, v.steps != null ? v.steps : 0, v.eta != null ? v.eta : 0.0, v.clipX0)
                 .withClass(classLabel(cfg, classNames, source), guidance(cfg));
@@ -227,7 +228,7 @@ public final class SampleRequest {
     private int classLabel(UNetConfig cfg, List<String> classNames, String source) {
         if (v.className == null) return -1;
         if (!cfg.conditional()) {
-            throw new InvalidInputException("--class needs a class-conditional model (train with --conditional); "
+            throw Errors.invalid(Setting.CLASS, "needs a class-conditional model (train with ", Setting.CONDITIONAL, "); "
                     + source + " is unconditional");
         }
         String c = v.className.trim();
@@ -237,7 +238,7 @@ public final class SampleRequest {
 
     private double guidance(UNetConfig cfg) {
         if (v.guidance == null) return SampleOptions.DEFAULT_GUIDANCE;
-        if (!cfg.conditional()) throw new InvalidInputException("--guidance needs a class-conditional model (train with --conditional)");
+        if (!cfg.conditional()) throw Errors.invalid(Setting.GUIDANCE, "needs a class-conditional model (train with ", Setting.CONDITIONAL, ")");
         return v.guidance;
     }
 

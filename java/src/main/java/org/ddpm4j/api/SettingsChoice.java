@@ -3,6 +3,8 @@ package org.ddpm4j.api;
 import java.util.ArrayList;
 import java.util.List;
 import org.ddpm4j.diffusion.TimeTable;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 import org.ddpm4j.train.TrainSettings;
 
 /**
@@ -47,15 +49,15 @@ final class SettingsChoice {
     }
 
     /** The values chosen that change what is computed and differ from a run's recorded settings. */
-    List<String> changedFrom(TrainSettings r) {
-        List<String> out = new ArrayList<>();
-        Changes.add(out, "--batch", batch, r.batch());
-        Changes.add(out, "--lr", lr, r.adam().lr());
-        Changes.add(out, "--flip", flip, r.flip());
-        if (timeTable != null && timeTable != r.timeTable()) out.add(Changes.of("--time-table", timeTable.label(), r.timeTable().label()));
-        Changes.add(out, "--ema-decay", emaDecay, r.emaDecay());
-        Changes.add(out, "--cond-drop", condDrop, r.condDrop());
-        Changes.add(out, "--seed", seed, r.seed());
+    List<SettingText> changedFrom(TrainSettings r) {
+        List<SettingText> out = new ArrayList<>();
+        Changes.add(out, Setting.BATCH, batch, r.batch());
+        Changes.add(out, Setting.LR, lr, r.adam().lr());
+        Changes.add(out, Setting.FLIP, flip, r.flip());
+        if (timeTable != null && timeTable != r.timeTable()) out.add(Changes.of(Setting.TIME_TABLE, timeTable.label(), r.timeTable().label()));
+        Changes.add(out, Setting.EMA_DECAY, emaDecay, r.emaDecay());
+        Changes.add(out, Setting.COND_DROP, condDrop, r.condDrop());
+        Changes.add(out, Setting.SEED, seed, r.seed());
         return out;
     }
 }

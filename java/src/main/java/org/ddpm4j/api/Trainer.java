@@ -19,6 +19,8 @@ import org.ddpm4j.job.RunFiles;
 import org.ddpm4j.job.TrainJob;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 import org.ddpm4j.train.Benchmark;
 import org.ddpm4j.train.Preset;
 import org.ddpm4j.train.Progress;
@@ -344,7 +346,7 @@ public final class Trainer {
         return Errors.call(() -> {
             Preset preset = model.presetOr(Preset.TINY);
             UNetConfig cfg = model.resolve(Preset.TINY);
-            if (cfg.conditional()) throw new InvalidInputException("bench times unconditional models (--conditional is for train)");
+            if (cfg.conditional()) throw Errors.invalid(Setting.CONDITIONAL, "is for training: bench times unconditional models");
             TrainSettings s = settings.apply(preset.settings());
             try (Backend be = compute.open(); UNet net = be.createUNet(cfg, s.batch())) {
                 net.init(s.seed());
@@ -371,15 +373,15 @@ public final class Trainer {
     private TrainJob.Request fineTuneRun() {
         if (expectedBase != null) throw new InvalidInputException("fineTunedFrom checks a resumed run; a new fine-tune's base is fineTune(base)");
         if (settings.timeTable != null) {
-            throw new InvalidInputException("--time-table does not apply to finetune: a fine-tune keeps the time table "
+            throw Errors.invalid(Setting.TIME_TABLE, "does not apply to finetune: a fine-tune keeps the time table "
                     + "its base model was trained with (it is part of the weights)");
         }
         if (!model.given().isEmpty()) {
-            throw new InvalidInputException(String.join(", ", model.given()) + ": a fine-tune keeps its base model's shape and schedule");
+            throw new InvalidInputException(Errors.join(model.given()).then(": a fine-tune keeps its base model's shape and schedule"), null);
         }
         Path dir = requireOut();
         if (sameFile(new RunFiles(dir).checkpoint(), from)) {
-            throw new InvalidInputException("--out would overwrite the base model " + from + "; choose another folder");
+            throw Errors.invalid(Setting.OUT, "would overwrite the base model " + from + "; choose another folder");
         }
         try (DiffusionModel base = DiffusionModel.load(from, compute, baseOptions)) {
             UNetConfig cfg = base.info().config();
@@ -395,18 +397,19 @@ public final class Trainer {
     }
 
     private TrainJob.Request resumedRun() {
-        if (force) throw new InvalidInputException("--resume and --force contradict each other");
+        if (force) throw Errors.invalid(Setting.RESUME, "and ", Setting.FORCE, " contradict each other");
         if (!outDir.equals(from)) throw new InvalidInputException("a resumed run stays in its folder " + from + ", not " + outDir);
         TrainJob.Resumable found = TrainJob.findResumable(from, log::println);
         Checkpoint ck = found.checkpoint();
         CheckpointMeta meta = ck.meta();
-        List<String> changed = new ArrayList<>(baseChanges(meta));
+        List<SettingText> changed = new ArrayList<>(baseChanges(meta));
         changed.addAll(model.changedFrom(meta.model(), meta.training().preset()));
         changed.addAll(settings.changedFrom(meta.training()));
         if (data != null) changed.addAll(data.changedFrom(meta.data()));
         if (!changed.isEmpty()) {
-            throw new InvalidInputException(String.join(", ", changed) + ": a resumed run keeps its checkpoint's settings "
-                    + "(only --epochs, --steps and the cadences can change; start a new run with --force or another --out)");
+            throw new InvalidInputException(Errors.join(changed).then(": a resumed run keeps its checkpoint's settings (only ",
+                    Setting.EPOCHS, ", ", Setting.STEPS, " and the cadences can change; start a new run with ", Setting.FORCE,
+                    " or another ", Setting.OUT, ")"), null);
         }
         if (meta.data().source().equals(DataSpec.MEMORY) && (data == null || !data.inMemory())) {
             throw new InvalidInputException(from + " trained on images a program held in memory (through the Java API): "
@@ -418,19 +421,19 @@ public final class Trainer {
     }
 
     /** What {@link #fineTunedFrom} says that the resumed run's record contradicts. */
-    private List<String> baseChanges(CheckpointMeta meta) {
-        List<String> out = new ArrayList<>();
+    private List<SettingText> baseChanges(CheckpointMeta meta) {
+        List<SettingText> out = new ArrayList<>();
         String base = meta.finetunedFrom();
         if (expectedBase != null && (base == null || !expectedBase.toAbsolutePath().normalize().toString().equals(base))) {
-            out.add(Changes.of("--from", expectedBase, base == null ? "no base model" : base));
+            out.add(Changes.of(Setting.FROM, expectedBase, base == null ? "no base model" : base));
         }
         if (baseOptions == null) return out;
-        if (baseOptions.weights() != null) out.add("--weights " + baseOptions.weights().label() + " (a resumed fine-tune keeps its own weights)");
+        if (baseOptions.weights() != null) out.add(SettingText.of(Setting.WEIGHTS, " " + baseOptions.weights().label() + " (a resumed fine-tune keeps its own weights)"));
         UNetConfig c = meta.model();
         Integer px = baseOptions.imageSize();
-        if (px != null && (px != c.height() || px != c.width())) out.add(Changes.of("--image-size", px, c.height()));
-        Changes.add(out, "--beta-start", baseOptions.betaStart(), c.betaStart());
-        Changes.add(out, "--beta-end", baseOptions.betaEnd(), c.betaEnd());
+        if (px != null && (px != c.height() || px != c.width())) out.add(Changes.of(Setting.IMAGE_SIZE, px, c.height()));
+        Changes.add(out, Setting.BETA_START, baseOptions.betaStart(), c.betaStart());
+        Changes.add(out, Setting.BETA_END, baseOptions.betaEnd(), c.betaEnd());
         return out;
     }
 

@@ -14,6 +14,8 @@ import org.ddpm4j.data.ImageSet;
 import org.ddpm4j.data.MemoryImages;
 import org.ddpm4j.data.Split;
 import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 
 /**
  * What a {@link Trainer} trains on: CIFAR-10 (found as the command line finds it, or downloaded), a
@@ -155,7 +157,7 @@ public final class TrainingData {
 
     /** Only the first {@code n} images (after {@link #onlyClass}); 0 = all. */
     public TrainingData limit(int n) {
-        if (n < 0) throw new InvalidInputException("--limit must be >= 0, got " + n);
+        if (n < 0) throw Errors.invalid(Setting.LIMIT, "must be >= 0, got " + n);
         return with(c -> c.limit = n);
     }
 
@@ -224,16 +226,16 @@ public final class TrainingData {
                 v.limit != null ? v.limit : recorded.limit(), v.resize != null ? v.resize : recorded.resize()));
     }
 
-    /** The choices made whose values differ from a run's recorded data, as "--flag VALUE (the run has RECORDED)". */
-    List<String> changedFrom(DataSpec r) {
-        List<String> out = new ArrayList<>();
-        if (v.source != null && !v.source.equals(r.source())) out.add(Changes.of("--data", v.source, r.source()));
-        if (v.split != null && v.split != r.split()) out.add(Changes.of("--split", v.split.label(), r.split().label()));
-        Changes.add(out, "--resize", v.resize, r.resize());
+    /** The choices made whose values differ from a run's recorded data, as "SETTING VALUE (the run has RECORDED)". */
+    List<SettingText> changedFrom(DataSpec r) {
+        List<SettingText> out = new ArrayList<>();
+        if (v.source != null && !v.source.equals(r.source())) out.add(Changes.of(Setting.DATA, v.source, r.source()));
+        if (v.split != null && v.split != r.split()) out.add(Changes.of(Setting.SPLIT, v.split.label(), r.split().label()));
+        Changes.add(out, Setting.RESIZE, v.resize, r.resize());
         if (v.className != null && (r.className() == null || !v.className.equalsIgnoreCase(r.className()))) {
-            out.add(Changes.of("--class", v.className, r.className() == null ? "every class" : r.className()));
+            out.add(Changes.of(Setting.CLASS, v.className, r.className() == null ? "every class" : r.className()));
         }
-        if (v.limit != null && v.limit != r.limit()) out.add(Changes.of("--limit", v.limit, r.limit() == 0 ? "no limit" : r.limit()));
+        if (v.limit != null && v.limit != r.limit()) out.add(Changes.of(Setting.LIMIT, v.limit, r.limit() == 0 ? "no limit" : r.limit()));
         return out;
     }
 

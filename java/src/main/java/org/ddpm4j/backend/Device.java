@@ -1,6 +1,7 @@
 package org.ddpm4j.backend;
 
 import java.util.Locale;
+import org.ddpm4j.setting.Setting;
 
 /** The --device choice: auto picks CUDA when a GPU is usable, else the CPU. */
 public enum Device {
@@ -10,7 +11,7 @@ public enum Device {
         try {
             return valueOf(s.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--device must be auto, cpu or cuda, got '" + s + "'");
+            throw Setting.DEVICE.invalid("must be auto, cpu or cuda, got '" + s + "'");
         }
     }
 }

@@ -1,6 +1,7 @@
 package org.ddpm4j.backend;
 
 import java.util.Locale;
+import org.ddpm4j.setting.Setting;
 
 /**
  * The numerics of a backend:
@@ -26,7 +27,7 @@ public enum Precision {
         try {
             return valueOf(s.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--precision must be fp32, tf32 or bf16, got '" + s + "'");
+            throw Setting.PRECISION.invalid("must be fp32, tf32 or bf16, got '" + s + "'");
         }
     }
 }

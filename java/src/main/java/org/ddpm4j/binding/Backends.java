@@ -11,6 +11,8 @@ import org.ddpm4j.backend.BackendUnavailableException;
 import org.ddpm4j.backend.Device;
 import org.ddpm4j.backend.OpKernel;
 import org.ddpm4j.backend.Precision;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 
 /**
  * Opens backends. The CPU backend needs only libjniDdpmCpu. The CUDA backend is
@@ -50,8 +52,8 @@ public final class Backends {
         try {
             return new NativeBackend(DdpmCpu.create_cpu_backend_named(threads, precision.id()), Precision.BF16);
         } catch (RuntimeException e) {
-            throw new BackendUnavailableException(firstLine(e.getMessage())
-                    + "; use --precision fp32, or --device cuda on a machine with an NVIDIA GPU", e);
+            throw new BackendUnavailableException(SettingText.of(firstLine(e.getMessage()), "; use ", Setting.PRECISION,
+                    " fp32, or ", Setting.DEVICE, " cuda on a machine with an NVIDIA GPU"), e);
         }
     }
 

@@ -3,6 +3,8 @@ package org.ddpm4j.checkpoint;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 
 /**
  * The weights of a model, host-side: parameters, BatchNorm running statistics and
@@ -46,8 +48,8 @@ public record ModelState(UNetConfig config, float[] params, float[] buffers, lon
             return emaParams == null ? this : new ModelState(config, params, buffers, bnBatches, timeTable, timeTableKind);
         }
         if (emaParams == null) {
-            throw new CheckpointException("the model keeps no EMA of its weights (trained with --ema-decay 0, or before "
-                    + "EMA existed); use --weights raw");
+            throw new CheckpointException(SettingText.of("the model keeps no EMA of its weights (trained with ",
+                    Setting.EMA_DECAY, " 0, or before EMA existed); use ", Setting.WEIGHTS, " raw"));
         }
         return new ModelState(config, emaParams, emaBuffers, bnBatches, timeTable, timeTableKind);
     }

@@ -1,6 +1,7 @@
 package org.ddpm4j.checkpoint;
 
 import java.util.Locale;
+import org.ddpm4j.setting.Setting;
 
 /**
  * Which parameters a command uses from a model that keeps an EMA: the exponential
@@ -14,7 +15,7 @@ public enum Weights {
         try {
             return valueOf(s.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--weights must be ema or raw, got '" + s + "'");
+            throw Setting.WEIGHTS.invalid("must be ema or raw, got '" + s + "'");
         }
     }
 

@@ -34,7 +34,7 @@ final class Converters {
             try {
                 return parse.apply(value);
             } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
+                throw new TypeConversionException(Main.inFlags(e));
             }
         }
     }

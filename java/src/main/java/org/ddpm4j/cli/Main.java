@@ -9,6 +9,8 @@ import org.ddpm4j.api.DdpmException;
 import org.ddpm4j.api.DeviceUnavailableException;
 import org.ddpm4j.api.DivergedException;
 import org.ddpm4j.api.InvalidInputException;
+import org.ddpm4j.setting.NamesSettings;
+import org.ddpm4j.setting.Setting;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -98,9 +100,16 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     }
 
     static String describe(Throwable ex) {
-        if (ex instanceof DdpmException) return oneLine(ex.getMessage());
+        if (ex instanceof DdpmException) return oneLine(inFlags(ex));
         String m = ex.getMessage();
         return ex.getClass().getSimpleName() + (m == null || m.isBlank() ? "" : ": " + oneLine(m));
+    }
+
+    /** The message with the settings it names as command-line flags ("--log-every", not "logEvery"). */
+    static String inFlags(Throwable ex) {
+        if (ex instanceof DdpmException d) return d.message(Setting::flag);
+        if (ex instanceof NamesSettings n && n.settingText() != null) return n.settingText().render(Setting::flag);
+        return ex.getMessage();
     }
 
     /** Nanoseconds since this JVM started, as a System.nanoTime() value (the setup of a run starts there). */

@@ -104,7 +104,7 @@ public final class SampleCommand implements Callable<Integer> {
         try {
             return SampleFormat.parseList(format);
         } catch (IllegalArgumentException e) {
-            throw new InvalidInputException(e.getMessage());
+            throw new InvalidInputException(Main.inFlags(e));
         }
     }
 

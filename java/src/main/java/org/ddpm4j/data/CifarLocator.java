@@ -7,6 +7,8 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.function.Consumer;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 
 /**
  * Finds a CIFAR-10 folder: the explicit one, else $DDPM_CIFAR_DIR, the system
@@ -52,8 +54,9 @@ public record CifarLocator(boolean download, String url, String md5, Path cacheD
             found.add(describe(p, split));
         }
         if (download) return downloader(log).ensure();
-        throw new DataException("CIFAR-10 not found for the " + split.label() + " split (" + String.join("; ", found)
-                + "); pass --cifar-dir DIR, or --download to fetch it (about 170 MB)");
+        throw new DataException(SettingText.of("CIFAR-10 not found for the " + split.label() + " split ("
+                + String.join("; ", found) + "); pass ", Setting.CIFAR_DIR, " DIR, or ", Setting.DOWNLOAD,
+                " to fetch it (about 170 MB)"));
     }
 
     private static String describe(Path p, Split split) {

@@ -2,6 +2,8 @@ package org.ddpm4j.data;
 
 import java.nio.file.Path;
 import java.util.function.Consumer;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 
 /** Loads the images a {@link DataSpec} names, at the model's image shape. */
 public final class DataSources {
@@ -36,8 +38,8 @@ public final class DataSources {
             set = memory;
         } else if (spec.source().equals(DataSpec.CIFAR10)) {
             if (channels != Cifar10Reader.CHANNELS || height != Cifar10Reader.SIDE || width != Cifar10Reader.SIDE) {
-                throw new DataException("CIFAR-10 images are 3x32x32 but the model is " + channels + "x" + height + "x"
-                        + width + "; use --image-size 32 or an image folder");
+                throw new DataException(SettingText.of("CIFAR-10 images are 3x32x32 but the model is " + channels + "x" + height
+                        + "x" + width + "; use ", Setting.IMAGE_SIZE, " 32 or an image folder"));
             }
             Path dir = cifar.locate(spec.path(), spec.split(), log);
             set = Cifar10Reader.read(dir, spec.split());

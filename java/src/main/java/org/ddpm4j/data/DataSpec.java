@@ -1,6 +1,7 @@
 package org.ddpm4j.data;
 
 import java.util.Locale;
+import org.ddpm4j.setting.Setting;
 
 /**
  * What a model trains on, as recorded in its checkpoint.
@@ -21,10 +22,10 @@ public record DataSpec(String source, String path, Split split, String className
     public DataSpec {
         source = source.toLowerCase(Locale.ROOT);
         if (!source.equals(CIFAR10) && !source.equals(FOLDER) && !source.equals(MEMORY)) {
-            throw new IllegalArgumentException("--data must be cifar10 or folder, got '" + source + "'");
+            throw Setting.DATA.invalid("must be cifar10 or folder, got '" + source + "'");
         }
-        if (limit < 0) throw new IllegalArgumentException("--limit must be >= 0, got " + limit);
-        if (source.equals(FOLDER) && path == null) throw new IllegalArgumentException("--data folder needs --images DIR");
+        if (limit < 0) throw Setting.LIMIT.invalid("must be >= 0, got " + limit);
+        if (source.equals(FOLDER) && path == null) throw Setting.DATA.invalid("folder needs ", Setting.IMAGES, " DIR");
     }
 
     public static DataSpec cifar(String dir, Split split) {

@@ -20,6 +20,8 @@ import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageReader;
 import javax.imageio.stream.ImageInputStream;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 
 /**
  * Reads the user's own pictures: one subfolder per class, each holding PNG or
@@ -110,8 +112,8 @@ public final class ImageFolderReader {
                 reader.setInput(in, true, true);
                 int w = reader.getWidth(0), h = reader.getHeight(0);
                 if ((w != width || h != height) && !resize) {
-                    throw new DataException("image " + f + " is " + w + "x" + h + ", the model needs " + width + "x" + height
-                            + " (use --resize to scale images)");
+                    throw new DataException(SettingText.of("image " + f + " is " + w + "x" + h + ", the model needs " + width
+                            + "x" + height + " (use ", Setting.RESIZE, " to scale images)"));
                 }
                 if ((long) w * h > MAX_PIXELS) {
                     throw new DataException("image " + f + " is " + w + "x" + h + ", more than the " + MAX_PIXELS

@@ -1,6 +1,7 @@
 package org.ddpm4j.data;
 
 import java.util.Locale;
+import org.ddpm4j.setting.Setting;
 
 /** Which CIFAR-10 files to read: the 50,000 training images or the 10,000 test images. */
 public enum Split {
@@ -10,7 +11,7 @@ public enum Split {
         try {
             return valueOf(s.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--split must be train or test, got '" + s + "'");
+            throw Setting.SPLIT.invalid("must be train or test, got '" + s + "'");
         }
     }
 

@@ -1,6 +1,7 @@
 package org.ddpm4j.diffusion;
 
 import java.util.Locale;
+import org.ddpm4j.setting.Setting;
 
 /**
  * The beta schedule of the forward process (native Schedule, ddpm/unet.h).
@@ -22,7 +23,7 @@ public enum NoiseSchedule {
         try {
             return valueOf(s.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--schedule must be linear or cosine, got '" + s + "'");
+            throw Setting.SCHEDULE.invalid("must be linear or cosine, got '" + s + "'");
         }
     }
 

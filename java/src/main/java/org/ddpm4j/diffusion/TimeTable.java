@@ -1,6 +1,7 @@
 package org.ddpm4j.diffusion;
 
 import java.util.Locale;
+import org.ddpm4j.setting.Setting;
 
 /**
  * The frozen time-embedding table (timesteps x dim) that the time MLPs read.
@@ -17,7 +18,7 @@ public enum TimeTable {
             if (t == IMPORTED) throw new IllegalArgumentException();
             return t;
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--time-table must be standard or notebook, got '" + s + "'");
+            throw Setting.TIME_TABLE.invalid("must be standard or notebook, got '" + s + "'");
         }
     }
 

@@ -13,6 +13,7 @@ import org.ddpm4j.checkpoint.CheckpointFile;
 import org.ddpm4j.checkpoint.CheckpointMeta;
 import org.ddpm4j.checkpoint.StateBuffers;
 import org.ddpm4j.diffusion.TimeTable;
+import org.ddpm4j.setting.Setting;
 import org.ddpm4j.train.TrainingState;
 
 /**
@@ -36,7 +37,7 @@ final class CheckpointKeeper {
      *     checkpoints are dropped at the first write
      */
     CheckpointKeeper(RunFiles files, int keep, long stepOnDisk, boolean replacingRun) {
-        if (keep < 1) throw new IllegalArgumentException("--keep must be >= 1, got " + keep);
+        if (keep < 1) throw Setting.KEEP.invalid("must be >= 1, got " + keep);
         this.files = files;
         this.keep = keep;
         this.stepOnDisk = stepOnDisk;

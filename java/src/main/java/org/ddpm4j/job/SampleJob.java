@@ -25,6 +25,9 @@ import org.ddpm4j.model.UNetConfig;
 import java.util.function.BooleanSupplier;
 import java.util.function.IntFunction;
 import java.util.Set;
+import org.ddpm4j.setting.InvalidSettingException;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 
 /**
  * Samples a model into a folder: {@code samples.png} (the final images, a square
@@ -87,8 +90,8 @@ public final class SampleJob {
             for (Path p : plannedFiles(opts, formats, cfg.timesteps(), outDir)) {
                 if (Files.exists(p)) {
                     folder.removeIfUnused();
-                    throw new IllegalArgumentException(p + " already exists (an earlier ddpm sample?); pass --force to replace it "
-                            + "or --out DIR to write elsewhere");
+                    throw new InvalidSettingException(Setting.OUT, SettingText.of(p + " already exists (an earlier ddpm sample?); pass ",
+                            Setting.FORCE, " to replace it or ", Setting.OUT, " DIR to write elsewhere"));
                 }
             }
         }

@@ -39,6 +39,9 @@ import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.sample.SampleOptions;
 import org.ddpm4j.sample.SampleResult;
 import org.ddpm4j.sample.Sampler;
+import org.ddpm4j.setting.InvalidSettingException;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 import org.ddpm4j.train.LossLog;
 import org.ddpm4j.train.LossStats;
 import org.ddpm4j.train.Progress;
@@ -83,7 +86,7 @@ public final class TrainJob {
                           Checkpoint resumeFrom, boolean force, Progress.Mode progress, ModelState initial,
                           String finetunedFrom, int keep, Path resumeFile, ImageSet memory, Listener listener) {
         public Request {
-            if (keep < 1) throw new IllegalArgumentException("--keep must be >= 1, got " + keep);
+            if (keep < 1) throw Setting.KEEP.invalid("must be >= 1, got " + keep);
             if (listener == null) listener = Listener.NONE;
         }
 
@@ -159,11 +162,12 @@ public final class TrainJob {
         RunFiles files = new RunFiles(req.outDir());
         boolean newTable = req.resumeFrom() == null && req.initial() == null;
         if (newTable && req.settings().timeTable() == TimeTable.NOTEBOOK && req.model().timesteps() % 2 != 0) {
-            throw new IllegalArgumentException("--time-table notebook needs an even --timesteps (got " + req.model().timesteps()
+            throw Setting.TIME_TABLE.invalid("notebook needs an even ", Setting.TIMESTEPS, " (got " + req.model().timesteps()
                     + "): for an odd T the notebook's function leaves raw angles up to T in the odd rows");
         }
         if (req.resumeFrom() == null && Files.exists(files.checkpoint()) && !req.force()) {
-            throw new IllegalArgumentException(files.checkpoint() + " already exists; pass --resume to continue that run or --force to start over");
+            throw new InvalidSettingException(Setting.OUT, SettingText.of(files.checkpoint() + " already exists; pass ",
+                    Setting.RESUME, " to continue that run or ", Setting.FORCE, " to start over"));
         }
         OutputFolder folder = OutputFolder.prepare(req.outDir(), "the run folder");
         try {
@@ -264,7 +268,9 @@ public final class TrainJob {
         String kept = keeper.stepOnDisk() >= 0
                 ? files.checkpoint() + " keeps step " + keeper.stepOnDisk() + " (written before the divergence)"
                 : "no checkpoint was written by this run";
-        TrainingDivergedException out = new TrainingDivergedException(e.step(), e.getMessage() + "; " + kept);
+        TrainingDivergedException out = e.settingText() != null
+                ? new TrainingDivergedException(e.step(), e.settingText().then("; " + kept))
+                : new TrainingDivergedException(e.step(), e.getMessage() + "; " + kept);
         out.addSuppressed(e);
         return out;
     }
@@ -475,9 +481,9 @@ public final class TrainJob {
             String where = st.firstNonFinite();
             if (where != null) {
                 long step = state.globalStep();
-                throw new TrainingDivergedException(step - 1, "training diverged: after step " + (step - 1) + " " + where
-                        + " is not finite, so no checkpoint was written for it; try a smaller --lr than "
-                        + meta.training().adam().lrText());
+                throw new TrainingDivergedException(step - 1, SettingText.of("training diverged: after step " + (step - 1) + " "
+                        + where + " is not finite, so no checkpoint was written for it; try a smaller ", Setting.LR,
+                        " than " + meta.training().adam().lrText()));
             }
         }
 

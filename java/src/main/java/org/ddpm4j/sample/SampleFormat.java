@@ -3,6 +3,7 @@ package org.ddpm4j.sample;
 import java.util.EnumSet;
 import java.util.Locale;
 import java.util.Set;
+import org.ddpm4j.setting.Setting;
 
 /**
  * What {@code ddpm sample} writes: GRID (samples.png, the mid-step grid and the x_T..x_0
@@ -21,10 +22,10 @@ public enum SampleFormat {
             try {
                 out.add(valueOf(p.toUpperCase(Locale.ROOT)));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("--format takes grid, png and npz, comma-separated; got '" + p + "'");
+                throw Setting.FORMAT.invalid("takes grid, png and npz, comma-separated; got '" + p + "'");
             }
         }
-        if (out.isEmpty()) throw new IllegalArgumentException("--format needs at least one of grid, png, npz");
+        if (out.isEmpty()) throw Setting.FORMAT.invalid("needs at least one of grid, png, npz");
         return out;
     }
 }

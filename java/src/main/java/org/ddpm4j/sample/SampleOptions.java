@@ -1,5 +1,7 @@
 package org.ddpm4j.sample;
 
+import org.ddpm4j.setting.Setting;
+
 /**
  * @param count images to draw
  * @param seed sampling seed: image k's noise depends only on (seed, k)
@@ -26,15 +28,15 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
     public static final int DEFAULT_DDIM_STEPS = 50;
 
     public SampleOptions {
-        if (count < 1) throw new IllegalArgumentException("--count must be >= 1, got " + count);
+        if (count < 1) throw Setting.COUNT.invalid("must be >= 1, got " + count);
         if (stripImages < 0) throw new IllegalArgumentException("strip images must be >= 0");
         if (stripFrames < 2) throw new IllegalArgumentException("strip frames must be >= 2");
         if (sampler == null) throw new IllegalArgumentException("no sampler");
-        if (steps < 0) throw new IllegalArgumentException("--sampling-steps must be >= 1, got " + steps);
-        if (!(eta >= 0) || Double.isInfinite(eta)) throw new IllegalArgumentException("--eta must be a number >= 0, got " + eta);
-        if (sampler == SamplerKind.DDPM && eta != 0) throw new IllegalArgumentException("--eta is for --sampler ddim");
+        if (steps < 0) throw Setting.SAMPLING_STEPS.invalid("must be >= 1, got " + steps);
+        if (!(eta >= 0) || Double.isInfinite(eta)) throw Setting.ETA.invalid("must be a number >= 0, got " + eta);
+        if (sampler == SamplerKind.DDPM && eta != 0) throw Setting.ETA.invalid("is for ", Setting.SAMPLER, " ddim");
         if (classLabel < -1) throw new IllegalArgumentException("class label must be >= 0 (or -1 = every class), got " + classLabel);
-        if (!Double.isFinite(guidance)) throw new IllegalArgumentException("--guidance must be a number, got " + guidance);
+        if (!Double.isFinite(guidance)) throw Setting.GUIDANCE.invalid("must be a number, got " + guidance);
     }
 
     /** Ancestral DDPM sampling through every timestep, classes cycled, the default guidance. */

@@ -4,6 +4,9 @@ import java.util.concurrent.CancellationException;
 import java.util.function.BooleanSupplier;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.setting.InvalidSettingException;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 
 /**
  * Sampling with the native reverse-step kernels (BatchNorm in eval mode): ancestral DDPM
@@ -94,13 +97,13 @@ public final class Sampler {
     public static int[] timesteps(SampleOptions o, int T) {
         if (o.sampler() == SamplerKind.DDPM) {
             if (o.steps() != 0 && o.steps() != T) {
-                throw new IllegalArgumentException("DDPM sampling visits all " + T + " timesteps; --sampling-steps "
-                        + o.steps() + " needs --sampler ddim");
+                throw new InvalidSettingException(Setting.SAMPLING_STEPS, SettingText.of("DDPM sampling visits all " + T
+                        + " timesteps; ", Setting.SAMPLING_STEPS, " " + o.steps() + " needs ", Setting.SAMPLER, " ddim"));
             }
             return ddpmTimesteps(T);
         }
         int steps = o.steps() == 0 ? Math.min(SampleOptions.DEFAULT_DDIM_STEPS, T) : o.steps();
-        if (steps > T) throw new IllegalArgumentException("--sampling-steps must be in [1, " + T + "] (the model's timesteps), got " + steps);
+        if (steps > T) throw Setting.SAMPLING_STEPS.invalid("must be in [1, " + T + "] (the model's timesteps), got " + steps);
         return ddimTimesteps(T, steps);
     }
 
@@ -139,7 +142,8 @@ public final class Sampler {
     private static void checkClass(UNetConfig cfg, SampleOptions o) {
         if (o.classLabel() < 0) return;
         if (!cfg.conditional()) {
-            throw new IllegalArgumentException("the model is not class-conditional (train it with --conditional to sample a class)");
+            throw new InvalidSettingException(Setting.CLASS, SettingText.of(
+                    "the model is not class-conditional (train it with ", Setting.CONDITIONAL, " to sample a class)"));
         }
         if (o.classLabel() > cfg.numClasses()) {
             throw new IllegalArgumentException("class " + o.classLabel() + " is outside the model's " + cfg.numClasses() + " classes");

@@ -1,6 +1,7 @@
 package org.ddpm4j.sample;
 
 import java.util.Locale;
+import org.ddpm4j.setting.Setting;
 
 /**
  * How the reverse process is run. DDPM: ancestral sampling through every timestep (the
@@ -14,7 +15,7 @@ public enum SamplerKind {
         try {
             return valueOf(s.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--sampler must be ddpm or ddim, got '" + s + "'");
+            throw Setting.SAMPLER.invalid("must be ddpm or ddim, got '" + s + "'");
         }
     }
 

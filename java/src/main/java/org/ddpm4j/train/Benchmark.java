@@ -3,6 +3,7 @@ package org.ddpm4j.train;
 import java.util.SplittableRandom;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.optim.AdamConfig;
+import org.ddpm4j.setting.Setting;
 
 /**
  * Times the training step and the sampling forward pass (one ancestral step: eval
@@ -22,8 +23,8 @@ public final class Benchmark {
 
     public static Result run(UNet net, int batch, int warmup, int iters, long seed) {
         if (batch < 1 || batch > net.maxBatch()) throw new IllegalArgumentException("batch " + batch + " is outside [1, " + net.maxBatch() + "]");
-        if (warmup < 0) throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
-        if (iters < 1) throw new IllegalArgumentException("--iters must be >= 1, got " + iters);
+        if (warmup < 0) throw Setting.WARMUP.invalid("must be >= 0, got " + warmup);
+        if (iters < 1) throw Setting.ITERS.invalid("must be >= 1, got " + iters);
         byte[] pixels = new byte[batch * net.config().sampleSize()];
         SplittableRandom rnd = new SplittableRandom(seed);
         for (int i = 0; i < pixels.length; i++) pixels[i] = (byte) rnd.nextInt(256);

@@ -2,6 +2,8 @@ package org.ddpm4j.train;
 
 import java.util.Locale;
 import java.util.function.Consumer;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 
 /**
  * Watches the losses as they are read (no extra device synchronisation): a NaN or
@@ -32,9 +34,9 @@ final class DivergenceGuard implements LossSink {
             if (!Float.isFinite(l)) {
                 String before = lastFiniteStep >= 0
                         ? String.format(Locale.ROOT, " (step %d: %s)", lastFiniteStep, LossFormat.of(lastFinite)) : "";
-                throw new TrainingDivergedException(step, String.format(Locale.ROOT,
-                        "training diverged: the loss of step %d is %s%s; try a smaller --lr than %s",
-                        step, LossFormat.of(l), before, lr));
+                throw new TrainingDivergedException(step, SettingText.of(String.format(Locale.ROOT,
+                        "training diverged: the loss of step %d is %s%s; try a smaller ", step, LossFormat.of(l), before),
+                        Setting.LR, " than " + lr));
             }
             if (!warned && l > WARN_ABOVE) {
                 warned = true;

@@ -1,6 +1,7 @@
 package org.ddpm4j.train;
 
 import org.ddpm4j.model.UNet;
+import org.ddpm4j.setting.Setting;
 
 /**
  * Reads training losses from the model's ring in batches: every {@code everySteps}
@@ -20,7 +21,7 @@ public final class LossTracker {
     public LossTracker(UNet net, long firstStep, int everySteps, long everyNanos, LossSink sink) {
         this.ring = net.lossRing();
         if (everySteps < 1 || everySteps > ring) {
-            throw new IllegalArgumentException("--log-every must be in [1, " + ring + "] (the losses the model keeps), got " + everySteps);
+            throw Setting.LOG_EVERY.invalid("must be in [1, " + ring + "] (the losses the model keeps), got " + everySteps);
         }
         this.net = net;
         this.next = firstStep;

@@ -4,6 +4,7 @@ import java.util.Locale;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.optim.AdamConfig;
+import org.ddpm4j.setting.Setting;
 
 /**
  * Named starting points for the model and training flags; every value can be
@@ -59,7 +60,7 @@ public enum Preset {
         try {
             return valueOf(s.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--preset must be seed or tiny, got '" + s + "'");
+            throw Setting.PRESET.invalid("must be seed or tiny, got '" + s + "'");
         }
     }
 

@@ -2,6 +2,7 @@ package org.ddpm4j.train;
 
 import java.io.PrintStream;
 import java.util.Locale;
+import org.ddpm4j.setting.Setting;
 
 /** Shows a run's progress: a live bar on a terminal, plain lines otherwise. */
 public interface Progress extends AutoCloseable {
@@ -14,7 +15,7 @@ public interface Progress extends AutoCloseable {
             try {
                 return valueOf(s.trim().toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("--progress must be auto, bar, plain or none, got '" + s + "'");
+                throw Setting.PROGRESS.invalid("must be auto, bar, plain or none, got '" + s + "'");
             }
         }
     }

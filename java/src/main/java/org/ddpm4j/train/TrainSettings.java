@@ -2,6 +2,7 @@ package org.ddpm4j.train;
 
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.optim.AdamConfig;
+import org.ddpm4j.setting.Setting;
 
 /**
  * Training hyper-parameters and cadences (everything but the model shape and the data).
@@ -40,20 +41,20 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
     }
 
     public TrainSettings {
-        if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
-        if (!(adam.lr() > 0) || !Double.isFinite(adam.lr())) throw new IllegalArgumentException("--lr must be a positive number, got " + adam.lr());
-        if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
-        if (maxSteps < 0) throw new IllegalArgumentException("--steps must be >= 0, got " + maxSteps);
-        if (sampleEvery < 0) throw new IllegalArgumentException("--sample-every must be >= 0, got " + sampleEvery);
-        if (checkpointEvery < 1) throw new IllegalArgumentException("--checkpoint-every must be >= 1, got " + checkpointEvery);
+        if (batch < 1) throw Setting.BATCH.invalid("must be >= 1, got " + batch);
+        if (!(adam.lr() > 0) || !Double.isFinite(adam.lr())) throw Setting.LR.invalid("must be a positive number, got " + adam.lr());
+        if (epochs < 1) throw Setting.EPOCHS.invalid("must be >= 1, got " + epochs);
+        if (maxSteps < 0) throw Setting.STEPS.invalid("must be >= 0, got " + maxSteps);
+        if (sampleEvery < 0) throw Setting.SAMPLE_EVERY.invalid("must be >= 0, got " + sampleEvery);
+        if (checkpointEvery < 1) throw Setting.CHECKPOINT_EVERY.invalid("must be >= 1, got " + checkpointEvery);
         if (checkpointMinutes < 0 || !Double.isFinite(checkpointMinutes)) {
-            throw new IllegalArgumentException("--checkpoint-minutes must be >= 0, got " + checkpointMinutes);
+            throw Setting.CHECKPOINT_MINUTES.invalid("must be >= 0, got " + checkpointMinutes);
         }
         if (logEvery < 1 || logEvery > MAX_LOG_EVERY) {
-            throw new IllegalArgumentException("--log-every must be in [1, " + MAX_LOG_EVERY + "], got " + logEvery);
+            throw Setting.LOG_EVERY.invalid("must be in [1, " + MAX_LOG_EVERY + "], got " + logEvery);
         }
-        if (!(emaDecay >= 0 && emaDecay < 1)) throw new IllegalArgumentException("--ema-decay must be in [0, 1), got " + emaDecay);
-        if (!(condDrop >= 0 && condDrop <= 1)) throw new IllegalArgumentException("--cond-drop must be in [0, 1], got " + condDrop);
+        if (!(emaDecay >= 0 && emaDecay < 1)) throw Setting.EMA_DECAY.invalid("must be in [0, 1), got " + emaDecay);
+        if (!(condDrop >= 0 && condDrop <= 1)) throw Setting.COND_DROP.invalid("must be in [0, 1], got " + condDrop);
     }
 
     public TrainSettings withBatch(int b) {

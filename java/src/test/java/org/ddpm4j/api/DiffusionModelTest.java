@@ -20,6 +20,7 @@ import org.ddpm4j.job.TensorTable;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.sample.SampleFormat;
 import org.ddpm4j.sample.SamplerKind;
+import org.ddpm4j.setting.Setting;
 import org.ddpm4j.testing.Golden;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -228,14 +229,16 @@ class DiffusionModelTest {
         e = assertThrows(InvalidInputException.class, () -> m.predictNoise(one, new int[] {0}, new int[] {0}));
         assertTrue(e.getMessage().contains("labels need a class-conditional model"), e.getMessage());
         e = assertThrows(InvalidInputException.class, () -> m.sample(SampleRequest.of(1).withClass("ship")));
-        assertTrue(e.getMessage().contains("--class needs a class-conditional model"), e.getMessage());
+        assertTrue(e.getMessage().contains("class needs a class-conditional model"), e.getMessage());
         e = assertThrows(InvalidInputException.class, () -> m.sample(SampleRequest.of(1).withSampler(SamplerKind.DDIM, 41)));
-        assertTrue(e.getMessage().contains("--sampling-steps must be in [1, 40]"), e.getMessage());
+        assertTrue(e.getMessage().contains("samplingSteps must be in [1, 40]"), e.getMessage());
         e = assertThrows(InvalidInputException.class, () -> SampleRequest.of(0));
-        assertEquals("--count must be >= 1, got 0", e.getMessage());
+        assertEquals("count must be >= 1, got 0", e.getMessage(), "the Java API's names");
+        assertEquals("--count must be >= 1, got 0", e.message(Setting::flag), "the command line's names");
+        assertEquals(List.of(Setting.COUNT), e.settings());
         e = assertThrows(InvalidInputException.class, () -> DiffusionModel.load(tiny, Compute.cpu(),
                 LoadOptions.defaults().withWeights(Weights.EMA).withImageSize(1)));
-        assertEquals("--image-size must be >= 2, got 1", e.getMessage());
+        assertEquals("imageSize must be >= 2, got 1", e.getMessage());
         DeviceUnavailableException d = null;
         if (org.ddpm4j.binding.Backends.cudaUsable(null) != null) {
             try (DiffusionModel onCuda = DiffusionModel.load(tiny, Compute.cuda())) {

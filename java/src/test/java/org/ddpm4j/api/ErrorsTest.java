@@ -10,6 +10,8 @@ import org.ddpm4j.backend.BackendUnavailableException;
 import org.ddpm4j.checkpoint.CheckpointException;
 import org.ddpm4j.checkpoint.SafeTensorsException;
 import org.ddpm4j.data.DataException;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 import org.ddpm4j.train.TrainingDivergedException;
 import org.junit.jupiter.api.Test;
 
@@ -28,13 +30,16 @@ class ErrorsTest {
                 new DataException("image x.png is not a readable PNG")).getMessage());
         translated(InvalidInputException.class, new CheckpointException("checkpoint a.ckpt is truncated"));
         translated(InvalidInputException.class, new SafeTensorsException("a.safetensors: bad header"));
-        translated(InvalidInputException.class, new IllegalArgumentException("--batch must be >= 1, got 0"));
+        translated(InvalidInputException.class, new IllegalArgumentException("a plain refusal"));
+        InvalidInputException named = translated(InvalidInputException.class, Setting.BATCH.invalid("must be >= 1, got 0"));
+        assertEquals("batch must be >= 1, got 0", named.getMessage());
+        assertEquals("--batch must be >= 1, got 0", named.message(Setting::flag));
         assertEquals("out/x.png does not exist", translated(InvalidInputException.class,
                 new UncheckedIOException(null, new NoSuchFileException("out/x.png"))).getMessage());
         assertEquals("cannot write a: disk full", translated(InvalidInputException.class,
                 new UncheckedIOException("cannot write a: disk full", new IOException("disk full"))).getMessage());
         assertTrue(translated(InvalidInputException.class, new OutOfMemoryError("Java heap space")).getMessage()
-                .startsWith("out of memory (Java heap space); try a smaller --batch"));
+                .startsWith("out of memory (Java heap space); try a smaller batch"));
 
         assertEquals("CUDA is not available: no GPU", translated(DeviceUnavailableException.class,
                 new BackendUnavailableException("CUDA is not available: no GPU")).getMessage());
@@ -45,6 +50,9 @@ class ErrorsTest {
 
         DivergedException d = translated(DivergedException.class, new TrainingDivergedException(41, "training diverged: step 41"));
         assertEquals(41, d.step());
+        d = translated(DivergedException.class, new TrainingDivergedException(7, SettingText.of("training diverged; try a smaller ",
+                Setting.LR)));
+        assertEquals("training diverged; try a smaller --lr", d.message(Setting::flag));
 
         assertEquals("RuntimeException: UNet::forward: batch 5 is outside [1, max_batch = 4]", translated(InternalException.class,
                 new RuntimeException("UNet::forward: batch 5 is outside [1, max_batch = 4]\n  at native code")).getMessage());

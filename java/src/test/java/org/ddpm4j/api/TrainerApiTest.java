@@ -12,6 +12,7 @@ import org.ddpm4j.checkpoint.Checkpoint;
 import org.ddpm4j.checkpoint.CheckpointFile;
 import org.ddpm4j.data.DataSpec;
 import org.ddpm4j.diffusion.TimeTable;
+import org.ddpm4j.setting.Setting;
 import org.ddpm4j.testing.Cli;
 import org.ddpm4j.train.LossLog;
 import org.ddpm4j.train.Preset;
@@ -144,13 +145,19 @@ class TrainerApiTest {
         InvalidInputException e = assertThrows(InvalidInputException.class, () -> Trainer.resume(run)
                 .data(TrainingData.images(pictures)).lr(0.01).seed(4).emaDecay(0.5).depth(3).timeTable(TimeTable.NOTEBOOK)
                 .compute(Compute.cpu()).log(Discs.QUIET).train());
-        for (String s : new String[] {"--lr 0.01 (the run has 0.001)", "--seed 4 (the run has 3)", "--ema-decay 0.5 (the run has 0.999)",
-                "--depth 3 (the run has 2)", "--time-table notebook (the run has standard)", "a resumed run keeps its checkpoint's settings"}) {
+        for (String s : new String[] {"lr 0.01 (the run has 0.001)", "seed 4 (the run has 3)", "emaDecay 0.5 (the run has 0.999)",
+                "depth 3 (the run has 2)", "timeTable notebook (the run has standard)", "a resumed run keeps its checkpoint's settings"}) {
             assertTrue(e.getMessage().contains(s), "'" + s + "' in " + e.getMessage());
         }
+        String flags = e.message(Setting::flag);
+        for (String s : new String[] {"--lr 0.01 (the run has 0.001)", "--ema-decay 0.5 (the run has 0.999)", "--time-table notebook",
+                "start a new run with --force or another --out"}) {
+            assertTrue(flags.contains(s), "'" + s + "' in " + flags);
+        }
+        assertEquals(List.of(Setting.DEPTH, Setting.LR, Setting.TIME_TABLE, Setting.EMA_DECAY, Setting.SEED), e.settings().subList(0, 5));
         e = assertThrows(InvalidInputException.class, () -> Trainer.resume(run).data(TrainingData.cifar10()).compute(Compute.cpu())
                 .log(Discs.QUIET).train());
-        assertTrue(e.getMessage().contains("--data cifar10 (the run has memory)"), e.getMessage());
+        assertTrue(e.getMessage().contains("data cifar10 (the run has memory)"), e.getMessage());
         assertEquals(2, CheckpointFile.read(run.resolve("model.ckpt")).progress().globalStep(), "nothing was trained");
     }
 
@@ -175,7 +182,7 @@ class TrainerApiTest {
 
         InvalidInputException e = assertThrows(InvalidInputException.class, () -> Trainer.fineTune(r.checkpoint()).depth(3)
                 .outputDir(dir.resolve("x")).log(Discs.QUIET).train());
-        assertTrue(e.getMessage().contains("--depth: a fine-tune keeps its base model's shape"), e.getMessage());
+        assertTrue(e.getMessage().contains("depth: a fine-tune keeps its base model's shape"), e.getMessage());
         assertFalse(Files.exists(dir.resolve("x")));
     }
 
@@ -185,7 +192,7 @@ class TrainerApiTest {
                 .data(TrainingData.images(Discs.pictures(4, 8))).train());
         assertTrue(e.getMessage().contains("needs a run folder"), e.getMessage());
         e = assertThrows(InvalidInputException.class, () -> Discs.tiny().depth(9).outputDir(dir.resolve("x")).train());
-        assertEquals("--depth must be in [1, 8], got 9", e.getMessage());
+        assertEquals("depth must be in [1, 8], got 9", e.getMessage());
         e = assertThrows(InvalidInputException.class, () -> Discs.tiny().imageSize(16)
                 .data(TrainingData.images(Discs.pictures(4, 8))).outputDir(dir.resolve("x")).train());
         assertTrue(e.getMessage().contains("picture 0 is 32x32, the model needs 16x16"), e.getMessage());

@@ -82,7 +82,7 @@ class CheckpointFeaturesTest {
         assertEquals(Weights.RAW, raw.resolve(null));
         assertSame(raw, raw.select(null));
         CheckpointException e = assertThrows(CheckpointException.class, () -> raw.select(Weights.EMA));
-        assertTrue(e.getMessage().contains("--weights raw"), e.getMessage());
+        assertTrue(e.getMessage().contains("weights raw"), e.getMessage());
     }
 
     /**

@@ -112,7 +112,7 @@ class CheckpointStrictTest {
         refused(replaced("config", "\"depth\":1", "\"depth\":40"), "depth 40");
         refused(replaced("config", "\"height\":32", "\"height\":-32"), "an image of -32x32");
         refused(edited("config", o -> o.getAsJsonObject("model").addProperty("beta_start", 0.5)), "betas 0.5..0.02");
-        refused(replaced("config", "\"batch\":64", "\"batch\":0"), "out of range (--batch must be >= 1, got 0)");
+        refused(replaced("config", "\"batch\":64", "\"batch\":0"), "out of range (batch must be >= 1, got 0)");
         refused(replaced("config", "\"images\":10", "\"images\":-10"), "config.data.images is -10");
         refused(replaced("state", "\"position\":1", "\"position\":-1"), "state.position is -1, expected a non-negative integer");
         refused(replaced("state", "\"seed\":7", "\"seed\":8"), "its state has seed 8 but its config 7");

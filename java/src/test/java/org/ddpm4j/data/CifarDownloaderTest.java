@@ -153,7 +153,7 @@ class CifarDownloaderTest {
         try {
             if (System.getenv("DDPM_CIFAR_DIR") == null && System.getProperty("ddpm.home") == null) {
                 DataException e = assertThrows(DataException.class, () -> no.locate(null, s -> {}));
-                assertTrue(e.getMessage().contains("--download"), e.getMessage());
+                assertTrue(e.getMessage().contains("download to fetch it"), e.getMessage());
             }
             Path got = new CifarLocator(true, url, md5, cache).locate(cache.resolve("absent").toString(), s -> {});
             assertEquals(cache.resolve("cifar-10-batches-bin"), got);

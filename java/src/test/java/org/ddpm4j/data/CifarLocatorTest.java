@@ -37,7 +37,7 @@ class CifarLocatorTest {
 
         DataException e = assertThrows(DataException.class, () -> NO_DOWNLOAD.locate(null, Split.TEST, candidates, s2 -> {}));
         assertEquals("CIFAR-10 not found for the test split (" + tmp.resolve("nowhere") + " does not exist; " + file
-                + " is a file, not a folder; " + partial + " lacks test_batch.bin); pass --cifar-dir DIR, or --download to"
+                + " is a file, not a folder; " + partial + " lacks test_batch.bin); pass cifarDir DIR, or download to"
                 + " fetch it (about 170 MB)", e.getMessage());
     }
 

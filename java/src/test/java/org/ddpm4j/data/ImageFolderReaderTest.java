@@ -43,7 +43,7 @@ class ImageFolderReaderTest {
         image(dir.resolve("x/big.png"), 64, 48, 0xFFFFFF, "png");
         DataException e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir, 3, 32, 32, false));
         assertTrue(e.getMessage().contains("big.png") && e.getMessage().contains("64x48")
-                && e.getMessage().contains("32x32") && e.getMessage().contains("--resize"), e.getMessage());
+                && e.getMessage().contains("32x32") && e.getMessage().contains("resize to scale"), e.getMessage());
         ImageSet s = ImageFolderReader.read(dir, 3, 32, 32, true);
         assertEquals(1, s.size());
         byte[] px = new byte[3072];

@@ -67,7 +67,7 @@ class SamplerFeaturesTest {
     void ddpmTakesEveryStepOnly() {
         SampleOptions o = new SampleOptions(2, 3, -1, 0, 2).withSampler(SamplerKind.DDPM, 10, 0, false);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> sample(CFG, 2, o, null, 2));
-        assertTrue(e.getMessage().contains("--sampling-steps 10 needs --sampler ddim"), e.getMessage());
+        assertTrue(e.getMessage().contains("samplingSteps 10 needs sampler ddim"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new SampleOptions(2, 3, -1, 0, 2).withSampler(SamplerKind.DDPM, 0, 0.5, false));
         assertEquals(40, Sampler.timesteps(new SampleOptions(1, 0, -1, 0, 2), 40).length);
         assertEquals(40, Sampler.timesteps(ddim(1, 0, 0), 40).length, "DDIM's default 50 steps, at most T");

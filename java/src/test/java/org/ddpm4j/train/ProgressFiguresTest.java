@@ -68,6 +68,6 @@ class ProgressFiguresTest {
         TrainingDivergedException e = assertThrows(TrainingDivergedException.class,
                 () -> g.accept(4, new float[] {3f, Float.NaN}));
         assertEquals(5, e.step());
-        assertEquals("training diverged: the loss of step 5 is NaN (step 4: 3.000); try a smaller --lr than 10", e.getMessage());
+        assertEquals("training diverged: the loss of step 5 is NaN (step 4: 3.000); try a smaller lr than 10", e.getMessage());
     }
 }

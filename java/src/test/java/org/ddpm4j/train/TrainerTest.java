@@ -12,6 +12,8 @@ import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.optim.AdamConfig;
+import org.ddpm4j.setting.InvalidSettingException;
+import org.ddpm4j.setting.Setting;
 import org.ddpm4j.testing.TestData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -111,7 +113,8 @@ class TrainerTest {
         assertThrows(IllegalArgumentException.class, () -> settings(4, -1, 1, 0, 0));
         assertThrows(IllegalArgumentException.class, () -> settings(4, 1e-3, 0, 0, 0));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> settings(4, Double.NaN, 1, 0, 0));
-        assertTrue(e.getMessage().contains("--lr"), e.getMessage());
+        assertEquals(Setting.LR, assertInstanceOf(InvalidSettingException.class, e).setting(), e.getMessage());
+        assertEquals("lr must be a positive number, got NaN", e.getMessage());
     }
 
     @Test
