@@ -2,6 +2,7 @@ package org.ddpm4j.cli;
 
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import org.ddpm4j.api.Compute;
 import org.ddpm4j.api.DiffusionModel;
 import org.ddpm4j.api.LoadOptions;
 import picocli.CommandLine.Command;
@@ -23,7 +24,7 @@ public final class ExportCommand implements Callable<Integer> {
     Path out;
 
     @Mixin WeightChoiceOptions choice;
-    @Mixin CommonOptions common;
+    @Mixin DebugOption debug;
 
     ExportCommand(Io io) {
         this.io = io;
@@ -31,7 +32,8 @@ public final class ExportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (DiffusionModel m = DiffusionModel.load(from, common.compute(), LoadOptions.defaults().withWeights(choice.weights))) {
+        // Compute.cpu() is never opened: reading and writing weights happen on the host.
+        try (DiffusionModel m = DiffusionModel.load(from, Compute.cpu(), LoadOptions.defaults().withWeights(choice.weights))) {
             m.exportSafetensors(out);
             io.out().println("exported " + from + " (" + m.info().weights().label() + " weights) to " + out);
         }

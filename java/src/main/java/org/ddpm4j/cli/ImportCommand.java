@@ -2,6 +2,7 @@ package org.ddpm4j.cli;
 
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import org.ddpm4j.api.Compute;
 import org.ddpm4j.api.DiffusionModel;
 import org.ddpm4j.api.ModelInfo;
 import picocli.CommandLine.Command;
@@ -25,7 +26,7 @@ public final class ImportCommand implements Callable<Integer> {
     boolean force;
 
     @Mixin WeightsOptions weights;
-    @Mixin CommonOptions common;
+    @Mixin DebugOption debug;
 
     ImportCommand(Io io) {
         this.io = io;
@@ -33,7 +34,8 @@ public final class ImportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (DiffusionModel m = DiffusionModel.load(from, common.compute(), weights.loadOptions(null))) {
+        // Compute.cpu() is never opened: reading and writing weights happen on the host.
+        try (DiffusionModel m = DiffusionModel.load(from, Compute.cpu(), weights.loadOptions(null))) {
             m.saveCheckpoint(out, force);
             ModelInfo i = m.info();
             io.out().println("imported " + from + " (" + i.describe() + ", " + i.parameters() + " parameters, "

@@ -32,6 +32,10 @@ class CliErrorTest {
         fails("Unmatched argument", "nosuchcommand");
         fails("--precision must be fp32, tf32 or bf16, got 'fp16'", "bench", "--precision", "fp16");
         fails("--tf32 contradicts --precision fp32", "bench", "--tf32", "--precision", "fp32", "--device", "cpu");
+        // export and import run no model: a device or precision would be silently ignored, so they are not options
+        fails("Unknown options: '--device', 'cuda'", "export", "--from", "a.ckpt", "--out", "a.safetensors", "--device", "cuda");
+        fails("Unknown options: '--precision', 'bf16'", "import", "--from", "a.safetensors", "--out", "a.ckpt", "--precision", "bf16");
+        fails("--log-every must be in [1, 4096], got 5000", "train", "--log-every", "5000", "--out", "run");
     }
 
     /**
@@ -119,7 +123,10 @@ class CliErrorTest {
             Cli.Result r = Cli.run(cmd, "--help");
             assertEquals(0, r.code(), r.toString());
             assertTrue(r.out().contains("Usage: ddpm " + cmd), r.toString());
-            assertTrue(r.out().contains("--seed") && r.out().contains("--device"), cmd + " takes the common options");
+            boolean runsAModel = !cmd.equals("export") && !cmd.equals("import");
+            assertEquals(runsAModel, r.out().contains("--seed") && r.out().contains("--device"),
+                    cmd + (runsAModel ? " takes the common options" : " runs no model, so it takes no --device"));
+            assertTrue(r.out().contains("--debug"), r.toString());
         }
         Cli.Result r = Cli.run("--help");
         assertEquals(0, r.code());
