@@ -1,34 +1,24 @@
 package org.ddpm4j.backend;
 
-import org.ddpm4j.setting.NamesSettings;
 import org.ddpm4j.setting.SettingText;
+import org.ddpm4j.setting.UserFacingException;
 
 /** The requested backend cannot run here; the message says why in one line. */
-public class BackendUnavailableException extends RuntimeException implements NamesSettings {
-    private final transient SettingText settingText;
-
+public class BackendUnavailableException extends UserFacingException {
     public BackendUnavailableException(String message) {
-        super(message);
-        this.settingText = null;
+        super(message, null);
     }
 
     public BackendUnavailableException(String message, Throwable cause) {
         super(message, cause);
-        this.settingText = null;
     }
 
     /** A message that names settings, e.g. {@code SettingText.of("...; use ", Setting.RESIZE, " to scale images")}. */
     public BackendUnavailableException(SettingText text) {
-        this(text, null);
+        super(text, null);
     }
 
     public BackendUnavailableException(SettingText text, Throwable cause) {
-        super(text.toString(), cause);
-        this.settingText = text;
-    }
-
-    @Override
-    public SettingText settingText() {
-        return settingText;
+        super(text, cause);
     }
 }
