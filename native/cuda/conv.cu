@@ -148,9 +148,14 @@ void ConvEngine::prepare(const char* op, const ConvShape& s, Plan& p, Dir d) {
   cudnnMathType_t math = CUDNN_FMA_MATH;
   float ms = -1.0f;
   bool found = false;
-  const char* how = find_ ? "find" : "heuristic";
-  // Find first (when enabled), then the heuristics, each filtered by pick().
-  for (int attempt = find_ ? 0 : 1; attempt < 2 && !found; ++attempt) {
+  // Find (benchmark) only for a batch larger than any searched for this
+  // geometry and direction; the heuristics otherwise, or when the search
+  // offers nothing pick() accepts.
+  int& searched = searched_n_[{s.geometry(), static_cast<int>(d)}];
+  const bool search = find_ && s.N > searched;
+  if (search) searched = s.N;
+  const char* how = search ? "find" : find_ ? "heuristic, smaller batch than the one searched" : "heuristic";
+  for (int attempt = search ? 0 : 1; attempt < 2 && !found; ++attempt) {
     if (attempt == 1) how = "heuristic";
     if (d == kFwd) {
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];

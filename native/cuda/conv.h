@@ -44,6 +44,8 @@ struct ConvShape {
   bool operator<(const ConvShape& o) const {
     return std::tie(N, C, H, W, K, R, pad, stride) < std::tie(o.N, o.C, o.H, o.W, o.K, o.R, o.pad, o.stride);
   }
+  // The shape without the batch: the key under which searches are remembered.
+  std::tuple<int, int, int, int, int, int, int> geometry() const { return std::tie(C, H, W, K, R, pad, stride); }
   std::string str() const;
 };
 
@@ -87,6 +89,11 @@ class ConvEngine {
   cudnnHandle_t handle_ = nullptr;
   GrowBuffer ws_;  // the workspace, grown to the largest an algorithm asked for
   std::map<ConvShape, std::unique_ptr<Plan>> plans_;
+  // Per (geometry, direction): the largest batch whose algorithm was found by
+  // benchmarking. A smaller batch of the same geometry (an epoch's last,
+  // partial batch; a sampler's remainder chunk) takes cuDNN's heuristics: a
+  // shape seen once an epoch does not repay a search that costs seconds.
+  std::map<std::pair<std::tuple<int, int, int, int, int, int, int>, int>, int> searched_n_;
   GrowBuffer wscratch_[2];
 };
 
