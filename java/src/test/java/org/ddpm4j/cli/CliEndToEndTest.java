@@ -21,7 +21,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The CLI end to end on the CPU with the real data, at a tiny size: train, resume, sample, export, import, finetune. */
+/**
+ * The CLI end to end on the CPU with the synthetic CIFAR-10 folder, at a tiny size: train, resume, sample, export, import,
+ * finetune.
+ */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class CliEndToEndTest {
     @TempDir
@@ -65,7 +68,7 @@ class CliEndToEndTest {
     void trainWritesCheckpointLogCurveAndGrids() throws Exception {
         Path run = dir.resolve("base");
         Cli.Result r = ok(tiny("train", "--out", run.toString(), "--limit", "48", "--epochs", "2", "--sample-every", "1",
-                "--cifar-dir", TestData.cifarDir().toString(), "--progress", "plain", "--seed", "3"));
+                "--cifar-dir", TestData.syntheticCifar().toString(), "--progress", "plain", "--seed", "3"));
         assertTrue(r.out().contains("checkpoint: " + run.resolve("model.ckpt")), r.toString());
         assertTrue(r.err().contains("epoch 1/2 done") && r.err().contains("epoch 2/2 done"), r.toString());
         assertEquals(6, Files.readAllLines(run.resolve("loss.jsonl")).size(), "48 images / 16 = 3 steps x 2 epochs");
@@ -89,7 +92,7 @@ class CliEndToEndTest {
         assertEquals(2, r.code(), r.toString());
         assertTrue(r.err().contains("--batch 8 (the run has 16): a resumed run keeps its checkpoint's settings"), r.toString());
         ok("train", "--out", run.toString(), "--resume", "--epochs", "3", "--sample-every", "0", "--device", "cpu",
-                "--cifar-dir", TestData.cifarDir().toString());
+                "--cifar-dir", TestData.syntheticCifar().toString());
         assertEquals(9, Files.readAllLines(run.resolve("loss.jsonl")).size());
         assertEquals(9, CheckpointFile.read(run.resolve("model.ckpt")).progress().globalStep());
     }
@@ -139,13 +142,13 @@ class CliEndToEndTest {
         String before = sha(base);
         long modified = Files.getLastModifiedTime(base).toMillis();
         Cli.Result r = ok("finetune", "--from", base.toString(), "--class", "ship", "--out", run.toString(), "--steps", "4",
-                "--sample-every", "0", "--device", "cpu", "--cifar-dir", TestData.cifarDir().toString());
-        assertTrue(r.err().contains("class ship, 5,000 images"), r.toString());
+                "--sample-every", "0", "--device", "cpu", "--cifar-dir", TestData.syntheticCifar().toString());
+        assertTrue(r.err().contains("class ship, " + TestData.SYNTHETIC_TRAIN_PER_CLASS + " images"), r.toString());
         assertEquals(before, sha(base), "the base checkpoint's bytes are unchanged");
         assertEquals(modified, Files.getLastModifiedTime(base).toMillis());
         Checkpoint b = CheckpointFile.read(base), f = CheckpointFile.read(run.resolve("model.ckpt"));
         assertEquals("ship", f.meta().data().className());
-        assertEquals(5000, f.meta().images());
+        assertEquals(TestData.SYNTHETIC_TRAIN_PER_CLASS, f.meta().images());
         assertEquals(3e-4, f.meta().training().adam().lr(), "the notebook's fine-tuning learning rate");
         assertEquals(10, f.meta().training().epochs());
         assertEquals(base.toAbsolutePath().normalize().toString(), f.meta().finetunedFrom());

@@ -67,9 +67,9 @@ class CliErrorTest {
         fails("--threads must be >= 0, got -3", "info", "--threads", "-3");
         fails("--iters must be >= 1, got 0", "bench", "--base-width", "2", "--batch", "2", "--iters", "0", "--device", "cpu");
         fails("CIFAR-10 images are 3x32x32 but the model is 3x64x64", "train", "--image-size", "64", "--base-width", "2",
-                "--out", out, "--cifar-dir", TestData.cifarDir().toString(), "--device", "cpu");
+                "--out", out, "--cifar-dir", TestData.syntheticCifar().toString(), "--device", "cpu");
         fails("unknown class 'unicorn'; the classes are: airplane", "train", "--class", "unicorn", "--base-width", "2",
-                "--out", out, "--cifar-dir", TestData.cifarDir().toString(), "--device", "cpu");
+                "--out", out, "--cifar-dir", TestData.syntheticCifar().toString(), "--device", "cpu");
         fails("--resume, --force are mutually exclusive", "train", "--resume", "--force", "--out", out);
         fails("finetune needs --class NAME", "finetune", "--from", out, "--device", "cpu");
     }
@@ -93,7 +93,7 @@ class CliErrorTest {
         Path trainOnly = Files.createDirectory(dir.resolve("train-only"));
         for (String f : new String[] {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
                 "data_batch_5.bin", "batches.meta.txt"}) {
-            Files.createSymbolicLink(trainOnly.resolve(f), TestData.cifarDir().resolve(f));
+            Files.createSymbolicLink(trainOnly.resolve(f), TestData.syntheticCifar().resolve(f));
         }
         fails("lacks test_batch.bin", "train", "--split", "test", "--cifar-dir", trainOnly.toString(), "--base-width", "2",
                 "--out", dir.resolve("r5").toString(), "--device", "cpu");

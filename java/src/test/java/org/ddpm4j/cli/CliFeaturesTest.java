@@ -9,6 +9,7 @@ import org.ddpm4j.checkpoint.Checkpoint;
 import org.ddpm4j.checkpoint.CheckpointFile;
 import org.ddpm4j.diffusion.NoiseSchedule;
 import org.ddpm4j.testing.Cli;
+import org.ddpm4j.testing.TestData;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -45,7 +46,8 @@ class CliFeaturesTest {
     @Order(1)
     void trainsAConditionalCosineModelWithAnEma() {
         String[] a = {"train", "--out", dir.resolve("cond").toString(), "--conditional", "--schedule", "cosine", "--ema-decay",
-                "0.99", "--cond-drop", "0.2", "--steps", "6", "--limit", "96", "--sample-every", "0", "--progress", "none"};
+                "0.99", "--cond-drop", "0.2", "--steps", "6", "--limit", "96", "--sample-every", "0", "--progress", "none", "--cifar-dir",
+                TestData.syntheticCifar().toString()};
         String[] all = new String[a.length + TINY.length];
         System.arraycopy(a, 0, all, 0, a.length);
         System.arraycopy(TINY, 0, all, a.length, TINY.length);
@@ -123,7 +125,7 @@ class CliFeaturesTest {
         // A model without an EMA or classes.
         Path plain = dir.resolve("plain");
         String[] a = {"train", "--out", plain.toString(), "--ema-decay", "0", "--steps", "1", "--limit", "16", "--sample-every",
-                "0", "--progress", "none"};
+                "0", "--progress", "none", "--cifar-dir", TestData.syntheticCifar().toString()};
         String[] all = new String[a.length + TINY.length];
         System.arraycopy(a, 0, all, 0, a.length);
         System.arraycopy(TINY, 0, all, a.length, TINY.length);

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The command-line failures a new user hit (issue 11): each row of that table as a test, on a
- * tiny model (base 4, T = 40) and a few real CIFAR-10 images.
+ * tiny model (base 4, T = 40) and a few images of the synthetic CIFAR-10 folder.
  */
 class CliReliabilityTest {
     @TempDir
@@ -46,7 +46,7 @@ class CliReliabilityTest {
      */
     static String[] train(Path out, String... rest) {
         List<String> r = List.of(rest);
-        List<String> a = new ArrayList<>(List.of("train", "--out", out.toString(), "--cifar-dir", TestData.cifarDir().toString()));
+        List<String> a = new ArrayList<>(List.of("train", "--out", out.toString(), "--cifar-dir", TestData.syntheticCifar().toString()));
         a.addAll(DEVICE);
         for (int i = 0; i < MODEL.size() && !r.contains("--resume"); i += 2) {
             if (!r.contains(MODEL.get(i))) a.addAll(MODEL.subList(i, i + 2));
@@ -116,7 +116,7 @@ class CliReliabilityTest {
         Path run = dir.resolve("base");
         ok(train(run, "--epochs", "1"));
         Cli.Result r = fails(args("finetune", "--from", run.resolve("model.ckpt").toString(), "--class", "ship", "--limit", "16",
-                "--time-table", "notebook", "--out", dir.resolve("ft").toString(), "--cifar-dir", TestData.cifarDir().toString()));
+                "--time-table", "notebook", "--out", dir.resolve("ft").toString(), "--cifar-dir", TestData.syntheticCifar().toString()));
         assertTrue(r.err().contains("--time-table does not apply to finetune"), r.toString());
         assertFalse(Files.exists(dir.resolve("ft")), "no run folder left behind");
     }

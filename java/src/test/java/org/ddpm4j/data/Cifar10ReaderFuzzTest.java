@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 import org.ddpm4j.testing.ReaderFuzzing;
+import org.ddpm4j.testing.TestData;
 
 /**
  * Coverage-guided fuzzing of the CIFAR-10 reader (Jazzer). An input is a
@@ -18,9 +19,6 @@ import org.ddpm4j.testing.ReaderFuzzing;
 public class Cifar10ReaderFuzzTest extends ReaderFuzzing {
     static final String META = "batches.meta.txt";
     static final String BATCH = "data_batch_1.bin";
-    static final List<String> NAMES = List.of("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-            "ship", "truck");
-
     @Override
     public void check(byte[] input) {
         int nul = 0;
@@ -44,7 +42,7 @@ public class Cifar10ReaderFuzzTest extends ReaderFuzzing {
     private static void checkBatch(byte[] batch) {
         ImageSet s;
         try {
-            s = Cifar10Reader.decode(NAMES, List.of(BATCH), List.of(batch));
+            s = Cifar10Reader.decode(TestData.CIFAR_CLASSES, List.of(BATCH), List.of(batch));
         } catch (DataException e) {
             assertRefusal(e, BATCH);
             return;

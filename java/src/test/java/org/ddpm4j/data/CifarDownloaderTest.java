@@ -17,6 +17,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.zip.GZIPOutputStream;
+import org.ddpm4j.testing.TestData;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -36,7 +37,7 @@ class CifarDownloaderTest {
             tarEntry(gz, "cifar-10-batches-bin/", new byte[0], '5');
             tarEntry(gz, "cifar-10-batches-bin/readme.html", "<html/>".getBytes(StandardCharsets.UTF_8), '0');
             tarEntry(gz, "cifar-10-batches-bin/batches.meta.txt",
-                    String.join("\n", Cifar10ReaderTest.NAMES).concat("\n").getBytes(StandardCharsets.UTF_8), '0');
+                    String.join("\n", TestData.CIFAR_CLASSES).concat("\n").getBytes(StandardCharsets.UTF_8), '0');
             for (String f : Cifar10Reader.allFiles()) {
                 if (!f.endsWith(".bin")) continue;
                 byte[] b = new byte[2 * 3073];

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import org.ddpm4j.testing.TestData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -16,7 +17,7 @@ class CifarLocatorTest {
     /** A CIFAR-10 folder of 2 records per batch file, without {@code test_batch.bin}. */
     static Path withoutTestBatch(Path dir) throws IOException {
         Files.createDirectories(dir);
-        Files.writeString(dir.resolve(Cifar10Reader.META_FILE), String.join("\n", Cifar10ReaderTest.NAMES) + "\n");
+        Files.writeString(dir.resolve(Cifar10Reader.META_FILE), String.join("\n", TestData.CIFAR_CLASSES) + "\n");
         for (String f : Cifar10Reader.TRAIN_FILES) {
             byte[] b = new byte[2 * Cifar10Reader.RECORD_BYTES];
             b[Cifar10Reader.RECORD_BYTES] = 7;
@@ -70,7 +71,7 @@ class CifarLocatorTest {
     @Test
     void classNamesMustBeTenDistinctUtf8Lines(@TempDir Path tmp) throws IOException {
         Path meta = tmp.resolve(Cifar10Reader.META_FILE);
-        Files.writeString(meta, String.join("\n", Cifar10ReaderTest.NAMES).replace("truck", "cat"));
+        Files.writeString(meta, String.join("\n", TestData.CIFAR_CLASSES).replace("truck", "cat"));
         DataException e = assertThrows(DataException.class, () -> Cifar10Reader.readClassNames(meta));
         assertTrue(e.getMessage().contains("lists a class name twice"), e.getMessage());
         Files.write(meta, new byte[] {'c', 'a', (byte) 0xff, 't'});

@@ -52,9 +52,10 @@ class GpuBackendTest {
     @Test
     void trainResumeAndSampleOnCuda(@TempDir Path dir) throws Exception {
         String[] common = {"--device", "cuda", "--base-width", "8", "--timesteps", "100", "--batch", "64",
-                "--cifar-dir", TestData.cifarDir().toString(), "--progress", "plain", "--sample-every", "0"};
+                "--cifar-dir", TestData.syntheticCifar().toString(), "--progress", "plain", "--sample-every", "0"};
         Path run = dir.resolve("run");
-        Cli.Result r = Cli.run(concat(new String[] {"train", "--out", run.toString(), "--steps", "300"}, common));
+        // The synthetic folder's 500 training images make 8 steps an epoch: --steps ends the run, not --epochs.
+        Cli.Result r = Cli.run(concat(new String[] {"train", "--out", run.toString(), "--steps", "300", "--epochs", "100"}, common));
         assertEquals(0, r.code(), r.toString());
         var ck = CheckpointFile.read(run.resolve("model.ckpt"));
         assertEquals(300, ck.progress().globalStep());
@@ -67,7 +68,7 @@ class GpuBackendTest {
         }
         assertTrue(last < 0.5 * first, "loss falls on CUDA: " + first + " -> " + last);
         r = Cli.run("train", "--out", run.toString(), "--resume", "--steps", "320", "--device", "cuda",
-                "--cifar-dir", TestData.cifarDir().toString());
+                "--cifar-dir", TestData.syntheticCifar().toString());
         assertEquals(0, r.code(), r.toString());
         assertEquals(320, org.ddpm4j.train.LossLog.read(run.resolve("loss.jsonl")).size());
         try (Backend be = Backends.open(Device.CUDA, 0, null, Precision.FP32)) {

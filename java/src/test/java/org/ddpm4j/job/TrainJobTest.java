@@ -35,7 +35,7 @@ class TrainJobTest {
     }
 
     static DataSpec ships(int limit) {
-        return DataSpec.cifar(TestData.cifarDir().toString(), Split.TRAIN).withClass("ship").withLimit(limit);
+        return DataSpec.cifar(TestData.syntheticCifar().toString(), Split.TRAIN).withClass("ship").withLimit(limit);
     }
 
     static String sha(Path f) throws Exception {

@@ -14,13 +14,13 @@ class SamplerTest {
     static final UNetConfig CFG = TestData.tiny(30);
     static float[] params;
 
-    /** Weights with some structure: init plus a few training steps on real images. */
+    /** Weights with some structure: init plus a few training steps on synthetic images. */
     @BeforeAll
     static void weights() {
         try (Backend be = Backends.cpu(2); UNet net = be.createUNet(CFG, 8)) {
             net.init(5);
             byte[] px = new byte[8 * 3072];
-            var data = TestData.train();
+            var data = TestData.syntheticImages(8, 5);
             for (int i = 0; i < 8; i++) data.copyImage(i, px, i * 3072);
             for (int s = 0; s < 5; s++) net.trainStep(px, null, 8, org.ddpm4j.optim.AdamConfig.withLr(1e-3), 5, s);
             params = net.params(null);

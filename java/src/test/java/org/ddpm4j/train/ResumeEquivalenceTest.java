@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * On the CPU, N steps in one go and N/2 + checkpoint + resume + N/2 give the same
  * parameters, Adam state, BatchNorm statistics and losses bit for bit. The data is
- * 40 real ship images in batches of 16 (3 steps per epoch, the last one of 8), so
+ * 40 ship images of the synthetic CIFAR-10 folder in batches of 16 (3 steps per epoch, the last one of 8), so
  * the runs cross epoch boundaries and the resume lands mid-epoch.
  */
 class ResumeEquivalenceTest {
@@ -32,7 +32,7 @@ class ResumeEquivalenceTest {
     static TrainJob.Request request(Path dir, long maxSteps, Checkpoint resume) {
         UNetConfig cfg = TestData.tiny(100);
         TrainSettings s = TrainerTest.settings(16, 1e-3, 5, maxSteps, 11);
-        DataSpec data = DataSpec.cifar(TestData.cifarDir().toString(), Split.TRAIN).withClass("ship").withLimit(40);
+        DataSpec data = DataSpec.cifar(TestData.syntheticCifar().toString(), Split.TRAIN).withClass("ship").withLimit(40);
         return new TrainJob.Request(cfg, s, data, CifarLocator.defaults(), dir, resume, false, Progress.Mode.NONE, null, null);
     }
 
@@ -66,7 +66,8 @@ class ResumeEquivalenceTest {
         Checkpoint at;
         try (Backend be = Backends.cpu(2)) {
             // A log interval of 1 step lets a loss sink see step 3 and ask to stop, as the Ctrl-C hook would.
-            org.ddpm4j.data.ImageSet ships = org.ddpm4j.data.ClassSelector.select(TestData.train(), "ship").first(40);
+            org.ddpm4j.data.ImageSet ships = org.ddpm4j.data.ClassSelector.select(
+                    org.ddpm4j.data.Cifar10Reader.read(TestData.syntheticCifar(), Split.TRAIN), "ship").first(40);
             TrainSettings s = TrainerTest.settings(16, 1e-3, 5, N, 11).withLogEvery(1);
             StopSignal stop = new StopSignal();
             try (org.ddpm4j.model.UNet net = be.createUNet(TestData.tiny(100), 16)) {
