@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import org.ddpm4j.backend.Backend;
 import org.ddpm4j.checkpoint.Checkpoint;
 import org.ddpm4j.checkpoint.CheckpointMeta;
@@ -75,6 +76,7 @@ public final class Trainer {
     private Compute compute = Compute.auto();
     private TrainingListener listener;
     private PrintStream log = System.err;
+    private Function<Setting, String> settingNames = Setting::javaName;
     private Long setupSince;
     private boolean trained;
 
@@ -273,7 +275,18 @@ public final class Trainer {
 
     /** Where the run says what it does (the model, the data, warnings, the time breakdown); default System.err. */
     public Trainer log(PrintStream out) {
-        return set(() -> this.log = out);
+        return log(out, Setting::javaName);
+    }
+
+    /**
+     * Lines to {@code out}, naming settings with {@code settingNames} (e.g. {@link Setting#flag} for a command
+     * line); also the wording of {@link TrainingResult#endReason} and run.json.
+     */
+    public Trainer log(PrintStream out, Function<Setting, String> settingNames) {
+        return set(() -> {
+            this.log = out;
+            this.settingNames = settingNames;
+        });
     }
 
     public Trainer listener(TrainingListener l) {
@@ -331,7 +344,7 @@ public final class Trainer {
                 case RESUME -> resumedRun();
             };
             try (Backend be = compute.open()) {
-                return result(TrainJob.run(be, req, log, stop, since));
+                return result(TrainJob.run(be, req, log, stop, since, settingNames));
             }
         });
     }

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
 import org.ddpm4j.backend.Backend;
 import org.ddpm4j.checkpoint.AtomicFiles;
 import org.ddpm4j.checkpoint.Checkpoint;
@@ -129,12 +130,16 @@ public final class TrainJob {
      * @param steadyImagesPerSecond images/s of the steps after warm-up (training phase only)
      * @param steadyEpochImagesPerSecond images/s of the complete epochs after the invocation's first, over their
      *     wall time (checkpoints and loss reads included, sample grids not); NaN with fewer than two
-     * @param endReason which limit ends the run ("the end of epoch 2 (--epochs 2, ...)", "--steps 300 ...")
+     * @param endReason which limit ends the run ("the end of epoch 2 (--epochs 2, ...)", "--steps 300 ...") in the
+     *     run's wording of settings
      * @param stopped true when a stop request (Ctrl-C) ended it early
      */
     public record Result(TrainingState end, long stepsTrained, double seconds, double firstLoss, double lastLoss,
                          int window, RunFiles files, List<Path> grids, TimeBreakdown times, double steadyImagesPerSecond,
                          double steadyEpochImagesPerSecond, String endReason, boolean stopped) {}
+
+    /** How the lines a run prints (and run.json) name settings: the command line's flags unless told otherwise. */
+    public static final Function<Setting, String> FLAGS = Setting::flag;
 
     /** A checkpoint to resume from and the file it was read from. */
     public record Resumable(Checkpoint checkpoint, Path file) {}
@@ -151,14 +156,16 @@ public final class TrainJob {
     }
 
     public static Result run(Backend backend, Request req, PrintStream log) {
-        return run(backend, req, log, new StopSignal(), System.nanoTime());
+        return run(backend, req, log, new StopSignal(), System.nanoTime(), FLAGS);
     }
 
     /**
      * @param stop ends training after the current step (with a checkpoint) when requested
      * @param setupSinceNanos when the work leading to this run began (System.nanoTime()), for the time breakdown
+     * @param names how the lines printed on {@code log}, the end reason and run.json name settings
      */
-    public static Result run(Backend backend, Request req, PrintStream log, StopSignal stop, long setupSinceNanos) {
+    public static Result run(Backend backend, Request req, PrintStream log, StopSignal stop, long setupSinceNanos,
+                             Function<Setting, String> names) {
         RunFiles files = new RunFiles(req.outDir());
         boolean newTable = req.resumeFrom() == null && req.initial() == null;
         if (newTable && req.settings().timeTable() == TimeTable.NOTEBOOK && req.model().timesteps() % 2 != 0) {
@@ -172,14 +179,15 @@ public final class TrainJob {
         OutputFolder folder = OutputFolder.prepare(req.outDir(), "the run folder");
         try {
             removeStaleTemporaries(files);
-            return train(backend, req, log, stop, setupSinceNanos, files);
+            return train(backend, req, log, stop, setupSinceNanos, files, names);
         } catch (RuntimeException | Error e) {
             folder.removeIfUnused();
             throw e;
         }
     }
 
-    private static Result train(Backend backend, Request req, PrintStream log, StopSignal stop, long setupSince, RunFiles files) {
+    private static Result train(Backend backend, Request req, PrintStream log, StopSignal stop, long setupSince, RunFiles files,
+                                Function<Setting, String> names) {
         UNetConfig cfg = req.model();
         TrainSettings s = req.settings();
         LoadedData loaded = DataSources.load(req.data(), req.memory(), cfg.inChannels(), cfg.height(), cfg.width(), req.cifar(),
@@ -190,8 +198,8 @@ public final class TrainJob {
                     + " images, " + loaded.spec().describe() + " now has " + images);
         }
         if (req.resumeFrom() == null && s.batch() > images) {
-            log.printf(Locale.ROOT, "warning: --batch %d is more than the %,d images; training with batches of %d%n",
-                    s.batch(), images, images);
+            log.println(SettingText.of("warning: ", Setting.BATCH, String.format(Locale.ROOT,
+                    " %d is more than the %,d images; training with batches of %d", s.batch(), images, images)).render(names));
             s = s.withBatch(images);  // the same batches; the model's memory is sized for them
         }
         cfg = conditionalOn(cfg, loaded);
@@ -222,13 +230,13 @@ public final class TrainJob {
             log.printf(Locale.ROOT, "backend: %s (%s, %d threads, %s), %.1f MiB; output: %s%n", backend.name(), backend.deviceName(),
                     backend.threads(), backend.precision().id(), net.backendBytes() / 1048576.0, req.outDir());
             if (start.globalStep() >= end) {
-                log.printf(Locale.ROOT, "nothing to do: the run is at step %d of %d (raise --epochs or --steps to train further)%n",
-                        start.globalStep(), end);
+                log.println(SettingText.of("nothing to do: the run is at step " + start.globalStep() + " of " + end + " (raise ",
+                        Setting.EPOCHS, " or ", Setting.STEPS, " to train further)").render(names));
                 return new Result(start, 0, 0, Double.NaN, Double.NaN, 0, files, grids, times, Double.NaN, Double.NaN,
-                        trainer.finalStepReason(), false);
+                        trainer.finalStepReason().render(names), false);
             }
             if (start.globalStep() > 0) log.printf(Locale.ROOT, "resuming at step %d (epoch %d, batch %d)%n", start.globalStep(), start.epoch() + 1, start.position());
-            log.printf(Locale.ROOT, "training to step %d: %s%n", end, trainer.finalStepReason());
+            log.printf(Locale.ROOT, "training to step %d: %s%n", end, trainer.finalStepReason().render(names));
             FirstLast fl = new FirstLast((int) Math.max(1, Math.min(50, (end - start.globalStep()) / 2)));
             long t0 = System.nanoTime();
             times.add(Phase.SETUP, t0 - setupSince);
@@ -249,10 +257,12 @@ public final class TrainJob {
             boolean stopped = stop.requested() && reached.globalStep() < end;
             Result r = new Result(reached, reached.globalStep() - start.globalStep(), seconds, fl.first(), fl.last(), fl.n,
                     files, grids, times, trainer.steadyImagesPerSecond(), trainer.steadyEpochImagesPerSecond(),
-                    trainer.finalStepReason(), stopped);
+                    trainer.finalStepReason().render(names), stopped);
             writeRunJson(files, r, req, meta, kind, backend, net.numParams(), loaded, start, log::println);
             log.println(times.line());
-            if (stopped) log.printf(Locale.ROOT, "stopped at step %d; resume with --resume%n", reached.globalStep());
+            if (stopped) {
+                log.println(SettingText.of("stopped at step " + reached.globalStep() + "; resume with ", Setting.RESUME).render(names));
+            }
             return r;
         }
     }

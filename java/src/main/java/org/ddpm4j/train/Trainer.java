@@ -7,6 +7,8 @@ import org.ddpm4j.data.Batch;
 import org.ddpm4j.data.BatchLoader;
 import org.ddpm4j.data.ImageSet;
 import org.ddpm4j.model.UNet;
+import org.ddpm4j.setting.Setting;
+import org.ddpm4j.setting.SettingText;
 import org.ddpm4j.train.TimeBreakdown.Phase;
 
 /**
@@ -90,15 +92,16 @@ public final class Trainer {
     }
 
     /** Which limit ends the run, e.g. "the end of epoch 2 (--epochs 2)" or "--steps 300 (in epoch 1)". */
-    public String finalStepReason() {
+    public SettingText finalStepReason() {
         long all = (long) settings.epochs() * perEpoch;
         if (settings.maxSteps() > 0 && settings.maxSteps() < all) {
-            return String.format(Locale.ROOT, "--steps %d (in epoch %d of %d)", settings.maxSteps(),
-                    settings.maxSteps() / perEpoch + 1, settings.epochs());
+            return SettingText.of(Setting.STEPS, String.format(Locale.ROOT, " %d (in epoch %d of %d)", settings.maxSteps(),
+                    settings.maxSteps() / perEpoch + 1, settings.epochs()));
         }
-        String beyond = settings.maxSteps() > all ? String.format(Locale.ROOT, "; --steps %d is beyond it", settings.maxSteps()) : "";
-        return String.format(Locale.ROOT, "the end of epoch %d (--epochs %d, %d steps each)%s", settings.epochs(),
-                settings.epochs(), perEpoch, beyond);
+        SettingText beyond = settings.maxSteps() > all
+                ? SettingText.of("; ", Setting.STEPS, " " + settings.maxSteps() + " is beyond it") : SettingText.of();
+        return SettingText.of("the end of epoch " + settings.epochs() + " (", Setting.EPOCHS,
+                String.format(Locale.ROOT, " %d, %d steps each)", settings.epochs(), perEpoch), beyond);
     }
 
     /** Images per second of the steps after warm-up, over the time spent in them (training phase only). */

@@ -56,6 +56,7 @@ class TrainerApiTest {
         assertEquals(9, r.endStep(), "24 images in batches of 8: 3 steps x 3 epochs");
         assertEquals(9, r.stepsTrained());
         assertFalse(r.stopped());
+        assertEquals("the end of epoch 3 (epochs 3, 3 steps each)", r.endReason(), "settings named as the API names them");
         assertEquals(0, heard.firstStep);
         assertEquals(9, heard.losses.size());
         List<LossLog.Entry> log = LossLog.read(r.lossLog());

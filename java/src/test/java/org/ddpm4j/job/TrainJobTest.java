@@ -98,7 +98,7 @@ class TrainJobTest {
         TrainJob.Result r;
         try (Backend be = Backends.cpu(2)) {
             r = TrainJob.run(be, new TrainJob.Request(cfg, s, ships(32), CifarLocator.defaults(), dir, null, false,
-                    Progress.Mode.PLAIN, null, null), log, stop, System.nanoTime());
+                    Progress.Mode.PLAIN, null, null), log, stop, System.nanoTime(), TrainJob.FLAGS);
         }
         double after = (System.nanoTime() - requestedAt[0]) / 1e9;
         String text = bytes.toString(StandardCharsets.UTF_8);
