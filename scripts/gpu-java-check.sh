@@ -76,6 +76,25 @@ step "ddpm sample --precision $P on CUDA: 100 images from the $P checkpoint"
 timeout 45 "$DDPM" sample --device cuda --precision "$P" --from "$WORK/run-$P/model.ckpt" --count 100 --out "$WORK/samples" 2>&1 | tail -n 8 | tee -a "$LOG/log.txt" || status=1
 cp "$WORK/samples/samples.png" "$LOG/samples-$P.png" 2>/dev/null
 
+# The first epoch's extra time (issue 10): the same 3 epochs of batch 512 with
+# and without a partial last batch. A partial batch's first step used to run a
+# whole cuDNN search; ConvEngine now gives smaller batches the heuristics, so
+# epoch 1 of both runs should take about as long as the later epochs.
+# DDPM_CUDA_VERBOSE=1 logs each algorithm choice ("find" or "heuristic").
+IMAGES=$(( $(cat "$ART"/cifar/data_batch_*.bin 2>/dev/null | wc -c) / 3073 ))
+K=$(( IMAGES / 512 < 98 ? IMAGES / 512 : 98 ))
+if [ "$K" -ge 4 ]; then
+  for limit in $(( K * 512 )) $(( K * 512 - 176 )); do
+    step "first-epoch probe: ddpm train --precision $P, 3 epochs of --limit $limit at batch 512 ($(( limit % 512 )) in the last batch)"
+    DDPM_CUDA_VERBOSE=1 timeout 90 "$DDPM" train --device cuda --precision "$P" --preset seed --cifar-dir "$ART/cifar" \
+      --limit "$limit" --batch 512 --epochs 3 --sample-every 0 --progress plain --out "$WORK/probe-$limit" \
+      >"$WORK/probe-$limit.txt" 2>&1 || status=1
+    grep -E "epoch [0-9]+/3 done|^time |speed:" "$WORK/probe-$limit.txt" | tee -a "$LOG/log.txt"
+    echo "cuDNN choices: $(grep -c '(find)' "$WORK/probe-$limit.txt") searched, $(grep -c 'heuristic' "$WORK/probe-$limit.txt") heuristic" \
+      | tee -a "$LOG/log.txt"
+  done
+fi
+
 echo
 echo "gpu-java-check: $([ $status -eq 0 ] && echo PASSED || echo FAILED) (logs in $LOG)"
 exit $status

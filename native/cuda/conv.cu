@@ -156,7 +156,7 @@ void ConvEngine::prepare(const char* op, const ConvShape& s, Plan& p, Dir d) {
   if (search) searched = s.N;
   const char* how = search ? "find" : find_ ? "heuristic, smaller batch than the one searched" : "heuristic";
   for (int attempt = search ? 0 : 1; attempt < 2 && !found; ++attempt) {
-    if (attempt == 1) how = "heuristic";
+    if (attempt == 1 && search) how = "heuristic, the search offered none";
     if (d == kFwd) {
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
       int n = 0;
