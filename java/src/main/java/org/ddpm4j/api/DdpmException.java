@@ -34,7 +34,7 @@ public abstract sealed class DdpmException extends RuntimeException
         return text == null ? getMessage() : text.render(name);
     }
 
-    /** The settings the message names, the refused one first (empty when it names none). */
+    /** The settings the message names, in its order (empty when it names none); a refused value names its setting first. */
     public List<Setting> settings() {
         return text == null ? List.of() : text.settings();
     }
