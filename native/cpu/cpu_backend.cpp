@@ -30,7 +30,12 @@ std::string cpu_model_name() {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(int threads, cpu::ConvMath math) : pool_(threads), model_(cpu_model_name()), math_(math) {}
+  // The device name carries the GEMM kernels in use ("AMD EPYC, avx512 kernels"), so that every CPU
+  // figure printed (bench, info, a run's header and run.json) says which instruction set made it.
+  CpuBackend(int threads, cpu::ConvMath math)
+      : pool_(threads),
+        model_(cpu_model_name() + ", " + cpu::gemm_kernel_name(math == cpu::ConvMath::kBf16) + " kernels"),
+        math_(math) {}
 
   std::string name() const override { return "cpu"; }
   std::string device_name() const override { return model_; }

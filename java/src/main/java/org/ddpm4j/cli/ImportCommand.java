@@ -1,6 +1,7 @@
 package org.ddpm4j.cli;
 
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.ddpm4j.api.Compute;
 import org.ddpm4j.api.DiffusionModel;
@@ -38,8 +39,8 @@ public final class ImportCommand implements Callable<Integer> {
         try (DiffusionModel m = DiffusionModel.load(from, Compute.cpu(), weights.loadOptions(null))) {
             m.saveCheckpoint(out, force);
             ModelInfo i = m.info();
-            io.out().println("imported " + from + " (" + i.describe() + ", " + i.parameters() + " parameters, "
-                    + i.timeTable().label() + " time table) to " + out);
+            io.out().println(String.format(Locale.ROOT, "imported %s (%s, %,d parameters, %s time table) to %s", from,
+                    i.describe(), i.parameters(), i.timeTable().label(), out));
         }
         return 0;
     }
