@@ -86,7 +86,7 @@ K=$(( IMAGES / 512 < 98 ? IMAGES / 512 : 98 ))
 if [ "$K" -ge 4 ]; then
   for limit in $(( K * 512 )) $(( K * 512 - 176 )); do
     step "first-epoch probe: ddpm train --precision $P, 3 epochs of --limit $limit at batch 512 ($(( limit % 512 )) in the last batch)"
-    DDPM_CUDA_VERBOSE=1 timeout 90 "$DDPM" train --device cuda --precision "$P" --preset seed --cifar-dir "$ART/cifar" \
+    DDPM_CUDA_VERBOSE=1 timeout "${GPU_JAVA_PROBE_TIMEOUT:-60}" "$DDPM" train --device cuda --precision "$P" --preset seed --cifar-dir "$ART/cifar" \
       --limit "$limit" --batch 512 --epochs 3 --sample-every 0 --progress plain --out "$WORK/probe-$limit" \
       >"$WORK/probe-$limit.txt" 2>&1 || status=1
     grep -E "epoch [0-9]+/3 done|^time |speed:" "$WORK/probe-$limit.txt" | tee -a "$LOG/log.txt"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The GPU checks, in two device calls of under 10 minutes each (the device
+# tool's limit per command), from the repository root with .device/ carried
+# (made by scripts/device/pack.sh):
+#
+#   bash scripts/device/run.sh native .device
+#       scripts/gpu-check.sh: every op of ops.def against the CPU in fp32, tf32
+#       and bf16 (quick shapes under compute-sanitizer memcheck, then full),
+#       then cuda_check (whole UNet vs CPU, training curves, CUDA-graph replay,
+#       timings, per-op profile).
+#   bash scripts/device/run.sh java .device
+#       scripts/gpu-java-check.sh: the distribution's ddpm on CUDA: info,
+#       compare.py beside PyTorch, bench in each precision, bf16 vs fp32 loss
+#       curves over 300 steps, sampling, the first-epoch probe.
+#
+# Logs go to $OUT (the device tool returns them). Each phase caps its steps so
+# the whole stays under ~8 minutes; raise the GPU_CHECK_* / GPU_JAVA_*
+# timeouts when a call has more time.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+phase=${1:?usage: scripts/device/run.sh native|java ARTIFACTS}
+art=${2:?usage: scripts/device/run.sh native|java ARTIFACTS}
+export OUT=${OUT:-/tmp/ddpm-device}
+mkdir -p "$OUT"
+case "$phase" in
+  native)
+    for t in test_backend_ops cuda_check; do
+      if [ -f "$art/$t.gz" ] && [ ! -x "$art/$t" ]; then gunzip -c "$art/$t.gz" > "$art/$t" && chmod +x "$art/$t"; fi
+    done
+    # cuda_check's parts: the whole UNet against the CPU, training curves, CUDA-graph replay against
+    # op-by-op steps, the beyond-the-notebook features, timings and a per-op profile.
+    GPU_CHECK_ARGS=${GPU_CHECK_ARGS:---unet --train --graphs --features --bench --profile} \
+      GPU_CHECK_MEMCHECK_TIMEOUT=${GPU_CHECK_MEMCHECK_TIMEOUT:-90} GPU_CHECK_OPS_TIMEOUT=${GPU_CHECK_OPS_TIMEOUT:-120} \
+      GPU_CHECK_TIMEOUT=${GPU_CHECK_TIMEOUT:-300} bash scripts/gpu-check.sh "$art"
+    ;;
+  java)
+    if [ ! -f "$art/cifar/data_batch_5.bin" ]; then
+      python3 scripts/device/decode_cifar.py "$art/cifar-jpeg" "$art/cifar" || exit 2
+    fi
+    GPU_JAVA_COMPARE_TIMEOUT=${GPU_JAVA_COMPARE_TIMEOUT:-120} GPU_JAVA_TRAIN_TIMEOUT=${GPU_JAVA_TRAIN_TIMEOUT:-60} \
+      bash scripts/gpu-java-check.sh "$art"
+    ;;
+  *)
+    echo "run.sh: the phase is native or java, got '$phase'" >&2
+    exit 2
+    ;;
+esac
