@@ -17,6 +17,7 @@
 #include "golden_model.h"
 #include "gradcheck.h"
 #include "safetensors.h"
+#include "fixtures.h"
 #include "testing.h"
 
 using namespace ddpm;
@@ -24,8 +25,6 @@ using namespace ddpm::testing;
 using Vec = std::vector<float>;
 
 namespace {
-
-std::unique_ptr<Backend> cpu(int threads = 2) { return std::unique_ptr<Backend>(create_cpu_backend(threads)); }
 
 UNetConfig tiny_conditional(int classes = 4) {
   UNetConfig c;

@@ -15,6 +15,7 @@
 #include "ddpm/unet.h"
 #include "golden_model.h"
 #include "safetensors.h"
+#include "fixtures.h"
 #include "testing.h"
 
 using namespace ddpm;
@@ -22,8 +23,6 @@ using namespace ddpm::testing;
 using Vec = std::vector<float>;
 
 namespace {
-
-std::unique_ptr<Backend> cpu(int threads = 2) { return std::unique_ptr<Backend>(create_cpu_backend(threads)); }
 
 // x_prev of eq. 12 in double from the float coefficients' defining values.
 std::vector<double> ddim_reference(const Vec& x, const Vec& e, double abar, double abar_prev, double eta,

@@ -11,6 +11,7 @@
 #include "ddpm/backend.h"
 #include "ddpm/unet.h"
 #include "safetensors.h"
+#include "fixtures.h"
 #include "testing.h"
 
 using namespace ddpm;
@@ -18,19 +19,6 @@ using namespace ddpm::testing;
 using Vec = std::vector<float>;
 
 namespace {
-
-std::unique_ptr<Backend> cpu(int threads = 2) { return std::unique_ptr<Backend>(create_cpu_backend(threads)); }
-
-UNetConfig tiny_config() {
-  UNetConfig c;
-  c.height = 8;
-  c.width = 8;
-  c.base_width = 4;
-  c.depth = 2;
-  c.time_dim = 8;
-  c.timesteps = 50;
-  return c;
-}
 
 std::vector<uint8_t> pixels(int n, int per, int salt) {
   std::vector<uint8_t> px(size_t(n) * per);

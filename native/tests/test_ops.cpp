@@ -11,6 +11,7 @@
 #include "ddpm/backend.h"
 #include "ddpm/rng.h"
 #include "gradcheck.h"
+#include "fixtures.h"
 #include "testing.h"
 
 using namespace ddpm;
@@ -18,8 +19,6 @@ using namespace ddpm::testing;
 using Vec = std::vector<float>;
 
 namespace {
-
-std::unique_ptr<Backend> cpu(int threads = 2) { return std::unique_ptr<Backend>(create_cpu_backend(threads)); }
 
 void conv_grad_case(int N, int Cin, int H, int W, int Cout, int k, uint32_t seed) {
   auto be = cpu();

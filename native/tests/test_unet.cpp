@@ -14,6 +14,7 @@
 #include "ddpm/unet.h"
 #include "gradcheck.h"
 #include "safetensors.h"
+#include "fixtures.h"
 #include "testing.h"
 
 using namespace ddpm;
@@ -21,20 +22,6 @@ using namespace ddpm::testing;
 using Vec = std::vector<float>;
 
 namespace {
-
-std::unique_ptr<Backend> cpu(int threads = 2) { return std::unique_ptr<Backend>(create_cpu_backend(threads)); }
-
-UNetConfig tiny_config() {
-  UNetConfig c;
-  c.in_channels = 3;
-  c.height = 8;
-  c.width = 8;
-  c.base_width = 4;
-  c.depth = 2;
-  c.time_dim = 8;
-  c.timesteps = 50;
-  return c;
-}
 
 // Parameters with random BatchNorm affine terms too, so their gradients are exercised.
 void randomise(UNet& net, uint32_t seed) {
