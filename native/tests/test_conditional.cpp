@@ -113,21 +113,9 @@ TEST(conditional_unet_matches_torch_golden) {
   load_state_dict(net, g);
   const Vec& x = g.at("input.x").f32;
   const std::vector<int32_t> t = ints32(g, "input.t"), y = ints32(g, "input.y");
-  Vec out(x.size()), dx(x.size());
+  Vec out(x.size());
   net.forward_host(x.data(), t.data(), y.data(), out.data(), n, true);
-  // Tolerances as the unconditional golden test (test_unet.cpp).
-  CHECK_CLOSE("train-mode output", out.data(), g.at("output.train").f32.data(), out.size(), 1e-4, 1e-4);
-  net.backward_host(g.at("input.r").f32.data(), dx.data(), n);
-  CHECK_CLOSE("input gradient", dx.data(), g.at("grad.x").f32.data(), dx.size(), 1e-4, 1e-3);
-  Vec grads(net.num_params());
-  net.get_grads(grads.data());
-  for (int i = 0; i < net.num_param_tensors(); ++i) {
-    const TensorInfo& ti = net.param_tensor(i);
-    const Vec& ref = g.at("grad." + ti.name).f32;
-    double scale = 0;
-    for (float v : ref) scale = std::max(scale, double(std::fabs(v)));
-    CHECK_CLOSE("gradient of " + ti.name, grads.data() + ti.offset, ref.data(), ti.size, 1e-4 * (1 + scale), 1e-3);
-  }
+  check_golden_train_step(net, g, out, n);
   net.forward_host(x.data(), t.data(), y.data(), out.data(), n, false);
   CHECK_CLOSE("eval-mode output", out.data(), g.at("output.eval").f32.data(), out.size(), 1e-4, 1e-4);
   net.forward_host(x.data(), t.data(), out.data(), n, false);  // no labels: the null class

@@ -12,6 +12,7 @@
 #include "ddpm/backend.h"
 #include "ddpm/rng.h"
 #include "ddpm/unet.h"
+#include "golden_model.h"
 #include "gradcheck.h"
 #include "safetensors.h"
 #include "fixtures.h"
@@ -76,59 +77,23 @@ TEST(seed_parameter_table_matches_pytorch) {
 
 TEST(golden_pytorch_forward_backward) {
   SafeTensors g(golden_path());
-  UNetConfig c;
-  c.in_channels = g.meta_int("in_channels");
-  c.base_width = g.meta_int("base");
-  c.depth = g.meta_int("depth");
-  c.height = g.meta_int("height");
-  c.width = g.meta_int("width");
-  c.time_dim = g.meta_int("time_dim");
-  c.timesteps = g.meta_int("timesteps");
+  const UNetConfig c = golden_config(g);
   const int n = g.meta_int("batch");
   auto be = cpu();
   UNet net(*be, c, n);
-
-  Vec params(net.num_params()), buffers(net.num_buffers());
-  for (int i = 0; i < net.num_param_tensors(); ++i) {
-    const TensorInfo& t = net.param_tensor(i);
-    const StTensor& s = g.at(t.name);
-    CHECK_MSG(s.shape == t.shape, "shape of " + t.name);
-    std::memcpy(params.data() + t.offset, s.f32.data(), t.size * 4);
-  }
-  for (int i = 0; i < net.num_buffer_tensors(); ++i) {
-    const TensorInfo& t = net.buffer_tensor(i);
-    std::memcpy(buffers.data() + t.offset, g.at(t.name).f32.data(), t.size * 4);
-  }
-  net.set_params(params.data());
-  net.set_buffers(buffers.data());
+  load_state_dict(net, g);  // with the golden's time table
   // The table PyTorch used is the standard one: ours must agree with it.
   const Vec& table = g.at("time_embed.weight").f32;
   Vec ours(table.size());
   sinusoidal_table(c.timesteps, c.time_dim, ours.data());
   // sin/cos of arguments up to 999 rad: float32 rounding of the argument alone is ~3e-5.
   CHECK_CLOSE("standard sinusoidal table", ours.data(), table.data(), table.size(), 1e-4, 0.0);
-  net.set_time_table(table.data());
 
   const Vec& x = g.at("input.x").f32;
-  std::vector<int32_t> t(g.at("input.t").ints.begin(), g.at("input.t").ints.end());
-  Vec out(x.size()), dx(x.size());
+  const std::vector<int32_t> t = ints32(g, "input.t");
+  Vec out(x.size());
   net.forward_host(x.data(), t.data(), out.data(), n, true);
-  // Both sides are fp32 with different summation orders through ~8 layers with
-  // BatchNorm over as few as 3*3*2 = 18 values; measured max_abs ~2e-6 here.
-  CHECK_CLOSE("train-mode output", out.data(), g.at("output.train").f32.data(), out.size(), 1e-4, 1e-4);
-  net.backward_host(g.at("input.r").f32.data(), dx.data(), n);
-  CHECK_CLOSE("input gradient", dx.data(), g.at("grad.x").f32.data(), dx.size(), 1e-4, 1e-3);
-  Vec grads(net.num_params());
-  net.get_grads(grads.data());
-  for (int i = 0; i < net.num_param_tensors(); ++i) {
-    const TensorInfo& ti = net.param_tensor(i);
-    // Parameter gradients sum over the batch and pixels: scale atol with the
-    // tensor's largest reference value.
-    const Vec& ref = g.at("grad." + ti.name).f32;
-    double scale = 0;
-    for (float v : ref) scale = std::max(scale, double(std::fabs(v)));
-    CHECK_CLOSE("gradient of " + ti.name, grads.data() + ti.offset, ref.data(), ti.size, 1e-4 * (1 + scale), 1e-3);
-  }
+  check_golden_train_step(net, g, out, n);
   Vec after(net.num_buffers());
   net.get_buffers(after.data());
   for (int i = 0; i < net.num_buffer_tensors(); ++i) {
