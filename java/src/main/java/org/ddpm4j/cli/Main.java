@@ -66,7 +66,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         System.setProperty("java.awt.headless", "true");
         Io io = new Io(out, err, startNanos);
         boolean debug = Arrays.asList(args).contains("--debug");
-        CommandLine cl = new CommandLine(new Main(io), new Factory(io));
+        CommandLine cl = commandLine(io);
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(err, true));
         cl.setCaseInsensitiveEnumValuesAllowed(true);
@@ -92,6 +92,11 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             if (debug) t.printStackTrace(err);
             return EXIT_INTERNAL;
         }
+    }
+
+    /** The command tree, its commands built to print on {@code io}. */
+    static CommandLine commandLine(Io io) {
+        return new CommandLine(new Main(io), new Factory(io));
     }
 
     /** Errors a user can cause and fix; anything else is a bug. */
