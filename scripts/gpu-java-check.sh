@@ -11,7 +11,9 @@
 # to $OUT (or /tmp/ddpm-gpu-java): at most 8 files, as the device tool returns.
 # Without a GPU it says so and exits 0.
 #
-# GPU_JAVA_PRECISION (tf32 or bf16, default bf16) is the precision under test:
+# GPU_JAVA_VARIANTS picks compare.py's PyTorch variants (default the eager
+# ones, which fit this script's time; scripts/device/run.sh compare runs the
+# compiled one). GPU_JAVA_PRECISION (tf32 or bf16, default bf16) is the precision under test:
 # the PyTorch comparison, the training run and sampling use it; the other
 # precisions get one `ddpm bench` line each, and a float32 training run of
 # the same steps gives the reference loss curve it is compared with.
@@ -40,7 +42,8 @@ step "ddpm info --device cuda"
 P=${GPU_JAVA_PRECISION:-bf16}
 step "ddpm bench --precision $P vs PyTorch, seed model, batch 512 (TF32 allowed on both sides)"
 timeout "${GPU_JAVA_COMPARE_TIMEOUT:-150}" python3 benchmarks/compare.py --ddpm "$DDPM" --device cuda --batch 512 \
-  --preset seed --precision "$P" --repeats 2 --warmup 5 --iters 20 --peak-tflops 989 2>&1 | tee -a "$LOG/log.txt" || status=1
+  --preset seed --precision "$P" --repeats 2 --warmup 5 --iters 20 --peak-tflops 989 \
+  --variants "${GPU_JAVA_VARIANTS:-eager-tf32,bf16-cl}" 2>&1 | tee -a "$LOG/log.txt" || status=1
 
 for other in fp32 tf32 bf16; do
   [ "$other" = "$P" ] && continue

@@ -10,6 +10,7 @@
 # The device tool carries at most 64 MiB: this stays under it (checked below).
 # Then, on the device (see scripts/device/run.sh):
 #   run(command="bash scripts/device/run.sh native .device", carry=[".device"])
+#   run(command="bash scripts/device/run.sh compare .device", carry=[".device"])
 #   run(command="bash scripts/device/run.sh java .device", carry=[".device"])
 #
 # Usage: scripts/device/pack.sh [--no-build]   (CIFAR from $DDPM_CIFAR_DIR or ../shared)

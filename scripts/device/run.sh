@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks, in two device calls of under 10 minutes each (the device
+# The GPU checks, in device calls of under 10 minutes each (the device
 # tool's limit per command), from the repository root with .device/ carried
 # (made by scripts/device/pack.sh):
 #
@@ -8,6 +8,10 @@
 #       and bf16 (quick shapes under compute-sanitizer memcheck, then full),
 #       then cuda_check (whole UNet vs CPU, training curves, CUDA-graph replay,
 #       timings, per-op profile).
+#   bash scripts/device/run.sh compare .device
+#       ddpm bench --precision bf16 beside PyTorch bf16 + channels_last, eager
+#       and torch.compile(mode="reduce-overhead") with fused Adam
+#       (compare.py's compile-ro-bf16-cl), 2 repeats: the strongest PyTorch.
 #   bash scripts/device/run.sh java .device
 #       scripts/gpu-java-check.sh: the distribution's ddpm on CUDA: info,
 #       compare.py beside PyTorch, bench in each precision, bf16 vs fp32 loss
@@ -18,8 +22,8 @@
 # timeouts when a call has more time.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-phase=${1:?usage: scripts/device/run.sh native|java ARTIFACTS}
-art=${2:?usage: scripts/device/run.sh native|java ARTIFACTS}
+phase=${1:?usage: scripts/device/run.sh native|compare|java ARTIFACTS}
+art=${2:?usage: scripts/device/run.sh native|compare|java ARTIFACTS}
 export OUT=${OUT:-/tmp/ddpm-device}
 mkdir -p "$OUT"
 case "$phase" in
@@ -40,8 +44,16 @@ case "$phase" in
     GPU_JAVA_COMPARE_TIMEOUT=${GPU_JAVA_COMPARE_TIMEOUT:-120} GPU_JAVA_TRAIN_TIMEOUT=${GPU_JAVA_TRAIN_TIMEOUT:-60} \
       bash scripts/gpu-java-check.sh "$art"
     ;;
+  compare)
+    if ! nvidia-smi -L >/dev/null 2>&1; then echo "run.sh compare: no NVIDIA GPU here: nothing to compare"; exit 0; fi
+    work=/tmp/ddpm-compare
+    rm -rf "$work" && mkdir -p "$work" && tar -xzf "$art"/ddpm4j-*.tar.gz -C "$work" || exit 2
+    timeout "${GPU_COMPARE_TIMEOUT:-540}" python3 benchmarks/compare.py --ddpm "$(echo "$work"/ddpm4j-*/bin/ddpm)" \
+      --device cuda --batch 512 --preset seed --precision bf16 --repeats 2 --peak-tflops 989 \
+      --variants "${GPU_COMPARE_VARIANTS:-bf16-cl,compile-ro-bf16-cl}" --out "$OUT/compare.jsonl" 2>&1 | tee "$OUT/compare.txt"
+    ;;
   *)
-    echo "run.sh: the phase is native or java, got '$phase'" >&2
+    echo "run.sh: the phase is native, compare or java, got '$phase'" >&2
     exit 2
     ;;
 esac
