@@ -59,12 +59,16 @@ public final class OutputFolder {
         return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
     }
 
-    /** Removes the folders {@link #prepare} created, innermost first, as long as they are empty. */
+    /**
+     * Removes the folders {@link #prepare} created, innermost first, as long as they are empty (a
+     * released run lock, {@link RunLock#FILE}, does not count).
+     */
     public void removeIfUnused() {
         for (int i = created.size() - 1; i >= 0; i--) {
             Path p = created.get(i);
             if (!isEmptyDir(p)) return;
             try {
+                Files.deleteIfExists(p.resolve(RunLock.FILE));
                 Files.delete(p);
             } catch (IOException e) {
                 return;
@@ -74,7 +78,7 @@ public final class OutputFolder {
 
     private static boolean isEmptyDir(Path p) {
         if (!Files.isDirectory(p)) return false;
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(p)) {
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(p, e -> !e.getFileName().toString().equals(RunLock.FILE))) {
             return !ds.iterator().hasNext();
         } catch (IOException e) {
             return false;

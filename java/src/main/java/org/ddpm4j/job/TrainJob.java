@@ -177,8 +177,8 @@ public final class TrainJob {
                     Setting.RESUME, " to continue that run or ", Setting.FORCE, " to start over"));
         }
         OutputFolder folder = OutputFolder.prepare(req.outDir(), "the run folder");
-        try {
-            removeStaleTemporaries(files);
+        try (RunLock lock = RunLock.acquire(folder.dir())) {
+            removeStaleTemporaries(files);  // only now: under another run's lock they would be its files in the writing
             return train(backend, req, log, stop, setupSinceNanos, files, names);
         } catch (RuntimeException | Error e) {
             folder.removeIfUnused();

@@ -185,7 +185,7 @@ class CliReliabilityTest {
         ok(train(run, "--epochs", "1"));
         ok(train(run, "--epochs", "2", "--resume"));
         ok(train(run, "--epochs", "3", "--resume"));
-        assertEquals(List.of("loss.jsonl", "loss.png", "model-step6.ckpt", "model.ckpt", "run.json"), names(run));
+        assertEquals(List.of(".ddpm-run.lock", "loss.jsonl", "loss.png", "model-step6.ckpt", "model.ckpt", "run.json"), names(run));
         assertEquals(6, CheckpointFile.read(run.resolve("model-step6.ckpt")).progress().globalStep());
         ok(train(run, "--epochs", "4", "--resume", "--keep", "3"));
         assertEquals(List.of("model-step6.ckpt", "model-step9.ckpt", "model.ckpt"),
