@@ -1827,11 +1827,10 @@ using ShapeWork = std::function<void(const ProbeShape&, const Problem&, const st
 // most if the time budget runs out (the brief's three forward patterns,
 // temb-add, then the backward ones); once the budget is spent, or stop is
 // set, the rest are SKIPPED. Prints each shape's convs before its first work.
-void for_each_shape(const Options& opt, int N, double t0, const bool& stop, std::vector<Result>& results,
-                    const ShapeWork& work) {
+void for_each_shape(const Options& opt, const std::vector<ProbeShape>& shapes, int N, double t0, const bool& stop,
+                    std::vector<Result>& results, const ShapeWork& work) {
   static const std::vector<std::vector<const Variant*>> kPasses = {
       {&kVariants[0], &kVariants[1], &kVariants[2]}, {&kVariants[3]}, {&kVariants[4], &kVariants[5]}};
-  static const std::vector<ProbeShape> shapes = probe_shapes(opt.quick);
   std::set<const ProbeShape*> announced;
   for (const auto& pass : kPasses)
     for (size_t si = 0; si < shapes.size(); ++si) {
@@ -1896,6 +1895,7 @@ int probe(const Options& opt) {
   }
   const double t0 = now_s();
   const int N = opt.quick ? 8 : opt.batch;
+  const std::vector<ProbeShape> shapes = probe_shapes(opt.quick);  // the results point into it
   std::vector<Result> results;
   bool stop = false;
   try {
@@ -1924,8 +1924,8 @@ int probe(const Options& opt) {
                 runtime, driver, N, opt.budget_s);
     std::printf("# device properties json: %s\n", device_properties_json(gpu.device).c_str());
     std::fflush(stdout);
-    for_each_shape(opt, N, t0, stop, results, [&](const ProbeShape& shape, const Problem& p,
-                                                  const std::vector<const Variant*>& todo, uint64_t seed) {
+    for_each_shape(opt, shapes, N, t0, stop, results, [&](const ProbeShape& shape, const Problem& p,
+                                                          const std::vector<const Variant*>& todo, uint64_t seed) {
       const bool backward = std::any_of(todo.begin(), todo.end(), [](const Variant* v) { return v->kind != Kind::kForward; });
       const HostInputs in = make_inputs(p, seed, backward);
       const DeviceInputs d(in);
@@ -1977,6 +1977,7 @@ int plan_only(const Options& opt) {
   }
   const double t0 = now_s();
   const int N = opt.quick ? 8 : opt.batch;
+  const std::vector<ProbeShape> shapes = probe_shapes(opt.quick);  // the results point into it
   std::vector<Result> results;
   const bool stop = false;
   try {
@@ -1988,8 +1989,8 @@ int plan_only(const Options& opt) {
     std::printf("cuda_fusion_probe --deviceless %s: plans only (no GPU, nothing runs); cuDNN %s; batch %d, budget %.0f s\n",
                 opt.deviceless.c_str(), version_string(static_cast<int>(cudnnGetVersion())).c_str(), N, opt.budget_s);
     const Target target{nullptr, &device};
-    for_each_shape(opt, N, t0, stop, results, [&](const ProbeShape& shape, const Problem& p,
-                                                  const std::vector<const Variant*>& todo, uint64_t) {
+    for_each_shape(opt, shapes, N, t0, stop, results, [&](const ProbeShape& shape, const Problem& p,
+                                                          const std::vector<const Variant*>& todo, uint64_t) {
       for (const Variant* v : todo) {
         Result r = new_result(shape, p, *v);
         std::unique_ptr<OpGraph> graph;
