@@ -673,17 +673,23 @@ std::string shape_prefix(const Result& r) {
   return strf("fusion N=%d C=%d H=%d W=%d K=%d %s:", r.p.N, r.p.C, r.p.H, r.p.W, r.p.K, r.variant->name);
 }
 
+// One line per (shape, variant), whatever cuDNN's messages hold.
+std::string one_line(std::string s) {
+  std::replace_if(s.begin(), s.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  return s;
+}
+
 std::string format_line(const Result& r) {
   std::string s = shape_prefix(r);
   switch (r.state) {
     case State::kSkipped:
       return s + " SKIPPED (" + r.reason + ")";
     case State::kError:
-      return s + " ERROR (" + r.error + ")";
+      return one_line(s + " ERROR (" + r.error + ")");
     case State::kUnsupported:
       s += strf(" UNSUPPORTED (status %s, \"%s\") at %s", r.status.c_str(), r.message.c_str(), r.step.c_str());
       for (const Result::Retry& t : r.retries) s += "; " + t.types + ": " + t.status;
-      return s;
+      return one_line(s);
     case State::kSupported:
       break;
   }
@@ -704,7 +710,7 @@ std::string format_line(const Result& r) {
   s += "]";
   for (const Check* c : {&r.out, &r.sums, &r.base_out, &r.base_sums})
     if (c->ran && !c->pass && !c->note.empty()) s += "; " + c->note;
-  return s;
+  return one_line(s);
 }
 
 std::string json_check(const char* name, const Check& c) {
@@ -2300,7 +2306,7 @@ TEST(output_lines_and_json) {
   uns.step = "cudnnBackendFinalize(operation graph)";
   CHECK(format_line(uns) ==
         "fusion N=512 C=3 H=32 W=32 K=64 temb-add: UNSUPPORTED (status CUDNN_STATUS_NOT_SUPPORTED, \"channels \"3\" not "
-        "a multiple of 8\nsee log \\ here\") at cudnnBackendFinalize(operation graph)");
+        "a multiple of 8 see log \\ here\") at cudnnBackendFinalize(operation graph)");
   const std::string json = format_json(uns);
   CHECK_MSG(json.find("\"message\":\"channels \\\"3\\\" not a multiple of 8\\nsee log \\\\ here\"") != std::string::npos, json);
   CHECK(json.front() == '{' && json.back() == '}' && json.find('\n') == std::string::npos);
