@@ -4,6 +4,7 @@
 #   .device/ddpm4j-<version>.tar.gz   the self-contained distribution (jlink'd
 #                                      Java, portable native libraries with CUDA)
 #   .device/test_backend_ops.gz, .device/cuda_check.gz   the native GPU checks, portable
+#   .device/cuda_fusion_probe.gz       the cuDNN fusion probe (issue 9), portable
 #   .device/cifar-jpeg/                CIFAR-10 training batches 1-3 re-encoded as
 #                                      JPEG (quality 75, the source format; pixels
 #                                      move ~0.15 levels on average), ~27 MB
@@ -25,7 +26,7 @@ if [ "${1:-}" != "--no-build" ]; then
 fi
 version=$(sed -n 's:.*<version>\(.*\)</version>.*:\1:p' pom.xml | head -1)
 cp "dist/ddpm4j-$version.tar.gz" "$dev/"
-for t in tests/test_backend_ops tools/cuda_check; do
+for t in tests/test_backend_ops tools/cuda_check tools/cuda_fusion_probe; do
   b=java/target/native-build/$t
   [ -x "$b" ] || { echo "pack: $b is missing: the build did not make the CUDA checks (is nvcc there?)" >&2; exit 1; }
   gzip -9 -c "$b" > "$dev/$(basename "$t").gz"   # a third of the size; run.sh unpacks them

@@ -8,6 +8,10 @@
 #       and bf16 (quick shapes under compute-sanitizer memcheck, then full),
 #       then cuda_check (whole UNet vs CPU, training curves, CUDA-graph replay,
 #       timings, per-op profile).
+#       Then cuda_fusion_probe: which seed convs cuDNN's fusion engines run
+#       fused, how fast against the unfused path, how exactly (fusion.txt).
+#   bash scripts/device/run.sh fusion .device
+#       cuda_fusion_probe alone, with more time (GPU_FUSION_TIMEOUT, 420 s).
 #   bash scripts/device/run.sh compare .device
 #       ddpm bench --precision bf16 beside PyTorch bf16 + channels_last, eager
 #       and torch.compile(mode="reduce-overhead") with fused Adam
@@ -22,10 +26,35 @@
 # timeouts when a call has more time.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-phase=${1:?usage: scripts/device/run.sh native|compare|java ARTIFACTS}
-art=${2:?usage: scripts/device/run.sh native|compare|java ARTIFACTS}
+phase=${1:?usage: scripts/device/run.sh native|fusion|compare|java ARTIFACTS}
+art=${2:?usage: scripts/device/run.sh native|fusion|compare|java ARTIFACTS}
 export OUT=${OUT:-/tmp/ddpm-device}
 mkdir -p "$OUT"
+
+# The cuDNN fusion probe (native/tools/cuda_fusion_probe.cu) under a timeout
+# of $1 seconds, its time budget 20 s less so that it ends with its summary.
+# cuDNN, cuBLAS and NVRTC (cuDNN's runtime-compiled engines load it) come
+# from the Python environment's NVIDIA wheels.
+fusion_probe() {
+  local limit=$1 libs
+  if [ -f "$art/cuda_fusion_probe.gz" ] && [ ! -x "$art/cuda_fusion_probe" ]; then
+    gunzip -c "$art/cuda_fusion_probe.gz" > "$art/cuda_fusion_probe" && chmod +x "$art/cuda_fusion_probe"
+  fi
+  libs=$(python3 - <<'EOF' 2>/dev/null
+import glob, os
+try:
+    import nvidia
+    roots = list(nvidia.__path__)
+except Exception:
+    roots = []
+want = ("libcudnn.so.9", "libcublas.so.13", "libcublasLt.so.13", "libnvrtc.so.13")
+print(":".join(sorted({os.path.dirname(p) for r in roots for w in want for p in glob.glob(f"{r}/*/lib/{w}")})))
+EOF
+)
+  LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout "$limit" "$art/cuda_fusion_probe" \
+    --budget-s $((limit - 20)) 2>&1 | tee "$OUT/fusion.txt"
+}
+
 case "$phase" in
   native)
     for t in test_backend_ops cuda_check; do
@@ -36,6 +65,10 @@ case "$phase" in
     GPU_CHECK_ARGS=${GPU_CHECK_ARGS:---unet --train --graphs --features --bench --profile} \
       GPU_CHECK_MEMCHECK_TIMEOUT=${GPU_CHECK_MEMCHECK_TIMEOUT:-90} GPU_CHECK_OPS_TIMEOUT=${GPU_CHECK_OPS_TIMEOUT:-120} \
       GPU_CHECK_TIMEOUT=${GPU_CHECK_TIMEOUT:-300} bash scripts/gpu-check.sh "$art"
+    fusion_probe "${GPU_FUSION_TIMEOUT:-120}"
+    ;;
+  fusion)
+    fusion_probe "${GPU_FUSION_TIMEOUT:-420}"
     ;;
   java)
     if [ ! -f "$art/cifar/data_batch_5.bin" ]; then
@@ -53,7 +86,7 @@ case "$phase" in
       --variants "${GPU_COMPARE_VARIANTS:-bf16-cl,compile-ro-bf16-cl}" --out "$OUT/compare.jsonl" 2>&1 | tee "$OUT/compare.txt"
     ;;
   *)
-    echo "run.sh: the phase is native, compare or java, got '$phase'" >&2
+    echo "run.sh: the phase is native, fusion, compare or java, got '$phase'" >&2
     exit 2
     ;;
 esac
