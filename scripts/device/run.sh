@@ -7,11 +7,11 @@
 #       scripts/gpu-check.sh: every op of ops.def against the CPU in fp32, tf32
 #       and bf16 (quick shapes under compute-sanitizer memcheck, then full),
 #       then cuda_check (whole UNet vs CPU, training curves, CUDA-graph replay,
-#       timings, per-op profile).
-#       Then cuda_fusion_probe: which seed convs cuDNN's fusion engines run
-#       fused, how fast against the unfused path, how exactly (fusion.txt).
+#       timings, per-op profile). Its timeouts add up to ~510 s.
 #   bash scripts/device/run.sh fusion .device
-#       cuda_fusion_probe alone, with more time (GPU_FUSION_TIMEOUT, 420 s).
+#       cuda_fusion_probe (issue 9): which seed convs cuDNN's fusion engines
+#       run fused, how fast against the unfused path, how exactly
+#       (fusion.txt; GPU_FUSION_TIMEOUT, 420 s).
 #   bash scripts/device/run.sh compare .device
 #       ddpm bench --precision bf16 beside PyTorch bf16 + channels_last, eager
 #       and torch.compile(mode="reduce-overhead") with fused Adam
@@ -65,7 +65,6 @@ case "$phase" in
     GPU_CHECK_ARGS=${GPU_CHECK_ARGS:---unet --train --graphs --features --bench --profile} \
       GPU_CHECK_MEMCHECK_TIMEOUT=${GPU_CHECK_MEMCHECK_TIMEOUT:-90} GPU_CHECK_OPS_TIMEOUT=${GPU_CHECK_OPS_TIMEOUT:-120} \
       GPU_CHECK_TIMEOUT=${GPU_CHECK_TIMEOUT:-300} bash scripts/gpu-check.sh "$art"
-    fusion_probe "${GPU_FUSION_TIMEOUT:-120}"
     ;;
   fusion)
     fusion_probe "${GPU_FUSION_TIMEOUT:-420}"
