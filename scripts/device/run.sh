@@ -81,7 +81,7 @@ case "$phase" in
     work=/tmp/ddpm-compare
     rm -rf "$work" && mkdir -p "$work" && tar -xzf "$art"/ddpm4j-*.tar.gz -C "$work" || exit 2
     timeout "${GPU_COMPARE_TIMEOUT:-540}" python3 benchmarks/compare.py --ddpm "$(echo "$work"/ddpm4j-*/bin/ddpm)" \
-      --device cuda --batch 512 --preset seed --precision bf16 --repeats 2 --peak-tflops 989 \
+      --device cuda --batch 512 --preset seed --precision bf16 --repeats "${GPU_COMPARE_REPEATS:-2}" --peak-tflops 989 \
       --variants "${GPU_COMPARE_VARIANTS:-bf16-cl,compile-ro-bf16-cl}" --out "$OUT/compare.jsonl" 2>&1 | tee "$OUT/compare.txt"
     ;;
   *)
