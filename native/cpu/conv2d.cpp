@@ -209,6 +209,23 @@ __attribute__((target(DDPM_AVX512))) void pack_adjoint_block_avx512(float* dst, 
   }
 }
 
+// One run of filter-gradient panel pixels along an image row, from pixel q =
+// (n, h, w0) on, at most `left` of them (returned): row[j] is column j's source
+// row for them, shifted by its tap's dw, or the zero row in the vertical
+// padding. Shared by the float32 and bf16 packers.
+inline int filter_panel_run(const float* x, const int64_t* plane, const int* dh, const int* dw, int64_t sample_stride,
+                            int64_t HW, int H, int W, int64_t q, int left, const float* zeros, const float** row,
+                            int64_t& w0) {
+  const int64_t n = q / HW, p = q % HW, h = p / W;
+  w0 = p % W;
+  const float* sample = x + n * sample_stride;
+  for (int j = 0; j < kGemmNR; ++j) {
+    const int64_t hs = h + dh[j];
+    row[j] = ((hs >= 0 && hs < H) ? sample + plane[j] + hs * W : zeros + 1) + dw[j];
+  }
+  return static_cast<int>(std::min<int64_t>(left, W - w0));
+}
+
 // Filter-gradient B panel for W % 8 == 0 or W == 4 (with HW % 8 == 0), and
 // k0 % 8 == 0, kc % 8 == 0:
 // dst[i * 16 + j] = X[n][ci_j][h + dh_j][w + dw_j] for pixel k0 + i = (n, h, w).
@@ -249,16 +266,10 @@ __attribute__((target("avx2,fma"))) void pack_filter_panel_avx2(
   }
   int i = 0;
   while (i < kc) {
-    // A run of pixels along one image row: set up each column's source row
-    // once (shifted by dw, or the zero row), then 8 pixels at a time.
-    const int64_t q = k0 + i, n = q / HW, p = q % HW, h = p / W, w0 = p % W;
-    const int run = static_cast<int>(std::min<int64_t>(kc - i, W - w0));
-    const float* sample = x + n * sample_stride;
+    // A run of pixels along one image row, then 8 pixels at a time.
     const float* row[NR];
-    for (int j = 0; j < NR; ++j) {
-      const int64_t hs = h + dh[j];
-      row[j] = ((hs >= 0 && hs < H) ? sample + plane[j] + hs * W : zeros + 1) + dw[j];
-    }
+    int64_t w0;
+    const int run = filter_panel_run(x, plane, dh, dw, sample_stride, HW, H, W, k0 + i, kc - i, zeros, row, w0);
     for (int r0 = 0; r0 < run; r0 += 8) {
       const int64_t w = w0 + r0;
       // Per shift dw = -1, 0, +1: the lanes inside the image.
@@ -293,15 +304,9 @@ __attribute__((target(DDPM_AVX512_BF16))) void pack_filter_panel_bf16_avx512(
   const __m256i right = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1, 0);  // reads w = W
   int i = 0;
   while (i < kc) {
-    // A run of pixels along one image row, as in pack_filter_panel_avx2.
-    const int64_t q = k0 + i, n = q / HW, p = q % HW, h = p / W, w0 = p % W;
-    const int run = static_cast<int>(std::min<int64_t>(kc - i, W - w0));
-    const float* sample = x + n * sample_stride;
     const float* row[NR];
-    for (int j = 0; j < NR; ++j) {
-      const int64_t hs = h + dh[j];
-      row[j] = ((hs >= 0 && hs < H) ? sample + plane[j] + hs * W : zeros + 1) + dw[j];
-    }
+    int64_t w0;
+    const int run = filter_panel_run(x, plane, dh, dw, sample_stride, HW, H, W, k0 + i, kc - i, zeros, row, w0);
     for (int r0 = 0; r0 < run; r0 += 16) {
       const int64_t w = w0 + r0;
       // Per shift dw = -1, 0, +1: the lanes inside the image, of pixels w..w+7 and w+8..w+15.

@@ -27,12 +27,7 @@ using Vec = std::vector<float>;
 namespace {
 
 UNetConfig tiny_conditional(int classes = 4) {
-  UNetConfig c;
-  c.height = c.width = 8;
-  c.base_width = 4;
-  c.depth = 2;
-  c.time_dim = 8;
-  c.timesteps = 50;
+  UNetConfig c = tiny_config();
   c.num_classes = classes;
   return c;
 }

@@ -215,11 +215,7 @@ TEST(ddim_sampling_matches_torch_golden) {
 }
 
 TEST(ddim_sampling_is_independent_of_batch_split) {
-  UNetConfig c;
-  c.height = c.width = 8;
-  c.base_width = 4;
-  c.depth = 2;
-  c.time_dim = 8;
+  UNetConfig c = tiny_config();
   c.timesteps = 40;
   auto be = cpu();
   UNet net(*be, c, 4);

@@ -24,10 +24,6 @@ public enum Precision {
     }
 
     public static Precision parse(String s) {
-        try {
-            return valueOf(s.trim().toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw Setting.PRECISION.invalid("must be fp32, tf32 or bf16, got '" + s + "'");
-        }
+        return Setting.PRECISION.parse(s, values());
     }
 }

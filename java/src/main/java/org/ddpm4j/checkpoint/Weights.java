@@ -12,11 +12,7 @@ public enum Weights {
     EMA, RAW;
 
     public static Weights parse(String s) {
-        try {
-            return valueOf(s.trim().toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw Setting.WEIGHTS.invalid("must be ema or raw, got '" + s + "'");
-        }
+        return Setting.WEIGHTS.parse(s, values());
     }
 
     public String label() {

@@ -8,11 +8,7 @@ public enum Split {
     TRAIN, TEST;
 
     public static Split parse(String s) {
-        try {
-            return valueOf(s.trim().toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw Setting.SPLIT.invalid("must be train or test, got '" + s + "'");
-        }
+        return Setting.SPLIT.parse(s, values());
     }
 
     public String label() {

@@ -20,11 +20,7 @@ public enum NoiseSchedule {
     }
 
     public static NoiseSchedule parse(String s) {
-        try {
-            return valueOf(s.trim().toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw Setting.SCHEDULE.invalid("must be linear or cosine, got '" + s + "'");
-        }
+        return Setting.SCHEDULE.parse(s, values());
     }
 
     public String label() {

@@ -12,14 +12,9 @@ import org.ddpm4j.setting.Setting;
 public enum TimeTable {
     STANDARD, NOTEBOOK, IMPORTED;
 
+    /** STANDARD or NOTEBOOK (an IMPORTED table comes with weights, never from a choice). */
     public static TimeTable parse(String s) {
-        try {
-            TimeTable t = valueOf(s.trim().toUpperCase(Locale.ROOT));
-            if (t == IMPORTED) throw new IllegalArgumentException();
-            return t;
-        } catch (IllegalArgumentException e) {
-            throw Setting.TIME_TABLE.invalid("must be standard or notebook, got '" + s + "'");
-        }
+        return Setting.TIME_TABLE.parse(s, STANDARD, NOTEBOOK);
     }
 
     public String label() {

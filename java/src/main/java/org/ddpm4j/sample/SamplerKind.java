@@ -12,11 +12,7 @@ public enum SamplerKind {
     DDPM, DDIM;
 
     public static SamplerKind parse(String s) {
-        try {
-            return valueOf(s.trim().toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw Setting.SAMPLER.invalid("must be ddpm or ddim, got '" + s + "'");
-        }
+        return Setting.SAMPLER.parse(s, values());
     }
 
     public String label() {

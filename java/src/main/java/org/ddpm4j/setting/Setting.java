@@ -89,6 +89,24 @@ public enum Setting {
     }
 
     /**
+     * The value of this setting among {@code allowed}, named by its constant in any case (trimmed), or an
+     * error listing them: "must be ema or raw, got 'best'". The one parser of the enum-valued settings.
+     */
+    @SafeVarargs
+    public final <E extends Enum<E>> E parse(String text, E... allowed) {
+        String t = text.trim();
+        for (E e : allowed) {
+            if (e.name().equalsIgnoreCase(t)) return e;
+        }
+        StringBuilder names = new StringBuilder();
+        for (int i = 0; i < allowed.length; i++) {
+            if (i > 0) names.append(i == allowed.length - 1 ? " or " : ", ");
+            names.append(allowed[i].name().toLowerCase(java.util.Locale.ROOT));
+        }
+        throw invalid("must be " + names + ", got '" + text + "'");
+    }
+
+    /**
      * An error about this setting: its name, a space, then {@code parts} (strings, and other settings
      * named in the caller's vocabulary), e.g. {@code ETA.invalid("is for ", SAMPLER, " ddim")}.
      */

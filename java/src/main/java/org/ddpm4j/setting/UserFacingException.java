@@ -2,7 +2,7 @@ package org.ddpm4j.setting;
 
 /**
  * A problem the user can fix, told in one line that may name settings: the base of the data,
- * checkpoint and backend errors. Built from a {@link SettingText}, its message uses the Java API's
+ * checkpoint, backend and divergence errors. Built from a {@link SettingText}, its message uses the Java API's
  * names and {@link #settingText} lets the CLI render flags.
  */
 public class UserFacingException extends RuntimeException implements NamesSettings {

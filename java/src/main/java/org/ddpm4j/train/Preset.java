@@ -57,11 +57,7 @@ public enum Preset {
     }
 
     public static Preset parse(String s) {
-        try {
-            return valueOf(s.trim().toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw Setting.PRESET.invalid("must be seed or tiny, got '" + s + "'");
-        }
+        return Setting.PRESET.parse(s, values());
     }
 
     public String label() {

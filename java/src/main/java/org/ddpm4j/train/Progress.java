@@ -12,11 +12,7 @@ public interface Progress extends AutoCloseable {
         AUTO, BAR, PLAIN, NONE;
 
         public static Mode parse(String s) {
-            try {
-                return valueOf(s.trim().toUpperCase(Locale.ROOT));
-            } catch (IllegalArgumentException e) {
-                throw Setting.PROGRESS.invalid("must be auto, bar, plain or none, got '" + s + "'");
-            }
+            return Setting.PROGRESS.parse(s, values());
         }
     }
 
