@@ -119,6 +119,54 @@ DdimCoefficients Schedule::ddpm_posterior(int t, float x0_clip) const {
   return k;
 }
 
+DpmSolverCoefficients Schedule::dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip) const {
+  const int T = static_cast<int>(alpha_bar64.size());
+  if (t < 0 || t >= T)
+    throw Error("DPM-Solver step: t = " + std::to_string(t) + " is outside [0, " + std::to_string(T) + ")");
+  if (t_next < -1 || t_next >= t)
+    throw Error("DPM-Solver step: t_next = " + std::to_string(t_next) + " must be in [-1, t = " + std::to_string(t) + ")");
+  if (t_last != -1 && (t_last <= t || t_last >= T))
+    throw Error("DPM-Solver step: t_last = " + std::to_string(t_last) + " must be -1 or in (t = " + std::to_string(t) +
+                ", " + std::to_string(T) + ")");
+  // alpha_t = sqrt(abar), sigma_t = sqrt(1 - abar), lambda = log(alpha / sigma).
+  auto lambda = [&](int u) { return 0.5 * std::log(alpha_bar64[u] / (1.0 - alpha_bar64[u])); };
+  const double a = alpha_bar64[t];
+  DpmSolverCoefficients k;
+  k.inv_alpha = static_cast<float>(1.0 / std::sqrt(a));
+  k.sigma = static_cast<float>(std::sqrt(1.0 - a));
+  k.x0_clip = x0_clip;
+  if (t_next < 0) return k;  // to sigma = 0: x_0 itself, first order (diffusers' final_sigmas_type "zero")
+  const double an = alpha_bar64[t_next];
+  const double alpha_n = std::sqrt(an), sigma_n = std::sqrt(1.0 - an);
+  const double h = lambda(t_next) - lambda(t);
+  // ODE: x' = (sigma'/sigma) x + alpha' (1 - e^-h) D; SDE: x' = (sigma'/sigma) e^-h x +
+  // alpha' (1 - e^-2h) D + sigma' sqrt(1 - e^-2h) z. D = x0, or for 2M (midpoint)
+  // x0 + (x0 - x0_prev) / (2 r0) with r0 = h_last / h.
+  const double A = sde ? -alpha_n * std::expm1(-2.0 * h) : -alpha_n * std::expm1(-h);
+  k.xt_coef = static_cast<float>(sigma_n / std::sqrt(1.0 - a) * (sde ? std::exp(-h) : 1.0));
+  k.noise = sde ? static_cast<float>(sigma_n * std::sqrt(-std::expm1(-2.0 * h))) : 0.0f;
+  if (t_last < 0) {
+    k.x0_coef = static_cast<float>(A);
+    return k;
+  }
+  const double r0 = (lambda(t) - lambda(t_last)) / h;
+  k.x0_coef = static_cast<float>(A * (1.0 + 0.5 / r0));
+  k.prev_coef = static_cast<float>(-A * 0.5 / r0);
+  return k;
+}
+
+std::vector<int> dpm_solver_timesteps(int T, int S) {
+  if (S < 1 || S > T - 1)
+    throw Error("DPM-Solver: sampling steps must be in [1, timesteps - 1 = " + std::to_string(T - 1) + "], got " +
+                std::to_string(S));
+  // numpy's linspace(0, T - 1, S + 1): i * ((T - 1) / S), the last exactly T - 1;
+  // np.round rounds halves to even, as nearbyint in the default rounding mode.
+  const double step = static_cast<double>(T - 1) / S;
+  std::vector<int> ts(S);
+  for (int i = 1; i <= S; ++i) ts[S - i] = i == S ? T - 1 : static_cast<int>(std::nearbyint(i * step));
+  return ts;
+}
+
 std::vector<int> ddim_timesteps(int T, int S) {
   if (S < 1 || S > T)
     throw Error("DDIM: sampling steps must be in [1, timesteps = " + std::to_string(T) + "], got " + std::to_string(S));
@@ -205,6 +253,9 @@ struct UNet::Impl {
   int64_t losses_written_upto = -1;  // highest step whose loss is in the ring
   // Sampling.
   float *sample_x = nullptr, *sample_eps = nullptr;
+  // DPM-Solver++: the x_0 prediction of the last step, and its t (-1: none yet).
+  float* sample_x0_prev = nullptr;
+  int sample_dpm_last = -1, sample_dpm_next = -1;  // the last DPM-Solver step's t and t_next
   std::vector<int32_t> host_t;
   int sample_n = 0;
   uint64_t sample_seed = 0;
@@ -563,6 +614,7 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   m.loss_ring = m.alloc<float>(kLossRing, bytes);
   m.sample_x = m.alloc<float>(io, bytes);
   m.sample_eps = m.alloc<float>(io, bytes);
+  m.sample_x0_prev = m.alloc<float>(io, bytes);
   m.host_t.assign(NB, 0);
   if (cfg.num_classes > 0) {
     m.labels_dev = m.alloc<int32_t>(NB, bytes);
@@ -827,6 +879,7 @@ void UNet::sample_begin(int n, uint64_t seed, int64_t first_index) {
   m.sample_labels = m.null_labels;
   m.sample_pair = false;
   m.guidance = 1.0f;
+  m.sample_dpm_last = -1;
 }
 
 void UNet::sample_set_labels(const int32_t* labels, float guidance) {
@@ -887,6 +940,24 @@ void UNet::sample_step(int t) {
   backend_.reverse_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()),
                         m.sched.c_x[t], m.sched.c_eps[t], m.sched.sigma[t], m.sample_seed,
                         sample_step_stream(t), m.sample_first);
+}
+
+void UNet::sample_step_dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip) {
+  Impl& m = *impl_;
+  const DpmSolverCoefficients k = m.sched.dpm_solver(t, t_next, t_last, sde, x0_clip);  // checks the times
+  if (t_last >= 0 && (t_last != m.sample_dpm_last || t != m.sample_dpm_next))
+    throw Error("UNet::sample_step_dpm_solver: a second-order step from t = " + std::to_string(t) + " with t_last = " +
+                std::to_string(t_last) + " needs this sampling's previous DPM-Solver step to have gone from " +
+                std::to_string(t_last) + " to " + std::to_string(t) + " (" +
+                (m.sample_dpm_last < 0 ? std::string("none yet")
+                                       : "it went from " + std::to_string(m.sample_dpm_last) + " to " +
+                                             std::to_string(m.sample_dpm_next)) +
+                ")");
+  predict_eps(t, "UNet::sample_step_dpm_solver");
+  backend_.dpm_solver_step(m.sample_x, m.sample_eps, m.sample_x0_prev, m.sample_x, m.sample_n,
+                           static_cast<size_t>(m.chw()), k, m.sample_seed, sample_step_stream(t), m.sample_first);
+  m.sample_dpm_last = t;
+  m.sample_dpm_next = t_next;
 }
 
 void UNet::sample_step_ddim(int t, int t_prev, double eta, float x0_clip) {

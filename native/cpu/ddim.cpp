@@ -1,6 +1,7 @@
-// The reverse step through the predicted x_0 -- the deterministic / stochastic
+// The reverse steps through the predicted x_0 -- the deterministic / stochastic
 // DDIM step (Song et al. 2021, eq. 12), or the DDPM posterior mean with a
-// clipped x_0 -- and the classifier-free guidance mix of two noise predictions. Elementwise; the
+// clipped x_0, and the DPM-Solver++ step (Lu et al. 2022) -- and the
+// classifier-free guidance mix of two noise predictions. Elementwise; the
 // step's noise is the same counter-based stream layout as reverse_step, so a
 // sample's result does not depend on how the batch was split.
 #include <algorithm>
@@ -26,6 +27,28 @@ void ddim_step(ThreadPool& pool, const float* x_t, const float* eps_theta, float
       float v = k.x0_coef * x0 + k.eps_coef * e + k.xt_coef * x;
       if (k.sigma != 0.0f) v += k.sigma * rng::gaussian_at(seed, stream, offset + static_cast<uint64_t>(i));
       x_prev[i] = v;
+    }
+  });
+}
+
+void dpm_solver_step(ThreadPool& pool, const float* x_t, const float* eps_theta, float* x0_prev, float* x_next, int N,
+                     size_t per_sample, const DpmSolverCoefficients& k, uint64_t seed, uint64_t stream,
+                     int64_t first_index) {
+  if (first_index < 0) throw Error("dpm_solver_step: first_index must be >= 0");
+  const int64_t total = static_cast<int64_t>(N) * static_cast<int64_t>(per_sample);
+  const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
+  const bool clip = k.x0_clip > 0.0f;
+  const bool second_order = k.prev_coef != 0.0f;
+  pool.parallel_for(total, 1 << 14, [&](int64_t a, int64_t b) {
+    for (int64_t i = a; i < b; ++i) {
+      const float x = x_t[i];
+      float x0 = (x - k.sigma * eps_theta[i]) * k.inv_alpha;
+      if (clip) x0 = std::min(std::max(x0, -k.x0_clip), k.x0_clip);
+      float v = k.xt_coef * x + k.x0_coef * x0;
+      if (second_order) v += k.prev_coef * x0_prev[i];
+      if (k.noise != 0.0f) v += k.noise * rng::gaussian_at(seed, stream, offset + static_cast<uint64_t>(i));
+      x0_prev[i] = x0;
+      x_next[i] = v;
     }
   });
 }

@@ -1,6 +1,6 @@
-// The reverse step through the predicted x_0 (DDIM, or the DDPM posterior
-// with a clipped x_0) and the classifier-free guidance mix, as
-// native/cpu/ddim.cpp.
+// The reverse steps through the predicted x_0 (DDIM, or the DDPM posterior
+// with a clipped x_0, and the DPM-Solver++ step) and the classifier-free
+// guidance mix, as native/cpu/ddim.cpp.
 // The step's noise is drawn a Philox block (4 values) per thread (philox.cuh),
 // exactly rng::gaussian_at per element, as reverse_step in diffusion.cu.
 #include <string>
@@ -41,6 +41,37 @@ __global__ void ddim_step_kernel(const float* x_t, const float* eps_theta, float
   }
 }
 
+// As ddim_step_kernel; x0_prev is read (second order) and overwritten by
+// the same thread that owns the element.
+__global__ void dpm_solver_step_kernel(const float* x_t, const float* eps_theta, float* x0_prev, float* x_next,
+                                       long long total, DpmSolverCoefficients k, uint64_t seed, uint64_t stream,
+                                       uint64_t offset) {
+  const uint64_t q0 = offset >> 2, q1 = (offset + static_cast<uint64_t>(total) - 1) >> 2;
+  const uint64_t quads = q1 - q0 + 1;
+  const uint64_t step = static_cast<uint64_t>(gridDim.x) * blockDim.x;
+  const bool clip = k.x0_clip > 0.0f;
+  const bool second_order = k.prev_coef != 0.0f;
+  for (uint64_t b = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < quads; b += step) {
+    const uint64_t q = q0 + b;
+    float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (k.noise != 0.0f) gaussian4(seed, stream, q, z);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const uint64_t g = 4 * q + j;
+      if (g < offset || g - offset >= static_cast<uint64_t>(total)) continue;
+      const uint64_t i = g - offset;
+      const float x = x_t[i];
+      float x0 = (x - k.sigma * eps_theta[i]) * k.inv_alpha;
+      if (clip) x0 = fminf(fmaxf(x0, -k.x0_clip), k.x0_clip);
+      float v = k.xt_coef * x + k.x0_coef * x0;
+      if (second_order) v += k.prev_coef * x0_prev[i];
+      if (k.noise != 0.0f) v += k.noise * z[j];
+      x0_prev[i] = x0;
+      x_next[i] = v;
+    }
+  }
+}
+
 __global__ void guided_eps_kernel(const float* eps_cond, const float* eps_uncond, float* out, size_t n, float w) {
   const size_t step = static_cast<size_t>(gridDim.x) * blockDim.x;
   for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
@@ -62,6 +93,18 @@ void ddim_step(const Ctx& ctx, const float* x_t, const float* eps_theta, float* 
   ddim_step_kernel<<<grid_for(total / 4 + 2, kThreads, ctx), kThreads, 0, ctx.stream>>>(x_t, eps_theta, x_prev,
                                                                                          total, k, seed, stream, offset);
   check_launch("ddim_step");
+}
+
+void dpm_solver_step(const Ctx& ctx, const float* x_t, const float* eps_theta, float* x0_prev, float* x_next, int N,
+                     size_t per_sample, const DpmSolverCoefficients& k, uint64_t seed, uint64_t stream,
+                     int64_t first_index) {
+  const long long total = static_cast<long long>(N) * static_cast<long long>(per_sample);
+  if (total <= 0) return;
+  if (first_index < 0) throw Error("cuda dpm_solver_step: first_index must be >= 0");
+  const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
+  dpm_solver_step_kernel<<<grid_for(total / 4 + 2, kThreads, ctx), kThreads, 0, ctx.stream>>>(
+      x_t, eps_theta, x0_prev, x_next, total, k, seed, stream, offset);
+  check_launch("dpm_solver_step");
 }
 
 void guided_eps(const Ctx& ctx, const float* eps_cond, const float* eps_uncond, float* out, size_t n, float w) {

@@ -4,7 +4,9 @@
 // defining formulas, the DDIM coefficients and timesteps, and whole DDIM runs
 // of a tiny UNet against PyTorch's DDIM update (golden/ddim_tiny.safetensors,
 // eta 0 on the linear schedule and eta 0.5 with ddpm4j's noise on the cosine
-// one; scripts/make_feature_goldens.py).
+// one; scripts/make_feature_goldens.py); the DPM-Solver++ step against the
+// diffusers formulas in double and whole DPM-Solver++ runs against diffusers'
+// own scheduler (golden/dpm_solver_tiny.safetensors).
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -125,6 +127,133 @@ TEST(ddim_coefficients_and_errors) {
   CHECK_THROWS(ddim_timesteps(10, 0), "sampling steps");
 }
 
+// DPM-Solver++ written as diffusers writes it (VE sigmas, alpha_t = 1/sqrt(s^2+1),
+// sigma_t = s alpha_t, lambda = log alpha_t - log sigma_t, the 2M midpoint
+// update with D1 = (m0 - m1) / r0), in double, from the schedule's alpha_bar.
+std::vector<double> dpm_reference(const Vec& x, const Vec& e, const Vec& x0_last, const Schedule& s, int t, int t_next,
+                                  int t_last, bool sde, double clip, uint64_t seed, uint64_t stream, int64_t first,
+                                  size_t per) {
+  auto alpha_sigma = [&](int u) {
+    if (u < 0) return std::pair<double, double>{1.0, 0.0};
+    const double ve = std::sqrt((1 - s.alpha_bar64[u]) / s.alpha_bar64[u]);
+    const double al = 1 / std::sqrt(ve * ve + 1);
+    return std::pair<double, double>{al, ve * al};
+  };
+  const auto [a0, s0] = alpha_sigma(t);
+  const auto [an, sn] = alpha_sigma(t_next);
+  std::vector<double> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    double m0 = (x[i] - s0 * e[i]) / a0;
+    if (clip > 0) m0 = std::min(std::max(m0, -clip), clip);
+    if (t_next < 0) {
+      out[i] = m0;
+      continue;
+    }
+    const double h = std::log(an / sn) - std::log(a0 / s0);
+    double D = m0;
+    if (t_last >= 0) {
+      const auto [al, sl] = alpha_sigma(t_last);
+      const double r0 = (std::log(a0 / s0) - std::log(al / sl)) / h;
+      D = m0 + 0.5 * (m0 - x0_last[i]) / r0;
+    }
+    if (!sde) {
+      out[i] = sn / s0 * x[i] - an * (std::exp(-h) - 1) * D;
+    } else {
+      out[i] = sn / s0 * std::exp(-h) * x[i] + an * (1 - std::exp(-2 * h)) * D +
+               sn * std::sqrt(1 - std::exp(-2 * h)) * rng::gaussian_at(seed, stream, uint64_t(first) * per + i);
+    }
+  }
+  return out;
+}
+
+TEST(dpm_solver_step_matches_the_diffusers_formulas_in_double) {
+  auto be = cpu();
+  const int N = 3;
+  const size_t per = 35;
+  Vec x = random_vector(N * per, 11, -3, 3), e = random_vector(N * per, 12, -2, 2), last = random_vector(N * per, 13, -1.5, 1.5);
+  struct Case {
+    int t, t_next, t_last;
+    bool sde;
+    float clip;
+  };
+  for (const Schedule& s : {Schedule::linear(1000, 1e-4f, 0.02f), Schedule::cosine(1000)}) {
+    for (const Case& c : {Case{999, 949, -1, false, 0.0f}, Case{949, 899, 999, false, 0.0f}, Case{500, 450, 550, true, 0.0f},
+                          Case{300, 100, 500, false, 1.0f}, Case{50, -1, 100, false, 0.0f}, Case{50, -1, 100, true, 1.0f},
+                          Case{120, 3, 700, true, 0.0f}}) {
+      Vec prev = last, out(x.size());
+      be->dpm_solver_step(x.data(), e.data(), prev.data(), out.data(), N, per, s.dpm_solver(c.t, c.t_next, c.t_last, c.sde, c.clip),
+                          9, 1234, 2);
+      const auto ref = dpm_reference(x, e, last, s, c.t, c.t_next, c.t_last, c.sde, c.clip, 9, 1234, 2, per);
+      // Float coefficients (one rounding each) and ~8 float operations; 1/alpha_t up to
+      // ~160 (t = 999, linear) multiplies the rounding of x - sigma e.
+      const std::string what = "dpm_solver_step t=" + std::to_string(c.t) + "->" + std::to_string(c.t_next) +
+                               (c.t_last >= 0 ? " 2M" : "") + (c.sde ? " sde" : "");
+      CHECK_CLOSE(what, out.data(), ref.data(), out.size(), 2e-5, 1e-5);
+      // x0_prev now holds this step's x_0 prediction.
+      std::vector<double> x0(x.size());
+      for (size_t i = 0; i < x.size(); ++i) {
+        double v = (x[i] - std::sqrt(1 - s.alpha_bar64[c.t]) * e[i]) / std::sqrt(s.alpha_bar64[c.t]);
+        x0[i] = c.clip > 0 ? std::min(std::max(v, -double(c.clip)), double(c.clip)) : v;
+      }
+      CHECK_CLOSE(what + " x0_prev", prev.data(), x0.data(), prev.size(), 2e-5, 1e-5);
+    }
+  }
+  // In place, and independent of the batch split (noise indexed by global sample).
+  const Schedule s = Schedule::linear(1000, 1e-4f, 0.02f);
+  const DpmSolverCoefficients k = s.dpm_solver(500, 450, 550, true);
+  Vec all(x.size()), in_place = x, tail(2 * per), p1 = last, p2 = last, p3(last.begin() + per, last.end());
+  be->dpm_solver_step(x.data(), e.data(), p1.data(), all.data(), N, per, k, 3, 77, 10);
+  be->dpm_solver_step(in_place.data(), e.data(), p2.data(), in_place.data(), N, per, k, 3, 77, 10);
+  be->dpm_solver_step(x.data() + per, e.data() + per, p3.data(), tail.data(), 2, per, k, 3, 77, 11);
+  CHECK(std::memcmp(all.data(), in_place.data(), all.size() * 4) == 0);
+  CHECK(std::memcmp(all.data() + per, tail.data(), tail.size() * 4) == 0);
+}
+
+TEST(dpm_solver_coefficients_timesteps_and_errors) {
+  const Schedule s = Schedule::linear(1000, 1e-4f, 0.02f);
+  // First order ODE is DDIM at eta 0: x' = sqrt(abar') x0 + sqrt(1 - abar') eps.
+  const DpmSolverCoefficients d = s.dpm_solver(700, 300, -1, false);
+  const DdimCoefficients k = s.ddim(700, 300, 0.0);
+  const double a = s.alpha_bar64[700];
+  // xt_coef x + x0_coef x0 with x = sqrt(a) x0 + sqrt(1-a) eps: the x0 weight
+  // sqrt(a) xt + x0_coef must be sqrt(ap), the eps weight sqrt(1-a) xt sqrt(1-ap).
+  CHECK(std::fabs(std::sqrt(a) * d.xt_coef + d.x0_coef - k.x0_coef) < 1e-6);
+  CHECK(std::fabs(std::sqrt(1 - a) * d.xt_coef - k.eps_coef) < 1e-6);
+  CHECK(d.prev_coef == 0.0f && d.noise == 0.0f);
+  const DpmSolverCoefficients last = s.dpm_solver(50, -1, 100, true);  // to x_0: x0 itself, first order
+  CHECK(last.xt_coef == 0.0f && last.x0_coef == 1.0f && last.prev_coef == 0.0f && last.noise == 0.0f);
+  CHECK(s.dpm_solver(949, 899, 999, false).prev_coef < 0.0f);
+  CHECK_THROWS(s.dpm_solver(1000, 0, -1, false), "t = 1000");
+  CHECK_THROWS(s.dpm_solver(10, 10, -1, false), "t_next");
+  CHECK_THROWS(s.dpm_solver(10, 5, 10, false), "t_last");
+  CHECK_THROWS(s.dpm_solver(10, 5, 1000, false), "t_last");
+  // diffusers' linspace spacing: numpy's linspace(0, 999, 21).round()[::-1][:-1].
+  const std::vector<int> ts = dpm_solver_timesteps(1000, 20);
+  CHECK(ts.size() == 20 && ts.front() == 999 && ts[1] == 949 && ts[2] == 899 && ts.back() == 50);
+  CHECK((dpm_solver_timesteps(1000, 10) == std::vector<int>{999, 899, 799, 699, 599, 500, 400, 300, 200, 100}));
+  CHECK((dpm_solver_timesteps(10, 2) == std::vector<int>{9, 4}));  // 4.5 rounds to even
+  CHECK((dpm_solver_timesteps(10, 9) == std::vector<int>{9, 8, 7, 6, 5, 4, 3, 2, 1}));
+  CHECK_THROWS(dpm_solver_timesteps(10, 10), "sampling steps");
+  CHECK_THROWS(dpm_solver_timesteps(10, 0), "sampling steps");
+}
+
+TEST(dpm_solver_second_order_needs_the_previous_step) {
+  UNetConfig c = tiny_config();
+  c.timesteps = 40;
+  auto be = cpu();
+  UNet net(*be, c, 2);
+  net.init(3);
+  net.sample_begin(2, 42, 0);
+  CHECK_THROWS(net.sample_step_dpm_solver(30, 20, 39, false), "(none yet)");
+  net.sample_step_dpm_solver(39, 30, -1, false);
+  CHECK_THROWS(net.sample_step_dpm_solver(20, 10, 39, false), "it went from 39 to 30");
+  CHECK_THROWS(net.sample_step_dpm_solver(30, 20, 38, false), "it went from 39 to 30");
+  net.sample_step_dpm_solver(30, 20, 39, false);
+  net.sample_step_dpm_solver(20, -1, 30, false);
+  net.sample_begin(2, 42, 0);  // a new sampling starts without a history
+  CHECK_THROWS(net.sample_step_dpm_solver(20, 10, 30, false), "none yet");
+}
+
 TEST(guided_eps_matches_formula) {
   auto be = cpu();
   Vec c = random_vector(1001, 5), u = random_vector(1001, 6), out(1001);
@@ -211,6 +340,65 @@ TEST(ddim_sampling_matches_torch_golden) {
       CHECK_CLOSE(name + " x after step " + std::to_string(i) + " (t=" + std::to_string(ts[i]) + ")", x.data(),
                   g.at(name + ".x" + std::to_string(i)).f32.data(), x.size(), 1e-4, 1e-4);
     }
+  }
+}
+
+// Whole DPM-Solver++ runs of the tiny UNet against diffusers' own
+// DPMSolverMultistepScheduler (golden/dpm_solver_tiny.safetensors,
+// scripts/make_dpm_solver_golden.py): 2M at 20, 8 and 12 steps (linear and
+// cosine schedules) and the SDE variant with ddpm4j's noise, from the same x_T,
+// with the timesteps and each step's order checked too. diffusers computes in
+// float32 (its alpha_bar a float32 cumprod: 1.3e-5 relative from ours at t = 999
+// of the cosine schedule), ours forms the coefficients in double; the untrained
+// model's x_0 prediction is huge at t = 999 (|x| up to 580 on the linear
+// schedule, 6.9e4 on the cosine one), and where the update cancels such
+// values the float32 difference shows as an absolute error of that order
+// times the scale: the tolerance is 1e-4 relative plus 4x the measured
+// sigma difference times the largest |x| of the step.
+TEST(dpm_solver_sampling_matches_diffusers_golden) {
+  SafeTensors g("golden/dpm_solver_tiny.safetensors");
+  const UNetConfig c = golden_config(g);
+  const int n = g.meta_int("batch");
+  for (const std::string name : {"linear_20", "linear_8", "cosine_12", "linear_10_sde"}) {
+    UNetConfig cc = c;
+    cc.schedule = name.rfind("cosine", 0) == 0 ? kScheduleCosine : kScheduleLinear;
+    const bool sde = name.find("sde") != std::string::npos;
+    auto be = cpu();
+    UNet net(*be, cc, n);
+    load_state_dict(net, g);
+    const auto& args = g.at(name + ".args").ints;
+    const int steps = int(args[0]);
+    const std::vector<int> ts = dpm_solver_timesteps(c.timesteps, steps);
+    CHECK(std::vector<int32_t>(ts.begin(), ts.end()) == ints32(g, name + ".timesteps"));
+    // diffusers: first order at the first step and at the last (to sigma 0), second order between.
+    const std::vector<int32_t> orders = ints32(g, name + ".orders");
+    // How far diffusers' float32 noise levels are from ours (its sigmas, sqrt((1 - abar) / abar),
+    // are in the file): the trajectories then differ by about that fraction of their scale.
+    const Schedule sched = Schedule::of(cc);
+    const Vec& sig = g.at(name + ".sigmas").f32;
+    double delta = 0;
+    for (size_t i = 0; i < ts.size(); ++i) {
+      const double a = sched.alpha_bar64[ts[i]];
+      delta = std::max(delta, std::fabs(std::sqrt((1 - a) / a) / sig[i] - 1));
+    }
+    CHECK(sig.size() == ts.size() + 1 && sig.back() == 0.0f);
+    net.sample_begin(n, uint64_t(args[1]), args[2]);
+    const Vec& xT = g.at(name + ".x_T").f32;
+    net.sample_set_x(xT.data());
+    Vec x(xT.size());
+    for (size_t i = 0; i < ts.size(); ++i) {
+      const int t_next = i + 1 < ts.size() ? ts[i + 1] : -1;
+      const int t_last = i > 0 ? ts[i - 1] : -1;
+      CHECK(orders[i] == ((t_last < 0 || t_next < 0) ? 1 : 2));
+      net.sample_step_dpm_solver(ts[i], t_next, t_last, sde);
+      net.sample_read(x.data(), false);
+      const Vec& ref = g.at(name + ".x" + std::to_string(i)).f32;
+      double scale = 0;
+      for (float v : ref) scale = std::max(scale, double(std::fabs(v)));
+      CHECK_CLOSE(name + " x after step " + std::to_string(i) + " (t=" + std::to_string(ts[i]) + ")", x.data(),
+                  ref.data(), x.size(), 1e-4 + 4 * delta * scale, 1e-4);
+    }
+    std::printf("  %s: %zu steps, diffusers' sigmas within %.2g of ours\n", name.c_str(), ts.size(), delta);
   }
 }
 

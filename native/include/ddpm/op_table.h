@@ -31,8 +31,9 @@
 //   i32_out       int32_t*               overwrites int32 values (count)
 //   u8_in         const uint8_t*         reads bytes (count): pixels
 //   u8_in_opt     const uint8_t*         the same, nullable: per-sample flags
-//   int size float bool u64 i64 ddim     a value: int, size_t, float, bool, uint64_t,
-//                                        int64_t, const DdimCoefficients&
+//   int size float bool u64 i64 ddim dpm a value: int, size_t, float, bool, uint64_t,
+//                                        int64_t, const DdimCoefficients&,
+//                                        const DpmSolverCoefficients&
 //   Inside a recorded step (Backend::step_begin) only these may change from
 //   one step to the next; they are not part of the step's op signature:
 //   step_loss     float*                 overwrites one float (count 1) at an address that moves
@@ -82,6 +83,7 @@
 #define DDPM_ROLE_u64(n) (uint64_t, uint64_t, same, value, none, n, ::ddpm::OpShape())
 #define DDPM_ROLE_i64(n) (int64_t, int64_t, same, value, none, n, ::ddpm::OpShape())
 #define DDPM_ROLE_ddim(n) (const DdimCoefficients&, const DdimCoefficients&, same, value, none, n, ::ddpm::OpShape())
+#define DDPM_ROLE_dpm(n) (const DpmSolverCoefficients&, const DpmSolverCoefficients&, same, value, none, n, ::ddpm::OpShape())
 #define DDPM_ROLE_step_seed(n) (uint64_t, uint64_t, same, step_value, seed, n, ::ddpm::OpShape())
 #define DDPM_ROLE_step_stream(n) (uint64_t, uint64_t, same, step_value, stream, n, ::ddpm::OpShape())
 #define DDPM_ROLE_step_offset(n) (uint64_t, uint64_t, same, step_value, offset, n, ::ddpm::OpShape())

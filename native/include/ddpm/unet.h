@@ -98,6 +98,13 @@ struct Schedule {
   // with clip_denoised), sigma = sqrt(beta_t) as reverse_step (0 at t = 0).
   // Unclipped it is reverse_step's update, rewritten.
   DdimCoefficients ddpm_posterior(int t, float x0_clip) const;
+  // The coefficients of a DPM-Solver++ step (Lu et al. 2022; diffusers'
+  // DPMSolverMultistepScheduler with algorithm_type "dpmsolver++" or, sde =
+  // true, "sde-dpmsolver++", solver_order 2, solver_type "midpoint") from t to
+  // t_next (-1: to x_0, where sigma = 0, always first order), second order
+  // through the x_0 prediction made at t_last (> t), first order when
+  // t_last = -1; x_0 clipped to [-x0_clip, x0_clip] when x0_clip > 0.
+  DpmSolverCoefficients dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip = 0.0f) const;
 
  private:
   static Schedule from_betas(const std::vector<double>& betas);
@@ -107,6 +114,12 @@ struct Schedule {
 // code (ermongroup/ddim, "uniform" skip): t_i = floor(i * T / S) for
 // i = S-1 down to 0, so T = 1000, S = 50 gives 980, 960, ..., 0. 1 <= S <= T.
 std::vector<int> ddim_timesteps(int timesteps, int steps);
+
+// The S timesteps a DPM-Solver++ sampler visits before its last step to x_0,
+// as diffusers' default timestep_spacing "linspace": round(i * (T-1) / S)
+// for i = S down to 1 (numpy's rounding), so T = 1000, S = 20 gives 999,
+// 949, 899, ..., 50. 1 <= S <= T - 1 (fewer would repeat a timestep).
+std::vector<int> dpm_solver_timesteps(int timesteps, int steps);
 
 class UNet {
  public:
@@ -255,6 +268,12 @@ class UNet {
   // scale eta (0 deterministic, 1 the DDPM posterior's variance), x_0
   // prediction clipped to [-x0_clip, x0_clip] when x0_clip > 0.
   void sample_step_ddim(int t, int t_prev, double eta, float x0_clip = 0.0f);
+  // One DPM-Solver++ step from t to t_next (t > t_next >= -1; -1 ends at x_0),
+  // second order through the previous step's x_0 prediction when t_last >= 0
+  // (which must be the t of this sampling's previous DPM-Solver step), first
+  // order when t_last = -1; the SDE variant draws noise as sample_step does.
+  // A run over dpm_solver_timesteps passes t_last = -1 at its first step.
+  void sample_step_dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip = 0.0f);
   // Current images (n, C, H, W) into host; clip to [-1, 1] first if asked.
   void sample_read(float* host, bool clip);
   // Replaces the current images (n, C, H, W) from host, e.g. to start from a
