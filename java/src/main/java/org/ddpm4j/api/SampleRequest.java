@@ -67,7 +67,7 @@ public final class SampleRequest {
     private SampleRequest(Values v) {
         if (v.count < 1) throw Errors.invalid(Setting.COUNT, "must be >= 1, got " + v.count);
         if (v.batch < 1) throw Errors.invalid(Setting.BATCH, "must be >= 1, got " + v.batch);
-        if (v.sampler == null) throw new InvalidInputException("the sampler is null (DDPM or DDIM)");
+        if (v.sampler == null) throw new InvalidInputException("the sampler is null (DDPM, DDIM, DPM_SOLVER or DPM_SOLVER_SDE)");
         if (v.steps != null && v.steps < 1) throw Errors.invalid(Setting.SAMPLING_STEPS, "must be >= 1, got " + v.steps);
         if (v.eta != null && (!(v.eta >= 0) || Double.isInfinite(v.eta))) {
             throw Errors.invalid(Setting.ETA, "must be a number >= 0, got " + v.eta);
@@ -111,7 +111,10 @@ public final class SampleRequest {
         return with(c -> c.batch = n);
     }
 
-    /** DDPM (every timestep; the notebook's) or DDIM over its default 50 evenly spaced steps. */
+    /**
+     * DDPM (every timestep; the notebook's), DDIM over its default 50 evenly spaced steps, or
+     * DPM-Solver++ (ODE or SDE) over its default 20.
+     */
     public SampleRequest withSampler(SamplerKind kind) {
         return with(c -> {
             c.sampler = kind;
@@ -119,7 +122,7 @@ public final class SampleRequest {
         });
     }
 
-    /** DDIM over {@code samplingSteps} evenly spaced timesteps (1..T); DDPM takes all T. */
+    /** DDIM over {@code samplingSteps} evenly spaced timesteps (1..T), DPM-Solver++ over 1..T-1; DDPM takes all T. */
     public SampleRequest withSampler(SamplerKind kind, int samplingSteps) {
         return with(c -> {
             c.sampler = kind;
@@ -213,7 +216,7 @@ public final class SampleRequest {
      * @param source the model's file, for messages
      */
     SampleOptions resolve(UNetConfig cfg, List<String> classNames, String source) {
-        if (v.sampler == SamplerKind.DDPM && v.eta != null) throw Errors.invalid(Setting.ETA, "is for ", Setting.SAMPLER, " ddim");
+        if (v.sampler != SamplerKind.DDIM && v.eta != null) throw Errors.invalid(Setting.ETA, "is for ", Setting.SAMPLER, " ddim");
         int T = cfg.timesteps();
         int mid = v.midStep != null ? v.midStep : T / 2;
         if (mid >= T || mid < -1) throw Errors.invalid(Setting.MID_STEP, "must be in [0, " + (T - 1) + "] or -1, got " + mid);

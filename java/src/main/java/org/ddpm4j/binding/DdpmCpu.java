@@ -170,6 +170,7 @@ public final class DdpmCpu {
         public native void sample_read(float[] host, @Cast("bool") boolean clip);
         public native void sample_set_labels(@Cast("const int32_t*") int[] labels, float guidance);
         public native void sample_step_ddim(int t, int tPrev, double eta, float x0Clip);
+        public native void sample_step_dpm_solver(int t, int tNext, int tLast, @Cast("bool") boolean sde, float x0Clip);
         public native void sample_set_x(@Const float[] host);
     }
 
@@ -209,6 +210,9 @@ public final class DdpmCpu {
 
     /** The DDIM sampler's timesteps, descending (ddpm::ddim_timesteps). */
     public static native @StdVector int[] ddim_timesteps(int timesteps, int steps);
+
+    /** The DPM-Solver++ sampler's timesteps, descending (ddpm::dpm_solver_timesteps). */
+    public static native @StdVector int[] dpm_solver_timesteps(int timesteps, int steps);
 
     /** The EMA decay of update number {@code update} with warm-up (ddpm::ema_decay_at). */
     public static native double ema_decay_at(double decay, @Cast("int64_t") long update);

@@ -353,6 +353,11 @@ final class NativeUNet implements UNet {
     }
 
     @Override
+    public void sampleStepDpmSolver(int t, int tNext, int tLast, boolean sde, float x0Clip) {
+        p().sample_step_dpm_solver(t, tNext, tLast, sde, x0Clip);
+    }
+
+    @Override
     public void sampleSetX(float[] x) {
         long size = (long) sampleCount * config.sampleSize();
         if (sampleCount == 0) throw new IllegalStateException("sampleSetX: call sampleBegin first");

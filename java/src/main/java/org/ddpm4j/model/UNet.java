@@ -158,6 +158,14 @@ public interface UNet extends AutoCloseable {
      */
     void sampleStepDdim(int t, int tPrev, double eta, float x0Clip);
 
+    /**
+     * One DPM-Solver++ step (diffusers' DPMSolverMultistepScheduler, 2M midpoint) from t to tNext
+     * (-1: to x_0, first order), second order through the previous step's x_0 prediction when
+     * tLast &gt;= 0 (the previous step must have gone from tLast to t), first order when tLast = -1;
+     * {@code sde}: the SDE variant, with fresh noise; x_0 clipped to [-x0Clip, x0Clip] when x0Clip &gt; 0.
+     */
+    void sampleStepDpmSolver(int t, int tNext, int tLast, boolean sde, float x0Clip);
+
     /** Replaces the current images (n * C*H*W), e.g. with a given x_T. */
     void sampleSetX(float[] x);
 

@@ -6,14 +6,16 @@ import org.ddpm4j.setting.Setting;
  * @param count images to draw
  * @param seed sampling seed: image k's noise depends only on (seed, k)
  * @param midStep record every image after the reverse step at this t (the notebook's t == 500), or -1;
- *     with DDIM, after the step at the largest visited t not above it
+ *     with DDIM or DPM-Solver++, after the step at the largest visited t not above it
  * @param stripImages images shown in the x_T..x_0 strip (from the first ones)
  * @param stripFrames columns of the strip, x_T first and x_0 last (at least 2)
- * @param sampler DDPM (every timestep) or DDIM
- * @param steps DDIM steps (evenly spaced timesteps, 1..T); 0 = every timestep; DDPM takes 0 or T
+ * @param sampler DDPM (every timestep), DDIM or DPM-Solver++ (fewer steps)
+ * @param steps DDIM steps (evenly spaced timesteps, 1..T) or DPM-Solver++ steps (1..T-1); 0 = the sampler's
+ *     default ({@link SamplerKind#defaultSteps}); DDPM takes 0 or T
  * @param eta DDIM noise scale (0: deterministic; 1: the DDPM posterior's variance)
  * @param clipX0 clip the x_0 prediction to [-1, 1] at every step: DDIM as diffusers' clip_sample, DDPM
- *     through the posterior q(x_{t-1} | x_t, x_0) as improved-diffusion's clip_denoised
+ *     through the posterior q(x_{t-1} | x_t, x_0) as improved-diffusion's clip_denoised, DPM-Solver++ the
+ *     data prediction it integrates
  * @param classLabel for a class-conditional model: the class of every image, the null class for
  *     unconditional draws, or -1 for image k of class k mod classes
  * @param guidance classifier-free guidance scale w: eps = eps_null + w (eps_class - eps_null);
@@ -24,8 +26,6 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
 
     /** The guidance of a conditional model unless asked otherwise. */
     public static final double DEFAULT_GUIDANCE = 2.0;
-    /** DDIM steps unless asked otherwise. */
-    public static final int DEFAULT_DDIM_STEPS = 50;
 
     public SampleOptions {
         if (count < 1) throw Setting.COUNT.invalid("must be >= 1, got " + count);
@@ -34,7 +34,7 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
         if (sampler == null) throw new IllegalArgumentException("no sampler");
         if (steps < 0) throw Setting.SAMPLING_STEPS.invalid("must be >= 1, got " + steps);
         if (!(eta >= 0) || Double.isInfinite(eta)) throw Setting.ETA.invalid("must be a number >= 0, got " + eta);
-        if (sampler == SamplerKind.DDPM && eta != 0) throw Setting.ETA.invalid("is for ", Setting.SAMPLER, " ddim");
+        if (sampler != SamplerKind.DDIM && eta != 0) throw Setting.ETA.invalid("is for ", Setting.SAMPLER, " ddim");
         if (classLabel < -1) throw new IllegalArgumentException("class label must be >= 0 (or -1 = every class), got " + classLabel);
         if (!Double.isFinite(guidance)) throw Setting.GUIDANCE.invalid("must be a number, got " + guidance);
     }

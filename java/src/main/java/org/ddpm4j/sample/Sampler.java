@@ -10,7 +10,7 @@ import org.ddpm4j.setting.SettingText;
 
 /**
  * Sampling with the native reverse-step kernels (BatchNorm in eval mode): ancestral DDPM
- * through every timestep, or DDIM over evenly spaced ones; for a class-conditional model
+ * through every timestep, DDIM over evenly spaced ones, or DPM-Solver++ in fewer; for a class-conditional model
  * with classifier-free guidance. Draws {@code count} images in chunks of at most the
  * model's max batch (half of it when guidance batches the conditional and unconditional
  * passes together). Image k's noise is a function of (seed, k) only, so results do not
@@ -75,11 +75,19 @@ public final class Sampler {
             for (int i = 0; i < ts.length; i++) {
                 int t = ts[i];
                 if (stop.getAsBoolean()) throw new CancellationException("sampling stopped at t = " + t);
-                if (o.sampler() == SamplerKind.DDPM) net.sampleStep(t, clip);
-                else net.sampleStepDdim(t, i + 1 < ts.length ? ts[i + 1] : -1, o.eta(), clip);
+                boolean last = i == ts.length - 1;
+                int next = last ? -1 : ts[i + 1];
+                switch (o.sampler()) {
+                    case DDPM -> net.sampleStep(t, clip);
+                    case DDIM -> net.sampleStepDdim(t, next, o.eta(), clip);
+                    // Second order from the second step on; the last step (to x_0) is first order.
+                    case DPM_SOLVER, DPM_SOLVER_SDE ->
+                            net.sampleStepDpmSolver(t, next, i > 0 ? ts[i - 1] : -1, o.sampler() == SamplerKind.DPM_SOLVER_SDE, clip);
+                }
                 if (mid != null && t == midTime && kept > 0) System.arraycopy(net.sampleRead(false), 0, mid, first * per, kept * per);
-                if (stripChunk && frame < frames && t == stripTimes[frame]) {
-                    saveStrip(net.sampleRead(t == 0), strip, stripN, frames, frame++, per);
+                // The last frame is x_0, after the last step (at t = 0, or at DPM-Solver++'s smallest t).
+                if (stripChunk && frame < frames && (frame == frames - 1 ? last : t == stripTimes[frame])) {
+                    saveStrip(net.sampleRead(last), strip, stripN, frames, frame++, per);
                 }
                 done += n;
                 if (listener != null && ((i + 1) % 10 == 0 || i == ts.length - 1)) listener.progress(done, total);
@@ -93,18 +101,27 @@ public final class Sampler {
                 strip != null ? new Images(stripN * frames, C, H, W, strip) : null, stripTimes, midTime, ts);
     }
 
-    /** The timesteps the sampler visits, descending to 0. */
+    /**
+     * The timesteps the sampler visits, descending: to 0 for DDPM and DDIM; DPM-Solver++'s last
+     * step goes from its smallest t (T/S or so) to x_0.
+     */
     public static int[] timesteps(SampleOptions o, int T) {
-        if (o.sampler() == SamplerKind.DDPM) {
+        SamplerKind kind = o.sampler();
+        if (kind == SamplerKind.DDPM) {
             if (o.steps() != 0 && o.steps() != T) {
                 throw new InvalidSettingException(Setting.SAMPLING_STEPS, SettingText.of("DDPM sampling visits all " + T
-                        + " timesteps; ", Setting.SAMPLING_STEPS, " " + o.steps() + " needs ", Setting.SAMPLER, " ddim"));
+                        + " timesteps; ", Setting.SAMPLING_STEPS, " " + o.steps() + " needs ", Setting.SAMPLER,
+                        " ddim or dpm++"));
             }
             return ddpmTimesteps(T);
         }
-        int steps = o.steps() == 0 ? Math.min(SampleOptions.DEFAULT_DDIM_STEPS, T) : o.steps();
-        if (steps > T) throw Setting.SAMPLING_STEPS.invalid("must be in [1, " + T + "] (the model's timesteps), got " + steps);
-        return ddimTimesteps(T, steps);
+        int steps = o.steps() == 0 ? kind.defaultSteps(T) : o.steps();
+        int max = kind.maxSteps(T);
+        if (steps > max || steps < 1) {
+            throw Setting.SAMPLING_STEPS.invalid("must be in [1, " + max + "] for " + kind.label() + " (the model has " + T
+                    + " timesteps), got " + steps);
+        }
+        return kind == SamplerKind.DDIM ? ddimTimesteps(T, steps) : dpmSolverTimesteps(T, steps);
     }
 
     static int[] ddpmTimesteps(int T) {
@@ -122,6 +139,19 @@ public final class Sampler {
         if (S < 1 || S > T) throw new IllegalArgumentException("DDIM steps must be in [1, " + T + "], got " + S);
         int[] ts = new int[S];
         for (int i = 0; i < S; i++) ts[S - 1 - i] = (int) ((long) i * T / S);
+        return ts;
+    }
+
+    /**
+     * DPM-Solver++'s timesteps as diffusers' default "linspace" spacing: round(i (T-1) / S) for
+     * i = S down to 1, halves to even as numpy's round (T = 1000, S = 20: 999, 949, ..., 50), as
+     * the native ddpm::dpm_solver_timesteps. Its last step goes on from the smallest to x_0.
+     */
+    public static int[] dpmSolverTimesteps(int T, int S) {
+        if (S < 1 || S > T - 1) throw new IllegalArgumentException("DPM-Solver++ steps must be in [1, " + (T - 1) + "], got " + S);
+        double step = (double) (T - 1) / S;
+        int[] ts = new int[S];
+        for (int i = 1; i <= S; i++) ts[S - i] = i == S ? T - 1 : (int) Math.rint(i * step);
         return ts;
     }
 

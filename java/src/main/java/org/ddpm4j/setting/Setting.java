@@ -94,14 +94,20 @@ public enum Setting {
      */
     @SafeVarargs
     public final <E extends Enum<E>> E parse(String text, E... allowed) {
+        return parse(text, e -> e.name().toLowerCase(java.util.Locale.ROOT), allowed);
+    }
+
+    /** As {@link #parse(String, Enum[])}, each value named by {@code name} (in any case) instead of its constant. */
+    @SafeVarargs
+    public final <E extends Enum<E>> E parse(String text, java.util.function.Function<E, String> name, E... allowed) {
         String t = text.trim();
         for (E e : allowed) {
-            if (e.name().equalsIgnoreCase(t)) return e;
+            if (name.apply(e).equalsIgnoreCase(t)) return e;
         }
         StringBuilder names = new StringBuilder();
         for (int i = 0; i < allowed.length; i++) {
             if (i > 0) names.append(i == allowed.length - 1 ? " or " : ", ");
-            names.append(allowed[i].name().toLowerCase(java.util.Locale.ROOT));
+            names.append(name.apply(allowed[i]));
         }
         throw invalid("must be " + names + ", got '" + text + "'");
     }

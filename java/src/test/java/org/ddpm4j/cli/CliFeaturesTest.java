@@ -87,6 +87,12 @@ class CliFeaturesTest {
                 "--device", "cpu");
         assertFalse(Files.exists(only.resolve("samples.png")));
         assertArrayEquals(Files.readAllBytes(out.resolve("sample-00007.png")), Files.readAllBytes(only.resolve("sample-00007.png")));
+        // DPM-Solver++ (and its SDE variant) by name, default steps.
+        Path dpm = dir.resolve("dpm");
+        r = ok("sample", "--from", model().toString(), "--out", dpm.toString(), "--count", "4", "--sampler", "dpm++sde",
+                "--class", "ship", "--device", "cpu");
+        assertTrue(r.err().contains("DPM++SDE, 20 steps; class 8, guidance 2.0"), r.toString());
+        assertTrue(Files.exists(dpm.resolve("samples.png")) && Files.exists(dpm.resolve("strip.png")));
     }
 
     @Test
@@ -114,8 +120,11 @@ class CliFeaturesTest {
         fails("--schedule must be linear or cosine, got 'sigmoid'", "train", "--schedule", "sigmoid");
         fails("--ema-decay must be in [0, 1), got 1.0", "train", "--ema-decay", "1", "--device", "cpu", "--out",
                 dir.resolve("x").toString());
-        fails("--sampler must be ddpm or ddim, got 'euler'", "sample", "--from", m, "--sampler", "euler");
+        fails("--sampler must be ddpm, ddim, dpm++ or dpm++sde, got 'euler'", "sample", "--from", m, "--sampler", "euler");
         fails("--eta is for --sampler ddim", "sample", "--from", m, "--eta", "0.5");
+        fails("--eta is for --sampler ddim", "sample", "--from", m, "--sampler", "dpm++", "--eta", "0.5");
+        fails("--sampling-steps must be in [1, 39] for dpm++", "sample", "--from", m, "--sampler", "dpm++", "--sampling-steps",
+                "40", "--device", "cpu");
         fails("--sampling-steps 10 needs --sampler ddim", "sample", "--from", m, "--sampling-steps", "10", "--device", "cpu");
         fails("--sampling-steps must be in [1, 40]", "sample", "--from", m, "--sampler", "ddim", "--sampling-steps", "41",
                 "--device", "cpu");

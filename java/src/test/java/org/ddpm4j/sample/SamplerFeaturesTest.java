@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The sampler beyond the notebook: DDIM (timesteps as the native ones, deterministic at
- * eta 0, chunking-invariant, mid snapshot and strip on visited steps), class-conditional
+ * eta 0, chunking-invariant, mid snapshot and strip on visited steps), DPM-Solver++ (the
+ * same, its strip ending at x_0), class-conditional
  * sampling with guidance (half batches, labels per image), and streaming to a sink.
  */
 class SamplerFeaturesTest {
@@ -61,6 +62,57 @@ class SamplerFeaturesTest {
         SampleResult noisy = sample(CFG, 5, ddim(5, 8, 1.0), null, 5);
         assertFalse(java.util.Arrays.equals(a.images().data(), noisy.images().data()), "eta 1 adds noise");
         assertTrue(noisy.images().allFinite());
+    }
+
+    static SampleOptions dpm(int count, int steps, SamplerKind kind) {
+        return new SampleOptions(count, 3, 20, 2, 4).withSampler(kind, steps, 0.0, false);
+    }
+
+    @Test
+    void dpmSolverTimestepsAreTheNativeOnes() {
+        for (int[] ts : new int[][] {{1000, 20}, {1000, 12}, {1000, 999}, {40, 39}, {40, 7}, {10, 2}, {2, 1}}) {
+            assertArrayEquals(DdpmCpu.dpm_solver_timesteps(ts[0], ts[1]), Sampler.dpmSolverTimesteps(ts[0], ts[1]),
+                    ts[0] + "/" + ts[1]);
+        }
+        // diffusers' linspace spacing, numpy's rounding: 832.5 and 166.5 go to the even neighbour.
+        assertArrayEquals(new int[] {999, 916, 832, 749, 666, 583, 500, 416, 333, 250, 166, 83}, Sampler.dpmSolverTimesteps(1000, 12));
+        assertThrows(IllegalArgumentException.class, () -> Sampler.dpmSolverTimesteps(10, 10));
+    }
+
+    @Test
+    void dpmSolverIsDeterministicIndependentOfChunksAndEndsTheStripAtX0() {
+        SampleResult a = sample(CFG, 5, dpm(5, 8, SamplerKind.DPM_SOLVER), null, 5);
+        SampleResult b = sample(CFG, 2, dpm(5, 8, SamplerKind.DPM_SOLVER), null, 5);
+        assertArrayEquals(a.images().data(), b.images().data(), "chunks of 2, 2, 1 give the same images");
+        assertArrayEquals(Sampler.dpmSolverTimesteps(40, 8), a.timesteps());
+        assertTrue(a.images().allFinite());
+        // The strip's last frame is x_0: the final (clipped) images, though the last visited t is 5, not 0.
+        int[] st = a.stripTimes();
+        assertEquals(0, st[st.length - 1]);
+        int per = CFG.sampleSize(), frames = st.length;
+        float[] lastFrame = java.util.Arrays.copyOfRange(a.strip().data(), (frames - 1) * per, frames * per);
+        assertArrayEquals(java.util.Arrays.copyOf(a.images().data(), per), lastFrame);
+        // Fewer steps change the images; the SDE variant adds noise, still independent of the chunks.
+        assertFalse(java.util.Arrays.equals(a.images().data(), sample(CFG, 5, dpm(5, 4, SamplerKind.DPM_SOLVER), null, 5).images().data()));
+        SampleResult sde = sample(CFG, 5, dpm(5, 8, SamplerKind.DPM_SOLVER_SDE), null, 5);
+        assertFalse(java.util.Arrays.equals(a.images().data(), sde.images().data()));
+        assertArrayEquals(sde.images().data(), sample(CFG, 3, dpm(5, 8, SamplerKind.DPM_SOLVER_SDE), null, 5).images().data());
+        // Default 20 steps (at most T - 1), no eta, at most T - 1 steps.
+        assertEquals(20, Sampler.timesteps(dpm(1, 0, SamplerKind.DPM_SOLVER), 40).length);
+        assertEquals(9, Sampler.timesteps(dpm(1, 0, SamplerKind.DPM_SOLVER), 10).length);
+        assertThrows(IllegalArgumentException.class, () -> new SampleOptions(1, 0, -1, 0, 2).withSampler(SamplerKind.DPM_SOLVER, 8, 0.5, false));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Sampler.timesteps(dpm(1, 40, SamplerKind.DPM_SOLVER), 40));
+        assertTrue(e.getMessage().contains("must be in [1, 39] for dpm++"), e.getMessage());
+    }
+
+    @Test
+    void samplerNamesAreTheirLabels() {
+        assertEquals(SamplerKind.DPM_SOLVER, SamplerKind.parse("dpm++"));
+        assertEquals(SamplerKind.DPM_SOLVER_SDE, SamplerKind.parse(" DPM++SDE "));
+        assertEquals(SamplerKind.DDIM, SamplerKind.parse("DDIM"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SamplerKind.parse("euler"));
+        assertTrue(e.getMessage().contains("must be ddpm, ddim, dpm++ or dpm++sde, got 'euler'"), e.getMessage());
     }
 
     @Test
