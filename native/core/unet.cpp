@@ -17,6 +17,9 @@ namespace {
 // Random streams. Training step s draws its timesteps from stream 4s and its
 // noise from 4s+1; sampling uses the top half of the stream space.
 constexpr uint64_t kSampleInitStream = 1ull << 63;
+// The sampler's recorded steps (Backend::step_begin) have keys with this bit;
+// a training step's key is its batch and flags (train_step).
+constexpr uint64_t kSampleStepKey = 1ull << 63;
 uint64_t train_t_stream(int64_t step) { return 4ull * static_cast<uint64_t>(step); }
 uint64_t train_eps_stream(int64_t step) { return 4ull * static_cast<uint64_t>(step) + 1; }
 uint64_t sample_step_stream(int t) { return kSampleInitStream + 1 + static_cast<uint64_t>(t); }
@@ -904,17 +907,45 @@ void UNet::sample_set_labels(const int32_t* labels, float guidance) {
   m.sample_labels = m.labels_dev;
 }
 
-// The noise prediction of the current samples at t into sample_eps: one
-// eval forward, or for a guided pair one of 2n followed by guided_eps.
-void UNet::predict_eps(int t, const char* what) {
+// One reverse step: t into the device, then, as one recorded backend step
+// (Backend::step_begin), the noise prediction and `update` (the step's op,
+// whose coefficients and noise stream are per-step values), so that the CUDA
+// backend replays a sampling's steps as one graph launch each from its third
+// step on. The recording's key holds what fixes the step's op sequence and
+// pointers: the batch, the update, a guided pair, the labels buffer.
+void UNet::sample_device_step(int t, SampleUpdate kind, const char* what, const std::function<void()>& update) {
   Impl& m = *impl_;
   if (m.sample_n <= 0) throw Error(std::string(what) + ": call sample_begin first");
   if (t < 0 || t >= cfg_.timesteps)
     throw Error(std::string(what) + ": t = " + std::to_string(t) + " is outside [0, " + std::to_string(cfg_.timesteps) + ")");
-  const int n = m.sample_n;
-  const int rows = m.sample_pair ? 2 * n : n;
+  const int rows = m.sample_pair ? 2 * m.sample_n : m.sample_n;
   std::fill(m.host_t.begin(), m.host_t.begin() + rows, t);
   backend_.upload(m.t_dev, m.host_t.data(), sizeof(int32_t) * rows);
+  const uint64_t key = kSampleStepKey | (static_cast<uint64_t>(m.sample_n) << 8) |
+                       (static_cast<uint64_t>(kind) << 2) | (m.sample_pair ? 2u : 0u) |
+                       (m.sample_labels == m.labels_dev ? 1u : 0u);
+  bool ran = false;
+  for (int attempt = 0; attempt < 2 && !ran; ++attempt) {
+    backend_.step_begin(uid_, key);
+    try {
+      predict_eps();
+      update();
+    } catch (...) {
+      backend_.step_abort();
+      throw;
+    }
+    ran = backend_.step_end();  // false: a recording failed and nothing ran; run it again
+  }
+  if (!ran) throw Error(std::string(what) + ": the backend did not run the step");
+}
+
+// The noise prediction of the current samples at the t in t_dev into
+// sample_eps: one eval forward, or for a guided pair one of 2n followed by
+// guided_eps.
+void UNet::predict_eps() {
+  Impl& m = *impl_;
+  const int n = m.sample_n;
+  const int rows = m.sample_pair ? 2 * n : n;
   if (!m.sample_pair) {
     forward(m.sample_x, m.t_dev, m.sample_labels, m.sample_eps, n, false);
     return;
@@ -929,17 +960,22 @@ void UNet::predict_eps(int t, const char* what) {
 void UNet::sample_step(int t, float x0_clip) {
   if (!(x0_clip > 0.0f)) return sample_step(t);
   Impl& m = *impl_;
-  predict_eps(t, "UNet::sample_step");
-  backend_.ddim_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()),
-                     m.sched.ddpm_posterior(t, x0_clip), m.sample_seed, sample_step_stream(t), m.sample_first);
+  if (t < 0 || t >= cfg_.timesteps)
+    throw Error("UNet::sample_step: t = " + std::to_string(t) + " is outside [0, " + std::to_string(cfg_.timesteps) + ")");
+  const DdimCoefficients k = m.sched.ddpm_posterior(t, x0_clip);
+  sample_device_step(t, SampleUpdate::kThroughX0, "UNet::sample_step", [&] {
+    backend_.ddim_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()), k,
+                       m.sample_seed, sample_step_stream(t), m.sample_first);
+  });
 }
 
 void UNet::sample_step(int t) {
   Impl& m = *impl_;
-  predict_eps(t, "UNet::sample_step");
-  backend_.reverse_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()),
-                        m.sched.c_x[t], m.sched.c_eps[t], m.sched.sigma[t], m.sample_seed,
-                        sample_step_stream(t), m.sample_first);
+  sample_device_step(t, SampleUpdate::kAncestral, "UNet::sample_step", [&] {
+    backend_.reverse_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()),
+                          m.sched.c_x[t], m.sched.c_eps[t], m.sched.sigma[t], m.sample_seed,
+                          sample_step_stream(t), m.sample_first);
+  });
 }
 
 void UNet::sample_step_dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip) {
@@ -953,9 +989,10 @@ void UNet::sample_step_dpm_solver(int t, int t_next, int t_last, bool sde, float
                                        : "it went from " + std::to_string(m.sample_dpm_last) + " to " +
                                              std::to_string(m.sample_dpm_next)) +
                 ")");
-  predict_eps(t, "UNet::sample_step_dpm_solver");
-  backend_.dpm_solver_step(m.sample_x, m.sample_eps, m.sample_x0_prev, m.sample_x, m.sample_n,
-                           static_cast<size_t>(m.chw()), k, m.sample_seed, sample_step_stream(t), m.sample_first);
+  sample_device_step(t, SampleUpdate::kDpmSolver, "UNet::sample_step_dpm_solver", [&] {
+    backend_.dpm_solver_step(m.sample_x, m.sample_eps, m.sample_x0_prev, m.sample_x, m.sample_n,
+                             static_cast<size_t>(m.chw()), k, m.sample_seed, sample_step_stream(t), m.sample_first);
+  });
   m.sample_dpm_last = t;
   m.sample_dpm_next = t_next;
 }
@@ -963,9 +1000,10 @@ void UNet::sample_step_dpm_solver(int t, int t_next, int t_last, bool sde, float
 void UNet::sample_step_ddim(int t, int t_prev, double eta, float x0_clip) {
   Impl& m = *impl_;
   const DdimCoefficients k = m.sched.ddim(t, t_prev, eta, x0_clip);  // checks t, t_prev, eta
-  predict_eps(t, "UNet::sample_step_ddim");
-  backend_.ddim_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()), k,
-                     m.sample_seed, sample_step_stream(t), m.sample_first);
+  sample_device_step(t, SampleUpdate::kThroughX0, "UNet::sample_step_ddim", [&] {
+    backend_.ddim_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()), k,
+                       m.sample_seed, sample_step_stream(t), m.sample_first);
+  });
 }
 
 // ---- EMA ---------------------------------------------------------------------

@@ -42,8 +42,8 @@ enum ErrorCode : int {
   kErrClassLabel = 3,      // class_embed_add / class_embed_backward: labels[n] outside [0, K)
 };
 
-// The per-step scalars of a training step that a recorded (CUDA graph) step
-// must not bake in: kernels that take a `const StepScalars*` read these from
+// The per-step scalars of a training step or a sampler's reverse step that a
+// recorded (CUDA graph) step must not bake in: kernels that take a `const StepScalars*` read these from
 // device memory when it is not null, else their by-value arguments (see
 // step_graph.h).
 struct StepScalars {
@@ -51,6 +51,11 @@ struct StepScalars {
   float* loss = nullptr;                      // mse_forward_backward's output slot
   AdamConstants adam{};                       // adam_update
   float ema_weight = 0.0f;                    // ema_update: 1 - decay (the warm-up moves it)
+  // The sampler's steps: where their noise starts, and their coefficients.
+  int64_t first_index = 0;                    // reverse_step, ddim_step, dpm_solver_step
+  float c_x = 0.0f, c_eps = 0.0f, sigma = 0.0f;  // reverse_step
+  DdimCoefficients ddim{};                    // ddim_step
+  DpmSolverCoefficients dpm{};                // dpm_solver_step
 };
 
 // Sizes of the preallocated scratch (see CudaBackend's constructor).

@@ -15,9 +15,17 @@ namespace cuda {
 
 namespace {
 
-// x_prev may alias x_t: each element is read and written by one thread.
+// x_prev may alias x_t: each element is read and written by one thread. In a
+// recorded step the coefficients and the noise's place come from `sc`.
 __global__ void ddim_step_kernel(const float* x_t, const float* eps_theta, float* x_prev, long long total,
-                                 DdimCoefficients k, uint64_t seed, uint64_t stream, uint64_t offset) {
+                                 long long per_sample, DdimCoefficients k, uint64_t seed, uint64_t stream,
+                                 uint64_t offset, const StepScalars* __restrict__ sc) {
+  if (sc) {
+    k = sc->ddim;
+    seed = sc->seed;
+    stream = sc->stream;
+    offset = static_cast<uint64_t>(sc->first_index) * static_cast<uint64_t>(per_sample);
+  }
   const uint64_t q0 = offset >> 2, q1 = (offset + static_cast<uint64_t>(total) - 1) >> 2;
   const uint64_t quads = q1 - q0 + 1;
   const uint64_t step = static_cast<uint64_t>(gridDim.x) * blockDim.x;
@@ -44,8 +52,15 @@ __global__ void ddim_step_kernel(const float* x_t, const float* eps_theta, float
 // As ddim_step_kernel; x0_prev is read (second order) and overwritten by
 // the same thread that owns the element.
 __global__ void dpm_solver_step_kernel(const float* x_t, const float* eps_theta, float* x0_prev, float* x_next,
-                                       long long total, DpmSolverCoefficients k, uint64_t seed, uint64_t stream,
-                                       uint64_t offset) {
+                                       long long total, long long per_sample, DpmSolverCoefficients k,
+                                       uint64_t seed, uint64_t stream, uint64_t offset,
+                                       const StepScalars* __restrict__ sc) {
+  if (sc) {
+    k = sc->dpm;
+    seed = sc->seed;
+    stream = sc->stream;
+    offset = static_cast<uint64_t>(sc->first_index) * static_cast<uint64_t>(per_sample);
+  }
   const uint64_t q0 = offset >> 2, q1 = (offset + static_cast<uint64_t>(total) - 1) >> 2;
   const uint64_t quads = q1 - q0 + 1;
   const uint64_t step = static_cast<uint64_t>(gridDim.x) * blockDim.x;
@@ -90,8 +105,8 @@ void ddim_step(const Ctx& ctx, const float* x_t, const float* eps_theta, float* 
   if (total <= 0) return;
   if (first_index < 0) throw Error("cuda ddim_step: first_index must be >= 0");
   const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
-  ddim_step_kernel<<<grid_for(total / 4 + 2, kThreads, ctx), kThreads, 0, ctx.stream>>>(x_t, eps_theta, x_prev,
-                                                                                         total, k, seed, stream, offset);
+  ddim_step_kernel<<<grid_for(total / 4 + 2, kThreads, ctx), kThreads, 0, ctx.stream>>>(
+      x_t, eps_theta, x_prev, total, static_cast<long long>(per_sample), k, seed, stream, offset, ctx.step_scalars);
   check_launch("ddim_step");
 }
 
@@ -103,7 +118,8 @@ void dpm_solver_step(const Ctx& ctx, const float* x_t, const float* eps_theta, f
   if (first_index < 0) throw Error("cuda dpm_solver_step: first_index must be >= 0");
   const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
   dpm_solver_step_kernel<<<grid_for(total / 4 + 2, kThreads, ctx), kThreads, 0, ctx.stream>>>(
-      x_t, eps_theta, x0_prev, x_next, total, k, seed, stream, offset);
+      x_t, eps_theta, x0_prev, x_next, total, static_cast<long long>(per_sample), k, seed, stream, offset,
+      ctx.step_scalars);
   check_launch("dpm_solver_step");
 }
 

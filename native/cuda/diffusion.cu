@@ -89,10 +89,19 @@ __global__ void noise_add_kernel(const float* __restrict__ x0, const float* __re
   }
 }
 
-// x_prev may alias x_t: each element is read and written by one thread.
+// x_prev may alias x_t: each element is read and written by one thread. In a
+// recorded step the coefficients and the noise's place come from `sc`.
 __global__ void reverse_step_kernel(const float* x_t, const float* eps_theta, float* x_prev, long long total,
-                                    float c_x, float c_eps, float sigma, uint64_t seed, uint64_t stream,
-                                    uint64_t offset) {
+                                    long long per_sample, float c_x, float c_eps, float sigma, uint64_t seed,
+                                    uint64_t stream, uint64_t offset, const StepScalars* __restrict__ sc) {
+  if (sc) {
+    c_x = sc->c_x;
+    c_eps = sc->c_eps;
+    sigma = sc->sigma;
+    seed = sc->seed;
+    stream = sc->stream;
+    offset = static_cast<uint64_t>(sc->first_index) * static_cast<uint64_t>(per_sample);
+  }
   const uint64_t q0 = offset >> 2, q1 = (offset + static_cast<uint64_t>(total) - 1) >> 2;
   const uint64_t quads = q1 - q0 + 1;
   const uint64_t step = static_cast<uint64_t>(gridDim.x) * blockDim.x;
@@ -172,7 +181,8 @@ void reverse_step(const Ctx& ctx, const float* x_t, const float* eps_theta, floa
   if (first_index < 0) throw Error("cuda reverse_step: first_index must be >= 0");
   const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
   reverse_step_kernel<<<grid_for(total / 4 + 2, kThreads, ctx), kThreads, 0, ctx.stream>>>(
-      x_t, eps_theta, x_prev, total, c_x, c_eps, sigma, seed, stream, offset);
+      x_t, eps_theta, x_prev, total, static_cast<long long>(per_sample), c_x, c_eps, sigma, seed, stream, offset,
+      ctx.step_scalars);
   check_launch("reverse_step");
 }
 

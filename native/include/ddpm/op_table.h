@@ -31,15 +31,18 @@
 //   i32_out       int32_t*               overwrites int32 values (count)
 //   u8_in         const uint8_t*         reads bytes (count): pixels
 //   u8_in_opt     const uint8_t*         the same, nullable: per-sample flags
-//   int size float bool u64 i64 ddim dpm a value: int, size_t, float, bool, uint64_t,
-//                                        int64_t, const DdimCoefficients&,
-//                                        const DpmSolverCoefficients&
-//   Inside a recorded step (Backend::step_begin) only these may change from
-//   one step to the next; they are not part of the step's op signature:
+//   int size float bool u64 i64          a value: int, size_t, float, bool, uint64_t, int64_t
+//   Inside a recorded step (Backend::step_begin: a training step, a sampler's
+//   reverse step) only these may change from one step to the next; they are
+//   not part of the step's op signature:
 //   step_loss     float*                 overwrites one float (count 1) at an address that moves
 //   step_seed step_stream step_offset    uint64_t: the random stream's seed, stream, offset
+//   step_first    int64_t                a sampler step's first sample index (its noise's place)
 //   step_adam     const AdamParams&      the Adam step (its bias correction moves)
 //   step_decay    double                 the EMA decay (its warm-up moves)
+//   step_cx step_ceps step_sigma  float  the ancestral step's coefficients (they move with t)
+//   step_ddim     const DdimCoefficients&       a DDIM / posterior step's coefficients
+//   step_dpm      const DpmSolverCoefficients&  a DPM-Solver++ step's coefficients
 //
 // Counts are products of the op's arguments, evaluated in size_t; a count
 // of 0 means the op's arguments do not determine it (a table indexed by
@@ -82,13 +85,17 @@
 #define DDPM_ROLE_bool(n) (bool, bool, same, value, none, n, ::ddpm::OpShape())
 #define DDPM_ROLE_u64(n) (uint64_t, uint64_t, same, value, none, n, ::ddpm::OpShape())
 #define DDPM_ROLE_i64(n) (int64_t, int64_t, same, value, none, n, ::ddpm::OpShape())
-#define DDPM_ROLE_ddim(n) (const DdimCoefficients&, const DdimCoefficients&, same, value, none, n, ::ddpm::OpShape())
-#define DDPM_ROLE_dpm(n) (const DpmSolverCoefficients&, const DpmSolverCoefficients&, same, value, none, n, ::ddpm::OpShape())
 #define DDPM_ROLE_step_seed(n) (uint64_t, uint64_t, same, step_value, seed, n, ::ddpm::OpShape())
 #define DDPM_ROLE_step_stream(n) (uint64_t, uint64_t, same, step_value, stream, n, ::ddpm::OpShape())
 #define DDPM_ROLE_step_offset(n) (uint64_t, uint64_t, same, step_value, offset, n, ::ddpm::OpShape())
 #define DDPM_ROLE_step_adam(n) (const AdamParams&, const AdamParams&, same, step_value, adam, n, ::ddpm::OpShape())
 #define DDPM_ROLE_step_decay(n) (double, double, same, step_value, decay, n, ::ddpm::OpShape())
+#define DDPM_ROLE_step_first(n) (int64_t, int64_t, same, step_value, first, n, ::ddpm::OpShape())
+#define DDPM_ROLE_step_cx(n) (float, float, same, step_value, cx, n, ::ddpm::OpShape())
+#define DDPM_ROLE_step_ceps(n) (float, float, same, step_value, ceps, n, ::ddpm::OpShape())
+#define DDPM_ROLE_step_sigma(n) (float, float, same, step_value, sigma, n, ::ddpm::OpShape())
+#define DDPM_ROLE_step_ddim(n) (const DdimCoefficients&, const DdimCoefficients&, same, step_value, ddim, n, ::ddpm::OpShape())
+#define DDPM_ROLE_step_dpm(n) (const DpmSolverCoefficients&, const DpmSolverCoefficients&, same, step_value, dpm, n, ::ddpm::OpShape())
 
 #define DDPM_ARG_TUPLE(arg) DDPM_ARG_TUPLE_I arg
 #define DDPM_ARG_TUPLE_I(role, ...) DDPM_ROLE_##role(__VA_ARGS__)
@@ -123,6 +130,12 @@
 #define DDPM_STEP_SET_loss(name) slots.loss = name;
 #define DDPM_STEP_SET_adam(name) slots.adam = ::ddpm::adam_constants(name);
 #define DDPM_STEP_SET_decay(name) slots.ema_weight = ::ddpm::ema_weight(name);
+#define DDPM_STEP_SET_first(name) slots.first_index = name;
+#define DDPM_STEP_SET_cx(name) slots.c_x = name;
+#define DDPM_STEP_SET_ceps(name) slots.c_eps = name;
+#define DDPM_STEP_SET_sigma(name) slots.sigma = name;
+#define DDPM_STEP_SET_ddim(name) slots.ddim = name;
+#define DDPM_STEP_SET_dpm(name) slots.dpm = name;
 
 #define DDPM_ARG_APPLY(m, tuple) DDPM_PP_EXPAND(m tuple)
 

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -282,7 +283,9 @@ class UNet {
 
  private:
   struct Impl;
-  void predict_eps(int t, const char* what);
+  enum class SampleUpdate : int { kAncestral = 0, kThroughX0 = 1, kDpmSolver = 2 };
+  void sample_device_step(int t, SampleUpdate kind, const char* what, const std::function<void()>& update);
+  void predict_eps();
   void start_ema();
   Backend& backend_;
   UNetConfig cfg_;
