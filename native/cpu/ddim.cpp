@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "cpu_ops.h"
-#include "ddpm/rng.h"
+#include "sampler_step.h"
 
 namespace ddpm {
 namespace cpu {
@@ -15,42 +15,34 @@ namespace cpu {
 void ddim_step(ThreadPool& pool, const float* x_t, const float* eps_theta, float* x_prev, int N,
                size_t per_sample, const DdimCoefficients& k, uint64_t seed, uint64_t stream,
                int64_t first_index) {
-  if (first_index < 0) throw Error("ddim_step: first_index must be >= 0");
-  const int64_t total = static_cast<int64_t>(N) * static_cast<int64_t>(per_sample);
-  const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
   const bool clip = k.x0_clip > 0.0f;
-  pool.parallel_for(total, 1 << 14, [&](int64_t a, int64_t b) {
-    for (int64_t i = a; i < b; ++i) {
-      const float x = x_t[i], e = eps_theta[i];
-      float x0 = (x - k.sqrt_1m_abar * e) * k.inv_sqrt_abar;
-      if (clip) x0 = std::min(std::max(x0, -k.x0_clip), k.x0_clip);
-      float v = k.x0_coef * x0 + k.eps_coef * e + k.xt_coef * x;
-      if (k.sigma != 0.0f) v += k.sigma * rng::gaussian_at(seed, stream, offset + static_cast<uint64_t>(i));
-      x_prev[i] = v;
-    }
-  });
+  for_each_with_noise(pool, "ddim_step", N, per_sample, seed, stream, first_index, k.sigma != 0.0f,
+                      [&](int64_t i, float z) {
+                        const float x = x_t[i], e = eps_theta[i];
+                        float x0 = (x - k.sqrt_1m_abar * e) * k.inv_sqrt_abar;
+                        if (clip) x0 = std::min(std::max(x0, -k.x0_clip), k.x0_clip);
+                        float v = k.x0_coef * x0 + k.eps_coef * e + k.xt_coef * x;
+                        if (k.sigma != 0.0f) v += k.sigma * z;
+                        x_prev[i] = v;
+                      });
 }
 
 void dpm_solver_step(ThreadPool& pool, const float* x_t, const float* eps_theta, float* x0_prev, float* x_next, int N,
                      size_t per_sample, const DpmSolverCoefficients& k, uint64_t seed, uint64_t stream,
                      int64_t first_index) {
-  if (first_index < 0) throw Error("dpm_solver_step: first_index must be >= 0");
-  const int64_t total = static_cast<int64_t>(N) * static_cast<int64_t>(per_sample);
-  const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
   const bool clip = k.x0_clip > 0.0f;
   const bool second_order = k.prev_coef != 0.0f;
-  pool.parallel_for(total, 1 << 14, [&](int64_t a, int64_t b) {
-    for (int64_t i = a; i < b; ++i) {
-      const float x = x_t[i];
-      float x0 = (x - k.sigma * eps_theta[i]) * k.inv_alpha;
-      if (clip) x0 = std::min(std::max(x0, -k.x0_clip), k.x0_clip);
-      float v = k.xt_coef * x + k.x0_coef * x0;
-      if (second_order) v += k.prev_coef * x0_prev[i];
-      if (k.noise != 0.0f) v += k.noise * rng::gaussian_at(seed, stream, offset + static_cast<uint64_t>(i));
-      x0_prev[i] = x0;
-      x_next[i] = v;
-    }
-  });
+  for_each_with_noise(pool, "dpm_solver_step", N, per_sample, seed, stream, first_index, k.noise != 0.0f,
+                      [&](int64_t i, float z) {
+                        const float x = x_t[i];
+                        float x0 = (x - k.sigma * eps_theta[i]) * k.inv_alpha;
+                        if (clip) x0 = std::min(std::max(x0, -k.x0_clip), k.x0_clip);
+                        float v = k.xt_coef * x + k.x0_coef * x0;
+                        if (second_order) v += k.prev_coef * x0_prev[i];
+                        if (k.noise != 0.0f) v += k.noise * z;
+                        x0_prev[i] = x0;
+                        x_next[i] = v;
+                      });
 }
 
 void guided_eps(ThreadPool& pool, const float* eps_cond, const float* eps_uncond, float* out, size_t n,

@@ -5,6 +5,7 @@
 
 #include "cpu_ops.h"
 #include "ddpm/rng.h"
+#include "sampler_step.h"
 
 namespace ddpm {
 namespace cpu {
@@ -54,15 +55,12 @@ void noise_add(ThreadPool& pool, const float* x0, const float* eps, const int32_
 void reverse_step(ThreadPool& pool, const float* x_t, const float* eps_theta, float* x_prev, int N,
                   size_t per_sample, float c_x, float c_eps, float sigma, uint64_t seed,
                   uint64_t stream, int64_t first_index) {
-  const int64_t total = static_cast<int64_t>(N) * static_cast<int64_t>(per_sample);
-  const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
-  pool.parallel_for(total, 1 << 14, [&](int64_t a, int64_t b) {
-    for (int64_t i = a; i < b; ++i) {
-      float v = c_x * (x_t[i] - c_eps * eps_theta[i]);
-      if (sigma != 0.0f) v += sigma * rng::gaussian_at(seed, stream, offset + static_cast<uint64_t>(i));
-      x_prev[i] = v;
-    }
-  });
+  for_each_with_noise(pool, "reverse_step", N, per_sample, seed, stream, first_index, sigma != 0.0f,
+                      [&](int64_t i, float z) {
+                        float v = c_x * (x_t[i] - c_eps * eps_theta[i]);
+                        if (sigma != 0.0f) v += sigma * z;
+                        x_prev[i] = v;
+                      });
 }
 
 void clamp(ThreadPool& pool, const float* x, float* out, size_t n, float lo, float hi) {

@@ -15,76 +15,44 @@ namespace cuda {
 
 namespace {
 
-// x_prev may alias x_t: each element is read and written by one thread. In a
-// recorded step the coefficients and the noise's place come from `sc`.
+// x_prev may alias x_t. In a recorded step the coefficients and the noise's
+// place come from `sc`.
 __global__ void ddim_step_kernel(const float* x_t, const float* eps_theta, float* x_prev, long long total,
                                  long long per_sample, DdimCoefficients k, uint64_t seed, uint64_t stream,
                                  uint64_t offset, const StepScalars* __restrict__ sc) {
-  if (sc) {
-    k = sc->ddim;
-    seed = sc->seed;
-    stream = sc->stream;
-    offset = static_cast<uint64_t>(sc->first_index) * static_cast<uint64_t>(per_sample);
-  }
-  const uint64_t q0 = offset >> 2, q1 = (offset + static_cast<uint64_t>(total) - 1) >> 2;
-  const uint64_t quads = q1 - q0 + 1;
-  const uint64_t step = static_cast<uint64_t>(gridDim.x) * blockDim.x;
+  if (sc) k = sc->ddim;
+  step_noise_place(sc, per_sample, seed, stream, offset);
   const bool clip = k.x0_clip > 0.0f;
-  for (uint64_t b = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < quads; b += step) {
-    const uint64_t q = q0 + b;
-    float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    if (k.sigma != 0.0f) gaussian4(seed, stream, q, z);
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const uint64_t g = 4 * q + j;
-      if (g < offset || g - offset >= static_cast<uint64_t>(total)) continue;
-      const uint64_t i = g - offset;
-      const float x = x_t[i], e = eps_theta[i];
-      float x0 = (x - k.sqrt_1m_abar * e) * k.inv_sqrt_abar;
-      if (clip) x0 = fminf(fmaxf(x0, -k.x0_clip), k.x0_clip);
-      float v = k.x0_coef * x0 + k.eps_coef * e + k.xt_coef * x;
-      if (k.sigma != 0.0f) v += k.sigma * z[j];
-      x_prev[i] = v;
-    }
-  }
+  for_each_with_noise(total, seed, stream, offset, k.sigma != 0.0f, [&](uint64_t i, float z) {
+    const float x = x_t[i], e = eps_theta[i];
+    float x0 = (x - k.sqrt_1m_abar * e) * k.inv_sqrt_abar;
+    if (clip) x0 = fminf(fmaxf(x0, -k.x0_clip), k.x0_clip);
+    float v = k.x0_coef * x0 + k.eps_coef * e + k.xt_coef * x;
+    if (k.sigma != 0.0f) v += k.sigma * z;
+    x_prev[i] = v;
+  });
 }
 
-// As ddim_step_kernel; x0_prev is read (second order) and overwritten by
-// the same thread that owns the element.
+// As ddim_step_kernel; x0_prev is read (second order) and overwritten by the
+// thread that owns the element.
 __global__ void dpm_solver_step_kernel(const float* x_t, const float* eps_theta, float* x0_prev, float* x_next,
                                        long long total, long long per_sample, DpmSolverCoefficients k,
                                        uint64_t seed, uint64_t stream, uint64_t offset,
                                        const StepScalars* __restrict__ sc) {
-  if (sc) {
-    k = sc->dpm;
-    seed = sc->seed;
-    stream = sc->stream;
-    offset = static_cast<uint64_t>(sc->first_index) * static_cast<uint64_t>(per_sample);
-  }
-  const uint64_t q0 = offset >> 2, q1 = (offset + static_cast<uint64_t>(total) - 1) >> 2;
-  const uint64_t quads = q1 - q0 + 1;
-  const uint64_t step = static_cast<uint64_t>(gridDim.x) * blockDim.x;
+  if (sc) k = sc->dpm;
+  step_noise_place(sc, per_sample, seed, stream, offset);
   const bool clip = k.x0_clip > 0.0f;
   const bool second_order = k.prev_coef != 0.0f;
-  for (uint64_t b = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < quads; b += step) {
-    const uint64_t q = q0 + b;
-    float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    if (k.noise != 0.0f) gaussian4(seed, stream, q, z);
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const uint64_t g = 4 * q + j;
-      if (g < offset || g - offset >= static_cast<uint64_t>(total)) continue;
-      const uint64_t i = g - offset;
-      const float x = x_t[i];
-      float x0 = (x - k.sigma * eps_theta[i]) * k.inv_alpha;
-      if (clip) x0 = fminf(fmaxf(x0, -k.x0_clip), k.x0_clip);
-      float v = k.xt_coef * x + k.x0_coef * x0;
-      if (second_order) v += k.prev_coef * x0_prev[i];
-      if (k.noise != 0.0f) v += k.noise * z[j];
-      x0_prev[i] = x0;
-      x_next[i] = v;
-    }
-  }
+  for_each_with_noise(total, seed, stream, offset, k.noise != 0.0f, [&](uint64_t i, float z) {
+    const float x = x_t[i];
+    float x0 = (x - k.sigma * eps_theta[i]) * k.inv_alpha;
+    if (clip) x0 = fminf(fmaxf(x0, -k.x0_clip), k.x0_clip);
+    float v = k.xt_coef * x + k.x0_coef * x0;
+    if (second_order) v += k.prev_coef * x0_prev[i];
+    if (k.noise != 0.0f) v += k.noise * z;
+    x0_prev[i] = x0;
+    x_next[i] = v;
+  });
 }
 
 __global__ void guided_eps_kernel(const float* eps_cond, const float* eps_uncond, float* out, size_t n, float w) {

@@ -89,8 +89,8 @@ __global__ void noise_add_kernel(const float* __restrict__ x0, const float* __re
   }
 }
 
-// x_prev may alias x_t: each element is read and written by one thread. In a
-// recorded step the coefficients and the noise's place come from `sc`.
+// x_prev may alias x_t. In a recorded step the coefficients and the noise's
+// place come from `sc`.
 __global__ void reverse_step_kernel(const float* x_t, const float* eps_theta, float* x_prev, long long total,
                                     long long per_sample, float c_x, float c_eps, float sigma, uint64_t seed,
                                     uint64_t stream, uint64_t offset, const StepScalars* __restrict__ sc) {
@@ -98,27 +98,13 @@ __global__ void reverse_step_kernel(const float* x_t, const float* eps_theta, fl
     c_x = sc->c_x;
     c_eps = sc->c_eps;
     sigma = sc->sigma;
-    seed = sc->seed;
-    stream = sc->stream;
-    offset = static_cast<uint64_t>(sc->first_index) * static_cast<uint64_t>(per_sample);
   }
-  const uint64_t q0 = offset >> 2, q1 = (offset + static_cast<uint64_t>(total) - 1) >> 2;
-  const uint64_t quads = q1 - q0 + 1;
-  const uint64_t step = static_cast<uint64_t>(gridDim.x) * blockDim.x;
-  for (uint64_t k = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < quads; k += step) {
-    const uint64_t q = q0 + k;
-    float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    if (sigma != 0.0f) gaussian4(seed, stream, q, z);
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const uint64_t g = 4 * q + j;
-      if (g < offset || g - offset >= static_cast<uint64_t>(total)) continue;
-      const uint64_t i = g - offset;
-      float v = c_x * (x_t[i] - c_eps * eps_theta[i]);
-      if (sigma != 0.0f) v += sigma * z[j];
-      x_prev[i] = v;
-    }
-  }
+  step_noise_place(sc, per_sample, seed, stream, offset);
+  for_each_with_noise(total, seed, stream, offset, sigma != 0.0f, [&](uint64_t i, float z) {
+    float v = c_x * (x_t[i] - c_eps * eps_theta[i]);
+    if (sigma != 0.0f) v += sigma * z;
+    x_prev[i] = v;
+  });
 }
 
 __global__ void clamp_kernel(const float* x, float* out, size_t n, float lo, float hi) {
