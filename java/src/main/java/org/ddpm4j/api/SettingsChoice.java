@@ -3,6 +3,7 @@ package org.ddpm4j.api;
 import java.util.ArrayList;
 import java.util.List;
 import org.ddpm4j.diffusion.TimeTable;
+import org.ddpm4j.optim.LrSchedule;
 import org.ddpm4j.setting.Setting;
 import org.ddpm4j.setting.SettingText;
 import org.ddpm4j.train.TrainSettings;
@@ -15,6 +16,9 @@ import org.ddpm4j.train.TrainSettings;
 final class SettingsChoice {
     Integer batch;
     Double lr;
+    LrSchedule.Kind lrSchedule;
+    Long lrWarmup;
+    Long lrDecaySteps;
     Integer epochs;
     Long steps;
     Boolean flip;
@@ -32,6 +36,11 @@ final class SettingsChoice {
         TrainSettings r = s;
         if (batch != null) r = r.withBatch(batch);
         if (lr != null) r = r.withLr(lr);
+        if (lrSchedule != null || lrWarmup != null || lrDecaySteps != null) {
+            r = r.withLrSchedule(new LrSchedule(lrSchedule != null ? lrSchedule : r.lrSchedule().kind(),
+                    lrWarmup != null ? lrWarmup : r.lrSchedule().warmupSteps(),
+                    lrDecaySteps != null ? lrDecaySteps : r.lrSchedule().decaySteps()));
+        }
         if (epochs != null) r = r.withEpochs(epochs);
         if (steps != null) r = r.withMaxSteps(steps);
         if (flip != null) r = r.withFlip(flip);
@@ -53,6 +62,11 @@ final class SettingsChoice {
         List<SettingText> out = new ArrayList<>();
         Changes.add(out, Setting.BATCH, batch, r.batch());
         Changes.add(out, Setting.LR, lr, r.adam().lr());
+        if (lrSchedule != null && lrSchedule != r.lrSchedule().kind()) {
+            out.add(Changes.of(Setting.LR_SCHEDULE, lrSchedule.label(), r.lrSchedule().kind().label()));
+        }
+        Changes.add(out, Setting.LR_WARMUP, lrWarmup, r.lrSchedule().warmupSteps());
+        Changes.add(out, Setting.LR_DECAY_STEPS, lrDecaySteps, r.lrSchedule().decaySteps());
         Changes.add(out, Setting.FLIP, flip, r.flip());
         if (timeTable != null && timeTable != r.timeTable()) out.add(Changes.of(Setting.TIME_TABLE, timeTable.label(), r.timeTable().label()));
         Changes.add(out, Setting.EMA_DECAY, emaDecay, r.emaDecay());

@@ -20,6 +20,7 @@ import org.ddpm4j.job.RunFiles;
 import org.ddpm4j.job.TrainJob;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.optim.LrSchedule;
 import org.ddpm4j.setting.Setting;
 import org.ddpm4j.setting.SettingText;
 import org.ddpm4j.train.Benchmark;
@@ -209,6 +210,25 @@ public final class Trainer {
     /** The time-embedding table of a new model: STANDARD or NOTEBOOK (a fine-tune keeps its base's). */
     public Trainer timeTable(TimeTable t) {
         return set(() -> settings.timeTable = t);
+    }
+
+    /**
+     * The learning rate after the warm-up: CONSTANT (the default, the notebook's), or a COSINE or LINEAR decay to 0
+     * at the run's last step (as Hugging Face's training scripts; the decay spans the run as {@link #epochs} and
+     * {@link #steps} set it).
+     */
+    public Trainer lrSchedule(LrSchedule.Kind kind) {
+        return set(() -> settings.lrSchedule = kind);
+    }
+
+    /** Raise the learning rate linearly from 0 over the first {@code steps} steps (0 = none, the default). */
+    public Trainer lrWarmup(long steps) {
+        return set(() -> settings.lrWarmup = steps);
+    }
+
+    /** The global step where a cosine or linear decay reaches 0 (default 0: the run's last step when it starts). */
+    public Trainer lrDecaySteps(long step) {
+        return set(() -> settings.lrDecaySteps = step);
     }
 
     /** Decay of the EMA of the weights (0 = none), warmed up as min(decay, (1 + u) / (10 + u)). */
@@ -402,7 +422,7 @@ public final class Trainer {
             TrainSettings baseSettings = c != null ? c.meta().training() : Preset.SEED.settings().withPreset("imported");
             DataSpec baseData = c != null ? c.meta().data().withLimit(0) : DataSpec.cifar(null, Split.TRAIN);
             TrainSettings s = settings.apply(baseSettings.withLr(Preset.FINETUNE_LR).withEpochs(Preset.FINETUNE_EPOCHS)
-                    .withMaxSteps(0));
+                    .withMaxSteps(0).withLrSchedule(LrSchedule.CONSTANT));
             TrainingData d = data != null ? data : TrainingData.recorded();
             return new TrainJob.Request(cfg, s, d.resolve(baseData), d.locator(), dir, null, force, progress, base.weights(),
                     from.toAbsolutePath().normalize().toString(), keep, null, d.memory(cfg), listener());

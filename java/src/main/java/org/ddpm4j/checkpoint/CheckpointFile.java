@@ -24,6 +24,7 @@ import org.ddpm4j.data.Split;
 import org.ddpm4j.diffusion.NoiseSchedule;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.optim.LrSchedule;
 import org.ddpm4j.train.Preset;
 import org.ddpm4j.train.TrainingState;
 
@@ -69,10 +70,16 @@ public final class CheckpointFile {
             "training.initial_time_table", labels(TimeTable.values()),
             "data.split", labels(Split.values()),
             "data.source", List.of(DataSpec.CIFAR10, DataSpec.FOLDER, DataSpec.MEMORY),
-            "model.schedule", labels(NoiseSchedule.values()));
+            "model.schedule", labels(NoiseSchedule.values()),
+            "training.lr_schedule", labels(LrSchedule.Kind.values()));
 
     /** Config fields version 2 added (the noise schedule, class conditioning, the EMA): a version-1 file lacks them. */
     private static final Set<String> ADDED_IN_2 = Stream.concat(Configs.ADDED_FIELDS.stream(), Stream.of("ema_decay", "cond_drop"))
+            .collect(java.util.stream.Collectors.toUnmodifiableSet());
+
+    /** Config fields added within version 2 (the learning-rate schedule): files written before them lack them. */
+    private static final Set<String> ADDED_WITHIN_2 = Set.of("lr_schedule", "lr_warmup", "lr_decay_steps");
+    private static final Set<String> ADDED_SINCE_1 = Stream.concat(ADDED_IN_2.stream(), ADDED_WITHIN_2.stream())
             .collect(java.util.stream.Collectors.toUnmodifiableSet());
 
     private CheckpointFile() {}
@@ -322,7 +329,7 @@ public final class CheckpointFile {
         /** The config, checked field by field against what this version writes before it is converted. */
         private CheckpointMeta meta(JsonObject config, int version) {
             try {
-                StrictJson.checkTypes(config, CONFIG_TEMPLATE, "config", version >= VERSION ? Set.of() : ADDED_IN_2);
+                StrictJson.checkTypes(config, CONFIG_TEMPLATE, "config", version >= VERSION ? ADDED_WITHIN_2 : ADDED_SINCE_1);
             } catch (StrictJson.Invalid e) {
                 throw corrupt(e.getMessage());
             }

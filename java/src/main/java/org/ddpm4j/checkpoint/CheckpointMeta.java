@@ -11,6 +11,7 @@ import org.ddpm4j.data.Split;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.optim.AdamConfig;
+import org.ddpm4j.optim.LrSchedule;
 import org.ddpm4j.train.TrainSettings;
 
 /**
@@ -59,6 +60,9 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
         t.addProperty("log_every", training.logEvery());
         t.addProperty("ema_decay", training.emaDecay());
         t.addProperty("cond_drop", training.condDrop());
+        t.addProperty("lr_schedule", training.lrSchedule().kind().label());
+        t.addProperty("lr_warmup", training.lrSchedule().warmupSteps());
+        t.addProperty("lr_decay_steps", training.lrSchedule().decaySteps());
         o.add("training", t);
         JsonObject d = new JsonObject();
         d.addProperty("source", data.source());
@@ -90,7 +94,11 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
                 t.get("checkpoint_minutes").getAsDouble(), t.get("log_every").getAsInt(),
                 // absent from files written before the EMA and class conditioning: no EMA, the default dropout
                 t.has("ema_decay") ? t.get("ema_decay").getAsDouble() : 0.0,
-                t.has("cond_drop") ? t.get("cond_drop").getAsDouble() : TrainSettings.DEFAULT_COND_DROP);
+                t.has("cond_drop") ? t.get("cond_drop").getAsDouble() : TrainSettings.DEFAULT_COND_DROP,
+                // absent from files written before learning-rate schedules: the constant rate they trained with
+                new LrSchedule(t.has("lr_schedule") ? LrSchedule.Kind.parse(t.get("lr_schedule").getAsString()) : LrSchedule.Kind.CONSTANT,
+                        t.has("lr_warmup") ? t.get("lr_warmup").getAsLong() : 0,
+                        t.has("lr_decay_steps") ? t.get("lr_decay_steps").getAsLong() : 0));
         JsonObject d = o.getAsJsonObject("data");
         DataSpec data = new DataSpec(d.get("source").getAsString(), str(d.get("path")),
                 Split.parse(d.get("split").getAsString()), str(d.get("class")), d.get("limit").getAsInt(),

@@ -74,6 +74,13 @@ final class Converters {
         }
     }
 
+    /** LrSchedule.Kind's own parse and message. */
+    public static final class LrScheduleConverter extends Parsing<org.ddpm4j.optim.LrSchedule.Kind> {
+        public LrScheduleConverter() {
+            super(org.ddpm4j.optim.LrSchedule.Kind::parse);
+        }
+    }
+
     /** NoiseSchedule's own parse and message. */
     public static final class ScheduleConverter extends Parsing<NoiseSchedule> {
         public ScheduleConverter() {

@@ -2,6 +2,7 @@ package org.ddpm4j.cli;
 
 import org.ddpm4j.api.Trainer;
 import org.ddpm4j.diffusion.TimeTable;
+import org.ddpm4j.optim.LrSchedule;
 import org.ddpm4j.train.Progress;
 import picocli.CommandLine.Option;
 
@@ -12,6 +13,16 @@ public final class TrainOptions {
 
     @Option(names = "--lr", paramLabel = "LR", description = "Adam learning rate (seed 1e-4, tiny 1e-3, fine-tune 3e-4).")
     Double lr;
+
+    @Option(names = "--lr-schedule", paramLabel = "constant|cosine|linear", converter = Converters.LrScheduleConverter.class,
+            description = "The learning rate after the warm-up: constant (the notebook's), or a cosine or linear decay to 0 at the run's last step, as Hugging Face's training scripts (default constant).")
+    LrSchedule.Kind lrSchedule;
+
+    @Option(names = "--lr-warmup", paramLabel = "N", description = "Raise the learning rate linearly from 0 over the first N steps (default 0).")
+    Long lrWarmup;
+
+    @Option(names = "--lr-decay-steps", paramLabel = "N", description = "The global step where a cosine or linear decay reaches 0 (default: the run's last step when it starts; kept on --resume).")
+    Long lrDecaySteps;
 
     @Option(names = "--epochs", paramLabel = "N", description = "Epochs to train (seed 15, tiny 2, fine-tune 10).")
     Integer epochs;
@@ -58,6 +69,9 @@ public final class TrainOptions {
     void applyTo(Trainer t) {
         if (batch != null) t.batch(batch);
         if (lr != null) t.lr(lr);
+        if (lrSchedule != null) t.lrSchedule(lrSchedule);
+        if (lrWarmup != null) t.lrWarmup(lrWarmup);
+        if (lrDecaySteps != null) t.lrDecaySteps(lrDecaySteps);
         if (epochs != null) t.epochs(epochs);
         if (steps != null) t.steps(steps);
         if (flip != null) t.flip(flip);

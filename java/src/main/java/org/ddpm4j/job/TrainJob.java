@@ -203,6 +203,8 @@ public final class TrainJob {
             s = s.withBatch(images);  // the same batches; the model's memory is sized for them
         }
         cfg = conditionalOn(cfg, loaded);
+        // A decay without its end given ends at this run's last step, kept in its checkpoints (a resumed run's is set).
+        s = s.withLrSchedule(s.lrSchedule().resolved(Trainer.finalStep(s, BatchLoader.batchesPerEpoch(images, s.batch()))));
         CheckpointMeta meta = new CheckpointMeta(cfg, s, loaded.spec(), images, req.finetunedFrom(),
                 cfg.conditional() ? loaded.images().classNames() : null);
         TimeBreakdown times = new TimeBreakdown();
@@ -226,7 +228,7 @@ public final class TrainJob {
             log.printf(Locale.ROOT, "data: %s, %,d images%s; batch %d, %d steps per epoch, %d epochs%s, lr %s%n",
                     loaded.spec().describe(), images, loaded.spec().path() == null ? "" : " (" + loaded.spec().path() + ")",
                     s.batch(), trainer.batchesPerEpoch(), s.epochs(), s.maxSteps() > 0 ? ", stop at step " + s.maxSteps() : "",
-                    s.adam().lrText());
+                    s.adam().lrText() + (s.lrSchedule().isConstant() ? "" : " (" + s.lrSchedule().describe() + ")"));
             log.printf(Locale.ROOT, "backend: %s (%s, %d threads, %s), %.1f MiB; output: %s%n", backend.name(), backend.deviceName(),
                     backend.threads(), backend.precision().id(), net.backendBytes() / 1048576.0, req.outDir());
             if (start.globalStep() >= end) {

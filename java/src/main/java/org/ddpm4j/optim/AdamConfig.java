@@ -13,6 +13,11 @@ public record AdamConfig(double lr, double beta1, double beta2, double eps, doub
         return new AdamConfig(lr, 0.9, 0.999, 1e-8, 0.0);
     }
 
+    /** The same with another learning rate (a scheduled step's). */
+    public AdamConfig withRate(double rate) {
+        return new AdamConfig(rate, beta1, beta2, eps, weightDecay);
+    }
+
     /** The learning rate as its shortest plain decimal (0.0001, 1000000000), as a user would type it. */
     public String lrText() {
         return new java.math.BigDecimal(Double.toString(lr)).stripTrailingZeros().toPlainString();

@@ -25,6 +25,9 @@ public enum Setting {
     // training
     BATCH("batch", "--batch"),
     LR("lr", "--lr"),
+    LR_SCHEDULE("lrSchedule", "--lr-schedule"),
+    LR_WARMUP("lrWarmup", "--lr-warmup"),
+    LR_DECAY_STEPS("lrDecaySteps", "--lr-decay-steps"),
     EPOCHS("epochs", "--epochs"),
     STEPS("steps", "--steps"),
     FLIP("flip", "--flip"),

@@ -2,6 +2,7 @@ package org.ddpm4j.train;
 
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.optim.AdamConfig;
+import org.ddpm4j.optim.LrSchedule;
 import org.ddpm4j.setting.Setting;
 
 /**
@@ -21,10 +22,12 @@ import org.ddpm4j.setting.Setting;
  * @param logEvery read losses from the backend at least every this many steps
  * @param emaDecay decay of the EMA of the weights (warmed up as min(decay, (1+u)/(10+u))), 0 = no EMA
  * @param condDrop probability that a label is dropped to the null class (class-conditional models)
+ * @param lrSchedule how the learning rate moves over the run (warm-up, then constant or a decay to 0 at its last step)
  */
 public record TrainSettings(String preset, int batch, AdamConfig adam, int epochs, long maxSteps, boolean flip,
                             long seed, TimeTable timeTable, int sampleEvery, int checkpointEvery,
-                            double checkpointMinutes, int logEvery, double emaDecay, double condDrop) {
+                            double checkpointMinutes, int logEvery, double emaDecay, double condDrop,
+                            LrSchedule lrSchedule) {
 
     /** The largest loss-read interval: the native loss ring's size (UNet::kLossRing; a test holds them equal). */
     public static final int MAX_LOG_EVERY = 4096;
@@ -32,12 +35,12 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
     /** The usual label dropout of classifier-free guidance. */
     public static final double DEFAULT_COND_DROP = 0.1;
 
-    /** Settings without an EMA and with the default label dropout. */
+    /** Settings without an EMA, with the default label dropout and a constant learning rate. */
     public TrainSettings(String preset, int batch, AdamConfig adam, int epochs, long maxSteps, boolean flip, long seed,
                          TimeTable timeTable, int sampleEvery, int checkpointEvery, double checkpointMinutes,
                          int logEvery) {
         this(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery,
-                checkpointMinutes, logEvery, 0.0, DEFAULT_COND_DROP);
+                checkpointMinutes, logEvery, 0.0, DEFAULT_COND_DROP, LrSchedule.CONSTANT);
     }
 
     public TrainSettings {
@@ -55,58 +58,68 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         }
         if (!(emaDecay >= 0 && emaDecay < 1)) throw Setting.EMA_DECAY.invalid("must be in [0, 1), got " + emaDecay);
         if (!(condDrop >= 0 && condDrop <= 1)) throw Setting.COND_DROP.invalid("must be in [0, 1], got " + condDrop);
+        if (lrSchedule == null) throw new IllegalArgumentException("no learning-rate schedule");
+    }
+
+    /** Adam's settings at the update of global step {@code step}: the scheduled rate. */
+    public AdamConfig adamAt(long step) {
+        return lrSchedule.isConstant() ? adam : adam.withRate(adam.lr() * lrSchedule.factor(step));
+    }
+
+    public TrainSettings withLrSchedule(LrSchedule l) {
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, l);
     }
 
     public TrainSettings withBatch(int b) {
-        return new TrainSettings(preset, b, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
+        return new TrainSettings(preset, b, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule);
     }
 
     public TrainSettings withLr(double lr) {
         AdamConfig a = new AdamConfig(lr, adam.beta1(), adam.beta2(), adam.eps(), adam.weightDecay());
-        return new TrainSettings(preset, batch, a, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
+        return new TrainSettings(preset, batch, a, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule);
     }
 
     public TrainSettings withEpochs(int e) {
-        return new TrainSettings(preset, batch, adam, e, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
+        return new TrainSettings(preset, batch, adam, e, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule);
     }
 
     public TrainSettings withMaxSteps(long s) {
-        return new TrainSettings(preset, batch, adam, epochs, s, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
+        return new TrainSettings(preset, batch, adam, epochs, s, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule);
     }
 
     public TrainSettings withFlip(boolean f) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, f, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, f, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule);
     }
 
     public TrainSettings withSeed(long s) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, s, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, s, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule);
     }
 
     public TrainSettings withTimeTable(TimeTable t) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, t, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, t, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule);
     }
 
     public TrainSettings withSampleEvery(int e) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, e, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, e, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule);
     }
 
     public TrainSettings withCheckpointEvery(int e, double minutes) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, e, minutes, logEvery, emaDecay, condDrop);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, e, minutes, logEvery, emaDecay, condDrop, lrSchedule);
     }
 
     public TrainSettings withLogEvery(int s) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, s, emaDecay, condDrop);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, s, emaDecay, condDrop, lrSchedule);
     }
 
     public TrainSettings withPreset(String p) {
-        return new TrainSettings(p, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop);
+        return new TrainSettings(p, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule);
     }
 
     public TrainSettings withEmaDecay(double d) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, d, condDrop);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, d, condDrop, lrSchedule);
     }
 
     public TrainSettings withCondDrop(double p) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, p);
+        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, p, lrSchedule);
     }
 }

@@ -57,11 +57,12 @@ public final class Trainer {
         }
         this.net = net;
         this.data = data;
-        this.settings = settings;
+        this.perEpoch = BatchLoader.batchesPerEpoch(data.size(), settings.batch());
+        // A decay without its end given ends at this run's last step (TrainJob records the same in checkpoints).
+        this.settings = settings.withLrSchedule(settings.lrSchedule().resolved(finalStep(settings, perEpoch)));
         this.hooks = hooks;
         this.progress = progress;
         this.times = times;
-        this.perEpoch = BatchLoader.batchesPerEpoch(data.size(), settings.batch());
         this.stats = new LossStats(0.05, perEpoch);
         sinks.add(stats);
         sinks.add(new DivergenceGuard(settings.adam().lrText(), progress::message));
@@ -87,7 +88,12 @@ public final class Trainer {
 
     /** The global step a run with these settings ends at. */
     public long finalStep() {
-        long all = (long) settings.epochs() * perEpoch;
+        return finalStep(settings, perEpoch);
+    }
+
+    /** The global step where a run with these settings and {@code batchesPerEpoch} ends. */
+    public static long finalStep(TrainSettings settings, int batchesPerEpoch) {
+        long all = (long) settings.epochs() * batchesPerEpoch;
         return settings.maxSteps() > 0 ? Math.min(all, settings.maxSteps()) : all;
     }
 
@@ -149,7 +155,7 @@ public final class Trainer {
                             + ", expected " + s.epoch() + "/" + s.position());
                 }
                 net.trainStep(b.pixels(), b.flips(), net.config().conditional() ? b.labels() : null, b.size(),
-                        settings.adam(), settings.seed(), s.globalStep());
+                        settings.adamAt(s.globalStep()), settings.seed(), s.globalStep());
                 s = s.advance(perEpoch);
                 savedAtCurrent = false;
                 stepsHere++;

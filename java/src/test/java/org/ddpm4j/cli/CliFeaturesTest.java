@@ -46,7 +46,8 @@ class CliFeaturesTest {
     @Order(1)
     void trainsAConditionalCosineModelWithAnEma() {
         String[] a = {"train", "--out", dir.resolve("cond").toString(), "--conditional", "--schedule", "cosine", "--ema-decay",
-                "0.99", "--cond-drop", "0.2", "--steps", "6", "--limit", "96", "--sample-every", "0", "--progress", "none", "--cifar-dir",
+                "0.99", "--cond-drop", "0.2", "--steps", "6", "--limit", "96", "--sample-every", "0", "--progress", "none",
+                "--lr-schedule", "cosine", "--lr-warmup", "2", "--cifar-dir",
                 TestData.syntheticCifar().toString()};
         String[] all = new String[a.length + TINY.length];
         System.arraycopy(a, 0, all, 0, a.length);
@@ -54,7 +55,9 @@ class CliFeaturesTest {
         Cli.Result r = ok(all);
         assertTrue(r.err().contains("cosine schedule, conditional on 10 classes"), r.toString());
         assertTrue(r.err().contains("EMA decay 0.99") && r.err().contains("label dropout 0.2"), r.toString());
+        assertTrue(r.err().contains("(cosine to 0 at step 6 after 2 warm-up steps)"), r.toString());
         Checkpoint c = CheckpointFile.read(model());
+        assertEquals(new org.ddpm4j.optim.LrSchedule(org.ddpm4j.optim.LrSchedule.Kind.COSINE, 2, 6), c.meta().training().lrSchedule());
         assertEquals(NoiseSchedule.COSINE, c.meta().model().schedule());
         assertEquals(10, c.meta().model().numClasses());
         assertTrue(c.model().hasEma());
@@ -118,6 +121,11 @@ class CliFeaturesTest {
     void featureErrorsAreOneLine() throws Exception {
         String m = model().toString();
         fails("--schedule must be linear or cosine, got 'sigmoid'", "train", "--schedule", "sigmoid");
+        fails("--lr-schedule must be constant, cosine or linear, got 'step'", "train", "--lr-schedule", "step");
+        fails("--lr-decay-steps must be beyond the warm-up's 10 steps, got 5", "train", "--lr-schedule", "linear", "--lr-warmup",
+                "10", "--lr-decay-steps", "5", "--device", "cpu", "--out", dir.resolve("y").toString());
+        fails("--lr-schedule linear (the run has cosine): a resumed run keeps", "train", "--resume", "--out", dir.resolve("cond").toString(), "--lr-schedule", "linear",
+                "--device", "cpu");
         fails("--ema-decay must be in [0, 1), got 1.0", "train", "--ema-decay", "1", "--device", "cpu", "--out",
                 dir.resolve("x").toString());
         fails("--sampler must be ddpm, ddim, dpm++ or dpm++sde, got 'euler'", "sample", "--from", m, "--sampler", "euler");

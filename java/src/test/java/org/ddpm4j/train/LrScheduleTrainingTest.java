@@ -1,0 +1,73 @@
+package org.ddpm4j.train;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import org.ddpm4j.backend.Backend;
+import org.ddpm4j.binding.Backends;
+import org.ddpm4j.checkpoint.Checkpoint;
+import org.ddpm4j.checkpoint.CheckpointFile;
+import org.ddpm4j.job.TrainJob;
+import org.ddpm4j.model.UNet;
+import org.ddpm4j.optim.LrSchedule;
+import org.ddpm4j.testing.TestData;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The learning-rate schedule in training: the rate of each step is the scheduled one (a
+ * warm-up's first update moves nothing), the decay's end is recorded when a run starts, and a
+ * run with a schedule resumes bit for bit.
+ */
+class LrScheduleTrainingTest {
+    static TrainJob.Request request(Path dir, long maxSteps, Checkpoint resume, LrSchedule schedule) {
+        TrainJob.Request r = ResumeEquivalenceTest.request(dir, maxSteps, resume);
+        TrainSettings s = resume != null ? resume.meta().training().withMaxSteps(maxSteps) : r.settings().withLrSchedule(schedule);
+        return new TrainJob.Request(r.model(), s, r.data(), r.cifar(), r.outDir(), r.resumeFrom(), r.force(), r.progress(),
+                r.initial(), r.finetunedFrom());
+    }
+
+    @Test
+    void aWarmupsFirstUpdateHasRateZeroAndTheNextDoNot() {
+        var data = TestData.syntheticImages(64, 3);
+        for (int steps : new int[] {1, 2}) {
+            TrainSettings s = TrainerTest.settings(16, 1e-2, 1, steps, 4).withLrSchedule(new LrSchedule(LrSchedule.Kind.CONSTANT, 5, 0));
+            try (Backend be = Backends.cpu(1); UNet net = be.createUNet(TestData.tiny(100), 16)) {
+                net.init(4);
+                float[] before = net.params(null);
+                new Trainer(net, data, s, new TrainingHooks() {}, Progress.create(Progress.Mode.NONE, System.err))
+                        .run(TrainingState.START, new StopSignal());
+                if (steps == 1) assertArrayEquals(before, net.params(null), "step 0 of a warm-up: lr 0, the weights unchanged");
+                else assertFalse(java.util.Arrays.equals(before, net.params(null)), "step 1: lr 1/5 of the base");
+            }
+        }
+    }
+
+    @Test
+    void aCosineRunResumesBitForBitAndKeepsItsDecaysEnd(@TempDir Path tmp) throws IOException {
+        int n = ResumeEquivalenceTest.N;
+        LrSchedule cosine = new LrSchedule(LrSchedule.Kind.COSINE, 3, n);  // ends at the full run's last step
+        Path straight = tmp.resolve("straight"), split = tmp.resolve("split"), open = tmp.resolve("open");
+        try (Backend be = Backends.cpu(2)) {
+            TrainJob.run(be, request(straight, n, null, cosine), ResumeEquivalenceTest.QUIET);
+            TrainJob.run(be, request(split, n / 2, null, cosine), ResumeEquivalenceTest.QUIET);
+            TrainJob.run(be, request(open, n / 2, null, new LrSchedule(LrSchedule.Kind.COSINE, 3, 0)), ResumeEquivalenceTest.QUIET);
+        }
+        Checkpoint half = CheckpointFile.read(split.resolve("model.ckpt"));
+        assertEquals(cosine, half.meta().training().lrSchedule(), "recorded in the checkpoint");
+        assertEquals(n / 2, CheckpointFile.read(open.resolve("model.ckpt")).meta().training().lrSchedule().decaySteps(),
+                "not given: the run's last step when it started");
+        try (Backend be = Backends.cpu(2)) {
+            TrainJob.run(be, request(split, n, half, null), ResumeEquivalenceTest.QUIET);
+        }
+        Checkpoint a = CheckpointFile.read(straight.resolve("model.ckpt")), b = CheckpointFile.read(split.resolve("model.ckpt"));
+        ResumeEquivalenceTest.assertSameState(a, b);
+        // A different schedule trains differently.
+        Path constant = tmp.resolve("constant");
+        try (Backend be = Backends.cpu(2)) {
+            TrainJob.run(be, request(constant, n, null, LrSchedule.CONSTANT), ResumeEquivalenceTest.QUIET);
+        }
+        assertFalse(java.util.Arrays.equals(a.model().params(), CheckpointFile.read(constant.resolve("model.ckpt")).model().params()));
+    }
+}
