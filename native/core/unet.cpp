@@ -253,6 +253,7 @@ struct UNet::Impl {
   // Training step.
   uint8_t *pixels = nullptr, *flips = nullptr;
   float *x0 = nullptr, *eps = nullptr, *xt = nullptr, *loss_ring = nullptr;
+  float* grad_norm = nullptr;  // the last clipped step's gradient norm (set_max_grad_norm)
   int64_t losses_written_upto = -1;  // highest step whose loss is in the ring
   // Sampling.
   float *sample_x = nullptr, *sample_eps = nullptr;
@@ -615,6 +616,7 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   m.eps = m.alloc<float>(io, bytes);
   m.xt = m.alloc<float>(io, bytes);
   m.loss_ring = m.alloc<float>(kLossRing, bytes);
+  m.grad_norm = m.alloc<float>(1, bytes);
   m.sample_x = m.alloc<float>(io, bytes);
   m.sample_eps = m.alloc<float>(io, bytes);
   m.sample_x0_prev = m.alloc<float>(io, bytes);
@@ -818,7 +820,8 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
   // The device part: the same op calls for every step of this n (only the
   // random streams, the loss slot, Adam's step and the EMA decay move), so
   // the backend may record it once and replay it.
-  const uint64_t key = (static_cast<uint64_t>(n) << 2) | (ema_on ? 2u : 0u) | (flips ? 1u : 0u);
+  const bool clip = max_grad_norm_ > 0.0;
+  const uint64_t key = (static_cast<uint64_t>(n) << 3) | (clip ? 4u : 0u) | (ema_on ? 2u : 0u) | (flips ? 1u : 0u);
   auto device_part = [&] {
     backend_.images_to_float(m.pixels, flips ? m.flips : nullptr, m.x0, n, cfg_.in_channels,
                              cfg_.height, cfg_.width);
@@ -828,6 +831,7 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
     forward(m.xt, m.t_dev, m.labels_dev, m.out, n, true);
     backend_.mse_forward_backward(m.out, m.eps, m.loss_ring + (step % kLossRing), m.dout, count);
     m.backward(m.dout, nullptr, n);
+    if (clip) backend_.clip_grad_norm(m.grads, m.grad_norm, num_params_, static_cast<float>(max_grad_norm_));
     backend_.adam_update(m.params, m.grads, m.adam, m.adam + num_params_, num_params_, p);
     if (ema_on) {
       backend_.ema_update(m.ema, m.params, num_params_, decay);
@@ -1071,6 +1075,12 @@ void UNet::swap_ema() {
   };
   swap(m.params, m.ema, num_params_);
   swap(m.buffers, m.ema + num_params_, num_buffers_);
+}
+
+void UNet::set_max_grad_norm(double max_norm) {
+  if (!(max_norm >= 0.0) || !std::isfinite(max_norm) || max_norm > 3.4e38)
+    throw Error("UNet::set_max_grad_norm: max_norm must be a finite number >= 0 (0 = off), got " + std::to_string(max_norm));
+  max_grad_norm_ = max_norm;
 }
 
 void UNet::set_cond_drop(double p) {

@@ -752,6 +752,11 @@ void conditioning_and_optimiser_cases(CaseList& L, bool quick) {
     L.add<calls::adam_update>([n = n, wd = wd, step = step](auto& c) {
        c.n = n, c.p.lr = 0.05, c.p.weight_decay = wd, c.p.step = step;
      }).fill("v", uniform(0, 0.1));
+  // Clipping active (norm ~182 of 100,003 values in [-1, 1]) and not: the norm is a sum in another order.
+  for (const auto& [n, max_norm] : {std::pair<size_t, float>{100003, 1.0f}, {4097, 1e4f}})
+    L.add<calls::clip_grad_norm>([n = n, max_norm = max_norm](auto& c) { c.n = n, c.max_norm = max_norm; })
+        .tol(same(kReduce))
+        .note(max_norm < 10 ? "clipping" : "norm under max_norm");
   for (const auto& [n, decay] : {std::pair<size_t, double>{100003, 0.9999}, {4097, 0.1}})
     L.add<calls::ema_update>([n = n, decay = decay](auto& c) { c.n = n, c.decay = decay; })
         .note(decay < 0.5 ? "weight 1 - decay >= 0.5" : "weight 1 - decay < 0.5");

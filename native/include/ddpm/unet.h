@@ -206,6 +206,10 @@ class UNet {
   // (classifier-free guidance training), in [0, 1]; default 0.1.
   void set_cond_drop(double p);
   double cond_drop() const { return cond_drop_; }
+  // Training steps clip the gradients to this global norm before Adam
+  // (torch.nn.utils.clip_grad_norm_; 0 = off, the default).
+  void set_max_grad_norm(double max_norm);
+  double max_grad_norm() const { return max_grad_norm_; }
 
   // ---- forward / backward (backend memory) -----------------------------------
   // x (n, C, H, W), t (n) int32 in [0, timesteps), out (n, C, H, W); n <= max_batch.
@@ -293,7 +297,7 @@ class UNet {
   std::vector<TensorInfo> params_, buffers_;
   int64_t num_params_ = 0, num_buffers_ = 0, backend_bytes_ = 0;
   int64_t adam_step_ = 0, bn_batches_ = 0;
-  double ema_decay_ = 0.0, cond_drop_ = 0.1;
+  double ema_decay_ = 0.0, cond_drop_ = 0.1, max_grad_norm_ = 0.0;
   uint64_t uid_;  // this model's name for the backend's step recordings (Backend::step_begin)
   std::unique_ptr<Impl> impl_;
 };

@@ -19,6 +19,7 @@ final class SettingsChoice {
     LrSchedule.Kind lrSchedule;
     Long lrWarmup;
     Long lrDecaySteps;
+    Double maxGradNorm;
     Integer epochs;
     Long steps;
     Boolean flip;
@@ -53,6 +54,7 @@ final class SettingsChoice {
         if (logEvery != null) r = r.withLogEvery(logEvery);
         if (emaDecay != null) r = r.withEmaDecay(emaDecay);
         if (condDrop != null) r = r.withCondDrop(condDrop);
+        if (maxGradNorm != null) r = r.withMaxGradNorm(maxGradNorm);
         if (seed != null) r = r.withSeed(seed);
         return r;
     }
@@ -67,6 +69,7 @@ final class SettingsChoice {
         }
         Changes.add(out, Setting.LR_WARMUP, lrWarmup, r.lrSchedule().warmupSteps());
         Changes.add(out, Setting.LR_DECAY_STEPS, lrDecaySteps, r.lrSchedule().decaySteps());
+        Changes.add(out, Setting.MAX_GRAD_NORM, maxGradNorm, r.maxGradNorm());
         Changes.add(out, Setting.FLIP, flip, r.flip());
         if (timeTable != null && timeTable != r.timeTable()) out.add(Changes.of(Setting.TIME_TABLE, timeTable.label(), r.timeTable().label()));
         Changes.add(out, Setting.EMA_DECAY, emaDecay, r.emaDecay());

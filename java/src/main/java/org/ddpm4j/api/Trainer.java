@@ -226,6 +226,11 @@ public final class Trainer {
         return set(() -> settings.lrWarmup = steps);
     }
 
+    /** Clip the gradients to this global norm before each Adam step, as torch's clip_grad_norm_ (0 = off, the default). */
+    public Trainer maxGradNorm(double maxNorm) {
+        return set(() -> settings.maxGradNorm = maxNorm);
+    }
+
     /** The global step where a cosine or linear decay reaches 0 (default 0: the run's last step when it starts). */
     public Trainer lrDecaySteps(long step) {
         return set(() -> settings.lrDecaySteps = step);

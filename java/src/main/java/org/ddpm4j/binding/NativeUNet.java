@@ -147,6 +147,7 @@ final class NativeUNet implements UNet {
     @Override public boolean hasEma() { return p().has_ema(); }
     @Override public void swapEma() { p().swap_ema(); }
     @Override public void setCondDrop(double prob) { p().set_cond_drop(prob); }
+    @Override public void setMaxGradNorm(double maxNorm) { p().set_max_grad_norm(maxNorm); }
 
     @Override
     public float[] emaParams(float[] into) {

@@ -63,6 +63,7 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
         t.addProperty("lr_schedule", training.lrSchedule().kind().label());
         t.addProperty("lr_warmup", training.lrSchedule().warmupSteps());
         t.addProperty("lr_decay_steps", training.lrSchedule().decaySteps());
+        t.addProperty("max_grad_norm", training.maxGradNorm());
         o.add("training", t);
         JsonObject d = new JsonObject();
         d.addProperty("source", data.source());
@@ -98,7 +99,8 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
                 // absent from files written before learning-rate schedules: the constant rate they trained with
                 new LrSchedule(t.has("lr_schedule") ? LrSchedule.Kind.parse(t.get("lr_schedule").getAsString()) : LrSchedule.Kind.CONSTANT,
                         t.has("lr_warmup") ? t.get("lr_warmup").getAsLong() : 0,
-                        t.has("lr_decay_steps") ? t.get("lr_decay_steps").getAsLong() : 0));
+                        t.has("lr_decay_steps") ? t.get("lr_decay_steps").getAsLong() : 0),
+                t.has("max_grad_norm") ? t.get("max_grad_norm").getAsDouble() : 0.0);
         JsonObject d = o.getAsJsonObject("data");
         DataSpec data = new DataSpec(d.get("source").getAsString(), str(d.get("path")),
                 Split.parse(d.get("split").getAsString()), str(d.get("class")), d.get("limit").getAsInt(),

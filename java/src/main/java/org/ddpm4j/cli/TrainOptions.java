@@ -24,6 +24,10 @@ public final class TrainOptions {
     @Option(names = "--lr-decay-steps", paramLabel = "N", description = "The global step where a cosine or linear decay reaches 0 (default: the run's last step when it starts; kept on --resume).")
     Long lrDecaySteps;
 
+    @Option(names = "--max-grad-norm", paramLabel = "X",
+            description = "Clip the gradients to global norm X before each Adam step, as torch.nn.utils.clip_grad_norm_ (diffusers' training scripts use 1.0); 0 = off (default, the notebook's).")
+    Double maxGradNorm;
+
     @Option(names = "--epochs", paramLabel = "N", description = "Epochs to train (seed 15, tiny 2, fine-tune 10).")
     Integer epochs;
 
@@ -72,6 +76,7 @@ public final class TrainOptions {
         if (lrSchedule != null) t.lrSchedule(lrSchedule);
         if (lrWarmup != null) t.lrWarmup(lrWarmup);
         if (lrDecaySteps != null) t.lrDecaySteps(lrDecaySteps);
+        if (maxGradNorm != null) t.maxGradNorm(maxGradNorm);
         if (epochs != null) t.epochs(epochs);
         if (steps != null) t.steps(steps);
         if (flip != null) t.flip(flip);

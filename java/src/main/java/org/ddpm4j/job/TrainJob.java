@@ -228,7 +228,8 @@ public final class TrainJob {
             log.printf(Locale.ROOT, "data: %s, %,d images%s; batch %d, %d steps per epoch, %d epochs%s, lr %s%n",
                     loaded.spec().describe(), images, loaded.spec().path() == null ? "" : " (" + loaded.spec().path() + ")",
                     s.batch(), trainer.batchesPerEpoch(), s.epochs(), s.maxSteps() > 0 ? ", stop at step " + s.maxSteps() : "",
-                    s.adam().lrText() + (s.lrSchedule().isConstant() ? "" : " (" + s.lrSchedule().describe() + ")"));
+                    s.adam().lrText() + (s.lrSchedule().isConstant() ? "" : " (" + s.lrSchedule().describe() + ")")
+                            + (s.maxGradNorm() > 0 ? ", gradients clipped to norm " + s.maxGradNorm() : ""));
             log.printf(Locale.ROOT, "backend: %s (%s, %d threads, %s), %.1f MiB; output: %s%n", backend.name(), backend.deviceName(),
                     backend.threads(), backend.precision().id(), net.backendBytes() / 1048576.0, req.outDir());
             if (start.globalStep() >= end) {
@@ -320,6 +321,7 @@ public final class TrainJob {
     private static void prepareEma(UNet net, TrainSettings s) {
         if (s.emaDecay() > 0) net.setEma(s.emaDecay());
         if (net.config().conditional()) net.setCondDrop(s.condDrop());
+        if (s.maxGradNorm() > 0) net.setMaxGradNorm(s.maxGradNorm());
     }
 
     /** Initialises, fine-tune-loads or restores the model; returns its time-table kind. */

@@ -88,6 +88,9 @@ public interface UNet extends AutoCloseable {
     /** Probability that a training label is dropped to the null class (conditional models; default 0.1). */
     void setCondDrop(double p);
 
+    /** Training steps clip the gradients to this global norm before Adam (torch's clip_grad_norm_; 0 = off, the default). */
+    void setMaxGradNorm(double maxNorm);
+
     /**
      * Host memory for snapshots of this model's checkpoint state (pinned on CUDA), reused from one
      * snapshot to the next. Close it before the model.

@@ -28,6 +28,7 @@ public enum Setting {
     LR_SCHEDULE("lrSchedule", "--lr-schedule"),
     LR_WARMUP("lrWarmup", "--lr-warmup"),
     LR_DECAY_STEPS("lrDecaySteps", "--lr-decay-steps"),
+    MAX_GRAD_NORM("maxGradNorm", "--max-grad-norm"),
     EPOCHS("epochs", "--epochs"),
     STEPS("steps", "--steps"),
     FLIP("flip", "--flip"),
