@@ -66,7 +66,7 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
     }
 
     public TrainSettings withMaxGradNorm(double g) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule, g);
+        return with(v -> v.maxGradNorm = g);
     }
 
     /** Adam's settings at the update of global step {@code step}: the scheduled rate. */
@@ -75,59 +75,108 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
     }
 
     public TrainSettings withLrSchedule(LrSchedule l) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, l, maxGradNorm);
+        return with(v -> v.lrSchedule = l);
     }
 
     public TrainSettings withBatch(int b) {
-        return new TrainSettings(preset, b, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule, maxGradNorm);
+        return with(v -> v.batch = b);
     }
 
     public TrainSettings withLr(double lr) {
-        AdamConfig a = new AdamConfig(lr, adam.beta1(), adam.beta2(), adam.eps(), adam.weightDecay());
-        return new TrainSettings(preset, batch, a, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule, maxGradNorm);
+        return with(v -> v.adam = adam.withRate(lr));
     }
 
     public TrainSettings withEpochs(int e) {
-        return new TrainSettings(preset, batch, adam, e, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule, maxGradNorm);
+        return with(v -> v.epochs = e);
     }
 
     public TrainSettings withMaxSteps(long s) {
-        return new TrainSettings(preset, batch, adam, epochs, s, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule, maxGradNorm);
+        return with(v -> v.maxSteps = s);
     }
 
     public TrainSettings withFlip(boolean f) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, f, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule, maxGradNorm);
+        return with(v -> v.flip = f);
     }
 
     public TrainSettings withSeed(long s) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, s, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule, maxGradNorm);
+        return with(v -> v.seed = s);
     }
 
     public TrainSettings withTimeTable(TimeTable t) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, t, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule, maxGradNorm);
+        return with(v -> v.timeTable = t);
     }
 
     public TrainSettings withSampleEvery(int e) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, e, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule, maxGradNorm);
+        return with(v -> v.sampleEvery = e);
     }
 
     public TrainSettings withCheckpointEvery(int e, double minutes) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, e, minutes, logEvery, emaDecay, condDrop, lrSchedule, maxGradNorm);
+        return with(v -> {
+            v.checkpointEvery = e;
+            v.checkpointMinutes = minutes;
+        });
     }
 
     public TrainSettings withLogEvery(int s) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, s, emaDecay, condDrop, lrSchedule, maxGradNorm);
+        return with(v -> v.logEvery = s);
     }
 
     public TrainSettings withPreset(String p) {
-        return new TrainSettings(p, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, condDrop, lrSchedule, maxGradNorm);
+        return with(v -> v.preset = p);
     }
 
     public TrainSettings withEmaDecay(double d) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, d, condDrop, lrSchedule, maxGradNorm);
+        return with(v -> v.emaDecay = d);
     }
 
     public TrainSettings withCondDrop(double p) {
-        return new TrainSettings(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery, checkpointMinutes, logEvery, emaDecay, p, lrSchedule, maxGradNorm);
+        return with(v -> v.condDrop = p);
+    }
+
+    /** A copy with some values changed (the canonical constructor checks the result). */
+    private TrainSettings with(java.util.function.Consumer<Values> change) {
+        Values b = new Values(this);
+        change.accept(b);
+        return new TrainSettings(b.preset, b.batch, b.adam, b.epochs, b.maxSteps, b.flip, b.seed, b.timeTable, b.sampleEvery,
+                b.checkpointEvery, b.checkpointMinutes, b.logEvery, b.emaDecay, b.condDrop, b.lrSchedule, b.maxGradNorm);
+    }
+
+    /** The components, mutable, for {@link #with}. */
+    private static final class Values {
+        String preset;
+        int batch;
+        AdamConfig adam;
+        int epochs;
+        long maxSteps;
+        boolean flip;
+        long seed;
+        TimeTable timeTable;
+        int sampleEvery;
+        int checkpointEvery;
+        double checkpointMinutes;
+        int logEvery;
+        double emaDecay;
+        double condDrop;
+        LrSchedule lrSchedule;
+        double maxGradNorm;
+
+        Values(TrainSettings s) {
+            preset = s.preset;
+            batch = s.batch;
+            adam = s.adam;
+            epochs = s.epochs;
+            maxSteps = s.maxSteps;
+            flip = s.flip;
+            seed = s.seed;
+            timeTable = s.timeTable;
+            sampleEvery = s.sampleEvery;
+            checkpointEvery = s.checkpointEvery;
+            checkpointMinutes = s.checkpointMinutes;
+            logEvery = s.logEvery;
+            emaDecay = s.emaDecay;
+            condDrop = s.condDrop;
+            lrSchedule = s.lrSchedule;
+            maxGradNorm = s.maxGradNorm;
+        }
     }
 }
