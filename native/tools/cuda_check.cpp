@@ -570,7 +570,8 @@ std::unique_ptr<Backend> backend_with_graphs(int device, ddpm::Precision p, bool
 
 // Training steps replayed from a CUDA graph against the same steps launched
 // op by op: same losses step by step (the random streams, the loss slot and
-// Adam's bias correction move every step) and the same parameters. Two
+// Adam's bias correction and learning rate move every step; gradients clipped
+// to norm 1) and the same parameters. Two
 // op-by-op runs give the backend's own run-to-run spread (cuDNN algorithms
 // that accumulate with atomics are not bit-reproducible: in tf32 two such runs
 // differ by about 1e-3 in the loss from step 1 on, in bf16 not at all):
@@ -589,12 +590,13 @@ void graph_check(int device, ddpm::Precision p) {
       std::unique_ptr<Backend> gpu = backend_with_graphs(device, p, g == 2, true);
       ddpm::UNet net(*gpu, cfg, B);
       net.init(5);
+      net.set_max_grad_norm(1.0);  // the clipping op in the recorded step (its norm reduction and scaling)
       ddpm::AdamParams hp;
-      hp.lr = 1e-3;
       std::mt19937 gen(3);
       std::vector<uint8_t> flips(B);
       for (int s = 0; s < steps; ++s) {
         for (auto& f : flips) f = static_cast<uint8_t>(gen() & 1);
+        hp.lr = 1e-3 * (s + 1) / steps;  // a warm-up: the rate moves every step, through Adam's step slot
         net.train_step(data.data() + static_cast<size_t>((s * B) % K) * per, flips.data(), B, hp, 9, s);
       }
       losses[g].resize(steps);
