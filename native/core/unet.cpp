@@ -158,6 +158,17 @@ DpmSolverCoefficients Schedule::dpm_solver(int t, int t_next, int t_last, bool s
   return k;
 }
 
+std::vector<float> Schedule::min_snr_weights(double gamma) const {
+  if (!(gamma > 0.0) || !std::isfinite(gamma))
+    throw Error("Min-SNR weights: gamma must be a positive number, got " + std::to_string(gamma));
+  std::vector<float> w(alpha_bar64.size());
+  for (size_t t = 0; t < w.size(); ++t) {
+    const double snr = alpha_bar64[t] / (1.0 - alpha_bar64[t]);
+    w[t] = static_cast<float>(std::min(snr, gamma) / snr);
+  }
+  return w;
+}
+
 std::vector<int> dpm_solver_timesteps(int T, int S) {
   if (S < 1 || S > T - 1)
     throw Error("DPM-Solver: sampling steps must be in [1, timesteps - 1 = " + std::to_string(T - 1) + "], got " +
@@ -253,7 +264,8 @@ struct UNet::Impl {
   // Training step.
   uint8_t *pixels = nullptr, *flips = nullptr;
   float *x0 = nullptr, *eps = nullptr, *xt = nullptr, *loss_ring = nullptr;
-  float* grad_norm = nullptr;  // the last clipped step's gradient norm (set_max_grad_norm)
+  float* grad_norm = nullptr;    // the last clipped step's gradient norm (set_max_grad_norm)
+  float* snr_weights = nullptr;  // Min-SNR-gamma loss weights, one per timestep (set_snr_gamma)
   int64_t losses_written_upto = -1;  // highest step whose loss is in the ring
   // Sampling.
   float *sample_x = nullptr, *sample_eps = nullptr;
@@ -617,6 +629,7 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   m.xt = m.alloc<float>(io, bytes);
   m.loss_ring = m.alloc<float>(kLossRing, bytes);
   m.grad_norm = m.alloc<float>(1, bytes);
+  m.snr_weights = m.alloc<float>(cfg.timesteps, bytes);
   m.sample_x = m.alloc<float>(io, bytes);
   m.sample_eps = m.alloc<float>(io, bytes);
   m.sample_x0_prev = m.alloc<float>(io, bytes);
@@ -820,8 +833,9 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
   // The device part: the same op calls for every step of this n (only the
   // random streams, the loss slot, Adam's step and the EMA decay move), so
   // the backend may record it once and replay it.
-  const bool clip = max_grad_norm_ > 0.0;
-  const uint64_t key = (static_cast<uint64_t>(n) << 3) | (clip ? 4u : 0u) | (ema_on ? 2u : 0u) | (flips ? 1u : 0u);
+  const bool clip = max_grad_norm_ > 0.0, weighted = snr_gamma_ > 0.0;
+  const uint64_t key = (static_cast<uint64_t>(n) << 4) | (weighted ? 8u : 0u) | (clip ? 4u : 0u) | (ema_on ? 2u : 0u) |
+                       (flips ? 1u : 0u);
   auto device_part = [&] {
     backend_.images_to_float(m.pixels, flips ? m.flips : nullptr, m.x0, n, cfg_.in_channels,
                              cfg_.height, cfg_.width);
@@ -829,7 +843,11 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
     backend_.gaussian(m.eps, count, seed, train_eps_stream(step), 0);
     backend_.noise_add(m.x0, m.eps, m.t_dev, m.sqrt_abar, m.sqrt_1m_abar, m.xt, n, per);
     forward(m.xt, m.t_dev, m.labels_dev, m.out, n, true);
-    backend_.mse_forward_backward(m.out, m.eps, m.loss_ring + (step % kLossRing), m.dout, count);
+    if (weighted)
+      backend_.mse_weighted_forward_backward(m.out, m.eps, m.t_dev, m.snr_weights, m.loss_ring + (step % kLossRing),
+                                             m.dout, n, static_cast<size_t>(per));
+    else
+      backend_.mse_forward_backward(m.out, m.eps, m.loss_ring + (step % kLossRing), m.dout, count);
     m.backward(m.dout, nullptr, n);
     if (clip) backend_.clip_grad_norm(m.grads, m.grad_norm, num_params_, static_cast<float>(max_grad_norm_));
     backend_.adam_update(m.params, m.grads, m.adam, m.adam + num_params_, num_params_, p);
@@ -1075,6 +1093,17 @@ void UNet::swap_ema() {
   };
   swap(m.params, m.ema, num_params_);
   swap(m.buffers, m.ema + num_params_, num_buffers_);
+}
+
+void UNet::set_snr_gamma(double gamma) {
+  if (!(gamma >= 0.0) || !std::isfinite(gamma))
+    throw Error("UNet::set_snr_gamma: gamma must be a finite number >= 0 (0 = off), got " + std::to_string(gamma));
+  Impl& m = *impl_;
+  if (gamma > 0.0) {
+    const std::vector<float> w = m.sched.min_snr_weights(gamma);
+    backend_.upload(m.snr_weights, w.data(), sizeof(float) * w.size());
+  }
+  snr_gamma_ = gamma;
 }
 
 void UNet::set_max_grad_norm(double max_norm) {

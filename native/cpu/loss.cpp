@@ -1,5 +1,7 @@
-// Mean squared error and its gradient in one pass. The sum is reduced in
-// fixed-size chunks, then over chunks in order, in double.
+// Mean squared error and its gradient in one pass (the gradient optionally
+// weighted per sample by its timestep). The sum is reduced in fixed-size
+// chunks, then over chunks in order, in double.
+#include <string>
 #include <vector>
 
 #include "cpu_ops.h"
@@ -20,6 +22,31 @@ void mse_forward_backward(ThreadPool& pool, const float* pred, const float* targ
       const float d = pred[i] - target[i];
       s += static_cast<double>(d) * d;
       if (grad) grad[i] = scale * d;
+    }
+    partial[a / grain] = s;
+  });
+  double total = 0.0;
+  for (double p : partial) total += p;
+  loss[0] = static_cast<float>(total / static_cast<double>(n));
+}
+
+void mse_weighted_forward_backward(ThreadPool& pool, const float* pred, const float* target, const int32_t* t,
+                                   const float* weights, float* loss, float* grad, int N, size_t per_sample) {
+  const size_t n = static_cast<size_t>(N) * per_sample;
+  if (n == 0) throw Error("mse_weighted_forward_backward: empty input");
+  for (int s = 0; s < N; ++s)
+    if (t[s] < 0) throw Error("mse_weighted_forward_backward: timestep " + std::to_string(t[s]) + " of sample " +
+                              std::to_string(s) + " is negative");
+  const int64_t grain = 1 << 14;
+  const int64_t chunks = (static_cast<int64_t>(n) + grain - 1) / grain;
+  std::vector<double> partial(chunks);
+  const float scale = 2.0f / static_cast<float>(n);
+  pool.parallel_for(static_cast<int64_t>(n), grain, [&](int64_t a, int64_t b) {
+    double s = 0.0;
+    for (int64_t i = a; i < b; ++i) {
+      const float d = pred[i] - target[i];
+      s += static_cast<double>(d) * d;
+      grad[i] = weights[t[static_cast<size_t>(i) / per_sample]] * (scale * d);
     }
     partial[a / grain] = s;
   });

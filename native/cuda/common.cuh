@@ -40,6 +40,7 @@ enum ErrorCode : int {
   kErrEmbeddingIndex = 1,  // embedding_gather: t[n] outside [0, T)
   kErrNoiseAddIndex = 2,   // noise_add: t[n] outside [0, T) (T unknown: value < 0 only)
   kErrClassLabel = 3,      // class_embed_add / class_embed_backward: labels[n] outside [0, K)
+  kErrLossWeightIndex = 4, // mse_weighted_forward_backward: t[n] < 0 (T unknown)
 };
 
 // The per-step scalars of a training step or a sampler's reverse step that a

@@ -410,6 +410,10 @@ class CudaBackend final : public Backend {
         what = "noise_add: timestep " + std::to_string(e.value) + " of sample " + std::to_string(e.index) +
                " is negative";
         break;
+      case kErrLossWeightIndex:
+        what = "mse_weighted_forward_backward: timestep " + std::to_string(e.value) + " of sample " +
+               std::to_string(e.index) + " is negative";
+        break;
       case kErrClassLabel:
         what = "class_embed: label " + std::to_string(e.value) + " of sample " + std::to_string(e.index) +
                " is outside [0, " + std::to_string(e.limit) + ")";

@@ -642,6 +642,17 @@ void loss_and_random_cases(CaseList& L, bool quick) {
         .tol("loss", same(Tol{0.0, 1e-5}));
   }
   L.add<calls::mse_forward_backward>([](auto& c) { c.n = 1001; }).omit("grad").tol("loss", same(Tol{0.0, 1e-5}));
+  // Min-SNR-gamma weights (gamma 5) of the linear schedule, indexed by each sample's t.
+  const Schedule sched = Schedule::linear(1000, 1e-4f, 0.02f);
+  const std::vector<float> snr_weights = sched.min_snr_weights(5.0);
+  for (const auto& s : {std::pair<int, size_t>{8, 3072}, {3, 35}})
+    L.add<calls::mse_weighted_forward_backward>([s](auto& c) { c.N = s.first, c.per_sample = s.second; })
+        .fill("pred", uniform(-2, 2))
+        .fill("target", uniform(-2, 2))
+        .fill("t", uniform(0, 1000))
+        .count("weights", 1000)
+        .prepare([snr_weights](HostTensors& h, const auto&) { h.at("weights").f = snr_weights; })
+        .tol("loss", same(Tol{0.0, 1e-5}));
   struct G {
     size_t n;
     uint64_t offset;

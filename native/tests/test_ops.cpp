@@ -504,6 +504,37 @@ TEST(adam_matches_torch_formula) {
   CHECK_THROWS([&] { hp.step = 0; be->adam_update(p.data(), p.data(), m.data(), v.data(), n, hp); }(), "step");
 }
 
+// Min-SNR-gamma (diffusers' --snr_gamma for epsilon prediction): weights
+// min(snr, gamma) / snr, snr = abar / (1 - abar); the weighted loss's gradient
+// is the plain one times each sample's weight, the reported loss the plain MSE.
+TEST(mse_weighted_matches_min_snr_formula) {
+  auto be = cpu();
+  const Schedule s = Schedule::linear(1000, 1e-4f, 0.02f);
+  const std::vector<float> w = s.min_snr_weights(5.0);
+  // snr falls with t: 1 (snr >= 5) up to t ~ 150, then ~ 5 / snr; at t = 999 snr = 4e-5.
+  const double snr0 = s.alpha_bar64[0] / (1 - s.alpha_bar64[0]);
+  CHECK(w[0] == float(5.0 / snr0));  // ~5e-4: the least noisy steps weigh least
+  CHECK(w[500] == 1.0f);
+  const double snr999 = s.alpha_bar64[999] / (1 - s.alpha_bar64[999]);
+  CHECK(w[999] == 1.0f && snr999 < 5);  // min(snr, 5) / snr = 1 where snr < 5
+  const double snr10 = s.alpha_bar64[10] / (1 - s.alpha_bar64[10]);
+  CHECK(std::fabs(w[10] - 5.0 / snr10) < 1e-6 * (5.0 / snr10));
+  const int N = 3;
+  const size_t per = 50;
+  Vec p = random_vector(N * per, 220), q = random_vector(N * per, 221), g(N * per), g0(N * per);
+  std::vector<int32_t> t = {10, 999, 0};
+  float loss = 0, loss0 = 0;
+  be->mse_weighted_forward_backward(p.data(), q.data(), t.data(), w.data(), &loss, g.data(), N, per);
+  be->mse_forward_backward(p.data(), q.data(), &loss0, g0.data(), N * per);
+  CHECK(loss == loss0);
+  for (int n = 0; n < N; ++n)
+    for (size_t i = 0; i < per; ++i) CHECK(g[n * per + i] == w[t[n]] * g0[n * per + i]);
+  CHECK_THROWS(s.min_snr_weights(0.0), "gamma");
+  t[1] = -3;
+  CHECK_THROWS(be->mse_weighted_forward_backward(p.data(), q.data(), t.data(), w.data(), &loss, g.data(), N, per),
+               "timestep -3 of sample 1");
+}
+
 // torch.nn.utils.clip_grad_norm_(params, max_norm): total = sqrt(sum g^2), every
 // gradient times min(1, max_norm / (total + 1e-6)); here over one flat buffer of
 // 100,003 values (several reduction chunks), against double, and the norm the

@@ -99,6 +99,10 @@ struct Schedule {
   // with clip_denoised), sigma = sqrt(beta_t) as reverse_step (0 at t = 0).
   // Unclipped it is reverse_step's update, rewritten.
   DdimCoefficients ddpm_posterior(int t, float x0_clip) const;
+  // Min-SNR-gamma loss weights (Hang et al. 2023) for noise prediction, one per
+  // timestep: min(snr_t, gamma) / snr_t with snr_t = abar_t / (1 - abar_t), as
+  // diffusers' training scripts' --snr_gamma (gamma > 0).
+  std::vector<float> min_snr_weights(double gamma) const;
   // The coefficients of a DPM-Solver++ step (Lu et al. 2022; diffusers'
   // DPMSolverMultistepScheduler with algorithm_type "dpmsolver++" or, sde =
   // true, "sde-dpmsolver++", solver_order 2, solver_type "midpoint") from t to
@@ -210,6 +214,11 @@ class UNet {
   // (torch.nn.utils.clip_grad_norm_; 0 = off, the default).
   void set_max_grad_norm(double max_norm);
   double max_grad_norm() const { return max_grad_norm_; }
+  // Training steps weight each sample's gradient by Min-SNR-gamma
+  // (Schedule::min_snr_weights; the reported loss stays the plain MSE);
+  // 0 = off, the default.
+  void set_snr_gamma(double gamma);
+  double snr_gamma() const { return snr_gamma_; }
 
   // ---- forward / backward (backend memory) -----------------------------------
   // x (n, C, H, W), t (n) int32 in [0, timesteps), out (n, C, H, W); n <= max_batch.
@@ -297,7 +306,7 @@ class UNet {
   std::vector<TensorInfo> params_, buffers_;
   int64_t num_params_ = 0, num_buffers_ = 0, backend_bytes_ = 0;
   int64_t adam_step_ = 0, bn_batches_ = 0;
-  double ema_decay_ = 0.0, cond_drop_ = 0.1, max_grad_norm_ = 0.0;
+  double ema_decay_ = 0.0, cond_drop_ = 0.1, max_grad_norm_ = 0.0, snr_gamma_ = 0.0;
   uint64_t uid_;  // this model's name for the backend's step recordings (Backend::step_begin)
   std::unique_ptr<Impl> impl_;
 };

@@ -20,6 +20,7 @@ final class SettingsChoice {
     Long lrWarmup;
     Long lrDecaySteps;
     Double maxGradNorm;
+    Double snrGamma;
     Integer epochs;
     Long steps;
     Boolean flip;
@@ -55,6 +56,7 @@ final class SettingsChoice {
         if (emaDecay != null) r = r.withEmaDecay(emaDecay);
         if (condDrop != null) r = r.withCondDrop(condDrop);
         if (maxGradNorm != null) r = r.withMaxGradNorm(maxGradNorm);
+        if (snrGamma != null) r = r.withSnrGamma(snrGamma);
         if (seed != null) r = r.withSeed(seed);
         return r;
     }
@@ -70,6 +72,7 @@ final class SettingsChoice {
         Changes.add(out, Setting.LR_WARMUP, lrWarmup, r.lrSchedule().warmupSteps());
         Changes.add(out, Setting.LR_DECAY_STEPS, lrDecaySteps, r.lrSchedule().decaySteps());
         Changes.add(out, Setting.MAX_GRAD_NORM, maxGradNorm, r.maxGradNorm());
+        Changes.add(out, Setting.SNR_GAMMA, snrGamma, r.snrGamma());
         Changes.add(out, Setting.FLIP, flip, r.flip());
         if (timeTable != null && timeTable != r.timeTable()) out.add(Changes.of(Setting.TIME_TABLE, timeTable.label(), r.timeTable().label()));
         Changes.add(out, Setting.EMA_DECAY, emaDecay, r.emaDecay());

@@ -226,6 +226,14 @@ public final class Trainer {
         return set(() -> settings.lrWarmup = steps);
     }
 
+    /**
+     * Weight each sample's loss gradient by Min-SNR-gamma (Hang et al. 2023), min(snr_t, gamma) / snr_t, as diffusers'
+     * {@code --snr_gamma} (5 is the paper's); the losses reported stay the plain MSE. 0 = off, the default.
+     */
+    public Trainer snrGamma(double gamma) {
+        return set(() -> settings.snrGamma = gamma);
+    }
+
     /** Clip the gradients to this global norm before each Adam step, as torch's clip_grad_norm_ (0 = off, the default). */
     public Trainer maxGradNorm(double maxNorm) {
         return set(() -> settings.maxGradNorm = maxNorm);

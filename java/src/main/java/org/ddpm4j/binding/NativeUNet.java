@@ -148,6 +148,7 @@ final class NativeUNet implements UNet {
     @Override public void swapEma() { p().swap_ema(); }
     @Override public void setCondDrop(double prob) { p().set_cond_drop(prob); }
     @Override public void setMaxGradNorm(double maxNorm) { p().set_max_grad_norm(maxNorm); }
+    @Override public void setSnrGamma(double gamma) { p().set_snr_gamma(gamma); }
 
     @Override
     public float[] emaParams(float[] into) {

@@ -77,8 +77,9 @@ public final class CheckpointFile {
     private static final Set<String> ADDED_IN_2 = Stream.concat(Configs.ADDED_FIELDS.stream(), Stream.of("ema_decay", "cond_drop"))
             .collect(java.util.stream.Collectors.toUnmodifiableSet());
 
-    /** Config fields added within version 2 (the learning-rate schedule, gradient clipping): files written before them lack them. */
-    private static final Set<String> ADDED_WITHIN_2 = Set.of("lr_schedule", "lr_warmup", "lr_decay_steps", "max_grad_norm");
+    /** Config fields added within version 2 (the learning-rate schedule, gradient clipping, Min-SNR weighting): files written before them lack them. */
+    private static final Set<String> ADDED_WITHIN_2 = Set.of("lr_schedule", "lr_warmup", "lr_decay_steps", "max_grad_norm",
+            "snr_gamma");
     private static final Set<String> ADDED_SINCE_1 = Stream.concat(ADDED_IN_2.stream(), ADDED_WITHIN_2.stream())
             .collect(java.util.stream.Collectors.toUnmodifiableSet());
 

@@ -28,6 +28,10 @@ public final class TrainOptions {
             description = "Clip the gradients to global norm X before each Adam step, as torch.nn.utils.clip_grad_norm_ (diffusers' training scripts use 1.0); 0 = off (default, the notebook's).")
     Double maxGradNorm;
 
+    @Option(names = "--snr-gamma", paramLabel = "G",
+            description = "Weight each sample's loss gradient by Min-SNR-gamma (Hang et al. 2023), min(snr_t, G) / snr_t, as diffusers' --snr_gamma (5 is the paper's); the losses shown stay the plain MSE. 0 = off (default, the notebook's).")
+    Double snrGamma;
+
     @Option(names = "--epochs", paramLabel = "N", description = "Epochs to train (seed 15, tiny 2, fine-tune 10).")
     Integer epochs;
 
@@ -77,6 +81,7 @@ public final class TrainOptions {
         if (lrWarmup != null) t.lrWarmup(lrWarmup);
         if (lrDecaySteps != null) t.lrDecaySteps(lrDecaySteps);
         if (maxGradNorm != null) t.maxGradNorm(maxGradNorm);
+        if (snrGamma != null) t.snrGamma(snrGamma);
         if (epochs != null) t.epochs(epochs);
         if (steps != null) t.steps(steps);
         if (flip != null) t.flip(flip);

@@ -229,7 +229,8 @@ public final class TrainJob {
                     loaded.spec().describe(), images, loaded.spec().path() == null ? "" : " (" + loaded.spec().path() + ")",
                     s.batch(), trainer.batchesPerEpoch(), s.epochs(), s.maxSteps() > 0 ? ", stop at step " + s.maxSteps() : "",
                     s.adam().lrText() + (s.lrSchedule().isConstant() ? "" : " (" + s.lrSchedule().describe() + ")")
-                            + (s.maxGradNorm() > 0 ? ", gradients clipped to norm " + s.maxGradNorm() : ""));
+                            + (s.maxGradNorm() > 0 ? ", gradients clipped to norm " + s.maxGradNorm() : "")
+                            + (s.snrGamma() > 0 ? ", Min-SNR-" + s.snrGamma() + " loss weighting" : ""));
             log.printf(Locale.ROOT, "backend: %s (%s, %d threads, %s), %.1f MiB; output: %s%n", backend.name(), backend.deviceName(),
                     backend.threads(), backend.precision().id(), net.backendBytes() / 1048576.0, req.outDir());
             if (start.globalStep() >= end) {
@@ -322,6 +323,7 @@ public final class TrainJob {
         if (s.emaDecay() > 0) net.setEma(s.emaDecay());
         if (net.config().conditional()) net.setCondDrop(s.condDrop());
         if (s.maxGradNorm() > 0) net.setMaxGradNorm(s.maxGradNorm());
+        if (s.snrGamma() > 0) net.setSnrGamma(s.snrGamma());
     }
 
     /** Initialises, fine-tune-loads or restores the model; returns its time-table kind. */

@@ -91,6 +91,9 @@ public interface UNet extends AutoCloseable {
     /** Training steps clip the gradients to this global norm before Adam (torch's clip_grad_norm_; 0 = off, the default). */
     void setMaxGradNorm(double maxNorm);
 
+    /** Training steps weight each sample's loss gradient by Min-SNR-gamma (the reported loss stays the plain MSE; 0 = off). */
+    void setSnrGamma(double gamma);
+
     /**
      * Host memory for snapshots of this model's checkpoint state (pinned on CUDA), reused from one
      * snapshot to the next. Close it before the model.

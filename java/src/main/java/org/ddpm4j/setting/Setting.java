@@ -29,6 +29,7 @@ public enum Setting {
     LR_WARMUP("lrWarmup", "--lr-warmup"),
     LR_DECAY_STEPS("lrDecaySteps", "--lr-decay-steps"),
     MAX_GRAD_NORM("maxGradNorm", "--max-grad-norm"),
+    SNR_GAMMA("snrGamma", "--snr-gamma"),
     EPOCHS("epochs", "--epochs"),
     STEPS("steps", "--steps"),
     FLIP("flip", "--flip"),

@@ -24,11 +24,12 @@ import org.ddpm4j.setting.Setting;
  * @param condDrop probability that a label is dropped to the null class (class-conditional models)
  * @param lrSchedule how the learning rate moves over the run (warm-up, then constant or a decay to 0 at its last step)
  * @param maxGradNorm clip the gradients to this global norm before each Adam step (0 = off)
+ * @param snrGamma weight each sample's loss gradient by Min-SNR-gamma, min(snr_t, gamma) / snr_t (0 = off)
  */
 public record TrainSettings(String preset, int batch, AdamConfig adam, int epochs, long maxSteps, boolean flip,
                             long seed, TimeTable timeTable, int sampleEvery, int checkpointEvery,
                             double checkpointMinutes, int logEvery, double emaDecay, double condDrop,
-                            LrSchedule lrSchedule, double maxGradNorm) {
+                            LrSchedule lrSchedule, double maxGradNorm, double snrGamma) {
 
     /** The largest loss-read interval: the native loss ring's size (UNet::kLossRing; a test holds them equal). */
     public static final int MAX_LOG_EVERY = 4096;
@@ -36,12 +37,12 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
     /** The usual label dropout of classifier-free guidance. */
     public static final double DEFAULT_COND_DROP = 0.1;
 
-    /** Settings without an EMA, with the default label dropout, a constant learning rate and no gradient clipping. */
+    /** Settings without an EMA, with the default label dropout, a constant learning rate, no clipping or loss weighting. */
     public TrainSettings(String preset, int batch, AdamConfig adam, int epochs, long maxSteps, boolean flip, long seed,
                          TimeTable timeTable, int sampleEvery, int checkpointEvery, double checkpointMinutes,
                          int logEvery) {
         this(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery,
-                checkpointMinutes, logEvery, 0.0, DEFAULT_COND_DROP, LrSchedule.CONSTANT, 0.0);
+                checkpointMinutes, logEvery, 0.0, DEFAULT_COND_DROP, LrSchedule.CONSTANT, 0.0, 0.0);
     }
 
     public TrainSettings {
@@ -63,6 +64,13 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         if (!(maxGradNorm >= 0) || maxGradNorm > Float.MAX_VALUE) {
             throw Setting.MAX_GRAD_NORM.invalid("must be a number >= 0 (0 = off), got " + maxGradNorm);
         }
+        if (!(snrGamma >= 0) || Double.isInfinite(snrGamma)) {
+            throw Setting.SNR_GAMMA.invalid("must be a number >= 0 (0 = off), got " + snrGamma);
+        }
+    }
+
+    public TrainSettings withSnrGamma(double g) {
+        return with(v -> v.snrGamma = g);
     }
 
     public TrainSettings withMaxGradNorm(double g) {
@@ -138,7 +146,8 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         Values b = new Values(this);
         change.accept(b);
         return new TrainSettings(b.preset, b.batch, b.adam, b.epochs, b.maxSteps, b.flip, b.seed, b.timeTable, b.sampleEvery,
-                b.checkpointEvery, b.checkpointMinutes, b.logEvery, b.emaDecay, b.condDrop, b.lrSchedule, b.maxGradNorm);
+                b.checkpointEvery, b.checkpointMinutes, b.logEvery, b.emaDecay, b.condDrop, b.lrSchedule, b.maxGradNorm,
+                b.snrGamma);
     }
 
     /** The components, mutable, for {@link #with}. */
@@ -159,6 +168,7 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         double condDrop;
         LrSchedule lrSchedule;
         double maxGradNorm;
+        double snrGamma;
 
         Values(TrainSettings s) {
             preset = s.preset;
@@ -177,6 +187,7 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
             condDrop = s.condDrop;
             lrSchedule = s.lrSchedule;
             maxGradNorm = s.maxGradNorm;
+            snrGamma = s.snrGamma;
         }
     }
 }

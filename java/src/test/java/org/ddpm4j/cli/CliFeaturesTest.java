@@ -47,7 +47,7 @@ class CliFeaturesTest {
     void trainsAConditionalCosineModelWithAnEma() {
         String[] a = {"train", "--out", dir.resolve("cond").toString(), "--conditional", "--schedule", "cosine", "--ema-decay",
                 "0.99", "--cond-drop", "0.2", "--steps", "6", "--limit", "96", "--sample-every", "0", "--progress", "none",
-                "--lr-schedule", "cosine", "--lr-warmup", "2", "--max-grad-norm", "1", "--cifar-dir",
+                "--lr-schedule", "cosine", "--lr-warmup", "2", "--max-grad-norm", "1", "--snr-gamma", "5", "--cifar-dir",
                 TestData.syntheticCifar().toString()};
         String[] all = new String[a.length + TINY.length];
         System.arraycopy(a, 0, all, 0, a.length);
@@ -55,7 +55,8 @@ class CliFeaturesTest {
         Cli.Result r = ok(all);
         assertTrue(r.err().contains("cosine schedule, conditional on 10 classes"), r.toString());
         assertTrue(r.err().contains("EMA decay 0.99") && r.err().contains("label dropout 0.2"), r.toString());
-        assertTrue(r.err().contains("(cosine to 0 at step 6 after 2 warm-up steps), gradients clipped to norm 1.0"), r.toString());
+        assertTrue(r.err().contains("(cosine to 0 at step 6 after 2 warm-up steps), gradients clipped to norm 1.0, "
+                + "Min-SNR-5.0 loss weighting"), r.toString());
         Checkpoint c = CheckpointFile.read(model());
         assertEquals(new org.ddpm4j.optim.LrSchedule(org.ddpm4j.optim.LrSchedule.Kind.COSINE, 2, 6), c.meta().training().lrSchedule());
         assertEquals(NoiseSchedule.COSINE, c.meta().model().schedule());
@@ -122,6 +123,8 @@ class CliFeaturesTest {
         String m = model().toString();
         fails("--schedule must be linear or cosine, got 'sigmoid'", "train", "--schedule", "sigmoid");
         fails("--lr-schedule must be constant, cosine or linear, got 'step'", "train", "--lr-schedule", "step");
+        fails("--snr-gamma must be a number >= 0 (0 = off), got -5.0", "train", "--snr-gamma", "-5", "--device", "cpu",
+                "--out", dir.resolve("z").toString());
         fails("--max-grad-norm must be a number >= 0 (0 = off), got -1.0", "train", "--max-grad-norm", "-1", "--device", "cpu",
                 "--out", dir.resolve("z").toString());
         fails("--lr-decay-steps must be beyond the warm-up's 10 steps, got 5", "train", "--lr-schedule", "linear", "--lr-warmup",

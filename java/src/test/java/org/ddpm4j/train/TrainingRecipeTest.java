@@ -16,15 +16,16 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The learning-rate schedule and gradient clipping in training: the rate of each step is the
- * scheduled one (a warm-up's first update moves nothing), the decay's end is recorded when a run
- * starts, and a run with a schedule and clipping resumes bit for bit.
+ * The training recipe beyond the notebook -- a learning-rate schedule, gradient clipping and
+ * Min-SNR-gamma loss weighting -- in training: the rate of each step is the scheduled one (a
+ * warm-up's first update moves nothing), the decay's end is recorded when a run starts, each
+ * setting changes the result, and a run with all three resumes bit for bit.
  */
-class LrScheduleTrainingTest {
+class TrainingRecipeTest {
     static TrainJob.Request request(Path dir, long maxSteps, Checkpoint resume, LrSchedule schedule) {
         TrainJob.Request r = ResumeEquivalenceTest.request(dir, maxSteps, resume);
         TrainSettings s = resume != null ? resume.meta().training().withMaxSteps(maxSteps)
-                : r.settings().withLrSchedule(schedule).withMaxGradNorm(0.5);
+                : r.settings().withLrSchedule(schedule).withMaxGradNorm(0.5).withSnrGamma(5);
         return new TrainJob.Request(r.model(), s, r.data(), r.cifar(), r.outDir(), r.resumeFrom(), r.force(), r.progress(),
                 r.initial(), r.finetunedFrom());
     }
@@ -45,7 +46,7 @@ class LrScheduleTrainingTest {
         }
     }
 
-    /** With gradients clipped to norm 0.5 (it acts: the same run unclipped ends elsewhere). */
+    /** With gradients clipped to norm 0.5 and Min-SNR-5 weights (each acts: the same run without it ends elsewhere). */
     @Test
     void aCosineRunResumesBitForBitAndKeepsItsDecaysEnd(@TempDir Path tmp) throws IOException {
         int n = ResumeEquivalenceTest.N;
@@ -59,6 +60,7 @@ class LrScheduleTrainingTest {
         Checkpoint half = CheckpointFile.read(split.resolve("model.ckpt"));
         assertEquals(cosine, half.meta().training().lrSchedule(), "recorded in the checkpoint");
         assertEquals(0.5, half.meta().training().maxGradNorm());
+        assertEquals(5.0, half.meta().training().snrGamma());
         assertEquals(n / 2, CheckpointFile.read(open.resolve("model.ckpt")).meta().training().lrSchedule().decaySteps(),
                 "not given: the run's last step when it started");
         try (Backend be = Backends.cpu(2)) {
@@ -66,15 +68,20 @@ class LrScheduleTrainingTest {
         }
         Checkpoint a = CheckpointFile.read(straight.resolve("model.ckpt")), b = CheckpointFile.read(split.resolve("model.ckpt"));
         ResumeEquivalenceTest.assertSameState(a, b);
-        // Another schedule, or no clipping, trains differently.
-        Path constant = tmp.resolve("constant"), unclipped = tmp.resolve("unclipped");
+        // Another schedule, no clipping or no weighting trains differently.
+        Path constant = tmp.resolve("constant"), unclipped = tmp.resolve("unclipped"), unweighted = tmp.resolve("unweighted");
         try (Backend be = Backends.cpu(2)) {
             TrainJob.run(be, request(constant, n, null, LrSchedule.CONSTANT), ResumeEquivalenceTest.QUIET);
             TrainJob.Request r = request(unclipped, n, null, cosine);
             TrainJob.run(be, new TrainJob.Request(r.model(), r.settings().withMaxGradNorm(0), r.data(), r.cifar(), r.outDir(),
                     null, false, r.progress(), null, null), ResumeEquivalenceTest.QUIET);
+            r = request(unweighted, n, null, cosine);
+            TrainJob.run(be, new TrainJob.Request(r.model(), r.settings().withSnrGamma(0), r.data(), r.cifar(), r.outDir(),
+                    null, false, r.progress(), null, null), ResumeEquivalenceTest.QUIET);
         }
-        assertFalse(java.util.Arrays.equals(a.model().params(), CheckpointFile.read(constant.resolve("model.ckpt")).model().params()));
-        assertFalse(java.util.Arrays.equals(a.model().params(), CheckpointFile.read(unclipped.resolve("model.ckpt")).model().params()));
+        for (Path other : new Path[] {constant, unclipped, unweighted}) {
+            assertFalse(java.util.Arrays.equals(a.model().params(), CheckpointFile.read(other.resolve("model.ckpt")).model().params()),
+                    other.getFileName().toString());
+        }
     }
 }
