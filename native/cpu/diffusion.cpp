@@ -13,7 +13,8 @@ namespace cpu {
 void gaussian(ThreadPool& pool, float* out, size_t n, uint64_t seed, uint64_t stream,
               uint64_t offset) {
   pool.parallel_for(static_cast<int64_t>(n), 1 << 14, [&](int64_t a, int64_t b) {
-    for (int64_t i = a; i < b; ++i) out[i] = rng::gaussian_at(seed, stream, offset + static_cast<uint64_t>(i));
+    rng::for_each_gaussian(seed, stream, offset + static_cast<uint64_t>(a), b - a,
+                           [&](int64_t i, float z) { out[a + i] = z; });
   });
 }
 

@@ -23,8 +23,10 @@ void for_each_with_noise(ThreadPool& pool, const char* op, int N, size_t per_sam
   const int64_t total = static_cast<int64_t>(N) * static_cast<int64_t>(per_sample);
   const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
   pool.parallel_for(total, 1 << 14, [&](int64_t a, int64_t b) {
-    for (int64_t i = a; i < b; ++i)
-      f(i, noisy ? rng::gaussian_at(seed, stream, offset + static_cast<uint64_t>(i)) : 0.0f);
+    if (noisy)
+      rng::for_each_gaussian(seed, stream, offset + static_cast<uint64_t>(a), b - a, [&](int64_t i, float z) { f(a + i, z); });
+    else
+      for (int64_t i = a; i < b; ++i) f(i, 0.0f);
   });
 }
 

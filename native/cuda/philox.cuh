@@ -12,20 +12,7 @@
 namespace ddpm {
 namespace cuda {
 
-// The four gaussians of Philox block q, lane j = element 4q + j: exactly
-// rng::gaussian_at for each lane.
-__device__ __forceinline__ void gaussian4(uint64_t seed, uint64_t stream, uint64_t q, float (&z)[4]) {
-  const rng::U4 r = rng::philox4x32_10(q, stream, seed);
-#pragma unroll
-  for (int pair = 0; pair < 2; ++pair) {
-    const float u1 = rng::to_unit(r.x[2 * pair]);
-    const float u2 = rng::to_unit(r.x[2 * pair + 1]);
-    const float radius = sqrtf(-2.0f * logf(u1));
-    const float angle = 6.283185307179586f * u2;
-    z[2 * pair] = radius * cosf(angle);
-    z[2 * pair + 1] = radius * sinf(angle);
-  }
-}
+using rng::gaussian4;  // the four gaussians of a Philox block (ddpm/rng.h)
 
 // The elements of a sampler step (reverse_step, ddim_step, dpm_solver_step):
 // f(i, z) for every i in [0, total), z = element offset + i of the (seed,

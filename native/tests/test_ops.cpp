@@ -373,6 +373,16 @@ TEST(gaussian_is_standard_normal_and_counter_based) {
   CHECK_MSG(std::fabs(mean) < 5e-3, "gaussian mean " + std::to_string(mean));
   CHECK_MSG(std::fabs(m2 - 1) < 7e-3, "gaussian variance " + std::to_string(m2));
   CHECK_MSG(std::fabs(m4 / (m2 * m2) - 3) < 0.05, "gaussian kurtosis " + std::to_string(m4 / (m2 * m2)));
+  // Drawn a Philox block at a time, element i is exactly rng::gaussian_at(offset + i), whatever the alignment.
+  for (uint64_t offset : {0ull, 1ull, 3ull, 12345ull, (1ull << 40) + 2}) {
+    for (size_t len : {size_t{1}, size_t{3}, size_t{4}, size_t{7}, size_t{20001}}) {
+      Vec g(len);
+      be->gaussian(g.data(), len, 42, 7, offset);
+      bool same = true;
+      for (size_t i = 0; i < len; ++i) same = same && g[i] == rng::gaussian_at(42, 7, offset + i);
+      CHECK_MSG(same, "gaussian block draw at offset " + std::to_string(offset) + ", length " + std::to_string(len));
+    }
+  }
   // Element i depends only on (seed, stream, offset + i): a slice equals the offset draw.
   Vec part(1000);
   be->gaussian(part.data(), part.size(), 42, 7, 12345);
