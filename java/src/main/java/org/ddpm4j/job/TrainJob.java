@@ -246,7 +246,9 @@ public final class TrainJob {
             times.add(Phase.SETUP, t0 - setupSince);
             TrainingState reached;
             long f0;
-            try (LossLog lossLog = LossLog.open(files.lossLog(), start.globalStep(), trainer.batchesPerEpoch())) {
+            final TrainSettings settings = s;
+            try (LossLog lossLog = LossLog.open(files.lossLog(), start.globalStep(), trainer.batchesPerEpoch(),
+                    s.lrSchedule().isConstant() ? null : step -> settings.adamAt(step).lr())) {
                 trainer.addLossSink(lossLog).addLossSink(fl).addLossSink(epochLosses).addLossSink(req.listener()::losses);
                 reached = trainer.run(start, stop);
                 f0 = System.nanoTime();

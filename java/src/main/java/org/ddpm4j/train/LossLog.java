@@ -11,27 +11,37 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.LongToDoubleFunction;
 
 /**
  * The per-step loss log, one JSON object per line:
- * {@code {"step":123,"epoch":0,"loss":0.0812345}}. Opening it for a resumed run
+ * {@code {"step":123,"epoch":0,"loss":0.0812345}}, with the step's learning rate
+ * ({@code "lr":0.000095}) when a schedule moves it. Opening it for a resumed run
  * drops the lines at or after the resume step (written after the checkpoint by a
  * run that then died), so each step appears once.
  */
 public final class LossLog implements LossSink, AutoCloseable {
     private final BufferedWriter out;
     private final int perEpoch;
+    private final LongToDoubleFunction lrAt;
 
-    private LossLog(BufferedWriter out, int perEpoch) {
+    private LossLog(BufferedWriter out, int perEpoch, LongToDoubleFunction lrAt) {
         this.out = out;
         this.perEpoch = perEpoch;
+        this.lrAt = lrAt;
+    }
+
+    /** A log without learning rates (a constant one). */
+    public static LossLog open(Path file, long fromStep, int perEpoch) {
+        return open(file, fromStep, perEpoch, null);
     }
 
     /**
      * @param fromStep steps before this are kept from an existing log; the rest are dropped
      * @param perEpoch batches per epoch (for the epoch field)
+     * @param lrAt the learning rate of a step, for the lr field; null: no such field
      */
-    public static LossLog open(Path file, long fromStep, int perEpoch) {
+    public static LossLog open(Path file, long fromStep, int perEpoch, LongToDoubleFunction lrAt) {
         try {
             if (fromStep > 0 && Files.exists(file)) {
                 List<String> keep = new ArrayList<>();
@@ -47,7 +57,7 @@ public final class LossLog implements LossSink, AutoCloseable {
             }
             BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
                     StandardOpenOption.APPEND);
-            return new LossLog(w, perEpoch);
+            return new LossLog(w, perEpoch, lrAt);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the loss log " + file + ": " + e.getMessage(), e);
         }
@@ -58,8 +68,8 @@ public final class LossLog implements LossSink, AutoCloseable {
         try {
             for (int i = 0; i < losses.length; i++) {
                 long step = firstStep + i;
-                out.write(String.format(Locale.ROOT, "{\"step\":%d,\"epoch\":%d,\"loss\":%s}", step, step / perEpoch,
-                        jsonFloat(losses[i])));
+                out.write(String.format(Locale.ROOT, "{\"step\":%d,\"epoch\":%d,\"loss\":%s%s}", step, step / perEpoch,
+                        jsonFloat(losses[i]), lrAt == null ? "" : ",\"lr\":" + lrAt.applyAsDouble(step)));
                 out.newLine();
             }
             out.flush();

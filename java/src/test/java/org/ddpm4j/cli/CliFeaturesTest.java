@@ -59,6 +59,16 @@ class CliFeaturesTest {
                 + "Min-SNR-5.0 loss weighting"), r.toString());
         Checkpoint c = CheckpointFile.read(model());
         assertEquals(new org.ddpm4j.optim.LrSchedule(org.ddpm4j.optim.LrSchedule.Kind.COSINE, 2, 6), c.meta().training().lrSchedule());
+        // The loss log holds each step's scheduled rate: 0 and half of 1e-3 in the warm-up, 1e-3 after it, then the decay.
+        java.util.List<String> log;
+        try {
+            log = Files.readAllLines(dir.resolve("cond/loss.jsonl"));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        assertEquals(6, log.size());
+        assertTrue(log.get(0).endsWith(",\"lr\":0.0}") && log.get(1).endsWith(",\"lr\":5.0E-4}") && log.get(2).endsWith(",\"lr\":0.001}"),
+                String.join("\n", log));
         assertEquals(NoiseSchedule.COSINE, c.meta().model().schedule());
         assertEquals(10, c.meta().model().numClasses());
         assertTrue(c.model().hasEma());
