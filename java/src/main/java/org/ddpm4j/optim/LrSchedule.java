@@ -38,6 +38,9 @@ public record LrSchedule(Kind kind, long warmupSteps, long decaySteps) {
         if (kind == null) throw new IllegalArgumentException("no learning-rate schedule");
         if (warmupSteps < 0) throw Setting.LR_WARMUP.invalid("must be >= 0, got " + warmupSteps);
         if (decaySteps < 0) throw Setting.LR_DECAY_STEPS.invalid("must be >= 0, got " + decaySteps);
+        if (kind == Kind.CONSTANT && decaySteps > 0) {
+            throw Setting.LR_DECAY_STEPS.invalid("is for ", Setting.LR_SCHEDULE, " cosine or linear (a constant rate does not decay)");
+        }
         if (kind != Kind.CONSTANT && decaySteps > 0 && decaySteps <= warmupSteps) {
             throw Setting.LR_DECAY_STEPS.invalid("must be beyond the warm-up's " + warmupSteps + " steps, got " + decaySteps);
         }

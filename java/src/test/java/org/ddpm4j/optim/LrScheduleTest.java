@@ -71,5 +71,7 @@ class LrScheduleTest {
         e = assertThrows(InvalidSettingException.class, () -> new LrSchedule(Kind.COSINE, 100, 50));
         assertEquals("lrDecaySteps must be beyond the warm-up's 100 steps, got 50", e.getMessage());
         assertEquals(Kind.COSINE, Kind.parse(" Cosine "));
+        e = assertThrows(InvalidSettingException.class, () -> new LrSchedule(Kind.CONSTANT, 0, 100));
+        assertEquals("lrDecaySteps is for lrSchedule cosine or linear (a constant rate does not decay)", e.getMessage());
     }
 }
