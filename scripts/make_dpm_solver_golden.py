@@ -41,12 +41,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_feature_goldens import (SAMPLE_STEP_STREAM0, cosine_alphas_cumprod, gaussian_at,  # noqa: E402
                                   linear_alphas_cumprod, save, tiny_model)
 
-# name: (schedule, algorithm_type, steps, seed, first_index)
+# name: (schedule, algorithm_type, steps, seed, first_index, prediction_type)
 CASES = {
-    "linear_20": ("linear", "dpmsolver++", 20, 0, 0),
-    "linear_8": ("linear", "dpmsolver++", 8, 0, 0),
-    "cosine_12": ("cosine", "dpmsolver++", 12, 0, 0),
-    "linear_10_sde": ("linear", "sde-dpmsolver++", 10, 1234, 7),
+    "linear_20": ("linear", "dpmsolver++", 20, 0, 0, "epsilon"),
+    "linear_8": ("linear", "dpmsolver++", 8, 0, 0, "epsilon"),
+    "cosine_12": ("cosine", "dpmsolver++", 12, 0, 0, "epsilon"),
+    "linear_10_sde": ("linear", "sde-dpmsolver++", 10, 1234, 7, "epsilon"),
+    # the same network read as a v-prediction model (diffusers' prediction_type "v_prediction")
+    "linear_10_v": ("linear", "dpmsolver++", 10, 0, 0, "v_prediction"),
 }
 
 
@@ -89,9 +91,9 @@ def record_orders(sched):
     return orders
 
 
-def run_case(Scheduler, model, x, betas, algorithm_type, steps, seed, first_index, print_config):
+def run_case(Scheduler, model, x, betas, algorithm_type, steps, seed, first_index, prediction, print_config):
     sched = Scheduler(num_train_timesteps=len(betas), trained_betas=betas, solver_order=2,
-                      prediction_type="epsilon", algorithm_type=algorithm_type, solver_type="midpoint",
+                      prediction_type=prediction, algorithm_type=algorithm_type, solver_type="midpoint",
                       lower_order_final=True, final_sigmas_type="zero", timestep_spacing="linspace")
     if print_config:
         print("scheduler config (trained_betas per case):")
@@ -132,12 +134,12 @@ def main():
     out = {k: v.clone() for k, v in model.state_dict().items()}
     n = 3
     torch.manual_seed(99)
-    for i, (name, (schedule, algorithm, steps, seed, first)) in enumerate(CASES.items()):
+    for i, (name, (schedule, algorithm, steps, seed, first, prediction)) in enumerate(CASES.items()):
         betas, _ = (linear_alphas_cumprod if schedule == "linear" else cosine_alphas_cumprod)(cfg["timesteps"])
         x = torch.randn(n, cfg["in_channels"], cfg["height"], cfg["width"])
         ts, sigmas, orders, xs = run_case(Scheduler, model, x, np.asarray(betas, dtype=np.float64), algorithm,
-                                          steps, seed, first, print_config=(i == 0))
-        print(f"{name} ({schedule}, {algorithm}, {steps} steps, seed {seed}, first_index {first}):")
+                                          steps, seed, first, prediction, print_config=(i == 0))
+        print(f"{name} ({schedule}, {algorithm}, {prediction}, {steps} steps, seed {seed}, first_index {first}):")
         print(f"  timesteps {ts.tolist()}")
         print(f"  orders    {orders}")
         out[f"{name}.x_T"] = x
@@ -151,7 +153,7 @@ def main():
     meta["batch"] = str(n)
     meta["diffusers_commit"] = commit
     meta["diffusers_version"] = version
-    meta["cases"] = ",".join(f"{name}:{c[1]}" for name, c in CASES.items())
+    meta["cases"] = ",".join(f"{name}:{c[1]}:{c[5]}" for name, c in CASES.items())
     save(out, "dpm_solver_tiny.safetensors", meta)
 
 

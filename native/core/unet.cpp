@@ -54,6 +54,8 @@ void validate(const UNetConfig& c) {
        "must be 0 (linear) or 1 (cosine), got " + std::to_string(c.schedule));
   need(c.num_classes >= 0 && c.num_classes < (1 << 16), "num_classes",
        "must be in [0, 65535] (0 = unconditional), got " + std::to_string(c.num_classes));
+  need(c.prediction == kPredictEpsilon || c.prediction == kPredictV, "prediction",
+       "must be 0 (epsilon) or 1 (v), got " + std::to_string(c.prediction));
 }
 
 void sinusoidal_table(int timesteps, int dim, float* out) {
@@ -158,13 +160,13 @@ DpmSolverCoefficients Schedule::dpm_solver(int t, int t_next, int t_last, bool s
   return k;
 }
 
-std::vector<float> Schedule::min_snr_weights(double gamma) const {
+std::vector<float> Schedule::min_snr_weights(double gamma, bool v_prediction) const {
   if (!(gamma > 0.0) || !std::isfinite(gamma))
     throw Error("Min-SNR weights: gamma must be a positive number, got " + std::to_string(gamma));
   std::vector<float> w(alpha_bar64.size());
   for (size_t t = 0; t < w.size(); ++t) {
     const double snr = alpha_bar64[t] / (1.0 - alpha_bar64[t]);
-    w[t] = static_cast<float>(std::min(snr, gamma) / snr);
+    w[t] = static_cast<float>(std::min(snr, gamma) / (v_prediction ? snr + 1.0 : snr));
   }
   return w;
 }
@@ -246,6 +248,9 @@ struct UNet::Impl {
   // Flat buffers.
   float *params = nullptr, *grads = nullptr, *adam = nullptr, *buffers = nullptr, *table = nullptr;
   float *sqrt_abar = nullptr, *sqrt_1m_abar = nullptr;
+  // v prediction: -sqrt(1 - abar_t) (the v target is noise_add with it) and the target buffer.
+  float *neg_sqrt_1m_abar = nullptr, *v_target = nullptr;
+  bool v_prediction() const { return cfg.prediction == kPredictV; }
 
   // Structure: blocks[0] = conv1, blocks[1..D] = down1..D, blocks[D+1..2D] = up1..D.
   std::vector<Block> blocks;
@@ -584,6 +589,13 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   m.sqrt_1m_abar = m.alloc<float>(cfg.timesteps, bytes);
   backend.upload(m.sqrt_abar, m.sched.sqrt_alpha_bar.data(), sizeof(float) * cfg.timesteps);
   backend.upload(m.sqrt_1m_abar, m.sched.sqrt_one_minus_alpha_bar.data(), sizeof(float) * cfg.timesteps);
+  if (m.v_prediction()) {
+    std::vector<float> neg(m.sched.sqrt_one_minus_alpha_bar);
+    for (float& v : neg) v = -v;
+    m.neg_sqrt_1m_abar = m.alloc<float>(cfg.timesteps, bytes);
+    backend.upload(m.neg_sqrt_1m_abar, neg.data(), sizeof(float) * cfg.timesteps);
+    m.v_target = m.alloc<float>(NB * m.chw(), bytes);
+  }
 
   int64_t max_tensor = 0;
   for (auto& b : m.blocks) {
@@ -771,24 +783,41 @@ void UNet::forward_host(const float* x, const int32_t* t, float* out, int n, boo
   forward_host(x, t, nullptr, out, n, training);
 }
 
-void UNet::forward_host(const float* x, const int32_t* t, const int32_t* labels, float* out, int n, bool training) {
-  check_batch(n, max_batch_, "UNet::forward_host");
+// Host images through the network: x into x_in, t and labels into the
+// device; returns the output (m.out).
+const float* UNet::forward_on_device(const float* x, const int32_t* t, const int32_t* labels, int n, bool training,
+                                     const char* what) {
+  check_batch(n, max_batch_, what);
   for (int i = 0; i < n; ++i)
     if (t[i] < 0 || t[i] >= cfg_.timesteps)
-      throw Error("UNet::forward_host: timestep " + std::to_string(t[i]) + " of sample " + std::to_string(i) +
+      throw Error(std::string(what) + ": timestep " + std::to_string(t[i]) + " of sample " + std::to_string(i) +
                   " is outside [0, " + std::to_string(cfg_.timesteps) + ")");
   Impl& m = *impl_;
-  const size_t bytes = sizeof(float) * static_cast<size_t>(n) * m.chw();
-  backend_.upload(m.x_in, x, bytes);
+  backend_.upload(m.x_in, x, sizeof(float) * static_cast<size_t>(n) * m.chw());
   backend_.upload(m.t_dev, t, sizeof(int32_t) * n);
   const int32_t* lab = nullptr;
   if (labels && m.conditional()) {
-    check_labels("UNet::forward_host", labels, n, cfg_.num_classes + 1);
+    check_labels(what, labels, n, cfg_.num_classes + 1);
     backend_.upload(m.labels_dev, labels, sizeof(int32_t) * n);
     lab = m.labels_dev;
   }
   forward(m.x_in, m.t_dev, lab, m.out, n, training);
-  backend_.download(out, m.out, bytes);
+  return m.out;
+}
+
+void UNet::forward_host(const float* x, const int32_t* t, const int32_t* labels, float* out, int n, bool training) {
+  const float* y = forward_on_device(x, t, labels, n, training, "UNet::forward_host");
+  backend_.download(out, y, sizeof(float) * static_cast<size_t>(n) * impl_->chw());
+}
+
+void UNet::predict_noise_host(const float* x, const int32_t* t, const int32_t* labels, float* out, int n) {
+  Impl& m = *impl_;
+  const float* y = forward_on_device(x, t, labels, n, false, "UNet::predict_noise_host");
+  if (m.v_prediction()) {
+    backend_.noise_add(y, m.x_in, m.t_dev, m.sqrt_abar, m.sqrt_1m_abar, m.dout, n, m.chw());
+    y = m.dout;
+  }
+  backend_.download(out, y, sizeof(float) * static_cast<size_t>(n) * m.chw());
 }
 
 void UNet::backward_host(const float* dout, float* dx, int n) {
@@ -842,12 +871,18 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
     backend_.uniform_int(m.t_dev, n, cfg_.timesteps, seed, train_t_stream(step));
     backend_.gaussian(m.eps, count, seed, train_eps_stream(step), 0);
     backend_.noise_add(m.x0, m.eps, m.t_dev, m.sqrt_abar, m.sqrt_1m_abar, m.xt, n, per);
+    // The target: the noise, or v = sqrt(abar) eps - sqrt(1 - abar) x0 (noise_add's form).
+    const float* target = m.eps;
+    if (m.v_prediction()) {
+      backend_.noise_add(m.eps, m.x0, m.t_dev, m.sqrt_abar, m.neg_sqrt_1m_abar, m.v_target, n, per);
+      target = m.v_target;
+    }
     forward(m.xt, m.t_dev, m.labels_dev, m.out, n, true);
     if (weighted)
-      backend_.mse_weighted_forward_backward(m.out, m.eps, m.t_dev, m.snr_weights, m.loss_ring + (step % kLossRing),
+      backend_.mse_weighted_forward_backward(m.out, target, m.t_dev, m.snr_weights, m.loss_ring + (step % kLossRing),
                                              m.dout, n, static_cast<size_t>(per));
     else
-      backend_.mse_forward_backward(m.out, m.eps, m.loss_ring + (step % kLossRing), m.dout, count);
+      backend_.mse_forward_backward(m.out, target, m.loss_ring + (step % kLossRing), m.dout, count);
     m.backward(m.dout, nullptr, n);
     if (clip) backend_.clip_grad_norm(m.grads, m.grad_norm, num_params_, static_cast<float>(max_grad_norm_));
     backend_.adam_update(m.params, m.grads, m.adam, m.adam + num_params_, num_params_, p);
@@ -968,15 +1003,21 @@ void UNet::predict_eps() {
   Impl& m = *impl_;
   const int n = m.sample_n;
   const int rows = m.sample_pair ? 2 * n : n;
+  const bool v = m.v_prediction();
+  // The network's output (guided: mixed; linear, so mixing v then converting is
+  // converting then mixing), then for a v model eps = sqrt(abar) v + sqrt(1 - abar) x_t.
+  float* pred = v ? m.out : m.sample_eps;
   if (!m.sample_pair) {
-    forward(m.sample_x, m.t_dev, m.sample_labels, m.sample_eps, n, false);
-    return;
+    forward(m.sample_x, m.t_dev, m.sample_labels, pred, n, false);
+  } else {
+    const size_t count = static_cast<size_t>(n) * m.chw();
+    backend_.copy(m.x_in, m.sample_x, sizeof(float) * count);
+    backend_.copy(m.x_in + count, m.sample_x, sizeof(float) * count);
+    forward(m.x_in, m.t_dev, m.labels_dev, m.out, rows, false);
+    pred = v ? m.x_in : m.sample_eps;  // x_in is free again
+    backend_.guided_eps(m.out, m.out + count, pred, count, m.guidance);
   }
-  const size_t count = static_cast<size_t>(n) * m.chw();
-  backend_.copy(m.x_in, m.sample_x, sizeof(float) * count);
-  backend_.copy(m.x_in + count, m.sample_x, sizeof(float) * count);
-  forward(m.x_in, m.t_dev, m.labels_dev, m.out, rows, false);
-  backend_.guided_eps(m.out, m.out + count, m.sample_eps, count, m.guidance);
+  if (v) backend_.noise_add(pred, m.sample_x, m.t_dev, m.sqrt_abar, m.sqrt_1m_abar, m.sample_eps, n, m.chw());
 }
 
 void UNet::sample_step(int t, float x0_clip) {
@@ -1100,7 +1141,7 @@ void UNet::set_snr_gamma(double gamma) {
     throw Error("UNet::set_snr_gamma: gamma must be a finite number >= 0 (0 = off), got " + std::to_string(gamma));
   Impl& m = *impl_;
   if (gamma > 0.0) {
-    const std::vector<float> w = m.sched.min_snr_weights(gamma);
+    const std::vector<float> w = m.sched.min_snr_weights(gamma, cfg_.prediction == kPredictV);
     backend_.upload(m.snr_weights, w.data(), sizeof(float) * w.size());
   }
   snr_gamma_ = gamma;

@@ -390,7 +390,8 @@ TEST(ddim_sampling_matches_torch_golden) {
 // Whole DPM-Solver++ runs of the tiny UNet against diffusers' own
 // DPMSolverMultistepScheduler (golden/dpm_solver_tiny.safetensors,
 // scripts/make_dpm_solver_golden.py): 2M at 20, 8 and 12 steps (linear and
-// cosine schedules) and the SDE variant with ddpm4j's noise, from the same x_T,
+// cosine schedules), the SDE variant with ddpm4j's noise, and the network read
+// as a v-prediction model (the sampler's v -> eps conversion), from the same x_T,
 // with the timesteps and each step's order checked too. diffusers computes in
 // float32 (its alpha_bar a float32 cumprod: 1.3e-5 relative from ours at t = 999
 // of the cosine schedule), ours forms the coefficients in double; the untrained
@@ -403,9 +404,11 @@ TEST(dpm_solver_sampling_matches_diffusers_golden) {
   SafeTensors g("golden/dpm_solver_tiny.safetensors");
   const UNetConfig c = golden_config(g);
   const int n = g.meta_int("batch");
-  for (const std::string name : {"linear_20", "linear_8", "cosine_12", "linear_10_sde"}) {
+  for (const std::string name : {"linear_20", "linear_8", "cosine_12", "linear_10_sde", "linear_10_v"}) {
     UNetConfig cc = c;
     cc.schedule = name.rfind("cosine", 0) == 0 ? kScheduleCosine : kScheduleLinear;
+    // linear_10_v reads the same network as a v-prediction model (prediction_type "v_prediction").
+    cc.prediction = name.size() > 2 && name.compare(name.size() - 2, 2, "_v") == 0 ? kPredictV : kPredictEpsilon;
     const bool sde = name.find("sde") != std::string::npos;
     auto be = cpu();
     UNet net(*be, cc, n);
@@ -444,6 +447,62 @@ TEST(dpm_solver_sampling_matches_diffusers_golden) {
     }
     std::printf("  %s: %zu steps, diffusers' sigmas within %.2g of ours\n", name.c_str(), ts.size(), delta);
   }
+}
+
+// v prediction end to end on the CPU. With every parameter 0 the network
+// outputs exactly 0, so a training step's loss is the mean square of its
+// target: for a v model v = sqrt(abar_t) eps - sqrt(1 - abar_t) x_0, with t,
+// eps and x_0 drawn as train_step draws them (t from stream 4s, eps from 4s+1,
+// pixels / 127.5 - 1), against the noise model's mean eps^2. And the noise
+// prediction of a v model is sqrt(abar_t) v + sqrt(1 - abar_t) x_t = sqrt(1 - abar_t) x_t.
+TEST(v_prediction_trains_on_v_and_predicts_the_noise_through_it) {
+  const int n = 4, step = 3;
+  const uint64_t seed = 17;
+  for (int prediction : {int(kPredictEpsilon), int(kPredictV)}) {
+    UNetConfig c = tiny_config();
+    c.prediction = prediction;
+    auto be = cpu();
+    UNet net(*be, c, n);
+    const Vec zeros(net.num_params(), 0.0f);
+    net.set_params(zeros.data());
+    const int64_t per = net.sample_size();
+    std::vector<uint8_t> px(n * per);
+    for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t((i * 37 + 11) % 256);
+    AdamParams hp;
+    hp.lr = 1e-3;
+    net.train_step(px.data(), nullptr, n, hp, seed, step);
+    float loss = 0;
+    net.read_losses(&loss, step, 1);
+    const Schedule s = Schedule::of(c);
+    double ref = 0;
+    for (int k = 0; k < n; ++k) {
+      const int t = rng::uniform_int_at(seed, 4ull * step, uint64_t(k), c.timesteps);
+      const double a = s.alpha_bar64[t];
+      for (int64_t i = 0; i < per; ++i) {
+        const double eps = rng::gaussian_at(seed, 4ull * step + 1, uint64_t(k * per + i));
+        const double x0 = px[k * per + i] / 127.5 - 1.0;
+        const double target = prediction == kPredictV ? std::sqrt(a) * eps - std::sqrt(1 - a) * x0 : eps;
+        ref += target * target;
+      }
+    }
+    ref /= double(n) * per;
+    CHECK_MSG(std::fabs(loss - ref) <= 1e-5 * ref, std::string(prediction ? "v" : "eps") + " target: loss " +
+                                                      std::to_string(loss) + ", mean square of the target " + std::to_string(ref));
+    // The noise prediction of the zero network: 0 for an eps model, sqrt(1 - abar_t) x_t for a v model.
+    net.set_params(zeros.data());
+    Vec x = random_vector(n * per, 5), out(n * per);
+    std::vector<int32_t> ts = {0, 10, 25, 49};
+    net.predict_noise_host(x.data(), ts.data(), nullptr, out.data(), n);
+    std::vector<double> want(n * per);
+    for (int k = 0; k < n; ++k)
+      for (int64_t i = 0; i < per; ++i)
+        want[k * per + i] = prediction == kPredictV ? std::sqrt(1 - s.alpha_bar64[ts[k]]) * x[k * per + i] : 0.0;
+    CHECK_CLOSE(std::string(prediction ? "v" : "eps") + " model's noise prediction", out.data(), want.data(), out.size(),
+                1e-7, 1e-6);
+  }
+  UNetConfig bad = tiny_config();
+  bad.prediction = 2;
+  CHECK_THROWS(validate(bad), "prediction");
 }
 
 TEST(ddim_sampling_is_independent_of_batch_split) {

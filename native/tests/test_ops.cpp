@@ -529,6 +529,9 @@ TEST(mse_weighted_matches_min_snr_formula) {
   CHECK(w[999] == 1.0f && snr999 < 5);  // min(snr, 5) / snr = 1 where snr < 5
   const double snr10 = s.alpha_bar64[10] / (1 - s.alpha_bar64[10]);
   CHECK(std::fabs(w[10] - 5.0 / snr10) < 1e-6 * (5.0 / snr10));
+  // For v prediction diffusers divides by snr + 1.
+  const std::vector<float> wv = s.min_snr_weights(5.0, true);
+  CHECK(wv[10] == float(5.0 / (snr10 + 1)) && wv[999] == float(snr999 / (snr999 + 1)));
   const int N = 3;
   const size_t per = 50;
   Vec p = random_vector(N * per, 220), q = random_vector(N * per, 221), g(N * per), g0(N * per);

@@ -55,7 +55,14 @@ struct UNetConfig {
   float bn_eps = 1e-5f;
   int schedule = 0;     // a Schedule kind: 0 linear (beta_start..beta_end), 1 cosine
   int num_classes = 0;  // > 0: class-conditional with this many classes (see above)
+  int prediction = 0;   // what the network predicts (Prediction): 0 the noise eps, 1 v
 };
+
+// What the network is trained to predict (UNetConfig::prediction): the noise
+// (the DDPM paper's, the notebook's), or v = sqrt(abar_t) eps - sqrt(1 - abar_t) x_0
+// (Salimans & Ho 2022, diffusers' prediction_type "v_prediction"). The sampler
+// turns a v prediction into eps = sqrt(abar_t) v + sqrt(1 - abar_t) x_t.
+enum Prediction : int { kPredictEpsilon = 0, kPredictV = 1 };
 
 // Noise schedules (UNetConfig::schedule).
 enum ScheduleKind : int { kScheduleLinear = 0, kScheduleCosine = 1 };
@@ -102,7 +109,8 @@ struct Schedule {
   // Min-SNR-gamma loss weights (Hang et al. 2023) for noise prediction, one per
   // timestep: min(snr_t, gamma) / snr_t with snr_t = abar_t / (1 - abar_t), as
   // diffusers' training scripts' --snr_gamma (gamma > 0).
-  std::vector<float> min_snr_weights(double gamma) const;
+  // For v prediction the weights are min(snr_t, gamma) / (snr_t + 1), diffusers' too.
+  std::vector<float> min_snr_weights(double gamma, bool v_prediction = false) const;
   // The coefficients of a DPM-Solver++ step (Lu et al. 2022; diffusers'
   // DPMSolverMultistepScheduler with algorithm_type "dpmsolver++" or, sde =
   // true, "sde-dpmsolver++", solver_order 2, solver_type "midpoint") from t to
@@ -237,6 +245,9 @@ class UNet {
   void forward_host(const float* x, const int32_t* t, float* out, int n, bool training);
   void forward_host(const float* x, const int32_t* t, const int32_t* labels, float* out, int n, bool training);
   void backward_host(const float* dout, float* dx, int n);
+  // The noise prediction of host images (eval forward): the network's output,
+  // or for a v-prediction model eps = sqrt(abar_t) v + sqrt(1 - abar_t) x_t.
+  void predict_noise_host(const float* x, const int32_t* t, const int32_t* labels, float* out, int n);
 
   // ---- training -------------------------------------------------------------
   // One DDPM step on a batch of uint8 pixels (n, C, H, W) with optional
@@ -299,6 +310,8 @@ class UNet {
   enum class SampleUpdate : int { kAncestral = 0, kThroughX0 = 1, kDpmSolver = 2 };
   void sample_device_step(int t, SampleUpdate kind, const char* what, const std::function<void()>& update);
   void predict_eps();
+  const float* forward_on_device(const float* x, const int32_t* t, const int32_t* labels, int n, bool training,
+                                 const char* what);
   void start_ema();
   Backend& backend_;
   UNetConfig cfg_;

@@ -160,14 +160,14 @@ public final class DiffusionModel implements AutoCloseable {
             // In device batches of at most PREDICT_BATCH (or the model made before, if larger): in eval mode each
             // image's prediction does not depend on the others, so any split gives the same numbers.
             UNet model = net(Math.min(n, PREDICT_BATCH), false);
-            if (n <= model.maxBatch()) return model.forward(x, t, labels, n, false);
+            if (n <= model.maxBatch()) return model.predictNoise(x, t, labels, n);
             int per = cfg.sampleSize(), chunk = model.maxBatch();
             float[] out = new float[x.length];
             for (int first = 0; first < n; first += chunk) {
                 int k = Math.min(chunk, n - first);
-                float[] part = model.forward(Arrays.copyOfRange(x, first * per, (first + k) * per),
+                float[] part = model.predictNoise(Arrays.copyOfRange(x, first * per, (first + k) * per),
                         Arrays.copyOfRange(t, first, first + k), labels == null ? null : Arrays.copyOfRange(labels, first, first + k),
-                        k, false);
+                        k);
                 System.arraycopy(part, 0, out, first * per, part.length);
             }
             return out;

@@ -3,6 +3,7 @@ package org.ddpm4j.api;
 import java.util.ArrayList;
 import java.util.List;
 import org.ddpm4j.diffusion.NoiseSchedule;
+import org.ddpm4j.diffusion.Prediction;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.setting.Setting;
 import org.ddpm4j.setting.SettingText;
@@ -26,6 +27,7 @@ final class ModelChoice {
     Float betaEnd;
     NoiseSchedule schedule;
     Boolean conditional;
+    Prediction prediction;
 
     Preset presetOr(Preset fallback) {
         return preset != null ? preset : fallback;
@@ -41,7 +43,7 @@ final class ModelChoice {
                 baseWidth != null ? baseWidth : c.baseWidth(), depth != null ? depth : c.depth(),
                 timeDim != null ? timeDim : c.timeDim(), timesteps != null ? timesteps : c.timesteps(),
                 betaStart != null ? betaStart : c.betaStart(), betaEnd != null ? betaEnd : c.betaEnd(),
-                schedule != null ? schedule : c.schedule(), classes);
+                schedule != null ? schedule : c.schedule(), classes, prediction != null ? prediction : c.prediction());
         check(r);
         return r;
     }
@@ -85,6 +87,7 @@ final class ModelChoice {
         if (betaEnd != null) g.add(Setting.BETA_END);
         if (schedule != null) g.add(Setting.SCHEDULE);
         if (conditional != null) g.add(Setting.CONDITIONAL);
+        if (prediction != null) g.add(Setting.PREDICTION);
         return g;
     }
 
@@ -109,6 +112,8 @@ final class ModelChoice {
         Changes.add(out, Setting.BETA_END, pick(betaEnd, w -> w.betaEnd()), c.betaEnd());
         NoiseSchedule s = pick(schedule, w -> w.schedule());
         if (s != null && s != c.schedule()) out.add(Changes.of(Setting.SCHEDULE, s.label(), c.schedule().label()));
+        Prediction p = pick(prediction, w -> w.prediction());
+        if (p != null && p != c.prediction()) out.add(Changes.of(Setting.PREDICTION, p.label(), c.prediction().label()));
         Boolean cond = pick(conditional, w -> w.conditional());
         if (cond != null && cond != c.conditional()) {
             out.add(SettingText.of(cond ? Setting.CONDITIONAL : "an unconditional model", " (the run's model is "

@@ -15,6 +15,7 @@ import org.ddpm4j.checkpoint.CheckpointMeta;
 import org.ddpm4j.data.DataSpec;
 import org.ddpm4j.data.Split;
 import org.ddpm4j.diffusion.NoiseSchedule;
+import org.ddpm4j.diffusion.Prediction;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.job.RunFiles;
 import org.ddpm4j.job.TrainJob;
@@ -169,6 +170,14 @@ public final class Trainer {
 
     public Trainer schedule(NoiseSchedule s) {
         return set(() -> model.schedule = s);
+    }
+
+    /**
+     * What a new model learns to predict: EPSILON, the noise (the default, the notebook's), or V, v = sqrt(alpha_bar)
+     * eps - sqrt(1 - alpha_bar) x_0 (Salimans &amp; Ho 2022); the samplers convert, so sampling is the same call.
+     */
+    public Trainer prediction(Prediction p) {
+        return set(() -> model.prediction = p);
     }
 
     /** A class-conditional model (on as many classes as the data has; labels dropped with {@link #condDrop}), or not. */

@@ -77,6 +77,7 @@ public final class DdpmCpu {
         public native float bn_eps(); public native UNetConfig bn_eps(float v);
         public native int schedule(); public native UNetConfig schedule(int v);
         public native int num_classes(); public native UNetConfig num_classes(int v);
+        public native int prediction(); public native UNetConfig prediction(int v);
     }
 
     /** ddpm::AdamParams. */
@@ -157,6 +158,8 @@ public final class DdpmCpu {
                                         @Cast("const int32_t*") int[] labels, float[] out, int n,
                                         @Cast("bool") boolean training);
         public native void backward_host(@Const float[] dout, float[] dx, int n);
+        public native void predict_noise_host(@Const float[] x, @Cast("const int32_t*") int[] t,
+                                              @Cast("const int32_t*") int[] labels, float[] out, int n);
 
         public native void train_step(@Cast("const uint8_t*") byte[] pixels, @Cast("const uint8_t*") byte[] flips,
                                       int n, @Const @ByRef AdamParams hp, @Cast("uint64_t") long seed,

@@ -43,7 +43,7 @@ final class NativeUNet implements UNet {
         n.in_channels(c.inChannels()).height(c.height()).width(c.width()).base_width(c.baseWidth())
                 .depth(c.depth()).time_dim(c.timeDim()).timesteps(c.timesteps()).beta_start(c.betaStart())
                 .beta_end(c.betaEnd()).bn_momentum(UNetConfig.BN_MOMENTUM).bn_eps(UNetConfig.BN_EPS)
-                .schedule(c.schedule().code).num_classes(c.numClasses());
+                .schedule(c.schedule().code).num_classes(c.numClasses()).prediction(c.prediction().code);
         return n;
     }
 
@@ -275,6 +275,18 @@ final class NativeUNet implements UNet {
         float[] out = new float[(int) size];
         if (labels == null) p().forward_host(x, t, out, n, training);
         else p().forward_host(x, t, labels, out, n, training);
+        return out;
+    }
+
+    @Override
+    public float[] predictNoise(float[] x, int[] t, int[] labels, int n) {
+        checkBatch(n, "predictNoise");
+        long size = (long) n * config.sampleSize();
+        if (x.length != size) throw new IllegalArgumentException("predictNoise: x must hold " + size + " floats, got " + x.length);
+        if (t.length != n) throw new IllegalArgumentException("predictNoise: t must hold " + n + " timesteps, got " + t.length);
+        checkLabels(labels, n, "predictNoise");
+        float[] out = new float[(int) size];
+        p().predict_noise_host(x, t, labels, out, n);
         return out;
     }
 

@@ -22,6 +22,7 @@ import java.util.zip.CRC32;
 import org.ddpm4j.data.DataSpec;
 import org.ddpm4j.data.Split;
 import org.ddpm4j.diffusion.NoiseSchedule;
+import org.ddpm4j.diffusion.Prediction;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.optim.LrSchedule;
@@ -71,15 +72,17 @@ public final class CheckpointFile {
             "data.split", labels(Split.values()),
             "data.source", List.of(DataSpec.CIFAR10, DataSpec.FOLDER, DataSpec.MEMORY),
             "model.schedule", labels(NoiseSchedule.values()),
-            "training.lr_schedule", labels(LrSchedule.Kind.values()));
+            "training.lr_schedule", labels(LrSchedule.Kind.values()),
+            "model.prediction", labels(Prediction.values()));
 
     /** Config fields version 2 added (the noise schedule, class conditioning, the EMA): a version-1 file lacks them. */
     private static final Set<String> ADDED_IN_2 = Stream.concat(Configs.ADDED_FIELDS.stream(), Stream.of("ema_decay", "cond_drop"))
             .collect(java.util.stream.Collectors.toUnmodifiableSet());
 
-    /** Config fields added within version 2 (the learning-rate schedule, gradient clipping, Min-SNR weighting): files written before them lack them. */
+    /** Config fields added within version 2 (the learning-rate schedule, gradient clipping, Min-SNR weighting,
+     * v prediction): files written before them lack them. */
     private static final Set<String> ADDED_WITHIN_2 = Set.of("lr_schedule", "lr_warmup", "lr_decay_steps", "max_grad_norm",
-            "snr_gamma");
+            "snr_gamma", "prediction");
     private static final Set<String> ADDED_SINCE_1 = Stream.concat(ADDED_IN_2.stream(), ADDED_WITHIN_2.stream())
             .collect(java.util.stream.Collectors.toUnmodifiableSet());
 

@@ -2,6 +2,7 @@ package org.ddpm4j.checkpoint;
 
 import com.google.gson.JsonObject;
 import org.ddpm4j.diffusion.NoiseSchedule;
+import org.ddpm4j.diffusion.Prediction;
 import org.ddpm4j.model.UNetConfig;
 
 /** UNetConfig to and from JSON, and a short description. */
@@ -14,9 +15,10 @@ public final class Configs {
     public static String describe(UNetConfig c) {
         String schedule = c.schedule() == NoiseSchedule.COSINE ? "cosine schedule"
                 : "betas " + plain(c.betaStart()) + ".." + plain(c.betaEnd());
-        return String.format(java.util.Locale.ROOT, "%dx%dx%d images, base width %d, depth %d, time_dim %d, T=%d, %s%s",
+        return String.format(java.util.Locale.ROOT, "%dx%dx%d images, base width %d, depth %d, time_dim %d, T=%d, %s%s%s",
                 c.inChannels(), c.height(), c.width(), c.baseWidth(), c.depth(), c.timeDim(), c.timesteps(), schedule,
-                c.conditional() ? ", conditional on " + c.numClasses() + " classes" : "");
+                c.conditional() ? ", conditional on " + c.numClasses() + " classes" : "",
+                c.prediction() == Prediction.V ? ", v-prediction" : "");
     }
 
     /** A float as its shortest decimal without exponent, e.g. 0.0001. */
@@ -39,6 +41,7 @@ public final class Configs {
         o.addProperty("bn_eps", UNetConfig.BN_EPS);
         o.addProperty("schedule", c.schedule().label());
         o.addProperty("num_classes", c.numClasses());
+        o.addProperty("prediction", c.prediction().label());
         return o;
     }
 
@@ -46,9 +49,11 @@ public final class Configs {
     public static UNetConfig fromJson(JsonObject o) {
         NoiseSchedule schedule = o.has("schedule") ? NoiseSchedule.parse(o.get("schedule").getAsString()) : NoiseSchedule.LINEAR;
         int classes = o.has("num_classes") ? o.get("num_classes").getAsInt() : 0;
+        // files written before v prediction: the noise
+        Prediction prediction = o.has("prediction") ? Prediction.parse(o.get("prediction").getAsString()) : Prediction.EPSILON;
         return new UNetConfig(o.get("in_channels").getAsInt(), o.get("height").getAsInt(), o.get("width").getAsInt(),
                 o.get("base_width").getAsInt(), o.get("depth").getAsInt(), o.get("time_dim").getAsInt(),
                 o.get("timesteps").getAsInt(), o.get("beta_start").getAsFloat(), o.get("beta_end").getAsFloat(),
-                schedule, classes);
+                schedule, classes, prediction);
     }
 }

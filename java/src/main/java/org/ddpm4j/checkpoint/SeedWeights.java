@@ -101,7 +101,7 @@ public final class SeedWeights {
         }
         UNetConfig cfg = new UNetConfig(dim(conv1, 1, file), base.height(), base.width(), dim(conv1, 0, file), depth,
                 dim(table, 1, file), dim(table, 0, file), base.betaStart(), base.betaEnd(), base.schedule(),
-                classes == null ? 0 : dim(classes, 0, file) - 1);
+                classes == null ? 0 : dim(classes, 0, file) - 1, base.prediction());
         String problem = CheckpointFile.modelProblem(cfg);
         if (problem != null) throw new CheckpointException(file + ": its weights and metadata describe a model with " + problem);
         return cfg;

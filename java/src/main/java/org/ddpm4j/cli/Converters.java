@@ -74,6 +74,13 @@ final class Converters {
         }
     }
 
+    /** Prediction's own parse and message. */
+    public static final class PredictionConverter extends Parsing<org.ddpm4j.diffusion.Prediction> {
+        public PredictionConverter() {
+            super(org.ddpm4j.diffusion.Prediction::parse);
+        }
+    }
+
     /** LrSchedule.Kind's own parse and message. */
     public static final class LrScheduleConverter extends Parsing<org.ddpm4j.optim.LrSchedule.Kind> {
         public LrScheduleConverter() {

@@ -2,6 +2,7 @@ package org.ddpm4j.cli;
 
 import org.ddpm4j.api.Trainer;
 import org.ddpm4j.diffusion.NoiseSchedule;
+import org.ddpm4j.diffusion.Prediction;
 import org.ddpm4j.train.Preset;
 import picocli.CommandLine.Option;
 
@@ -39,6 +40,10 @@ public final class ModelOptions {
             description = "Noise schedule: linear betas (--beta-start..--beta-end, the notebook's) or cosine (Nichol & Dhariwal 2021, betas clipped at 0.999) (default linear).")
     NoiseSchedule schedule;
 
+    @Option(names = "--prediction", paramLabel = "epsilon|v", converter = Converters.PredictionConverter.class,
+            description = "What the network learns to predict: the noise (epsilon, the notebook's) or v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0 (Salimans & Ho 2022, diffusers' v_prediction) (default epsilon).")
+    Prediction prediction;
+
     @Option(names = "--conditional",
             description = "Class-conditional model: a learned class embedding added to the time embedding, labels dropped to a null class with probability --cond-drop, so that sample --class NAME --guidance W draws any class.")
     boolean conditional;
@@ -59,6 +64,7 @@ public final class ModelOptions {
         if (betaStart != null) t.betaStart(betaStart);
         if (betaEnd != null) t.betaEnd(betaEnd);
         if (schedule != null) t.schedule(schedule);
+        if (prediction != null) t.prediction(prediction);
         if (conditional) t.conditional(true);
     }
 }

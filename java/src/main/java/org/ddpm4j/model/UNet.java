@@ -114,6 +114,12 @@ public interface UNet extends AutoCloseable {
     float[] forward(float[] x, int[] t, int[] labels, int n, boolean training);
 
     /**
+     * The noise prediction of n images at their timesteps (the eval forward; labels nullable: the null class):
+     * the network's output, or for a v-prediction model eps = sqrt(abar_t) v + sqrt(1 - abar_t) x_t.
+     */
+    float[] predictNoise(float[] x, int[] t, int[] labels, int n);
+
+    /**
      * Gradients of sum(out * dout) for the last training forward: parameter
      * gradients land in the gradient buffer; returns dL/dx when wantDx, else null.
      */

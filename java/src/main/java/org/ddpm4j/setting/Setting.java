@@ -20,6 +20,7 @@ public enum Setting {
     BETA_START("betaStart", "--beta-start"),
     BETA_END("betaEnd", "--beta-end"),
     SCHEDULE("schedule", "--schedule"),
+    PREDICTION("prediction", "--prediction"),
     CONDITIONAL("conditional", "--conditional"),
     TIME_TABLE("timeTable", "--time-table"),
     // training
