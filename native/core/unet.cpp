@@ -269,7 +269,7 @@ struct UNet::Impl {
   // Training step.
   uint8_t *pixels = nullptr, *flips = nullptr;
   float *x0 = nullptr, *eps = nullptr, *xt = nullptr, *loss_ring = nullptr;
-  float* grad_norm = nullptr;    // the last clipped step's gradient norm (set_max_grad_norm)
+  float* grad_norm = nullptr;    // the gradient norms of the last kLossRing steps (set_max_grad_norm), as loss_ring
   float* snr_weights = nullptr;  // Min-SNR-gamma loss weights, one per timestep (set_snr_gamma)
   int64_t losses_written_upto = -1;  // highest step whose loss is in the ring
   // Sampling.
@@ -640,7 +640,7 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   m.eps = m.alloc<float>(io, bytes);
   m.xt = m.alloc<float>(io, bytes);
   m.loss_ring = m.alloc<float>(kLossRing, bytes);
-  m.grad_norm = m.alloc<float>(1, bytes);
+  m.grad_norm = m.alloc<float>(kLossRing, bytes);
   m.snr_weights = m.alloc<float>(cfg.timesteps, bytes);
   m.sample_x = m.alloc<float>(io, bytes);
   m.sample_eps = m.alloc<float>(io, bytes);
@@ -884,7 +884,8 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
     else
       backend_.mse_forward_backward(m.out, target, m.loss_ring + (step % kLossRing), m.dout, count);
     m.backward(m.dout, nullptr, n);
-    if (clip) backend_.clip_grad_norm(m.grads, m.grad_norm, num_params_, static_cast<float>(max_grad_norm_));
+    if (clip)
+      backend_.clip_grad_norm(m.grads, m.grad_norm + (step % kLossRing), num_params_, static_cast<float>(max_grad_norm_));
     backend_.adam_update(m.params, m.grads, m.adam, m.adam + num_params_, num_params_, p);
     if (ema_on) {
       backend_.ema_update(m.ema, m.params, num_params_, decay);
@@ -910,18 +911,28 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
 }
 
 void UNet::read_losses(float* host, int64_t first_step, int count) {
+  read_ring(impl_->loss_ring, host, first_step, count, "UNet::read_losses");
+}
+
+void UNet::read_grad_norms(float* host, int64_t first_step, int count) {
+  if (!(max_grad_norm_ > 0.0)) throw Error("UNet::read_grad_norms: the model clips no gradients (set_max_grad_norm)");
+  read_ring(impl_->grad_norm, host, first_step, count, "UNet::read_grad_norms");
+}
+
+// Values of the last kLossRing training steps, one per step, in a ring indexed by step.
+void UNet::read_ring(const float* ring, float* host, int64_t first_step, int count, const char* what) {
   Impl& m = *impl_;
   if (count <= 0) return;
   const int64_t last = first_step + count - 1;
   if (first_step < 0 || count > kLossRing || last > m.losses_written_upto ||
       last - first_step >= kLossRing || first_step <= m.losses_written_upto - kLossRing)
-    throw Error("UNet::read_losses: steps [" + std::to_string(first_step) + ", " + std::to_string(last) +
+    throw Error(std::string(what) + ": steps [" + std::to_string(first_step) + ", " + std::to_string(last) +
                 "] are not among the last " + std::to_string(kLossRing) + " trained steps");
   backend_.synchronize();
   for (int i = 0; i < count;) {
     const int64_t slot = (first_step + i) % kLossRing;
     const int run = static_cast<int>(std::min<int64_t>(count - i, kLossRing - slot));
-    backend_.download(host + i, m.loss_ring + slot, sizeof(float) * run);
+    backend_.download(host + i, ring + slot, sizeof(float) * run);
     i += run;
   }
 }

@@ -26,7 +26,10 @@ __global__ void sum_squares_partial_kernel(const float* __restrict__ x, size_t n
   if (threadIdx.x == 0) partials[blockIdx.x] = s;
 }
 
-__global__ void norm_final_kernel(const double* __restrict__ partials, int blocks, float* __restrict__ norm) {
+// In a recorded step the norm's slot comes from `sc` (its address moves every step).
+__global__ void norm_final_kernel(const double* __restrict__ partials, int blocks, float* __restrict__ norm,
+                                  const StepScalars* __restrict__ sc) {
+  if (sc) norm = sc->loss;
   __shared__ double smem[32];
   double s = 0.0;
   for (int i = threadIdx.x; i < blocks; i += blockDim.x) s += partials[i];
@@ -34,7 +37,9 @@ __global__ void norm_final_kernel(const double* __restrict__ partials, int block
   if (threadIdx.x == 0) norm[0] = static_cast<float>(sqrt(s));
 }
 
-__global__ void clip_scale_kernel(float* __restrict__ x, size_t n, const float* __restrict__ norm, float max_norm) {
+__global__ void clip_scale_kernel(float* __restrict__ x, size_t n, const float* __restrict__ norm, float max_norm,
+                                  const StepScalars* __restrict__ sc) {
+  if (sc) norm = sc->loss;
   const float coef = fminf(max_norm / (norm[0] + 1e-6f), 1.0f);
   if (coef == 1.0f) return;
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
@@ -52,10 +57,10 @@ void clip_grad_norm(const Ctx& ctx, float* grads, float* norm, size_t n, float m
   const int blocks = std::min(grid_for(static_cast<long long>(n), kThreads, ctx, 8), kClipMaxBlocks);
   sum_squares_partial_kernel<<<blocks, kThreads, 0, ctx.stream>>>(grads, n, ctx.partials);
   check_launch(op);
-  norm_final_kernel<<<1, kThreads, 0, ctx.stream>>>(ctx.partials, blocks, norm);
+  norm_final_kernel<<<1, kThreads, 0, ctx.stream>>>(ctx.partials, blocks, norm, ctx.step_scalars);
   check_launch(op);
-  clip_scale_kernel<<<grid_for(static_cast<long long>(n), kThreads, ctx), kThreads, 0, ctx.stream>>>(grads, n, norm,
-                                                                                                      max_norm);
+  clip_scale_kernel<<<grid_for(static_cast<long long>(n), kThreads, ctx), kThreads, 0, ctx.stream>>>(
+      grads, n, norm, max_norm, ctx.step_scalars);
   check_launch(op);
 }
 

@@ -505,6 +505,36 @@ TEST(v_prediction_trains_on_v_and_predicts_the_noise_through_it) {
   CHECK_THROWS(validate(bad), "prediction");
 }
 
+// A clipping run keeps each step's gradient norm (before clipping) in a ring,
+// as the losses: the gradients Adam got have norm min(norm, max_norm).
+TEST(clipped_training_keeps_the_gradient_norms) {
+  UNetConfig c = tiny_config();
+  auto be = cpu();
+  const int n = 4;
+  UNet net(*be, c, n);
+  net.init(2);
+  float none;
+  CHECK_THROWS(net.read_grad_norms(&none, 0, 1), "clips no gradients");
+  net.set_max_grad_norm(0.5);
+  const int64_t per = net.sample_size();
+  std::vector<uint8_t> px(n * per);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t((i * 53 + 7) % 256);
+  AdamParams hp;
+  hp.lr = 1e-3;
+  for (int s = 0; s < 3; ++s) net.train_step(px.data(), nullptr, n, hp, 5, s);
+  float norms[3];
+  net.read_grad_norms(norms, 0, 3);
+  Vec g(net.num_params());
+  net.get_grads(g.data());
+  double ss = 0;
+  for (float v : g) ss += double(v) * v;
+  for (float v : norms) CHECK(std::isfinite(v) && v > 0.0f);
+  const double want = std::min(double(norms[2]), 0.5);
+  CHECK_MSG(std::fabs(std::sqrt(ss) - want) <= 1e-5 * want, "clipped gradient norm " + std::to_string(std::sqrt(ss)) +
+                                                               ", step norm " + std::to_string(norms[2]));
+  CHECK_THROWS(net.read_grad_norms(norms, 3, 1), "not among");
+}
+
 TEST(ddim_sampling_is_independent_of_batch_split) {
   UNetConfig c = tiny_config();
   c.timesteps = 40;

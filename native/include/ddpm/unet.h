@@ -222,6 +222,9 @@ class UNet {
   // (torch.nn.utils.clip_grad_norm_; 0 = off, the default).
   void set_max_grad_norm(double max_norm);
   double max_grad_norm() const { return max_grad_norm_; }
+  // The gradient norms (before clipping) of steps [first_step, first_step +
+  // count) of a run with set_max_grad_norm, kept as the losses are (read_losses).
+  void read_grad_norms(float* host, int64_t first_step, int count);
   // Training steps weight each sample's gradient by Min-SNR-gamma
   // (Schedule::min_snr_weights; the reported loss stays the plain MSE);
   // 0 = off, the default.
@@ -310,6 +313,7 @@ class UNet {
   enum class SampleUpdate : int { kAncestral = 0, kThroughX0 = 1, kDpmSolver = 2 };
   void sample_device_step(int t, SampleUpdate kind, const char* what, const std::function<void()>& update);
   void predict_eps();
+  void read_ring(const float* ring, float* host, int64_t first_step, int count, const char* what);
   const float* forward_on_device(const float* x, const int32_t* t, const int32_t* labels, int n, bool training,
                                  const char* what);
   void start_ema();

@@ -168,6 +168,7 @@ public final class DdpmCpu {
                                       @Cast("const int32_t*") int[] labels, int n, @Const @ByRef AdamParams hp,
                                       @Cast("uint64_t") long seed, @Cast("int64_t") long step);
         public native void read_losses(float[] host, @Cast("int64_t") long firstStep, int count);
+        public native void read_grad_norms(float[] host, @Cast("int64_t") long firstStep, int count);
 
         public native void sample_begin(int n, @Cast("uint64_t") long seed, @Cast("int64_t") long firstIndex);
         public native void sample_step(int t);

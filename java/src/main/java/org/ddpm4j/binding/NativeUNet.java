@@ -337,6 +337,13 @@ final class NativeUNet implements UNet {
     }
 
     @Override
+    public float[] gradNorms(long firstStep, int count) {
+        float[] out = new float[count];
+        if (count > 0) p().read_grad_norms(out, firstStep, count);
+        return out;
+    }
+
+    @Override
     public void sampleBegin(int n, long seed, long firstIndex) {
         checkBatch(n, "sampleBegin");
         p().sample_begin(n, seed, firstIndex);

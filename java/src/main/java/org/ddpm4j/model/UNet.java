@@ -144,6 +144,9 @@ public interface UNet extends AutoCloseable {
     /** Losses of steps [firstStep, firstStep + count); waits for the device. */
     float[] losses(long firstStep, int count);
 
+    /** Gradient norms (before clipping) of steps [firstStep, firstStep + count) of a clipping run ({@link #setMaxGradNorm}). */
+    float[] gradNorms(long firstStep, int count);
+
     /** Starts sampling n images, global indices firstIndex.. (noise independent of batching). */
     void sampleBegin(int n, long seed, long firstIndex);
 

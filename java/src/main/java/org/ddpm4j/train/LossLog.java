@@ -16,7 +16,8 @@ import java.util.function.LongToDoubleFunction;
 /**
  * The per-step loss log, one JSON object per line:
  * {@code {"step":123,"epoch":0,"loss":0.0812345}}, with the step's learning rate
- * ({@code "lr":0.000095}) when a schedule moves it. Opening it for a resumed run
+ * ({@code "lr":0.000095}) when a schedule moves it and its gradient norm before clipping
+ * ({@code "grad_norm":1.83}) when the run clips. Opening it for a resumed run
  * drops the lines at or after the resume step (written after the checkpoint by a
  * run that then died), so each step appears once.
  */
@@ -65,11 +66,17 @@ public final class LossLog implements LossSink, AutoCloseable {
 
     @Override
     public void accept(long firstStep, float[] losses) {
+        accept(firstStep, losses, null);
+    }
+
+    @Override
+    public void accept(long firstStep, float[] losses, float[] gradNorms) {
         try {
             for (int i = 0; i < losses.length; i++) {
                 long step = firstStep + i;
-                out.write(String.format(Locale.ROOT, "{\"step\":%d,\"epoch\":%d,\"loss\":%s%s}", step, step / perEpoch,
-                        jsonFloat(losses[i]), lrAt == null ? "" : ",\"lr\":" + lrAt.applyAsDouble(step)));
+                out.write(String.format(Locale.ROOT, "{\"step\":%d,\"epoch\":%d,\"loss\":%s%s%s}", step, step / perEpoch,
+                        jsonFloat(losses[i]), lrAt == null ? "" : ",\"lr\":" + lrAt.applyAsDouble(step),
+                        gradNorms == null ? "" : ",\"grad_norm\":" + jsonFloat(gradNorms[i])));
                 out.newLine();
             }
             out.flush();

@@ -4,4 +4,9 @@ package org.ddpm4j.train;
 @FunctionalInterface
 public interface LossSink {
     void accept(long firstStep, float[] losses);
+
+    /** The same with the steps' gradient norms before clipping (null when the run does not clip). */
+    default void accept(long firstStep, float[] losses, float[] gradNorms) {
+        accept(firstStep, losses);
+    }
 }

@@ -130,10 +130,19 @@ public final class Trainer {
         TrainingState s = start;
         if (s.position() >= perEpoch) throw new IllegalArgumentException("resume position " + s.position() + " is past an epoch of " + perEpoch + " batches");
         long end = finalStep();
-        LossSink fanOut = (first, losses) -> {
-            for (LossSink k : sinks) k.accept(first, losses);
+        LossSink fanOut = new LossSink() {
+            @Override
+            public void accept(long first, float[] losses) {
+                accept(first, losses, null);
+            }
+
+            @Override
+            public void accept(long first, float[] losses, float[] gradNorms) {
+                for (LossSink k : sinks) k.accept(first, losses, gradNorms);
+            }
         };
-        LossTracker tracker = new LossTracker(net, s.globalStep(), settings.logEvery(), 500_000_000L, fanOut);
+        LossTracker tracker = new LossTracker(net, s.globalStep(), settings.logEvery(), 500_000_000L, fanOut,
+                settings.maxGradNorm() > 0);
         long lastCheckpoint = System.nanoTime();
         long checkpointNanos = settings.checkpointMinutes() > 0 ? (long) (settings.checkpointMinutes() * 60e9) : Long.MAX_VALUE;
         boolean savedAtCurrent = false;

@@ -59,7 +59,8 @@ class CliFeaturesTest {
                 + "Min-SNR-5.0 loss weighting"), r.toString());
         Checkpoint c = CheckpointFile.read(model());
         assertEquals(new org.ddpm4j.optim.LrSchedule(org.ddpm4j.optim.LrSchedule.Kind.COSINE, 2, 6), c.meta().training().lrSchedule());
-        // The loss log holds each step's scheduled rate: 0 and half of 1e-3 in the warm-up, 1e-3 after it, then the decay.
+        // The loss log holds each step's scheduled rate (0 and half of 1e-3 in the warm-up, 1e-3 after it, then the
+        // decay) and its gradient norm before clipping.
         java.util.List<String> log;
         try {
             log = Files.readAllLines(dir.resolve("cond/loss.jsonl"));
@@ -67,8 +68,12 @@ class CliFeaturesTest {
             throw new java.io.UncheckedIOException(e);
         }
         assertEquals(6, log.size());
-        assertTrue(log.get(0).endsWith(",\"lr\":0.0}") && log.get(1).endsWith(",\"lr\":5.0E-4}") && log.get(2).endsWith(",\"lr\":0.001}"),
-                String.join("\n", log));
+        assertTrue(log.get(0).contains(",\"lr\":0.0,\"grad_norm\":") && log.get(1).contains(",\"lr\":5.0E-4,")
+                && log.get(2).contains(",\"lr\":0.001,"), String.join("\n", log));
+        for (String line : log) {
+            double norm = Double.parseDouble(line.replaceAll(".*\"grad_norm\":([^,}]*)}.*", "$1"));
+            assertTrue(norm > 0 && Double.isFinite(norm), line);
+        }
         assertEquals(NoiseSchedule.COSINE, c.meta().model().schedule());
         assertEquals(10, c.meta().model().numClasses());
         assertTrue(c.model().hasEma());
