@@ -857,7 +857,7 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
   AdamParams p = hp;
   p.step = adam_step_ + 1;
   const bool ema_on = m.ema && ema_decay_ > 0.0;
-  const double decay = ema_on ? ema_decay_at(ema_decay_, adam_step_) : 0.0;
+  const double decay = ema_on ? ema_decay_at(ema_decay_, adam_step_, ema_power_) : 0.0;
   const int64_t bn_batches_before = bn_batches_;
   // The device part: the same op calls for every step of this n (only the
   // random streams, the loss slot, Adam's step and the EMA decay move), so
@@ -1145,6 +1145,13 @@ void UNet::swap_ema() {
   };
   swap(m.params, m.ema, num_params_);
   swap(m.buffers, m.ema + num_params_, num_buffers_);
+}
+
+void UNet::set_ema_power(double power) {
+  if (!(power >= 0.0) || !std::isfinite(power))
+    throw Error("UNet::set_ema_power: power must be a finite number >= 0 (0 = the (1+u)/(10+u) warm-up), got " +
+                std::to_string(power));
+  ema_power_ = power;
 }
 
 void UNet::set_snr_gamma(double gamma) {

@@ -35,6 +35,11 @@ TEST(ema_warmup_decay) {
   CHECK(ema_decay_at(0.0, 5) == 0.0);
   CHECK_THROWS(ema_decay_at(1.0, 0), "decay");
   CHECK_THROWS(ema_decay_at(0.5, -1), "update");
+  // diffusers' use_ema_warmup (inv_gamma 1, power 3/4): 1 - (1 + u)^-0.75, capped at the decay.
+  CHECK(ema_decay_at(0.9999, 0, 0.75) == 0.0);
+  CHECK(std::fabs(ema_decay_at(0.9999, 9, 0.75) - (1 - std::pow(10.0, -0.75))) < 1e-15);
+  CHECK(ema_decay_at(0.9999, 100000000, 0.75) == 0.9999);
+  CHECK_THROWS(ema_decay_at(0.9, 3, -1.0), "power");
   CHECK(ema_weight(0.75) == 0.25f);
   CHECK_THROWS(ema_weight(-0.1), "ema_update: decay");
 }
@@ -161,6 +166,37 @@ TEST(train_step_updates_the_ema_after_adam) {
   a.set_ema_params(ea.data());
   a.get_ema_params(s2.data());
   CHECK(std::memcmp(s2.data(), ea.data(), s2.size() * 4) == 0);
+}
+
+// With diffusers' power warm-up the first update's decay is 1 - 1^-P = 0: the
+// EMA becomes the weights exactly; later ones follow ema_decay_at(D, u, P).
+TEST(train_step_follows_the_power_warmup) {
+  const UNetConfig c = tiny_config();
+  const int n = 3, per = 3 * 64;
+  auto be = cpu();
+  UNet a(*be, c, n), b(*be, c, n);
+  a.init(5);
+  b.init(5);
+  a.set_ema(0.99);
+  a.set_ema_power(0.75);
+  CHECK_THROWS(a.set_ema_power(-1.0), "power");
+  AdamParams hp;
+  hp.lr = 1e-2;
+  Vec ema(b.num_params()), p(b.num_params()), ea(a.num_params());
+  b.get_params(ema.data());
+  for (int64_t s = 0; s < 3; ++s) {
+    auto px = pixels(n, per, int(s));
+    a.train_step(px.data(), nullptr, n, hp, 11, s);
+    b.train_step(px.data(), nullptr, n, hp, 11, s);
+    b.get_params(p.data());
+    be->ema_update(ema.data(), p.data(), p.size(), ema_decay_at(0.99, s, 0.75));
+    if (s == 0) {
+      a.get_ema_params(ea.data());
+      CHECK(std::memcmp(ea.data(), p.data(), p.size() * 4) == 0);
+    }
+  }
+  a.get_ema_params(ea.data());
+  CHECK(std::memcmp(ea.data(), ema.data(), ema.size() * 4) == 0);
 }
 
 TEST(ema_training_is_bit_identical_across_runs_and_thread_counts) {

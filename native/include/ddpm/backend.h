@@ -222,8 +222,10 @@ class Backend {
 float ema_weight(double decay);
 // The warmed-up decay of EMA update number `update` (0-based):
 // min(decay, (1 + update) / (10 + update)), as diffusers' EMAModel and
-// lucidrains' ema-pytorch; decay in [0, 1).
-double ema_decay_at(double decay, int64_t update);
+// lucidrains' ema-pytorch; decay in [0, 1). With power > 0, diffusers'
+// use_ema_warmup (inv_gamma 1) instead: min(decay, 1 - (1 + update)^-power)
+// (diffusers' training scripts use power 3/4; 2/3 suits runs of ~1M steps).
+double ema_decay_at(double decay, int64_t update, double power = 0.0);
 
 // The CPU reference backend. threads <= 0 means std::thread::hardware_concurrency().
 Backend* create_cpu_backend(int threads);

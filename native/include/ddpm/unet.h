@@ -188,6 +188,9 @@ class UNet {
   // call with decay > 0 allocates the EMA buffer and starts it at the current
   // parameters and statistics; 0 stops updating it (the buffer stays).
   void set_ema(double decay);
+  // The EMA's warm-up: 0 (the default) min(decay, (1+u)/(10+u)); > 0
+  // diffusers' use_ema_warmup with this power (ema_decay_at).
+  void set_ema_power(double power);
   double ema_decay() const { return ema_decay_; }
   bool has_ema() const;
   void get_ema_params(float* host) const;   // num_params; throws without an EMA
@@ -323,7 +326,7 @@ class UNet {
   std::vector<TensorInfo> params_, buffers_;
   int64_t num_params_ = 0, num_buffers_ = 0, backend_bytes_ = 0;
   int64_t adam_step_ = 0, bn_batches_ = 0;
-  double ema_decay_ = 0.0, cond_drop_ = 0.1, max_grad_norm_ = 0.0, snr_gamma_ = 0.0;
+  double ema_decay_ = 0.0, ema_power_ = 0.0, cond_drop_ = 0.1, max_grad_norm_ = 0.0, snr_gamma_ = 0.0;
   uint64_t uid_;  // this model's name for the backend's step recordings (Backend::step_begin)
   std::unique_ptr<Impl> impl_;
 };

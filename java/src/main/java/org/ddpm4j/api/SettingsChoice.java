@@ -27,6 +27,7 @@ final class SettingsChoice {
     Long seed;
     TimeTable timeTable;
     Double emaDecay;
+    Double emaPower;
     Double condDrop;
     Integer sampleEvery;
     Integer checkpointEvery;
@@ -54,6 +55,7 @@ final class SettingsChoice {
         }
         if (logEvery != null) r = r.withLogEvery(logEvery);
         if (emaDecay != null) r = r.withEmaDecay(emaDecay);
+        if (emaPower != null) r = r.withEmaPower(emaPower);
         if (condDrop != null) r = r.withCondDrop(condDrop);
         if (maxGradNorm != null) r = r.withMaxGradNorm(maxGradNorm);
         if (snrGamma != null) r = r.withSnrGamma(snrGamma);
@@ -76,6 +78,7 @@ final class SettingsChoice {
         Changes.add(out, Setting.FLIP, flip, r.flip());
         if (timeTable != null && timeTable != r.timeTable()) out.add(Changes.of(Setting.TIME_TABLE, timeTable.label(), r.timeTable().label()));
         Changes.add(out, Setting.EMA_DECAY, emaDecay, r.emaDecay());
+        Changes.add(out, Setting.EMA_POWER, emaPower, r.emaPower());
         Changes.add(out, Setting.COND_DROP, condDrop, r.condDrop());
         Changes.add(out, Setting.SEED, seed, r.seed());
         return out;

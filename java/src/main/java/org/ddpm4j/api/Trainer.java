@@ -253,6 +253,14 @@ public final class Trainer {
         return set(() -> settings.lrDecaySteps = step);
     }
 
+    /**
+     * The EMA's warm-up: 0 (the default), min(decay, (1 + u) / (10 + u)); a power P &gt; 0, diffusers' use_ema_warmup
+     * min(decay, 1 - (1 + u)^-P) (its training scripts use 0.75).
+     */
+    public Trainer emaPower(double power) {
+        return set(() -> settings.emaPower = power);
+    }
+
     /** Decay of the EMA of the weights (0 = none), warmed up as min(decay, (1 + u) / (10 + u)). */
     public Trainer emaDecay(double decay) {
         return set(() -> settings.emaDecay = decay);

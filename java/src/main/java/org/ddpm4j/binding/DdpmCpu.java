@@ -150,6 +150,7 @@ public final class DdpmCpu {
         public native void snapshot_wait();
         public native void set_cond_drop(double p);
         public native void set_max_grad_norm(double maxNorm);
+        public native void set_ema_power(double power);
         public native void set_snr_gamma(double gamma);
 
         public native void forward_host(@Const float[] x, @Cast("const int32_t*") int[] t, float[] out, int n,

@@ -144,6 +144,7 @@ final class NativeUNet implements UNet {
     @Override public long bnBatches() { return p().bn_batches(); }
     @Override public void setBnBatches(long batches) { p().set_bn_batches(batches); }
     @Override public void setEma(double decay) { p().set_ema(decay); }
+    @Override public void setEmaPower(double power) { p().set_ema_power(power); }
     @Override public boolean hasEma() { return p().has_ema(); }
     @Override public void swapEma() { p().swap_ema(); }
     @Override public void setCondDrop(double prob) { p().set_cond_drop(prob); }

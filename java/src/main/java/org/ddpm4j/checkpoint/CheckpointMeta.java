@@ -65,6 +65,7 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
         t.addProperty("lr_decay_steps", training.lrSchedule().decaySteps());
         t.addProperty("max_grad_norm", training.maxGradNorm());
         t.addProperty("snr_gamma", training.snrGamma());
+        t.addProperty("ema_power", training.emaPower());
         o.add("training", t);
         JsonObject d = new JsonObject();
         d.addProperty("source", data.source());
@@ -102,7 +103,8 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
                         t.has("lr_warmup") ? t.get("lr_warmup").getAsLong() : 0,
                         t.has("lr_decay_steps") ? t.get("lr_decay_steps").getAsLong() : 0),
                 t.has("max_grad_norm") ? t.get("max_grad_norm").getAsDouble() : 0.0,
-                t.has("snr_gamma") ? t.get("snr_gamma").getAsDouble() : 0.0);
+                t.has("snr_gamma") ? t.get("snr_gamma").getAsDouble() : 0.0,
+                t.has("ema_power") ? t.get("ema_power").getAsDouble() : 0.0);
         JsonObject d = o.getAsJsonObject("data");
         DataSpec data = new DataSpec(d.get("source").getAsString(), str(d.get("path")),
                 Split.parse(d.get("split").getAsString()), str(d.get("class")), d.get("limit").getAsInt(),

@@ -49,6 +49,10 @@ public final class TrainOptions {
             description = "Keep an EMA of the weights with decay D, warmed up as min(D, (1+step)/(10+step)); sample, export and finetune use it by default; 0 = off (seed 0.9999, tiny 0.999).")
     Double emaDecay;
 
+    @Option(names = "--ema-power", paramLabel = "P",
+            description = "The EMA's warm-up as diffusers' use_ema_warmup: min(D, 1 - (1+step)^-P) (its training scripts use 0.75); 0 = min(D, (1+step)/(10+step)) (default).")
+    Double emaPower;
+
     @Option(names = "--cond-drop", paramLabel = "P",
             description = "With --conditional: probability that a training label is replaced by the null class, for classifier-free guidance (default 0.1).")
     Double condDrop;
@@ -87,6 +91,7 @@ public final class TrainOptions {
         if (flip != null) t.flip(flip);
         if (timeTable != null) t.timeTable(timeTable);
         if (emaDecay != null) t.emaDecay(emaDecay);
+        if (emaPower != null) t.emaPower(emaPower);
         if (condDrop != null) t.condDrop(condDrop);
         if (sampleEvery != null) t.sampleEvery(sampleEvery);
         if (checkpointEvery != null) t.checkpointEvery(checkpointEvery);

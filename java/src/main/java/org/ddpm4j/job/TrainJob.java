@@ -223,7 +223,8 @@ public final class TrainJob {
             Trainer trainer = new Trainer(net, loaded.images(), s, hooks, progress, times);
             long end = trainer.finalStep();
             log.printf(Locale.ROOT, "model: %s, %,d parameters, %s time table%s%s%n", Configs.describe(cfg), net.numParams(),
-                    kind.label(), s.emaDecay() > 0 ? ", EMA decay " + s.emaDecay() : ", no EMA",
+                    kind.label(), s.emaDecay() > 0 ? ", EMA decay " + s.emaDecay()
+                            + (s.emaPower() > 0 ? " (warm-up power " + s.emaPower() + ")" : "") : ", no EMA",
                     cfg.conditional() ? ", label dropout " + s.condDrop() : "");
             log.printf(Locale.ROOT, "data: %s, %,d images%s; batch %d, %d steps per epoch, %d epochs%s, lr %s%n",
                     loaded.spec().describe(), images, loaded.spec().path() == null ? "" : " (" + loaded.spec().path() + ")",
@@ -323,6 +324,7 @@ public final class TrainJob {
      */
     private static void prepareEma(UNet net, TrainSettings s) {
         if (s.emaDecay() > 0) net.setEma(s.emaDecay());
+        if (s.emaPower() > 0) net.setEmaPower(s.emaPower());
         if (net.config().conditional()) net.setCondDrop(s.condDrop());
         if (s.maxGradNorm() > 0) net.setMaxGradNorm(s.maxGradNorm());
         if (s.snrGamma() > 0) net.setSnrGamma(s.snrGamma());

@@ -68,6 +68,9 @@ public interface UNet extends AutoCloseable {
      */
     void setEma(double decay);
 
+    /** The EMA's warm-up: 0, min(decay, (1+u)/(10+u)) (the default); &gt; 0, min(decay, 1 - (1+u)^-power) (diffusers' use_ema_warmup). */
+    void setEmaPower(double power);
+
     boolean hasEma();
 
     /** The EMA of the parameters (numParams()); throws without one. */

@@ -40,6 +40,7 @@ public enum Setting {
     CHECKPOINT_MINUTES("checkpointMinutes", "--checkpoint-minutes"),
     LOG_EVERY("logEvery", "--log-every"),
     EMA_DECAY("emaDecay", "--ema-decay"),
+    EMA_POWER("emaPower", "--ema-power"),
     COND_DROP("condDrop", "--cond-drop"),
     KEEP("keep", "--keep"),
     RESUME("resume", "--resume"),

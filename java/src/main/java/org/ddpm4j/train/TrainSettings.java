@@ -25,11 +25,13 @@ import org.ddpm4j.setting.Setting;
  * @param lrSchedule how the learning rate moves over the run (warm-up, then constant or a decay to 0 at its last step)
  * @param maxGradNorm clip the gradients to this global norm before each Adam step (0 = off)
  * @param snrGamma weight each sample's loss gradient by Min-SNR-gamma, min(snr_t, gamma) / snr_t (0 = off)
+ * @param emaPower the EMA's warm-up: 0, min(decay, (1+u)/(10+u)); &gt; 0, diffusers' use_ema_warmup
+ *     min(decay, 1 - (1+u)^-power)
  */
 public record TrainSettings(String preset, int batch, AdamConfig adam, int epochs, long maxSteps, boolean flip,
                             long seed, TimeTable timeTable, int sampleEvery, int checkpointEvery,
                             double checkpointMinutes, int logEvery, double emaDecay, double condDrop,
-                            LrSchedule lrSchedule, double maxGradNorm, double snrGamma) {
+                            LrSchedule lrSchedule, double maxGradNorm, double snrGamma, double emaPower) {
 
     /** The largest loss-read interval: the native loss ring's size (UNet::kLossRing; a test holds them equal). */
     public static final int MAX_LOG_EVERY = 4096;
@@ -42,7 +44,7 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
                          TimeTable timeTable, int sampleEvery, int checkpointEvery, double checkpointMinutes,
                          int logEvery) {
         this(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery,
-                checkpointMinutes, logEvery, 0.0, DEFAULT_COND_DROP, LrSchedule.CONSTANT, 0.0, 0.0);
+                checkpointMinutes, logEvery, 0.0, DEFAULT_COND_DROP, LrSchedule.CONSTANT, 0.0, 0.0, 0.0);
     }
 
     public TrainSettings {
@@ -67,6 +69,13 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         if (!(snrGamma >= 0) || Double.isInfinite(snrGamma)) {
             throw Setting.SNR_GAMMA.invalid("must be a number >= 0 (0 = off), got " + snrGamma);
         }
+        if (!(emaPower >= 0) || Double.isInfinite(emaPower)) {
+            throw Setting.EMA_POWER.invalid("must be a number >= 0 (0 = the (1+step)/(10+step) warm-up), got " + emaPower);
+        }
+    }
+
+    public TrainSettings withEmaPower(double p) {
+        return with(v -> v.emaPower = p);
     }
 
     public TrainSettings withSnrGamma(double g) {
@@ -147,7 +156,7 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         change.accept(b);
         return new TrainSettings(b.preset, b.batch, b.adam, b.epochs, b.maxSteps, b.flip, b.seed, b.timeTable, b.sampleEvery,
                 b.checkpointEvery, b.checkpointMinutes, b.logEvery, b.emaDecay, b.condDrop, b.lrSchedule, b.maxGradNorm,
-                b.snrGamma);
+                b.snrGamma, b.emaPower);
     }
 
     /** The components, mutable, for {@link #with}. */
@@ -169,6 +178,7 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         LrSchedule lrSchedule;
         double maxGradNorm;
         double snrGamma;
+        double emaPower;
 
         Values(TrainSettings s) {
             preset = s.preset;
@@ -188,6 +198,7 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
             lrSchedule = s.lrSchedule;
             maxGradNorm = s.maxGradNorm;
             snrGamma = s.snrGamma;
+            emaPower = s.emaPower;
         }
     }
 }

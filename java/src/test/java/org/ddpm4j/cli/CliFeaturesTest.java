@@ -46,7 +46,7 @@ class CliFeaturesTest {
     @Order(1)
     void trainsAConditionalCosineModelWithAnEma() {
         String[] a = {"train", "--out", dir.resolve("cond").toString(), "--conditional", "--schedule", "cosine", "--ema-decay",
-                "0.99", "--cond-drop", "0.2", "--steps", "6", "--limit", "96", "--sample-every", "0", "--progress", "none",
+                "0.99", "--ema-power", "0.75", "--cond-drop", "0.2", "--steps", "6", "--limit", "96", "--sample-every", "0", "--progress", "none",
                 "--lr-schedule", "cosine", "--lr-warmup", "2", "--max-grad-norm", "1", "--snr-gamma", "5", "--cifar-dir",
                 TestData.syntheticCifar().toString()};
         String[] all = new String[a.length + TINY.length];
@@ -54,7 +54,7 @@ class CliFeaturesTest {
         System.arraycopy(TINY, 0, all, a.length, TINY.length);
         Cli.Result r = ok(all);
         assertTrue(r.err().contains("cosine schedule, conditional on 10 classes"), r.toString());
-        assertTrue(r.err().contains("EMA decay 0.99") && r.err().contains("label dropout 0.2"), r.toString());
+        assertTrue(r.err().contains("EMA decay 0.99 (warm-up power 0.75)") && r.err().contains("label dropout 0.2"), r.toString());
         assertTrue(r.err().contains("(cosine to 0 at step 6 after 2 warm-up steps), gradients clipped to norm 1.0, "
                 + "Min-SNR-5.0 loss weighting"), r.toString());
         Checkpoint c = CheckpointFile.read(model());
@@ -77,6 +77,7 @@ class CliFeaturesTest {
         assertEquals(NoiseSchedule.COSINE, c.meta().model().schedule());
         assertEquals(10, c.meta().model().numClasses());
         assertTrue(c.model().hasEma());
+        assertEquals(0.75, c.meta().training().emaPower());
         assertEquals("ship", c.meta().classNames().get(8));
     }
 
