@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.optim.LrSchedule;
+import org.ddpm4j.sample.SamplerKind;
 import org.ddpm4j.setting.Setting;
 import org.ddpm4j.setting.SettingText;
 import org.ddpm4j.train.TrainSettings;
@@ -30,6 +31,8 @@ final class SettingsChoice {
     Double emaPower;
     Double condDrop;
     Integer sampleEvery;
+    SamplerKind gridSampler;
+    Integer gridSteps;
     Integer checkpointEvery;
     Double checkpointMinutes;
     Integer logEvery;
@@ -49,6 +52,9 @@ final class SettingsChoice {
         if (flip != null) r = r.withFlip(flip);
         if (timeTable != null) r = r.withTimeTable(timeTable);
         if (sampleEvery != null) r = r.withSampleEvery(sampleEvery);
+        if (gridSampler != null || gridSteps != null) {
+            r = r.withGridSampler(gridSampler != null ? gridSampler : r.gridSampler(), gridSteps != null ? gridSteps : 0);
+        }
         if (checkpointEvery != null || checkpointMinutes != null) {
             r = r.withCheckpointEvery(checkpointEvery != null ? checkpointEvery : r.checkpointEvery(),
                     checkpointMinutes != null ? checkpointMinutes : r.checkpointMinutes());

@@ -25,6 +25,7 @@ import org.ddpm4j.diffusion.NoiseSchedule;
 import org.ddpm4j.diffusion.Prediction;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.sample.SamplerKind;
 import org.ddpm4j.optim.LrSchedule;
 import org.ddpm4j.train.Preset;
 import org.ddpm4j.train.TrainingState;
@@ -73,16 +74,17 @@ public final class CheckpointFile {
             "data.source", List.of(DataSpec.CIFAR10, DataSpec.FOLDER, DataSpec.MEMORY),
             "model.schedule", labels(NoiseSchedule.values()),
             "training.lr_schedule", labels(LrSchedule.Kind.values()),
-            "model.prediction", labels(Prediction.values()));
+            "model.prediction", labels(Prediction.values()),
+            "training.grid_sampler", Stream.of(SamplerKind.values()).map(SamplerKind::label).toList());
 
     /** Config fields version 2 added (the noise schedule, class conditioning, the EMA): a version-1 file lacks them. */
     private static final Set<String> ADDED_IN_2 = Stream.concat(Configs.ADDED_FIELDS.stream(), Stream.of("ema_decay", "cond_drop"))
             .collect(java.util.stream.Collectors.toUnmodifiableSet());
 
     /** Config fields added within version 2 (the learning-rate schedule, gradient clipping, Min-SNR weighting,
-     * v prediction, the EMA's power warm-up): files written before them lack them. */
+     * v prediction, the EMA's power warm-up, the grid sampler): files written before them lack them. */
     private static final Set<String> ADDED_WITHIN_2 = Set.of("lr_schedule", "lr_warmup", "lr_decay_steps", "max_grad_norm",
-            "snr_gamma", "prediction", "ema_power");
+            "snr_gamma", "prediction", "ema_power", "grid_sampler", "grid_steps");
     private static final Set<String> ADDED_SINCE_1 = Stream.concat(ADDED_IN_2.stream(), ADDED_WITHIN_2.stream())
             .collect(java.util.stream.Collectors.toUnmodifiableSet());
 

@@ -12,6 +12,7 @@ import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.optim.AdamConfig;
 import org.ddpm4j.optim.LrSchedule;
+import org.ddpm4j.sample.SamplerKind;
 import org.ddpm4j.train.TrainSettings;
 
 /**
@@ -66,6 +67,8 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
         t.addProperty("max_grad_norm", training.maxGradNorm());
         t.addProperty("snr_gamma", training.snrGamma());
         t.addProperty("ema_power", training.emaPower());
+        t.addProperty("grid_sampler", training.gridSampler().label());
+        t.addProperty("grid_steps", training.gridSteps());
         o.add("training", t);
         JsonObject d = new JsonObject();
         d.addProperty("source", data.source());
@@ -104,7 +107,9 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
                         t.has("lr_decay_steps") ? t.get("lr_decay_steps").getAsLong() : 0),
                 t.has("max_grad_norm") ? t.get("max_grad_norm").getAsDouble() : 0.0,
                 t.has("snr_gamma") ? t.get("snr_gamma").getAsDouble() : 0.0,
-                t.has("ema_power") ? t.get("ema_power").getAsDouble() : 0.0);
+                t.has("ema_power") ? t.get("ema_power").getAsDouble() : 0.0,
+                t.has("grid_sampler") ? SamplerKind.parse(t.get("grid_sampler").getAsString()) : SamplerKind.DDPM,
+                t.has("grid_steps") ? t.get("grid_steps").getAsInt() : 0);
         JsonObject d = o.getAsJsonObject("data");
         DataSpec data = new DataSpec(d.get("source").getAsString(), str(d.get("path")),
                 Split.parse(d.get("split").getAsString()), str(d.get("class")), d.get("limit").getAsInt(),

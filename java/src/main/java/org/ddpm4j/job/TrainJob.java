@@ -40,6 +40,7 @@ import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.sample.SampleOptions;
 import org.ddpm4j.sample.SampleResult;
 import org.ddpm4j.sample.Sampler;
+import org.ddpm4j.sample.SamplerKind;
 import org.ddpm4j.setting.InvalidSettingException;
 import org.ddpm4j.setting.Setting;
 import org.ddpm4j.setting.SettingText;
@@ -190,6 +191,7 @@ public final class TrainJob {
                                 Function<Setting, String> names) {
         UNetConfig cfg = req.model();
         TrainSettings s = req.settings();
+        checkGridSampler(s, cfg.timesteps());
         LoadedData loaded = DataSources.load(req.data(), req.memory(), cfg.inChannels(), cfg.height(), cfg.width(), req.cifar(),
                 log::println);
         int images = loaded.images().size();
@@ -271,6 +273,20 @@ public final class TrainJob {
                 log.println(SettingText.of("stopped at step " + reached.globalStep() + "; resume with ", Setting.RESUME).render(names));
             }
             return r;
+        }
+    }
+
+    /** The grid sampler's steps against the model, before any training (a grid comes only at an epoch's end). */
+    private static void checkGridSampler(TrainSettings s, int T) {
+        SamplerKind kind = s.gridSampler();
+        int steps = s.gridSteps();
+        if (steps == 0) return;
+        if (kind == SamplerKind.DDPM && steps != T) {
+            throw Setting.GRID_STEPS.invalid("with ", Setting.GRID_SAMPLER, " ddpm must be " + T + " (every timestep) or unset, got " + steps);
+        }
+        if (steps > kind.maxSteps(T)) {
+            throw Setting.GRID_STEPS.invalid("must be in [1, " + kind.maxSteps(T) + "] for " + kind.label() + " (the model has "
+                    + T + " timesteps), got " + steps);
         }
     }
 
@@ -538,9 +554,10 @@ public final class TrainJob {
             Path out = files.epochGrid(done);
             long t0 = System.nanoTime();
             int T = meta.model().timesteps();
-            progress.message(String.format(Locale.ROOT, "epoch %d: sampling a grid of 100 images (%d steps each) for %s",
-                    done, T, out));
-            SampleOptions o = new SampleOptions(100, meta.training().seed() + GRID_SEED_OFFSET, -1, 0, 2);
+            SampleOptions o = new SampleOptions(100, meta.training().seed() + GRID_SEED_OFFSET, -1, 0, 2)
+                    .withSampler(meta.training().gridSampler(), meta.training().gridSteps(), 0.0, false);
+            progress.message(String.format(Locale.ROOT, "epoch %d: sampling a grid of 100 images (%s, %d steps each) for %s",
+                    done, meta.training().gridSampler().label(), Sampler.timesteps(o, T).length, out));
             long[] lastShown = {t0};
             SampleResult r;
             // Grids show what sampling will use: the EMA weights when there are some.

@@ -36,6 +36,8 @@ public enum Setting {
     FLIP("flip", "--flip"),
     SEED("seed", "--seed"),
     SAMPLE_EVERY("sampleEvery", "--sample-every"),
+    GRID_SAMPLER("gridSampler", "--grid-sampler"),
+    GRID_STEPS("gridSteps", "--grid-steps"),
     CHECKPOINT_EVERY("checkpointEvery", "--checkpoint-every"),
     CHECKPOINT_MINUTES("checkpointMinutes", "--checkpoint-minutes"),
     LOG_EVERY("logEvery", "--log-every"),

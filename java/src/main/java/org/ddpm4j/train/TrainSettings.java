@@ -3,6 +3,7 @@ package org.ddpm4j.train;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.optim.AdamConfig;
 import org.ddpm4j.optim.LrSchedule;
+import org.ddpm4j.sample.SamplerKind;
 import org.ddpm4j.setting.Setting;
 
 /**
@@ -27,11 +28,14 @@ import org.ddpm4j.setting.Setting;
  * @param snrGamma weight each sample's loss gradient by Min-SNR-gamma, min(snr_t, gamma) / snr_t (0 = off)
  * @param emaPower the EMA's warm-up: 0, min(decay, (1+u)/(10+u)); &gt; 0, diffusers' use_ema_warmup
  *     min(decay, 1 - (1+u)^-power)
+ * @param gridSampler how the in-training sample grids are drawn (DDPM: the notebook's 1,000 steps)
+ * @param gridSteps their steps (0: the sampler's default)
  */
 public record TrainSettings(String preset, int batch, AdamConfig adam, int epochs, long maxSteps, boolean flip,
                             long seed, TimeTable timeTable, int sampleEvery, int checkpointEvery,
                             double checkpointMinutes, int logEvery, double emaDecay, double condDrop,
-                            LrSchedule lrSchedule, double maxGradNorm, double snrGamma, double emaPower) {
+                            LrSchedule lrSchedule, double maxGradNorm, double snrGamma, double emaPower,
+                            SamplerKind gridSampler, int gridSteps) {
 
     /** The largest loss-read interval: the native loss ring's size (UNet::kLossRing; a test holds them equal). */
     public static final int MAX_LOG_EVERY = 4096;
@@ -44,7 +48,7 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
                          TimeTable timeTable, int sampleEvery, int checkpointEvery, double checkpointMinutes,
                          int logEvery) {
         this(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery,
-                checkpointMinutes, logEvery, 0.0, DEFAULT_COND_DROP, LrSchedule.CONSTANT, 0.0, 0.0, 0.0);
+                checkpointMinutes, logEvery, 0.0, DEFAULT_COND_DROP, LrSchedule.CONSTANT, 0.0, 0.0, 0.0, SamplerKind.DDPM, 0);
     }
 
     public TrainSettings {
@@ -72,6 +76,16 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         if (!(emaPower >= 0) || Double.isInfinite(emaPower)) {
             throw Setting.EMA_POWER.invalid("must be a number >= 0 (0 = the (1+step)/(10+step) warm-up), got " + emaPower);
         }
+        if (gridSampler == null) throw new IllegalArgumentException("no grid sampler");
+        if (gridSteps < 0) throw Setting.GRID_STEPS.invalid("must be >= 1 (or 0: the sampler's default), got " + gridSteps);
+    }
+
+    /** The in-training grids drawn with {@code kind} in {@code steps} steps (0: its default). */
+    public TrainSettings withGridSampler(SamplerKind kind, int steps) {
+        return with(v -> {
+            v.gridSampler = kind;
+            v.gridSteps = steps;
+        });
     }
 
     public TrainSettings withEmaPower(double p) {
@@ -156,7 +170,7 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         change.accept(b);
         return new TrainSettings(b.preset, b.batch, b.adam, b.epochs, b.maxSteps, b.flip, b.seed, b.timeTable, b.sampleEvery,
                 b.checkpointEvery, b.checkpointMinutes, b.logEvery, b.emaDecay, b.condDrop, b.lrSchedule, b.maxGradNorm,
-                b.snrGamma, b.emaPower);
+                b.snrGamma, b.emaPower, b.gridSampler, b.gridSteps);
     }
 
     /** The components, mutable, for {@link #with}. */
@@ -179,6 +193,8 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         double maxGradNorm;
         double snrGamma;
         double emaPower;
+        SamplerKind gridSampler;
+        int gridSteps;
 
         Values(TrainSettings s) {
             preset = s.preset;
@@ -199,6 +215,8 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
             maxGradNorm = s.maxGradNorm;
             snrGamma = s.snrGamma;
             emaPower = s.emaPower;
+            gridSampler = s.gridSampler;
+            gridSteps = s.gridSteps;
         }
     }
 }

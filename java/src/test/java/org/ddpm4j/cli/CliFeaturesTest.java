@@ -117,6 +117,21 @@ class CliFeaturesTest {
 
     @Test
     @Order(3)
+    void drawsTheTrainingGridsWithTheGridSampler() {
+        Path out = dir.resolve("grid");
+        String[] a = {"train", "--out", out.toString(), "--epochs", "1", "--limit", "32", "--sample-every", "1", "--grid-sampler",
+                "dpm++sde", "--progress", "plain", "--cifar-dir", TestData.syntheticCifar().toString()};
+        String[] all = new String[a.length + TINY.length];
+        System.arraycopy(a, 0, all, 0, a.length);
+        System.arraycopy(TINY, 0, all, a.length, TINY.length);
+        Cli.Result r = ok(all);
+        assertTrue(r.err().contains("sampling a grid of 100 images (dpm++sde, 20 steps each)"), r.toString());
+        assertTrue(Files.exists(out.resolve("samples/epoch-001.png")), r.toString());
+        assertEquals(org.ddpm4j.sample.SamplerKind.DPM_SOLVER_SDE, CheckpointFile.read(out.resolve("model.ckpt")).meta().training().gridSampler());
+    }
+
+    @Test
+    @Order(4)
     void exportsTheEmaOrTheRawWeights() {
         Path ema = dir.resolve("ema.safetensors"), raw = dir.resolve("raw.safetensors");
         assertTrue(ok("export", "--from", model().toString(), "--out", ema.toString()).out().contains("(ema weights)"));
@@ -134,11 +149,17 @@ class CliFeaturesTest {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     void featureErrorsAreOneLine() throws Exception {
         String m = model().toString();
         fails("--schedule must be linear or cosine, got 'sigmoid'", "train", "--schedule", "sigmoid");
         fails("--lr-schedule must be constant, cosine or linear, got 'step'", "train", "--lr-schedule", "step");
+        fails("--grid-steps must be in [1, 39] for dpm++ (the model has 40 timesteps), got 40", "train", "--grid-sampler", "dpm++",
+                "--grid-steps", "40", "--timesteps", "40", "--limit", "32", "--device", "cpu", "--out", dir.resolve("g").toString(),
+                "--cifar-dir", TestData.syntheticCifar().toString());
+        fails("--grid-steps with --grid-sampler ddpm must be 40 (every timestep) or unset, got 10", "train", "--grid-steps", "10",
+                "--timesteps", "40", "--limit", "32", "--device", "cpu", "--out", dir.resolve("g").toString(),
+                "--cifar-dir", TestData.syntheticCifar().toString());
         fails("--snr-gamma must be a number >= 0 (0 = off), got -5.0", "train", "--snr-gamma", "-5", "--device", "cpu",
                 "--out", dir.resolve("z").toString());
         fails("--max-grad-norm must be a number >= 0 (0 = off), got -1.0", "train", "--max-grad-norm", "-1", "--device", "cpu",
