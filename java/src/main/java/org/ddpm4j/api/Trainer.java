@@ -527,6 +527,11 @@ public final class Trainer {
             }
 
             @Override
+            public void gradNorms(long firstStep, float[] norms) {
+                l.gradNorms(firstStep, norms.clone());
+            }
+
+            @Override
             public void epochEnded(int epoch, double meanLoss, double seconds) {
                 l.epochEnded(epoch, meanLoss, seconds);
             }

@@ -15,6 +15,12 @@ public interface TrainingListener {
     default void losses(long firstStep, float[] losses) {}
 
     /**
+     * In a run that clips gradients ({@link Trainer#maxGradNorm}): the gradient norms before clipping of the same
+     * steps as the {@link #losses} call just before. The array is the listener's to keep.
+     */
+    default void gradNorms(long firstStep, float[] norms) {}
+
+    /**
      * Epoch {@code epoch} (1-based, counted over the whole run) ended: {@code meanLoss} is the mean of its steps'
      * losses (of the steps trained by this call of train(), for an epoch a resumed run began midway), {@code seconds}
      * its wall time, checkpoints included, sample grids not.

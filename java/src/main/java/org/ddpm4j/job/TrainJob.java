@@ -45,6 +45,7 @@ import org.ddpm4j.setting.InvalidSettingException;
 import org.ddpm4j.setting.Setting;
 import org.ddpm4j.setting.SettingText;
 import org.ddpm4j.train.LossLog;
+import org.ddpm4j.train.LossSink;
 import org.ddpm4j.train.LossStats;
 import org.ddpm4j.train.Progress;
 import org.ddpm4j.train.StopSignal;
@@ -111,6 +112,9 @@ public final class TrainJob {
 
         /** The losses of steps [firstStep, firstStep + losses.length), as they are read from the device. */
         default void losses(long firstStep, float[] losses) {}
+
+        /** The same steps' gradient norms before clipping, in a run that clips (read with the losses, after them). */
+        default void gradNorms(long firstStep, float[] norms) {}
 
         /**
          * Epoch {@code epoch} (1-based) ended with mean loss {@code meanLoss} (of its steps trained in this
@@ -252,7 +256,19 @@ public final class TrainJob {
             final TrainSettings settings = s;
             try (LossLog lossLog = LossLog.open(files.lossLog(), start.globalStep(), trainer.batchesPerEpoch(),
                     s.lrSchedule().isConstant() ? null : step -> settings.adamAt(step).lr())) {
-                trainer.addLossSink(lossLog).addLossSink(fl).addLossSink(epochLosses).addLossSink(req.listener()::losses);
+                Listener listener = req.listener();
+                trainer.addLossSink(lossLog).addLossSink(fl).addLossSink(epochLosses).addLossSink(new LossSink() {
+                    @Override
+                    public void accept(long first, float[] losses) {
+                        listener.losses(first, losses);
+                    }
+
+                    @Override
+                    public void accept(long first, float[] losses, float[] gradNorms) {
+                        listener.losses(first, losses);
+                        if (gradNorms != null) listener.gradNorms(first, gradNorms);
+                    }
+                });
                 reached = trainer.run(start, stop);
                 f0 = System.nanoTime();
                 writer.awaitIdle();  // the last checkpoint is on disk (or its failure is thrown) before anything is reported

@@ -106,6 +106,36 @@ class TrainerApiTest {
         assertThrows(IllegalStateException.class, t::train, "a Trainer trains once");
     }
 
+    /** The recipe's settings through the API: each step's gradient norm reaches the listener after its loss. */
+    @Test
+    void aClippingRunTellsTheListenerItsGradientNorms() {
+        List<String> heard = new ArrayList<>();
+        List<Float> norms = new ArrayList<>();
+        Trainer t = Discs.tiny().data(TrainingData.images(Discs.pictures(16, 6))).steps(4).logEvery(1)
+                .lrSchedule(org.ddpm4j.optim.LrSchedule.Kind.COSINE).lrWarmup(1).maxGradNorm(0.5).snrGamma(5)
+                .emaPower(0.75).outputDir(dir.resolve("recipe"));
+        t.listener(new TrainingListener() {
+            @Override
+            public void losses(long firstStep, float[] losses) {
+                heard.add("losses " + firstStep);
+            }
+
+            @Override
+            public void gradNorms(long firstStep, float[] n) {
+                heard.add("norms " + firstStep);
+                for (float v : n) norms.add(v);
+            }
+        });
+        TrainingResult r = t.train();
+        assertEquals(List.of("losses 0", "norms 0", "losses 1", "norms 1", "losses 2", "norms 2", "losses 3", "norms 3"), heard);
+        for (float v : norms) assertTrue(v > 0 && Float.isFinite(v), norms.toString());
+        var s = CheckpointFile.read(r.checkpoint()).meta().training();
+        assertEquals(new org.ddpm4j.optim.LrSchedule(org.ddpm4j.optim.LrSchedule.Kind.COSINE, 1, 4), s.lrSchedule());
+        assertEquals(0.5, s.maxGradNorm());
+        assertEquals(5.0, s.snrGamma());
+        assertEquals(0.75, s.emaPower());
+    }
+
     @Test
     void aResumedRunFromMemoryContinuesBitForBitWithTheSameImages() throws Exception {
         List<BufferedImage> pictures = Discs.pictures(16, 4);
