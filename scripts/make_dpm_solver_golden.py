@@ -41,14 +41,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_feature_goldens import (SAMPLE_STEP_STREAM0, cosine_alphas_cumprod, gaussian_at,  # noqa: E402
                                   linear_alphas_cumprod, save, tiny_model)
 
-# name: (schedule, algorithm_type, steps, seed, first_index, prediction_type)
+# name: (schedule, algorithm_type, steps, seed, first_index, prediction_type, solver_order)
 CASES = {
-    "linear_20": ("linear", "dpmsolver++", 20, 0, 0, "epsilon"),
-    "linear_8": ("linear", "dpmsolver++", 8, 0, 0, "epsilon"),
-    "cosine_12": ("cosine", "dpmsolver++", 12, 0, 0, "epsilon"),
-    "linear_10_sde": ("linear", "sde-dpmsolver++", 10, 1234, 7, "epsilon"),
+    "linear_20": ("linear", "dpmsolver++", 20, 0, 0, "epsilon", 2),
+    "linear_8": ("linear", "dpmsolver++", 8, 0, 0, "epsilon", 2),
+    "cosine_12": ("cosine", "dpmsolver++", 12, 0, 0, "epsilon", 2),
+    "linear_10_sde": ("linear", "sde-dpmsolver++", 10, 1234, 7, "epsilon", 2),
     # the same network read as a v-prediction model (diffusers' prediction_type "v_prediction")
-    "linear_10_v": ("linear", "dpmsolver++", 10, 0, 0, "v_prediction"),
+    "linear_10_v": ("linear", "dpmsolver++", 10, 0, 0, "v_prediction", 2),
+    # third order (3M; diffusers recommends it for unconditional sampling): at 20 steps, and at 10
+    # (under 15 steps the second-to-last step is second order, lower_order_second)
+    "linear_20_3m": ("linear", "dpmsolver++", 20, 0, 0, "epsilon", 3),
+    "linear_10_3m": ("linear", "dpmsolver++", 10, 0, 0, "epsilon", 3),
 }
 
 
@@ -91,8 +95,8 @@ def record_orders(sched):
     return orders
 
 
-def run_case(Scheduler, model, x, betas, algorithm_type, steps, seed, first_index, prediction, print_config):
-    sched = Scheduler(num_train_timesteps=len(betas), trained_betas=betas, solver_order=2,
+def run_case(Scheduler, model, x, betas, algorithm_type, steps, seed, first_index, prediction, order, print_config):
+    sched = Scheduler(num_train_timesteps=len(betas), trained_betas=betas, solver_order=order,
                       prediction_type=prediction, algorithm_type=algorithm_type, solver_type="midpoint",
                       lower_order_final=True, final_sigmas_type="zero", timestep_spacing="linspace")
     if print_config:
@@ -134,11 +138,11 @@ def main():
     out = {k: v.clone() for k, v in model.state_dict().items()}
     n = 3
     torch.manual_seed(99)
-    for i, (name, (schedule, algorithm, steps, seed, first, prediction)) in enumerate(CASES.items()):
+    for i, (name, (schedule, algorithm, steps, seed, first, prediction, order)) in enumerate(CASES.items()):
         betas, _ = (linear_alphas_cumprod if schedule == "linear" else cosine_alphas_cumprod)(cfg["timesteps"])
         x = torch.randn(n, cfg["in_channels"], cfg["height"], cfg["width"])
         ts, sigmas, orders, xs = run_case(Scheduler, model, x, np.asarray(betas, dtype=np.float64), algorithm,
-                                          steps, seed, first, prediction, print_config=(i == 0))
+                                          steps, seed, first, prediction, order, print_config=(i == 0))
         print(f"{name} ({schedule}, {algorithm}, {prediction}, {steps} steps, seed {seed}, first_index {first}):")
         print(f"  timesteps {ts.tolist()}")
         print(f"  orders    {orders}")
@@ -153,7 +157,7 @@ def main():
     meta["batch"] = str(n)
     meta["diffusers_commit"] = commit
     meta["diffusers_version"] = version
-    meta["cases"] = ",".join(f"{name}:{c[1]}:{c[5]}" for name, c in CASES.items())
+    meta["cases"] = ",".join(f"{name}:{c[1]}:{c[5]}:order{c[6]}" for name, c in CASES.items())
     save(out, "dpm_solver_tiny.safetensors", meta)
 
 

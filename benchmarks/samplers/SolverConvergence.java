@@ -39,7 +39,7 @@ public class SolverConvergence {
                 System.out.printf("%-9s %4d steps: saturated %.3f, std %.3f, %.2f s%n", ((SamplerKind) l[0]).label(), l[1],
                         saturated(s.values()), std(s.values()), s.seconds());
             }
-            for (SamplerKind kind : new SamplerKind[] {SamplerKind.DDIM, SamplerKind.DPM_SOLVER}) {
+            for (SamplerKind kind : new SamplerKind[] {SamplerKind.DDIM, SamplerKind.DPM_SOLVER, SamplerKind.DPM_SOLVER_3M}) {
                 for (int steps : new int[] {10, 20, 50, 100}) {
                     if (steps > kind.maxSteps(T)) continue;
                     Samples s = m.sample(base.withSampler(kind, steps));

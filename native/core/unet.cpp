@@ -124,7 +124,7 @@ DdimCoefficients Schedule::ddpm_posterior(int t, float x0_clip) const {
   return k;
 }
 
-DpmSolverCoefficients Schedule::dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip) const {
+DpmSolverCoefficients Schedule::dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip, int t_last2) const {
   const int T = static_cast<int>(alpha_bar64.size());
   if (t < 0 || t >= T)
     throw Error("DPM-Solver step: t = " + std::to_string(t) + " is outside [0, " + std::to_string(T) + ")");
@@ -133,6 +133,9 @@ DpmSolverCoefficients Schedule::dpm_solver(int t, int t_next, int t_last, bool s
   if (t_last != -1 && (t_last <= t || t_last >= T))
     throw Error("DPM-Solver step: t_last = " + std::to_string(t_last) + " must be -1 or in (t = " + std::to_string(t) +
                 ", " + std::to_string(T) + ")");
+  if (t_last2 != -1 && (t_last < 0 || t_last2 <= t_last || t_last2 >= T || sde))
+    throw Error("DPM-Solver step: t_last2 = " + std::to_string(t_last2) + " must be -1, or in (t_last = " +
+                std::to_string(t_last) + ", " + std::to_string(T) + ") without the SDE (third order is for the ODE)");
   // alpha_t = sqrt(abar), sigma_t = sqrt(1 - abar), lambda = log(alpha / sigma).
   auto lambda = [&](int u) { return 0.5 * std::log(alpha_bar64[u] / (1.0 - alpha_bar64[u])); };
   const double a = alpha_bar64[t];
@@ -155,8 +158,22 @@ DpmSolverCoefficients Schedule::dpm_solver(int t, int t_next, int t_last, bool s
     return k;
   }
   const double r0 = (lambda(t) - lambda(t_last)) / h;
-  k.x0_coef = static_cast<float>(A * (1.0 + 0.5 / r0));
-  k.prev_coef = static_cast<float>(-A * 0.5 / r0);
+  if (t_last2 < 0) {
+    k.x0_coef = static_cast<float>(A * (1.0 + 0.5 / r0));
+    k.prev_coef = static_cast<float>(-A * 0.5 / r0);
+    return k;
+  }
+  // 3M: x' = (sigma'/sigma) x + A m0 + B D1 + C D2 with B = alpha' ((e^-h - 1)/h + 1),
+  // C = -alpha' ((e^-h - 1 + h)/h^2 - 1/2), D1 = (1 + q) D1_0 - q D1_1, D2 = (D1_0 - D1_1)/(r0 + r1),
+  // q = r0/(r0 + r1), D1_0 = (m0 - m1)/r0, D1_1 = (m1 - m2)/r1, r1 = h_last2/h: linear in m0, m1, m2.
+  const double r1 = (lambda(t_last) - lambda(t_last2)) / h;
+  const double em1 = std::expm1(-h);
+  const double B = alpha_n * (em1 / h + 1.0), C = -alpha_n * ((em1 + h) / (h * h) - 0.5);
+  const double q = r0 / (r0 + r1);
+  const double P = B * (1.0 + q) + C / (r0 + r1), Q = B * q + C / (r0 + r1);  // times D1_0 and -D1_1
+  k.x0_coef = static_cast<float>(A + P / r0);
+  k.prev_coef = static_cast<float>(-P / r0 - Q / r1);
+  k.prev2_coef = static_cast<float>(Q / r1);
   return k;
 }
 
@@ -275,8 +292,9 @@ struct UNet::Impl {
   // Sampling.
   float *sample_x = nullptr, *sample_eps = nullptr;
   // DPM-Solver++: the x_0 prediction of the last step, and its t (-1: none yet).
-  float* sample_x0_prev = nullptr;
+  float *sample_x0_prev = nullptr, *sample_x0_prev2 = nullptr;
   int sample_dpm_last = -1, sample_dpm_next = -1;  // the last DPM-Solver step's t and t_next
+  int sample_dpm_before = -1;                      // and the t of the one before it
   std::vector<int32_t> host_t;
   int sample_n = 0;
   uint64_t sample_seed = 0;
@@ -645,6 +663,7 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   m.sample_x = m.alloc<float>(io, bytes);
   m.sample_eps = m.alloc<float>(io, bytes);
   m.sample_x0_prev = m.alloc<float>(io, bytes);
+  m.sample_x0_prev2 = m.alloc<float>(io, bytes);
   m.host_t.assign(NB, 0);
   if (cfg.num_classes > 0) {
     m.labels_dev = m.alloc<int32_t>(NB, bytes);
@@ -951,6 +970,7 @@ void UNet::sample_begin(int n, uint64_t seed, int64_t first_index) {
   m.sample_pair = false;
   m.guidance = 1.0f;
   m.sample_dpm_last = -1;
+  m.sample_dpm_before = -1;
 }
 
 void UNet::sample_set_labels(const int32_t* labels, float guidance) {
@@ -1052,9 +1072,13 @@ void UNet::sample_step(int t) {
   });
 }
 
-void UNet::sample_step_dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip) {
+void UNet::sample_step_dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip, int t_last2) {
   Impl& m = *impl_;
-  const DpmSolverCoefficients k = m.sched.dpm_solver(t, t_next, t_last, sde, x0_clip);  // checks the times
+  const DpmSolverCoefficients k = m.sched.dpm_solver(t, t_next, t_last, sde, x0_clip, t_last2);  // checks the times
+  if (t_last2 >= 0 && t_last2 != m.sample_dpm_before)
+    throw Error("UNet::sample_step_dpm_solver: a third-order step with t_last2 = " + std::to_string(t_last2) +
+                " needs the step before the previous one to have been at t = " + std::to_string(t_last2) + " (it was " +
+                (m.sample_dpm_before < 0 ? std::string("none") : "at t = " + std::to_string(m.sample_dpm_before)) + ")");
   if (t_last >= 0 && (t_last != m.sample_dpm_last || t != m.sample_dpm_next))
     throw Error("UNet::sample_step_dpm_solver: a second-order step from t = " + std::to_string(t) + " with t_last = " +
                 std::to_string(t_last) + " needs this sampling's previous DPM-Solver step to have gone from " +
@@ -1064,9 +1088,10 @@ void UNet::sample_step_dpm_solver(int t, int t_next, int t_last, bool sde, float
                                              std::to_string(m.sample_dpm_next)) +
                 ")");
   sample_device_step(t, SampleUpdate::kDpmSolver, "UNet::sample_step_dpm_solver", [&] {
-    backend_.dpm_solver_step(m.sample_x, m.sample_eps, m.sample_x0_prev, m.sample_x, m.sample_n,
+    backend_.dpm_solver_step(m.sample_x, m.sample_eps, m.sample_x0_prev, m.sample_x0_prev2, m.sample_x, m.sample_n,
                              static_cast<size_t>(m.chw()), k, m.sample_seed, sample_step_stream(t), m.sample_first);
   });
+  m.sample_dpm_before = m.sample_dpm_last;
   m.sample_dpm_last = t;
   m.sample_dpm_next = t_next;
 }

@@ -27,19 +27,21 @@ void ddim_step(ThreadPool& pool, const float* x_t, const float* eps_theta, float
                       });
 }
 
-void dpm_solver_step(ThreadPool& pool, const float* x_t, const float* eps_theta, float* x0_prev, float* x_next, int N,
-                     size_t per_sample, const DpmSolverCoefficients& k, uint64_t seed, uint64_t stream,
+void dpm_solver_step(ThreadPool& pool, const float* x_t, const float* eps_theta, float* x0_prev, float* x0_prev2,
+                     float* x_next, int N, size_t per_sample, const DpmSolverCoefficients& k, uint64_t seed, uint64_t stream,
                      int64_t first_index) {
   const bool clip = k.x0_clip > 0.0f;
-  const bool second_order = k.prev_coef != 0.0f;
+  const bool second_order = k.prev_coef != 0.0f, third_order = k.prev2_coef != 0.0f;
   for_each_with_noise(pool, "dpm_solver_step", N, per_sample, seed, stream, first_index, k.noise != 0.0f,
                       [&](int64_t i, float z) {
-                        const float x = x_t[i];
+                        const float x = x_t[i], prev = x0_prev[i];
                         float x0 = (x - k.sigma * eps_theta[i]) * k.inv_alpha;
                         if (clip) x0 = std::min(std::max(x0, -k.x0_clip), k.x0_clip);
                         float v = k.xt_coef * x + k.x0_coef * x0;
-                        if (second_order) v += k.prev_coef * x0_prev[i];
+                        if (second_order) v += k.prev_coef * prev;
+                        if (third_order) v += k.prev2_coef * x0_prev2[i];
                         if (k.noise != 0.0f) v += k.noise * z;
+                        x0_prev2[i] = prev;
                         x0_prev[i] = x0;
                         x_next[i] = v;
                       });

@@ -33,23 +33,25 @@ __global__ void ddim_step_kernel(const float* x_t, const float* eps_theta, float
   });
 }
 
-// As ddim_step_kernel; x0_prev is read (second order) and overwritten by the
-// thread that owns the element.
-__global__ void dpm_solver_step_kernel(const float* x_t, const float* eps_theta, float* x0_prev, float* x_next,
-                                       long long total, long long per_sample, DpmSolverCoefficients k,
+// As ddim_step_kernel; x0_prev and x0_prev2 are read (second and third
+// order) and moved on by the thread that owns the element.
+__global__ void dpm_solver_step_kernel(const float* x_t, const float* eps_theta, float* x0_prev, float* x0_prev2,
+                                       float* x_next, long long total, long long per_sample, DpmSolverCoefficients k,
                                        uint64_t seed, uint64_t stream, uint64_t offset,
                                        const StepScalars* __restrict__ sc) {
   if (sc) k = sc->dpm;
   step_noise_place(sc, per_sample, seed, stream, offset);
   const bool clip = k.x0_clip > 0.0f;
-  const bool second_order = k.prev_coef != 0.0f;
+  const bool second_order = k.prev_coef != 0.0f, third_order = k.prev2_coef != 0.0f;
   for_each_with_noise(total, seed, stream, offset, k.noise != 0.0f, [&](uint64_t i, float z) {
-    const float x = x_t[i];
+    const float x = x_t[i], prev = x0_prev[i];
     float x0 = (x - k.sigma * eps_theta[i]) * k.inv_alpha;
     if (clip) x0 = fminf(fmaxf(x0, -k.x0_clip), k.x0_clip);
     float v = k.xt_coef * x + k.x0_coef * x0;
-    if (second_order) v += k.prev_coef * x0_prev[i];
+    if (second_order) v += k.prev_coef * prev;
+    if (third_order) v += k.prev2_coef * x0_prev2[i];
     if (k.noise != 0.0f) v += k.noise * z;
+    x0_prev2[i] = prev;
     x0_prev[i] = x0;
     x_next[i] = v;
   });
@@ -78,15 +80,15 @@ void ddim_step(const Ctx& ctx, const float* x_t, const float* eps_theta, float* 
   check_launch("ddim_step");
 }
 
-void dpm_solver_step(const Ctx& ctx, const float* x_t, const float* eps_theta, float* x0_prev, float* x_next, int N,
-                     size_t per_sample, const DpmSolverCoefficients& k, uint64_t seed, uint64_t stream,
+void dpm_solver_step(const Ctx& ctx, const float* x_t, const float* eps_theta, float* x0_prev, float* x0_prev2,
+                     float* x_next, int N, size_t per_sample, const DpmSolverCoefficients& k, uint64_t seed, uint64_t stream,
                      int64_t first_index) {
   const long long total = static_cast<long long>(N) * static_cast<long long>(per_sample);
   if (total <= 0) return;
   if (first_index < 0) throw Error("cuda dpm_solver_step: first_index must be >= 0");
   const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
   dpm_solver_step_kernel<<<grid_for(total / 4 + 2, kThreads, ctx), kThreads, 0, ctx.stream>>>(
-      x_t, eps_theta, x0_prev, x_next, total, static_cast<long long>(per_sample), k, seed, stream, offset,
+      x_t, eps_theta, x0_prev, x0_prev2, x_next, total, static_cast<long long>(per_sample), k, seed, stream, offset,
       ctx.step_scalars);
   check_launch("dpm_solver_step");
 }

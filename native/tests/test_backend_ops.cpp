@@ -720,7 +720,7 @@ void diffusion_cases(CaseList& L) {
                                              std::to_string(d.eta).substr(0, 3) + (d.clip > 0 ? " clip" : ""));
     if (d.in_place) step.in_place("x_prev", "x_t");
   }
-  // DPM-Solver++ steps: first and second order, ODE and SDE, to x_0, clipped.
+  // DPM-Solver++ steps: first, second and third order, ODE and SDE, to x_0, clipped.
   struct P {
     int N;
     size_t per;
@@ -729,18 +729,21 @@ void diffusion_cases(CaseList& L) {
     float clip;
     int64_t first;
     bool in_place;
+    int t_last2 = -1;
   };
   for (const P p : {P{8, 3072, 949, 899, 999, false, 0.0f, 0, false}, P{3, 35, 999, 949, -1, false, 0.0f, 5, true},
                     P{2, 9, 500, 450, 550, true, 0.0f, 1, false}, P{4, 3072, 50, -1, 100, false, 1.0f, 0, true},
-                    P{3, 3072, 899, 849, 949, true, 1.0f, 2, true}}) {
-    const DpmSolverCoefficients k = cosine.dpm_solver(p.t, p.t_next, p.t_last, p.sde, p.clip);
+                    P{3, 3072, 899, 849, 949, true, 1.0f, 2, true}, P{4, 3072, 849, 799, 899, false, 0.0f, 1, true, 949},
+                    P{2, 35, 300, 200, 450, false, 1.0f, 0, false, 700}}) {
+    const DpmSolverCoefficients k = cosine.dpm_solver(p.t, p.t_next, p.t_last, p.sde, p.clip, p.t_last2);
     auto& step = L.add<calls::dpm_solver_step>([p, k](auto& c) {
                    c.N = p.N, c.per_sample = p.per, c.k = k, c.seed = 77, c.stream = 5, c.first_index = p.first;
                  })
                      .fill("x_t", uniform(-3, 3))
                      .tol(same(kMath))
                      .note("t=" + std::to_string(p.t) + "->" + std::to_string(p.t_next) +
-                           (p.t_last >= 0 ? " 2M" : " first order") + (p.sde ? " sde" : "") + (p.clip > 0 ? " clip" : ""));
+                           (p.t_last2 >= 0 ? " 3M" : p.t_last >= 0 ? " 2M" : " first order") + (p.sde ? " sde" : "") +
+                           (p.clip > 0 ? " clip" : ""));
     if (p.in_place) step.in_place("x_next", "x_t");
   }
   L.add<calls::guided_eps>([](auto& c) { c.n = 1001, c.w = 3.0f; });

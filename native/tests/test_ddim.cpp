@@ -129,10 +129,11 @@ TEST(ddim_coefficients_and_errors) {
 
 // DPM-Solver++ written as diffusers writes it (VE sigmas, alpha_t = 1/sqrt(s^2+1),
 // sigma_t = s alpha_t, lambda = log alpha_t - log sigma_t, the 2M midpoint
-// update with D1 = (m0 - m1) / r0), in double, from the schedule's alpha_bar.
+// update with D1 = (m0 - m1) / r0, the 3M update with D1 = D1_0 + r0/(r0+r1)
+// (D1_0 - D1_1), D2 = (D1_0 - D1_1)/(r0+r1)), in double, from the schedule's alpha_bar.
 std::vector<double> dpm_reference(const Vec& x, const Vec& e, const Vec& x0_last, const Schedule& s, int t, int t_next,
                                   int t_last, bool sde, double clip, uint64_t seed, uint64_t stream, int64_t first,
-                                  size_t per) {
+                                  size_t per, const Vec* x0_last2 = nullptr, int t_last2 = -1) {
   auto alpha_sigma = [&](int u) {
     if (u < 0) return std::pair<double, double>{1.0, 0.0};
     const double ve = std::sqrt((1 - s.alpha_bar64[u]) / s.alpha_bar64[u]);
@@ -151,6 +152,17 @@ std::vector<double> dpm_reference(const Vec& x, const Vec& e, const Vec& x0_last
     }
     const double h = std::log(an / sn) - std::log(a0 / s0);
     double D = m0;
+    if (t_last >= 0 && t_last2 >= 0) {
+      const auto [al, sl] = alpha_sigma(t_last);
+      const auto [al2, sl2] = alpha_sigma(t_last2);
+      const double r0 = (std::log(a0 / s0) - std::log(al / sl)) / h, r1 = (std::log(al / sl) - std::log(al2 / sl2)) / h;
+      const double m1 = x0_last[i], m2 = (*x0_last2)[i];
+      const double d10 = (m0 - m1) / r0, d11 = (m1 - m2) / r1;
+      const double D1 = d10 + r0 / (r0 + r1) * (d10 - d11), D2 = (d10 - d11) / (r0 + r1);
+      out[i] = sn / s0 * x[i] - an * (std::exp(-h) - 1) * m0 + an * ((std::exp(-h) - 1) / h + 1) * D1 -
+               an * ((std::exp(-h) - 1 + h) / (h * h) - 0.5) * D2;
+      continue;
+    }
     if (t_last >= 0) {
       const auto [al, sl] = alpha_sigma(t_last);
       const double r0 = (std::log(a0 / s0) - std::log(al / sl)) / h;
@@ -171,23 +183,26 @@ TEST(dpm_solver_step_matches_the_diffusers_formulas_in_double) {
   const int N = 3;
   const size_t per = 35;
   Vec x = random_vector(N * per, 11, -3, 3), e = random_vector(N * per, 12, -2, 2), last = random_vector(N * per, 13, -1.5, 1.5);
+  const Vec last2 = random_vector(N * per, 14, -1.5, 1.5);
   struct Case {
     int t, t_next, t_last;
     bool sde;
     float clip;
+    int t_last2;
   };
   for (const Schedule& s : {Schedule::linear(1000, 1e-4f, 0.02f), Schedule::cosine(1000)}) {
-    for (const Case& c : {Case{999, 949, -1, false, 0.0f}, Case{949, 899, 999, false, 0.0f}, Case{500, 450, 550, true, 0.0f},
-                          Case{300, 100, 500, false, 1.0f}, Case{50, -1, 100, false, 0.0f}, Case{50, -1, 100, true, 1.0f},
-                          Case{120, 3, 700, true, 0.0f}}) {
-      Vec prev = last, out(x.size());
-      be->dpm_solver_step(x.data(), e.data(), prev.data(), out.data(), N, per, s.dpm_solver(c.t, c.t_next, c.t_last, c.sde, c.clip),
-                          9, 1234, 2);
-      const auto ref = dpm_reference(x, e, last, s, c.t, c.t_next, c.t_last, c.sde, c.clip, 9, 1234, 2, per);
+    for (const Case& c : {Case{999, 949, -1, false, 0.0f, -1}, Case{949, 899, 999, false, 0.0f, -1},
+                          Case{500, 450, 550, true, 0.0f, -1}, Case{300, 100, 500, false, 1.0f, -1},
+                          Case{50, -1, 100, false, 0.0f, -1}, Case{50, -1, 100, true, 1.0f, -1}, Case{120, 3, 700, true, 0.0f, -1},
+                          Case{899, 849, 949, false, 0.0f, 999}, Case{300, 200, 450, false, 1.0f, 700}}) {
+      Vec prev = last, prev2 = last2, out(x.size());
+      be->dpm_solver_step(x.data(), e.data(), prev.data(), prev2.data(), out.data(), N, per,
+                          s.dpm_solver(c.t, c.t_next, c.t_last, c.sde, c.clip, c.t_last2), 9, 1234, 2);
+      const auto ref = dpm_reference(x, e, last, s, c.t, c.t_next, c.t_last, c.sde, c.clip, 9, 1234, 2, per, &last2, c.t_last2);
       // Float coefficients (one rounding each) and ~8 float operations; 1/alpha_t up to
       // ~160 (t = 999, linear) multiplies the rounding of x - sigma e.
       const std::string what = "dpm_solver_step t=" + std::to_string(c.t) + "->" + std::to_string(c.t_next) +
-                               (c.t_last >= 0 ? " 2M" : "") + (c.sde ? " sde" : "");
+                               (c.t_last2 >= 0 ? " 3M" : c.t_last >= 0 ? " 2M" : "") + (c.sde ? " sde" : "");
       CHECK_CLOSE(what, out.data(), ref.data(), out.size(), 2e-5, 1e-5);
       // x0_prev now holds this step's x_0 prediction.
       std::vector<double> x0(x.size());
@@ -196,15 +211,17 @@ TEST(dpm_solver_step_matches_the_diffusers_formulas_in_double) {
         x0[i] = c.clip > 0 ? std::min(std::max(v, -double(c.clip)), double(c.clip)) : v;
       }
       CHECK_CLOSE(what + " x0_prev", prev.data(), x0.data(), prev.size(), 2e-5, 1e-5);
+      CHECK(std::memcmp(prev2.data(), last.data(), last.size() * 4) == 0);  // x0_prev2 took the old x0_prev
     }
   }
   // In place, and independent of the batch split (noise indexed by global sample).
   const Schedule s = Schedule::linear(1000, 1e-4f, 0.02f);
   const DpmSolverCoefficients k = s.dpm_solver(500, 450, 550, true);
   Vec all(x.size()), in_place = x, tail(2 * per), p1 = last, p2 = last, p3(last.begin() + per, last.end());
-  be->dpm_solver_step(x.data(), e.data(), p1.data(), all.data(), N, per, k, 3, 77, 10);
-  be->dpm_solver_step(in_place.data(), e.data(), p2.data(), in_place.data(), N, per, k, 3, 77, 10);
-  be->dpm_solver_step(x.data() + per, e.data() + per, p3.data(), tail.data(), 2, per, k, 3, 77, 11);
+  Vec q1(x.size()), q2(x.size()), q3(2 * per);
+  be->dpm_solver_step(x.data(), e.data(), p1.data(), q1.data(), all.data(), N, per, k, 3, 77, 10);
+  be->dpm_solver_step(in_place.data(), e.data(), p2.data(), q2.data(), in_place.data(), N, per, k, 3, 77, 10);
+  be->dpm_solver_step(x.data() + per, e.data() + per, p3.data(), q3.data(), tail.data(), 2, per, k, 3, 77, 11);
   CHECK(std::memcmp(all.data(), in_place.data(), all.size() * 4) == 0);
   CHECK(std::memcmp(all.data() + per, tail.data(), tail.size() * 4) == 0);
 }
@@ -227,6 +244,9 @@ TEST(dpm_solver_coefficients_timesteps_and_errors) {
   CHECK_THROWS(s.dpm_solver(10, 10, -1, false), "t_next");
   CHECK_THROWS(s.dpm_solver(10, 5, 10, false), "t_last");
   CHECK_THROWS(s.dpm_solver(10, 5, 1000, false), "t_last");
+  CHECK_THROWS(s.dpm_solver(10, 5, 20, false, 0.0f, 15), "t_last2");
+  CHECK_THROWS(s.dpm_solver(10, 5, 20, true, 0.0f, 30), "third order is for the ODE");
+  CHECK(s.dpm_solver(899, 849, 949, false, 0.0f, 999).prev2_coef != 0.0f);
   // diffusers' linspace spacing: numpy's linspace(0, 999, 21).round()[::-1][:-1].
   const std::vector<int> ts = dpm_solver_timesteps(1000, 20);
   CHECK(ts.size() == 20 && ts.front() == 999 && ts[1] == 949 && ts[2] == 899 && ts.back() == 50);
@@ -259,12 +279,12 @@ TEST(dpm_solver_converges_faster_than_ddim_on_the_exact_gaussian_flow) {
   }
   auto run = [&](int steps, bool dpm) {
     const std::vector<int> ts = dpm_solver_timesteps(1000, steps);
-    Vec x = x_T, e(n), prev(n);
+    Vec x = x_T, e(n), prev(n), prev2(n);
     for (size_t i = 0; i < ts.size(); ++i) {
       const int t = ts[i], t_next = i + 1 < ts.size() ? ts[i + 1] : -1;
       for (int j = 0; j < n; ++j) e[j] = float(std::sqrt(1 - s.alpha_bar64[t]) * x[j] / v(t));
       if (dpm)
-        be->dpm_solver_step(x.data(), e.data(), prev.data(), x.data(), 1, n,
+        be->dpm_solver_step(x.data(), e.data(), prev.data(), prev2.data(), x.data(), 1, n,
                             s.dpm_solver(t, t_next, i > 0 ? ts[i - 1] : -1, false), 0, 0, 0);
       else
         be->ddim_step(x.data(), e.data(), x.data(), 1, n, s.ddim(t, t_next, 0.0), 0, 0, 0);
@@ -293,7 +313,9 @@ TEST(dpm_solver_second_order_needs_the_previous_step) {
   CHECK_THROWS(net.sample_step_dpm_solver(20, 10, 39, false), "it went from 39 to 30");
   CHECK_THROWS(net.sample_step_dpm_solver(30, 20, 38, false), "it went from 39 to 30");
   net.sample_step_dpm_solver(30, 20, 39, false);
-  net.sample_step_dpm_solver(20, -1, 30, false);
+  CHECK_THROWS(net.sample_step_dpm_solver(20, 10, 30, false, 0.0f, 38), "at t = 39");  // third order needs 39 -> 30 -> 20
+  net.sample_step_dpm_solver(20, 10, 30, false, 0.0f, 39);
+  net.sample_step_dpm_solver(10, -1, 20, false);
   net.sample_begin(2, 42, 0);  // a new sampling starts without a history
   CHECK_THROWS(net.sample_step_dpm_solver(20, 10, 30, false), "none yet");
 }
@@ -404,7 +426,9 @@ TEST(dpm_solver_sampling_matches_diffusers_golden) {
   SafeTensors g("golden/dpm_solver_tiny.safetensors");
   const UNetConfig c = golden_config(g);
   const int n = g.meta_int("batch");
-  for (const std::string name : {"linear_20", "linear_8", "cosine_12", "linear_10_sde", "linear_10_v"}) {
+  for (const std::string name :
+       {"linear_20", "linear_8", "cosine_12", "linear_10_sde", "linear_10_v", "linear_20_3m", "linear_10_3m"}) {
+    const bool third = name.size() > 3 && name.compare(name.size() - 3, 3, "_3m") == 0;
     UNetConfig cc = c;
     cc.schedule = name.rfind("cosine", 0) == 0 ? kScheduleCosine : kScheduleLinear;
     // linear_10_v reads the same network as a v-prediction model (prediction_type "v_prediction").
@@ -436,8 +460,12 @@ TEST(dpm_solver_sampling_matches_diffusers_golden) {
     for (size_t i = 0; i < ts.size(); ++i) {
       const int t_next = i + 1 < ts.size() ? ts[i + 1] : -1;
       const int t_last = i > 0 ? ts[i - 1] : -1;
-      CHECK(orders[i] == ((t_last < 0 || t_next < 0) ? 1 : 2));
-      net.sample_step_dpm_solver(ts[i], t_next, t_last, sde);
+      // diffusers' orders: 1 at the first and the last step; 2 at the second (and, under 15 steps, the
+      // second-to-last) of a third-order run; the solver's order otherwise.
+      const int order = (t_last < 0 || t_next < 0) ? 1
+                        : (!third || i == 1 || (ts.size() < 15 && i == ts.size() - 2)) ? 2 : 3;
+      CHECK(orders[i] == order);
+      net.sample_step_dpm_solver(ts[i], t_next, t_last, sde, 0.0f, order == 3 ? ts[i - 2] : -1);
       net.sample_read(x.data(), false);
       const Vec& ref = g.at(name + ".x" + std::to_string(i)).f32;
       double scale = 0;

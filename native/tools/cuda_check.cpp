@@ -842,8 +842,9 @@ void sampling_compare(Backend& cpu, Backend& gpu, const UnetTol& tol, const std:
     std::vector<int32_t> y(n);
     for (int i = 0; i < n; ++i) y[i] = (3 * i) % 11;
     const size_t io = static_cast<size_t>(n) * cn.sample_size();
-    // eta >= 0: DDIM; -1: DDPM ancestral, -2: the same with x_0 clipped; -3: DPM-Solver++, -4: its SDE variant.
-    for (double eta : {0.0, 0.5, -1.0, -2.0, -3.0, -4.0}) {
+    // eta >= 0: DDIM; -1: DDPM ancestral, -2: the same with x_0 clipped; -3: DPM-Solver++, -4: its SDE
+    // variant, -5: third order (3M).
+    for (double eta : {0.0, 0.5, -1.0, -2.0, -3.0, -4.0, -5.0}) {
       std::vector<float> xc(io), xg(io);
       for (ddpm::UNet* net : {&cn, &gn}) {
         net->sample_begin(n, 21, 3);
@@ -851,17 +852,19 @@ void sampling_compare(Backend& cpu, Backend& gpu, const UnetTol& tol, const std:
         if (eta >= 0) {
           const std::vector<int> ts = ddpm::ddim_timesteps(cfg.timesteps, 10);
           for (size_t i = 0; i < ts.size(); ++i) net->sample_step_ddim(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, eta);
-        } else if (eta <= -3.0) {
+        } else if (eta <= -3.0) {  // DPM-Solver++ (2M, SDE, 3M)
           const std::vector<int> ts = ddpm::dpm_solver_timesteps(cfg.timesteps, 10);
           for (size_t i = 0; i < ts.size(); ++i)
-            net->sample_step_dpm_solver(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, i > 0 ? ts[i - 1] : -1, eta == -4.0);
+            net->sample_step_dpm_solver(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, i > 0 ? ts[i - 1] : -1, eta == -4.0,
+                                        0.0f, eta == -5.0 && i >= 2 && i + 1 < ts.size() ? ts[i - 2] : -1);
         } else {
           for (int t = cfg.timesteps - 1; t >= cfg.timesteps - 10; --t) net->sample_step(t, eta == -2.0 ? 1.0f : 0.0f);
         }
         net->sample_read(net == &cn ? xc.data() : xg.data(), false);
       }
       const double e = rel_l2(xg.data(), xc.data(), io);
-      const std::string what = eta == -4.0 ? "DPM-Solver++ SDE" : eta == -3.0 ? "DPM-Solver++" : eta == -2.0 ? "DDPM x0-clipped"
+      const std::string what = eta == -5.0 ? "DPM-Solver++ 3M" : eta == -4.0 ? "DPM-Solver++ SDE" : eta == -3.0 ? "DPM-Solver++"
+                               : eta == -2.0 ? "DDPM x0-clipped"
                                : eta < 0 ? "DDPM" : "DDIM eta " + std::to_string(eta);
       char buf[256];
       std::snprintf(buf, sizeof(buf), "sampling %s: 10 guided (w 2.5) %s steps: images rel_l2 %.3g (<= %.0e)",

@@ -88,11 +88,14 @@ struct DdimCoefficients {
 // data prediction; Schedule::dpm_solver forms them in double):
 //   x0     = (x_t - sigma * eps) * inv_alpha, clipped to [-x0_clip, x0_clip]
 //            when x0_clip > 0
-//   x_next = xt_coef * x_t + x0_coef * x0 + prev_coef * x0_prev + noise * z
-//   x0_prev = x0  (kept for the next step)
-// First order (DDIM in the log-SNR time lambda): prev_coef = 0; second order
-// (2M, the midpoint form): x0_coef and prev_coef carry the finite difference
-// (x0 - x0_prev) / r0. The SDE variant scales xt_coef by e^-h and adds noise.
+//   x_next = xt_coef * x_t + x0_coef * x0 + prev_coef * x0_prev
+//            + prev2_coef * x0_prev2 + noise * z
+//   x0_prev2 = x0_prev, x0_prev = x0  (kept for the next steps)
+// First order (DDIM in the log-SNR time lambda): prev_coef = prev2_coef = 0;
+// second order (2M, the midpoint form): x0_coef and prev_coef carry the
+// finite difference (x0 - x0_prev) / r0; third order (3M) the second
+// differences through x0_prev2 too. The SDE variant (at most second order)
+// scales xt_coef by e^-h and adds noise.
 struct DpmSolverCoefficients {
   float inv_alpha = 1.0f;  // 1 / sqrt(abar_t)
   float sigma = 0.0f;      // sqrt(1 - abar_t)
@@ -100,6 +103,7 @@ struct DpmSolverCoefficients {
   float xt_coef = 0.0f;
   float x0_coef = 1.0f;
   float prev_coef = 0.0f;
+  float prev2_coef = 0.0f;
   float noise = 0.0f;
 };
 

@@ -116,8 +116,11 @@ struct Schedule {
   // true, "sde-dpmsolver++", solver_order 2, solver_type "midpoint") from t to
   // t_next (-1: to x_0, where sigma = 0, always first order), second order
   // through the x_0 prediction made at t_last (> t), first order when
-  // t_last = -1; x_0 clipped to [-x0_clip, x0_clip] when x0_clip > 0.
-  DpmSolverCoefficients dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip = 0.0f) const;
+  // t_last = -1, third order (3M, diffusers' solver_order 3; not for the SDE)
+  // through the one made at t_last2 (> t_last) too when t_last2 >= 0;
+  // x_0 clipped to [-x0_clip, x0_clip] when x0_clip > 0.
+  DpmSolverCoefficients dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip = 0.0f,
+                                   int t_last2 = -1) const;
 
  private:
   static Schedule from_betas(const std::vector<double>& betas);
@@ -304,7 +307,9 @@ class UNet {
   // (which must be the t of this sampling's previous DPM-Solver step), first
   // order when t_last = -1; the SDE variant draws noise as sample_step does.
   // A run over dpm_solver_timesteps passes t_last = -1 at its first step.
-  void sample_step_dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip = 0.0f);
+  // t_last2 >= 0 (with t_last) makes it third order (the steps before went
+  // t_last2 -> t_last -> t).
+  void sample_step_dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip = 0.0f, int t_last2 = -1);
   // Current images (n, C, H, W) into host; clip to [-1, 1] first if asked.
   void sample_read(float* host, bool clip);
   // Replaces the current images (n, C, H, W) from host, e.g. to start from a

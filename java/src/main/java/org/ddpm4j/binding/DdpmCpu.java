@@ -177,7 +177,8 @@ public final class DdpmCpu {
         public native void sample_read(float[] host, @Cast("bool") boolean clip);
         public native void sample_set_labels(@Cast("const int32_t*") int[] labels, float guidance);
         public native void sample_step_ddim(int t, int tPrev, double eta, float x0Clip);
-        public native void sample_step_dpm_solver(int t, int tNext, int tLast, @Cast("bool") boolean sde, float x0Clip);
+        public native void sample_step_dpm_solver(int t, int tNext, int tLast, @Cast("bool") boolean sde, float x0Clip,
+                                                  int tLast2);
         public native void sample_set_x(@Const float[] host);
     }
 

@@ -375,8 +375,8 @@ final class NativeUNet implements UNet {
     }
 
     @Override
-    public void sampleStepDpmSolver(int t, int tNext, int tLast, boolean sde, float x0Clip) {
-        p().sample_step_dpm_solver(t, tNext, tLast, sde, x0Clip);
+    public void sampleStepDpmSolver(int t, int tNext, int tLast, int tLast2, boolean sde, float x0Clip) {
+        p().sample_step_dpm_solver(t, tNext, tLast, sde, x0Clip, tLast2);
     }
 
     @Override

@@ -47,9 +47,9 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--force", description = "Replace the images of an earlier ddpm sample in --out (default: refuse).")
     boolean force;
 
-    @Option(names = "--sampler", paramLabel = "ddpm|ddim|dpm++|dpm++sde", converter = Converters.SamplerConverter.class, defaultValue = "ddpm",
+    @Option(names = "--sampler", paramLabel = "ddpm|ddim|dpm++|dpm++sde|dpm++3m", converter = Converters.SamplerConverter.class, defaultValue = "ddpm",
             description = "ddpm: ancestral sampling through all T steps (the notebook's); ddim: Song et al. 2021 over --sampling-steps evenly spaced steps; "
-                    + "dpm++: DPM-Solver++ 2M (Lu et al. 2022) as diffusers' DPMSolverMultistepScheduler, good images in 15-25 steps; dpm++sde: its SDE variant (default: ${DEFAULT-VALUE}).")
+                    + "dpm++: DPM-Solver++ 2M (Lu et al. 2022) as diffusers' DPMSolverMultistepScheduler, good images in 15-25 steps; dpm++sde: its SDE variant; dpm++3m: third order (DPM++ 3M, diffusers' recommendation for unconditional models) (default: ${DEFAULT-VALUE}).")
     SamplerKind sampler;
 
     @Option(names = "--sampling-steps", paramLabel = "N", description = "DDIM steps, 1..T (default 50); DPM-Solver++ steps, 1..T-1 (default 20); ddpm always takes all T.")

@@ -61,7 +61,7 @@ public final class TrainOptions {
     @Option(names = "--sample-every", paramLabel = "N", description = "Write a 10x10 sample grid every N epochs and after the last, 0 = never (seed 5, tiny 2).")
     Integer sampleEvery;
 
-    @Option(names = "--grid-sampler", paramLabel = "ddpm|ddim|dpm++|dpm++sde", converter = Converters.SamplerConverter.class,
+    @Option(names = "--grid-sampler", paramLabel = "ddpm|ddim|dpm++|dpm++sde|dpm++3m", converter = Converters.SamplerConverter.class,
             description = "How those grids are drawn (default ddpm, the notebook's 1,000 steps; dpm++sde in 20 steps keeps DDPM's look at 1/50 of the time).")
     SamplerKind gridSampler;
 

@@ -179,10 +179,12 @@ public interface UNet extends AutoCloseable {
     /**
      * One DPM-Solver++ step (diffusers' DPMSolverMultistepScheduler, 2M midpoint) from t to tNext
      * (-1: to x_0, first order), second order through the previous step's x_0 prediction when
-     * tLast &gt;= 0 (the previous step must have gone from tLast to t), first order when tLast = -1;
-     * {@code sde}: the SDE variant, with fresh noise; x_0 clipped to [-x0Clip, x0Clip] when x0Clip &gt; 0.
+     * tLast &gt;= 0 (the previous step must have gone from tLast to t), first order when tLast = -1,
+     * third order (3M) through the one before too when tLast2 &gt;= 0 (the steps went tLast2 -&gt; tLast
+     * -&gt; t; not with the SDE); {@code sde}: the SDE variant, with fresh noise; x_0 clipped to
+     * [-x0Clip, x0Clip] when x0Clip &gt; 0.
      */
-    void sampleStepDpmSolver(int t, int tNext, int tLast, boolean sde, float x0Clip);
+    void sampleStepDpmSolver(int t, int tNext, int tLast, int tLast2, boolean sde, float x0Clip);
 
     /** Replaces the current images (n * C*H*W), e.g. with a given x_T. */
     void sampleSetX(float[] x);

@@ -80,9 +80,14 @@ public final class Sampler {
                 switch (o.sampler()) {
                     case DDPM -> net.sampleStep(t, clip);
                     case DDIM -> net.sampleStepDdim(t, next, o.eta(), clip);
-                    // Second order from the second step on; the last step (to x_0) is first order.
-                    case DPM_SOLVER, DPM_SOLVER_SDE ->
-                            net.sampleStepDpmSolver(t, next, i > 0 ? ts[i - 1] : -1, o.sampler() == SamplerKind.DPM_SOLVER_SDE, clip);
+                    // Second order from the second step on (3M: third from the third, but second at the second-to-last
+                    // under 15 steps, as diffusers); the last step (to x_0) is first order.
+                    case DPM_SOLVER, DPM_SOLVER_SDE, DPM_SOLVER_3M -> {
+                        boolean third = o.sampler() == SamplerKind.DPM_SOLVER_3M && i >= 2 && !last
+                                && !(ts.length < 15 && i == ts.length - 2);
+                        net.sampleStepDpmSolver(t, next, i > 0 ? ts[i - 1] : -1, third ? ts[i - 2] : -1,
+                                o.sampler() == SamplerKind.DPM_SOLVER_SDE, clip);
+                    }
                 }
                 if (mid != null && t == midTime && kept > 0) System.arraycopy(net.sampleRead(false), 0, mid, first * per, kept * per);
                 // The last frame is x_0, after the last step (at t = 0, or at DPM-Solver++'s smallest t).

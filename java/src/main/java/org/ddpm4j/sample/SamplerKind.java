@@ -8,10 +8,11 @@ import org.ddpm4j.setting.Setting;
  * at eta 0, as noisy as DDPM's posterior at eta 1. DPM-Solver++ (Lu et al. 2022): the
  * second-order multistep solver ("DPM++ 2M") as diffusers' {@code DPMSolverMultistepScheduler}
  * runs it by default, good images in 15-25 steps; its SDE variant ("DPM++ 2M SDE") adds
- * fresh noise at every step.
+ * fresh noise at every step; DPM_SOLVER_3M is the third-order one ("DPM++ 3M", diffusers'
+ * solver_order 3, which diffusers recommends for unconditional sampling).
  */
 public enum SamplerKind {
-    DDPM("ddpm"), DDIM("ddim"), DPM_SOLVER("dpm++"), DPM_SOLVER_SDE("dpm++sde");
+    DDPM("ddpm"), DDIM("ddim"), DPM_SOLVER("dpm++"), DPM_SOLVER_SDE("dpm++sde"), DPM_SOLVER_3M("dpm++3m");
 
     /** Steps of a DDIM run unless asked otherwise. */
     public static final int DEFAULT_DDIM_STEPS = 50;
@@ -24,18 +25,18 @@ public enum SamplerKind {
         this.label = label;
     }
 
-    /** By label, in any case: ddpm, ddim, dpm++, dpm++sde. */
+    /** By label, in any case: ddpm, ddim, dpm++, dpm++sde, dpm++3m. */
     public static SamplerKind parse(String s) {
         return Setting.SAMPLER.parse(s, SamplerKind::label, values());
     }
 
-    /** The name on the command line: ddpm, ddim, dpm++, dpm++sde. */
+    /** The name on the command line: ddpm, ddim, dpm++, dpm++sde, dpm++3m. */
     public String label() {
         return label;
     }
 
     public boolean isDpmSolver() {
-        return this == DPM_SOLVER || this == DPM_SOLVER_SDE;
+        return this == DPM_SOLVER || this == DPM_SOLVER_SDE || this == DPM_SOLVER_3M;
     }
 
     /** The most steps a model of T timesteps allows: T (DDPM: exactly T), T - 1 for DPM-Solver++ (more would repeat a timestep). */
@@ -48,7 +49,7 @@ public enum SamplerKind {
         return switch (this) {
             case DDPM -> T;
             case DDIM -> Math.min(DEFAULT_DDIM_STEPS, T);
-            case DPM_SOLVER, DPM_SOLVER_SDE -> Math.min(DEFAULT_DPM_SOLVER_STEPS, T - 1);
+            case DPM_SOLVER, DPM_SOLVER_SDE, DPM_SOLVER_3M -> Math.min(DEFAULT_DPM_SOLVER_STEPS, T - 1);
         };
     }
 }

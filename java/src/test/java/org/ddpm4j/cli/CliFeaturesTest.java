@@ -170,7 +170,7 @@ class CliFeaturesTest {
                 "--device", "cpu");
         fails("--ema-decay must be in [0, 1), got 1.0", "train", "--ema-decay", "1", "--device", "cpu", "--out",
                 dir.resolve("x").toString());
-        fails("--sampler must be ddpm, ddim, dpm++ or dpm++sde, got 'euler'", "sample", "--from", m, "--sampler", "euler");
+        fails("--sampler must be ddpm, ddim, dpm++, dpm++sde or dpm++3m, got 'euler'", "sample", "--from", m, "--sampler", "euler");
         fails("--eta is for --sampler ddim", "sample", "--from", m, "--eta", "0.5");
         fails("--eta is for --sampler ddim", "sample", "--from", m, "--sampler", "dpm++", "--eta", "0.5");
         fails("--sampling-steps must be in [1, 39] for dpm++", "sample", "--from", m, "--sampler", "dpm++", "--sampling-steps",

@@ -94,6 +94,10 @@ class SamplerFeaturesTest {
         assertArrayEquals(java.util.Arrays.copyOf(a.images().data(), per), lastFrame);
         // Fewer steps change the images; the SDE variant adds noise, still independent of the chunks.
         assertFalse(java.util.Arrays.equals(a.images().data(), sample(CFG, 5, dpm(5, 4, SamplerKind.DPM_SOLVER), null, 5).images().data()));
+        // Third order: other images than 2M, the same for any chunking.
+        SampleResult third = sample(CFG, 5, dpm(5, 8, SamplerKind.DPM_SOLVER_3M), null, 5);
+        assertFalse(java.util.Arrays.equals(a.images().data(), third.images().data()));
+        assertArrayEquals(third.images().data(), sample(CFG, 2, dpm(5, 8, SamplerKind.DPM_SOLVER_3M), null, 5).images().data());
         SampleResult sde = sample(CFG, 5, dpm(5, 8, SamplerKind.DPM_SOLVER_SDE), null, 5);
         assertFalse(java.util.Arrays.equals(a.images().data(), sde.images().data()));
         assertArrayEquals(sde.images().data(), sample(CFG, 3, dpm(5, 8, SamplerKind.DPM_SOLVER_SDE), null, 5).images().data());
@@ -112,7 +116,7 @@ class SamplerFeaturesTest {
         assertEquals(SamplerKind.DPM_SOLVER_SDE, SamplerKind.parse(" DPM++SDE "));
         assertEquals(SamplerKind.DDIM, SamplerKind.parse("DDIM"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SamplerKind.parse("euler"));
-        assertTrue(e.getMessage().contains("must be ddpm, ddim, dpm++ or dpm++sde, got 'euler'"), e.getMessage());
+        assertTrue(e.getMessage().contains("must be ddpm, ddim, dpm++, dpm++sde or dpm++3m, got 'euler'"), e.getMessage());
     }
 
     @Test
