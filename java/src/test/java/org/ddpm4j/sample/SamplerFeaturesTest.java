@@ -110,6 +110,33 @@ class SamplerFeaturesTest {
         assertTrue(e.getMessage().contains("must be in [1, 39] for dpm++"), e.getMessage());
     }
 
+    /**
+     * The sampler's 3M steps take diffusers' orders (its scheduler printed them for the golden file): at 10
+     * steps 1, 2, 3 x 6, 2, 1; at 20 steps 1, 2, 3 x 17, 1. Driving the model with those orders by hand gives
+     * the same images bit for bit.
+     */
+    @Test
+    void dpmSolver3mUsesDiffusersOrders() {
+        for (int steps : new int[] {10, 20}) {
+            int[] orders = new int[steps];
+            for (int i = 0; i < steps; i++) orders[i] = i == 0 || i == steps - 1 ? 1 : i == 1 || (steps < 15 && i == steps - 2) ? 2 : 3;
+            SampleOptions o = dpm(3, steps, SamplerKind.DPM_SOLVER_3M);
+            float[] bySampler = sample(CFG, 3, o, null, 3).images().data();
+            float[] byHand;
+            try (Backend be = Backends.cpu(2); UNet net = be.createUNet(CFG, 3)) {
+                net.init(5);
+                int[] ts = Sampler.dpmSolverTimesteps(CFG.timesteps(), steps);
+                net.sampleBegin(3, o.seed(), 0);
+                for (int i = 0; i < steps; i++) {
+                    int next = i + 1 < steps ? ts[i + 1] : -1;
+                    net.sampleStepDpmSolver(ts[i], next, orders[i] >= 2 ? ts[i - 1] : -1, orders[i] == 3 ? ts[i - 2] : -1, false, 0f);
+                }
+                byHand = net.sampleRead(true);
+            }
+            assertArrayEquals(byHand, bySampler, steps + " steps");
+        }
+    }
+
     @Test
     void samplerNamesAreTheirLabels() {
         assertEquals(SamplerKind.DPM_SOLVER, SamplerKind.parse("dpm++"));
