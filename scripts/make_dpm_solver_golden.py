@@ -38,8 +38,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_feature_goldens import (SAMPLE_STEP_STREAM0, cosine_alphas_cumprod, gaussian_at,  # noqa: E402
-                                  linear_alphas_cumprod, save, tiny_model)
+from make_feature_goldens import (SAMPLE_STEP_STREAM0, SAMPLING_CFG, cosine_alphas_cumprod,  # noqa: E402
+                                  gaussian_at, linear_alphas_cumprod, sampling_model, save)
 
 # name: (schedule, algorithm_type, steps, seed, first_index, prediction_type, solver_order)
 CASES = {
@@ -132,12 +132,9 @@ def main():
     commit = diffusers_commit(os.path.abspath(args.diffusers_src), args.diffusers_commit)
     print(f"diffusers commit {commit}")
 
-    cfg = dict(in_channels=3, base=4, depth=2, height=8, width=8, time_dim=16, timesteps=1000)
-    model = tiny_model(4321, **cfg)
-    model.eval()
-    out = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = SAMPLING_CFG
+    model, out = sampling_model()
     n = 3
-    torch.manual_seed(99)
     for i, (name, (schedule, algorithm, steps, seed, first, prediction, order)) in enumerate(CASES.items()):
         betas, _ = (linear_alphas_cumprod if schedule == "linear" else cosine_alphas_cumprod)(cfg["timesteps"])
         x = torch.randn(n, cfg["in_channels"], cfg["height"], cfg["width"])

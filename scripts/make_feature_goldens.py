@@ -160,13 +160,23 @@ def ddim_run(model, x, alphas_cumprod, steps, eta, seed, first_index):
     return ts, xs
 
 
-def ddim_golden():
-    cfg = dict(in_channels=3, base=4, depth=2, height=8, width=8, time_dim=16, timesteps=1000)
-    model = tiny_model(4321, **cfg)
+SAMPLING_CFG = dict(in_channels=3, base=4, depth=2, height=8, width=8, time_dim=16, timesteps=1000)
+
+
+def sampling_model():
+    """The tiny eval-mode UNet the sampler goldens run (DDIM here, DPM-Solver++ in
+    make_dpm_solver_golden.py), its state_dict as the file's first tensors, and the
+    generator seeded for the x_T draws that follow."""
+    model = tiny_model(4321, **SAMPLING_CFG)
     model.eval()
-    out = {k: v.clone() for k, v in model.state_dict().items()}
-    n = 3
     torch.manual_seed(99)
+    return model, {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def ddim_golden():
+    cfg = SAMPLING_CFG
+    model, out = sampling_model()
+    n = 3
     for name, (sched, steps, eta, seed, first) in {"linear_eta0": ("linear", 5, 0.0, 0, 0),
                                                    "cosine_eta05": ("cosine", 4, 0.5, 1234, 7)}.items():
         _, a = (linear_alphas_cumprod if sched == "linear" else cosine_alphas_cumprod)(cfg["timesteps"])

@@ -1054,9 +1054,7 @@ void UNet::predict_eps() {
 void UNet::sample_step(int t, float x0_clip) {
   if (!(x0_clip > 0.0f)) return sample_step(t);
   Impl& m = *impl_;
-  if (t < 0 || t >= cfg_.timesteps)
-    throw Error("UNet::sample_step: t = " + std::to_string(t) + " is outside [0, " + std::to_string(cfg_.timesteps) + ")");
-  const DdimCoefficients k = m.sched.ddpm_posterior(t, x0_clip);
+  const DdimCoefficients k = m.sched.ddpm_posterior(t, x0_clip);  // checks t
   sample_device_step(t, SampleUpdate::kThroughX0, "UNet::sample_step", [&] {
     backend_.ddim_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()), k,
                        m.sample_seed, sample_step_stream(t), m.sample_first);

@@ -31,9 +31,7 @@ __global__ void norm_final_kernel(const double* __restrict__ partials, int block
                                   const StepScalars* __restrict__ sc) {
   if (sc) norm = sc->loss;
   __shared__ double smem[32];
-  double s = 0.0;
-  for (int i = threadIdx.x; i < blocks; i += blockDim.x) s += partials[i];
-  s = block_sum(s, smem);
+  const double s = sum_partials(partials, blocks, smem);
   if (threadIdx.x == 0) norm[0] = static_cast<float>(sqrt(s));
 }
 

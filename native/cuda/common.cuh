@@ -162,6 +162,14 @@ __device__ __forceinline__ double block_sum(double v, double* smem) {
   return v;
 }
 
+// The second stage of a two-stage reduction, run by one block: the sum of the
+// first stage's per-block partials, in a fixed order (valid in thread 0).
+__device__ __forceinline__ double sum_partials(const double* __restrict__ partials, int blocks, double* smem) {
+  double s = 0.0;
+  for (int i = threadIdx.x; i < blocks; i += blockDim.x) s += partials[i];
+  return block_sum(s, smem);
+}
+
 // Report a device-side error once (the first one wins).
 __device__ __forceinline__ void report_error(DeviceError* e, int code, int index, int value, int limit) {
   if (atomicCAS(&e->code, 0, -1) == 0) {

@@ -48,9 +48,7 @@ __global__ void mse_final_kernel(const double* __restrict__ partials, int blocks
                                  const StepScalars* __restrict__ sc) {
   if (sc) loss = sc->loss;
   __shared__ double smem[32];
-  double s = 0.0;
-  for (int i = threadIdx.x; i < blocks; i += blockDim.x) s += partials[i];
-  s = block_sum(s, smem);
+  const double s = sum_partials(partials, blocks, smem);
   if (threadIdx.x == 0) loss[0] = static_cast<float>(s / static_cast<double>(n));
 }
 

@@ -268,12 +268,7 @@ final class NativeUNet implements UNet {
 
     @Override
     public float[] forward(float[] x, int[] t, int[] labels, int n, boolean training) {
-        checkBatch(n, "forward");
-        long size = (long) n * config.sampleSize();
-        if (x.length != size) throw new IllegalArgumentException("forward: x must hold " + size + " floats, got " + x.length);
-        if (t.length != n) throw new IllegalArgumentException("forward: t must hold " + n + " timesteps, got " + t.length);
-        checkLabels(labels, n, "forward");
-        float[] out = new float[(int) size];
+        float[] out = forwardOutput(x, t, labels, n, "forward");
         if (labels == null) p().forward_host(x, t, out, n, training);
         else p().forward_host(x, t, labels, out, n, training);
         return out;
@@ -281,14 +276,19 @@ final class NativeUNet implements UNet {
 
     @Override
     public float[] predictNoise(float[] x, int[] t, int[] labels, int n) {
-        checkBatch(n, "predictNoise");
-        long size = (long) n * config.sampleSize();
-        if (x.length != size) throw new IllegalArgumentException("predictNoise: x must hold " + size + " floats, got " + x.length);
-        if (t.length != n) throw new IllegalArgumentException("predictNoise: t must hold " + n + " timesteps, got " + t.length);
-        checkLabels(labels, n, "predictNoise");
-        float[] out = new float[(int) size];
+        float[] out = forwardOutput(x, t, labels, n, "predictNoise");
         p().predict_noise_host(x, t, labels, out, n);
         return out;
+    }
+
+    /** The inputs of an n-image forward pass checked, and the array for its output. */
+    private float[] forwardOutput(float[] x, int[] t, int[] labels, int n, String what) {
+        checkBatch(n, what);
+        long size = (long) n * config.sampleSize();
+        if (x.length != size) throw new IllegalArgumentException(what + ": x must hold " + size + " floats, got " + x.length);
+        if (t.length != n) throw new IllegalArgumentException(what + ": t must hold " + n + " timesteps, got " + t.length);
+        checkLabels(labels, n, what);
+        return new float[(int) size];
     }
 
     private static void checkLabels(int[] labels, int n, String what) {
