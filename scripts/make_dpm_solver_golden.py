@@ -27,7 +27,9 @@ Per case NAME the file holds NAME.x_T, NAME.timesteps (int32, diffusers'), NAME.
 [steps, seed, first_index]), NAME.x{i} (x after step i, float32), NAME.orders (int32, the solver
 order diffusers used at each step) and NAME.sigmas (float32, diffusers' sigmas incl. the final 0);
 plus the model's state_dict and the metadata of ddim_tiny.safetensors (cfg, batch, torch) with
-diffusers_commit, diffusers_version and cases (name:algorithm_type, comma-separated).
+diffusers_commit, diffusers_version, cases (name:algorithm_type:prediction:order, comma-separated)
+and karras_cases (the same for the cases run with use_karras_sigmas=True; their NAME.sigmas are the
+Karras levels).
 """
 import argparse
 import os
@@ -54,6 +56,17 @@ CASES = {
     "linear_20_3m": ("linear", "dpmsolver++", 20, 0, 0, "epsilon", 3),
     "linear_10_3m": ("linear", "dpmsolver++", 10, 0, 0, "epsilon", 3),
 }
+# Karras sigmas (use_karras_sigmas=True, "DPM++ 2M Karras"): the same cases with the solver stepping
+# between Karras et al.'s noise levels and the model called at their rounded timesteps. At 100 steps
+# two of those timesteps are the same (1, 1); the SDE case's noise is keyed by the step's index i:
+# gaussian_at(seed, SAMPLE_LEVEL_STREAM0 + i, idx) (unet.cpp: sample_level_stream).
+KARRAS_CASES = {
+    "karras_20": ("linear", "dpmsolver++", 20, 0, 0, "epsilon", 2),
+    "karras_100": ("linear", "dpmsolver++", 100, 0, 0, "epsilon", 2),
+    "karras_10_sde": ("linear", "sde-dpmsolver++", 10, 1234, 7, "epsilon", 2),
+    "karras_12_3m": ("linear", "dpmsolver++", 12, 0, 0, "epsilon", 3),
+}
+SAMPLE_LEVEL_STREAM0 = (1 << 63) + (1 << 32)
 
 
 def import_scheduler(src):
@@ -95,10 +108,12 @@ def record_orders(sched):
     return orders
 
 
-def run_case(Scheduler, model, x, betas, algorithm_type, steps, seed, first_index, prediction, order, print_config):
+def run_case(Scheduler, model, x, betas, algorithm_type, steps, seed, first_index, prediction, order, print_config,
+             karras=False):
     sched = Scheduler(num_train_timesteps=len(betas), trained_betas=betas, solver_order=order,
                       prediction_type=prediction, algorithm_type=algorithm_type, solver_type="midpoint",
-                      lower_order_final=True, final_sigmas_type="zero", timestep_spacing="linspace")
+                      lower_order_final=True, final_sigmas_type="zero", timestep_spacing="linspace",
+                      use_karras_sigmas=karras)
     if print_config:
         print("scheduler config (trained_betas per case):")
         for k, v in sched.config.items():
@@ -109,13 +124,14 @@ def run_case(Scheduler, model, x, betas, algorithm_type, steps, seed, first_inde
     n, per = x.shape[0], x[0].numel()
     sde = algorithm_type.startswith("sde-")
     xs = []
-    for t in sched.timesteps:
+    for i, t in enumerate(sched.timesteps):
         with torch.no_grad():
             eps = model(x, torch.full((n,), int(t), dtype=torch.long))
         z = None
         if sde:
             idx = np.arange(first_index * per, (first_index + n) * per, dtype=np.uint64)
-            z = torch.from_numpy(gaussian_at(seed, SAMPLE_STEP_STREAM0 + int(t), idx)).reshape(x.shape)
+            stream = SAMPLE_LEVEL_STREAM0 + i if karras else SAMPLE_STEP_STREAM0 + int(t)
+            z = torch.from_numpy(gaussian_at(seed, stream, idx)).reshape(x.shape)
         x = sched.step(eps, t, x, variance_noise=z).prev_sample
         assert x.dtype == torch.float32
         xs.append(x.clone())
@@ -135,11 +151,13 @@ def main():
     cfg = SAMPLING_CFG
     model, out = sampling_model()
     n = 3
-    for i, (name, (schedule, algorithm, steps, seed, first, prediction, order)) in enumerate(CASES.items()):
+    cases = [(name, c, False) for name, c in CASES.items()] + [(name, c, True) for name, c in KARRAS_CASES.items()]
+    for i, (name, (schedule, algorithm, steps, seed, first, prediction, order), karras) in enumerate(cases):
         betas, _ = (linear_alphas_cumprod if schedule == "linear" else cosine_alphas_cumprod)(cfg["timesteps"])
         x = torch.randn(n, cfg["in_channels"], cfg["height"], cfg["width"])
         ts, sigmas, orders, xs = run_case(Scheduler, model, x, np.asarray(betas, dtype=np.float64), algorithm,
-                                          steps, seed, first, prediction, order, print_config=(i == 0))
+                                          steps, seed, first, prediction, order, print_config=(i == 0),
+                                          karras=karras)
         print(f"{name} ({schedule}, {algorithm}, {prediction}, {steps} steps, seed {seed}, first_index {first}):")
         print(f"  timesteps {ts.tolist()}")
         print(f"  orders    {orders}")
@@ -155,6 +173,7 @@ def main():
     meta["diffusers_commit"] = commit
     meta["diffusers_version"] = version
     meta["cases"] = ",".join(f"{name}:{c[1]}:{c[5]}:order{c[6]}" for name, c in CASES.items())
+    meta["karras_cases"] = ",".join(f"{name}:{c[1]}:{c[5]}:order{c[6]}" for name, c in KARRAS_CASES.items())
     save(out, "dpm_solver_tiny.safetensors", meta)
 
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -23,6 +24,9 @@ constexpr uint64_t kSampleStepKey = 1ull << 63;
 uint64_t train_t_stream(int64_t step) { return 4ull * static_cast<uint64_t>(step); }
 uint64_t train_eps_stream(int64_t step) { return 4ull * static_cast<uint64_t>(step) + 1; }
 uint64_t sample_step_stream(int t) { return kSampleInitStream + 1 + static_cast<uint64_t>(t); }
+// The noise of a sampling's step number i between given noise levels (sample_step_dpm_solver_sigmas,
+// whose timesteps can repeat): above every t's stream.
+uint64_t sample_level_stream(int i) { return kSampleInitStream + (1ull << 32) + static_cast<uint64_t>(i); }
 // Classifier-free guidance training: label i of step s is dropped when
 // uniform_at(seed, 4s + 2, i) < cond_drop.
 uint64_t train_label_stream(int64_t step) { return 4ull * static_cast<uint64_t>(step) + 2; }
@@ -124,6 +128,69 @@ DdimCoefficients Schedule::ddpm_posterior(int t, float x0_clip) const {
   return k;
 }
 
+namespace {
+
+// One noise level of a DPM-Solver++ step: alpha_t, sigma_t (VP: alpha^2 + sigma^2 = 1)
+// and the log-SNR lambda = log(alpha / sigma).
+struct DpmLevel {
+  double alpha, sigma, lambda;
+};
+
+DpmLevel dpm_level_at(const std::vector<double>& alpha_bar64, int t) {
+  const double a = alpha_bar64[t];
+  return {std::sqrt(a), std::sqrt(1.0 - a), 0.5 * std::log(a / (1.0 - a))};
+}
+
+// diffusers' _sigma_to_alpha_sigma_t: alpha = 1 / sqrt(1 + s^2), sigma_t = s * alpha; lambda = -log(s).
+DpmLevel dpm_level_of_sigma(double s) {
+  const double alpha = 1.0 / std::sqrt(1.0 + s * s);
+  return {alpha, s * alpha, -std::log(s)};
+}
+
+// The step from `cur` to `next` (nullptr: to sigma = 0, x_0 itself, first order, diffusers'
+// final_sigmas_type "zero"), second order through the level `last` of the previous x_0
+// prediction (nullptr: first order), third order through `last2` too.
+DpmSolverCoefficients dpm_solver_coefficients(const DpmLevel& cur, const DpmLevel* next, const DpmLevel* last,
+                                              const DpmLevel* last2, bool sde, float x0_clip) {
+  DpmSolverCoefficients k;
+  k.inv_alpha = static_cast<float>(1.0 / cur.alpha);
+  k.sigma = static_cast<float>(cur.sigma);
+  k.x0_clip = x0_clip;
+  if (!next) return k;
+  const double alpha_n = next->alpha, sigma_n = next->sigma;
+  const double h = next->lambda - cur.lambda;
+  // ODE: x' = (sigma'/sigma) x + alpha' (1 - e^-h) D; SDE: x' = (sigma'/sigma) e^-h x +
+  // alpha' (1 - e^-2h) D + sigma' sqrt(1 - e^-2h) z. D = x0, or for 2M (midpoint)
+  // x0 + (x0 - x0_prev) / (2 r0) with r0 = h_last / h.
+  const double A = sde ? -alpha_n * std::expm1(-2.0 * h) : -alpha_n * std::expm1(-h);
+  k.xt_coef = static_cast<float>(sigma_n / cur.sigma * (sde ? std::exp(-h) : 1.0));
+  k.noise = sde ? static_cast<float>(sigma_n * std::sqrt(-std::expm1(-2.0 * h))) : 0.0f;
+  if (!last) {
+    k.x0_coef = static_cast<float>(A);
+    return k;
+  }
+  const double r0 = (cur.lambda - last->lambda) / h;
+  if (!last2) {
+    k.x0_coef = static_cast<float>(A * (1.0 + 0.5 / r0));
+    k.prev_coef = static_cast<float>(-A * 0.5 / r0);
+    return k;
+  }
+  // 3M: x' = (sigma'/sigma) x + A m0 + B D1 + C D2 with B = alpha' ((e^-h - 1)/h + 1),
+  // C = -alpha' ((e^-h - 1 + h)/h^2 - 1/2), D1 = (1 + q) D1_0 - q D1_1, D2 = (D1_0 - D1_1)/(r0 + r1),
+  // q = r0/(r0 + r1), D1_0 = (m0 - m1)/r0, D1_1 = (m1 - m2)/r1, r1 = h_last2/h: linear in m0, m1, m2.
+  const double r1 = (last->lambda - last2->lambda) / h;
+  const double em1 = std::expm1(-h);
+  const double B = alpha_n * (em1 / h + 1.0), C = -alpha_n * ((em1 + h) / (h * h) - 0.5);
+  const double q = r0 / (r0 + r1);
+  const double P = B * (1.0 + q) + C / (r0 + r1), Q = B * q + C / (r0 + r1);  // times D1_0 and -D1_1
+  k.x0_coef = static_cast<float>(A + P / r0);
+  k.prev_coef = static_cast<float>(-P / r0 - Q / r1);
+  k.prev2_coef = static_cast<float>(Q / r1);
+  return k;
+}
+
+}  // namespace
+
 DpmSolverCoefficients Schedule::dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip, int t_last2) const {
   const int T = static_cast<int>(alpha_bar64.size());
   if (t < 0 || t >= T)
@@ -136,45 +203,43 @@ DpmSolverCoefficients Schedule::dpm_solver(int t, int t_next, int t_last, bool s
   if (t_last2 != -1 && (t_last < 0 || t_last2 <= t_last || t_last2 >= T || sde))
     throw Error("DPM-Solver step: t_last2 = " + std::to_string(t_last2) + " must be -1, or in (t_last = " +
                 std::to_string(t_last) + ", " + std::to_string(T) + ") without the SDE (third order is for the ODE)");
-  // alpha_t = sqrt(abar), sigma_t = sqrt(1 - abar), lambda = log(alpha / sigma).
-  auto lambda = [&](int u) { return 0.5 * std::log(alpha_bar64[u] / (1.0 - alpha_bar64[u])); };
-  const double a = alpha_bar64[t];
-  DpmSolverCoefficients k;
-  k.inv_alpha = static_cast<float>(1.0 / std::sqrt(a));
-  k.sigma = static_cast<float>(std::sqrt(1.0 - a));
-  k.x0_clip = x0_clip;
-  if (t_next < 0) return k;  // to sigma = 0: x_0 itself, first order (diffusers' final_sigmas_type "zero")
-  const double an = alpha_bar64[t_next];
-  const double alpha_n = std::sqrt(an), sigma_n = std::sqrt(1.0 - an);
-  const double h = lambda(t_next) - lambda(t);
-  // ODE: x' = (sigma'/sigma) x + alpha' (1 - e^-h) D; SDE: x' = (sigma'/sigma) e^-h x +
-  // alpha' (1 - e^-2h) D + sigma' sqrt(1 - e^-2h) z. D = x0, or for 2M (midpoint)
-  // x0 + (x0 - x0_prev) / (2 r0) with r0 = h_last / h.
-  const double A = sde ? -alpha_n * std::expm1(-2.0 * h) : -alpha_n * std::expm1(-h);
-  k.xt_coef = static_cast<float>(sigma_n / std::sqrt(1.0 - a) * (sde ? std::exp(-h) : 1.0));
-  k.noise = sde ? static_cast<float>(sigma_n * std::sqrt(-std::expm1(-2.0 * h))) : 0.0f;
-  if (t_last < 0) {
-    k.x0_coef = static_cast<float>(A);
-    return k;
-  }
-  const double r0 = (lambda(t) - lambda(t_last)) / h;
-  if (t_last2 < 0) {
-    k.x0_coef = static_cast<float>(A * (1.0 + 0.5 / r0));
-    k.prev_coef = static_cast<float>(-A * 0.5 / r0);
-    return k;
-  }
-  // 3M: x' = (sigma'/sigma) x + A m0 + B D1 + C D2 with B = alpha' ((e^-h - 1)/h + 1),
-  // C = -alpha' ((e^-h - 1 + h)/h^2 - 1/2), D1 = (1 + q) D1_0 - q D1_1, D2 = (D1_0 - D1_1)/(r0 + r1),
-  // q = r0/(r0 + r1), D1_0 = (m0 - m1)/r0, D1_1 = (m1 - m2)/r1, r1 = h_last2/h: linear in m0, m1, m2.
-  const double r1 = (lambda(t_last) - lambda(t_last2)) / h;
-  const double em1 = std::expm1(-h);
-  const double B = alpha_n * (em1 / h + 1.0), C = -alpha_n * ((em1 + h) / (h * h) - 0.5);
-  const double q = r0 / (r0 + r1);
-  const double P = B * (1.0 + q) + C / (r0 + r1), Q = B * q + C / (r0 + r1);  // times D1_0 and -D1_1
-  k.x0_coef = static_cast<float>(A + P / r0);
-  k.prev_coef = static_cast<float>(-P / r0 - Q / r1);
-  k.prev2_coef = static_cast<float>(Q / r1);
-  return k;
+  auto level = [&](int u) { return dpm_level_at(alpha_bar64, u); };
+  const DpmLevel cur = level(t);
+  const DpmLevel next = t_next >= 0 ? level(t_next) : DpmLevel{};
+  const DpmLevel last = t_last >= 0 ? level(t_last) : DpmLevel{};
+  const DpmLevel last2 = t_last2 >= 0 ? level(t_last2) : DpmLevel{};
+  return dpm_solver_coefficients(cur, t_next >= 0 ? &next : nullptr, t_last >= 0 ? &last : nullptr,
+                                 t_last2 >= 0 ? &last2 : nullptr, sde, x0_clip);
+}
+
+DpmSolverCoefficients Schedule::dpm_solver_sigmas(double sigma, double sigma_next, double sigma_last, bool sde,
+                                                  float x0_clip, double sigma_last2) {
+  auto text = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+    return std::string(buf);
+  };
+  if (!(sigma > 0.0) || !std::isfinite(sigma))
+    throw Error("DPM-Solver step: sigma = " + text(sigma) + " must be a positive number");
+  if (!(sigma_next >= 0.0 && sigma_next < sigma))
+    throw Error("DPM-Solver step: sigma_next = " + text(sigma_next) + " must be in [0, sigma = " + text(sigma) + ")");
+  if (!(sigma_last == 0.0 || (sigma_last > sigma && std::isfinite(sigma_last))))
+    throw Error("DPM-Solver step: sigma_last = " + text(sigma_last) + " must be 0 or above sigma = " + text(sigma));
+  if (!(sigma_last2 == 0.0 || (sigma_last > 0.0 && sigma_last2 > sigma_last && std::isfinite(sigma_last2) && !sde)))
+    throw Error("DPM-Solver step: sigma_last2 = " + text(sigma_last2) + " must be 0, or above sigma_last = " +
+                text(sigma_last) + " without the SDE (third order is for the ODE)");
+  const DpmLevel cur = dpm_level_of_sigma(sigma);
+  const DpmLevel next = sigma_next > 0.0 ? dpm_level_of_sigma(sigma_next) : DpmLevel{};
+  const DpmLevel last = sigma_last > 0.0 ? dpm_level_of_sigma(sigma_last) : DpmLevel{};
+  const DpmLevel last2 = sigma_last2 > 0.0 ? dpm_level_of_sigma(sigma_last2) : DpmLevel{};
+  return dpm_solver_coefficients(cur, sigma_next > 0.0 ? &next : nullptr, sigma_last > 0.0 ? &last : nullptr,
+                                 sigma_last2 > 0.0 ? &last2 : nullptr, sde, x0_clip);
+}
+
+double Schedule::sigma_at(int t) const {
+  const int T = static_cast<int>(alpha_bar64.size());
+  if (t < 0 || t >= T) throw Error("sigma_at: t = " + std::to_string(t) + " is outside [0, " + std::to_string(T) + ")");
+  return std::sqrt((1.0 - alpha_bar64[t]) / alpha_bar64[t]);
 }
 
 std::vector<float> Schedule::min_snr_weights(double gamma, bool v_prediction) const {
@@ -198,6 +263,41 @@ std::vector<int> dpm_solver_timesteps(int T, int S) {
   std::vector<int> ts(S);
   for (int i = 1; i <= S; ++i) ts[S - i] = i == S ? T - 1 : static_cast<int>(std::nearbyint(i * step));
   return ts;
+}
+
+std::vector<double> karras_sigmas(const Schedule& schedule, int S) {
+  const int T = static_cast<int>(schedule.alpha_bar64.size());
+  if (S < 1 || S > T - 1)
+    throw Error("DPM-Solver (Karras sigmas): sampling steps must be in [1, timesteps - 1 = " + std::to_string(T - 1) +
+                "], got " + std::to_string(S));
+  // diffusers' _convert_to_karras: (max^(1/rho) + ramp (min^(1/rho) - max^(1/rho)))^rho with
+  // ramp = numpy's linspace(0, 1, S) (i / (S - 1), the last exactly 1).
+  constexpr double rho = 7.0;
+  const double min_inv_rho = std::pow(schedule.sigma_at(0), 1.0 / rho);
+  const double max_inv_rho = std::pow(schedule.sigma_at(T - 1), 1.0 / rho);
+  std::vector<double> sigmas(S);
+  for (int i = 0; i < S; ++i) {
+    const double ramp = S == 1 ? 0.0 : i == S - 1 ? 1.0 : i * (1.0 / (S - 1));
+    sigmas[i] = std::pow(max_inv_rho + ramp * (min_inv_rho - max_inv_rho), rho);
+  }
+  return sigmas;
+}
+
+int timestep_of_sigma(const Schedule& schedule, double sigma) {
+  const int T = static_cast<int>(schedule.alpha_bar64.size());
+  if (T < 2) throw Error("timestep_of_sigma: the schedule needs at least 2 timesteps");
+  if (!(sigma >= 0.0) || !std::isfinite(sigma))
+    throw Error("timestep_of_sigma: sigma must be a number >= 0, got " + std::to_string(sigma));
+  // log sigma_t grows with t. low: the last t with log sigma_t <= log sigma (0 when none), at most T - 2.
+  const double log_sigma = std::log(std::max(sigma, 1e-10));
+  auto log_sigma_at = [&](int t) { return std::log(schedule.sigma_at(t)); };
+  int low = 0;
+  for (int t = 0; t < T; ++t)
+    if (log_sigma - log_sigma_at(t) >= 0.0) low = t;
+  low = std::min(low, T - 2);
+  const double lo = log_sigma_at(low), hi = log_sigma_at(low + 1);
+  const double w = std::clamp((lo - log_sigma) / (lo - hi), 0.0, 1.0);
+  return static_cast<int>(std::nearbyint((1.0 - w) * low + w * (low + 1)));
 }
 
 std::vector<int> ddim_timesteps(int T, int S) {
@@ -295,6 +395,13 @@ struct UNet::Impl {
   float *sample_x0_prev = nullptr, *sample_x0_prev2 = nullptr;
   int sample_dpm_last = -1, sample_dpm_next = -1;  // the last DPM-Solver step's t and t_next
   int sample_dpm_before = -1;                      // and the t of the one before it
+  // The same for steps between given noise levels (0: none), and how many of those this sampling ran.
+  double sample_sigma_last = 0.0, sample_sigma_next = 0.0, sample_sigma_before = 0.0;
+  int sample_level_steps = 0;
+  void forget_dpm_history() {
+    sample_dpm_last = sample_dpm_next = sample_dpm_before = -1;
+    sample_sigma_last = sample_sigma_next = sample_sigma_before = 0.0;
+  }
   std::vector<int32_t> host_t;
   int sample_n = 0;
   uint64_t sample_seed = 0;
@@ -969,8 +1076,8 @@ void UNet::sample_begin(int n, uint64_t seed, int64_t first_index) {
   m.sample_labels = m.null_labels;
   m.sample_pair = false;
   m.guidance = 1.0f;
-  m.sample_dpm_last = -1;
-  m.sample_dpm_before = -1;
+  m.forget_dpm_history();
+  m.sample_level_steps = 0;
 }
 
 void UNet::sample_set_labels(const int32_t* labels, float guidance) {
@@ -1089,9 +1196,45 @@ void UNet::sample_step_dpm_solver(int t, int t_next, int t_last, bool sde, float
     backend_.dpm_solver_step(m.sample_x, m.sample_eps, m.sample_x0_prev, m.sample_x0_prev2, m.sample_x, m.sample_n,
                              static_cast<size_t>(m.chw()), k, m.sample_seed, sample_step_stream(t), m.sample_first);
   });
-  m.sample_dpm_before = m.sample_dpm_last;
+  const int previous = m.sample_dpm_last;
+  m.forget_dpm_history();  // a step between sigmas that follows starts afresh
+  m.sample_dpm_before = previous;
   m.sample_dpm_last = t;
   m.sample_dpm_next = t_next;
+}
+
+void UNet::sample_step_dpm_solver_sigmas(int t, double sigma, double sigma_next, double sigma_last, bool sde,
+                                         float x0_clip, double sigma_last2) {
+  Impl& m = *impl_;
+  const DpmSolverCoefficients k =
+      Schedule::dpm_solver_sigmas(sigma, sigma_next, sigma_last, sde, x0_clip, sigma_last2);  // checks the levels
+  auto text = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return std::string(buf);
+  };
+  if (sigma_last2 > 0.0 && sigma_last2 != m.sample_sigma_before)
+    throw Error("UNet::sample_step_dpm_solver_sigmas: a third-order step with sigma_last2 = " + text(sigma_last2) +
+                " needs the step before the previous one to have been at that sigma (it was " +
+                (m.sample_sigma_before > 0.0 ? "at " + text(m.sample_sigma_before) : std::string("none")) + ")");
+  if (sigma_last > 0.0 && (sigma_last != m.sample_sigma_last || sigma != m.sample_sigma_next))
+    throw Error("UNet::sample_step_dpm_solver_sigmas: a second-order step from sigma = " + text(sigma) +
+                " with sigma_last = " + text(sigma_last) + " needs this sampling's previous step to have gone from " +
+                text(sigma_last) + " to " + text(sigma) + " (" +
+                (m.sample_sigma_last > 0.0 ? "it went from " + text(m.sample_sigma_last) + " to " + text(m.sample_sigma_next)
+                                           : std::string("none yet")) +
+                ")");
+  const int step = m.sample_level_steps;
+  sample_device_step(t, SampleUpdate::kDpmSolver, "UNet::sample_step_dpm_solver_sigmas", [&] {
+    backend_.dpm_solver_step(m.sample_x, m.sample_eps, m.sample_x0_prev, m.sample_x0_prev2, m.sample_x, m.sample_n,
+                             static_cast<size_t>(m.chw()), k, m.sample_seed, sample_level_stream(step), m.sample_first);
+  });
+  const double previous = m.sample_sigma_last;
+  m.forget_dpm_history();  // an integer-t step that follows starts afresh
+  m.sample_sigma_before = previous;
+  m.sample_sigma_last = sigma;
+  m.sample_sigma_next = sigma_next;
+  m.sample_level_steps = step + 1;
 }
 
 void UNet::sample_step_ddim(int t, int t_prev, double eta, float x0_clip) {

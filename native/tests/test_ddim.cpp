@@ -477,6 +477,125 @@ TEST(dpm_solver_sampling_matches_diffusers_golden) {
   }
 }
 
+// DPM-Solver++ with Karras sigmas (diffusers' use_karras_sigmas=True, "DPM++ 2M
+// Karras") against diffusers' own scheduler (golden/dpm_solver_tiny.safetensors):
+// 2M at 20 and 100 steps (at 100 two timesteps repeat: 1, 1), the SDE variant
+// with ddpm4j's per-step noise, and 3M at 12. Checked: the Karras levels
+// (karras_sigmas) against diffusers' (its sigma range is from its float32
+// alpha_bar: 8.3e-5 relative apart at the small end), the rounded model
+// timesteps (timestep_of_sigma), each step's order, and x after every step.
+// diffusers interpolates t from float32 log sigmas; where the exact t lies
+// within 1e-3 of a half-integer, its rounding may go the other way (karras_100
+// has one at t = 856.49979: diffusers 857), so there either neighbour passes
+// and the trajectory is driven with diffusers' timestep.
+TEST(dpm_solver_karras_sampling_matches_diffusers_golden) {
+  SafeTensors g("golden/dpm_solver_tiny.safetensors");
+  const UNetConfig c = golden_config(g);
+  const int n = g.meta_int("batch");
+  const Schedule sched = Schedule::of(c);
+  int near_ties = 0;
+  for (const std::string name : {"karras_20", "karras_100", "karras_10_sde", "karras_12_3m"}) {
+    const bool third = name.compare(name.size() - 3, 3, "_3m") == 0;
+    const bool sde = name.find("sde") != std::string::npos;
+    auto be = cpu();
+    UNet net(*be, c, n);
+    load_state_dict(net, g);
+    const auto& args = g.at(name + ".args").ints;
+    const int steps = int(args[0]);
+    const std::vector<double> sigmas = karras_sigmas(sched, steps);
+    const Vec& sig = g.at(name + ".sigmas").f32;
+    const std::vector<int32_t> golden_ts = ints32(g, name + ".timesteps");
+    CHECK(sigmas.size() == size_t(steps) && sig.size() == sigmas.size() + 1 && sig.back() == 0.0f);
+    CHECK(golden_ts.size() == sigmas.size());
+    double delta = 0;
+    std::vector<double> level_delta(sigmas.size());
+    for (size_t i = 0; i < sigmas.size(); ++i) {
+      level_delta[i] = std::fabs(sigmas[i] / sig[i] - 1);
+      delta = std::max(delta, level_delta[i]);
+    }
+    // Largest at the small end: diffusers' sigma_min is from its float32 alpha_bar_0 = 0.9999, whose
+    // 1 - alpha_bar carries float32's 6e-8 absolute error, 1.5e-4 of sigma relative at most.
+    CHECK_MSG(delta < 2e-4, name + ": Karras sigmas " + std::to_string(delta) + " from diffusers'");
+    std::vector<int> ts(sigmas.size());
+    for (size_t i = 0; i < sigmas.size(); ++i) {
+      ts[i] = timestep_of_sigma(sched, sigmas[i]);
+      if (ts[i] == golden_ts[i]) continue;
+      // The exact t, interpolated in log sigma as timestep_of_sigma does before rounding.
+      int low = 0;
+      while (low + 2 < c.timesteps && sched.sigma_at(low + 1) <= sigmas[i]) ++low;
+      const double lo = std::log(sched.sigma_at(low)), hi = std::log(sched.sigma_at(low + 1));
+      const double exact = low + (lo - std::log(sigmas[i])) / (lo - hi);
+      CHECK_MSG(std::abs(ts[i] - golden_ts[i]) == 1 && std::fabs(exact - std::floor(exact) - 0.5) < 1e-3,
+                name + " step " + std::to_string(i) + ": timestep " + std::to_string(ts[i]) + ", diffusers " +
+                    std::to_string(golden_ts[i]) + " (exact " + std::to_string(exact) + ")");
+      ++near_ties;
+      ts[i] = golden_ts[i];
+    }
+    const std::vector<int32_t> orders = ints32(g, name + ".orders");
+    net.sample_begin(n, uint64_t(args[1]), args[2]);
+    const Vec& xT = g.at(name + ".x_T").f32;
+    net.sample_set_x(xT.data());
+    Vec x(xT.size());
+    const size_t S = sigmas.size();
+    double worst = 0;
+    for (size_t i = 0; i < S; ++i) {
+      const double next = i + 1 < S ? sigmas[i + 1] : 0.0, last = i > 0 ? sigmas[i - 1] : 0.0;
+      const int order = (i == 0 || i + 1 == S) ? 1 : (!third || i == 1 || (S < 15 && i == S - 2)) ? 2 : 3;
+      CHECK(orders[i] == order);
+      net.sample_step_dpm_solver_sigmas(ts[i], sigmas[i], next, last, sde, 0.0f, order == 3 ? sigmas[i - 2] : 0.0);
+      net.sample_read(x.data(), false);
+      const Vec& ref = g.at(name + ".x" + std::to_string(i)).f32;
+      double scale = 0;
+      for (float v : ref) scale = std::max(scale, double(std::fabs(v)));
+      // The levels this step's coefficients come from: the step's own, its target's, and the earlier
+      // ones of its order (the small end's larger delta then counts only where it is used).
+      double step_delta = 0;
+      for (size_t j = i >= 2 ? i - 2 : 0; j <= std::min(i + 1, S - 1); ++j) step_delta = std::max(step_delta, level_delta[j]);
+      const auto r = ::ddpm::testing::compare(x.data(), ref.data(), x.size(), 1e-4 + 4 * step_delta * scale, 1e-4);
+      worst = std::max(worst, r.max_abs / (1e-4 + 4 * step_delta * scale + 1e-4 * scale));
+      CHECK_CLOSE(name + " x after step " + std::to_string(i) + " (t=" + std::to_string(ts[i]) + ")", x.data(),
+                  ref.data(), x.size(), 1e-4 + 4 * step_delta * scale, 1e-4);
+    }
+    std::printf("  %s: %zu steps, diffusers' sigmas within %.2g of ours, worst step at %.2f of its tolerance\n",
+                name.c_str(), S, delta, worst);
+  }
+  CHECK(near_ties == 1);  // karras_100's t = 856.49979
+}
+
+// The levels a Karras run visits, by hand: S = 1 is the largest alone; the ends are the schedule's
+// extreme sigmas; sigma^(1/7) is evenly spaced; the timesteps come back where a level sits on one.
+TEST(karras_sigmas_and_their_timesteps) {
+  UNetConfig c = tiny_config();
+  const Schedule s = Schedule::of(c);
+  const int T = c.timesteps;
+  const std::vector<double> one = karras_sigmas(s, 1);
+  CHECK(one.size() == 1 && std::fabs(one[0] / s.sigma_at(T - 1) - 1) < 1e-14);
+  const std::vector<double> k = karras_sigmas(s, 7);
+  CHECK(std::fabs(k.front() / s.sigma_at(T - 1) - 1) < 1e-14 && std::fabs(k.back() / s.sigma_at(0) - 1) < 1e-14);
+  for (size_t i = 1; i + 1 < k.size(); ++i) {
+    const double d0 = std::pow(k[i], 1 / 7.0) - std::pow(k[i - 1], 1 / 7.0);
+    const double d1 = std::pow(k[i + 1], 1 / 7.0) - std::pow(k[i], 1 / 7.0);
+    CHECK(std::fabs(d1 / d0 - 1) < 1e-9);
+  }
+  for (int t : {0, 1, T / 2, T - 2, T - 1}) CHECK(timestep_of_sigma(s, s.sigma_at(t)) == t);
+  CHECK(timestep_of_sigma(s, 0.0) == 0 && timestep_of_sigma(s, 1e9) == T - 1);
+  // Halfway in log sigma between t and t + 1 rounds to the even one.
+  const double mid = std::sqrt(s.sigma_at(10) * s.sigma_at(11));
+  CHECK(timestep_of_sigma(s, mid) == 10);
+  CHECK_THROWS(karras_sigmas(s, 0), "sampling steps must be in [1, ");
+  CHECK_THROWS(karras_sigmas(s, T), "sampling steps must be in [1, ");
+  // An integer-t run and a run over the same levels given as sigmas step alike (to float rounding).
+  const DpmSolverCoefficients a = s.dpm_solver(30, 20, 40, false, 0.0f, 45);
+  const DpmSolverCoefficients b =
+      Schedule::dpm_solver_sigmas(s.sigma_at(30), s.sigma_at(20), s.sigma_at(40), false, 0.0f, s.sigma_at(45));
+  for (auto [x, y] : {std::pair{a.inv_alpha, b.inv_alpha}, {a.sigma, b.sigma}, {a.xt_coef, b.xt_coef},
+                      {a.x0_coef, b.x0_coef}, {a.prev_coef, b.prev_coef}, {a.prev2_coef, b.prev2_coef}})
+    CHECK_MSG(std::fabs(x - y) <= 1e-6f * std::fabs(x) + 1e-7f, std::to_string(x) + " vs " + std::to_string(y));
+  CHECK_THROWS(Schedule::dpm_solver_sigmas(1.0, 2.0, 0.0, false), "sigma_next = 2 must be in [0, sigma = 1)");
+  CHECK_THROWS(Schedule::dpm_solver_sigmas(1.0, 0.5, 0.9, false), "sigma_last = 0.9 must be 0 or above sigma = 1");
+  CHECK_THROWS(Schedule::dpm_solver_sigmas(1.0, 0.5, 2.0, true, 0.0f, 3.0), "without the SDE");
+}
+
 // v prediction end to end on the CPU. With every parameter 0 the network
 // outputs exactly 0, so a training step's loss is the mean square of its
 // target: for a v model v = sqrt(abar_t) eps - sqrt(1 - abar_t) x_0, with t,

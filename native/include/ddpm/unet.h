@@ -121,6 +121,17 @@ struct Schedule {
   // x_0 clipped to [-x0_clip, x0_clip] when x0_clip > 0.
   DpmSolverCoefficients dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip = 0.0f,
                                    int t_last2 = -1) const;
+  // The same step between noise levels given as diffusers' sigmas, sigma =
+  // sqrt((1 - abar) / abar) (alpha = 1 / sqrt(1 + sigma^2)), as the Karras
+  // schedule's (karras_sigmas): from sigma to sigma_next (0: to x_0, first
+  // order), second order through the x_0 prediction made at sigma_last
+  // (> sigma; 0: none), third order through the one at sigma_last2 (>
+  // sigma_last; 0: none) too. Static in all but its name: the levels need no
+  // table.
+  static DpmSolverCoefficients dpm_solver_sigmas(double sigma, double sigma_next, double sigma_last, bool sde,
+                                                 float x0_clip = 0.0f, double sigma_last2 = 0.0);
+  // diffusers' sigma of timestep t, sqrt((1 - abar_t) / abar_t) (in double).
+  double sigma_at(int t) const;
 
  private:
   static Schedule from_betas(const std::vector<double>& betas);
@@ -136,6 +147,19 @@ std::vector<int> ddim_timesteps(int timesteps, int steps);
 // for i = S down to 1 (numpy's rounding), so T = 1000, S = 20 gives 999,
 // 949, 899, ..., 50. 1 <= S <= T - 1 (fewer would repeat a timestep).
 std::vector<int> dpm_solver_timesteps(int timesteps, int steps);
+
+// The noise levels of a DPM-Solver++ run with diffusers' use_karras_sigmas
+// (Karras et al. 2022, rho = 7): S sigmas from the schedule's largest,
+// sigma_at(T-1), down to its smallest, sigma_at(0), evenly spaced in
+// sigma^(1/rho) (S = 1: the largest alone); the run's last step goes on from
+// sigma_at(0) to x_0. 1 <= S <= T - 1.
+std::vector<double> karras_sigmas(const Schedule& schedule, int steps);
+
+// The timestep the model sees at noise level sigma, as diffusers'
+// _sigma_to_t then round(): t interpolated linearly in log sigma between
+// the two timesteps around it (clamped to [0, T-1]), rounded half to even.
+// Levels between timesteps close together can round to the same t.
+int timestep_of_sigma(const Schedule& schedule, double sigma);
 
 class UNet {
  public:
@@ -310,6 +334,15 @@ class UNet {
   // t_last2 >= 0 (with t_last) makes it third order (the steps before went
   // t_last2 -> t_last -> t).
   void sample_step_dpm_solver(int t, int t_next, int t_last, bool sde, float x0_clip = 0.0f, int t_last2 = -1);
+  // One DPM-Solver++ step between noise levels given as sigmas
+  // (Schedule::dpm_solver_sigmas; a Karras run's, karras_sigmas), the model
+  // evaluated at timestep t (timestep_of_sigma(sigma)): to sigma_next (0: to
+  // x_0), second order when sigma_last > 0 (the previous step must have gone
+  // from sigma_last to sigma), third order when sigma_last2 > 0 too. The SDE
+  // variant's noise is keyed by the step's place in this sampling (its
+  // count of such steps since sample_begin), not by t, which can repeat.
+  void sample_step_dpm_solver_sigmas(int t, double sigma, double sigma_next, double sigma_last, bool sde,
+                                     float x0_clip = 0.0f, double sigma_last2 = 0.0);
   // Current images (n, C, H, W) into host; clip to [-1, 1] first if asked.
   void sample_read(float* host, bool clip);
   // Replaces the current images (n, C, H, W) from host, e.g. to start from a
