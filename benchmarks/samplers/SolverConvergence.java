@@ -6,7 +6,7 @@ import org.ddpm4j.api.Samples;
 import org.ddpm4j.sample.SamplerKind;
 
 /**
- * How far the ODE samplers (DDIM at eta 0, DPM-Solver++) land from the solution of the same
+ * How far the ODE samplers (DDIM at eta 0, DPM-Solver++, with and without Karras sigmas) land from the solution of the same
  * probability-flow ODE from the same x_T, taken as DDIM over all T steps: RMS and max over the
  * images, in [-1, 1] pixel units, at 10, 20, 50 and 100 steps, with the time of each run; and how
  * each sampler's images look beside DDPM's (saturated share, spread).
@@ -32,17 +32,22 @@ public class SolverConvergence {
             Samples ddpm = m.sample(base.withSampler(SamplerKind.DDPM));
             System.out.printf("%-9s %4d steps: saturated %.3f, std %.3f, %.2f s%n", "ddpm", T, saturated(ddpm.values()),
                     std(ddpm.values()), ddpm.seconds());
-            Object[][] looks = {{SamplerKind.DDIM, 50}, {SamplerKind.DPM_SOLVER, 20}, {SamplerKind.DPM_SOLVER_SDE, 20},
-                    {SamplerKind.DPM_SOLVER_SDE, 50}};
+            Object[][] looks = {{SamplerKind.DDIM, 50, false}, {SamplerKind.DPM_SOLVER, 20, false},
+                    {SamplerKind.DPM_SOLVER, 20, true}, {SamplerKind.DPM_SOLVER_SDE, 20, false},
+                    {SamplerKind.DPM_SOLVER_SDE, 20, true}, {SamplerKind.DPM_SOLVER_SDE, 50, false}};
             for (Object[] l : looks) {
-                Samples s = m.sample(base.withSampler((SamplerKind) l[0], (Integer) l[1]));
-                System.out.printf("%-9s %4d steps: saturated %.3f, std %.3f, %.2f s%n", ((SamplerKind) l[0]).label(), l[1],
-                        saturated(s.values()), std(s.values()), s.seconds());
+                Samples s = m.sample(base.withSampler((SamplerKind) l[0], (Integer) l[1]).withKarras((Boolean) l[2]));
+                System.out.printf("%-16s %4d steps: saturated %.3f, std %.3f, %.2f s%n", name((SamplerKind) l[0], (Boolean) l[2]),
+                        l[1], saturated(s.values()), std(s.values()), s.seconds());
             }
-            for (SamplerKind kind : new SamplerKind[] {SamplerKind.DDIM, SamplerKind.DPM_SOLVER, SamplerKind.DPM_SOLVER_3M}) {
+            Object[][] runs = {{SamplerKind.DDIM, false}, {SamplerKind.DPM_SOLVER, false}, {SamplerKind.DPM_SOLVER, true},
+                    {SamplerKind.DPM_SOLVER_3M, false}, {SamplerKind.DPM_SOLVER_3M, true}};
+            for (Object[] run : runs) {
+                SamplerKind kind = (SamplerKind) run[0];
+                boolean karras = (Boolean) run[1];
                 for (int steps : new int[] {10, 20, 50, 100}) {
                     if (steps > kind.maxSteps(T)) continue;
-                    Samples s = m.sample(base.withSampler(kind, steps));
+                    Samples s = m.sample(base.withSampler(kind, steps).withKarras(karras));
                     float[] x = s.values(), y = ref.values();
                     double se = 0, max = 0;
                     for (int i = 0; i < x.length; i++) {
@@ -50,11 +55,15 @@ public class SolverConvergence {
                         se += d * d;
                         max = Math.max(max, d);
                     }
-                    System.out.printf("%-6s %4d steps: RMS %.4f, max %.3f, %.2f s%n", kind.label(), steps,
+                    System.out.printf("%-16s %4d steps: RMS %.4f, max %.3f, %.2f s%n", name(kind, karras), steps,
                             Math.sqrt(se / x.length), max, s.seconds());
                 }
             }
         }
+    }
+
+    static String name(SamplerKind kind, boolean karras) {
+        return kind.label() + (karras ? " karras" : "");
     }
 
     static double saturated(float[] x) {

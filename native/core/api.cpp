@@ -37,6 +37,17 @@ int64_t tensor_dim(const UNet& net, int kind, int i, int d) {
   return s[d];
 }
 
+std::vector<double> karras_sigmas(const UNet& net, int steps) {
+  return ddpm::karras_sigmas(Schedule::of(net.config()), steps);
+}
+
+std::vector<int> karras_timesteps(const UNet& net, int steps) {
+  const Schedule schedule = Schedule::of(net.config());
+  std::vector<int> ts;
+  for (double sigma : ddpm::karras_sigmas(schedule, steps)) ts.push_back(timestep_of_sigma(schedule, sigma));
+  return ts;
+}
+
 namespace {
 thread_local std::string probe_error;
 

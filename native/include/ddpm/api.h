@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ddpm/backend.h"
 #include "ddpm/unet.h"
@@ -27,6 +28,12 @@ std::string tensor_name(const UNet& net, int kind, int i);
 int64_t tensor_offset(const UNet& net, int kind, int i);
 int tensor_rank(const UNet& net, int kind, int i);
 int64_t tensor_dim(const UNet& net, int kind, int i, int d);
+
+// A DPM-Solver++ run of `steps` over Karras sigmas for the model's schedule:
+// the levels (ddpm::karras_sigmas) and the timestep the model sees at each
+// (ddpm::timestep_of_sigma; they can repeat).
+std::vector<double> karras_sigmas(const UNet& net, int steps);
+std::vector<int> karras_timesteps(const UNet& net, int steps);
 
 // CUDA probe through the driver library (dlopen("libcuda.so.1")), so it links
 // nothing from CUDA and is safe on machines without it. Returns the number of

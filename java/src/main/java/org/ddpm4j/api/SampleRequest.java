@@ -44,6 +44,7 @@ public final class SampleRequest {
         Integer steps;
         Double eta;
         boolean clipX0;
+        boolean karras;
         String className;
         Double guidance;
         Integer midStep;
@@ -67,7 +68,9 @@ public final class SampleRequest {
     private SampleRequest(Values v) {
         if (v.count < 1) throw Errors.invalid(Setting.COUNT, "must be >= 1, got " + v.count);
         if (v.batch < 1) throw Errors.invalid(Setting.BATCH, "must be >= 1, got " + v.batch);
-        if (v.sampler == null) throw new InvalidInputException("the sampler is null (DDPM, DDIM, DPM_SOLVER or DPM_SOLVER_SDE)");
+        if (v.sampler == null) {
+            throw new InvalidInputException("the sampler is null (DDPM, DDIM, DPM_SOLVER, DPM_SOLVER_SDE or DPM_SOLVER_3M)");
+        }
         if (v.steps != null && v.steps < 1) throw Errors.invalid(Setting.SAMPLING_STEPS, "must be >= 1, got " + v.steps);
         if (v.eta != null && (!(v.eta >= 0) || Double.isInfinite(v.eta))) {
             throw Errors.invalid(Setting.ETA, "must be a number >= 0, got " + v.eta);
@@ -133,6 +136,14 @@ public final class SampleRequest {
     /** DDIM's noise: 0 deterministic (the default), 1 as noisy as DDPM's posterior. */
     public SampleRequest withEta(double e) {
         return with(c -> c.eta = e);
+    }
+
+    /**
+     * DPM-Solver++ (any of the three) stepping between Karras et al.'s noise levels, as diffusers'
+     * {@code use_karras_sigmas} ("DPM++ 2M Karras"): denser at low noise, where the image's detail is made.
+     */
+    public SampleRequest withKarras(boolean on) {
+        return with(c -> c.karras = on);
     }
 
     /** Clip the predicted x_0 to [-1, 1] at every step (needed by cosine-schedule models). */
@@ -217,12 +228,16 @@ public final class SampleRequest {
      */
     SampleOptions resolve(UNetConfig cfg, List<String> classNames, String source) {
         if (v.sampler != SamplerKind.DDIM && v.eta != null) throw Errors.invalid(Setting.ETA, "is for ", Setting.SAMPLER, " ddim");
+        if (v.karras && !v.sampler.isDpmSolver()) {
+            throw Errors.invalid(Setting.KARRAS, "is for ", Setting.SAMPLER, " dpm++, dpm++sde or dpm++3m, not " + v.sampler.label());
+        }
         int T = cfg.timesteps();
         int mid = v.midStep != null ? v.midStep : T / 2;
         if (mid >= T || mid < -1) throw Errors.invalid(Setting.MID_STEP, "must be in [0, " + (T - 1) + "] or -1, got " + mid);
         SampleOptions o = new SampleOptions(v.count, v.seed, mid, v.stripImages, v.stripFrames)
                 .withSampler(v.sampler, v.steps != null ? v.steps : 0, v.eta != null ? v.eta : 0.0, v.clipX0)
-                .withClass(classLabel(cfg, classNames, source), guidance(cfg));
+                .withClass(classLabel(cfg, classNames, source), guidance(cfg))
+                .withKarras(v.karras);
         Sampler.timesteps(o, T);  // --sampler / --sampling-steps against the model, before anything is done
         return o;
     }

@@ -179,6 +179,8 @@ public final class DdpmCpu {
         public native void sample_step_ddim(int t, int tPrev, double eta, float x0Clip);
         public native void sample_step_dpm_solver(int t, int tNext, int tLast, @Cast("bool") boolean sde, float x0Clip,
                                                   int tLast2);
+        public native void sample_step_dpm_solver_sigmas(int t, double sigma, double sigmaNext, double sigmaLast,
+                                                         @Cast("bool") boolean sde, float x0Clip, double sigmaLast2);
         public native void sample_set_x(@Const float[] host);
     }
 
@@ -237,6 +239,12 @@ public final class DdpmCpu {
     @Namespace("api") public static native int tensor_rank(@Const @ByRef UNet net, int kind, int i);
 
     @Namespace("api") public static native @Cast("int64_t") long tensor_dim(@Const @ByRef UNet net, int kind, int i, int d);
+
+    /** The Karras levels of a DPM-Solver++ run of {@code steps} for the model's schedule (ddpm::karras_sigmas). */
+    @Namespace("api") public static native @StdVector double[] karras_sigmas(@Const @ByRef UNet net, int steps);
+
+    /** The model timestep at each of those levels (ddpm::timestep_of_sigma; they can repeat). */
+    @Namespace("api") public static native @StdVector int[] karras_timesteps(@Const @ByRef UNet net, int steps);
 
     @Namespace("api") public static native int cuda_device_count();
 

@@ -7,6 +7,7 @@ import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.ddpm4j.model.NoiseLevels;
 import org.ddpm4j.model.StateSnapshot;
 import org.ddpm4j.model.TensorInfo;
 import org.ddpm4j.model.UNet;
@@ -377,6 +378,17 @@ final class NativeUNet implements UNet {
     @Override
     public void sampleStepDpmSolver(int t, int tNext, int tLast, int tLast2, boolean sde, float x0Clip) {
         p().sample_step_dpm_solver(t, tNext, tLast, sde, x0Clip, tLast2);
+    }
+
+    @Override
+    public NoiseLevels karrasLevels(int steps) {
+        return new NoiseLevels(DdpmCpu.karras_sigmas(p(), steps), DdpmCpu.karras_timesteps(p(), steps));
+    }
+
+    @Override
+    public void sampleStepDpmSolverSigmas(int t, double sigma, double sigmaNext, double sigmaLast, double sigmaLast2,
+                                          boolean sde, float x0Clip) {
+        p().sample_step_dpm_solver_sigmas(t, sigma, sigmaNext, sigmaLast, sde, x0Clip, sigmaLast2);
     }
 
     @Override

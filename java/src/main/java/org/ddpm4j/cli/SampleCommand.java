@@ -55,6 +55,9 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--sampling-steps", paramLabel = "N", description = "DDIM steps, 1..T (default 50); DPM-Solver++ steps, 1..T-1 (default 20); ddpm always takes all T.")
     Integer samplingSteps;
 
+    @Option(names = "--karras", description = "DPM-Solver++ (dpm++, dpm++sde, dpm++3m): step between Karras et al.'s noise levels (sigma^(1/7) evenly spaced, denser at low noise), as diffusers' use_karras_sigmas, \"DPM++ 2M Karras\" (default off: evenly spaced timesteps).")
+    boolean karras;
+
     @Option(names = "--eta", paramLabel = "E", description = "DDIM noise: 0 deterministic, 1 as noisy as DDPM's posterior (default 0).")
     Double eta;
 
@@ -84,6 +87,7 @@ public final class SampleCommand implements Callable<Integer> {
         Set<SampleFormat> formats = formats();
         SampleRequest req = SampleRequest.of(count).withBatch(batch).withSeed(common.seedOr(0))
                 .withStrip(stripImages, stripFrames).withClipX0(clipX0).withClass(className).withLog(io.err());
+        if (karras) req = req.withKarras(true);
         req = samplingSteps != null ? req.withSampler(sampler, samplingSteps) : req.withSampler(sampler);
         if (eta != null) req = req.withEta(eta);
         if (guidance != null) req = req.withGuidance(guidance);

@@ -50,12 +50,15 @@ public final class SampleJob {
      */
     public record Result(Path images, Path mid, Path strip, SampleResult result, double seconds, Path pngDir, Path npz) {}
 
-    /** The files a run with {@code opts} and {@code formats} writes into {@code outDir} (the first of the png ones). */
-    public static List<Path> plannedFiles(SampleOptions opts, Set<SampleFormat> formats, int timesteps, Path outDir) {
+    /**
+     * The files a run with {@code opts} and {@code formats} writes into {@code outDir} (the first of the png ones),
+     * {@code visited} being its timesteps ({@link Sampler#visited}).
+     */
+    public static List<Path> plannedFiles(SampleOptions opts, Set<SampleFormat> formats, int[] visited, Path outDir) {
         List<Path> out = new ArrayList<>();
         if (formats.contains(SampleFormat.GRID)) {
             out.add(outDir.resolve("samples.png"));
-            int mid = Sampler.midTime(Sampler.timesteps(opts, timesteps), opts.midStep());
+            int mid = Sampler.midTime(visited, opts.midStep());
             if (mid >= 0) out.add(outDir.resolve("samples-t" + mid + ".png"));
             if (opts.stripImages() > 0) out.add(outDir.resolve("strip.png"));
         }
@@ -87,7 +90,9 @@ public final class SampleJob {
                              Sampler.Listener listener, BooleanSupplier stop) {
         OutputFolder folder = OutputFolder.prepare(outDir, "the output folder");
         if (!overwrite) {
-            for (Path p : plannedFiles(opts, formats, cfg.timesteps(), outDir)) {
+            int[] visited = opts.karras() ? Sampler.visited(nets.apply(modelBatch(cfg, opts, batch)), opts)
+                    : Sampler.timesteps(opts, cfg.timesteps());
+            for (Path p : plannedFiles(opts, formats, visited, outDir)) {
                 if (Files.exists(p)) {
                     folder.removeIfUnused();
                     throw new InvalidSettingException(Setting.OUT, SettingText.of(p + " already exists (an earlier ddpm sample?); pass ",
@@ -107,8 +112,7 @@ public final class SampleJob {
                                  Path outDir, Set<SampleFormat> formats, PrintStream log, Sampler.Listener listener,
                                  BooleanSupplier stop) {
         boolean grid = formats.contains(SampleFormat.GRID);
-        if (!grid) opts = new SampleOptions(opts.count(), opts.seed(), -1, 0, 2, opts.sampler(), opts.steps(), opts.eta(),
-                opts.clipX0(), opts.classLabel(), opts.guidance());
+        if (!grid) opts = opts.finalsOnly();
         int keep = grid ? Math.min(opts.count(), GRID_MAX) : 0;
         int chunk = Math.max(1, Math.min(batch, opts.count()));
         UNet net = nets.apply(modelBatch(cfg, opts, batch));
@@ -164,6 +168,7 @@ public final class SampleJob {
         int[] ts = Sampler.timesteps(o, cfg.timesteps());
         sb.append(o.sampler().label().toUpperCase(Locale.ROOT)).append(", ").append(ts.length).append(" steps");
         if (o.sampler() == SamplerKind.DDIM) sb.append(", eta ").append(o.eta());
+        if (o.karras()) sb.append(", Karras sigmas");
         if (o.clipX0()) sb.append(", x_0 clipped");
         if (cfg.conditional()) {
             sb.append("; ").append(o.classLabel() < 0 ? "classes in turn" : o.classLabel() == cfg.numClasses() ? "null class"

@@ -186,6 +186,22 @@ public interface UNet extends AutoCloseable {
      */
     void sampleStepDpmSolver(int t, int tNext, int tLast, int tLast2, boolean sde, float x0Clip);
 
+    /**
+     * The levels of a DPM-Solver++ run of {@code steps} over Karras sigmas (Karras et al. 2022, rho 7,
+     * diffusers' {@code use_karras_sigmas}) for this model's schedule: from its largest sigma to its
+     * smallest (steps in [1, T-1]); the run's last step goes on to x_0.
+     */
+    NoiseLevels karrasLevels(int steps);
+
+    /**
+     * One DPM-Solver++ step between noise levels given as sigmas (a {@link #karrasLevels} run's), the
+     * model evaluated at timestep t: from sigma to sigmaNext (0: to x_0), second order when sigmaLast
+     * &gt; 0 (the previous step must have gone from sigmaLast to sigma), third order when sigmaLast2 &gt; 0
+     * too; the SDE variant's noise is keyed by the step's index since {@link #sampleBegin}, not by t.
+     */
+    void sampleStepDpmSolverSigmas(int t, double sigma, double sigmaNext, double sigmaLast, double sigmaLast2,
+                                   boolean sde, float x0Clip);
+
     /** Replaces the current images (n * C*H*W), e.g. with a given x_T. */
     void sampleSetX(float[] x);
 

@@ -20,9 +20,11 @@ import org.ddpm4j.setting.Setting;
  *     unconditional draws, or -1 for image k of class k mod classes
  * @param guidance classifier-free guidance scale w: eps = eps_null + w (eps_class - eps_null);
  *     1 = the conditional model alone, 0 = unconditional
+ * @param karras DPM-Solver++ only: step between Karras et al.'s noise levels (diffusers'
+ *     {@code use_karras_sigmas}, "DPM++ 2M Karras") instead of evenly spaced timesteps
  */
 public record SampleOptions(int count, long seed, int midStep, int stripImages, int stripFrames, SamplerKind sampler,
-                            int steps, double eta, boolean clipX0, int classLabel, double guidance) {
+                            int steps, double eta, boolean clipX0, int classLabel, double guidance, boolean karras) {
 
     /** The guidance of a conditional model unless asked otherwise. */
     public static final double DEFAULT_GUIDANCE = 2.0;
@@ -37,11 +39,14 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
         if (sampler != SamplerKind.DDIM && eta != 0) throw Setting.ETA.invalid("is for ", Setting.SAMPLER, " ddim");
         if (classLabel < -1) throw new IllegalArgumentException("class label must be >= 0 (or -1 = every class), got " + classLabel);
         if (!Double.isFinite(guidance)) throw Setting.GUIDANCE.invalid("must be a number, got " + guidance);
+        if (karras && !sampler.isDpmSolver()) {
+            throw Setting.KARRAS.invalid("is for ", Setting.SAMPLER, " dpm++, dpm++sde or dpm++3m, not " + sampler.label());
+        }
     }
 
     /** Ancestral DDPM sampling through every timestep, classes cycled, the default guidance. */
     public SampleOptions(int count, long seed, int midStep, int stripImages, int stripFrames) {
-        this(count, seed, midStep, stripImages, stripFrames, SamplerKind.DDPM, 0, 0.0, false, -1, DEFAULT_GUIDANCE);
+        this(count, seed, midStep, stripImages, stripFrames, SamplerKind.DDPM, 0, 0.0, false, -1, DEFAULT_GUIDANCE, false);
     }
 
     /** The notebook's 100 images and t = 500 snapshot (T/2 for other schedules), a strip of 8 images x 11 frames. */
@@ -49,12 +54,25 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
         return new SampleOptions(100, seed, timesteps / 2, 8, 11);
     }
 
+    /** With another sampler (Karras levels off). */
     public SampleOptions withSampler(SamplerKind kind, int samplingSteps, double noise, boolean clip) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, kind, samplingSteps, noise, clip, classLabel,
-                guidance);
+                guidance, false);
     }
 
     public SampleOptions withClass(int label, double w) {
-        return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, label, w);
+        return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, label, w,
+                karras);
+    }
+
+    /** With the DPM-Solver++ sampler stepping between Karras sigmas (or not). */
+    public SampleOptions withKarras(boolean on) {
+        return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, classLabel,
+                guidance, on);
+    }
+
+    /** Without the mid-run snapshot and the strip (only the final images). */
+    public SampleOptions finalsOnly() {
+        return new SampleOptions(count, seed, -1, 0, 2, sampler, steps, eta, clipX0, classLabel, guidance, karras);
     }
 }

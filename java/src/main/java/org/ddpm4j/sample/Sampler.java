@@ -2,6 +2,7 @@ package org.ddpm4j.sample;
 
 import java.util.concurrent.CancellationException;
 import java.util.function.BooleanSupplier;
+import org.ddpm4j.model.NoiseLevels;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.setting.InvalidSettingException;
@@ -48,7 +49,8 @@ public final class Sampler {
         int T = cfg.timesteps();
         int per = cfg.sampleSize();
         int C = cfg.inChannels(), H = cfg.height(), W = cfg.width();
-        int[] ts = timesteps(o, T);
+        NoiseLevels levels = o.karras() ? net.karrasLevels(timesteps(o, T).length) : null;
+        int[] ts = levels != null ? levels.timesteps() : timesteps(o, T);
         boolean pair = cfg.conditional() && o.guidance() != 0 && o.guidance() != 1;
         int chunk = pair ? net.maxBatch() / 2 : net.maxBatch();
         if (chunk < 1) throw new IllegalArgumentException("guided sampling needs a batch of at least 2 (it runs 2 passes per image)");
@@ -85,8 +87,14 @@ public final class Sampler {
                     case DPM_SOLVER, DPM_SOLVER_SDE, DPM_SOLVER_3M -> {
                         boolean third = o.sampler() == SamplerKind.DPM_SOLVER_3M && i >= 2 && !last
                                 && !(ts.length < 15 && i == ts.length - 2);
-                        net.sampleStepDpmSolver(t, next, i > 0 ? ts[i - 1] : -1, third ? ts[i - 2] : -1,
-                                o.sampler() == SamplerKind.DPM_SOLVER_SDE, clip);
+                        boolean sde = o.sampler() == SamplerKind.DPM_SOLVER_SDE;
+                        if (levels != null) {
+                            double[] s = levels.sigmas();
+                            net.sampleStepDpmSolverSigmas(t, s[i], last ? 0 : s[i + 1], i > 0 ? s[i - 1] : 0,
+                                    third ? s[i - 2] : 0, sde, clip);
+                        } else {
+                            net.sampleStepDpmSolver(t, next, i > 0 ? ts[i - 1] : -1, third ? ts[i - 2] : -1, sde, clip);
+                        }
                     }
                 }
                 if (mid != null && t == midTime && kept > 0) System.arraycopy(net.sampleRead(false), 0, mid, first * per, kept * per);
@@ -107,8 +115,18 @@ public final class Sampler {
     }
 
     /**
-     * The timesteps the sampler visits, descending: to 0 for DDPM and DDIM; DPM-Solver++'s last
-     * step goes from its smallest t (T/S or so) to x_0.
+     * The timesteps the model is evaluated at, in order: {@link #timesteps(SampleOptions, int)}, or with
+     * Karras sigmas their levels' rounded timesteps (which may repeat near 0).
+     */
+    public static int[] visited(UNet net, SampleOptions o) {
+        int[] ts = timesteps(o, net.config().timesteps());
+        return o.karras() ? net.karrasLevels(ts.length).timesteps() : ts;
+    }
+
+    /**
+     * The timesteps the sampler visits without Karras sigmas, descending (and checks the number of
+     * steps): to 0 for DDPM and DDIM; DPM-Solver++'s last step goes from its smallest t (T/S or so)
+     * to x_0. With Karras sigmas the run has as many steps, at the timesteps of {@link #visited}.
      */
     public static int[] timesteps(SampleOptions o, int T) {
         SamplerKind kind = o.sampler();

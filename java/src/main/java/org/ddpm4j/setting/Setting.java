@@ -63,6 +63,7 @@ public enum Setting {
     COUNT("count", "--count"),
     SAMPLER("sampler", "--sampler"),
     SAMPLING_STEPS("samplingSteps", "--sampling-steps"),
+    KARRAS("karras", "--karras"),
     ETA("eta", "--eta"),
     CLIP_X0("clipX0", "--clip-x0"),
     GUIDANCE("guidance", "--guidance"),

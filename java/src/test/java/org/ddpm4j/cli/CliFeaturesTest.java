@@ -113,6 +113,21 @@ class CliFeaturesTest {
                 "--class", "ship", "--device", "cpu");
         assertTrue(r.err().contains("DPM++SDE, 20 steps; class 8, guidance 2.0"), r.toString());
         assertTrue(Files.exists(dpm.resolve("samples.png")) && Files.exists(dpm.resolve("strip.png")));
+        // Karras sigmas ("DPM++ 2M Karras"): the mid grid at the largest visited timestep <= 20 of the
+        // 40-step model's Karras levels, which are not the evenly spaced ones.
+        Path karras = dir.resolve("karras");
+        r = ok("sample", "--from", model().toString(), "--out", karras.toString(), "--count", "4", "--sampler", "dpm++",
+                "--sampling-steps", "10", "--karras", "--mid-step", "20", "--device", "cpu");
+        assertTrue(r.err().contains("DPM++, 10 steps, Karras sigmas"), r.toString());
+        int[] levels;
+        try (var be = org.ddpm4j.binding.Backends.cpu(1);
+             var net = be.createUNet(CheckpointFile.read(model()).meta().model(), 1)) {
+            levels = net.karrasLevels(10).timesteps();
+        }
+        int mid = org.ddpm4j.sample.Sampler.midTime(levels, 20);
+        assertTrue(mid >= 0 && mid != 20, java.util.Arrays.toString(levels));
+        assertTrue(Files.exists(karras.resolve("samples-t" + mid + ".png")), r.toString());
+        assertTrue(r.out().contains("mid (t=" + mid + ")"), r.toString());
     }
 
     @Test
@@ -173,6 +188,9 @@ class CliFeaturesTest {
         fails("--sampler must be ddpm, ddim, dpm++, dpm++sde or dpm++3m, got 'euler'", "sample", "--from", m, "--sampler", "euler");
         fails("--eta is for --sampler ddim", "sample", "--from", m, "--eta", "0.5");
         fails("--eta is for --sampler ddim", "sample", "--from", m, "--sampler", "dpm++", "--eta", "0.5");
+        fails("--karras is for --sampler dpm++, dpm++sde or dpm++3m, not ddim", "sample", "--from", m, "--sampler", "ddim",
+                "--karras", "--device", "cpu");
+        fails("--karras is for --sampler dpm++, dpm++sde or dpm++3m, not ddpm", "sample", "--from", m, "--karras");
         fails("--sampling-steps must be in [1, 39] for dpm++", "sample", "--from", m, "--sampler", "dpm++", "--sampling-steps",
                 "40", "--device", "cpu");
         fails("--sampling-steps 10 needs --sampler ddim", "sample", "--from", m, "--sampling-steps", "10", "--device", "cpu");

@@ -8,6 +8,7 @@ import org.ddpm4j.backend.Backend;
 import org.ddpm4j.binding.Backends;
 import org.ddpm4j.binding.DdpmCpu;
 import org.ddpm4j.diffusion.NoiseSchedule;
+import org.ddpm4j.model.NoiseLevels;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.testing.TestData;
@@ -108,6 +109,58 @@ class SamplerFeaturesTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Sampler.timesteps(dpm(1, 40, SamplerKind.DPM_SOLVER), 40));
         assertTrue(e.getMessage().contains("must be in [1, 39] for dpm++"), e.getMessage());
+    }
+
+    /**
+     * Karras sigmas: the run visits the native levels' timesteps, matches the model driven through those
+     * levels by hand bit for bit (2M and 3M orders), draws the same images however it is chunked (the SDE's
+     * noise keyed by the step's index, so repeated timesteps get fresh noise), differs from the evenly spaced
+     * run, and is refused with the samplers it is not for.
+     */
+    @Test
+    void karrasSigmasStepThroughTheNativeLevels() {
+        int steps = 8;
+        for (SamplerKind kind : new SamplerKind[] {SamplerKind.DPM_SOLVER, SamplerKind.DPM_SOLVER_3M}) {
+            SampleOptions o = dpm(3, steps, kind).withKarras(true);
+            SampleResult bySampler = sample(CFG, 3, o, null, 3);
+            float[] byHand;
+            try (Backend be = Backends.cpu(2); UNet net = be.createUNet(CFG, 3)) {
+                net.init(5);
+                NoiseLevels lv = net.karrasLevels(steps);
+                assertArrayEquals(lv.timesteps(), bySampler.timesteps());
+                assertArrayEquals(lv.timesteps(), Sampler.visited(net, o));
+                assertEquals(CFG.timesteps() - 1, lv.timesteps()[0]);
+                assertEquals(0, lv.timesteps()[steps - 1]);
+                double[] s = lv.sigmas();
+                for (int i = 1; i < steps; i++) assertTrue(s[i] < s[i - 1], "levels descend");
+                net.sampleBegin(3, o.seed(), 0);
+                for (int i = 0; i < steps; i++) {
+                    int order = i == 0 || i == steps - 1 ? 1
+                            : kind == SamplerKind.DPM_SOLVER || i == 1 || i == steps - 2 ? 2 : 3;
+                    net.sampleStepDpmSolverSigmas(lv.timesteps()[i], s[i], i + 1 < steps ? s[i + 1] : 0,
+                            order >= 2 ? s[i - 1] : 0, order == 3 ? s[i - 2] : 0, false, 0f);
+                }
+                byHand = net.sampleRead(true);
+            }
+            assertArrayEquals(byHand, bySampler.images().data(), kind.label());
+            assertFalse(java.util.Arrays.equals(bySampler.images().data(), sample(CFG, 3, dpm(3, steps, kind), null, 3).images().data()),
+                    "other images than the evenly spaced timesteps");
+        }
+        // 39 levels of a 40-step model: some timesteps repeat near 0. The SDE still draws fresh noise at each
+        // step and the same images in chunks of 2, 2, 1.
+        SampleOptions many = dpm(5, 39, SamplerKind.DPM_SOLVER_SDE).withKarras(true);
+        SampleResult a = sample(CFG, 5, many, null, 5), b = sample(CFG, 2, many, null, 5);
+        int[] ts = a.timesteps();
+        boolean repeats = false;
+        for (int i = 1; i < ts.length; i++) repeats |= ts[i] == ts[i - 1];
+        assertTrue(repeats, java.util.Arrays.toString(ts));
+        assertTrue(a.images().allFinite());
+        assertArrayEquals(a.images().data(), b.images().data());
+        for (SamplerKind kind : new SamplerKind[] {SamplerKind.DDPM, SamplerKind.DDIM}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> dpm(1, 0, kind).withKarras(true));
+            assertTrue(e.getMessage().contains("is for sampler dpm++, dpm++sde or dpm++3m, not " + kind.label()), e.getMessage());
+        }
     }
 
     /**
