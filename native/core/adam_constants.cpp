@@ -18,7 +18,9 @@ AdamConstants adam_constants(const AdamParams& p) {
   k.one_minus_b2 = static_cast<float>(1.0 - p.beta2);
   k.b2 = static_cast<float>(p.beta2);
   k.eps = static_cast<float>(p.eps);
-  k.wd = static_cast<float>(p.weight_decay);
+  // torch.optim.AdamW: param.mul_(1 - lr * weight_decay), the factor formed in double.
+  k.wd = p.decoupled_weight_decay ? 0.0f : static_cast<float>(p.weight_decay);
+  k.decay = p.decoupled_weight_decay ? static_cast<float>(1.0 - p.lr * p.weight_decay) : 1.0f;
   return k;
 }
 

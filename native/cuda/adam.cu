@@ -15,6 +15,7 @@ namespace {
 
 __device__ __forceinline__ void adam_one(float& p, float g, float& m, float& v, const AdamConstants& k) {
   if (k.wd != 0.0f) g += k.wd * p;
+  if (k.decay != 1.0f) p *= k.decay;  // AdamW
   m += k.one_minus_b1 * (g - m);
   v = v * k.b2 + k.one_minus_b2 * g * g;
   const float denom = sqrtf(v) / k.bc2_sqrt + k.eps;

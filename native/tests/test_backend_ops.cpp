@@ -766,6 +766,11 @@ void conditioning_and_optimiser_cases(CaseList& L, bool quick) {
     L.add<calls::adam_update>([n = n, wd = wd, step = step](auto& c) {
        c.n = n, c.p.lr = 0.05, c.p.weight_decay = wd, c.p.step = step;
      }).fill("v", uniform(0, 0.1));
+  L.add<calls::adam_update>([](auto& c) {
+     c.n = 4097, c.p.lr = 0.05, c.p.weight_decay = 0.1, c.p.decoupled_weight_decay = true, c.p.step = 2;
+   })
+      .fill("v", uniform(0, 0.1))
+      .note("AdamW");
   // Clipping active (norm ~182 of 100,003 values in [-1, 1]) and not: the norm is a sum in another order.
   for (const auto& [n, max_norm] : {std::pair<size_t, float>{100003, 1.0f}, {4097, 1e4f}})
     L.add<calls::clip_grad_norm>([n = n, max_norm = max_norm](auto& c) { c.n = n, c.max_norm = max_norm; })

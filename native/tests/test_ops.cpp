@@ -514,6 +514,48 @@ TEST(adam_matches_torch_formula) {
   CHECK_THROWS([&] { hp.step = 0; be->adam_update(p.data(), p.data(), m.data(), v.data(), n, hp); }(), "step");
 }
 
+// torch.optim.AdamW: the weights shrink by the factor 1 - lr * weight_decay
+// (formed in double, rounded to float) before the Adam step, whose gradient
+// gets no L2 term; with weight_decay 0 it is Adam bit for bit.
+TEST(adamw_matches_torch_formula) {
+  auto be = cpu();
+  const size_t n = 1003;  // an AVX2 body and a scalar tail
+  Vec p = random_vector(n, 181), m(n, 0.0f), v(n, 0.0f);
+  std::vector<double> pd(p.begin(), p.end()), md(n, 0.0), vd(n, 0.0);
+  AdamParams hp;
+  hp.lr = 1e-2;
+  hp.beta1 = 0.95;
+  hp.weight_decay = 0.5;
+  hp.decoupled_weight_decay = true;
+  for (int step = 1; step <= 5; ++step) {
+    Vec g = random_vector(n, 290 + step);
+    hp.step = step;
+    be->adam_update(p.data(), g.data(), m.data(), v.data(), n, hp);
+    const double bc1 = 1 - std::pow(0.95, step), bc2 = 1 - std::pow(0.999, step);
+    for (size_t i = 0; i < n; ++i) {
+      pd[i] *= 1 - 1e-2 * 0.5;
+      md[i] = 0.95 * md[i] + 0.05 * g[i];
+      vd[i] = 0.999 * vd[i] + 0.001 * double(g[i]) * g[i];
+      pd[i] -= 1e-2 / bc1 * md[i] / (std::sqrt(vd[i]) / std::sqrt(bc2) + 1e-8);
+    }
+  }
+  CHECK_CLOSE("adamw params", p.data(), pd.data(), n, 1e-6, 1e-5);
+  CHECK_CLOSE("adamw m", m.data(), md.data(), n, 1e-7, 1e-5);
+  CHECK_CLOSE("adamw v", v.data(), vd.data(), n, 1e-9, 1e-5);
+  // The decay is what changes: the same run without it differs, and AdamW at weight decay 0 is Adam.
+  const AdamConstants k = adam_constants(hp);
+  CHECK(k.wd == 0.0f && k.decay == float(1.0 - 1e-2 * 0.5));
+  Vec a = random_vector(n, 182), b = a, ma(n, 0.0f), va(n, 0.0f), mb(n, 0.0f), vb(n, 0.0f);
+  const Vec g = random_vector(n, 300);
+  AdamParams plain = hp, zero = hp;
+  plain.weight_decay = 0.0;
+  plain.decoupled_weight_decay = false;
+  zero.weight_decay = 0.0;
+  be->adam_update(a.data(), g.data(), ma.data(), va.data(), n, plain);
+  be->adam_update(b.data(), g.data(), mb.data(), vb.data(), n, zero);
+  CHECK_CLOSE("AdamW at weight decay 0 is Adam", b.data(), a.data(), n, 0.0, 0.0);
+}
+
 // Min-SNR-gamma (diffusers' --snr_gamma for epsilon prediction): weights
 // min(snr, gamma) / snr, snr = abar / (1 - abar); the weighted loss's gradient
 // is the plain one times each sample's weight, the reported loss the plain MSE.

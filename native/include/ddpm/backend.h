@@ -48,6 +48,9 @@ struct AdamParams {
   double beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 0.0;  // L2 added to the gradient, as torch.optim.Adam
+  // AdamW (Loshchilov & Hutter): the weights shrink by lr * weight_decay before the
+  // step instead, as torch.optim.AdamW (diffusers' training scripts' optimizer).
+  bool decoupled_weight_decay = false;
   int64_t step = 1;           // 1-based step number used for bias correction
 };
 
@@ -59,7 +62,8 @@ struct AdamConstants {
   float bc2_sqrt;      // sqrt(1 - beta2^step)
   float one_minus_b1;  // 1 - beta1 (the lerp weight)
   float one_minus_b2;  // 1 - beta2
-  float b2, eps, wd;
+  float b2, eps, wd;     // wd: the L2 term added to the gradient (0 for AdamW)
+  float decay;           // AdamW: the weights' factor float(1 - lr * weight_decay) before the step; else 1
 };
 AdamConstants adam_constants(const AdamParams& p);  // throws ddpm::Error when p.step < 1
 
