@@ -3,7 +3,9 @@ package org.ddpm4j.api;
 import java.util.ArrayList;
 import java.util.List;
 import org.ddpm4j.diffusion.TimeTable;
+import org.ddpm4j.optim.AdamConfig;
 import org.ddpm4j.optim.LrSchedule;
+import org.ddpm4j.optim.Optimizer;
 import org.ddpm4j.sample.SamplerKind;
 import org.ddpm4j.setting.Setting;
 import org.ddpm4j.setting.SettingText;
@@ -17,6 +19,11 @@ import org.ddpm4j.train.TrainSettings;
 final class SettingsChoice {
     Integer batch;
     Double lr;
+    Optimizer optimizer;
+    Double adamBeta1;
+    Double adamBeta2;
+    Double adamEps;
+    Double weightDecay;
     LrSchedule.Kind lrSchedule;
     Long lrWarmup;
     Long lrDecaySteps;
@@ -42,6 +49,12 @@ final class SettingsChoice {
         TrainSettings r = s;
         if (batch != null) r = r.withBatch(batch);
         if (lr != null) r = r.withLr(lr);
+        if (optimizer != null || adamBeta1 != null || adamBeta2 != null || adamEps != null || weightDecay != null) {
+            AdamConfig a = r.adam();
+            r = r.withOptimizer(optimizer != null ? optimizer : a.optimizer(), adamBeta1 != null ? adamBeta1 : a.beta1(),
+                    adamBeta2 != null ? adamBeta2 : a.beta2(), adamEps != null ? adamEps : a.eps(),
+                    weightDecay != null ? weightDecay : a.weightDecay());
+        }
         if (lrSchedule != null || lrWarmup != null || lrDecaySteps != null) {
             r = r.withLrSchedule(new LrSchedule(lrSchedule != null ? lrSchedule : r.lrSchedule().kind(),
                     lrWarmup != null ? lrWarmup : r.lrSchedule().warmupSteps(),
@@ -74,6 +87,13 @@ final class SettingsChoice {
         List<SettingText> out = new ArrayList<>();
         Changes.add(out, Setting.BATCH, batch, r.batch());
         Changes.add(out, Setting.LR, lr, r.adam().lr());
+        if (optimizer != null && optimizer != r.adam().optimizer()) {
+            out.add(Changes.of(Setting.OPTIMIZER, optimizer.label(), r.adam().optimizer().label()));
+        }
+        Changes.add(out, Setting.ADAM_BETA1, adamBeta1, r.adam().beta1());
+        Changes.add(out, Setting.ADAM_BETA2, adamBeta2, r.adam().beta2());
+        Changes.add(out, Setting.ADAM_EPS, adamEps, r.adam().eps());
+        Changes.add(out, Setting.WEIGHT_DECAY, weightDecay, r.adam().weightDecay());
         if (lrSchedule != null && lrSchedule != r.lrSchedule().kind()) {
             out.add(Changes.of(Setting.LR_SCHEDULE, lrSchedule.label(), r.lrSchedule().kind().label()));
         }

@@ -22,6 +22,7 @@ import org.ddpm4j.job.TrainJob;
 import org.ddpm4j.model.UNet;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.optim.LrSchedule;
+import org.ddpm4j.optim.Optimizer;
 import org.ddpm4j.sample.SamplerKind;
 import org.ddpm4j.setting.Setting;
 import org.ddpm4j.setting.SettingText;
@@ -195,6 +196,35 @@ public final class Trainer {
     /** Adam's learning rate. */
     public Trainer lr(double rate) {
         return set(() -> settings.lr = rate);
+    }
+
+    /**
+     * ADAM (the default, the notebook's: torch.optim.Adam, a weight decay added to the gradient as L2) or ADAMW
+     * (torch.optim.AdamW, the weights shrunk by lr x weight decay apart from the gradient; diffusers' training scripts
+     * use it with betas 0.95/0.999 and weight decay 1e-6).
+     */
+    public Trainer optimizer(Optimizer kind) {
+        return set(() -> settings.optimizer = kind);
+    }
+
+    /** Adam's beta1, the first moment's decay (default 0.9, torch's). */
+    public Trainer adamBeta1(double beta1) {
+        return set(() -> settings.adamBeta1 = beta1);
+    }
+
+    /** Adam's beta2, the second moment's decay (default 0.999, torch's). */
+    public Trainer adamBeta2(double beta2) {
+        return set(() -> settings.adamBeta2 = beta2);
+    }
+
+    /** Adam's epsilon (default 1e-8, torch's). */
+    public Trainer adamEps(double eps) {
+        return set(() -> settings.adamEps = eps);
+    }
+
+    /** The weight decay (default 0): L2 in the gradient for ADAM, decoupled for ADAMW (see {@link #optimizer}). */
+    public Trainer weightDecay(double decay) {
+        return set(() -> settings.weightDecay = decay);
     }
 
     /** Epochs to train; the run ends with the last (or at {@link #steps}). */

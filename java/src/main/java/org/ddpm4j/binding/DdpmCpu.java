@@ -98,6 +98,7 @@ public final class DdpmCpu {
         public native double beta2(); public native AdamParams beta2(double v);
         public native double eps(); public native AdamParams eps(double v);
         public native double weight_decay(); public native AdamParams weight_decay(double v);
+        public native @Cast("bool") boolean decoupled_weight_decay(); public native AdamParams decoupled_weight_decay(@Cast("bool") boolean v);
         public native @Cast("int64_t") long step(); public native AdamParams step(long v);
     }
 

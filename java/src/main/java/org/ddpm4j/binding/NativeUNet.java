@@ -319,7 +319,8 @@ final class NativeUNet implements UNet {
         long size = (long) n * config.sampleSize();
         if (pixels.length < size) throw new IllegalArgumentException("trainStep: pixels must hold " + size + " bytes, got " + pixels.length);
         if (flips != null && flips.length < n) throw new IllegalArgumentException("trainStep: flips must hold " + n + " bytes");
-        adam.lr(a.lr()).beta1(a.beta1()).beta2(a.beta2()).eps(a.eps()).weight_decay(a.weightDecay());
+        adam.lr(a.lr()).beta1(a.beta1()).beta2(a.beta2()).eps(a.eps()).weight_decay(a.weightDecay())
+                .decoupled_weight_decay(a.decoupledWeightDecay());
         if (labels == null) p().train_step(pixels, flips, n, adam, seed, step);
         else p().train_step(pixels, flips, labels, n, adam, seed, step);
     }

@@ -27,6 +27,7 @@ import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.sample.SamplerKind;
 import org.ddpm4j.optim.LrSchedule;
+import org.ddpm4j.optim.Optimizer;
 import org.ddpm4j.train.Preset;
 import org.ddpm4j.train.TrainingState;
 
@@ -75,16 +76,17 @@ public final class CheckpointFile {
             "model.schedule", labels(NoiseSchedule.values()),
             "training.lr_schedule", labels(LrSchedule.Kind.values()),
             "model.prediction", labels(Prediction.values()),
-            "training.grid_sampler", Stream.of(SamplerKind.values()).map(SamplerKind::label).toList());
+            "training.grid_sampler", Stream.of(SamplerKind.values()).map(SamplerKind::label).toList(),
+            "training.optimizer", labels(Optimizer.values()));
 
     /** Config fields version 2 added (the noise schedule, class conditioning, the EMA): a version-1 file lacks them. */
     private static final Set<String> ADDED_IN_2 = Stream.concat(Configs.ADDED_FIELDS.stream(), Stream.of("ema_decay", "cond_drop"))
             .collect(java.util.stream.Collectors.toUnmodifiableSet());
 
     /** Config fields added within version 2 (the learning-rate schedule, gradient clipping, Min-SNR weighting,
-     * v prediction, the EMA's power warm-up, the grid sampler): files written before them lack them. */
+     * v prediction, the EMA's power warm-up, the grid sampler, AdamW): files written before them lack them. */
     private static final Set<String> ADDED_WITHIN_2 = Set.of("lr_schedule", "lr_warmup", "lr_decay_steps", "max_grad_norm",
-            "snr_gamma", "prediction", "ema_power", "grid_sampler", "grid_steps");
+            "snr_gamma", "prediction", "ema_power", "grid_sampler", "grid_steps", "optimizer");
     private static final Set<String> ADDED_SINCE_1 = Stream.concat(ADDED_IN_2.stream(), ADDED_WITHIN_2.stream())
             .collect(java.util.stream.Collectors.toUnmodifiableSet());
 

@@ -11,6 +11,7 @@ import org.ddpm4j.data.Split;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.optim.AdamConfig;
+import org.ddpm4j.optim.Optimizer;
 import org.ddpm4j.optim.LrSchedule;
 import org.ddpm4j.sample.SamplerKind;
 import org.ddpm4j.train.TrainSettings;
@@ -50,6 +51,7 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
         t.addProperty("beta2", training.adam().beta2());
         t.addProperty("eps", training.adam().eps());
         t.addProperty("weight_decay", training.adam().weightDecay());
+        t.addProperty("optimizer", training.adam().optimizer().label());
         t.addProperty("epochs", training.epochs());
         t.addProperty("max_steps", training.maxSteps());
         t.addProperty("flip", training.flip());
@@ -92,7 +94,9 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
         UNetConfig model = Configs.fromJson(o.getAsJsonObject("model"));
         JsonObject t = o.getAsJsonObject("training");
         AdamConfig adam = new AdamConfig(t.get("lr").getAsDouble(), t.get("beta1").getAsDouble(),
-                t.get("beta2").getAsDouble(), t.get("eps").getAsDouble(), t.get("weight_decay").getAsDouble());
+                t.get("beta2").getAsDouble(), t.get("eps").getAsDouble(), t.get("weight_decay").getAsDouble(),
+                // absent from files written before AdamW: Adam, which they trained with
+                t.has("optimizer") ? Optimizer.parse(t.get("optimizer").getAsString()) : Optimizer.ADAM);
         TrainSettings ts = new TrainSettings(t.get("preset").getAsString(), t.get("batch").getAsInt(), adam,
                 t.get("epochs").getAsInt(), t.get("max_steps").getAsLong(), t.get("flip").getAsBoolean(),
                 t.get("seed").getAsLong(), TimeTable.valueOf(t.get("initial_time_table").getAsString().toUpperCase(java.util.Locale.ROOT)),

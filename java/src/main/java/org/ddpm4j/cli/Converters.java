@@ -88,6 +88,13 @@ final class Converters {
         }
     }
 
+    /** Optimizer's own parse and message. */
+    public static final class OptimizerConverter extends Parsing<org.ddpm4j.optim.Optimizer> {
+        public OptimizerConverter() {
+            super(org.ddpm4j.optim.Optimizer::parse);
+        }
+    }
+
     /** NoiseSchedule's own parse and message. */
     public static final class ScheduleConverter extends Parsing<NoiseSchedule> {
         public ScheduleConverter() {

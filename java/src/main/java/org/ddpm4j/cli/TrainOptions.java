@@ -3,6 +3,7 @@ package org.ddpm4j.cli;
 import org.ddpm4j.api.Trainer;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.optim.LrSchedule;
+import org.ddpm4j.optim.Optimizer;
 import org.ddpm4j.sample.SamplerKind;
 import org.ddpm4j.train.Progress;
 import picocli.CommandLine.Option;
@@ -14,6 +15,22 @@ public final class TrainOptions {
 
     @Option(names = "--lr", paramLabel = "LR", description = "Adam learning rate (seed 1e-4, tiny 1e-3, fine-tune 3e-4).")
     Double lr;
+
+    @Option(names = "--optimizer", paramLabel = "adam|adamw", converter = Converters.OptimizerConverter.class,
+            description = "adam: torch.optim.Adam, --weight-decay added to the gradient as L2 (default, the notebook's); adamw: torch.optim.AdamW, the weights shrunk by lr x --weight-decay apart from the gradient (diffusers' training scripts: betas 0.95/0.999, weight decay 1e-6).")
+    Optimizer optimizer;
+
+    @Option(names = "--adam-beta1", paramLabel = "B", description = "Adam's beta1 (default 0.9).")
+    Double adamBeta1;
+
+    @Option(names = "--adam-beta2", paramLabel = "B", description = "Adam's beta2 (default 0.999).")
+    Double adamBeta2;
+
+    @Option(names = "--adam-eps", paramLabel = "E", description = "Adam's epsilon (default 1e-8).")
+    Double adamEps;
+
+    @Option(names = "--weight-decay", paramLabel = "W", description = "Weight decay, as --optimizer says (default 0).")
+    Double weightDecay;
 
     @Option(names = "--lr-schedule", paramLabel = "constant|cosine|linear", converter = Converters.LrScheduleConverter.class,
             description = "The learning rate after the warm-up: constant (the notebook's), or a cosine or linear decay to 0 at the run's last step, as Hugging Face's training scripts (default constant).")
@@ -89,6 +106,11 @@ public final class TrainOptions {
     void applyTo(Trainer t) {
         if (batch != null) t.batch(batch);
         if (lr != null) t.lr(lr);
+        if (optimizer != null) t.optimizer(optimizer);
+        if (adamBeta1 != null) t.adamBeta1(adamBeta1);
+        if (adamBeta2 != null) t.adamBeta2(adamBeta2);
+        if (adamEps != null) t.adamEps(adamEps);
+        if (weightDecay != null) t.weightDecay(weightDecay);
         if (lrSchedule != null) t.lrSchedule(lrSchedule);
         if (lrWarmup != null) t.lrWarmup(lrWarmup);
         if (lrDecaySteps != null) t.lrDecaySteps(lrDecaySteps);

@@ -236,6 +236,7 @@ public final class TrainJob {
                     loaded.spec().describe(), images, loaded.spec().path() == null ? "" : " (" + loaded.spec().path() + ")",
                     s.batch(), trainer.batchesPerEpoch(), s.epochs(), s.maxSteps() > 0 ? ", stop at step " + s.maxSteps() : "",
                     s.adam().lrText() + (s.lrSchedule().isConstant() ? "" : " (" + s.lrSchedule().describe() + ")")
+                            + (s.adam().describe().isEmpty() ? "" : ", " + s.adam().describe())
                             + (s.maxGradNorm() > 0 ? ", gradients clipped to norm " + s.maxGradNorm() : "")
                             + (s.snrGamma() > 0 ? ", Min-SNR-" + s.snrGamma() + " loss weighting" : ""));
             log.printf(Locale.ROOT, "backend: %s (%s, %d threads, %s), %.1f MiB; output: %s%n", backend.name(), backend.deviceName(),

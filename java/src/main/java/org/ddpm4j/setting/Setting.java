@@ -26,6 +26,11 @@ public enum Setting {
     // training
     BATCH("batch", "--batch"),
     LR("lr", "--lr"),
+    OPTIMIZER("optimizer", "--optimizer"),
+    ADAM_BETA1("adamBeta1", "--adam-beta1"),
+    ADAM_BETA2("adamBeta2", "--adam-beta2"),
+    ADAM_EPS("adamEps", "--adam-eps"),
+    WEIGHT_DECAY("weightDecay", "--weight-decay"),
     LR_SCHEDULE("lrSchedule", "--lr-schedule"),
     LR_WARMUP("lrWarmup", "--lr-warmup"),
     LR_DECAY_STEPS("lrDecaySteps", "--lr-decay-steps"),

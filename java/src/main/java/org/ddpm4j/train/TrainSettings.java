@@ -3,6 +3,7 @@ package org.ddpm4j.train;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.optim.AdamConfig;
 import org.ddpm4j.optim.LrSchedule;
+import org.ddpm4j.optim.Optimizer;
 import org.ddpm4j.sample.SamplerKind;
 import org.ddpm4j.setting.Setting;
 
@@ -11,7 +12,7 @@ import org.ddpm4j.setting.Setting;
  *
  * @param preset the preset these came from ("seed", "tiny", or "custom")
  * @param batch images per step
- * @param adam Adam hyper-parameters
+ * @param adam Adam's (or AdamW's) hyper-parameters
  * @param epochs epochs to train (a run stops at the end of the last one)
  * @param maxSteps stop when the global step reaches this (0 = no limit)
  * @param flip random horizontal flips
@@ -54,6 +55,12 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
     public TrainSettings {
         if (batch < 1) throw Setting.BATCH.invalid("must be >= 1, got " + batch);
         if (!(adam.lr() > 0) || !Double.isFinite(adam.lr())) throw Setting.LR.invalid("must be a positive number, got " + adam.lr());
+        if (!(adam.beta1() >= 0 && adam.beta1() < 1)) throw Setting.ADAM_BETA1.invalid("must be in [0, 1), got " + adam.beta1());
+        if (!(adam.beta2() >= 0 && adam.beta2() < 1)) throw Setting.ADAM_BETA2.invalid("must be in [0, 1), got " + adam.beta2());
+        if (!(adam.eps() > 0) || !Double.isFinite(adam.eps())) throw Setting.ADAM_EPS.invalid("must be a positive number, got " + adam.eps());
+        if (!(adam.weightDecay() >= 0) || !Double.isFinite(adam.weightDecay())) {
+            throw Setting.WEIGHT_DECAY.invalid("must be a number >= 0, got " + adam.weightDecay());
+        }
         if (epochs < 1) throw Setting.EPOCHS.invalid("must be >= 1, got " + epochs);
         if (maxSteps < 0) throw Setting.STEPS.invalid("must be >= 0, got " + maxSteps);
         if (sampleEvery < 0) throw Setting.SAMPLE_EVERY.invalid("must be >= 0, got " + sampleEvery);
@@ -115,6 +122,11 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
 
     public TrainSettings withLr(double lr) {
         return with(v -> v.adam = adam.withRate(lr));
+    }
+
+    /** The optimizer and its values but the learning rate. */
+    public TrainSettings withOptimizer(Optimizer kind, double beta1, double beta2, double eps, double weightDecay) {
+        return with(v -> v.adam = adam.with(kind, beta1, beta2, eps, weightDecay));
     }
 
     public TrainSettings withEpochs(int e) {

@@ -113,7 +113,8 @@ class TrainerApiTest {
         List<Float> norms = new ArrayList<>();
         Trainer t = Discs.tiny().data(TrainingData.images(Discs.pictures(16, 6))).steps(4).logEvery(1)
                 .lrSchedule(org.ddpm4j.optim.LrSchedule.Kind.COSINE).lrWarmup(1).maxGradNorm(0.5).snrGamma(5)
-                .emaPower(0.75).outputDir(dir.resolve("recipe"));
+                .emaPower(0.75).optimizer(org.ddpm4j.optim.Optimizer.ADAMW).adamBeta1(0.95).adamBeta2(0.99).adamEps(1e-7)
+                .weightDecay(1e-6).outputDir(dir.resolve("recipe"));
         t.listener(new TrainingListener() {
             @Override
             public void losses(long firstStep, float[] losses) {
@@ -134,6 +135,7 @@ class TrainerApiTest {
         assertEquals(0.5, s.maxGradNorm());
         assertEquals(5.0, s.snrGamma());
         assertEquals(0.75, s.emaPower());
+        assertEquals(new org.ddpm4j.optim.AdamConfig(s.adam().lr(), 0.95, 0.99, 1e-7, 1e-6, org.ddpm4j.optim.Optimizer.ADAMW), s.adam());
     }
 
     @Test

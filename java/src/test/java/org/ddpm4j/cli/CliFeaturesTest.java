@@ -47,17 +47,19 @@ class CliFeaturesTest {
     void trainsAConditionalCosineModelWithAnEma() {
         String[] a = {"train", "--out", dir.resolve("cond").toString(), "--conditional", "--schedule", "cosine", "--ema-decay",
                 "0.99", "--ema-power", "0.75", "--cond-drop", "0.2", "--steps", "6", "--limit", "96", "--sample-every", "0", "--progress", "none",
-                "--lr-schedule", "cosine", "--lr-warmup", "2", "--max-grad-norm", "1", "--snr-gamma", "5", "--cifar-dir",
-                TestData.syntheticCifar().toString()};
+                "--lr-schedule", "cosine", "--lr-warmup", "2", "--max-grad-norm", "1", "--snr-gamma", "5", "--optimizer", "adamw",
+                "--adam-beta1", "0.95", "--weight-decay", "1e-6", "--cifar-dir", TestData.syntheticCifar().toString()};
         String[] all = new String[a.length + TINY.length];
         System.arraycopy(a, 0, all, 0, a.length);
         System.arraycopy(TINY, 0, all, a.length, TINY.length);
         Cli.Result r = ok(all);
         assertTrue(r.err().contains("cosine schedule, conditional on 10 classes"), r.toString());
         assertTrue(r.err().contains("EMA decay 0.99 (warm-up power 0.75)") && r.err().contains("label dropout 0.2"), r.toString());
-        assertTrue(r.err().contains("(cosine to 0 at step 6 after 2 warm-up steps), gradients clipped to norm 1.0, "
-                + "Min-SNR-5.0 loss weighting"), r.toString());
+        assertTrue(r.err().contains("(cosine to 0 at step 6 after 2 warm-up steps), AdamW (betas 0.95/0.999, eps 1E-8, "
+                + "weight decay 0.000001), gradients clipped to norm 1.0, Min-SNR-5.0 loss weighting"), r.toString());
         Checkpoint c = CheckpointFile.read(model());
+        assertEquals(new org.ddpm4j.optim.AdamConfig(1e-3, 0.95, 0.999, 1e-8, 1e-6, org.ddpm4j.optim.Optimizer.ADAMW),
+                c.meta().training().adam());
         assertEquals(new org.ddpm4j.optim.LrSchedule(org.ddpm4j.optim.LrSchedule.Kind.COSINE, 2, 6), c.meta().training().lrSchedule());
         // The loss log holds each step's scheduled rate (0 and half of 1e-3 in the warm-up, 1e-3 after it, then the
         // decay) and its gradient norm before clipping.
@@ -183,6 +185,19 @@ class CliFeaturesTest {
                 "10", "--lr-decay-steps", "5", "--device", "cpu", "--out", dir.resolve("y").toString());
         fails("--lr-schedule linear (the run has cosine): a resumed run keeps", "train", "--resume", "--out", dir.resolve("cond").toString(), "--lr-schedule", "linear",
                 "--device", "cpu");
+        fails("--optimizer adam (the run has adamw): a resumed run keeps", "train", "--resume", "--out", dir.resolve("cond").toString(),
+                "--optimizer", "adam", "--device", "cpu");
+        fails("--weight-decay 0.0 (the run has 1.0E-6): a resumed run keeps", "train", "--resume", "--out",
+                dir.resolve("cond").toString(), "--weight-decay", "0", "--device", "cpu");
+        fails("--optimizer must be adam or adamw, got 'sgd'", "train", "--optimizer", "sgd");
+        fails("--adam-beta1 must be in [0, 1), got 1.0", "train", "--adam-beta1", "1", "--device", "cpu", "--out",
+                dir.resolve("x").toString());
+        fails("--adam-beta2 must be in [0, 1), got -0.5", "train", "--adam-beta2", "-0.5", "--device", "cpu", "--out",
+                dir.resolve("x").toString());
+        fails("--adam-eps must be a positive number, got 0.0", "train", "--adam-eps", "0", "--device", "cpu", "--out",
+                dir.resolve("x").toString());
+        fails("--weight-decay must be a number >= 0, got -1.0", "train", "--weight-decay", "-1", "--device", "cpu", "--out",
+                dir.resolve("x").toString());
         fails("--ema-decay must be in [0, 1), got 1.0", "train", "--ema-decay", "1", "--device", "cpu", "--out",
                 dir.resolve("x").toString());
         fails("--sampler must be ddpm, ddim, dpm++, dpm++sde or dpm++3m, got 'euler'", "sample", "--from", m, "--sampler", "euler");

@@ -84,4 +84,51 @@ class TrainingRecipeTest {
                     other.getFileName().toString());
         }
     }
+
+    static TrainJob.Request withAdam(TrainJob.Request r, TrainSettings s) {
+        return new TrainJob.Request(r.model(), s, r.data(), r.cifar(), r.outDir(), r.resumeFrom(), r.force(), r.progress(),
+                r.initial(), r.finetunedFrom());
+    }
+
+    /**
+     * AdamW (diffusers' optimizer, betas 0.95/0.999 and a weight decay) is recorded in the checkpoint, resumes bit
+     * for bit, and trains otherwise than Adam with the same values (the decay is decoupled, not an L2 term) and than
+     * AdamW without decay; AdamW without decay is Adam with those betas, bit for bit.
+     */
+    @Test
+    void anAdamwRunResumesBitForBitAndDiffersFromAdam(@TempDir Path tmp) throws IOException {
+        int n = ResumeEquivalenceTest.N;
+        Path straight = tmp.resolve("straight"), split = tmp.resolve("split");
+        Path l2 = tmp.resolve("adam-l2"), noDecay = tmp.resolve("adamw-0"), adam = tmp.resolve("adam-0");
+        java.util.function.BiFunction<Path, Long, TrainJob.Request> adamw = (dir, steps) -> {
+            TrainJob.Request r = ResumeEquivalenceTest.request(dir, steps, null);
+            return withAdam(r, r.settings().withOptimizer(org.ddpm4j.optim.Optimizer.ADAMW, 0.95, 0.999, 1e-8, 0.1));
+        };
+        try (Backend be = Backends.cpu(2)) {
+            TrainJob.run(be, adamw.apply(straight, (long) n), ResumeEquivalenceTest.QUIET);
+            TrainJob.run(be, adamw.apply(split, (long) n / 2), ResumeEquivalenceTest.QUIET);
+            Checkpoint half = CheckpointFile.read(split.resolve("model.ckpt"));
+            assertEquals(new org.ddpm4j.optim.AdamConfig(half.meta().training().adam().lr(), 0.95, 0.999, 1e-8, 0.1,
+                    org.ddpm4j.optim.Optimizer.ADAMW), half.meta().training().adam(), "recorded in the checkpoint");
+            TrainJob.run(be, withAdam(ResumeEquivalenceTest.request(split, n, half), half.meta().training().withMaxSteps(n)),
+                    ResumeEquivalenceTest.QUIET);
+            TrainJob.Request r = ResumeEquivalenceTest.request(l2, n, null);
+            TrainJob.run(be, withAdam(r, r.settings().withOptimizer(org.ddpm4j.optim.Optimizer.ADAM, 0.95, 0.999, 1e-8, 0.1)),
+                    ResumeEquivalenceTest.QUIET);
+            r = ResumeEquivalenceTest.request(noDecay, n, null);
+            TrainJob.run(be, withAdam(r, r.settings().withOptimizer(org.ddpm4j.optim.Optimizer.ADAMW, 0.95, 0.999, 1e-8, 0)),
+                    ResumeEquivalenceTest.QUIET);
+            r = ResumeEquivalenceTest.request(adam, n, null);
+            TrainJob.run(be, withAdam(r, r.settings().withOptimizer(org.ddpm4j.optim.Optimizer.ADAM, 0.95, 0.999, 1e-8, 0)),
+                    ResumeEquivalenceTest.QUIET);
+        }
+        Checkpoint a = CheckpointFile.read(straight.resolve("model.ckpt"));
+        ResumeEquivalenceTest.assertSameState(a, CheckpointFile.read(split.resolve("model.ckpt")));
+        for (Path other : new Path[] {l2, noDecay}) {
+            assertFalse(java.util.Arrays.equals(a.model().params(), CheckpointFile.read(other.resolve("model.ckpt")).model().params()),
+                    other.getFileName().toString());
+        }
+        assertArrayEquals(CheckpointFile.read(adam.resolve("model.ckpt")).model().params(),
+                CheckpointFile.read(noDecay.resolve("model.ckpt")).model().params(), "AdamW without decay is Adam");
+    }
 }
