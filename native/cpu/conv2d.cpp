@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "avx2_transpose.h"
+#include "conv_filter_taps.h"
 #include "cpu_ops.h"
 #include "gemm.h"
 #include "nchw_gemm.h"
@@ -666,8 +667,10 @@ void conv2d_backward(ThreadPool& pool, ConvMath math, const float* x, const floa
   check_kernel_size("conv2d_backward", k);
   check_sizes("conv2d_backward", N, Cin, H, W, Cout);
   if (db) channel_sums(pool, dy, db, N, Cout, static_cast<int64_t>(H) * W);
-  ConvFilterGradProblem filter(x, dy, dw, N, Cin, H, W, Cout, k);
-  run_conv_gemm(pool, math, filter);
+  if (k != 3 || !conv3x3_filter_grad_by_taps(pool, math, x, dy, dw, N, Cin, H, W, Cout)) {
+    ConvFilterGradProblem filter(x, dy, dw, N, Cin, H, W, Cout, k);
+    run_conv_gemm(pool, math, filter);
+  }
   if (!dx) return;
   ConvProblem data(dy, w, /*adjoint_weights=*/true, nullptr, dx, N, Cout, H, W, Cin, k);
   run_conv_gemm(pool, math, data);

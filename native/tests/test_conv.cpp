@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "conv_filter_taps.h"
 #include "cpu_backend.h"
 #include "cpu_ops.h"
 #include "ddpm/backend.h"
@@ -394,6 +395,55 @@ TEST(avx2_and_avx512_kernels_agree_bitwise) {
     const std::string tag = shape_tag("avx2 vs avx512", sh[0], sh[1], sh[2], sh[3], sh[4], sh[5], ConvMath::kFloat32);
     for (size_t i = 0; i < out[0].size(); ++i) CHECK_MSG(same_bits(out[0][i], out[1][i]), tag + ": " + kOutputNames[i] + " differs");
   }
+}
+
+// ---- the filter gradient by taps (conv_filter_taps.cpp) -------------------------
+
+// The taps path against the reference on the rounded operands, on the shapes it
+// takes: one-row and tall images, one image, Cout not a multiple of 6, one
+// and three 16-channel panels (an odd number of (tap, panel) tiles), 2 to 40
+// K blocks (fewer and more than its 16 groups); bit-identical on 1, 2 and 3
+// threads; and it declines what it does not take (W < 16 or not a multiple
+// of 8, Cin not a multiple of 16).
+void taps_case(int N, int Cin, int H, int W, int Cout, uint32_t seed, ConvMath math) {
+  const size_t nx = size_t(N) * Cin * H * W, ny = size_t(N) * Cout * H * W;
+  const Vec x = random_vector(nx, seed), dy = random_vector(ny, seed + 1);
+  const Vec xr = operand(x, math), dyr = operand(dy, math);
+  const Vec w(size_t(Cout) * Cin * 9, 0.0f);
+  DVec rdw(w.size()), unused(nx);
+  ref::conv2d_backward(xr.data(), w.data(), dyr.data(), unused.data(), rdw.data(), nullptr, N, Cin, H, W, Cout, 3);
+  Vec dw[3];
+  for (int threads = 1; threads <= 3; ++threads) {
+    cpu::ThreadPool pool(threads);
+    dw[threads - 1].assign(w.size(), NAN);
+    CHECK(cpu::conv3x3_filter_grad_by_taps(pool, math, x.data(), dy.data(), dw[threads - 1].data(), N, Cin, H, W, Cout));
+  }
+  const std::string tag = shape_tag("taps", N, Cin, H, W, Cout, 3, math);
+  CHECK_CLOSE(tag + " dw", dw[0].data(), rdw.data(), dw[0].size(), atol_for(int64_t(N) * H * W), kRtol);
+  CHECK_MSG(same_bits(dw[0], dw[1]) && same_bits(dw[0], dw[2]), tag + ": 1, 2 and 3 threads differ");
+}
+
+TEST(filter_gradient_by_taps) {
+  for (ConvMath math : {ConvMath::kFloat32, ConvMath::kBf16}) {
+    if (math == ConvMath::kBf16 ? !cpu::gemm_bf16_native() : !cpu::gemm_use_avx2()) {
+      std::printf("    (skipped %s: the path needs %s)\n", math == ConvMath::kBf16 ? "bf16" : "float32",
+                  math == ConvMath::kBf16 ? "AVX512_BF16" : "AVX2");
+      continue;
+    }
+    taps_case(3, 16, 1, 16, 5, 200, math);    // one-row images
+    taps_case(1, 48, 20, 24, 13, 201, math);  // one image, three panels, Cout = 2 * 6 + 1
+    taps_case(6, 16, 32, 32, 16, 202, math);  // the tiny preset's first level: many blocks, 16 groups
+    taps_case(2, 32, 16, 16, 7, 203, math);
+  }
+  cpu::ThreadPool pool(2);
+  Vec x(2 * 16 * 8 * 8, 1.0f), dy(2 * 16 * 8 * 8, 1.0f), dw(16 * 16 * 9, -1.0f);
+  CHECK(!cpu::conv3x3_filter_grad_by_taps(pool, ConvMath::kFloat32, x.data(), dy.data(), dw.data(), 2, 16, 8, 8, 16));
+  CHECK(!cpu::conv3x3_filter_grad_by_taps(pool, ConvMath::kFloat32, x.data(), dy.data(), dw.data(), 2, 8, 8, 16, 16));
+  CHECK(!cpu::conv3x3_filter_grad_by_taps(pool, ConvMath::kFloat32, x.data(), dy.data(), dw.data(), 1, 16, 4, 20, 16));
+  CHECK(dw[0] == -1.0f);  // declined: nothing written
+  with_isa(cpu::GemmIsa::kGeneric, [&] {
+    CHECK(!cpu::conv3x3_filter_grad_by_taps(pool, ConvMath::kFloat32, x.data(), dy.data(), dw.data(), 1, 16, 8, 16, 16));
+  });
 }
 
 // ---- bf16 ----------------------------------------------------------------------

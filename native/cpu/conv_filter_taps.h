@@ -1,0 +1,20 @@
+// The filter gradient of a 3x3 pad-1 convolution as nine GEMMs over one
+// packed copy of the input (conv_filter_taps.cpp), for the shapes where that
+// beats the im2col GEMM of conv2d.cpp.
+#pragma once
+
+#include "cpu_ops.h"
+#include "thread_pool.h"
+
+namespace ddpm {
+namespace cpu {
+
+// dw (Co, Ci, 3, 3) = the filter gradient of y = conv3x3(x) given dy, when
+// the shape and the instruction set suit (W >= 16 and a multiple of 8, Ci a
+// multiple of 16; AVX2, or AVX512_BF16 for bf16); otherwise returns false
+// and writes nothing. Bit-identical for any thread count.
+bool conv3x3_filter_grad_by_taps(ThreadPool& pool, ConvMath math, const float* x, const float* dy, float* dw, int N,
+                                 int Ci, int H, int W, int Co);
+
+}  // namespace cpu
+}  // namespace ddpm
