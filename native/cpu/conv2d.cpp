@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "avx2_transpose.h"
-#include "conv_filter_taps.h"
+#include "conv_taps.h"
 #include "cpu_ops.h"
 #include "gemm.h"
 #include "nchw_gemm.h"
@@ -658,6 +658,7 @@ void conv2d_forward(ThreadPool& pool, ConvMath math, const float* x, const float
                     float* y, int N, int Cin, int H, int W, int Cout, int k) {
   check_kernel_size("conv2d_forward", k);
   check_sizes("conv2d_forward", N, Cin, H, W, Cout);
+  if (k == 3 && conv3x3_forward_by_taps(pool, math, x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout)) return;
   ConvProblem problem(x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout, k);
   run_conv_gemm(pool, math, problem);
 }
@@ -672,6 +673,7 @@ void conv2d_backward(ThreadPool& pool, ConvMath math, const float* x, const floa
     run_conv_gemm(pool, math, filter);
   }
   if (!dx) return;
+  if (k == 3 && conv3x3_forward_by_taps(pool, math, dy, w, /*adjoint_weights=*/true, nullptr, dx, N, Cout, H, W, Cin)) return;
   ConvProblem data(dy, w, /*adjoint_weights=*/true, nullptr, dx, N, Cout, H, W, Cin, k);
   run_conv_gemm(pool, math, data);
 }

@@ -322,6 +322,73 @@ __attribute__((target(DDPM_AVX512_BF16))) void kernel_avx512_bf16(int kc, const 
   const int steps = (kc + 1) / 2;
   DDPM_Z_KERNEL_BODY("vpbroadcastd", "vdpbf16ps")
 }
+// The bf16 6x32 kernel for a 3x3 convolution by taps (conv_taps.cpp): the B
+// rows read where they lie in a zero-padded copy of the input (channel-pair
+// rows, ldb bytes apart) instead of packed 64 bytes apart, and the nine taps'
+// segments, each at its own offset into the copy, summed in one call.
+#define DDPM_ZS_STEP2(o, BCAST, MADD)                                                \
+  "vmovups (%[b0]), %%zmm0\n\t"                                                      \
+  "vmovups (%[b0],%[d1]), %%zmm1\n\t"                                                \
+  "add %[ldb], %[b0]\n\t"                                                            \
+  BCAST " " #o "*24(%[a]), %%zmm2\n\t"                                              \
+  BCAST " " #o "*24+4(%[a]), %%zmm3\n\t"                                            \
+  MADD " %%zmm0, %%zmm2, %[c00]\n\t"                                                \
+  MADD " %%zmm1, %%zmm2, %[c01]\n\t"                                                \
+  MADD " %%zmm0, %%zmm3, %[c10]\n\t"                                                \
+  MADD " %%zmm1, %%zmm3, %[c11]\n\t"                                                \
+  BCAST " " #o "*24+8(%[a]), %%zmm2\n\t"                                            \
+  BCAST " " #o "*24+12(%[a]), %%zmm3\n\t"                                           \
+  MADD " %%zmm0, %%zmm2, %[c20]\n\t"                                                \
+  MADD " %%zmm1, %%zmm2, %[c21]\n\t"                                                \
+  MADD " %%zmm0, %%zmm3, %[c30]\n\t"                                                \
+  MADD " %%zmm1, %%zmm3, %[c31]\n\t"                                                \
+  BCAST " " #o "*24+16(%[a]), %%zmm2\n\t"                                           \
+  BCAST " " #o "*24+20(%[a]), %%zmm3\n\t"                                           \
+  MADD " %%zmm0, %%zmm2, %[c40]\n\t"                                                \
+  MADD " %%zmm1, %%zmm2, %[c41]\n\t"                                                \
+  MADD " %%zmm0, %%zmm3, %[c50]\n\t"                                                \
+  MADD " %%zmm1, %%zmm3, %[c51]\n\t"
+#define DDPM_ZS_OPERANDS2                                                                 \
+  DDPM_Z_OPERANDS1, [c01] "+v"(c01), [c11] "+v"(c11), [c21] "+v"(c21), [c31] "+v"(c31), \
+      [c41] "+v"(c41), [c51] "+v"(c51)
+__attribute__((target(DDPM_AVX512_BF16))) void taps_kernel_avx512_bf16(int kc, int taps, const int64_t* offsets,
+                                                                        const void* a_in, const void* b0_in,
+                                                                        const void* b1_in, int64_t ldb, float* c0,
+                                                                        int64_t ldc0, float* c1, int64_t ldc1,
+                                                                        int rows, const float* bias) {
+  const int steps = (kc + 1) / 2;
+  const char* a = static_cast<const char*>(a_in);
+  __m512 c00 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c20 = _mm512_setzero_ps();
+  __m512 c30 = _mm512_setzero_ps(), c40 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps();
+  __m512 c01 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
+  __m512 c31 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+  // The second panel as an offset from the first (GCC allows 30 asm operands); without one, the
+  // first is read twice and the second sum dropped.
+  const int64_t d1 = b1_in ? static_cast<const char*>(b1_in) - static_cast<const char*>(b0_in) : 0;
+  for (int seg = 0; seg < taps; ++seg) {
+    const char* b0 = static_cast<const char*>(b0_in) + offsets[seg];
+    for (int64_t quads = steps / 4; quads > 0; --quads)
+      asm volatile(DDPM_ZS_STEP2(0, "vpbroadcastd", "vdpbf16ps") DDPM_ZS_STEP2(1, "vpbroadcastd", "vdpbf16ps")
+                   DDPM_ZS_STEP2(2, "vpbroadcastd", "vdpbf16ps") DDPM_ZS_STEP2(3, "vpbroadcastd", "vdpbf16ps")
+                   "add $96, %[a]\n\t"
+                   : DDPM_ZS_OPERANDS2
+                   : [ldb] "r"(ldb), [d1] "r"(d1)
+                   : DDPM_Z_CLOBBERS);
+    for (int k = steps % 4; k > 0; --k)
+      asm volatile(DDPM_ZS_STEP2(0, "vpbroadcastd", "vdpbf16ps") "add $24, %[a]\n\t"
+                   : DDPM_ZS_OPERANDS2
+                   : [ldb] "r"(ldb), [d1] "r"(d1)
+                   : DDPM_Z_CLOBBERS);
+  }
+  const __m512 first[MR] = {c00, c10, c20, c30, c40, c50};
+  const __m512 second[MR] = {c01, c11, c21, c31, c41, c51};
+  for (int r = 0; r < rows; ++r) {
+    store_row_avx512(c0 + r * ldc0, first[r], false, bias ? bias + r : nullptr);
+    if (c1) store_row_avx512(c1 + r * ldc1, second[r], false, bias ? bias + r : nullptr);
+  }
+}
+#undef DDPM_ZS_OPERANDS2
+#undef DDPM_ZS_STEP2
 #undef DDPM_Z_KERNEL_BODY
 #undef DDPM_Z_CLOBBERS
 #undef DDPM_Z_OPERANDS2
@@ -423,6 +490,13 @@ MicroKernel gemm_microkernel(GemmIsa isa, bool bf16) {
   if (bf16) return kernel_generic_bf16;
 #endif
   return kernel_generic;
+}
+
+TapsKernel gemm_taps_kernel_bf16() {
+#ifdef DDPM_X86
+  if (gemm_bf16_native()) return taps_kernel_avx512_bf16;
+#endif
+  return nullptr;
 }
 
 void round_panel_bf16(uint16_t* dst, const float* src, int width, int kc) {

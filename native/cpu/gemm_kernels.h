@@ -25,6 +25,18 @@ using MicroKernel = void (*)(int kc, const void* a, const void* b0, const void* 
 // gemm_cpu_has_bf16(); otherwise the portable emulation).
 MicroKernel gemm_microkernel(GemmIsa isa, bool bf16);
 
+// The bf16 kernel of a 3x3 convolution by taps (conv_taps.cpp): out(r, j) =
+// sum over `taps` segments s of the kc-step product of A (the segments'
+// bf16 A panels back to back) and B rows read in place: pair row k of
+// segment s, panel i, at b_i + offsets[s] + k * ldb bytes (16 pairs); b1
+// may be null; stored once (+ bias[r]) for r < rows. The same products as
+// MicroKernel on packed copies of those rows, one sum over all segments.
+// nullptr unless AVX512_BF16 is in use.
+using TapsKernel = void (*)(int kc, int taps, const int64_t* offsets, const void* a, const void* b0, const void* b1,
+                            int64_t ldb, float* c0, int64_t ldc0, float* c1, int64_t ldc1, int rows,
+                            const float* bias);
+TapsKernel gemm_taps_kernel_bf16();
+
 // The bf16 panel of kc rows of `width` floats (src[k * width + j], k-major):
 // dst[(k / 2) * 2 width + 2j + k % 2] = float_to_bf16(src[k * width + j]),
 // with the pair past an odd kc completed by 0. width is kGemmMR or kGemmNR.

@@ -1,5 +1,5 @@
 // The filter gradient of a 3x3 pad-1 convolution as nine GEMMs over one
-// packed copy of the input (conv_filter_taps.cpp), for the shapes where that
+// packed copy of the input (conv_taps.cpp), for the shapes where that
 // beats the im2col GEMM of conv2d.cpp.
 #pragma once
 
@@ -15,6 +15,15 @@ namespace cpu {
 // and writes nothing. Bit-identical for any thread count.
 bool conv3x3_filter_grad_by_taps(ThreadPool& pool, ConvMath math, const float* x, const float* dy, float* dw, int N,
                                  int Ci, int H, int W, int Co);
+
+// y (N, Co, H, W) = conv3x3(x (N, Ci, H, W)) [+ bias] with w the forward
+// weights (Co, Ci, 3, 3), or with adjoint_weights w (Ci, Co, 3, 3) read
+// transposed and flipped (the data gradient: x = dy, y = dx), when the shape
+// and the instruction set suit (W a multiple of 16; AVX2 or AVX-512, bf16
+// with AVX512_BF16); otherwise returns false and writes nothing.
+// Bit-identical for any thread count.
+bool conv3x3_forward_by_taps(ThreadPool& pool, ConvMath math, const float* x, const float* w, bool adjoint_weights,
+                             const float* bias, float* y, int N, int Ci, int H, int W, int Co);
 
 }  // namespace cpu
 }  // namespace ddpm
