@@ -213,9 +213,8 @@ __attribute__((target(DDPM_AVX512), always_inline)) inline void store_row_avx512
 // both layouts. As for AVX2, the loop body is assembly with the accumulators
 // as C++ operands ("+v"); the temporaries are zmm0-3. (The loop itself is
 // C++: with its counter the paired asm would exceed GCC's 30 operands.)
-#define DDPM_Z_STEP2(o, BCAST, MADD)                                                 \
-  "vmovups " #o "*64(%[b0]), %%zmm0\n\t"                                            \
-  "vmovups " #o "*64(%[b1]), %%zmm1\n\t"                                            \
+// The twelve products of one step, B's two rows in zmm0 and zmm1.
+#define DDPM_Z_PRODUCTS2(o, BCAST, MADD)                                             \
   BCAST " " #o "*24(%[a]), %%zmm2\n\t"                                              \
   BCAST " " #o "*24+4(%[a]), %%zmm3\n\t"                                            \
   MADD " %%zmm0, %%zmm2, %[c00]\n\t"                                                \
@@ -234,6 +233,9 @@ __attribute__((target(DDPM_AVX512), always_inline)) inline void store_row_avx512
   MADD " %%zmm1, %%zmm2, %[c41]\n\t"                                                \
   MADD " %%zmm0, %%zmm3, %[c50]\n\t"                                                \
   MADD " %%zmm1, %%zmm3, %[c51]\n\t"
+#define DDPM_Z_STEP2(o, BCAST, MADD)                                                 \
+  "vmovups " #o "*64(%[b0]), %%zmm0\n\t"                                            \
+  "vmovups " #o "*64(%[b1]), %%zmm1\n\t" DDPM_Z_PRODUCTS2(o, BCAST, MADD)
 #define DDPM_Z_STEP1(o, BCAST, MADD)                                                 \
   "vmovups " #o "*64(%[b0]), %%zmm0\n\t"                                            \
   BCAST " " #o "*24(%[a]), %%zmm2\n\t"                                              \
@@ -329,25 +331,7 @@ __attribute__((target(DDPM_AVX512_BF16))) void kernel_avx512_bf16(int kc, const 
 #define DDPM_ZS_STEP2(o, BCAST, MADD)                                                \
   "vmovups (%[b0]), %%zmm0\n\t"                                                      \
   "vmovups (%[b0],%[d1]), %%zmm1\n\t"                                                \
-  "add %[ldb], %[b0]\n\t"                                                            \
-  BCAST " " #o "*24(%[a]), %%zmm2\n\t"                                              \
-  BCAST " " #o "*24+4(%[a]), %%zmm3\n\t"                                            \
-  MADD " %%zmm0, %%zmm2, %[c00]\n\t"                                                \
-  MADD " %%zmm1, %%zmm2, %[c01]\n\t"                                                \
-  MADD " %%zmm0, %%zmm3, %[c10]\n\t"                                                \
-  MADD " %%zmm1, %%zmm3, %[c11]\n\t"                                                \
-  BCAST " " #o "*24+8(%[a]), %%zmm2\n\t"                                            \
-  BCAST " " #o "*24+12(%[a]), %%zmm3\n\t"                                           \
-  MADD " %%zmm0, %%zmm2, %[c20]\n\t"                                                \
-  MADD " %%zmm1, %%zmm2, %[c21]\n\t"                                                \
-  MADD " %%zmm0, %%zmm3, %[c30]\n\t"                                                \
-  MADD " %%zmm1, %%zmm3, %[c31]\n\t"                                                \
-  BCAST " " #o "*24+16(%[a]), %%zmm2\n\t"                                           \
-  BCAST " " #o "*24+20(%[a]), %%zmm3\n\t"                                           \
-  MADD " %%zmm0, %%zmm2, %[c40]\n\t"                                                \
-  MADD " %%zmm1, %%zmm2, %[c41]\n\t"                                                \
-  MADD " %%zmm0, %%zmm3, %[c50]\n\t"                                                \
-  MADD " %%zmm1, %%zmm3, %[c51]\n\t"
+  "add %[ldb], %[b0]\n\t" DDPM_Z_PRODUCTS2(o, BCAST, MADD)
 #define DDPM_ZS_OPERANDS2                                                                 \
   DDPM_Z_OPERANDS1, [c01] "+v"(c01), [c11] "+v"(c11), [c21] "+v"(c21), [c31] "+v"(c31), \
       [c41] "+v"(c41), [c51] "+v"(c51)
@@ -389,6 +373,7 @@ __attribute__((target(DDPM_AVX512_BF16))) void taps_kernel_avx512_bf16(int kc, i
 }
 #undef DDPM_ZS_OPERANDS2
 #undef DDPM_ZS_STEP2
+#undef DDPM_Z_PRODUCTS2
 #undef DDPM_Z_KERNEL_BODY
 #undef DDPM_Z_CLOBBERS
 #undef DDPM_Z_OPERANDS2
