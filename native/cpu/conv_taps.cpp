@@ -1,5 +1,10 @@
-// The filter gradient of a 3x3 pad-1 convolution as nine GEMMs that share
-// one packed copy of the input, instead of one GEMM over im2col(X):
+// 3x3 pad-1 convolutions by taps: nine GEMMs over one zero-padded copy of
+// the input, each tap's shifted input being that copy read at an offset,
+// instead of one GEMM over im2col(X), whose panels repeat every input value
+// nine times. Two families: the filter gradient (float32 and bf16, here),
+// and the bf16 forward and data gradient (below).
+//
+// The filter gradient:
 //
 //   dW[co][ci][t] = sum_q dYp[co][q] * Xp[ci][q + s_t],   s_t = dh_t * Wp + dw_t
 //

@@ -1,6 +1,7 @@
-// The filter gradient of a 3x3 pad-1 convolution as nine GEMMs over one
-// packed copy of the input (conv_taps.cpp), for the shapes where that
-// beats the im2col GEMM of conv2d.cpp.
+// 3x3 pad-1 convolutions as nine GEMMs over one zero-padded copy of the
+// input (conv_taps.cpp), for the shapes and instruction sets where that beats
+// the im2col GEMMs of conv2d.cpp; conv2d_forward / conv2d_backward try these
+// first.
 #pragma once
 
 #include "cpu_ops.h"
