@@ -1,6 +1,8 @@
 // 3x3 (pad 1) and 1x1 convolution, stride 1, forward and backward, as
 // implicit GEMMs on the engine of gemm.h (batch folded into the pixel
-// dimension, so the 2x2 levels still give the microkernel full tiles):
+// dimension, so the 2x2 levels still give the microkernel full tiles), for
+// the shapes conv_taps.cpp does not take (it is tried first: the 3x3 filter
+// gradient at W >= 16, the bf16 3x3 forward and data gradient at W % 16 == 0):
 //
 //   forward          Y[co][(n,p)]     = sum_(ci,t) W[co][(ci,t)] * X~[(ci,t)][(n,p)]
 //   backward data    dX[ci][(n,p)]    = sum_(co,t) W[co][ci][T-1-t] * dY~[(co,t)][(n,p)]
