@@ -493,6 +493,31 @@ TEST(forward_by_taps_bf16) {
   CHECK(y[0] == -1.0f);  // declined: nothing written
 }
 
+// The vectorised max-pool backward (eight windows at a time on AVX2, rows of
+// at least 16 pixels) routes exactly as the scalar loop: the same window
+// maximum (ties to the first, NaN never wins, -0 against 0), the same single
+// addition into dx, so the bits agree with the portable build's; the odd
+// last column and row as well.
+TEST(maxpool_backward_vectorised_matches_scalar) {
+  cpu::ThreadPool pool(2);
+  const int N = 2, C = 3, H = 9, W = 38;  // Wo = 19: two 8-window blocks and 3 scalar windows per row
+  Vec x(size_t(N) * C * H * W);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(int((i * 7919) % 5)) - 2.0f;  // many ties
+  x[3] = std::nanf(""), x[40] = -0.0f, x[41] = 0.0f, x[77] = std::nanf("");
+  const Vec g = random_vector(size_t(N) * C * (H / 2) * (W / 2), 94), prior = random_vector(x.size(), 95);
+  Vec dx[2] = {prior, prior}, dadd[2] = {Vec(N * C), Vec(N * C)};
+  for (int k = 0; k < 2; ++k) {
+    with_isa(k == 0 ? cpu::GemmIsa::kAvx512 : cpu::GemmIsa::kGeneric,
+             [&] { cpu::maxpool2x2_backward(pool, x.data(), g.data(), dx[k].data(), dadd[k].data(), N, C, H, W); });
+  }
+  CHECK(std::memcmp(dx[0].data(), dx[1].data(), sizeof(float) * dx[0].size()) == 0);
+  CHECK(std::memcmp(dadd[0].data(), dadd[1].data(), sizeof(float) * dadd[0].size()) == 0);
+  // And it routes: every window's gradient landed on exactly one of its four pixels.
+  size_t moved = 0;
+  for (size_t i = 0; i < x.size(); ++i) moved += dx[0][i] != prior[i];
+  CHECK(moved > 0 && moved <= g.size());
+}
+
 // ---- bf16 ----------------------------------------------------------------------
 
 TEST(bf16_rounding) {
