@@ -40,6 +40,7 @@ final class SettingsChoice {
     Integer sampleEvery;
     SamplerKind gridSampler;
     Integer gridSteps;
+    Boolean gridKarras;
     Integer checkpointEvery;
     Double checkpointMinutes;
     Integer logEvery;
@@ -65,8 +66,11 @@ final class SettingsChoice {
         if (flip != null) r = r.withFlip(flip);
         if (timeTable != null) r = r.withTimeTable(timeTable);
         if (sampleEvery != null) r = r.withSampleEvery(sampleEvery);
-        if (gridSampler != null || gridSteps != null) {
-            r = r.withGridSampler(gridSampler != null ? gridSampler : r.gridSampler(), gridSteps != null ? gridSteps : 0);
+        if (gridSampler != null || gridSteps != null || gridKarras != null) {
+            // A new grid sampler starts from its own defaults: its steps, and evenly spaced timesteps.
+            r = r.withGridSampler(gridSampler != null ? gridSampler : r.gridSampler(),
+                    gridSteps != null ? gridSteps : gridSampler != null ? 0 : r.gridSteps(),
+                    gridKarras != null ? gridKarras : gridSampler == null && r.gridKarras());
         }
         if (checkpointEvery != null || checkpointMinutes != null) {
             r = r.withCheckpointEvery(checkpointEvery != null ? checkpointEvery : r.checkpointEvery(),

@@ -313,6 +313,11 @@ public final class Trainer {
         });
     }
 
+    /** Draw the in-training grids' DPM-Solver++ steps between Karras sigmas (as {@code ddpm sample --karras}). */
+    public Trainer gridKarras(boolean on) {
+        return set(() -> settings.gridKarras = on);
+    }
+
     /** A 10x10 sample grid every {@code epochs} epochs and after the last; 0 = never. */
     public Trainer sampleEvery(int epochs) {
         return set(() -> settings.sampleEvery = epochs);

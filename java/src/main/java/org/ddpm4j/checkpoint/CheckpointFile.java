@@ -84,9 +84,9 @@ public final class CheckpointFile {
             .collect(java.util.stream.Collectors.toUnmodifiableSet());
 
     /** Config fields added within version 2 (the learning-rate schedule, gradient clipping, Min-SNR weighting,
-     * v prediction, the EMA's power warm-up, the grid sampler, AdamW): files written before them lack them. */
+     * v prediction, the EMA's power warm-up, the grid sampler, AdamW, Karras grids): files written before them lack them. */
     private static final Set<String> ADDED_WITHIN_2 = Set.of("lr_schedule", "lr_warmup", "lr_decay_steps", "max_grad_norm",
-            "snr_gamma", "prediction", "ema_power", "grid_sampler", "grid_steps", "optimizer");
+            "snr_gamma", "prediction", "ema_power", "grid_sampler", "grid_steps", "optimizer", "grid_karras");
     private static final Set<String> ADDED_SINCE_1 = Stream.concat(ADDED_IN_2.stream(), ADDED_WITHIN_2.stream())
             .collect(java.util.stream.Collectors.toUnmodifiableSet());
 

@@ -71,6 +71,7 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
         t.addProperty("ema_power", training.emaPower());
         t.addProperty("grid_sampler", training.gridSampler().label());
         t.addProperty("grid_steps", training.gridSteps());
+        t.addProperty("grid_karras", training.gridKarras());
         o.add("training", t);
         JsonObject d = new JsonObject();
         d.addProperty("source", data.source());
@@ -113,7 +114,8 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
                 t.has("snr_gamma") ? t.get("snr_gamma").getAsDouble() : 0.0,
                 t.has("ema_power") ? t.get("ema_power").getAsDouble() : 0.0,
                 t.has("grid_sampler") ? SamplerKind.parse(t.get("grid_sampler").getAsString()) : SamplerKind.DDPM,
-                t.has("grid_steps") ? t.get("grid_steps").getAsInt() : 0);
+                t.has("grid_steps") ? t.get("grid_steps").getAsInt() : 0,
+                t.has("grid_karras") && t.get("grid_karras").getAsBoolean());
         JsonObject d = o.getAsJsonObject("data");
         DataSpec data = new DataSpec(d.get("source").getAsString(), str(d.get("path")),
                 Split.parse(d.get("split").getAsString()), str(d.get("class")), d.get("limit").getAsInt(),

@@ -82,6 +82,9 @@ public final class TrainOptions {
             description = "How those grids are drawn (default ddpm, the notebook's 1,000 steps; dpm++sde in 20 steps keeps DDPM's look at 1/50 of the time).")
     SamplerKind gridSampler;
 
+    @Option(names = "--grid-karras", description = "Those grids' DPM-Solver++ steps between Karras sigmas, as ddpm sample --karras (with --grid-sampler dpm++, dpm++sde or dpm++3m).")
+    Boolean gridKarras;
+
     @Option(names = "--grid-steps", paramLabel = "N", description = "Their steps with another sampler (default: the sampler's, 50 for ddim, 20 for dpm++).")
     Integer gridSteps;
 
@@ -125,6 +128,7 @@ public final class TrainOptions {
         if (condDrop != null) t.condDrop(condDrop);
         if (sampleEvery != null) t.sampleEvery(sampleEvery);
         if (gridSampler != null || gridSteps != null) t.gridSampler(gridSampler != null ? gridSampler : SamplerKind.DDPM, gridSteps != null ? gridSteps : 0);
+        if (gridKarras != null) t.gridKarras(gridKarras);
         if (checkpointEvery != null) t.checkpointEvery(checkpointEvery);
         if (checkpointMinutes != null) t.checkpointMinutes(checkpointMinutes);
         if (logEvery != null) t.logEvery(logEvery);

@@ -572,9 +572,11 @@ public final class TrainJob {
             long t0 = System.nanoTime();
             int T = meta.model().timesteps();
             SampleOptions o = new SampleOptions(100, meta.training().seed() + GRID_SEED_OFFSET, -1, 0, 2)
-                    .withSampler(meta.training().gridSampler(), meta.training().gridSteps(), 0.0, false);
-            progress.message(String.format(Locale.ROOT, "epoch %d: sampling a grid of 100 images (%s, %d steps each) for %s",
-                    done, meta.training().gridSampler().label(), Sampler.timesteps(o, T).length, out));
+                    .withSampler(meta.training().gridSampler(), meta.training().gridSteps(), 0.0, false)
+                    .withKarras(meta.training().gridKarras());
+            progress.message(String.format(Locale.ROOT, "epoch %d: sampling a grid of 100 images (%s, %d steps each%s) for %s",
+                    done, meta.training().gridSampler().label(), Sampler.timesteps(o, T).length,
+                    meta.training().gridKarras() ? ", Karras sigmas" : "", out));
             long[] lastShown = {t0};
             SampleResult r;
             // Grids show what sampling will use: the EMA weights when there are some.

@@ -43,6 +43,7 @@ public enum Setting {
     SAMPLE_EVERY("sampleEvery", "--sample-every"),
     GRID_SAMPLER("gridSampler", "--grid-sampler"),
     GRID_STEPS("gridSteps", "--grid-steps"),
+    GRID_KARRAS("gridKarras", "--grid-karras"),
     CHECKPOINT_EVERY("checkpointEvery", "--checkpoint-every"),
     CHECKPOINT_MINUTES("checkpointMinutes", "--checkpoint-minutes"),
     LOG_EVERY("logEvery", "--log-every"),

@@ -71,6 +71,6 @@ public enum Preset {
     public TrainSettings settings() {
         return new TrainSettings(label(), batch, AdamConfig.withLr(lr), epochs, 0, flip, DEFAULT_SEED, timeTable,
                 sampleEvery, 1, 15.0, 50, emaDecay, TrainSettings.DEFAULT_COND_DROP, org.ddpm4j.optim.LrSchedule.CONSTANT, 0.0, 0.0, 0.0,
-                org.ddpm4j.sample.SamplerKind.DDPM, 0);
+                org.ddpm4j.sample.SamplerKind.DDPM, 0, false);
     }
 }

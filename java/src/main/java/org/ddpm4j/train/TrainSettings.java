@@ -31,12 +31,13 @@ import org.ddpm4j.setting.Setting;
  *     min(decay, 1 - (1+u)^-power)
  * @param gridSampler how the in-training sample grids are drawn (DDPM: the notebook's 1,000 steps)
  * @param gridSteps their steps (0: the sampler's default)
+ * @param gridKarras their DPM-Solver++ steps between Karras sigmas
  */
 public record TrainSettings(String preset, int batch, AdamConfig adam, int epochs, long maxSteps, boolean flip,
                             long seed, TimeTable timeTable, int sampleEvery, int checkpointEvery,
                             double checkpointMinutes, int logEvery, double emaDecay, double condDrop,
                             LrSchedule lrSchedule, double maxGradNorm, double snrGamma, double emaPower,
-                            SamplerKind gridSampler, int gridSteps) {
+                            SamplerKind gridSampler, int gridSteps, boolean gridKarras) {
 
     /** The largest loss-read interval: the native loss ring's size (UNet::kLossRing; a test holds them equal). */
     public static final int MAX_LOG_EVERY = 4096;
@@ -49,7 +50,8 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
                          TimeTable timeTable, int sampleEvery, int checkpointEvery, double checkpointMinutes,
                          int logEvery) {
         this(preset, batch, adam, epochs, maxSteps, flip, seed, timeTable, sampleEvery, checkpointEvery,
-                checkpointMinutes, logEvery, 0.0, DEFAULT_COND_DROP, LrSchedule.CONSTANT, 0.0, 0.0, 0.0, SamplerKind.DDPM, 0);
+                checkpointMinutes, logEvery, 0.0, DEFAULT_COND_DROP, LrSchedule.CONSTANT, 0.0, 0.0, 0.0, SamplerKind.DDPM, 0,
+                false);
     }
 
     public TrainSettings {
@@ -85,13 +87,17 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         }
         if (gridSampler == null) throw new IllegalArgumentException("no grid sampler");
         if (gridSteps < 0) throw Setting.GRID_STEPS.invalid("must be >= 1 (or 0: the sampler's default), got " + gridSteps);
+        if (gridKarras && !gridSampler.isDpmSolver()) {
+            throw Setting.GRID_KARRAS.invalid("is for ", Setting.GRID_SAMPLER, " dpm++, dpm++sde or dpm++3m, not " + gridSampler.label());
+        }
     }
 
-    /** The in-training grids drawn with {@code kind} in {@code steps} steps (0: its default). */
-    public TrainSettings withGridSampler(SamplerKind kind, int steps) {
+    /** The in-training grids drawn with {@code kind} in {@code steps} steps (0: its default), over Karras sigmas or not. */
+    public TrainSettings withGridSampler(SamplerKind kind, int steps, boolean karras) {
         return with(v -> {
             v.gridSampler = kind;
             v.gridSteps = steps;
+            v.gridKarras = karras;
         });
     }
 
@@ -182,7 +188,7 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         change.accept(b);
         return new TrainSettings(b.preset, b.batch, b.adam, b.epochs, b.maxSteps, b.flip, b.seed, b.timeTable, b.sampleEvery,
                 b.checkpointEvery, b.checkpointMinutes, b.logEvery, b.emaDecay, b.condDrop, b.lrSchedule, b.maxGradNorm,
-                b.snrGamma, b.emaPower, b.gridSampler, b.gridSteps);
+                b.snrGamma, b.emaPower, b.gridSampler, b.gridSteps, b.gridKarras);
     }
 
     /** The components, mutable, for {@link #with}. */
@@ -207,6 +213,7 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
         double emaPower;
         SamplerKind gridSampler;
         int gridSteps;
+        boolean gridKarras;
 
         Values(TrainSettings s) {
             preset = s.preset;
@@ -229,6 +236,7 @@ public record TrainSettings(String preset, int batch, AdamConfig adam, int epoch
             emaPower = s.emaPower;
             gridSampler = s.gridSampler;
             gridSteps = s.gridSteps;
+            gridKarras = s.gridKarras;
         }
     }
 }

@@ -145,6 +145,13 @@ class CliFeaturesTest {
         assertTrue(r.err().contains("sampling a grid of 100 images (dpm++sde, 20 steps each)"), r.toString());
         assertTrue(Files.exists(out.resolve("samples/epoch-001.png")), r.toString());
         assertEquals(org.ddpm4j.sample.SamplerKind.DPM_SOLVER_SDE, CheckpointFile.read(out.resolve("model.ckpt")).meta().training().gridSampler());
+        assertFalse(CheckpointFile.read(out.resolve("model.ckpt")).meta().training().gridKarras());
+        // Resumed for one more epoch with the grids over Karras sigmas (the grid sampler may change on a resume).
+        Cli.Result k = ok("train", "--resume", "--out", out.toString(), "--epochs", "2", "--grid-karras", "--progress", "plain",
+                "--device", "cpu", "--threads", "2");
+        assertTrue(k.err().contains("sampling a grid of 100 images (dpm++sde, 20 steps each, Karras sigmas)"), k.toString());
+        assertTrue(Files.exists(out.resolve("samples/epoch-002.png")), k.toString());
+        assertTrue(CheckpointFile.read(out.resolve("model.ckpt")).meta().training().gridKarras());
     }
 
     @Test
@@ -206,6 +213,8 @@ class CliFeaturesTest {
         fails("--karras is for --sampler dpm++, dpm++sde or dpm++3m, not ddim", "sample", "--from", m, "--sampler", "ddim",
                 "--karras", "--device", "cpu");
         fails("--karras is for --sampler dpm++, dpm++sde or dpm++3m, not ddpm", "sample", "--from", m, "--karras");
+        fails("--grid-karras is for --grid-sampler dpm++, dpm++sde or dpm++3m, not ddim", "train", "--grid-sampler", "ddim",
+                "--grid-karras", "--device", "cpu", "--out", dir.resolve("gk").toString());
         fails("--sampling-steps must be in [1, 39] for dpm++", "sample", "--from", m, "--sampler", "dpm++", "--sampling-steps",
                 "40", "--device", "cpu");
         fails("--sampling-steps 10 needs --sampler ddim", "sample", "--from", m, "--sampling-steps", "10", "--device", "cpu");
