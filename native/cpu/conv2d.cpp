@@ -1,8 +1,9 @@
 // 3x3 (pad 1) and 1x1 convolution, stride 1, forward and backward, as
 // implicit GEMMs on the engine of gemm.h (batch folded into the pixel
 // dimension, so the 2x2 levels still give the microkernel full tiles), for
-// the shapes conv_taps.cpp does not take (it is tried first: the 3x3 filter
-// gradient at W >= 16, the bf16 3x3 forward and data gradient at W % 16 == 0):
+// the shapes conv_taps.cpp and conv1x1_narrow.cpp do not take (they are
+// tried first: the 3x3 filter gradient at W >= 16, the bf16 3x3 forward and
+// data gradient at W % 16 == 0; 1x1 with at most 8 output channels):
 //
 //   forward          Y[co][(n,p)]     = sum_(ci,t) W[co][(ci,t)] * X~[(ci,t)][(n,p)]
 //   backward data    dX[ci][(n,p)]    = sum_(co,t) W[co][ci][T-1-t] * dY~[(co,t)][(n,p)]
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "avx2_transpose.h"
+#include "conv1x1_narrow.h"
 #include "conv_taps.h"
 #include "cpu_ops.h"
 #include "gemm.h"
@@ -661,6 +663,7 @@ void conv2d_forward(ThreadPool& pool, ConvMath math, const float* x, const float
   check_kernel_size("conv2d_forward", k);
   check_sizes("conv2d_forward", N, Cin, H, W, Cout);
   if (k == 3 && conv3x3_forward_by_taps(pool, math, x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout)) return;
+  if (k == 1 && conv1x1_narrow_forward(pool, math, x, w, b, y, N, Cin, static_cast<int64_t>(H) * W, Cout)) return;
   ConvProblem problem(x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout, k);
   run_conv_gemm(pool, math, problem);
 }
@@ -670,6 +673,7 @@ void conv2d_backward(ThreadPool& pool, ConvMath math, const float* x, const floa
   check_kernel_size("conv2d_backward", k);
   check_sizes("conv2d_backward", N, Cin, H, W, Cout);
   if (db) channel_sums(pool, dy, db, N, Cout, static_cast<int64_t>(H) * W);
+  if (k == 1 && conv1x1_narrow_backward(pool, math, x, w, dy, dx, dw, N, Cin, static_cast<int64_t>(H) * W, Cout)) return;
   if (k != 3 || !conv3x3_filter_grad_by_taps(pool, math, x, dy, dw, N, Cin, H, W, Cout)) {
     ConvFilterGradProblem filter(x, dy, dw, N, Cin, H, W, Cout, k);
     run_conv_gemm(pool, math, filter);
