@@ -11,6 +11,7 @@ import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.sample.SampleOptions;
 import org.ddpm4j.sample.Sampler;
 import org.ddpm4j.sample.SamplerKind;
+import org.ddpm4j.sample.TimestepSpacing;
 import org.ddpm4j.setting.Setting;
 
 /**
@@ -45,6 +46,7 @@ public final class SampleRequest {
         Double eta;
         boolean clipX0;
         boolean karras;
+        TimestepSpacing spacing;
         String className;
         Double guidance;
         Integer midStep;
@@ -146,6 +148,14 @@ public final class SampleRequest {
         return with(c -> c.karras = on);
     }
 
+    /**
+     * Which timesteps DDIM or DPM-Solver++ visit, as diffusers' {@code timestep_spacing} (LINSPACE, LEADING,
+     * TRAILING); null (the default) for the sampler's own: DDIM's floor(i T / S), DPM-Solver++'s LINSPACE.
+     */
+    public SampleRequest withTimestepSpacing(TimestepSpacing s) {
+        return with(c -> c.spacing = s);
+    }
+
     /** Clip the predicted x_0 to [-1, 1] at every step (needed by cosine-schedule models). */
     public SampleRequest withClipX0(boolean clip) {
         return with(c -> c.clipX0 = clip);
@@ -231,13 +241,18 @@ public final class SampleRequest {
         if (v.karras && !v.sampler.isDpmSolver()) {
             throw Errors.invalid(Setting.KARRAS, "is for ", Setting.SAMPLER, " dpm++, dpm++sde or dpm++3m, not " + v.sampler.label());
         }
+        if (v.spacing != null && v.sampler == SamplerKind.DDPM) {
+            throw Errors.invalid(Setting.TIMESTEP_SPACING, "is for ", Setting.SAMPLER, " ddim or the dpm++ ones (ddpm visits every timestep)");
+        }
+        if (v.spacing != null && v.karras) throw Errors.invalid(Setting.TIMESTEP_SPACING, "and ", Setting.KARRAS, " exclude each other");
         int T = cfg.timesteps();
         int mid = v.midStep != null ? v.midStep : T / 2;
         if (mid >= T || mid < -1) throw Errors.invalid(Setting.MID_STEP, "must be in [0, " + (T - 1) + "] or -1, got " + mid);
         SampleOptions o = new SampleOptions(v.count, v.seed, mid, v.stripImages, v.stripFrames)
                 .withSampler(v.sampler, v.steps != null ? v.steps : 0, v.eta != null ? v.eta : 0.0, v.clipX0)
                 .withClass(classLabel(cfg, classNames, source), guidance(cfg))
-                .withKarras(v.karras);
+                .withKarras(v.karras)
+                .withSpacing(v.spacing);
         Sampler.timesteps(o, T);  // --sampler / --sampling-steps against the model, before anything is done
         return o;
     }

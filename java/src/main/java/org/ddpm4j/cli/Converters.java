@@ -88,6 +88,13 @@ final class Converters {
         }
     }
 
+    /** TimestepSpacing's own parse and message. */
+    public static final class TimestepSpacingConverter extends Parsing<org.ddpm4j.sample.TimestepSpacing> {
+        public TimestepSpacingConverter() {
+            super(org.ddpm4j.sample.TimestepSpacing::parse);
+        }
+    }
+
     /** Optimizer's own parse and message. */
     public static final class OptimizerConverter extends Parsing<org.ddpm4j.optim.Optimizer> {
         public OptimizerConverter() {

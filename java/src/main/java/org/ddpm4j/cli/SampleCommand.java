@@ -9,6 +9,7 @@ import org.ddpm4j.api.SampleFiles;
 import org.ddpm4j.api.SampleRequest;
 import org.ddpm4j.sample.SampleFormat;
 import org.ddpm4j.sample.SamplerKind;
+import org.ddpm4j.sample.TimestepSpacing;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -58,6 +59,10 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--karras", description = "DPM-Solver++ (dpm++, dpm++sde, dpm++3m): step between Karras et al.'s noise levels (sigma^(1/7) evenly spaced, denser at low noise), as diffusers' use_karras_sigmas, \"DPM++ 2M Karras\" (default off: evenly spaced timesteps).")
     boolean karras;
 
+    @Option(names = "--timestep-spacing", paramLabel = "linspace|leading|trailing", converter = Converters.TimestepSpacingConverter.class,
+            description = "The timesteps ddim or dpm++ visit, as diffusers' timestep_spacing: linspace (evenly over [0, T-1]), leading (multiples of a whole step ratio), trailing (back from T-1 in steps of T/S) (default: the sampler's own: ddim floor(i T / S), as the DDIM paper's code; dpm++ linspace).")
+    TimestepSpacing timestepSpacing;
+
     @Option(names = "--eta", paramLabel = "E", description = "DDIM noise: 0 deterministic, 1 as noisy as DDPM's posterior (default 0).")
     Double eta;
 
@@ -88,6 +93,7 @@ public final class SampleCommand implements Callable<Integer> {
         SampleRequest req = SampleRequest.of(count).withBatch(batch).withSeed(common.seedOr(0))
                 .withStrip(stripImages, stripFrames).withClipX0(clipX0).withClass(className).withLog(io.err());
         if (karras) req = req.withKarras(true);
+        if (timestepSpacing != null) req = req.withTimestepSpacing(timestepSpacing);
         req = samplingSteps != null ? req.withSampler(sampler, samplingSteps) : req.withSampler(sampler);
         if (eta != null) req = req.withEta(eta);
         if (guidance != null) req = req.withGuidance(guidance);

@@ -169,6 +169,7 @@ public final class SampleJob {
         sb.append(o.sampler().label().toUpperCase(Locale.ROOT)).append(", ").append(ts.length).append(" steps");
         if (o.sampler() == SamplerKind.DDIM) sb.append(", eta ").append(o.eta());
         if (o.karras()) sb.append(", Karras sigmas");
+        if (o.spacing() != null) sb.append(", ").append(o.spacing().label()).append(" timesteps");
         if (o.clipX0()) sb.append(", x_0 clipped");
         if (cfg.conditional()) {
             sb.append("; ").append(o.classLabel() < 0 ? "classes in turn" : o.classLabel() == cfg.numClasses() ? "null class"

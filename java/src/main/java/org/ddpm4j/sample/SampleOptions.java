@@ -22,9 +22,12 @@ import org.ddpm4j.setting.Setting;
  *     1 = the conditional model alone, 0 = unconditional
  * @param karras DPM-Solver++ only: step between Karras et al.'s noise levels (diffusers'
  *     {@code use_karras_sigmas}, "DPM++ 2M Karras") instead of evenly spaced timesteps
+ * @param spacing DDIM or DPM-Solver++: which timesteps they visit, as diffusers' timestep_spacing; null: the
+ *     sampler's own (see {@link TimestepSpacing})
  */
 public record SampleOptions(int count, long seed, int midStep, int stripImages, int stripFrames, SamplerKind sampler,
-                            int steps, double eta, boolean clipX0, int classLabel, double guidance, boolean karras) {
+                            int steps, double eta, boolean clipX0, int classLabel, double guidance, boolean karras,
+                            TimestepSpacing spacing) {
 
     /** The guidance of a conditional model unless asked otherwise. */
     public static final double DEFAULT_GUIDANCE = 2.0;
@@ -42,11 +45,15 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
         if (karras && !sampler.isDpmSolver()) {
             throw Setting.KARRAS.invalid("is for ", Setting.SAMPLER, " dpm++, dpm++sde or dpm++3m, not " + sampler.label());
         }
+        if (spacing != null && sampler == SamplerKind.DDPM) {
+            throw Setting.TIMESTEP_SPACING.invalid("is for ", Setting.SAMPLER, " ddim or the dpm++ ones (ddpm visits every timestep)");
+        }
+        if (spacing != null && karras) throw Setting.TIMESTEP_SPACING.invalid("and ", Setting.KARRAS, " exclude each other");
     }
 
     /** Ancestral DDPM sampling through every timestep, classes cycled, the default guidance. */
     public SampleOptions(int count, long seed, int midStep, int stripImages, int stripFrames) {
-        this(count, seed, midStep, stripImages, stripFrames, SamplerKind.DDPM, 0, 0.0, false, -1, DEFAULT_GUIDANCE, false);
+        this(count, seed, midStep, stripImages, stripFrames, SamplerKind.DDPM, 0, 0.0, false, -1, DEFAULT_GUIDANCE, false, null);
     }
 
     /** The notebook's 100 images and t = 500 snapshot (T/2 for other schedules), a strip of 8 images x 11 frames. */
@@ -54,25 +61,31 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
         return new SampleOptions(100, seed, timesteps / 2, 8, 11);
     }
 
-    /** With another sampler (Karras levels off). */
+    /** With another sampler (Karras levels off, its own timesteps). */
     public SampleOptions withSampler(SamplerKind kind, int samplingSteps, double noise, boolean clip) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, kind, samplingSteps, noise, clip, classLabel,
-                guidance, false);
+                guidance, false, null);
     }
 
     public SampleOptions withClass(int label, double w) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, label, w,
-                karras);
+                karras, spacing);
     }
 
     /** With the DPM-Solver++ sampler stepping between Karras sigmas (or not). */
     public SampleOptions withKarras(boolean on) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, classLabel,
-                guidance, on);
+                guidance, on, spacing);
+    }
+
+    /** With DDIM or DPM-Solver++ visiting the timesteps of {@code s} (null: the sampler's own). */
+    public SampleOptions withSpacing(TimestepSpacing s) {
+        return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, classLabel,
+                guidance, karras, s);
     }
 
     /** Without the mid-run snapshot and the strip (only the final images). */
     public SampleOptions finalsOnly() {
-        return new SampleOptions(count, seed, -1, 0, 2, sampler, steps, eta, clipX0, classLabel, guidance, karras);
+        return new SampleOptions(count, seed, -1, 0, 2, sampler, steps, eta, clipX0, classLabel, guidance, karras, spacing);
     }
 }

@@ -125,8 +125,10 @@ public final class Sampler {
 
     /**
      * The timesteps the sampler visits without Karras sigmas, descending (and checks the number of
-     * steps): to 0 for DDPM and DDIM; DPM-Solver++'s last step goes from its smallest t (T/S or so)
-     * to x_0. With Karras sigmas the run has as many steps, at the timesteps of {@link #visited}.
+     * steps): every one for DDPM; DDIM's own or those of the options' {@link TimestepSpacing}, whose
+     * last step goes on to x_0 (from 0, or from T/S or so for TRAILING); DPM-Solver++'s, whose last
+     * step goes from its smallest t to x_0. With Karras sigmas the run has as many steps, at the
+     * timesteps of {@link #visited}.
      */
     public static int[] timesteps(SampleOptions o, int T) {
         SamplerKind kind = o.sampler();
@@ -144,6 +146,8 @@ public final class Sampler {
             throw Setting.SAMPLING_STEPS.invalid("must be in [1, " + max + "] for " + kind.label() + " (the model has " + T
                     + " timesteps), got " + steps);
         }
+        TimestepSpacing spacing = o.spacing();
+        if (spacing != null) return kind == SamplerKind.DDIM ? spacing.ddim(T, steps) : spacing.dpmSolver(T, steps);
         return kind == SamplerKind.DDIM ? ddimTimesteps(T, steps) : dpmSolverTimesteps(T, steps);
     }
 

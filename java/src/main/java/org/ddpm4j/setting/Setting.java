@@ -70,6 +70,7 @@ public enum Setting {
     SAMPLER("sampler", "--sampler"),
     SAMPLING_STEPS("samplingSteps", "--sampling-steps"),
     KARRAS("karras", "--karras"),
+    TIMESTEP_SPACING("timestepSpacing", "--timestep-spacing"),
     ETA("eta", "--eta"),
     CLIP_X0("clipX0", "--clip-x0"),
     GUIDANCE("guidance", "--guidance"),

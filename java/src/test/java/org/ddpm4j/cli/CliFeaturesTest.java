@@ -130,6 +130,12 @@ class CliFeaturesTest {
         assertTrue(mid >= 0 && mid != 20, java.util.Arrays.toString(levels));
         assertTrue(Files.exists(karras.resolve("samples-t" + mid + ".png")), r.toString());
         assertTrue(r.out().contains("mid (t=" + mid + ")"), r.toString());
+        // diffusers' trailing spacing: 10 DDIM steps of the 40-step model from t = 39, the mid grid at 19.
+        Path trailing = dir.resolve("trailing");
+        r = ok("sample", "--from", model().toString(), "--out", trailing.toString(), "--count", "4", "--sampler", "ddim",
+                "--sampling-steps", "10", "--timestep-spacing", "trailing", "--mid-step", "20", "--device", "cpu");
+        assertTrue(r.err().contains("DDIM, 10 steps, eta 0.0, trailing timesteps"), r.toString());
+        assertTrue(Files.exists(trailing.resolve("samples-t19.png")), r.toString());
     }
 
     @Test
@@ -213,6 +219,12 @@ class CliFeaturesTest {
         fails("--karras is for --sampler dpm++, dpm++sde or dpm++3m, not ddim", "sample", "--from", m, "--sampler", "ddim",
                 "--karras", "--device", "cpu");
         fails("--karras is for --sampler dpm++, dpm++sde or dpm++3m, not ddpm", "sample", "--from", m, "--karras");
+        fails("--timestep-spacing is for --sampler ddim or the dpm++ ones (ddpm visits every timestep)", "sample", "--from", m,
+                "--timestep-spacing", "trailing", "--device", "cpu");
+        fails("--timestep-spacing and --karras exclude each other", "sample", "--from", m, "--sampler", "dpm++", "--karras",
+                "--timestep-spacing", "leading", "--device", "cpu");
+        fails("--timestep-spacing must be linspace, leading or trailing, got 'uniform'", "sample", "--from", m,
+                "--timestep-spacing", "uniform");
         fails("--grid-karras is for --grid-sampler dpm++, dpm++sde or dpm++3m, not ddim", "train", "--grid-sampler", "ddim",
                 "--grid-karras", "--device", "cpu", "--out", dir.resolve("gk").toString());
         fails("--sampling-steps must be in [1, 39] for dpm++", "sample", "--from", m, "--sampler", "dpm++", "--sampling-steps",

@@ -164,6 +164,70 @@ class SamplerFeaturesTest {
     }
 
     /**
+     * diffusers' timestep spacings, as its DDIMScheduler and DPMSolverMultistepScheduler (commit 58eb52c0,
+     * num_train_timesteps T, steps_offset 0) printed them: {spacing, T, S, DDIM's, DPM-Solver++'s}.
+     */
+    static final String[][] DIFFUSERS_SPACINGS = {
+        {"linspace", "1000", "30", "999,965,930,896,861,827,792,758,723,689,655,620,586,551,517,482,448,413,379,344,310,276,241,207,172,138,103,69,34,0",
+            "999,966,932,899,866,832,799,766,733,699,666,633,599,566,533,499,466,433,400,366,333,300,266,233,200,166,133,100,67,33"},
+        {"leading", "1000", "30", "957,924,891,858,825,792,759,726,693,660,627,594,561,528,495,462,429,396,363,330,297,264,231,198,165,132,99,66,33,0",
+            "960,928,896,864,832,800,768,736,704,672,640,608,576,544,512,480,448,416,384,352,320,288,256,224,192,160,128,96,64,32"},
+        {"trailing", "1000", "30", "999,966,932,899,866,832,799,766,732,699,666,632,599,566,532,499,466,432,399,366,332,299,266,232,199,166,132,99,66,32",
+            "999,966,932,899,866,832,799,766,732,699,666,632,599,566,532,499,466,432,399,366,332,299,266,232,199,166,132,99,66,32"},
+        {"linspace", "1000", "7", "999,832,666,500,333,166,0", "999,856,714,571,428,285,143"},
+        {"leading", "1000", "7", "852,710,568,426,284,142,0", "875,750,625,500,375,250,125"},
+        {"trailing", "1000", "7", "999,856,713,570,428,285,142", "999,856,713,570,428,285,142"},
+        {"linspace", "40", "8", "39,33,28,22,17,11,6,0", "39,34,29,24,20,15,10,5"},
+        {"leading", "40", "8", "35,30,25,20,15,10,5,0", "32,28,24,20,16,12,8,4"},
+        {"trailing", "40", "8", "39,34,29,24,19,14,9,4", "39,34,29,24,19,14,9,4"},
+        {"linspace", "10", "3", "9,4,0", "9,6,3"},
+        {"leading", "10", "3", "6,3,0", "6,4,2"},
+        {"trailing", "10", "3", "9,6,2", "9,6,2"},
+        {"linspace", "1000", "1", "0", "999"},
+        {"leading", "1000", "1", "0", "500"},
+        {"trailing", "1000", "1", "999", "999"},
+    };
+
+    static int[] ints(String csv) {
+        return java.util.Arrays.stream(csv.split(",")).mapToInt(Integer::parseInt).toArray();
+    }
+
+    /**
+     * The spacings give diffusers' timesteps; DDIM and DPM-Solver++ run over them (the images differ from
+     * their own spacing's and do not depend on the chunks); DDPM and Karras refuse them.
+     */
+    @Test
+    void timestepSpacingsAreDiffusers() {
+        for (String[] c : DIFFUSERS_SPACINGS) {
+            TimestepSpacing sp = TimestepSpacing.parse(c[0]);
+            int T = Integer.parseInt(c[1]), S = Integer.parseInt(c[2]);
+            String tag = c[0] + " T=" + T + " S=" + S;
+            assertArrayEquals(ints(c[3]), sp.ddim(T, S), "DDIM " + tag);
+            assertArrayEquals(ints(c[4]), sp.dpmSolver(T, S), "DPM-Solver++ " + tag);
+        }
+        // DDIM's own (the DDIM paper's code) is not diffusers' leading where T / S is not whole: 966 against 957.
+        assertEquals(966, Sampler.ddimTimesteps(1000, 30)[0]);
+        for (SamplerKind kind : new SamplerKind[] {SamplerKind.DDIM, SamplerKind.DPM_SOLVER_SDE}) {
+            SampleOptions o = dpm(5, 7, kind).withSpacing(TimestepSpacing.TRAILING);
+            SampleResult a = sample(CFG, 5, o, null, 5), b = sample(CFG, 2, o, null, 5);
+            assertArrayEquals(TimestepSpacing.TRAILING.ddim(40, 7), a.timesteps(), kind.label());
+            assertArrayEquals(a.images().data(), b.images().data(), kind.label() + ": chunks of 2, 2, 1");
+            assertTrue(a.images().allFinite());
+            assertFalse(java.util.Arrays.equals(a.images().data(), sample(CFG, 5, dpm(5, 7, kind), null, 5).images().data()));
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> dpm(1, 0, SamplerKind.DDPM).withSpacing(TimestepSpacing.LEADING));
+        assertTrue(e.getMessage().contains("ddpm visits every timestep"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> dpm(1, 0, SamplerKind.DPM_SOLVER).withKarras(true).withSpacing(TimestepSpacing.LEADING));
+        assertTrue(e.getMessage().contains("exclude each other"), e.getMessage());
+        // A spacing whose timesteps collide is refused with the numbers: DDIM leading of 40 over 39 steps is fine
+        // (1, 0, ...); linspace of 40 over 40 steps too; trailing of 10 in 10 steps (9 .. 0) as well.
+        assertEquals(40, TimestepSpacing.LINSPACE.ddim(40, 40).length);
+        assertArrayEquals(new int[] {9, 8, 7, 6, 5, 4, 3, 2, 1, 0}, TimestepSpacing.TRAILING.ddim(10, 10));
+    }
+
+    /**
      * The sampler's 3M steps take diffusers' orders (its scheduler printed them for the golden file): at 10
      * steps 1, 2, 3 x 6, 2, 1; at 20 steps 1, 2, 3 x 17, 1. Driving the model with those orders by hand gives
      * the same images bit for bit.
