@@ -63,6 +63,15 @@ struct Narrow {
   int64_t chunks_per_image() const { return (HW + kChunk - 1) / kChunk; }
 };
 
+// Task u's pixels: image n, pixels [p0, p0 + len) of its planes.
+struct Block {
+  int64_t n, p0;
+  int len;
+  Block(const Narrow& k, int64_t u)
+      : n(u / k.chunks_per_image()), p0(u % k.chunks_per_image() * kChunk),
+        len(static_cast<int>(std::min<int64_t>(kChunk, k.HW - p0))) {}
+};
+
 Narrow make_narrow(ConvMath math, const float* w, int N, int Ci, int64_t HW, int Co) {
   Narrow k{N, Ci, Co, HW, math == ConvMath::kBf16, std::vector<float>(static_cast<size_t>(Co) * Ci)};
   for (size_t i = 0; i < k.wr.size(); ++i) k.wr[i] = k.bf16 ? round_bf16(w[i]) : w[i];
@@ -72,8 +81,9 @@ Narrow make_narrow(ConvMath math, const float* w, int N, int Ci, int64_t HW, int
 // y[n][co][p] = sum_ci wr[co][ci] x[n][ci][p] (+ b[co]) for the pixels of task u (image, chunk).
 __attribute__((always_inline)) inline void forward_task(const Narrow& k, const float* x, const float* b, float* y,
                                                         int64_t u) {
-  const int64_t n = u / k.chunks_per_image(), p0 = u % k.chunks_per_image() * kChunk;
-  const int len = static_cast<int>(std::min<int64_t>(kChunk, k.HW - p0));
+  const Block blk(k, u);
+  const int64_t n = blk.n, p0 = blk.p0;
+  const int len = blk.len;
   alignas(64) float acc[kMaxNarrow][kChunk];
   alignas(64) float xr[kChunk];
   for (int co = 0; co < k.Co; ++co) std::fill(acc[co], acc[co] + kChunk, 0.0f);
@@ -97,8 +107,9 @@ __attribute__((always_inline)) inline void forward_task(const Narrow& k, const f
 
 // dx[n][ci][p] = sum_co wr[co][ci] dy[n][co][p] for the pixels of task u.
 __attribute__((always_inline)) inline void data_task(const Narrow& k, const float* dy, float* dx, int64_t u) {
-  const int64_t n = u / k.chunks_per_image(), p0 = u % k.chunks_per_image() * kChunk;
-  const int len = static_cast<int>(std::min<int64_t>(kChunk, k.HW - p0));
+  const Block blk(k, u);
+  const int64_t n = blk.n, p0 = blk.p0;
+  const int len = blk.len;
   alignas(64) float g[kMaxNarrow][kChunk];
   alignas(64) float acc[kChunk];
   for (int co = 0; co < k.Co; ++co) load_chunk(g[co], dy + (n * k.Co + co) * k.HW + p0, len, k.bf16);
@@ -116,8 +127,9 @@ __attribute__((always_inline)) inline void data_task(const Narrow& k, const floa
 // part[co * Ci + ci] = the sum over task u's pixels of dy[co] x[ci]: kLanes lanes, then the lanes in order.
 __attribute__((always_inline)) inline void filter_task(const Narrow& k, const float* x, const float* dy, float* part,
                                                        int64_t u) {
-  const int64_t n = u / k.chunks_per_image(), p0 = u % k.chunks_per_image() * kChunk;
-  const int len = static_cast<int>(std::min<int64_t>(kChunk, k.HW - p0));
+  const Block blk(k, u);
+  const int64_t n = blk.n, p0 = blk.p0;
+  const int len = blk.len;
   alignas(64) float g[kMaxNarrow][kChunk];
   alignas(64) float xr[kChunk];
   for (int co = 0; co < k.Co; ++co) load_chunk(g[co], dy + (n * k.Co + co) * k.HW + p0, len, k.bf16);
