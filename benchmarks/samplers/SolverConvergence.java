@@ -4,9 +4,10 @@ import org.ddpm4j.api.DiffusionModel;
 import org.ddpm4j.api.SampleRequest;
 import org.ddpm4j.api.Samples;
 import org.ddpm4j.sample.SamplerKind;
+import org.ddpm4j.sample.TimestepSpacing;
 
 /**
- * How far the ODE samplers (DDIM at eta 0, DPM-Solver++, with and without Karras sigmas) land from the solution of the same
+ * How far the ODE samplers (DDIM at eta 0, DPM-Solver++; with Karras sigmas or diffusers' trailing timesteps) land from the solution of the same
  * probability-flow ODE from the same x_T, taken as DDIM over all T steps: RMS and max over the
  * images, in [-1, 1] pixel units, at 10, 20, 50 and 100 steps, with the time of each run; and how
  * each sampler's images look beside DDPM's (saturated share, spread).
@@ -40,14 +41,18 @@ public class SolverConvergence {
                 System.out.printf("%-16s %4d steps: saturated %.3f, std %.3f, %.2f s%n", name((SamplerKind) l[0], (Boolean) l[2]),
                         l[1], saturated(s.values()), std(s.values()), s.seconds());
             }
-            Object[][] runs = {{SamplerKind.DDIM, false}, {SamplerKind.DPM_SOLVER, false}, {SamplerKind.DPM_SOLVER, true},
-                    {SamplerKind.DPM_SOLVER_3M, false}, {SamplerKind.DPM_SOLVER_3M, true}};
+            // {sampler, Karras sigmas, timestep spacing (null: the sampler's own)}
+            Object[][] runs = {{SamplerKind.DDIM, false, null}, {SamplerKind.DDIM, false, TimestepSpacing.TRAILING},
+                    {SamplerKind.DPM_SOLVER, false, null}, {SamplerKind.DPM_SOLVER, false, TimestepSpacing.TRAILING},
+                    {SamplerKind.DPM_SOLVER, true, null}, {SamplerKind.DPM_SOLVER_3M, false, null},
+                    {SamplerKind.DPM_SOLVER_3M, true, null}};
             for (Object[] run : runs) {
                 SamplerKind kind = (SamplerKind) run[0];
                 boolean karras = (Boolean) run[1];
+                TimestepSpacing spacing = (TimestepSpacing) run[2];
                 for (int steps : new int[] {10, 20, 50, 100}) {
                     if (steps > kind.maxSteps(T)) continue;
-                    Samples s = m.sample(base.withSampler(kind, steps).withKarras(karras));
+                    Samples s = m.sample(base.withSampler(kind, steps).withKarras(karras).withTimestepSpacing(spacing));
                     float[] x = s.values(), y = ref.values();
                     double se = 0, max = 0;
                     for (int i = 0; i < x.length; i++) {
@@ -55,7 +60,8 @@ public class SolverConvergence {
                         se += d * d;
                         max = Math.max(max, d);
                     }
-                    System.out.printf("%-16s %4d steps: RMS %.4f, max %.3f, %.2f s%n", name(kind, karras), steps,
+                    System.out.printf("%-16s %4d steps: RMS %.4f, max %.3f, %.2f s%n",
+                            name(kind, karras) + (spacing != null ? " " + spacing.label() : ""), steps,
                             Math.sqrt(se / x.length), max, s.seconds());
                 }
             }
