@@ -33,6 +33,13 @@ uint64_t train_label_stream(int64_t step) { return 4ull * static_cast<uint64_t>(
 constexpr double kPi = 3.14159265358979323846;
 constexpr uint64_t kInitStreamBase = 1ull << 62;
 
+// v with `digits` significant digits (%g), for messages.
+std::string number_text(double v, int digits) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  return buf;
+}
+
 
 }  // namespace
 
@@ -214,11 +221,7 @@ DpmSolverCoefficients Schedule::dpm_solver(int t, int t_next, int t_last, bool s
 
 DpmSolverCoefficients Schedule::dpm_solver_sigmas(double sigma, double sigma_next, double sigma_last, bool sde,
                                                   float x0_clip, double sigma_last2) {
-  auto text = [](double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.9g", v);
-    return std::string(buf);
-  };
+  auto text = [](double v) { return number_text(v, 9); };
   if (!(sigma > 0.0) || !std::isfinite(sigma))
     throw Error("DPM-Solver step: sigma = " + text(sigma) + " must be a positive number");
   if (!(sigma_next >= 0.0 && sigma_next < sigma))
@@ -288,13 +291,17 @@ int timestep_of_sigma(const Schedule& schedule, double sigma) {
   if (T < 2) throw Error("timestep_of_sigma: the schedule needs at least 2 timesteps");
   if (!(sigma >= 0.0) || !std::isfinite(sigma))
     throw Error("timestep_of_sigma: sigma must be a number >= 0, got " + std::to_string(sigma));
-  // log sigma_t grows with t. low: the last t with log sigma_t <= log sigma (0 when none), at most T - 2.
+  // log sigma_t grows with t. low: the last t with log sigma_t <= log sigma (0 when none), at most T - 2;
+  // found by bisection (a run's S levels would otherwise take S x T logarithms).
   const double log_sigma = std::log(std::max(sigma, 1e-10));
   auto log_sigma_at = [&](int t) { return std::log(schedule.sigma_at(t)); };
-  int low = 0;
-  for (int t = 0; t < T; ++t)
-    if (log_sigma - log_sigma_at(t) >= 0.0) low = t;
-  low = std::min(low, T - 2);
+  int first = 0, end = T;  // the first t with log sigma_t > log sigma lies in [first, end]
+  while (first < end) {
+    const int mid = first + (end - first) / 2;
+    if (log_sigma - log_sigma_at(mid) >= 0.0) first = mid + 1;
+    else end = mid;
+  }
+  const int low = std::min(std::max(first - 1, 0), T - 2);
   const double lo = log_sigma_at(low), hi = log_sigma_at(low + 1);
   const double w = std::clamp((lo - log_sigma) / (lo - hi), 0.0, 1.0);
   return static_cast<int>(std::nearbyint((1.0 - w) * low + w * (low + 1)));
@@ -1208,11 +1215,7 @@ void UNet::sample_step_dpm_solver_sigmas(int t, double sigma, double sigma_next,
   Impl& m = *impl_;
   const DpmSolverCoefficients k =
       Schedule::dpm_solver_sigmas(sigma, sigma_next, sigma_last, sde, x0_clip, sigma_last2);  // checks the levels
-  auto text = [](double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    return std::string(buf);
-  };
+  auto text = [](double v) { return number_text(v, 17); };  // all the digits: the levels must match exactly
   if (sigma_last2 > 0.0 && sigma_last2 != m.sample_sigma_before)
     throw Error("UNet::sample_step_dpm_solver_sigmas: a third-order step with sigma_last2 = " + text(sigma_last2) +
                 " needs the step before the previous one to have been at that sigma (it was " +

@@ -200,10 +200,12 @@ bool conv1x1_narrow_backward(ThreadPool& pool, ConvMath math, const float* x, co
   const bool z = gemm_isa() == GemmIsa::kAvx512;
   const int64_t tasks = N * k.chunks_per_image();
   const size_t per = static_cast<size_t>(Co) * Ci;
-  std::vector<float> parts(static_cast<size_t>(tasks) * per);
+  thread_local std::vector<float> part_store;  // the blocks' partial sums, kept between calls
+  if (part_store.size() < static_cast<size_t>(tasks) * per) part_store.resize(static_cast<size_t>(tasks) * per);
+  float* const parts = part_store.data();  // the caller's buffer: in the workers the name would be their own
   pool.parallel_for(tasks, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t u = lo; u < hi; ++u) {
-      float* part = parts.data() + static_cast<size_t>(u) * per;
+      float* part = parts + static_cast<size_t>(u) * per;
       z ? avx512_filter(k, x, dy, part, u) : avx2_filter(k, x, dy, part, u);
       if (dx) z ? avx512_data(k, dy, dx, u) : avx2_data(k, dy, dx, u);
     }

@@ -59,8 +59,7 @@ constexpr int kTaps = 9;
 constexpr int64_t kGroups = 16;
 
 struct TapsPlan {
-  int N, Ci, H, W, Co;
-  bool bf16;
+  int Ci, H, W, Co;
   int Wp;             // padded row: W pixels and a zero
   int64_t origin;     // q of padded row 0 (image 0's first row): a zero row and a zero element before it
   int64_t rows;       // padded rows, N (H + 1): each image's and its zero row
@@ -77,7 +76,7 @@ struct TapsPlan {
 
 TapsPlan make_plan(int N, int Ci, int H, int W, int Co, bool bf16) {
   TapsPlan p{};
-  p.N = N, p.Ci = Ci, p.H = H, p.W = W, p.Co = Co, p.bf16 = bf16;
+  p.Ci = Ci, p.H = H, p.W = W, p.Co = Co;
   p.Wp = W + 1;
   p.origin = p.Wp + 1;
   p.rows = static_cast<int64_t>(N) * (H + 1);

@@ -238,13 +238,6 @@ public final class SampleRequest {
      */
     SampleOptions resolve(UNetConfig cfg, List<String> classNames, String source) {
         if (v.sampler != SamplerKind.DDIM && v.eta != null) throw Errors.invalid(Setting.ETA, "is for ", Setting.SAMPLER, " ddim");
-        if (v.karras && !v.sampler.isDpmSolver()) {
-            throw Errors.invalid(Setting.KARRAS, "is for ", Setting.SAMPLER, " dpm++, dpm++sde or dpm++3m, not " + v.sampler.label());
-        }
-        if (v.spacing != null && v.sampler == SamplerKind.DDPM) {
-            throw Errors.invalid(Setting.TIMESTEP_SPACING, "is for ", Setting.SAMPLER, " ddim or the dpm++ ones (ddpm visits every timestep)");
-        }
-        if (v.spacing != null && v.karras) throw Errors.invalid(Setting.TIMESTEP_SPACING, "and ", Setting.KARRAS, " exclude each other");
         int T = cfg.timesteps();
         int mid = v.midStep != null ? v.midStep : T / 2;
         if (mid >= T || mid < -1) throw Errors.invalid(Setting.MID_STEP, "must be in [0, " + (T - 1) + "] or -1, got " + mid);
@@ -253,6 +246,8 @@ public final class SampleRequest {
                 .withClass(classLabel(cfg, classNames, source), guidance(cfg))
                 .withKarras(v.karras)
                 .withSpacing(v.spacing);
+        // SampleOptions refused --karras / --timestep-spacing with a sampler they are not for (resolve runs under
+        // Errors.call, which makes that an InvalidInputException with the same text).
         Sampler.timesteps(o, T);  // --sampler / --sampling-steps against the model, before anything is done
         return o;
     }
