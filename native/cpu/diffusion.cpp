@@ -5,6 +5,7 @@
 
 #include "cpu_ops.h"
 #include "ddpm/rng.h"
+#include "gaussian.h"
 #include "sampler_step.h"
 
 namespace ddpm {
@@ -13,8 +14,7 @@ namespace cpu {
 void gaussian(ThreadPool& pool, float* out, size_t n, uint64_t seed, uint64_t stream,
               uint64_t offset) {
   pool.parallel_for(static_cast<int64_t>(n), 1 << 14, [&](int64_t a, int64_t b) {
-    rng::for_each_gaussian(seed, stream, offset + static_cast<uint64_t>(a), b - a,
-                           [&](int64_t i, float z) { out[a + i] = z; });
+    fill_gaussians(seed, stream, offset + static_cast<uint64_t>(a), b - a, out + a);
   });
 }
 

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "ddpm/backend.h"
-#include "ddpm/rng.h"
+#include "gaussian.h"
 #include "thread_pool.h"
 
 namespace ddpm {
@@ -24,7 +24,7 @@ void for_each_with_noise(ThreadPool& pool, const char* op, int N, size_t per_sam
   const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
   pool.parallel_for(total, 1 << 14, [&](int64_t a, int64_t b) {
     if (noisy)
-      rng::for_each_gaussian(seed, stream, offset + static_cast<uint64_t>(a), b - a, [&](int64_t i, float z) { f(a + i, z); });
+      for_each_gaussian(seed, stream, offset + static_cast<uint64_t>(a), b - a, [&](int64_t i, float z) { f(a + i, z); });
     else
       for (int64_t i = a; i < b; ++i) f(i, 0.0f);
   });

@@ -1,6 +1,6 @@
 // The DDPM kernels, as native/cpu/diffusion.cpp: counter-based noise
 // (ddpm/rng.h is __host__ __device__, so element i of (seed, stream) is the
-// same number on both backends up to the last ulp of logf/sinf/cosf),
+// same bits on both backends: rng.h spells out the Box-Muller math),
 // uint8 -> [-1, 1] with flips, q(x_t | x_0), the ancestral step, clamp.
 //
 // Gaussians are produced a Philox block (4 values) per thread: one

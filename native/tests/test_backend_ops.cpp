@@ -657,8 +657,11 @@ void loss_and_random_cases(CaseList& L, bool quick) {
     size_t n;
     uint64_t offset;
   };
+  // Bit for bit: rng.h spells out the Box-Muller math (explicit fused
+  // multiply-adds, no libm), so every backend computes the same operations.
   for (const G g : {G{1001, 3}, G{8 * 3072, 0}, G{7, (1ull << 40) + 1}, G{1, 2}})
-    L.add<calls::gaussian>([g](auto& c) { c.n = g.n, c.seed = 42, c.stream = 7, c.offset = g.offset; }).tol(same(kMath));
+    L.add<calls::gaussian>([g](auto& c) { c.n = g.n, c.seed = 42, c.stream = 7, c.offset = g.offset; })
+        .tol(same(Tol{0.0, 0.0}));
   for (int high : {1000, 7, 1})
     L.add<calls::uniform_int>([high](auto& c) { c.n = 513, c.high = high, c.seed = 99, c.stream = 12345; })
         .tol(same(Tol{0.0, 0.0}));
