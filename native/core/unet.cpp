@@ -477,11 +477,18 @@ struct UNet::Impl {
   void block_forward(Block& b, int n, bool training) {
     const int HW = b.H * b.W;
     const float mom = cfg.bn_momentum, e = cfg.bn_eps;
+    const float* add = b.add_te >= 0 ? tes[b.add_te].o : nullptr;
+    if (!training) {  // the running statistics are known: each conv + BatchNorm + ReLU is one op
+      be.conv2d_batchnorm_relu_eval(b.in, P(b.w1), P(b.b1), P(b.g1), P(b.be1), buffers + b.rm1, buffers + b.rv1,
+                                    nullptr, b.y1, n, b.cin, b.H, b.W, b.cout, 3, e);
+      be.conv2d_batchnorm_relu_eval(b.y1, P(b.w2), P(b.b2), P(b.g2), P(b.be2), buffers + b.rm2, buffers + b.rv2, add,
+                                    b.y2, n, b.cout, b.H, b.W, b.cout, 3, e);
+      return;
+    }
     be.conv2d_forward(b.in, P(b.w1), P(b.b1), b.z1, n, b.cin, b.H, b.W, b.cout, 3);
     be.batchnorm_relu_forward(b.z1, b.y1, P(b.g1), P(b.be1), buffers + b.rm1, buffers + b.rv1,
                               b.mean1, b.istd1, nullptr, n, b.cout, HW, training, mom, e);
     be.conv2d_forward(b.y1, P(b.w2), P(b.b2), b.z2, n, b.cout, b.H, b.W, b.cout, 3);
-    const float* add = b.add_te >= 0 ? tes[b.add_te].o : nullptr;
     be.batchnorm_relu_forward(b.z2, b.y2, P(b.g2), P(b.be2), buffers + b.rm2, buffers + b.rv2,
                               b.mean2, b.istd2, add, n, b.cout, HW, training, mom, e);
   }

@@ -7,20 +7,102 @@
 #include <cmath>
 #include <vector>
 
+#include "batchnorm_eval.h"
 #include "cpu_ops.h"
+#include "gemm.h"
 #include "reduce.h"
+#include "simd.h"
 
 namespace ddpm {
 namespace cpu {
+
+// y = relu(x * scale + shift) + a, as one fused multiply-add, v > 0 ? v : +0
+// (a maximum with +0, or a masked move: -0 and NaN become +0) and an add,
+// in the scalar code and in every vector width alike: the same bits
+// whichever path or tile shape runs it (batchnorm_eval.h).
 namespace {
 
-// y = relu(x * scale + shift) + a over one plane.
-void scale_shift_relu_add(const float* __restrict x, float* __restrict y, int64_t n, float scale,
-                          float shift, float a) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i] * scale + shift;
-    y[i] = (v > 0.0f ? v : 0.0f) + a;
+inline float bn_relu_add(float x, float scale, float shift, float a) {
+  const float v = std::fma(x, scale, shift);
+  return (v > 0.0f ? v : 0.0f) + a;
+}
+
+#if defined(DDPM_X86)
+__attribute__((target(DDPM_AVX512), always_inline)) inline void row_avx512(const float* x, float* y, int64_t n,
+                                                                          float scale, float shift, float a) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, bn_relu_add16(_mm512_loadu_ps(x + i), scale, shift, a));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(y + i, m, bn_relu_add16(_mm512_maskz_loadu_ps(m, x + i), scale, shift, a));
   }
+}
+
+__attribute__((target("avx2,fma"), always_inline)) inline void row_avx2(const float* x, float* y, int64_t n,
+                                                                       float scale, float shift, float a) {
+  const __m256 s = _mm256_set1_ps(scale), t = _mm256_set1_ps(shift), av = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), s, t);
+    _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_max_ps(v, _mm256_setzero_ps()), av));
+  }
+  for (; i < n; ++i) y[i] = bn_relu_add(x[i], scale, shift, a);
+}
+
+__attribute__((target(DDPM_AVX512))) void rows_avx512(float* y, int64_t ld, int rows, int64_t len, const float* scale,
+                                                      const float* shift, const float* add) {
+  for (int r = 0; r < rows; ++r) row_avx512(y + r * ld, y + r * ld, len, scale[r], shift[r], add ? add[r] : 0.0f);
+}
+
+__attribute__((target("avx2,fma"))) void rows_avx2(float* y, int64_t ld, int rows, int64_t len, const float* scale,
+                                                   const float* shift, const float* add) {
+  for (int r = 0; r < rows; ++r) row_avx2(y + r * ld, y + r * ld, len, scale[r], shift[r], add ? add[r] : 0.0f);
+}
+
+__attribute__((target(DDPM_AVX512))) void plane_avx512(const float* x, float* y, int64_t n, float scale, float shift,
+                                                       float a) {
+  row_avx512(x, y, n, scale, shift, a);
+}
+
+__attribute__((target("avx2,fma"))) void plane_avx2(const float* x, float* y, int64_t n, float scale, float shift,
+                                                    float a) {
+  row_avx2(x, y, n, scale, shift, a);
+}
+#endif
+
+}  // namespace
+
+void scale_shift_relu_add(const float* x, float* y, int64_t n, float scale, float shift, float a) {
+#if defined(DDPM_X86)
+  const GemmIsa isa = gemm_isa();
+  if (isa == GemmIsa::kAvx512) return plane_avx512(x, y, n, scale, shift, a);
+  if (isa == GemmIsa::kAvx2) return plane_avx2(x, y, n, scale, shift, a);
+#endif
+  for (int64_t i = 0; i < n; ++i) y[i] = bn_relu_add(x[i], scale, shift, a);
+}
+
+void scale_shift_relu_add_rows(float* y, int64_t ld, int rows, int64_t len, const float* scale, const float* shift,
+                               const float* add) {
+#if defined(DDPM_X86)
+  const GemmIsa isa = gemm_isa();
+  if (isa == GemmIsa::kAvx512) return rows_avx512(y, ld, rows, len, scale, shift, add);
+  if (isa == GemmIsa::kAvx2) return rows_avx2(y, ld, rows, len, scale, shift, add);
+#endif
+  for (int r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < len; ++i) y[r * ld + i] = bn_relu_add(y[r * ld + i], scale[r], shift[r], add ? add[r] : 0.0f);
+}
+
+namespace {
+
+// The affine map of channel c: scale = gamma * invstd, shift = beta - mean * scale.
+void affine_of(const float* gamma, const float* beta, int64_t c, float mean, float invstd, float& scale,
+               float& shift) {
+  scale = gamma[c] * invstd;
+  shift = beta[c] - mean * scale;
+}
+
+float eval_invstd(const float* running_var, int64_t c, float eps) {
+  return static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
 }
 
 // Over one plane: g = dy where the ReLU passed (x * scale + shift > 0), else 0;
@@ -64,6 +146,11 @@ void plane_input_grad(const float* __restrict x, const float* __restrict dy, flo
 
 }  // namespace
 
+void batchnorm_eval_affine(const float* gamma, const float* beta, const float* running_mean,
+                           const float* running_var, float eps, int C, float* scale, float* shift) {
+  for (int c = 0; c < C; ++c) affine_of(gamma, beta, c, running_mean[c], eval_invstd(running_var, c, eps), scale[c], shift[c]);
+}
+
 void batchnorm_relu_forward(ThreadPool& pool, const float* x, float* y, const float* gamma,
                             const float* beta, float* running_mean, float* running_var,
                             float* save_mean, float* save_invstd, const float* add, int N, int C,
@@ -91,10 +178,10 @@ void batchnorm_relu_forward(ThreadPool& pool, const float* x, float* y, const fl
         running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
       } else {
         mean = running_mean[c];
-        invstd = static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
+        invstd = eval_invstd(running_var, c, eps);
       }
-      const float scale = gamma[c] * invstd;
-      const float shift = beta[c] - mean * scale;
+      float scale, shift;
+      affine_of(gamma, beta, c, mean, invstd, scale, shift);
       for (int n = 0; n < N; ++n) {
         const int64_t base = (static_cast<int64_t>(n) * C + c) * HW;
         const float a = add ? add[static_cast<int64_t>(n) * C + c] : 0.0f;
@@ -112,8 +199,8 @@ void batchnorm_relu_backward(ThreadPool& pool, const float* x, const float* dy, 
   pool.parallel_for(C, grain_for(M), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const float mean = save_mean[c], invstd = save_invstd[c];
-      const float scale = gamma[c] * invstd;
-      const float shift = beta[c] - mean * scale;
+      float scale, shift;
+      affine_of(gamma, beta, c, mean, invstd, scale, shift);
       double sum_g = 0.0, sum_gx = 0.0;
       for (int n = 0; n < N; ++n) {
         const int64_t base = (static_cast<int64_t>(n) * C + c) * HW;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "avx2_transpose.h"
+#include "batchnorm_eval.h"
 #include "conv1x1_narrow.h"
 #include "conv_taps.h"
 #include "cpu_ops.h"
@@ -353,6 +354,19 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
     row_bias = bias;
   }
 
+  // Each finished tile goes through the epilogue (nullptr: none), in runs of
+  // pixels of one sample.
+  void set_epilogue(const ChannelEpilogue* epilogue) { epilogue_ = epilogue; }
+  void finish_tile(float* tile, int64_t ldc, int64_t m0, int rows, int64_t n0, int cols) const override {
+    if (!epilogue_) return;
+    for (int j = 0; j < cols;) {
+      const int64_t q = n0 + j, n = q / HW_;
+      const int run = static_cast<int>(std::min<int64_t>(cols - j, HW_ - q % HW_));
+      epilogue_->apply(tile + j, ldc, rows, run, n, m0);
+      j += run;
+    }
+  }
+
   void pack_a(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
     constexpr int MR = kGemmMR;
     if (!adjoint_) {
@@ -494,6 +508,7 @@ class ConvProblem final : public GemmProblemInto<NchwMatrix> {
   const float* x_;
   const float* w_;
   bool adjoint_;
+  const ChannelEpilogue* epilogue_ = nullptr;
   Taps taps_;
   int Ci_, H_, W_, Co_;
   int64_t HW_;
@@ -665,6 +680,28 @@ void conv2d_forward(ThreadPool& pool, ConvMath math, const float* x, const float
   if (k == 3 && conv3x3_forward_by_taps(pool, math, x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout)) return;
   if (k == 1 && conv1x1_narrow_forward(pool, math, x, w, b, y, N, Cin, static_cast<int64_t>(H) * W, Cout)) return;
   ConvProblem problem(x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout, k);
+  run_conv_gemm(pool, math, problem);
+}
+
+void conv2d_batchnorm_relu_eval(ThreadPool& pool, ConvMath math, const float* x, const float* w, const float* b,
+                                const float* gamma, const float* beta, const float* running_mean,
+                                const float* running_var, const float* add, float* y, int N, int Cin, int H, int W,
+                                int Cout, int k, float eps) {
+  check_kernel_size("conv2d_batchnorm_relu_eval", k);
+  check_sizes("conv2d_batchnorm_relu_eval", N, Cin, H, W, Cout);
+  ChannelEpilogue epilogue{std::vector<float>(Cout), std::vector<float>(Cout), add, Cout, static_cast<int64_t>(H) * W};
+  batchnorm_eval_affine(gamma, beta, running_mean, running_var, eps, Cout, epilogue.scale.data(), epilogue.shift.data());
+  if (k == 3 && conv3x3_forward_by_taps(pool, math, x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout, &epilogue))
+    return;
+  if (k == 1 && conv1x1_narrow_forward(pool, math, x, w, b, y, N, Cin, epilogue.HW, Cout)) {
+    // Its output layer shapes (at most 8 channels) are not worth fusing: one pass after.
+    pool.parallel_for(static_cast<int64_t>(N) * Cout, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) epilogue.apply(y + p * epilogue.HW, 0, 1, epilogue.HW, p / Cout, p % Cout);
+    });
+    return;
+  }
+  ConvProblem problem(x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout, k);
+  problem.set_epilogue(&epilogue);
   run_conv_gemm(pool, math, problem);
 }
 

@@ -4,6 +4,8 @@
 // first.
 #pragma once
 
+#include "batchnorm_eval.h"
+
 #include "cpu_ops.h"
 #include "thread_pool.h"
 
@@ -22,9 +24,11 @@ bool conv3x3_filter_grad_by_taps(ThreadPool& pool, ConvMath math, const float* x
 // transposed and flipped (the data gradient: x = dy, y = dx), when the shape
 // and the instruction set suit (W a multiple of 16; AVX2 or AVX-512, bf16
 // with AVX512_BF16); otherwise returns false and writes nothing.
-// Bit-identical for any thread count.
+// Bit-identical for any thread count. With an epilogue, each finished tile
+// of y (six channels of 16 or 32 pixels, hot in L1) goes through it.
 bool conv3x3_forward_by_taps(ThreadPool& pool, ConvMath math, const float* x, const float* w, bool adjoint_weights,
-                             const float* bias, float* y, int N, int Ci, int H, int W, int Co);
+                             const float* bias, float* y, int N, int Ci, int H, int W, int Co,
+                             const ChannelEpilogue* epilogue = nullptr);
 
 }  // namespace cpu
 }  // namespace ddpm

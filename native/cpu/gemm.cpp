@@ -322,11 +322,13 @@ void run_task(const GemmProblem& p, const Plan& s, const SuperBlock& sb, int64_t
         }
       }
     }
+    const bool finished = sb.kb1 == s.nkb;  // the last super-block: the group's tiles are final
     for (int64_t ir = ir0; ir < ir1; ++ir) {
       const int64_t m0 = ir * MR;
       const int rows = static_cast<int>(std::min<int64_t>(MR, s.M - m0));
       for (int64_t jr = g0; jr < g1; ++jr) {
         const TileTarget& t = targets[(ir - ir0) * gn + (jr - g0)];
+        if (finished) p.finish_tile(t.c, t.ldc, m0, rows, jr * NR, static_cast<int>(std::min<int64_t>(NR, s.N - jr * NR)));
         if (!t.staged) continue;
         if (t.direct) {
           for (int r = 0; r < rows; ++r) std::memcpy(t.direct + r * t.ldc_direct, t.c + r * NR, sizeof(float) * NR);
@@ -347,11 +349,13 @@ void store_bias_only(ThreadPool& pool, const GemmProblem& p) {
     for (int64_t ir = i0; ir < i1; ++ir) {
       const int64_t m0 = ir * MR;
       const int rows = static_cast<int>(std::min<int64_t>(MR, p.M - m0));
-      for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < NR; ++j) tile[r * NR + j] = (p.row_bias && r < rows) ? p.row_bias[m0 + r] : 0.0f;
       for (int64_t jr = 0; jr < NP; ++jr) {
+        for (int r = 0; r < MR; ++r)
+          for (int j = 0; j < NR; ++j) tile[r * NR + j] = (p.row_bias && r < rows) ? p.row_bias[m0 + r] : 0.0f;
         const int64_t n0 = jr * NR;
-        p.store_tile(tile, m0, rows, n0, static_cast<int>(std::min<int64_t>(NR, p.N - n0)));
+        const int cols = static_cast<int>(std::min<int64_t>(NR, p.N - n0));
+        p.finish_tile(tile, NR, m0, rows, n0, cols);
+        p.store_tile(tile, m0, rows, n0, cols);
       }
     }
   });

@@ -69,6 +69,13 @@ class GemmProblem {
   // tile[r * NR + j] = C[m0 + r][n0 + j] for r < rows, j < cols (used only
   // when K is walked in several super-blocks).
   virtual void load_tile(float* tile, int64_t m0, int rows, int64_t n0, int cols) const = 0;
+  // Called once for every finished tile (all of K summed, the bias added),
+  // before it is stored, while it is in the core's caches: C[m0 + r][n0 + j]
+  // is at tile[r * ldc + j] for r < rows, j < cols, and may be changed in
+  // place (a fused epilogue). The default leaves it.
+  virtual void finish_tile(float* tile, int64_t ldc, int64_t m0, int rows, int64_t n0, int cols) const {
+    (void)tile, (void)ldc, (void)m0, (void)rows, (void)n0, (void)cols;
+  }
 };
 
 // Runs the problem on the pool. Throws ddpm::Error on bad sizes.

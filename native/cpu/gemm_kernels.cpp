@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "batchnorm_eval.h"
 #include "simd.h"
 
 
@@ -339,7 +340,8 @@ __attribute__((target(DDPM_AVX512_BF16))) void taps_kernel_avx512_bf16(int kc, i
                                                                         const void* a_in, const void* b0_in,
                                                                         const void* b1_in, int64_t ldb, float* c0,
                                                                         int64_t ldc0, float* c1, int64_t ldc1,
-                                                                        int rows, const float* bias) {
+                                                                        int rows, const float* bias,
+                                                                        const TapsEpilogue* epilogue) {
   const int steps = (kc + 1) / 2;
   const char* a = static_cast<const char*>(a_in);
   __m512 c00 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c20 = _mm512_setzero_ps();
@@ -366,6 +368,20 @@ __attribute__((target(DDPM_AVX512_BF16))) void taps_kernel_avx512_bf16(int kc, i
   }
   const __m512 first[MR] = {c00, c10, c20, c30, c40, c50};
   const __m512 second[MR] = {c01, c11, c21, c31, c41, c51};
+  if (epilogue) {
+    for (int r = 0; r < rows; ++r) {
+      // The values store_row_avx512 would store, then the BatchNorm.
+      __m512 v0 = first[r], v1 = second[r];
+      if (bias) {
+        v0 = _mm512_add_ps(v0, _mm512_set1_ps(bias[r]));
+        v1 = _mm512_add_ps(v1, _mm512_set1_ps(bias[r]));
+      }
+      const float s = epilogue->scale[r], t = epilogue->shift[r];
+      _mm512_storeu_ps(c0 + r * ldc0, bn_relu_add16(v0, s, t, epilogue->add0 ? epilogue->add0[r] : 0.0f));
+      if (c1) _mm512_storeu_ps(c1 + r * ldc1, bn_relu_add16(v1, s, t, epilogue->add1 ? epilogue->add1[r] : 0.0f));
+    }
+    return;
+  }
   for (int r = 0; r < rows; ++r) {
     store_row_avx512(c0 + r * ldc0, first[r], false, bias ? bias + r : nullptr);
     if (c1) store_row_avx512(c1 + r * ldc1, second[r], false, bias ? bias + r : nullptr);

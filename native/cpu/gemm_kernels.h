@@ -31,10 +31,19 @@ MicroKernel gemm_microkernel(GemmIsa isa, bool bf16);
 // segment s, panel i, at b_i + offsets[s] + k * ldb bytes (16 pairs); b1
 // may be null; stored once (+ bias[r]) for r < rows. The same products as
 // MicroKernel on packed copies of those rows, one sum over all segments.
-// nullptr unless AVX512_BF16 is in use.
+// With an epilogue (non-null), each row v (after the bias) is stored as
+// scale_shift_relu_add would turn it: relu(fma(v, scale[r], shift[r])) +
+// add_i[r] (add_i nullable: 0) -- a BatchNorm in eval mode applied in
+// registers (batchnorm_eval.h). nullptr unless AVX512_BF16 is in use.
+struct TapsEpilogue {
+  const float* scale;
+  const float* shift;
+  const float* add0;  // per row, for panel 0 (c0); nullable
+  const float* add1;  // for panel 1 (c1); nullable
+};
 using TapsKernel = void (*)(int kc, int taps, const int64_t* offsets, const void* a, const void* b0, const void* b1,
                             int64_t ldb, float* c0, int64_t ldc0, float* c1, int64_t ldc1, int rows,
-                            const float* bias);
+                            const float* bias, const TapsEpilogue* epilogue);
 TapsKernel gemm_taps_kernel_bf16();
 
 // The bf16 panel of kc rows of `width` floats (src[k * width + j], k-major):

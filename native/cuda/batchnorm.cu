@@ -123,7 +123,9 @@ __global__ void bn_finalize_eval_kernel(int C, const float* __restrict__ gamma, 
 }
 
 template <int VEC>
-__global__ void bn_apply_kernel(const float* __restrict__ x, float* __restrict__ y,
+// x and y may be one buffer (conv2d_batchnorm_relu_eval): each element is
+// read, then written, by the same thread, hence no __restrict__ on them.
+__global__ void bn_apply_kernel(const float* x, float* y,
                                 const float* __restrict__ coef, const float* __restrict__ add,
                                 long long planes, int C, int plane_vecs, int G) {
   const long long tid = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -312,6 +314,18 @@ void batchnorm_relu_forward(const Ctx& ctx, const float* x, float* y, const floa
   else
     bn_apply_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, add, planes, C, plane_vecs, G);
   check_launch(op);
+}
+
+// The convolution into y, then the eval-mode BatchNorm + ReLU + add over y
+// in place: the two ops' launches, so the same arithmetic as calling them
+// (a fused cuDNN kernel, issue 9, would take this entry's place).
+void conv2d_batchnorm_relu_eval(const Ctx& ctx, const float* x, const float* w, const float* b, const float* gamma,
+                                const float* beta, const float* running_mean, const float* running_var,
+                                const float* add, float* y, int N, int Cin, int H, int W, int Cout, int k, float eps) {
+  conv2d_forward(ctx, x, w, b, y, N, Cin, H, W, Cout, k);
+  // Eval mode reads the running statistics and writes neither them nor save_*.
+  batchnorm_relu_forward(ctx, y, y, gamma, beta, const_cast<float*>(running_mean), const_cast<float*>(running_var),
+                         nullptr, nullptr, add, N, Cout, H * W, /*training=*/false, 0.0f, eps);
 }
 
 void batchnorm_relu_backward(const Ctx& ctx, const float* x, const float* dy, const float* gamma,

@@ -236,7 +236,9 @@ __global__ void eval_finalize_kernel(int C, const float* __restrict__ gamma, con
 
 // y = relu(x * scale + shift) + add[n, c]; one thread per V channels of a row.
 template <int V>
-__global__ void bn_apply_kernel(const bf16* __restrict__ x, bf16* __restrict__ y, const float* __restrict__ coef,
+// x and y may be one buffer (conv2d_batchnorm_relu_eval): each element is
+// read, then written, by the same thread, hence no __restrict__ on them.
+__global__ void bn_apply_kernel(const bf16* x, bf16* y, const float* __restrict__ coef,
                                 const float* __restrict__ add, long long vecs, int HW, int C) {
   const int cvecs = C / V;
   const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
@@ -383,6 +385,16 @@ void batchnorm_relu_forward(const Ctx& ctx, const bf16* x, bf16* y, const float*
   else
     bn_apply_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, add, vecs, HW, C);
   check_launch(op);
+}
+
+// As the float32 twin (batchnorm.cu): the convolution into y, then the
+// eval-mode BatchNorm + ReLU + add over y in place.
+void conv2d_batchnorm_relu_eval(const Ctx& ctx, const bf16* x, const float* w, const float* b, const float* gamma,
+                                const float* beta, const float* running_mean, const float* running_var,
+                                const float* add, bf16* y, int N, int Cin, int H, int W, int Cout, int k, float eps) {
+  conv2d_forward(ctx, x, w, b, y, N, Cin, H, W, Cout, k);
+  batchnorm_relu_forward(ctx, y, y, gamma, beta, const_cast<float*>(running_mean), const_cast<float*>(running_var),
+                         nullptr, nullptr, add, N, Cout, H * W, /*training=*/false, 0.0f, eps);
 }
 
 void batchnorm_relu_backward(const Ctx& ctx, const bf16* x, const bf16* dy, const float* gamma,

@@ -4,7 +4,8 @@
 // ddpm::Error), sizes the grid and enqueues on ctx.stream without waiting.
 // CudaBackend only forwards to these. Where each op's kernels are:
 //   conv.cu          conv2d_*, conv_transpose2x2_* (cuDNN; both layouts)
-//   batchnorm.cu     batchnorm_relu_*          nhwc_batchnorm.cu    its bf16 twin
+//   batchnorm.cu     batchnorm_relu_*, conv2d_batchnorm_relu_eval (conv, then BN in place)
+//                    nhwc_batchnorm.cu: their bf16 twins
 //   pool_concat.cu   maxpool2x2_*, pad_concat_*  nhwc_pool_concat.cu  their twins, add_channel_*'s
 //   channel.cu       add_channel_*, and the per-plane / per-channel helpers below
 //   dense.cu         linear_* (cuBLAS), silu_*, embedding_gather

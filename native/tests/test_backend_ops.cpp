@@ -476,6 +476,27 @@ void convolution_cases(CaseList& L, bool quick) {
   }
   const auto odd = conv_sizes(2, 4, 6, 6, 5, 3);
   L.add<calls::conv2d_forward>(odd).omit("b").tol(kConvOut);
+
+  // Eval mode's conv + BatchNorm + ReLU (+ add): the BatchNorm rescales the
+  // convolution's error by at most gamma / sqrt(var) ~ 2, as it does the values.
+  for (const S s : {S{3, 5, 7, 9, 6, 3, false}, S{2, 8, 5, 3, 16, 1, false}, S{4, 16, 32, 32, 16, 3, false},
+                    S{8, 64, 32, 32, 64, 3, true}}) {
+    if (quick && s.large) continue;
+    const double bound = 1.0 / std::sqrt(static_cast<double>(s.Cin * s.k * s.k));
+    for (bool add : {false, true}) {
+      auto& c = L.add<calls::conv2d_batchnorm_relu_eval>([&](auto& c) {
+                     conv_sizes(s.N, s.Cin, s.H, s.W, s.Cout, s.k)(c);
+                     c.eps = 1e-5f;
+                   })
+                    .fill("w", uniform(-bound, bound))
+                    .fill("gamma", uniform(0.5, 1.5))
+                    .fill("beta", uniform(-0.5, 0.5))
+                    .fill("running_mean", uniform(-0.3, 0.3))
+                    .fill("running_var", uniform(0.5, 2.0))
+                    .tol(kConvOut);
+      if (!add) c.omit("add").omit("b");
+    }
+  }
   L.add<calls::conv2d_backward>(odd).omit("dx").omit("db").tol(kConvWgrad);
 
   struct T {

@@ -494,6 +494,59 @@ TEST(forward_by_taps_bf16) {
   CHECK(y[0] == -1.0f);  // declined: nothing written
 }
 
+// conv2d_batchnorm_relu_eval applies the eval BatchNorm + ReLU + add to each
+// output tile as the convolution finishes it (the taps kernel's tiles, the
+// GEMM engine's finish_tile, a pass after the narrow 1x1): bit for bit what
+// conv2d_forward then batchnorm_relu_forward (eval) give, on every path,
+// with and without bias and add, for 1 and 2 threads, tiles crossing sample
+// boundaries (HW not a multiple of 16), and K in several super-blocks.
+void conv_bn_eval_case(ConvMath math, int N, int Cin, int H, int W, int Cout, int k, uint32_t seed) {
+  const int64_t HW = static_cast<int64_t>(H) * W;
+  Vec x = random_vector(size_t(N) * Cin * HW, seed), w = random_vector(size_t(Cout) * Cin * k * k, seed + 1);
+  Vec b = random_vector(Cout, seed + 2), gamma = random_vector(Cout, seed + 3), beta = random_vector(Cout, seed + 4);
+  Vec mean = random_vector(Cout, seed + 5), var = random_vector(Cout, seed + 6), add = random_vector(size_t(N) * Cout, seed + 7);
+  for (float& v : var) v = 0.2f + std::fabs(v);
+  for (float& v : gamma) v += 1.0f;
+  for (int threads : {1, 2}) {
+    cpu::ThreadPool pool(threads);
+    for (int variant = 0; variant < 4; ++variant) {
+      const float* bias = variant & 1 ? b.data() : nullptr;
+      const float* a = variant & 2 ? add.data() : nullptr;
+      Vec z(size_t(N) * Cout * HW), y(z.size()), fused(z.size(), -7.0f), stats(2 * Cout);
+      Vec rm = mean, rv = var;
+      cpu::conv2d_forward(pool, math, x.data(), w.data(), bias, z.data(), N, Cin, H, W, Cout, k);
+      cpu::batchnorm_relu_forward(pool, z.data(), y.data(), gamma.data(), beta.data(), rm.data(), rv.data(), stats.data(),
+                                  stats.data() + Cout, a, N, Cout, static_cast<int>(HW), false, 0.1f, 1e-5f);
+      cpu::conv2d_batchnorm_relu_eval(pool, math, x.data(), w.data(), bias, gamma.data(), beta.data(), mean.data(),
+                                      var.data(), a, fused.data(), N, Cin, H, W, Cout, k, 1e-5f);
+      CHECK_MSG(same_bits(y, fused), shape_tag("conv2d_batchnorm_relu_eval", N, Cin, H, W, Cout, k, math) +
+                                         (bias ? " bias" : "") + (a ? " add" : "") + ", " + std::to_string(threads) +
+                                         " threads: differs from the two ops");
+    }
+  }
+}
+
+TEST(conv_batchnorm_eval_fuses_bit_for_bit) {
+  std::vector<ConvMath> maths = {ConvMath::kFloat32};
+  maths.push_back(ConvMath::kBf16);  // emulated where the CPU lacks AVX512_BF16
+  const cpu::GemmIsa best = cpu::gemm_cpu_isa();
+  for (cpu::GemmIsa isa : {cpu::GemmIsa::kGeneric, cpu::GemmIsa::kAvx2, cpu::GemmIsa::kAvx512})
+  for (ConvMath math : maths) {
+    if (isa > best) continue;
+    cpu::gemm_limit_isa(isa);
+    conv_bn_eval_case(math, 3, 16, 32, 32, 16, 3, 300);  // the tiny preset's first level (bf16: by taps)
+    conv_bn_eval_case(math, 2, 32, 8, 8, 64, 3, 301);    // rows of 8: the GEMM engine
+    conv_bn_eval_case(math, 3, 5, 5, 7, 13, 3, 302);     // 35 pixels: tiles across samples
+    conv_bn_eval_case(math, 8, 17, 2, 2, 20, 3, 303);    // 2x2 images: scattered tiles
+    conv_bn_eval_case(math, 2, 16, 16, 16, 3, 1, 304);   // a narrow 1x1 (the pass after)
+    conv_bn_eval_case(math, 2, 20, 4, 4, 33, 1, 305);    // a 1x1 through the GEMM engine
+    cpu::gemm_set_prepack_limit(1000);                    // K in several super-blocks: finished once, at the end
+    conv_bn_eval_case(math, 2, 70, 6, 6, 13, 3, 306);
+    cpu::gemm_set_prepack_limit(0);
+  }
+  cpu::gemm_limit_isa(cpu::GemmIsa::kAvx512);
+}
+
 // The vectorised max-pool backward (eight windows at a time on AVX2, rows of
 // at least 16 pixels) routes exactly as the scalar loop: the same window
 // maximum (ties to the first, NaN never wins, -0 against 0), the same single
