@@ -31,6 +31,7 @@ PyTorch variants (--variants, comma-separated):
   bf16             bf16 autocast
   bf16-cl          bf16 autocast + channels_last (+ TF32)
   compile-tf32     torch.compile, fp32 with TF32
+  compile-cl       torch.compile, fp32, channels_last (the CPU's strongest fp32)
   compile-bf16-cl  torch.compile, bf16 autocast + channels_last (+ TF32)
   compile-ro-bf16-cl  torch.compile(mode="reduce-overhead": CUDA graphs), bf16
                    autocast + channels_last + Adam(fused=True) (+ TF32): the
@@ -60,6 +61,7 @@ VARIANTS = {
     "bf16": ["--bf16"],
     "bf16-cl": ["--tf32", "--bf16", "--channels-last"],
     "compile-tf32": ["--tf32", "--compile"],
+    "compile-cl": ["--channels-last", "--compile"],
     "compile-bf16-cl": ["--tf32", "--bf16", "--channels-last", "--compile"],
     "compile-ro-bf16-cl": ["--tf32", "--bf16", "--channels-last", "--compile", "reduce-overhead", "--fused-adam"],
 }
@@ -95,6 +97,10 @@ def parse_args(argv=None):
     ap.add_argument("--out", help="write the raw JSON lines, one per run, to this file")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per run (default 3600)")
     ap.add_argument("--no-ours", action="store_true", help="PyTorch variants only (e.g. where Java is missing)")
+    ap.add_argument("--isa", choices=("avx2", "generic"),
+                    help="CPU: run both sides as on a host with at most this instruction set (ours through "
+                         "DDPM_CPU_ISA; PyTorch's ATen, inductor and oneDNN through ATEN_CPU_CAPABILITY and "
+                         "ONEDNN_MAX_CPU_ISA), e.g. to measure an AVX2-only host's case on an AVX-512 machine")
     ap.add_argument("--dry-run", action="store_true", help="print the commands and stop")
     return ap.parse_args(argv)
 
@@ -164,7 +170,22 @@ def ours_precisions(args, cuda):
         return [args.precision]
     if cuda:
         return ["fp32" if args.no_tf32 else "tf32"]
-    return ["fp32", "bf16"] if "avx512_bf16" in cpu_flags() else ["fp32"]
+    return ["fp32", "bf16"] if "avx512_bf16" in cpu_flags() and not args.isa else ["fp32"]
+
+
+# --isa: the environment that caps each side's kernels.
+ISA_ENV = {
+    "avx2": {"DDPM_CPU_ISA": "avx2", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "generic": {"DDPM_CPU_ISA": "generic", "ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+}
+
+
+def run_env(args):
+    """The environment of every run (the caller's, plus --isa's caps)."""
+    env = dict(os.environ)
+    if args.isa:
+        env.update(ISA_ENV[args.isa])
+    return env
 
 
 def commands(args, device):
@@ -203,11 +224,11 @@ def matmul_peak_cmd(args, device):
     return [args.python, args.torch_script, "--device", device, "--threads", str(args.threads), "--matmul-peak"]
 
 
-def run_json(cmd, timeout):
+def run_json(cmd, timeout, env=None):
     """Runs cmd; returns (the last JSON line of its stdout as a dict, that line)."""
     t0 = time.time()
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         sys.exit("compare: timed out after %.0f s: %s" % (timeout, shlex.join(cmd)))
     except OSError as e:
@@ -253,6 +274,8 @@ def main(argv=None):
     runs = ours_cmds + torch_cmds
     want_peak = not cuda and not args.no_matmul_peak
     if args.dry_run:
+        if args.isa:
+            print("environment: " + " ".join("%s=%s" % kv for kv in ISA_ENV[args.isa].items()))
         if want_peak:
             print(shlex.join(matmul_peak_cmd(args, device)))
         for _, c in runs:
@@ -266,13 +289,15 @@ def main(argv=None):
             out.flush()
 
     isa = None if cuda else host_isa()
+    if isa and args.isa:
+        isa += "; both sides capped to %s (%s)" % (args.isa, ", ".join("%s=%s" % kv for kv in ISA_ENV[args.isa].items()))
     print("compare: device %s, %d repeats%s" % (device, args.repeats, "; host " + isa if isa else ""), flush=True)
     for label, cmd in ours_cmds:
         print("  %s: %s" % (label, shlex.join(cmd)), flush=True)
     peak = {}
     if want_peak:
         load = load_note()
-        row, line = run_json(matmul_peak_cmd(args, device), args.timeout)
+        row, line = run_json(matmul_peak_cmd(args, device), args.timeout, run_env(args))
         keep(line)
         peak = row.get("matmul_gflops", {})
         print("matmul peak (2048x2048, %s threads): fp32 %s GFLOP/s, bf16 %s GFLOP/s (%s)"
@@ -282,7 +307,7 @@ def main(argv=None):
     for r in range(1, args.repeats + 1):
         for label, cmd in runs:
             load = load_note()
-            row, line = run_json(cmd, args.timeout)
+            row, line = run_json(cmd, args.timeout, run_env(args))
             results[label].append(row)
             keep(line)
             if row.get("gflop_train_per_image"):

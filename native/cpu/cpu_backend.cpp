@@ -83,10 +83,14 @@ ConvMath conv_math(Precision precision) {
 }
 
 Backend* create_backend(int threads, Precision precision) {
+  if (!gemm_cpu_isa_env_error().empty()) throw Error(gemm_cpu_isa_env_error());
   const ConvMath math = conv_math(precision);
   if (math == ConvMath::kBf16 && !gemm_cpu_has_bf16())
     throw Error("precision bf16 on the CPU needs the AVX512_BF16 instruction set (vdpbf16ps), which this CPU (" +
-                cpu_model_name() + ") does not have");
+                cpu_model_name() + ") does not have" +
+                (gemm_cpu_isa() != GemmIsa::kAvx512 && std::getenv("DDPM_CPU_ISA")
+                     ? std::string(" with DDPM_CPU_ISA=") + std::getenv("DDPM_CPU_ISA")
+                     : std::string()));
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
   if (threads <= 0) threads = 1;
   return new CpuBackend(threads, math);

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "thread_pool.h"
 
@@ -112,7 +113,9 @@ void gemm_pack_a_rows_bf16(uint16_t* dst, const float* src, int64_t ld, int rows
 enum class GemmIsa { kGeneric = 0, kAvx2 = 1, kAvx512 = 2 };
 
 const char* gemm_isa_name(GemmIsa isa);  // "generic", "avx2", "avx512"
-GemmIsa gemm_cpu_isa();                  // the best this CPU has
+GemmIsa gemm_cpu_isa();                  // the best this CPU has (or DDPM_CPU_ISA allows)
+// Why the environment variable DDPM_CPU_ISA was not understood, or "".
+const std::string& gemm_cpu_isa_env_error();
 bool gemm_cpu_has_bf16();                // AVX-512 with AVX512_BF16 (vdpbf16ps)
 GemmIsa gemm_isa();                      // in use: gemm_cpu_isa() capped by gemm_limit_isa
 // Caps the ISA in use (kAvx512 = no cap). Not for use while GEMMs run.

@@ -18,7 +18,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "batchnorm_eval.h"
 #include "simd.h"
@@ -426,6 +428,7 @@ __attribute__((target(DDPM_AVX512_BF16))) void round_panel_bf16_avx512(uint16_t*
 struct CpuFeatures {
   GemmIsa isa = GemmIsa::kGeneric;
   bool bf16 = false;
+  std::string env_error;  // a DDPM_CPU_ISA that names no instruction set
   CpuFeatures() {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = GemmIsa::kAvx2;
@@ -433,12 +436,32 @@ struct CpuFeatures {
         __builtin_cpu_supports("avx512vl"))
       isa = GemmIsa::kAvx512;
     bf16 = isa == GemmIsa::kAvx512 && __builtin_cpu_supports("avx512bf16");
+    apply_env_cap();
+  }
+  // DDPM_CPU_ISA=generic|avx2|avx512 makes this CPU look like one with at
+  // most that instruction set (and no AVX512_BF16 below avx512), e.g. to
+  // time an AVX2-only host's kernels on an AVX-512 machine.
+  void apply_env_cap() {
+    const char* env = std::getenv("DDPM_CPU_ISA");
+    if (!env || !*env) return;
+    const std::string want(env);
+    GemmIsa cap;
+    if (want == "generic") cap = GemmIsa::kGeneric;
+    else if (want == "avx2") cap = GemmIsa::kAvx2;
+    else if (want == "avx512") cap = GemmIsa::kAvx512;
+    else {
+      env_error = "environment variable DDPM_CPU_ISA: expected generic, avx2 or avx512, got '" + want + "'";
+      return;
+    }
+    if (cap < isa) isa = cap;
+    if (isa != GemmIsa::kAvx512) bf16 = false;
   }
 };
 #else
 struct CpuFeatures {
   GemmIsa isa = GemmIsa::kGeneric;
   bool bf16 = false;
+  std::string env_error;
 };
 #endif
 
@@ -460,6 +483,8 @@ const char* gemm_isa_name(GemmIsa isa) {
 }
 
 GemmIsa gemm_cpu_isa() { return cpu_features().isa; }
+
+const std::string& gemm_cpu_isa_env_error() { return cpu_features().env_error; }
 
 bool gemm_cpu_has_bf16() { return cpu_features().bf16; }
 

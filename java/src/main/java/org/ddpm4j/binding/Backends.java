@@ -27,7 +27,21 @@ public final class Backends {
 
     /** The CPU backend with {@code threads} workers (0 = all cores). */
     public static Backend cpu(int threads) {
+        checkCpuIsaEnvironment();
         return new NativeBackend(DdpmCpu.create_cpu_backend(threads), Precision.FP32);
+    }
+
+    /**
+     * DDPM_CPU_ISA (generic, avx2 or avx512) caps the CPU kernels' instruction set, as if the CPU had no more (to
+     * time an AVX2-only host's case on an AVX-512 machine). The native side reads it; a value it does not know is
+     * refused here as the user's input.
+     */
+    private static void checkCpuIsaEnvironment() {
+        String isa = System.getenv("DDPM_CPU_ISA");
+        if (isa != null && !isa.isEmpty() && !List.of("generic", "avx2", "avx512").contains(isa)) {
+            throw new IllegalArgumentException(
+                    "environment variable DDPM_CPU_ISA: expected generic, avx2 or avx512, got '" + isa + "'");
+        }
     }
 
     /**
@@ -49,6 +63,7 @@ public final class Backends {
 
     private static Backend cpu(int threads, Precision precision) {
         if (precision != Precision.BF16) return cpu(threads);
+        checkCpuIsaEnvironment();
         try {
             return new NativeBackend(DdpmCpu.create_cpu_backend_named(threads, precision.id()), Precision.BF16);
         } catch (RuntimeException e) {
