@@ -12,6 +12,7 @@ import org.ddpm4j.data.CifarLocator;
 import org.ddpm4j.data.DataSpec;
 import org.ddpm4j.data.ImageSet;
 import org.ddpm4j.data.MemoryImages;
+import org.ddpm4j.data.Resize;
 import org.ddpm4j.data.Split;
 import org.ddpm4j.model.UNetConfig;
 import org.ddpm4j.setting.Setting;
@@ -43,7 +44,7 @@ public final class TrainingData {
         Split split;
         String className;
         Integer limit;
-        Boolean resize;
+        Resize resize;
         boolean download;
         String url = CifarDownloader.DEFAULT_URL;
         String md5 = CifarDownloader.OFFICIAL_MD5;
@@ -161,9 +162,22 @@ public final class TrainingData {
         return with(c -> c.limit = n);
     }
 
-    /** Scale pictures that are not the model's size (bilinear, whole picture) instead of refusing them. */
+    /**
+     * Scale pictures that are not the model's size instead of refusing them: true = {@link Resize#CROP} (the centred
+     * square, nothing distorted), false = {@link Resize#NONE}.
+     */
     public TrainingData resize(boolean scale) {
-        return with(c -> c.resize = scale);
+        return resize(scale ? Resize.CROP : Resize.NONE);
+    }
+
+    /**
+     * What to do with pictures that are not the model's size: refuse them ({@link Resize#NONE}, the default), scale
+     * their centred square ({@link Resize#CROP}) or the whole picture ({@link Resize#STRETCH}), with Pillow's
+     * antialiased bilinear filter.
+     */
+    public TrainingData resize(Resize mode) {
+        if (mode == null) throw Errors.invalid(Setting.RESIZE, "must be none, crop or stretch, got null");
+        return with(c -> c.resize = mode);
     }
 
     /** Where the CIFAR-10 files are; also moves the CIFAR-10 folder of a {@link #recorded()} run. */
@@ -214,7 +228,7 @@ public final class TrainingData {
         if (v.source == null) throw new InvalidInputException("a new model has no recorded data to train on; give TrainingData.cifar10(), "
                 + "imageFolder(dir) or images(...)");
         return Errors.call(() -> new DataSpec(v.source, path(v.source), v.split != null ? v.split : Split.TRAIN, v.className,
-                v.limit != null ? v.limit : 0, v.resize != null && v.resize));
+                v.limit != null ? v.limit : 0, v.resize != null ? v.resize : Resize.NONE));
     }
 
     /** {@code recorded} with this one's choices: the given ones (which must agree on a resume) and the locations. */
@@ -231,7 +245,7 @@ public final class TrainingData {
         List<SettingText> out = new ArrayList<>();
         if (v.source != null && !v.source.equals(r.source())) out.add(Changes.of(Setting.DATA, v.source, r.source()));
         if (v.split != null && v.split != r.split()) out.add(Changes.of(Setting.SPLIT, v.split.label(), r.split().label()));
-        Changes.add(out, Setting.RESIZE, v.resize, r.resize());
+        Changes.add(out, Setting.RESIZE, v.resize == null ? null : v.resize.label(), r.resize().label());
         if (v.className != null && (r.className() == null || !v.className.equalsIgnoreCase(r.className()))) {
             out.add(Changes.of(Setting.CLASS, v.className, r.className() == null ? "every class" : r.className()));
         }
@@ -242,12 +256,14 @@ public final class TrainingData {
     /** The images handed over, at the model's shape; null for data read from files. */
     ImageSet memory(UNetConfig cfg) {
         if (v.arrays != null) {
-            if (v.resize != null && v.resize) throw new InvalidInputException("resize applies to pictures and image folders, not to arrays");
+            if (v.resize != null && v.resize != Resize.NONE) {
+                throw new InvalidInputException("resize applies to pictures and image folders, not to arrays");
+            }
             return v.arrays;
         }
         if (v.pictures == null) return null;
         return Errors.call(() -> MemoryImages.ofPictures(v.pictures, v.pictureClasses, cfg.inChannels(), cfg.height(), cfg.width(),
-                v.resize != null && v.resize));
+                v.resize != null ? v.resize : Resize.NONE));
     }
 
     private String path(String forSource) {

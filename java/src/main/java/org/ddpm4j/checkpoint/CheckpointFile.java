@@ -20,6 +20,7 @@ import java.util.Set;
 import java.util.stream.Stream;
 import java.util.zip.CRC32;
 import org.ddpm4j.data.DataSpec;
+import org.ddpm4j.data.Resize;
 import org.ddpm4j.data.Split;
 import org.ddpm4j.diffusion.NoiseSchedule;
 import org.ddpm4j.diffusion.Prediction;
@@ -77,7 +78,8 @@ public final class CheckpointFile {
             "training.lr_schedule", labels(LrSchedule.Kind.values()),
             "model.prediction", labels(Prediction.values()),
             "training.grid_sampler", Stream.of(SamplerKind.values()).map(SamplerKind::label).toList(),
-            "training.optimizer", labels(Optimizer.values()));
+            "training.optimizer", labels(Optimizer.values()),
+            "data.resize", labels(Resize.values()));
 
     /** Config fields version 2 added (the noise schedule, class conditioning, the EMA): a version-1 file lacks them. */
     private static final Set<String> ADDED_IN_2 = Stream.concat(Configs.ADDED_FIELDS.stream(), Stream.of("ema_decay", "cond_drop"))
@@ -336,6 +338,7 @@ public final class CheckpointFile {
 
         /** The config, checked field by field against what this version writes before it is converted. */
         private CheckpointMeta meta(JsonObject config, int version) {
+            CheckpointMeta.upgradeResize(config);
             try {
                 StrictJson.checkTypes(config, CONFIG_TEMPLATE, "config", version >= VERSION ? ADDED_WITHIN_2 : ADDED_SINCE_1);
             } catch (StrictJson.Invalid e) {

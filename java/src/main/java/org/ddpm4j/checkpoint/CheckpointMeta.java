@@ -7,6 +7,7 @@ import java.util.List;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import org.ddpm4j.data.DataSpec;
+import org.ddpm4j.data.Resize;
 import org.ddpm4j.data.Split;
 import org.ddpm4j.diffusion.TimeTable;
 import org.ddpm4j.model.UNetConfig;
@@ -79,7 +80,7 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
         d.addProperty("split", data.split().label());
         d.add("class", data.className() == null ? JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(data.className()));
         d.addProperty("limit", data.limit());
-        d.addProperty("resize", data.resize());
+        d.addProperty("resize", data.resize().label());
         d.addProperty("images", images);
         o.add("data", d);
         o.add("finetuned_from", finetunedFrom == null ? JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(finetunedFrom));
@@ -92,6 +93,7 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
     }
 
     public static CheckpointMeta fromJson(JsonObject o) {
+        upgradeResize(o);
         UNetConfig model = Configs.fromJson(o.getAsJsonObject("model"));
         JsonObject t = o.getAsJsonObject("training");
         AdamConfig adam = new AdamConfig(t.get("lr").getAsDouble(), t.get("beta1").getAsDouble(),
@@ -119,7 +121,7 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
         JsonObject d = o.getAsJsonObject("data");
         DataSpec data = new DataSpec(d.get("source").getAsString(), str(d.get("path")),
                 Split.parse(d.get("split").getAsString()), str(d.get("class")), d.get("limit").getAsInt(),
-                d.get("resize").getAsBoolean());
+                Resize.parse(d.get("resize").getAsString()));
         List<String> names = null;
         if (o.has("class_names")) {
             names = new ArrayList<>();
@@ -130,6 +132,19 @@ public record CheckpointMeta(UNetConfig model, TrainSettings training, DataSpec 
 
     static TimeTable tableKind(JsonObject o) {
         return TimeTable.valueOf(o.get("time_table").getAsString().toUpperCase(java.util.Locale.ROOT));
+    }
+
+    /**
+     * Files written before the crop mode record data.resize as a boolean, true meaning the whole picture scaled,
+     * which is what such a run trained on: rewritten in place as the word (stretch or none) this version writes.
+     */
+    static void upgradeResize(JsonObject config) {
+        JsonElement data = config.get("data");
+        if (data == null || !data.isJsonObject()) return;
+        JsonElement r = data.getAsJsonObject().get("resize");
+        if (r != null && r.isJsonPrimitive() && r.getAsJsonPrimitive().isBoolean()) {
+            data.getAsJsonObject().addProperty("resize", (r.getAsBoolean() ? Resize.STRETCH : Resize.NONE).label());
+        }
     }
 
     private static String str(JsonElement e) {

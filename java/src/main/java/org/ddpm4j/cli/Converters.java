@@ -4,6 +4,7 @@ import java.util.function.Function;
 import org.ddpm4j.backend.Device;
 import org.ddpm4j.backend.Precision;
 import org.ddpm4j.checkpoint.Weights;
+import org.ddpm4j.data.Resize;
 import org.ddpm4j.data.Split;
 import org.ddpm4j.diffusion.NoiseSchedule;
 import org.ddpm4j.diffusion.TimeTable;
@@ -36,6 +37,13 @@ final class Converters {
             } catch (IllegalArgumentException e) {
                 throw new TypeConversionException(Main.inFlags(e));
             }
+        }
+    }
+
+    /** Resize's own parse and message. */
+    public static final class ResizeConverter extends Parsing<Resize> {
+        public ResizeConverter() {
+            super(Resize::parse);
         }
     }
 

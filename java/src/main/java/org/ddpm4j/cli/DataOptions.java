@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.Locale;
 import org.ddpm4j.api.InvalidInputException;
 import org.ddpm4j.api.TrainingData;
+import org.ddpm4j.data.Resize;
 import org.ddpm4j.data.Split;
 import picocli.CommandLine.Option;
 
@@ -22,8 +23,12 @@ public final class DataOptions {
     @Option(names = "--images", paramLabel = "DIR", description = "Image folder: one subfolder per class, PNG or JPEG (implies --data folder).")
     String images;
 
-    @Option(names = "--resize", description = "Scale folder images that are not the model's size (default: reject them).")
-    Boolean resize;
+    @Option(names = "--resize", arity = "0..1", fallbackValue = "crop", paramLabel = "crop|stretch|none",
+            converter = Converters.ResizeConverter.class,
+            description = "Folder images that are not the model's size: crop (alone, --resize means crop) scales their "
+                    + "centred square, stretch the whole picture (aspect not kept), both with Pillow's antialiased "
+                    + "bilinear filter; none (the default) refuses them.")
+    Resize resize;
 
     @Option(names = "--class", paramLabel = "NAME", description = "Train on one class only, by name (e.g. ship) or label number.")
     String className;

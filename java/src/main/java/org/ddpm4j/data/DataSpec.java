@@ -12,9 +12,10 @@ import org.ddpm4j.setting.Setting;
  * @param split CIFAR-10 split (ignored for folders)
  * @param className the --class filter, or null for every class
  * @param limit keep only the first {@code limit} images (after the class filter); 0 for all
- * @param resize image folders only: scale pictures that are not the model's size
+ * @param resize pictures (image folders, pictures in memory) that are not the model's size: refused, cropped or
+ *     stretched
  */
-public record DataSpec(String source, String path, Split split, String className, int limit, boolean resize) {
+public record DataSpec(String source, String path, Split split, String className, int limit, Resize resize) {
     public static final String CIFAR10 = "cifar10";
     public static final String FOLDER = "folder";
     public static final String MEMORY = "memory";
@@ -26,10 +27,11 @@ public record DataSpec(String source, String path, Split split, String className
         }
         if (limit < 0) throw Setting.LIMIT.invalid("must be >= 0, got " + limit);
         if (source.equals(FOLDER) && path == null) throw Setting.DATA.invalid("folder needs ", Setting.IMAGES, " DIR");
+        if (resize == null) resize = Resize.NONE;
     }
 
     public static DataSpec cifar(String dir, Split split) {
-        return new DataSpec(CIFAR10, dir, split, null, 0, false);
+        return new DataSpec(CIFAR10, dir, split, null, 0, Resize.NONE);
     }
 
     public DataSpec withClass(String name) {

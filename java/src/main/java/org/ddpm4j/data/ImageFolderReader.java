@@ -26,14 +26,15 @@ import org.ddpm4j.setting.SettingText;
 /**
  * Reads the user's own pictures: one subfolder per class, each holding PNG or
  * JPEG files (a folder with images and no subfolders is one class). Images that
- * are not the model's size are resized (bilinear, whole image, aspect not kept)
- * when {@code resize} is set, otherwise rejected with a message naming the file.
+ * are not the model's size are scaled as {@code resize} says (the centred square
+ * or the whole picture, with Pillow's antialiased bilinear filter), or with
+ * {@link Resize#NONE} rejected with a message naming the file.
  * Classes are the subfolders in name order; images within a class in file-name order.
  */
 public final class ImageFolderReader {
     private ImageFolderReader() {}
 
-    public static ImageSet read(Path root, int channels, int height, int width, boolean resize) {
+    public static ImageSet read(Path root, int channels, int height, int width, Resize resize) {
         if (channels != 1 && channels != 3) throw new DataException("image folders need a model with 1 or 3 channels, not " + channels);
         if (Files.isRegularFile(root)) throw new DataException("image folder " + root + " is a file, not a folder");
         if (!Files.isDirectory(root)) throw new DataException("image folder " + root + " does not exist");
@@ -72,10 +73,10 @@ public final class ImageFolderReader {
         int k = 0;
         for (int c = 0; c < files.size(); c++) {
             for (Path f : files.get(c)) {
-                BufferedImage img = decode(f, width, height, resize);
+                BufferedImage img = decode(f, width, height, resize != Resize.NONE);
                 int[] rgb = rgbPixels(img);
                 if (img.getWidth() != width || img.getHeight() != height) {
-                    rgb = scale(rgb, img.getWidth(), img.getHeight(), width, height);
+                    rgb = resize.apply(rgb, img.getWidth(), img.getHeight(), width, height);
                 }
                 toChw(rgb, channels, pixels, k * per);
                 labels[k++] = (byte) c;
@@ -113,7 +114,7 @@ public final class ImageFolderReader {
                 int w = reader.getWidth(0), h = reader.getHeight(0);
                 if ((w != width || h != height) && !resize) {
                     throw new DataException(SettingText.of("image " + f + " is " + w + "x" + h + ", the model needs " + width
-                            + "x" + height + " (use ", Setting.RESIZE, " to scale images)"));
+                            + "x" + height + " (use ", Setting.RESIZE, " crop or stretch to scale images)"));
                 }
                 if ((long) w * h > MAX_PIXELS) {
                     throw new DataException("image " + f + " is " + w + "x" + h + ", more than the " + MAX_PIXELS
@@ -177,19 +178,6 @@ public final class ImageFolderReader {
         if (bits == 8) return v;
         long max = (1L << bits) - 1;
         return (int) ((v * 255L + max / 2) / max);
-    }
-
-    /** Bilinear scaling of 0xRRGGBB pixels (whole image, aspect not kept). */
-    static int[] scale(int[] rgb, int w, int h, int toW, int toH) {
-        BufferedImage src = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);  // packed sRGB: no conversion
-        src.setRGB(0, 0, w, h, rgb, 0, w);
-        BufferedImage dst = new BufferedImage(toW, toH, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = dst.createGraphics();
-        g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
-        g.setRenderingHint(RenderingHints.KEY_RENDERING, RenderingHints.VALUE_RENDER_QUALITY);
-        g.drawImage(src, 0, 0, toW, toH, null);
-        g.dispose();
-        return dst.getRGB(0, 0, toW, toH, null, 0, toW);
     }
 
     /** 0xRRGGBB pixels into out at offset as (C, H, W) planes, or as luminance for one channel (grey stays exact). */

@@ -15,10 +15,10 @@ public final class MemoryImages {
 
     /**
      * @param classNames one name per image
-     * @param resize scale pictures that are not the model's size (otherwise they are refused, by index)
+     * @param resize what to do with pictures that are not the model's size ({@link Resize#NONE}: refuse them, by index)
      */
     public static ImageSet ofPictures(List<BufferedImage> images, List<String> classNames, int channels, int height,
-                                      int width, boolean resize) {
+                                      int width, Resize resize) {
         if (channels != 1 && channels != 3) throw new DataException("pictures need a model with 1 or 3 channels, not " + channels);
         List<String> names = classes(images.size(), classNames);
         int per = channels * height * width;
@@ -29,11 +29,11 @@ public final class MemoryImages {
             int w = img.getWidth(), h = img.getHeight();
             int[] rgb = ImageFolderReader.rgbPixels(img);
             if (w != width || h != height) {
-                if (!resize) {
+                if (resize == Resize.NONE) {
                     throw new DataException("picture " + i + " is " + w + "x" + h + ", the model needs " + width + "x" + height
-                            + " (resize(true) scales pictures)");
+                            + " (resize(Resize.CROP) or resize(Resize.STRETCH) scales pictures)");
                 }
-                rgb = ImageFolderReader.scale(rgb, w, h, width, height);
+                rgb = resize.apply(rgb, w, h, width, height);
             }
             ImageFolderReader.toChw(rgb, channels, pixels, i * per);
         }

@@ -6,7 +6,9 @@ import java.nio.file.Path;
 import java.util.List;
 import org.ddpm4j.backend.Backend;
 import org.ddpm4j.binding.Backends;
+import com.google.gson.JsonObject;
 import org.ddpm4j.data.DataSpec;
+import org.ddpm4j.data.Resize;
 import org.ddpm4j.data.Split;
 import org.ddpm4j.diffusion.NoiseSchedule;
 import org.ddpm4j.diffusion.TimeTable;
@@ -66,6 +68,22 @@ class CheckpointFeaturesTest {
         Checkpoint plain = checkpoint(false);
         CheckpointFile.write(f, plain);
         assertFalse(CheckpointFile.read(f).model().hasEma(), "an empty ema section reads as no EMA");
+    }
+
+    @Test
+    void resizeModesRoundTripAndOlderBooleansReadAsWhatTheyTrainedOn() {
+        CheckpointMeta m = checkpoint(false).meta();
+        for (Resize r : Resize.values()) {
+            CheckpointMeta with = new CheckpointMeta(m.model(), m.training(),
+                    new DataSpec(DataSpec.FOLDER, "pics", Split.TRAIN, null, 0, r), 10, null, null);
+            assertEquals(r, CheckpointMeta.fromJson(with.toJson(TimeTable.STANDARD)).data().resize());
+        }
+        // Files written before the crop mode hold a boolean: true scaled the whole picture.
+        JsonObject o = m.toJson(TimeTable.STANDARD);
+        o.getAsJsonObject("data").addProperty("resize", true);
+        assertEquals(Resize.STRETCH, CheckpointMeta.fromJson(o).data().resize());
+        o.getAsJsonObject("data").addProperty("resize", false);
+        assertEquals(Resize.NONE, CheckpointMeta.fromJson(o).data().resize());
     }
 
     @Test

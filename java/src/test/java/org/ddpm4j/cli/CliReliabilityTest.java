@@ -298,4 +298,64 @@ class CliReliabilityTest {
         assertEquals("stopped", JsonParser.parseString(Files.readString(run.resolve("run.json"))).getAsJsonObject()
                 .get("status").getAsString());
     }
+
+    /** ddpm in a child JVM with one environment variable set; returns {exit code, stdout + stderr}. */
+    private static Object[] runWithEnv(Path dir, String var, String value, String... cliArgs) throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"), "org.ddpm4j.cli.Main"));
+        cmd.addAll(List.of(cliArgs));
+        Path out = dir.resolve(var + "-" + value + ".txt");
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile());
+        pb.environment().put(var, value);
+        Process p = pb.start();
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "finishes");
+        return new Object[] {p.exitValue(), Files.readString(out, StandardCharsets.UTF_8)};
+    }
+
+    @Test
+    void cpuInstructionSetCapFromTheEnvironment(@TempDir Path dir) throws Exception {
+        // DDPM_CPU_ISA=avx2: the backend says which kernels it runs, never the AVX-512 ones.
+        Object[] capped = runWithEnv(dir, "DDPM_CPU_ISA", "avx2", "info");
+        String text = (String) capped[1];
+        assertEquals(0, capped[0], text);
+        assertTrue(text.matches("(?s).*backend: cpu \\(.*, (avx2|generic) kernels\\).*"), text);
+        // generic: the portable kernels even here.
+        Object[] generic = runWithEnv(dir, "DDPM_CPU_ISA", "generic", "info");
+        assertTrue(((String) generic[1]).contains("generic kernels)"), (String) generic[1]);
+        // A value it does not know: one line naming the variable, exit code 2 (the user's input).
+        Object[] bad = runWithEnv(dir, "DDPM_CPU_ISA", "avx3", args("bench", "--batch", "2", "--warmup", "0", "--iters", "1"));
+        assertEquals(2, bad[0], (String) bad[1]);
+        assertTrue(((String) bad[1]).contains("environment variable DDPM_CPU_ISA: expected generic, avx2 or avx512, got 'avx3'"),
+                (String) bad[1]);
+    }
+
+    @Test
+    void imageFoldersOfOtherSizesAreCroppedOrStretched(@TempDir Path dir) throws Exception {
+        Path pics = Files.createDirectories(dir.resolve("pics"));
+        for (int i = 0; i < 4; i++) {
+            java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(48, 32, java.awt.image.BufferedImage.TYPE_INT_RGB);
+            for (int y = 0; y < 32; y++)
+                for (int x = 0; x < 48; x++) img.setRGB(x, y, (x * 5 + i * 40) << 16 | (y * 7) << 8 | 90);
+            assertTrue(javax.imageio.ImageIO.write(img, "png", pics.resolve("p" + i + ".png").toFile()));
+        }
+        // Without --resize: refused, naming the file and the flag's words.
+        Cli.Result refused = Cli.run(train(dir.resolve("none"), "--images", pics.toString(), "--steps", "1", "--batch", "2"));
+        assertEquals(2, refused.code(), refused.toString());
+        assertTrue(refused.err().contains("p0.png is 48x32") && refused.err().contains("--resize crop or stretch"), refused.toString());
+        // Alone, --resize crops; its value is recorded and a resume may not change it.
+        Path crop = dir.resolve("crop");
+        Cli.Result r = Cli.run(train(crop, "--images", pics.toString(), "--resize", "--steps", "1", "--batch", "2"));
+        assertEquals(0, r.code(), r.toString());
+        assertEquals(org.ddpm4j.data.Resize.CROP, CheckpointFile.read(crop.resolve("model.ckpt")).meta().data().resize());
+        Cli.Result changed = Cli.run(train(crop, "--resume", "--resize", "stretch", "--steps", "2"));
+        assertEquals(2, changed.code(), changed.toString());
+        assertTrue(changed.err().contains("--resize stretch") && changed.err().contains("crop"), changed.toString());
+        Path stretch = dir.resolve("stretch");
+        r = Cli.run(train(stretch, "--images", pics.toString(), "--resize=stretch", "--steps", "1", "--batch", "2"));
+        assertEquals(0, r.code(), r.toString());
+        assertEquals(org.ddpm4j.data.Resize.STRETCH, CheckpointFile.read(stretch.resolve("model.ckpt")).meta().data().resize());
+        Cli.Result bad = Cli.run(train(dir.resolve("bad"), "--images", pics.toString(), "--resize", "fit"));
+        assertEquals(2, bad.code(), bad.toString());
+        assertTrue(bad.err().contains("--resize must be none, crop or stretch, got 'fit'"), bad.toString());
+    }
 }

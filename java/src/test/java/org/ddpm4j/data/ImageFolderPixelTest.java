@@ -42,7 +42,7 @@ class ImageFolderPixelTest {
     }
 
     private static int[] read(Path folder, int channels) {
-        ImageSet s = ImageFolderReader.read(folder, channels, H, W, false);
+        ImageSet s = ImageFolderReader.read(folder, channels, H, W, Resize.NONE);
         byte[] px = new byte[s.imageSize()];
         s.copyImage(0, px, 0);
         int[] out = new int[px.length];
@@ -164,7 +164,7 @@ class ImageFolderPixelTest {
         Arrays.fill(flat, 65);
         big.getRaster().setPixels(0, 0, 4 * W, 4 * H, flat);
         Path resized = png("grey-big", big, 8, 0);
-        ImageSet s = ImageFolderReader.read(resized, 1, H, W, true);
+        ImageSet s = ImageFolderReader.read(resized, 1, H, W, Resize.STRETCH);
         byte[] px = new byte[W * H];
         s.copyImage(0, px, 0);
         for (byte b : px) assertEquals(65, b & 0xff, "a flat 65 scaled down is 65 (not 138)");
@@ -174,7 +174,7 @@ class ImageFolderPixelTest {
         Path f = dir.resolve("jpeg").resolve("grey.jpg");
         Files.createDirectories(f.getParent());
         assertTrue(ImageIO.write(jpeg, "jpg", f.toFile()));
-        ImageSet j = ImageFolderReader.read(f.getParent(), 1, 8, 8, false);
+        ImageSet j = ImageFolderReader.read(f.getParent(), 1, 8, 8, Resize.NONE);
         byte[] jp = new byte[64];
         j.copyImage(0, jp, 0);
         for (byte b : jp) assertEquals(65, b & 0xff, 1, "a flat grey JPEG block keeps its level");

@@ -24,7 +24,7 @@ class ImageFolderReaderTest {
         image(dir.resolve("cats/b.jpg"), 32, 32, 0x00FF00, "jpg");
         image(dir.resolve("dogs/c.PNG"), 32, 32, 0x0000FF, "png");
         Files.writeString(dir.resolve("dogs/notes.txt"), "ignored");
-        ImageSet s = ImageFolderReader.read(dir, 3, 32, 32, false);
+        ImageSet s = ImageFolderReader.read(dir, 3, 32, 32, Resize.NONE);
         assertEquals(3, s.size());
         assertEquals(java.util.List.of("cats", "dogs"), s.classNames());
         assertArrayEquals(new int[] {2, 1}, s.classCounts());
@@ -41,10 +41,10 @@ class ImageFolderReaderTest {
     @Test
     void wrongSizeIsRejectedWithTheFileNameOrResized(@TempDir Path dir) throws IOException {
         image(dir.resolve("x/big.png"), 64, 48, 0xFFFFFF, "png");
-        DataException e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir, 3, 32, 32, false));
+        DataException e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir, 3, 32, 32, Resize.NONE));
         assertTrue(e.getMessage().contains("big.png") && e.getMessage().contains("64x48")
-                && e.getMessage().contains("32x32") && e.getMessage().contains("resize to scale"), e.getMessage());
-        ImageSet s = ImageFolderReader.read(dir, 3, 32, 32, true);
+                && e.getMessage().contains("32x32") && e.getMessage().contains("resize crop or stretch to scale"), e.getMessage());
+        ImageSet s = ImageFolderReader.read(dir, 3, 32, 32, Resize.STRETCH);
         assertEquals(1, s.size());
         byte[] px = new byte[3072];
         s.copyImage(0, px, 0);
@@ -54,7 +54,7 @@ class ImageFolderReaderTest {
     @Test
     void flatFolderIsOneClassAndGreyWorks(@TempDir Path dir) throws IOException {
         image(dir.resolve("p.png"), 8, 8, 0x808080, "png");
-        ImageSet s = ImageFolderReader.read(dir, 1, 8, 8, false);
+        ImageSet s = ImageFolderReader.read(dir, 1, 8, 8, Resize.NONE);
         assertEquals(1, s.size());
         assertEquals(1, s.classNames().size());
         byte[] px = new byte[64];
@@ -65,20 +65,20 @@ class ImageFolderReaderTest {
     @Test
     void emptyOrUndecodableFoldersAreReported(@TempDir Path dir) throws IOException {
         Files.createDirectories(dir.resolve("empty"));
-        DataException e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir.resolve("empty"), 3, 32, 32, false));
+        DataException e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir.resolve("empty"), 3, 32, 32, Resize.NONE));
         assertTrue(e.getMessage().contains("no PNG or JPEG"), e.getMessage());
         Files.createDirectories(dir.resolve("bad"));
         Files.writeString(dir.resolve("bad/broken.png"), "not a png");
-        e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir.resolve("bad"), 3, 32, 32, false));
+        e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir.resolve("bad"), 3, 32, 32, Resize.NONE));
         assertTrue(e.getMessage().contains("broken.png"), e.getMessage());
-        e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir.resolve("missing"), 3, 32, 32, false));
+        e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir.resolve("missing"), 3, 32, 32, Resize.NONE));
         assertTrue(e.getMessage().contains("does not exist"), e.getMessage());
     }
 
     @Test
     void aFileIsNotAFolder(@TempDir Path dir) throws IOException {
         image(dir.resolve("some.png"), 32, 32, 0xFFFFFF, "png");
-        DataException e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir.resolve("some.png"), 3, 32, 32, false));
+        DataException e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir.resolve("some.png"), 3, 32, 32, Resize.NONE));
         assertEquals("image folder " + dir.resolve("some.png") + " is a file, not a folder", e.getMessage());
     }
 
@@ -87,12 +87,12 @@ class ImageFolderReaderTest {
         image(dir.resolve("a.png"), 32, 32, 0x123456, "png");
         byte[] png = Files.readAllBytes(dir.resolve("a.png"));
         Files.write(dir.resolve("b.png"), java.util.Arrays.copyOf(png, png.length / 2));  // truncated in its pixel data
-        DataException e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir, 3, 32, 32, false));
+        DataException e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir, 3, 32, 32, Resize.NONE));
         assertTrue(e.getMessage().startsWith("image " + dir.resolve("b.png") + " cannot be decoded"), e.getMessage());
         // A header claiming 100000 x 100000 pixels is refused from the header, before any pixel is allocated.
         java.nio.ByteBuffer.wrap(png, 16, 8).putInt(100_000).putInt(100_000);
         Files.write(dir.resolve("b.png"), png);
-        e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir, 3, 32, 32, true));
+        e = assertThrows(DataException.class, () -> ImageFolderReader.read(dir, 3, 32, 32, Resize.STRETCH));
         assertTrue(e.getMessage().contains("b.png is 100000x100000, more than"), e.getMessage());
     }
 }
