@@ -31,19 +31,8 @@ namespace {
 constexpr int kLanes = 64;  // the filter gradient's partial sums per block: four vectors of 16, four chains
 constexpr int kChunk = 1024;  // pixels per task and per filter-gradient block
 
-// float_to_bf16 then back, branch-free so the loops vectorise: zeros and
-// subnormals to signed zero, NaN quieted, otherwise round to nearest even.
-__attribute__((always_inline)) inline float round_bf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  const uint32_t zero = u & 0x80000000u;
-  const uint32_t nan = (u | 0x00400000u) & 0xFFFF0000u;
-  const uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
-  const uint32_t r = (u & 0x7F800000u) == 0 ? zero : (u & 0x7FFFFFFFu) > 0x7F800000u ? nan : rounded;
-  float y;
-  std::memcpy(&y, &r, sizeof y);
-  return y;
-}
+// The operand rounding of bf16 math (gemm.h), always inlined into the loops.
+__attribute__((always_inline)) inline float round_bf16(float x) { return round_to_bf16(x); }
 
 // dst[i] = src[i], rounded to bf16 when asked, for i < n; zeros up to kChunk.
 __attribute__((always_inline)) inline void load_chunk(float* dst, const float* src, int n, bool bf16) {

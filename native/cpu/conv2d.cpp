@@ -32,6 +32,7 @@
 #include "avx2_transpose.h"
 #include "batchnorm_eval.h"
 #include "conv1x1_narrow.h"
+#include "conv_small_cin.h"
 #include "conv_taps.h"
 #include "cpu_ops.h"
 #include "gemm.h"
@@ -710,6 +711,7 @@ void conv2d_backward(ThreadPool& pool, ConvMath math, const float* x, const floa
   check_kernel_size("conv2d_backward", k);
   check_sizes("conv2d_backward", N, Cin, H, W, Cout);
   if (db) channel_sums(pool, dy, db, N, Cout, static_cast<int64_t>(H) * W);
+  if (k == 3 && conv3x3_small_cin_backward(pool, math, x, w, dy, dx, dw, N, Cin, H, W, Cout)) return;
   if (k == 1 && conv1x1_narrow_backward(pool, math, x, w, dy, dx, dw, N, Cin, static_cast<int64_t>(H) * W, Cout)) return;
   if (k != 3 || !conv3x3_filter_grad_by_taps(pool, math, x, dy, dw, N, Cin, H, W, Cout)) {
     ConvFilterGradProblem filter(x, dy, dw, N, Cin, H, W, Cout, k);

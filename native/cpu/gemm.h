@@ -138,6 +138,20 @@ const char* gemm_kernel_name(bool bf16 = false);
 // round to nearest even; zeros and float32 subnormals become signed zeros,
 // NaNs stay (quiet) NaNs.
 uint16_t float_to_bf16(float x);
+// bf16_to_float(float_to_bf16(x)), inline and branch-free so that loops
+// vectorise: zeros and subnormals to signed zero, NaN quieted, otherwise
+// rounded to nearest even.
+inline float round_to_bf16(float x) {
+  uint32_t u;
+  __builtin_memcpy(&u, &x, sizeof u);
+  const uint32_t zero = u & 0x80000000u;
+  const uint32_t nan = (u | 0x00400000u) & 0xFFFF0000u;
+  const uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+  const uint32_t r = (u & 0x7F800000u) == 0 ? zero : (u & 0x7FFFFFFFu) > 0x7F800000u ? nan : rounded;
+  float y;
+  __builtin_memcpy(&y, &r, sizeof y);
+  return y;
+}
 float bf16_to_float(uint16_t h);
 
 // Test hook: the most floats of shared pre-packed panels one K super-block

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "conv1x1_narrow.h"
+#include "conv_small_cin.h"
 #include "conv_taps.h"
 #include "cpu_backend.h"
 #include "cpu_ops.h"
@@ -492,6 +493,49 @@ TEST(forward_by_taps_bf16) {
   CHECK(!cpu::conv3x3_forward_by_taps(pool, ConvMath::kFloat32, x.data(), w.data(), false, nullptr, y.data(), 1, 16, 8, 16, 16));
   CHECK(!cpu::conv3x3_forward_by_taps(pool, ConvMath::kBf16, x.data(), w.data(), false, nullptr, y.data(), 2, 16, 8, 8, 16));
   CHECK(y[0] == -1.0f);  // declined: nothing written
+}
+
+// The first layer's backward (conv_small_cin.cpp: at most four input
+// channels, W a multiple of 16) against the reference, in float32 and on
+// bf16-rounded operands (emulated where the CPU lacks AVX512_BF16: the path
+// rounds its own copies), with Cout covering its 8-, 4- and 1-channel
+// blocks; the same bits on 1 and 2 threads and on AVX2 and AVX-512; and it
+// declines what it does not take.
+TEST(small_cin_backward) {
+  struct S {
+    int N, Cin, H, W, Cout;
+  };
+  for (ConvMath math : {ConvMath::kFloat32, ConvMath::kBf16})
+    for (const S s : {S{3, 3, 8, 16, 16}, S{2, 1, 5, 32, 13}, S{2, 4, 3, 48, 9}, S{1, 2, 1, 16, 1}}) {
+      conv_case(s.N, s.Cin, s.H, s.W, s.Cout, 3, 400, 2, math);
+      const size_t nx = size_t(s.N) * s.Cin * s.H * s.W, ny = size_t(s.N) * s.Cout * s.H * s.W;
+      const Vec x = random_vector(nx, 410), w = random_vector(size_t(s.Cout) * s.Cin * 9, 411), dy = random_vector(ny, 412);
+      Vec dx[3], dw[3];
+      const cpu::GemmIsa isas[3] = {cpu::GemmIsa::kAvx512, cpu::GemmIsa::kAvx512, cpu::GemmIsa::kAvx2};
+      for (int r = 0; r < 3; ++r) {
+        if (isas[r] > cpu::gemm_cpu_isa()) continue;
+        cpu::gemm_limit_isa(isas[r]);
+        cpu::ThreadPool pool(r == 1 ? 1 : 2);
+        dx[r].assign(nx, NAN);
+        dw[r].assign(w.size(), NAN);
+        CHECK(cpu::conv3x3_small_cin_backward(pool, math, x.data(), w.data(), dy.data(), dx[r].data(), dw[r].data(), s.N,
+                                              s.Cin, s.H, s.W, s.Cout));
+      }
+      cpu::gemm_limit_isa(cpu::GemmIsa::kAvx512);
+      const std::string tag = shape_tag("small cin", s.N, s.Cin, s.H, s.W, s.Cout, 3, math);
+      for (int r = 1; r < 3; ++r) {
+        if (dx[r].empty() || dx[0].empty()) continue;
+        CHECK_MSG(same_bits(dx[0], dx[r]) && same_bits(dw[0], dw[r]),
+                  tag + (r == 1 ? ": 1 and 2 threads differ" : ": AVX2 and AVX-512 differ"));
+      }
+    }
+  cpu::ThreadPool pool(2);
+  Vec x(2 * 5 * 8 * 16, 1.0f), w(4 * 5 * 9, 1.0f), dy(2 * 4 * 8 * 16, 1.0f), dw(w.size(), -1.0f);
+  CHECK(!cpu::conv3x3_small_cin_backward(pool, ConvMath::kFloat32, x.data(), w.data(), dy.data(), nullptr, dw.data(), 2, 5, 8,
+                                         16, 4));  // five input channels
+  CHECK(!cpu::conv3x3_small_cin_backward(pool, ConvMath::kFloat32, x.data(), w.data(), dy.data(), nullptr, dw.data(), 2, 3, 8,
+                                         24, 4));  // rows of 24
+  CHECK(dw[0] == -1.0f);  // declined: nothing written
 }
 
 // conv2d_batchnorm_relu_eval applies the eval BatchNorm + ReLU + add to each
