@@ -678,6 +678,7 @@ void conv2d_forward(ThreadPool& pool, ConvMath math, const float* x, const float
                     float* y, int N, int Cin, int H, int W, int Cout, int k) {
   check_kernel_size("conv2d_forward", k);
   check_sizes("conv2d_forward", N, Cin, H, W, Cout);
+  if (k == 3 && conv3x3_small_cin_forward(pool, math, x, w, b, y, N, Cin, H, W, Cout)) return;
   if (k == 3 && conv3x3_forward_by_taps(pool, math, x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout)) return;
   if (k == 1 && conv1x1_narrow_forward(pool, math, x, w, b, y, N, Cin, static_cast<int64_t>(H) * W, Cout)) return;
   ConvProblem problem(x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout, k);
@@ -692,6 +693,7 @@ void conv2d_batchnorm_relu_eval(ThreadPool& pool, ConvMath math, const float* x,
   check_sizes("conv2d_batchnorm_relu_eval", N, Cin, H, W, Cout);
   ChannelEpilogue epilogue{std::vector<float>(Cout), std::vector<float>(Cout), add, Cout, static_cast<int64_t>(H) * W};
   batchnorm_eval_affine(gamma, beta, running_mean, running_var, eps, Cout, epilogue.scale.data(), epilogue.shift.data());
+  if (k == 3 && conv3x3_small_cin_forward(pool, math, x, w, b, y, N, Cin, H, W, Cout, &epilogue)) return;
   if (k == 3 && conv3x3_forward_by_taps(pool, math, x, w, /*adjoint_weights=*/false, b, y, N, Cin, H, W, Cout, &epilogue))
     return;
   if (k == 1 && conv1x1_narrow_forward(pool, math, x, w, b, y, N, Cin, epilogue.HW, Cout)) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "batchnorm_eval.h"
 #include "gemm.h"
 #include "simd.h"
 
@@ -30,6 +31,8 @@ struct Vec512 {
   static void store(float* p, Vec512 a) { _mm512_storeu_ps(p, a.v); }
   static Vec512 set1(float x) { return {_mm512_set1_ps(x)}; }
   static Vec512 fma(Vec512 a, Vec512 b, Vec512 c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+  static Vec512 add(Vec512 a, Vec512 b) { return {_mm512_add_ps(a.v, b.v)}; }
+  static Vec512 bn_relu_add(Vec512 x, float scale, float shift, float a) { return {bn_relu_add16(x.v, scale, shift, a)}; }
   static float sum_lanes(Vec512 a) {  // in lane order, one rounding per add
     alignas(64) float l[16];
     _mm512_store_ps(l, a.v);
@@ -59,6 +62,13 @@ struct Vec256x2 {  // lanes 0-7 in lo, 8-15 in hi
   static Vec256x2 set1(float x) { return {_mm256_set1_ps(x), _mm256_set1_ps(x)}; }
   static Vec256x2 fma(Vec256x2 a, Vec256x2 b, Vec256x2 c) {
     return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+  }
+  static Vec256x2 add(Vec256x2 a, Vec256x2 b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+  // scale_shift_relu_add's operations: a fused multiply-add, max with +0 (-0 and NaN to +0), an add.
+  static Vec256x2 bn_relu_add(Vec256x2 x, float scale, float shift, float a) {
+    const __m256 s = _mm256_set1_ps(scale), t = _mm256_set1_ps(shift), av = _mm256_set1_ps(a), z = _mm256_setzero_ps();
+    return {_mm256_add_ps(_mm256_max_ps(_mm256_fmadd_ps(x.lo, s, t), z), av),
+            _mm256_add_ps(_mm256_max_ps(_mm256_fmadd_ps(x.hi, s, t), z), av)};
   }
   static float sum_lanes(Vec256x2 a) {
     alignas(32) float l[16];
@@ -95,6 +105,37 @@ void pad_planes(const float* src, float* dst, int C, int H, int W, int Wp, bool 
 
 }  // namespace
 #endif
+
+bool conv3x3_small_cin_forward(ThreadPool& pool, ConvMath math, const float* x, const float* w, const float* b, float* y,
+                               int N, int Ci, int H, int W, int Co, const ChannelEpilogue* epilogue) {
+#if defined(DDPM_X86)
+  const GemmIsa isa = gemm_isa();
+  if (Ci < 1 || Ci > kMaxSmallCin || W % 16 != 0 || N < 1 || H < 1 || Co < 1 || isa < GemmIsa::kAvx2) return false;
+  const bool z = isa == GemmIsa::kAvx512, bf16 = math == ConvMath::kBf16;
+  const int Wp = W + 2 + 16;
+  const int64_t HW = static_cast<int64_t>(H) * W;
+  std::vector<float> wr(w, w + static_cast<int64_t>(Co) * Ci * 9);
+  if (bf16)
+    for (float& v : wr) v = round_to_bf16(v);
+  pool.parallel_for(N, 1, [&](int64_t n0, int64_t n1) {
+    thread_local std::vector<float> padded;
+    const size_t pad_floats = static_cast<size_t>(Ci) * (H + 2) * Wp;
+    if (padded.size() < pad_floats) padded.resize(pad_floats);
+    for (int64_t n = n0; n < n1; ++n) {
+      pad_planes(x + n * Ci * HW, padded.data(), Ci, H, W, Wp, bf16);
+      float* yn = y + n * Co * HW;
+      if (z)
+        avx512::forward_sample(padded.data(), wr.data(), b, epilogue, n, yn, Ci, H, W, Wp, Co);
+      else
+        avx2::forward_sample(padded.data(), wr.data(), b, epilogue, n, yn, Ci, H, W, Wp, Co);
+    }
+  });
+  return true;
+#else
+  (void)pool, (void)math, (void)x, (void)w, (void)b, (void)y, (void)N, (void)Ci, (void)H, (void)W, (void)Co, (void)epilogue;
+  return false;
+#endif
+}
 
 bool conv3x3_small_cin_backward(ThreadPool& pool, ConvMath math, const float* x, const float* w, const float* dy,
                                 float* dx, float* dw, int N, int Ci, int H, int W, int Co) {

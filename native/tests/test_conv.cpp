@@ -495,8 +495,8 @@ TEST(forward_by_taps_bf16) {
   CHECK(y[0] == -1.0f);  // declined: nothing written
 }
 
-// The first layer's backward (conv_small_cin.cpp: at most four input
-// channels, W a multiple of 16) against the reference, in float32 and on
+// The first layer (conv_small_cin.cpp: at most four input channels, W a
+// multiple of 16), forward and backward, against the reference, in float32 and on
 // bf16-rounded operands (emulated where the CPU lacks AVX512_BF16: the path
 // rounds its own copies), with Cout covering its 8-, 4- and 1-channel
 // blocks; the same bits on 1 and 2 threads and on AVX2 and AVX-512; and it
@@ -510,7 +510,8 @@ TEST(small_cin_backward) {
       conv_case(s.N, s.Cin, s.H, s.W, s.Cout, 3, 400, 2, math);
       const size_t nx = size_t(s.N) * s.Cin * s.H * s.W, ny = size_t(s.N) * s.Cout * s.H * s.W;
       const Vec x = random_vector(nx, 410), w = random_vector(size_t(s.Cout) * s.Cin * 9, 411), dy = random_vector(ny, 412);
-      Vec dx[3], dw[3];
+      const Vec b = random_vector(s.Cout, 413);
+      Vec dx[3], dw[3], y[3];
       const cpu::GemmIsa isas[3] = {cpu::GemmIsa::kAvx512, cpu::GemmIsa::kAvx512, cpu::GemmIsa::kAvx2};
       for (int r = 0; r < 3; ++r) {
         if (isas[r] > cpu::gemm_cpu_isa()) continue;
@@ -518,14 +519,17 @@ TEST(small_cin_backward) {
         cpu::ThreadPool pool(r == 1 ? 1 : 2);
         dx[r].assign(nx, NAN);
         dw[r].assign(w.size(), NAN);
+        y[r].assign(ny, NAN);
         CHECK(cpu::conv3x3_small_cin_backward(pool, math, x.data(), w.data(), dy.data(), dx[r].data(), dw[r].data(), s.N,
                                               s.Cin, s.H, s.W, s.Cout));
+        CHECK(cpu::conv3x3_small_cin_forward(pool, math, x.data(), w.data(), b.data(), y[r].data(), s.N, s.Cin, s.H, s.W,
+                                             s.Cout));
       }
       cpu::gemm_limit_isa(cpu::GemmIsa::kAvx512);
       const std::string tag = shape_tag("small cin", s.N, s.Cin, s.H, s.W, s.Cout, 3, math);
       for (int r = 1; r < 3; ++r) {
         if (dx[r].empty() || dx[0].empty()) continue;
-        CHECK_MSG(same_bits(dx[0], dx[r]) && same_bits(dw[0], dw[r]),
+        CHECK_MSG(same_bits(dx[0], dx[r]) && same_bits(dw[0], dw[r]) && same_bits(y[0], y[r]),
                   tag + (r == 1 ? ": 1 and 2 threads differ" : ": AVX2 and AVX-512 differ"));
       }
     }
@@ -584,6 +588,8 @@ TEST(conv_batchnorm_eval_fuses_bit_for_bit) {
     conv_bn_eval_case(math, 8, 17, 2, 2, 20, 3, 303);    // 2x2 images: scattered tiles
     conv_bn_eval_case(math, 2, 16, 16, 16, 3, 1, 304);   // a narrow 1x1 (the pass after)
     conv_bn_eval_case(math, 2, 20, 4, 4, 33, 1, 305);    // a 1x1 through the GEMM engine
+    conv_bn_eval_case(math, 2, 3, 8, 32, 16, 3, 307);    // the first layer (conv_small_cin.cpp)
+    conv_bn_eval_case(math, 2, 1, 4, 16, 5, 3, 308);     // one input channel, 4 + 1 output channels
     cpu::gemm_set_prepack_limit(1000);                    // K in several super-blocks: finished once, at the end
     conv_bn_eval_case(math, 2, 70, 6, 6, 13, 3, 306);
     cpu::gemm_set_prepack_limit(0);
