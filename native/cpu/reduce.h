@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "thread_pool.h"
 
@@ -55,16 +56,20 @@ inline float sum_squared_deviation(const float* p, int64_t n, float mean) {
 }
 
 // out[c] = sum over samples n of the sum of plane t[n][c] (HW floats): the
-// plane sums are added in sample order; whole channels per task. (The bias
-// gradients of the convolutions.)
+// plane sums are added in sample order. (The bias gradients of the
+// convolutions.) Planes go in memory order, a run per task (a channel's
+// planes lie C * HW apart: a walk channel by channel hops pages).
 inline void channel_sums(ThreadPool& pool, const float* t, float* out, int N, int C, int64_t HW) {
-  pool.parallel_for(C, grain_for(N * HW, 4), [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      float s = 0.0f;
-      for (int n = 0; n < N; ++n) s += sum_floats(t + (static_cast<int64_t>(n) * C + c) * HW, HW);
-      out[c] = s;
-    }
+  const int64_t planes = static_cast<int64_t>(N) * C;
+  std::vector<float> sums(planes);
+  pool.parallel_for(planes, grain_for(HW), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) sums[p] = sum_floats(t + p * HW, HW);
   });
+  for (int c = 0; c < C; ++c) {
+    float s = 0.0f;
+    for (int n = 0; n < N; ++n) s += sums[static_cast<int64_t>(n) * C + c];
+    out[c] = s;
+  }
 }
 
 }  // namespace cpu
