@@ -307,61 +307,6 @@ __attribute__((target(DDPM_AVX512_BF16))) void pair_row_bf16(uint16_t* dst, cons
 
 }  // namespace
 
-#ifdef DDPM_X86
-namespace {
-
-// The bf16 forward's tasks: pairs of 16-pixel panels (n, h, w0), in order;
-// each runs every row panel of six output channels over the nine taps. An
-// epilogue, if any, is applied by the kernel to the sums in registers: the
-// output's rows are HW floats apart, 4 KiB at 32x32, so a tile stored and
-// read back would miss L1 (every row in one cache set).
-struct TapsForwardPairs {
-  TapsKernel kernel;
-  const float* xp;        // the padded bf16 copy at its origin (sample 0, row 0, channel pair 0)
-  const float* apanels;   // per row panel, the nine taps' A panels
-  const int64_t* offsets;  // each tap's B rows from the panel's, in bytes
-  const float* bias;
-  const ChannelEpilogue* epilogue;
-  float* y;
-  int Ci, Co, H, W;
-  int64_t HW, row_stride, rp_floats, ldb;
-  int row_panels;
-  int64_t per_row, panels;
-
-  void run(int64_t lo, int64_t hi) const {
-    for (int64_t pr = lo; pr < hi; ++pr) {
-      float* c[2] = {nullptr, nullptr};  // the panels' outputs (channel 0); null: no second panel
-      const char* b[2] = {nullptr, nullptr};  // and their B rows in the copy (channel 0, tap (0, 0))
-      int64_t sample[2] = {0, 0};
-      for (int k = 0; k < 2; ++k) {
-        const int64_t panel = 2 * pr + k;
-        if (panel >= panels) break;
-        const int64_t n = panel / (H * per_row), h = panel / per_row % H, w0 = panel % per_row * NR;
-        b[k] = reinterpret_cast<const char*>(xp + (n * (H + 1) + h) * row_stride + w0);
-        c[k] = y + n * Co * HW + h * W + w0;
-        sample[k] = n;
-      }
-      for (int rp = 0; rp < row_panels; ++rp) {
-        const int co0 = rp * MR, prows = std::min(MR, Co - co0);
-        const float* a = apanels + rp * rp_floats;
-        float* c1 = c[1] ? c[1] + co0 * HW : nullptr;
-        const float* rb = bias ? bias + co0 : nullptr;
-        if (!epilogue) {
-          kernel(Ci, kTaps, offsets, a, b[0], b[1], ldb, c[0] + co0 * HW, HW, c1, HW, prows, rb, nullptr);
-          continue;
-        }
-        const float* add = epilogue->add;
-        const TapsEpilogue e{epilogue->scale.data() + co0, epilogue->shift.data() + co0,
-                             add ? add + sample[0] * Co + co0 : nullptr, add && c[1] ? add + sample[1] * Co + co0 : nullptr};
-        kernel(Ci, kTaps, offsets, a, b[0], b[1], ldb, c[0] + co0 * HW, HW, c1, HW, prows, rb, &e);
-      }
-    }
-  }
-};
-
-}  // namespace
-#endif
-
 bool conv3x3_forward_by_taps(ThreadPool& pool, ConvMath math, const float* x, const float* w, bool adjoint_weights,
                              const float* bias, float* y, int N, int Ci, int H, int W, int Co,
                              const ChannelEpilogue* epilogue) {
@@ -427,9 +372,37 @@ bool conv3x3_forward_by_taps(ThreadPool& pool, ConvMath math, const float* x, co
   const int64_t ldb = static_cast<int64_t>(Wp) * 4;  // pair row to pair row
   int64_t offsets[kTaps];  // each tap's B rows from the panel's, in bytes
   for (int t = 0; t < kTaps; ++t) offsets[t] = ((t / 3 - 1) * row_stride + (t % 3 - 1)) * 4;
-  const TapsForwardPairs task{kernel, xp + origin, apanels, offsets, bias, epilogue, y, Ci, Co, H, W, HW,
-                              row_stride, rp_floats, ldb, row_panels, per_row, panels};
-  pool.parallel_for(pairs, 8, [&](int64_t lo, int64_t hi) { task.run(lo, hi); });
+  // An epilogue is applied by the kernel to the sums in registers: the output's rows are HW floats apart,
+  // 4 KiB at 32x32, so a tile stored and read back would miss L1 (every row in one cache set).
+  pool.parallel_for(pairs, 8, [&](int64_t lo, int64_t hi) {
+    for (int64_t pr = lo; pr < hi; ++pr) {
+      float* c[2] = {nullptr, nullptr};  // the panels' outputs (channel 0); null: no second panel
+      const char* b[2] = {nullptr, nullptr};  // and their B rows in the copy (channel 0, tap (0, 0))
+      int64_t sample[2] = {0, 0};
+      for (int k = 0; k < 2; ++k) {
+        const int64_t panel = 2 * pr + k;
+        if (panel >= panels) break;
+        const int64_t n = panel / (H * per_row), h = panel / per_row % H, w0 = panel % per_row * NR;
+        b[k] = reinterpret_cast<const char*>(xp + origin + (n * (H + 1) + h) * row_stride + w0);
+        c[k] = y + n * Co * HW + h * W + w0;
+        sample[k] = n;
+      }
+      for (int rp = 0; rp < row_panels; ++rp) {
+        const int co0 = rp * MR, prows = std::min(MR, Co - co0);
+        const float* a = apanels + rp * rp_floats;
+        float* c1 = c[1] ? c[1] + co0 * HW : nullptr;
+        const float* rb = bias ? bias + co0 : nullptr;
+        if (!epilogue) {
+          kernel(Ci, kTaps, offsets, a, b[0], b[1], ldb, c[0] + co0 * HW, HW, c1, HW, prows, rb, nullptr);
+          continue;
+        }
+        const float* add = epilogue->add;
+        const TapsEpilogue e{epilogue->scale.data() + co0, epilogue->shift.data() + co0,
+                             add ? add + sample[0] * Co + co0 : nullptr, add && c[1] ? add + sample[1] * Co + co0 : nullptr};
+        kernel(Ci, kTaps, offsets, a, b[0], b[1], ldb, c[0] + co0 * HW, HW, c1, HW, prows, rb, &e);
+      }
+    }
+  });
   return true;
 #else
   (void)x, (void)w, (void)adjoint_weights, (void)bias, (void)y, (void)pool, (void)epilogue;
