@@ -16,6 +16,7 @@
 #include "gemm.h"
 #include "nchw_gemm.h"
 #include "reduce.h"
+#include "simd.h"
 
 namespace ddpm {
 namespace cpu {
@@ -174,6 +175,18 @@ class UpForwardProblem final : public GemmProblem {
   UpsampledView out_;
 };
 
+#if defined(DDPM_X86)
+// Two panel rows of the data gradient's B: dst[j] = src[p0 + 2j], dst[16 + j]
+// = src[p0 + 2j + 1] for j < 8, and the same from p1 for j = 8..15.
+__attribute__((target(DDPM_AVX512))) void split_pairs16_avx512(float* dst, const float* src, int64_t p0, int64_t p1) {
+  const __m512 a = _mm512_loadu_ps(src + p0), b = _mm512_loadu_ps(src + p1);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  _mm512_storeu_ps(dst, _mm512_permutex2var_ps(a, even, b));
+  _mm512_storeu_ps(dst + 16, _mm512_permutex2var_ps(a, odd, b));
+}
+#endif
+
 class UpDataGradProblem final : public GemmProblemInto<NchwMatrix> {
  public:
   UpDataGradProblem(const float* w, const float* dy, float* dx, int N, int Ci, int H, int W, int Co)
@@ -191,7 +204,17 @@ class UpDataGradProblem final : public GemmProblemInto<NchwMatrix> {
     constexpr int NR = kGemmNR;
     int64_t pix[NR];
     up_.pixel_offsets(n0, cols, pix);
-    for (int i = 0; i < kc; ++i) {
+    int i = 0;
+#if defined(DDPM_X86)
+    // Rows k, k + 1 (k even) are taps (co, a, b = 0) and (co, a, 1): each run
+    // of 8 pixels along an input row is 16 adjacent floats of dy, evens for
+    // b = 0 and odds for b = 1.
+    if (cols == NR && k0 % 2 == 0 && gemm_isa() == GemmIsa::kAvx512 && pix[7] == pix[0] + 14 && pix[15] == pix[8] + 14) {
+      for (; i + 2 <= kc; i += 2)
+        split_pairs16_avx512(dst + static_cast<int64_t>(i) * NR, dy_ + up_.tap_offset(k0 + i), pix[0], pix[8]);
+    }
+#endif
+    for (; i < kc; ++i) {
       float* d = dst + i * NR;
       const float* src = dy_ + up_.tap_offset(k0 + i);
       for (int j = 0; j < cols; ++j) d[j] = src[pix[j]];
@@ -205,6 +228,34 @@ class UpDataGradProblem final : public GemmProblemInto<NchwMatrix> {
   int64_t HW_;
   UpsampledView up_;
 };
+
+#if defined(DDPM_X86)
+// Eight panel rows of the filter gradient's B: row i (pixel i of a run of
+// eight along an input row, starting at src) holds the 16 values
+// src[tap[j] + 2i], j < 16, where tap pairs (2m, 2m + 1) are adjacent
+// floats (b = 0, 1): the pairs of eight 16-float runs, transposed.
+__attribute__((target(DDPM_AVX512))) void pack_pairs8_avx512(float* dst, const float* src, const int64_t* tap) {
+  __m512d r[8];
+  for (int m = 0; m < 8; ++m) r[m] = _mm512_castps_pd(_mm512_loadu_ps(src + tap[2 * m]));
+  // An 8 x 8 transpose of doubles (each a float pair), r[m][i] -> out[i][m]:
+  // pairs of rows interleaved, then a 4 x 4 transpose of 128-bit lanes.
+  __m512d t[8];
+  for (int m = 0; m < 8; m += 2) {
+    t[m] = _mm512_unpacklo_pd(r[m], r[m + 1]);      // lane l: (r[m][2l], r[m+1][2l])
+    t[m + 1] = _mm512_unpackhi_pd(r[m], r[m + 1]);  // lane l: (r[m][2l+1], r[m+1][2l+1])
+  }
+  for (int odd = 0; odd < 2; ++odd) {
+    const __m512d a = t[odd], b = t[2 + odd], c = t[4 + odd], d = t[6 + odd];
+    const __m512d u0 = _mm512_shuffle_f64x2(a, b, 0x44), u1 = _mm512_shuffle_f64x2(c, d, 0x44);
+    const __m512d u2 = _mm512_shuffle_f64x2(a, b, 0xEE), u3 = _mm512_shuffle_f64x2(c, d, 0xEE);
+    double* out = reinterpret_cast<double*>(dst);
+    _mm512_storeu_pd(out + 8 * (0 + odd), _mm512_shuffle_f64x2(u0, u1, 0x88));  // pixel 0 + odd
+    _mm512_storeu_pd(out + 8 * (2 + odd), _mm512_shuffle_f64x2(u0, u1, 0xDD));  // pixel 2 + odd
+    _mm512_storeu_pd(out + 8 * (4 + odd), _mm512_shuffle_f64x2(u2, u3, 0x88));  // pixel 4 + odd
+    _mm512_storeu_pd(out + 8 * (6 + odd), _mm512_shuffle_f64x2(u2, u3, 0xDD));  // pixel 6 + odd
+  }
+}
+#endif
 
 class UpFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
  public:
@@ -229,6 +280,22 @@ class UpFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
     constexpr int NR = kGemmNR;
     int64_t tap[NR], pix[kPixelBatch];
     for (int j = 0; j < cols; ++j) tap[j] = up_.tap_offset(n0 + j);
+#if defined(DDPM_X86)
+    // A panel's 16 columns are 4 channels x (a, b); for 8 pixels along an
+    // input row, each (channel, a) is one run of 16 floats of dy (the b pairs
+    // side by side): an 8 x 8 transpose of float pairs gives 8 panel rows.
+    if (cols == NR && gemm_isa() == GemmIsa::kAvx512 && up_.W % 8 == 0) {
+      int i0 = 0;
+      for (; i0 + 8 <= kc && (k0 + i0) % 8 == 0; i0 += 8) {
+        up_.pixel_offsets(k0 + i0, 1, pix);
+        pack_pairs8_avx512(dst + static_cast<int64_t>(i0) * NR, dy_ + pix[0], tap);
+      }
+      if (i0 == kc) return;
+      dst += static_cast<int64_t>(i0) * NR;
+      k0 += i0;
+      kc -= i0;
+    }
+#endif
     for (int i0 = 0; i0 < kc; i0 += kPixelBatch) {
       const int count = std::min(kPixelBatch, kc - i0);
       up_.pixel_offsets(k0 + i0, count, pix);

@@ -4,12 +4,6 @@
 // operations (rng::log_unit, rng::sincos_turn: the same constants, the same
 // fused multiply-adds, correctly rounded square roots), so the results are
 // gaussian_at's bits; test_ops checks that for every instruction set.
-// GCC 12 reports the _mm512_undefined_* inside some AVX-512 intrinsics
-// (shifts, multiplies) as "(maybe) uninitialized" once they are inlined
-// here; before the includes, so that it also covers the intrinsics' header.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-
 #include "gaussian.h"
 
 #include "ddpm/rng.h"

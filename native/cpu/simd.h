@@ -5,7 +5,15 @@
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)
+// GCC 12 reports the _mm512_undefined_* placeholders inside some AVX-512
+// intrinsics (shifts, unpacks, shuffles, multiplies) as "(maybe)
+// uninitialized" where they are inlined; those warnings are located in the
+// intrinsics' header, so silencing them around its inclusion leaves ours on.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #define DDPM_X86 1
 
 // Functions using AVX-512 (F, BW, VL) carry __attribute__((target(DDPM_AVX512)));
