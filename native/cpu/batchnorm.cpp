@@ -1,9 +1,8 @@
 // BatchNorm (training and eval) fused with ReLU and an optional per-sample
-// channel add after the ReLU; forward and backward. Whole channels per task
-// (one, or several when they are small: grain_for):
-// each (sample, channel) plane is reduced with reduce.h's fixed-lane sums,
-// the plane results are added in sample order in double, so results are
-// identical for any thread count.
+// channel add after the ReLU; forward and backward. Runs of (sample,
+// channel) planes per task, in memory order: each plane is reduced with
+// reduce.h's fixed-lane sums, the plane results are added per channel in
+// sample order in double, so results are identical for any thread count.
 #include <cmath>
 #include <vector>
 
