@@ -185,6 +185,18 @@ __attribute__((target(DDPM_AVX512))) void split_pairs16_avx512(float* dst, const
   _mm512_storeu_ps(dst, _mm512_permutex2var_ps(a, even, b));
   _mm512_storeu_ps(dst + 16, _mm512_permutex2var_ps(a, odd, b));
 }
+
+// The same with AVX2, eight floats at a time.
+__attribute__((target("avx2,fma"))) void split_pairs16_avx2(float* dst, const float* src, int64_t p0, int64_t p1) {
+  const int64_t p[2] = {p0, p1};
+  for (int h = 0; h < 2; ++h) {
+    const __m256 a = _mm256_loadu_ps(src + p[h]), b = _mm256_loadu_ps(src + p[h] + 8);
+    // shuffle_ps keeps 128-bit lanes apart: (a0 a2 b0 b2 | a4 a6 b4 b6); the 64-bit permute orders them.
+    const __m256 even = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), odd = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    _mm256_storeu_ps(dst + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xD8)));
+    _mm256_storeu_ps(dst + 16 + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(odd), 0xD8)));
+  }
+}
 #endif
 
 class UpDataGradProblem final : public GemmProblemInto<NchwMatrix> {
@@ -209,9 +221,10 @@ class UpDataGradProblem final : public GemmProblemInto<NchwMatrix> {
     // Rows k, k + 1 (k even) are taps (co, a, b = 0) and (co, a, 1): each run
     // of 8 pixels along an input row is 16 adjacent floats of dy, evens for
     // b = 0 and odds for b = 1.
-    if (cols == NR && k0 % 2 == 0 && gemm_isa() == GemmIsa::kAvx512 && pix[7] == pix[0] + 14 && pix[15] == pix[8] + 14) {
-      for (; i + 2 <= kc; i += 2)
-        split_pairs16_avx512(dst + static_cast<int64_t>(i) * NR, dy_ + up_.tap_offset(k0 + i), pix[0], pix[8]);
+    const GemmIsa isa = gemm_isa();
+    if (cols == NR && k0 % 2 == 0 && isa >= GemmIsa::kAvx2 && pix[7] == pix[0] + 14 && pix[15] == pix[8] + 14) {
+      const auto split = isa == GemmIsa::kAvx512 ? split_pairs16_avx512 : split_pairs16_avx2;
+      for (; i + 2 <= kc; i += 2) split(dst + static_cast<int64_t>(i) * NR, dy_ + up_.tap_offset(k0 + i), pix[0], pix[8]);
     }
 #endif
     for (; i < kc; ++i) {
@@ -255,6 +268,21 @@ __attribute__((target(DDPM_AVX512))) void pack_pairs8_avx512(float* dst, const f
     _mm512_storeu_pd(out + 8 * (6 + odd), _mm512_shuffle_f64x2(u2, u3, 0xDD));  // pixel 6 + odd
   }
 }
+
+// The same with AVX2: four 4 x 4 transposes of doubles.
+__attribute__((target("avx2,fma"))) void pack_pairs8_avx2(float* dst, const float* src, const int64_t* tap) {
+  double* out = reinterpret_cast<double*>(dst);
+  for (int half = 0; half < 2; ++half)      // pixels 4 * half .. 4 * half + 3
+    for (int block = 0; block < 2; ++block) {  // runs m = 4 * block .. 4 * block + 3
+      __m256d r[4];
+      for (int k = 0; k < 4; ++k) r[k] = _mm256_castps_pd(_mm256_loadu_ps(src + tap[2 * (4 * block + k)] + 8 * half));
+      const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+      const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+      const __m256d rows[4] = {_mm256_permute2f128_pd(t0, t2, 0x20), _mm256_permute2f128_pd(t1, t3, 0x20),
+                               _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_permute2f128_pd(t1, t3, 0x31)};
+      for (int i = 0; i < 4; ++i) _mm256_storeu_pd(out + 8 * (4 * half + i) + 4 * block, rows[i]);
+    }
+}
 #endif
 
 class UpFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
@@ -284,11 +312,13 @@ class UpFilterGradProblem final : public GemmProblemInto<RowMajorMatrix> {
     // A panel's 16 columns are 4 channels x (a, b); for 8 pixels along an
     // input row, each (channel, a) is one run of 16 floats of dy (the b pairs
     // side by side): an 8 x 8 transpose of float pairs gives 8 panel rows.
-    if (cols == NR && gemm_isa() == GemmIsa::kAvx512 && up_.W % 8 == 0) {
+    const GemmIsa isa = gemm_isa();
+    if (cols == NR && isa >= GemmIsa::kAvx2 && up_.W % 8 == 0) {
+      const auto transpose = isa == GemmIsa::kAvx512 ? pack_pairs8_avx512 : pack_pairs8_avx2;
       int i0 = 0;
       for (; i0 + 8 <= kc && (k0 + i0) % 8 == 0; i0 += 8) {
         up_.pixel_offsets(k0 + i0, 1, pix);
-        pack_pairs8_avx512(dst + static_cast<int64_t>(i0) * NR, dy_ + pix[0], tap);
+        transpose(dst + static_cast<int64_t>(i0) * NR, dy_ + pix[0], tap);
       }
       if (i0 == kc) return;
       dst += static_cast<int64_t>(i0) * NR;
