@@ -31,13 +31,10 @@ namespace {
 constexpr int kLanes = 64;  // the filter gradient's partial sums per block: four vectors of 16, four chains
 constexpr int kChunk = 1024;  // pixels per task and per filter-gradient block
 
-// The operand rounding of bf16 math (gemm.h), always inlined into the loops.
-__attribute__((always_inline)) inline float round_bf16(float x) { return round_to_bf16(x); }
-
 // dst[i] = src[i], rounded to bf16 when asked, for i < n; zeros up to kChunk.
 __attribute__((always_inline)) inline void load_chunk(float* dst, const float* src, int n, bool bf16) {
   if (bf16)
-    for (int i = 0; i < n; ++i) dst[i] = round_bf16(src[i]);
+    for (int i = 0; i < n; ++i) dst[i] = round_to_bf16(src[i]);
   else
     for (int i = 0; i < n; ++i) dst[i] = src[i];
   for (int i = n; i < kChunk; ++i) dst[i] = 0.0f;
@@ -63,7 +60,7 @@ struct Block {
 
 Narrow make_narrow(ConvMath math, const float* w, int N, int Ci, int64_t HW, int Co) {
   Narrow k{N, Ci, Co, HW, math == ConvMath::kBf16, std::vector<float>(static_cast<size_t>(Co) * Ci)};
-  for (size_t i = 0; i < k.wr.size(); ++i) k.wr[i] = k.bf16 ? round_bf16(w[i]) : w[i];
+  for (size_t i = 0; i < k.wr.size(); ++i) k.wr[i] = k.bf16 ? round_to_bf16(w[i]) : w[i];
   return k;
 }
 
