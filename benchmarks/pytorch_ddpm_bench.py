@@ -86,6 +86,9 @@ def parse_args(argv=None):
     ap.add_argument("--matmul-peak", action="store_true",
                     help="only measure the 2048x2048 matmul GFLOP/s in fp32 and bf16 (see above)")
     ap.add_argument("--verbose", action="store_true", help="progress on stderr")
+    ap.add_argument("--profile-step", action="store_true",
+                    help="CUDA: after the warm-up, one training step between cudaProfilerStart and Stop (for "
+                         "`ncu --profile-from-start off`), then exit")
     args = ap.parse_args(argv)
     base, depth, image, channels = PRESETS[args.preset]
     args.base = base if args.base is None else args.base
@@ -272,6 +275,18 @@ def main(argv=None):
         return statistics.median(runs), runs
 
     model.train()
+    if args.profile_step:
+        if not cuda:
+            raise SystemExit("pytorch_ddpm_bench: --profile-step needs CUDA")
+        for _ in range(warmup):
+            train_step()
+        sync()
+        torch.cuda.cudart().cudaProfilerStart()
+        train_step()
+        sync()
+        torch.cuda.cudart().cudaProfilerStop()
+        print(json.dumps({"profiled": variant_name(args), "batch": n}), flush=True)
+        return
     train_s, train_runs = timed(train_step, "train")
     loss = float(last_loss[0].detach())
     fwd_s, fwd_runs = None, []

@@ -276,6 +276,11 @@ class CudaBackend final : public Backend {
   void step_abort() override { graphs_.abort(); }
   void step_forget(uint64_t owner) override { graphs_.forget(owner); }
   std::string graph_stats() const { return graphs_.stats(); }
+  std::string conv_stats() const {
+    return std::to_string(conv_->graph_choices()) + " of " + std::to_string(conv_->searches()) +
+           " searched convolution directions on cuDNN graph-API engines, " + std::to_string(conv_->plans()) +
+           " shapes, workspace " + std::to_string(conv_->workspace_bytes() >> 20) + " MiB";
+  }
 
   // ---- activation format --------------------------------------------------------
   ActivationFormat activation_format() const override {
@@ -519,6 +524,11 @@ Backend* create_cuda_backend(int device, Precision precision) { return new CudaB
 std::string step_graph_stats(const Backend& backend) {
   const auto* b = dynamic_cast<const CudaBackend*>(&backend);
   return b ? b->graph_stats() : std::string();
+}
+
+std::string conv_engine_stats(const Backend& backend) {
+  const auto* b = dynamic_cast<const CudaBackend*>(&backend);
+  return b ? b->conv_stats() : std::string();
 }
 
 Backend* create_cuda_backend_named(int device, const std::string& precision) {

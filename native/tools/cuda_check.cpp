@@ -4,7 +4,8 @@
 // tests/test_backend_ops --backend cuda.)
 //
 //   cuda_check [--unet] [--train] [--graphs] [--features] [--bench] [--profile]
-//              [--quick] [--no-bf16] [--device N] [--steps N] [--tf32]
+//              [--kernels] [--bf16-bench] [--quick] [--no-bf16] [--device N]
+//              [--steps N] [--tf32]
 //
 // Parts (all of them but --profile when none is named):
 //   --unet   the UNet on both backends (a small config at batch 4 and the
@@ -31,6 +32,10 @@
 //            with the 1,000 DDPM steps, graphs on and off. (The new ops
 //            themselves -- ema_update, ddim_step, dpm_solver_step, guided_eps,
 //            class_embed_add/backward -- are in test_backend_ops.)
+//   --kernels  one bf16 training step at batch 512 between cudaProfilerStart
+//            and cudaProfilerStop, for ncu --profile-from-start off (see
+//            scripts/device/kernel_profile.py).
+//   --bf16-bench  --bench in precision bf16 with CUDA graphs only.
 //   --profile  one training step at batch 512 in tf32 and bf16 with every op
 //            timed (synchronised), as a table on stderr.
 //   bf16     unless --no-bf16, --unet and --train also check the backend
@@ -45,6 +50,8 @@
 //
 // Exit status: 0 when every check passed or there is no GPU (it says so), 1
 // when a check failed, 2 on a usage error.
+#include <cuda_profiler_api.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -658,7 +665,31 @@ void profile_step(int device, ddpm::Precision p, int B) {
   });
 }
 
-void bench(int device, const std::string& label, const std::vector<int>& batches) {
+// One training step of the seed model at batch B, op by op without
+// synchronisation, between cudaProfilerStart and cudaProfilerStop, after
+// three warm-up steps: for `ncu --profile-from-start off`, which times each
+// kernel alone (scripts/device/kernel_profile.py sums them by kernel).
+void kernel_profile(int device, ddpm::Precision p, int B) {
+  guarded("kernel profile", [&] {
+    std::unique_ptr<Backend> gpu = backend_with_graphs(device, p, false, false);
+    const ddpm::UNetConfig cfg = seed_config();
+    ddpm::UNet net(*gpu, cfg, B);
+    net.init(1);
+    const std::vector<uint8_t> px = synthetic_images(B, cfg.in_channels, cfg.height, cfg.width, 3);
+    std::vector<uint8_t> flips(B, 0);
+    ddpm::AdamParams hp;
+    for (int s = 0; s < 3; ++s) net.train_step(px.data(), flips.data(), B, hp, 1, s);
+    gpu->synchronize();
+    cudaProfilerStart();
+    net.train_step(px.data(), flips.data(), B, hp, 1, 3);
+    gpu->synchronize();
+    cudaProfilerStop();
+    std::printf("   kernel profile: one %s training step of batch %d between cudaProfilerStart/Stop; convolutions: %s\n",
+                ddpm::precision_name(p), B, ddpm::cuda::conv_engine_stats(*gpu).c_str());
+  });
+}
+
+void bench(int device, const std::string& label, const std::vector<int>& batches, bool bf16_only) {
   const ddpm::UNetConfig cfg = seed_config();
   using ddpm::Precision;
   struct Run {
@@ -667,6 +698,7 @@ void bench(int device, const std::string& label, const std::vector<int>& batches
   };
   for (const Run run : {Run{Precision::kFp32, true}, Run{Precision::kTf32, true}, Run{Precision::kBf16, true},
                         Run{Precision::kTf32, false}, Run{Precision::kBf16, false}}) {
+    if (bf16_only && !(run.prec == Precision::kBf16 && run.graphs)) continue;
     const Precision prec = run.prec;
     const bool tf32 = prec != Precision::kFp32;
     const char* pname = ddpm::precision_name(prec);
@@ -679,11 +711,13 @@ void bench(int device, const std::string& label, const std::vector<int>& batches
         const std::vector<uint8_t> px = synthetic_images(B, cfg.in_channels, cfg.height, cfg.width, 3);
         std::vector<uint8_t> flips(B, 0);
         ddpm::AdamParams hp;
-        // Warm-up: the first steps choose the cuDNN algorithms.
+        // Warm-up: the first steps choose the cuDNN algorithms (timed: the searches' cost).
+        double t0 = now_s();
         for (int s = 0; s < 3; ++s) net.train_step(px.data(), flips.data(), B, hp, 1, s);
         gpu->synchronize();
+        const double warmup_s = now_s() - t0;
         const int steps = B <= 32 ? 60 : (B <= 128 ? 40 : 30);
-        double t0 = now_s();
+        t0 = now_s();
         for (int s = 3; s < 3 + steps; ++s) net.train_step(px.data(), flips.data(), B, hp, 1, s);
         const double host_s = (now_s() - t0) / steps;  // enqueueing only
         gpu->synchronize();
@@ -711,14 +745,15 @@ void bench(int device, const std::string& label, const std::vector<int>& batches
         const double gflop_fwd = 1.5;
         std::printf("{\"bench\":\"train_step\",\"device\":\"%s\",\"precision\":\"%s\",\"graphs\":%s,\"tf32\":%s,"
                     "\"batch\":%d,\"steps\":%d,\"ms_per_step\":%.3f,\"host_ms_per_step\":%.3f,\"img_per_s\":%.1f,"
-                    "\"tflop_per_s\":%.1f,\"last_loss\":%.4f}\n",
+                    "\"tflop_per_s\":%.1f,\"last_loss\":%.4f,\"warmup_s\":%.2f}\n",
                     label.c_str(), pname, run.graphs ? "true" : "false", tf32 ? "true" : "false", B, steps,
-                    1e3 * train_s, 1e3 * host_s, B / train_s, 3 * gflop_fwd * B / train_s * 1e-3, loss);
+                    1e3 * train_s, 1e3 * host_s, B / train_s, 3 * gflop_fwd * B / train_s * 1e-3, loss, warmup_s);
         std::printf("{\"bench\":\"eval_forward\",\"device\":\"%s\",\"precision\":\"%s\",\"graphs\":%s,\"tf32\":%s,"
                     "\"batch\":%d,\"calls\":%d,\"ms_per_call\":%.3f,\"img_per_s\":%.1f,\"tflop_per_s\":%.1f}\n",
                     label.c_str(), pname, run.graphs ? "true" : "false", tf32 ? "true" : "false", B, evals,
                     1e3 * eval_s, B / eval_s, gflop_fwd * B / eval_s * 1e-3);
         if (run.graphs) std::printf("   graphs: %s\n", ddpm::cuda::step_graph_stats(*gpu).c_str());
+        std::printf("   convolutions: %s\n", ddpm::cuda::conv_engine_stats(*gpu).c_str());
         std::fflush(stdout);
       });
     }
@@ -983,8 +1018,8 @@ void ddim_timing(int device, ddpm::Precision p) {
 
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--unet] [--train] [--graphs] [--features] [--bench] [--profile] [--quick]\n"
-               "          [--no-bf16]\n"
+               "usage: %s [--unet] [--train] [--graphs] [--features] [--bench] [--profile] [--kernels]\n"
+               "          [--bf16-bench] [--quick] [--no-bf16]\n"
                "          [--device N]\n"
                "          [--steps N] [--batches B1,B2,..] [--tf32]\n"
                "  no part named: all parts but --profile\n",
@@ -997,7 +1032,7 @@ int usage(const char* argv0) {
 int main(int argc, char** argv) {
   bool unet = false, train = false, bench_part = false, quick = false, tf32 = false;
   bool profile = false, with_bf16 = true, graphs_part = false, features = false;
-  bool self_test = false;
+  bool self_test = false, kernels = false, bf16_bench = false;
   int device = 0, steps = 200;
   std::vector<int> batches = {32, 128, 512};
   for (int i = 1; i < argc; ++i) {
@@ -1008,6 +1043,8 @@ int main(int argc, char** argv) {
     else if (a == "--profile") profile = true;
     else if (a == "--graphs") graphs_part = true;
     else if (a == "--features") features = true;
+    else if (a == "--kernels") kernels = true;
+    else if (a == "--bf16-bench") bf16_bench = true;
     else if (a == "--no-bf16") with_bf16 = false;
     else if (a == "--quick") quick = true;
     else if (a == "--tf32") tf32 = true;
@@ -1026,7 +1063,7 @@ int main(int argc, char** argv) {
     }
     else return usage(argv[0]);
   }
-  if (!unet && !train && !bench_part && !profile && !graphs_part && !features)
+  if (!unet && !train && !bench_part && !profile && !graphs_part && !features && !kernels)
     unet = train = bench_part = features = true;
   if (self_test) {
     std::printf("cuda_check --self-test: a second CPU backend plays the GPU\n");
@@ -1109,7 +1146,11 @@ int main(int argc, char** argv) {
     }
     if (bench_part) {
       std::printf("== bench: seed model on %s ==\n", ddpm::cuda::device_name(device).c_str());
-      bench(device, ddpm::cuda::device_name(device), batches);
+      bench(device, ddpm::cuda::device_name(device), batches, bf16_bench);
+    }
+    if (kernels) {
+      std::printf("== kernels: seed model, batch 512, bf16, one step for ncu ==\n");
+      kernel_profile(device, ddpm::Precision::kBf16, 512);
     }
     if (profile) {
       std::printf("== profile: seed model, batch 512 ==\n");

@@ -8,6 +8,17 @@
 #       and bf16 (quick shapes under compute-sanitizer memcheck, then full),
 #       then cuda_check (whole UNet vs CPU, training curves, CUDA-graph replay,
 #       timings, per-op profile). Its timeouts add up to ~510 s.
+#   bash scripts/device/run.sh sweep .device
+#       the native checks and then the fusion probe in one call, under one
+#       deadline (GPU_SWEEP_S, 400 s; the probe gets GPU_SWEEP_FUSION_S, 80 s,
+#       of it): what a session with a few device minutes runs first.
+#   bash scripts/device/run.sh engines .device
+#       the convolution engines: the op table in bf16 with cuDNN graph-API
+#       engines forced (DDPM_CUDNN_GRAPH=force) and under memcheck, the whole
+#       UNet and the training curves with them, cuda_check --bf16-bench with
+#       them off and on (auto, each choice logged), and ncu's per-kernel
+#       times of one bf16 training step, ours and PyTorch eager bf16 +
+#       channels_last + fused Adam (kernels.txt). ~4 minutes.
 #   bash scripts/device/run.sh fusion .device
 #       cuda_fusion_probe (issue 9): which seed convs cuDNN's fusion engines
 #       run fused, how fast against the unfused path, how exactly
@@ -55,16 +66,89 @@ EOF
     --budget-s $((limit - 20)) 2>&1 | tee "$OUT/fusion.txt"
 }
 
+# The native checks (scripts/gpu-check.sh) under a deadline of $1 seconds.
+native_checks() {
+  for t in test_backend_ops cuda_check; do
+    if [ -f "$art/$t.gz" ] && [ ! -x "$art/$t" ]; then gunzip -c "$art/$t.gz" > "$art/$t" && chmod +x "$art/$t"; fi
+  done
+  # cuda_check's parts, each its own process: the whole UNet against the CPU; the
+  # beyond-the-notebook features; training curves and CUDA-graph replay against
+  # op-by-op steps; timings and a per-op profile.
+  GPU_CHECK_DEADLINE=$1 GPU_CHECK_MEMCHECK_TIMEOUT=${GPU_CHECK_MEMCHECK_TIMEOUT:-90} \
+    GPU_CHECK_OPS_TIMEOUT=${GPU_CHECK_OPS_TIMEOUT:-120} GPU_CHECK_TIMEOUT=${GPU_CHECK_TIMEOUT:-150} \
+    bash scripts/gpu-check.sh "$art"
+}
+
+# engines: step NAME TIMEOUT LOG CMD...: CMD's output into $OUT/LOG (appended),
+# its exit status and last lines into the call's output.
+engine_step() {
+  local name=$1 limit=$2 log=$3; shift 3
+  echo "== $name ($(date +%T))" | tee -a "$OUT/$log"
+  local t0=$(date +%s)
+  timeout "$limit" "$@" >> "$OUT/$log" 2>&1
+  local rc=$?
+  echo "   exit $rc after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/$log"
+  [ "$rc" -eq 0 ] || engines_rc=1
+}
+
+# engines: ncu's per-kernel times of one profiled training step, summed
+# (kernel_profile.py) into $OUT/kernels.txt.
+kernel_step() {
+  local label=$1 limit=$2; shift 2
+  local ncu csv=/tmp/ddpm-kernels-$label.csv
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+  if [ -z "$ncu" ]; then echo "   ncu not found: no kernel profile" | tee -a "$OUT/kernels.txt"; return; fi
+  rm -f "$csv"
+  engine_step "ncu: $label" "$limit" kernels_run.log "$ncu" --profile-from-start off --clock-control none \
+    --metrics gpu__time_duration.sum --csv --print-units base --log-file "$csv" "$@"
+  python3 scripts/device/kernel_profile.py "$csv" --label "$label" --top 45 >> "$OUT/kernels.txt" 2>&1
+  tail -n 1 "$OUT/kernels.txt"
+}
+
 case "$phase" in
-  native)
+  engines)
     for t in test_backend_ops cuda_check; do
       if [ -f "$art/$t.gz" ] && [ ! -x "$art/$t" ]; then gunzip -c "$art/$t.gz" > "$art/$t" && chmod +x "$art/$t"; fi
     done
-    # cuda_check's parts: the whole UNet against the CPU, training curves, CUDA-graph replay against
-    # op-by-op steps, the beyond-the-notebook features, timings and a per-op profile.
-    GPU_CHECK_ARGS=${GPU_CHECK_ARGS:---unet --train --graphs --features --bench --profile} \
-      GPU_CHECK_MEMCHECK_TIMEOUT=${GPU_CHECK_MEMCHECK_TIMEOUT:-90} GPU_CHECK_OPS_TIMEOUT=${GPU_CHECK_OPS_TIMEOUT:-120} \
-      GPU_CHECK_TIMEOUT=${GPU_CHECK_TIMEOUT:-300} bash scripts/gpu-check.sh "$art"
+    . scripts/cuda-libs.sh
+    engines_rc=0
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/engines.log"
+    engine_step "test_backend_ops bf16, graph engines forced" 90 engines.log \
+      env DDPM_CUDNN_GRAPH=force DDPM_CUDA_VERBOSE=1 "$art/test_backend_ops" --backend cuda --precision bf16
+    engine_step "cuda_check --unet, graph engines forced" 60 engines.log env DDPM_CUDNN_GRAPH=force "$art/cuda_check" --unet
+    engine_step "cuda_check bf16 bench, graph engines off" 60 bench.log \
+      env DDPM_CUDNN_GRAPH=off "$art/cuda_check" --bench --bf16-bench --batches 128,512
+    engine_step "cuda_check bf16 bench, graph engines auto" 120 bench.log \
+      env DDPM_CUDNN_GRAPH=auto DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 128,512
+    grep -E '^\{|convolutions:' "$OUT/bench.log"
+    kernel_step ours-bf16-graph-auto 90 "$art/cuda_check" --kernels
+    kernel_step pytorch-eager-bf16-cl-fusedadam 90 python3 benchmarks/pytorch_ddpm_bench.py --device cuda --batch 512 \
+      --bf16 --channels-last --tf32 --fused-adam --profile-step --warmup 5
+    engine_step "cuda_check --train, graph engines forced" 120 engines.log env DDPM_CUDNN_GRAPH=force "$art/cuda_check" --train
+    engine_step "test_backend_ops all precisions (auto)" 90 engines.log "$art/test_backend_ops" --backend cuda --precision all
+    san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
+    [ -n "$san" ] && engine_step "memcheck: test_backend_ops bf16 --quick conv, graph engines forced" 90 engines.log \
+      env DDPM_CUDNN_GRAPH=force "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
+      "$art/test_backend_ops" --backend cuda --precision bf16 --quick conv
+    echo "== summary"
+    grep -hE "^FAIL|checks, [0-9]+ failed|ERROR SUMMARY|^cuda_check: [0-9]+ checks" "$OUT/engines.log" | head -40
+    grep -h "graph API\|legacy kept" "$OUT/bench.log" | sed 's/; notes: .*//' | cut -c1-260 | head -60
+    echo "run.sh engines: $([ $engines_rc -eq 0 ] && echo PASSED || echo FAILED)"
+    exit $engines_rc
+    ;;
+  native)
+    native_checks "${GPU_CHECK_DEADLINE:-540}"
+    ;;
+  sweep)
+    total=${GPU_SWEEP_S:-400}
+    fusion_s=${GPU_SWEEP_FUSION_S:-80}
+    t0=$(date +%s)
+    native_checks $((total - fusion_s))
+    native_rc=$?
+    fusion_probe $((total - ($(date +%s) - t0)))
+    fusion_rc=$?
+    echo "run.sh sweep: native checks exit $native_rc, fusion probe exit $fusion_rc, $(( $(date +%s) - t0 )) s"
+    [ "$native_rc" -eq 0 ] && [ "$fusion_rc" -eq 0 ]
     ;;
   fusion)
     fusion_probe "${GPU_FUSION_TIMEOUT:-420}"

@@ -21,6 +21,9 @@ Backend* create_cuda_backend_named(int device, const std::string& precision);
 // One line on a CUDA backend's recorded training steps (CUDA graphs): on/off,
 // eager, captured and replayed steps; "" for any other backend.
 std::string step_graph_stats(const Backend& backend);
+// One line on a CUDA backend's convolutions: how many searched (shape,
+// direction) pairs run a cuDNN graph-API engine; "" for any other backend.
+std::string conv_engine_stats(const Backend& backend);
 
 // Number of CUDA devices the runtime sees (0 when there is no driver or GPU).
 int device_count();
