@@ -8,11 +8,14 @@
 // Bias add and bias gradient are the kernels of channel.cu.
 #include "conv.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 
+#include "conv_graph.h"
 #include "ops.h"
 
 namespace ddpm {
@@ -41,6 +44,9 @@ struct ConvEngine::Plan {
   bool ready[3] = {false, false, false};
   int algo[3] = {0, 0, 0};
   size_t ws[3] = {0, 0, 0};
+  // A direction that runs a graph-API engine: its graph and the candidate chosen.
+  std::unique_ptr<GraphConv> graph[3];
+  int graph_pick[3] = {-1, -1, -1};
   ~Plan() {
     if (x) cudnnDestroyTensorDescriptor(x);
     if (y) cudnnDestroyTensorDescriptor(y);
@@ -92,6 +98,17 @@ ConvEngine::ConvEngine(cudaStream_t stream, Precision precision)
   const char* verbose = std::getenv("DDPM_CUDA_VERBOSE");
   verbose_ = verbose && *verbose && std::strcmp(verbose, "0") != 0;
   ws_cap_ = env_size_mb("DDPM_CUDNN_WORKSPACE_MB", 1024);
+  if (const char* g = std::getenv("DDPM_CUDNN_GRAPH"); g && *g) {
+    const std::string v = g;
+    if (v == "auto" || v == "1") graph_mode_ = kGraphAuto;
+    else if (v == "off" || v == "0") graph_mode_ = kGraphOff;
+    else if (v == "force") graph_mode_ = kGraphForce;
+    else throw Error("DDPM_CUDNN_GRAPH is '" + v + "'; expected auto, off or force");
+  }
+  if (const char* l = std::getenv("DDPM_CUDNN_GRAPH_LIMIT"); l && *l) {
+    graph_limit_ = std::atoi(l);
+    if (graph_limit_ < 1) throw Error("DDPM_CUDNN_GRAPH_LIMIT is '" + std::string(l) + "'; expected a positive count");
+  }
   DDPM_CUDNN("create_cuda_backend", cudnnCreate(&handle_));
   cudnnStatus_t s = cudnnSetStream(handle_, stream_);
   if (s != CUDNN_STATUS_SUCCESS) {
@@ -238,33 +255,236 @@ void ConvEngine::prepare(const char* op, const ConvShape& s, Plan& p, Dir d) {
   if (verbose_)
     std::fprintf(stderr, "[ddpm cuda] %s %s %s: algo %d (%s), math %s, workspace %zu KiB, %.3f ms\n", op,
                  dir_name[d], s.str().c_str(), algo, how, math_name(math), ws >> 10, ms);
+  if (precision_ == Precision::kBf16 && search && graph_mode_ != kGraphOff) search_graph(op, s, p, d, ms);
 }
+
+void ConvEngine::run_legacy(const char* op, Plan& p, Dir d, void* x_like, void* w_like, void* y_like) {
+  const float one = 1.0f, zero = 0.0f;
+  if (d == kFwd)
+    DDPM_CUDNN(op, cudnnConvolutionForward(handle_, &one, p.x, x_like, p.w, w_like, p.conv[kFwd],
+                                           static_cast<cudnnConvolutionFwdAlgo_t>(p.algo[kFwd]), ws_.data(),
+                                           p.ws[kFwd], &zero, p.y, y_like));
+  else if (d == kBwdData)
+    DDPM_CUDNN(op, cudnnConvolutionBackwardData(handle_, &one, p.w, w_like, p.y, y_like, p.conv[kBwdData],
+                                                static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo[kBwdData]),
+                                                ws_.data(), p.ws[kBwdData], &zero, p.x, x_like));
+  else
+    DDPM_CUDNN(op, cudnnConvolutionBackwardFilter(handle_, &one, p.x, x_like, p.y, y_like, p.conv[kBwdFilter],
+                                                  static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo[kBwdFilter]),
+                                                  ws_.data(), p.ws[kBwdFilter], &zero, p.w, w_like));
+}
+
+// The x-, w- and y-shaped tensors of every direction (see conv_graph.h): the
+// public entries pass their arguments on in that order. A graph-API plan is
+// built for 16-byte aligned tensors; any other pointer takes the legacy
+// algorithm (chosen for the same shape).
+namespace {
+bool graph_aligned(const void* a, const void* b, const void* c) {
+  return ((reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b) | reinterpret_cast<uintptr_t>(c)) & 15) == 0;
+}
+}  // namespace
 
 void ConvEngine::forward(const char* op, const ConvShape& s, const void* x, const void* w, void* y) {
   Plan& p = plan(op, s);
   if (!p.ready[kFwd]) prepare(op, s, p, kFwd);
-  const float one = 1.0f, zero = 0.0f;
-  DDPM_CUDNN(op, cudnnConvolutionForward(handle_, &one, p.x, x, p.w, w, p.conv[kFwd],
-                                         static_cast<cudnnConvolutionFwdAlgo_t>(p.algo[kFwd]), ws_.data(),
-                                         p.ws[kFwd], &zero, p.y, y));
+  if (p.graph_pick[kFwd] >= 0 && graph_aligned(x, w, y))
+    p.graph[kFwd]->run(op, p.graph_pick[kFwd], const_cast<void*>(x), const_cast<void*>(w), y, ws_.data());
+  else
+    run_legacy(op, p, kFwd, const_cast<void*>(x), const_cast<void*>(w), y);
 }
 
 void ConvEngine::backward_data(const char* op, const ConvShape& s, const void* w, const void* dy, void* dx) {
   Plan& p = plan(op, s);
   if (!p.ready[kBwdData]) prepare(op, s, p, kBwdData);
-  const float one = 1.0f, zero = 0.0f;
-  DDPM_CUDNN(op, cudnnConvolutionBackwardData(handle_, &one, p.w, w, p.y, dy, p.conv[kBwdData],
-                                              static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo[kBwdData]),
-                                              ws_.data(), p.ws[kBwdData], &zero, p.x, dx));
+  if (p.graph_pick[kBwdData] >= 0 && graph_aligned(dx, w, dy))
+    p.graph[kBwdData]->run(op, p.graph_pick[kBwdData], dx, const_cast<void*>(w), const_cast<void*>(dy), ws_.data());
+  else
+    run_legacy(op, p, kBwdData, dx, const_cast<void*>(w), const_cast<void*>(dy));
 }
 
 void ConvEngine::backward_filter(const char* op, const ConvShape& s, const void* x, const void* dy, void* dw) {
   Plan& p = plan(op, s);
   if (!p.ready[kBwdFilter]) prepare(op, s, p, kBwdFilter);
-  const float one = 1.0f, zero = 0.0f;
-  DDPM_CUDNN(op, cudnnConvolutionBackwardFilter(handle_, &one, p.x, x, p.y, dy, p.conv[kBwdFilter],
-                                                static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo[kBwdFilter]),
-                                                ws_.data(), p.ws[kBwdFilter], &zero, p.w, dw));
+  if (p.graph_pick[kBwdFilter] >= 0 && graph_aligned(x, dw, dy))
+    p.graph[kBwdFilter]->run(op, p.graph_pick[kBwdFilter], const_cast<void*>(x), dw, const_cast<void*>(dy),
+                             ws_.data());
+  else
+    run_legacy(op, p, kBwdFilter, const_cast<void*>(x), dw, const_cast<void*>(dy));
+}
+
+// ---- the graph-API search ---------------------------------------------------------
+
+namespace {
+
+// Deterministic bf16 values in [-1, 1) from a hash of the index: the search's
+// inputs (random-like, so that a layout mistake cannot cancel out).
+__global__ void fill_pattern_kernel(bf16* p, size_t n, uint32_t seed) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 0x9E3779B1u ^ seed;
+    h ^= h >> 15;
+    h *= 0x85EBCA77u;
+    h ^= h >> 13;
+    h *= 0xC2B2AE3Du;
+    h ^= h >> 16;
+    p[i] = __float2bfloat16(static_cast<float>(h >> 8) * (2.0f / 16777216.0f) - 1.0f);
+  }
+}
+
+// out[0] = max |a - ref| (a NaN counts as huge), out[1] = max |ref|, as the
+// bits of non-negative floats (which order as unsigned integers).
+__global__ void max_diff_kernel(const bf16* a, const bf16* ref, size_t n, unsigned* out) {
+  float md = 0.0f, mr = 0.0f;
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const float r = __bfloat162float(ref[i]);
+    float d = fabsf(__bfloat162float(a[i]) - r);
+    if (!(d <= 3.0e38f)) d = 3.0e38f;
+    md = fmaxf(md, d);
+    mr = fmaxf(mr, fabsf(r));
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    md = fmaxf(md, __shfl_xor_sync(0xffffffffu, md, o));
+    mr = fmaxf(mr, __shfl_xor_sync(0xffffffffu, mr, o));
+  }
+  if ((threadIdx.x & 31) == 0) {
+    atomicMax(out, __float_as_uint(md));
+    atomicMax(out + 1, __float_as_uint(mr));
+  }
+}
+
+// The search's own device buffers, freed however it ends.
+struct SearchBuffers {
+  std::vector<void*> ptrs;
+  ~SearchBuffers() {
+    cudaDeviceSynchronize();
+    for (void* p : ptrs) cudaFree(p);
+  }
+  void* get(size_t bytes, const char* op) {
+    void* p = nullptr;
+    DDPM_CUDA(op, cudaMalloc(&p, std::max<size_t>(bytes, 256)));
+    ptrs.push_back(p);
+    return p;
+  }
+};
+
+}  // namespace
+
+void ConvEngine::search_graph(const char* op, const ConvShape& s, Plan& p, Dir d, float legacy_ms) {
+  static const char* dir_name[3] = {"forward", "backward-data", "backward-filter"};
+  ++searches_;
+  std::unique_ptr<GraphConv> g;
+  try {
+    g = std::make_unique<GraphConv>(handle_, s, static_cast<int>(d));
+    g->plan_candidates(graph_limit_);
+  } catch (const Error& e) {
+    if (verbose_) std::fprintf(stderr, "[ddpm cuda] %s %s %s: no graph engine (%s)\n", op, dir_name[d], s.str().c_str(), e.what());
+    return;
+  }
+  if (g->candidates() == 0) {
+    if (verbose_)
+      std::fprintf(stderr, "[ddpm cuda] %s %s %s: no graph engine plans (%s)\n", op, dir_name[d], s.str().c_str(),
+                   g->notes().c_str());
+    return;
+  }
+  const int P = (s.H + 2 * s.pad - s.R) / s.stride + 1, Q = (s.W + 2 * s.pad - s.R) / s.stride + 1;
+  const size_t n_x = static_cast<size_t>(s.N) * s.C * s.H * s.W, n_w = static_cast<size_t>(s.K) * s.C * s.R * s.R,
+               n_y = static_cast<size_t>(s.N) * s.K * P * Q;
+  const size_t n_out = d == kFwd ? n_y : d == kBwdData ? n_x : n_w;
+  SearchBuffers buf;
+  bf16* x = static_cast<bf16*>(buf.get(n_x * sizeof(bf16), op));
+  bf16* w = static_cast<bf16*>(buf.get(n_w * sizeof(bf16), op));
+  bf16* y = static_cast<bf16*>(buf.get(n_y * sizeof(bf16), op));
+  bf16* ref = static_cast<bf16*>(buf.get(n_out * sizeof(bf16), op));
+  unsigned* diff = static_cast<unsigned*>(buf.get(2 * sizeof(unsigned), op));
+  bf16* out = d == kFwd ? y : d == kBwdData ? x : w;
+  fill_pattern_kernel<<<1024, 256, 0, stream_>>>(x, n_x, 0x1234567u);
+  fill_pattern_kernel<<<1024, 256, 0, stream_>>>(w, n_w, 0x89abcdeu);
+  fill_pattern_kernel<<<1024, 256, 0, stream_>>>(y, n_y, 0x2468aceu);
+  DDPM_CUDA(op, cudaGetLastError());
+  size_t need = p.ws[d];
+  for (int i = 0; i < g->candidates(); ++i)
+    if (g->workspace(i) <= ws_cap_) need = std::max(need, g->workspace(i));
+  reserve(op, need);
+
+  cudaEvent_t ev[2];
+  DDPM_CUDA(op, cudaEventCreate(&ev[0]));
+  DDPM_CUDA(op, cudaEventCreate(&ev[1]));
+  // The mean of 5 runs, best of 2 rounds, after one warm-up run.
+  auto time_ms = [&](const std::function<void()>& fn) {
+    fn();
+    float best = 1e30f;
+    for (int round = 0; round < 2; ++round) {
+      DDPM_CUDA(op, cudaEventRecord(ev[0], stream_));
+      for (int k = 0; k < 5; ++k) fn();
+      DDPM_CUDA(op, cudaEventRecord(ev[1], stream_));
+      DDPM_CUDA(op, cudaEventSynchronize(ev[1]));
+      float ms = 0.0f;
+      DDPM_CUDA(op, cudaEventElapsedTime(&ms, ev[0], ev[1]));
+      best = std::min(best, ms / 5.0f);
+    }
+    return best;
+  };
+  auto legacy = [&] { run_legacy(op, p, d, x, w, y); };
+  legacy();
+  DDPM_CUDA(op, cudaMemcpyAsync(ref, out, n_out * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
+  const float t_legacy = time_ms(legacy);
+  int best = -1;
+  float t_best = 1e30f;
+  std::string rejected;
+  for (int i = 0; i < g->candidates(); ++i) {
+    if (g->workspace(i) > ws_cap_) continue;
+    const cudnnStatus_t st = g->execute(i, x, w, y, ws_.data());
+    if (st != CUDNN_STATUS_SUCCESS) {
+      rejected += " " + g->describe(i) + ": " + cudnnGetErrorString(st) + ";";
+      continue;
+    }
+    DDPM_CUDA(op, cudaMemsetAsync(diff, 0, 2 * sizeof(unsigned), stream_));
+    max_diff_kernel<<<256, 256, 0, stream_>>>(out, ref, n_out, diff);
+    DDPM_CUDA(op, cudaGetLastError());
+    unsigned bits[2];
+    DDPM_CUDA(op, cudaMemcpyAsync(bits, diff, sizeof(bits), cudaMemcpyDeviceToHost, stream_));
+    DDPM_CUDA(op, cudaStreamSynchronize(stream_));
+    float md, mr;
+    std::memcpy(&md, &bits[0], sizeof(float));
+    std::memcpy(&mr, &bits[1], sizeof(float));
+    // bf16 outputs: the same sums rounded once differ by a few units in the
+    // last place; a layout or algorithm mistake by the size of the values.
+    // 5% of the largest value: the legacy reference itself may be the less
+    // exact one (on an H200 the first layer's legacy weight-gradient
+    // algorithm 0 was 4 bf16 units, 1.9% of the largest value, off the
+    // graph engines, which agreed with each other).
+    if (!(md <= 5e-2f * mr)) {
+      char why[160];
+      std::snprintf(why, sizeof(why), " %s: result differs from the legacy algorithm's (max |diff| %.3g, max |ref| %.3g);",
+                    g->describe(i).c_str(), md, mr);
+      rejected += why;
+      continue;
+    }
+    const float t = time_ms([&] { g->execute(i, x, w, y, ws_.data()); });
+    if (t < t_best) {
+      t_best = t;
+      best = i;
+    }
+  }
+  cudaEventDestroy(ev[0]);
+  cudaEventDestroy(ev[1]);
+  const bool take = best >= 0 && (graph_mode_ == kGraphForce || t_best < 0.97f * t_legacy);
+  if (take) {
+    p.ws[d] = std::max(p.ws[d], g->workspace(best));
+    p.graph_pick[d] = best;
+    p.graph[d] = std::move(g);
+    ++graph_choices_;
+  }
+  if (verbose_) {
+    std::fprintf(stderr, "[ddpm cuda] %s %s %s: %s; legacy algo %d %.3f ms (cudnnFind said %.3f)", op, dir_name[d],
+                 s.str().c_str(), take ? "graph API" : "legacy kept", p.algo[d], t_legacy, legacy_ms);
+    if (best >= 0)
+      std::fprintf(stderr, ", fastest graph %s %.3f ms", (take ? p.graph[d] : g)->describe(best).c_str(), t_best);
+    const GraphConv& gg = take ? *p.graph[d] : *g;
+    std::fprintf(stderr, " (%d candidates)%s%s%s%s\n", gg.candidates(), rejected.empty() ? "" : "; rejected:",
+                 rejected.c_str(), gg.notes().empty() ? "" : "; notes: ", gg.notes().c_str());
+  }
 }
 
 bf16* ConvEngine::weight_scratch(const char* op, size_t elems, int slot) {
@@ -350,6 +570,10 @@ void conv2d_forward(const Ctx& ctx, const bf16* x, const float* w, const float* 
   check_precision(eng, op);
   if (k != 1 && k != 3) throw Error("cuda conv2d_forward: kernel size must be 1 or 3, got " + std::to_string(k));
   need_positive(op, {N, Cin, H, W, Cout});
+  if (k == 1 && conv1x1_narrow_applies(Cin, Cout, {x, y})) {
+    conv1x1_narrow_forward(ctx, x, w, b, y, N, Cin, H * W, Cout);
+    return;
+  }
   const ConvShape s{N, Cin, H, W, Cout, k, k / 2, 1};
   bf16* wb = eng.weight_scratch(op, static_cast<size_t>(Cout) * Cin * k * k, 0);
   weights_to_krsc(ctx, w, wb, Cout, Cin, k * k, op);
@@ -364,6 +588,10 @@ void conv2d_backward(const Ctx& ctx, const bf16* x, const float* w, const bf16* 
   check_precision(eng, op);
   if (k != 1 && k != 3) throw Error("cuda conv2d_backward: kernel size must be 1 or 3, got " + std::to_string(k));
   need_positive(op, {N, Cin, H, W, Cout});
+  if (k == 1 && conv1x1_narrow_applies(Cin, Cout, {x, dy, dx})) {
+    conv1x1_narrow_backward(ctx, x, w, dy, dx, dw, db, N, Cin, H * W, Cout);
+    return;
+  }
   const ConvShape s{N, Cin, H, W, Cout, k, k / 2, 1};
   const size_t welems = static_cast<size_t>(Cout) * Cin * k * k;
   bf16* wb = eng.weight_scratch(op, welems, 0);

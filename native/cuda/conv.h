@@ -16,6 +16,14 @@
 //          accumulation (cuDNN's PSEUDO_BFLOAT16_CONFIG), tensor-op math.
 // In kBf16 the engine also holds the bf16 copies of the weights that the ops
 // of conv.cu convert per call (weight_scratch).
+//
+// In kBf16 a searched direction also tries cuDNN's backend graph API
+// (conv_graph.h): up to DDPM_CUDNN_GRAPH_LIMIT (8) of its engine configs are
+// timed beside the legacy algorithm on the same buffers, each checked
+// against the legacy result first, and the fastest is kept (a graph engine
+// only when it is at least 3% faster). DDPM_CUDNN_GRAPH: "auto" (the
+// default), "off" (legacy algorithms only), "force" (a graph engine wherever
+// one plans and passes the check, whatever the timings: for tests).
 #pragma once
 
 #include <cudnn.h>
@@ -72,12 +80,19 @@ class ConvEngine {
 
   size_t workspace_bytes() const { return ws_.bytes(); }
   int plans() const { return static_cast<int>(plans_.size()); }
+  // How many (shape, direction) pairs run a graph-API engine, and how many were searched.
+  int graph_choices() const { return graph_choices_; }
+  int searches() const { return searches_; }
 
  private:
   struct Plan;
   enum Dir { kFwd = 0, kBwdData = 1, kBwdFilter = 2 };
   Plan& plan(const char* op, const ConvShape& s);
   void prepare(const char* op, const ConvShape& s, Plan& p, Dir d);
+  // The graph-API search of prepare() (kBf16, searched directions).
+  void search_graph(const char* op, const ConvShape& s, Plan& p, Dir d, float legacy_ms);
+  // The legacy algorithm of p's direction d on the given tensors.
+  void run_legacy(const char* op, Plan& p, Dir d, void* x_like, void* w_like, void* y_like);
   void reserve(const char* op, size_t bytes);
 
   cudaStream_t stream_;
@@ -85,6 +100,9 @@ class ConvEngine {
   bool tensor_ops_;        // reduced-precision tensor-op algorithms allowed (kTf32, kBf16)
   bool find_ = true;       // cudnnFind* (benchmark) or the _v7 heuristics
   bool verbose_ = false;   // DDPM_CUDA_VERBOSE: log each algorithm choice to stderr
+  enum GraphMode { kGraphOff, kGraphAuto, kGraphForce } graph_mode_ = kGraphAuto;  // DDPM_CUDNN_GRAPH
+  int graph_limit_ = 8;    // DDPM_CUDNN_GRAPH_LIMIT
+  int graph_choices_ = 0, searches_ = 0;
   size_t ws_cap_;          // largest workspace an algorithm may use
   cudnnHandle_t handle_ = nullptr;
   GrowBuffer ws_;  // the workspace, grown to the largest an algorithm asked for

@@ -3,7 +3,8 @@
 // those of ops.def; each launcher validates its arguments (throwing
 // ddpm::Error), sizes the grid and enqueues on ctx.stream without waiting.
 // CudaBackend only forwards to these. Where each op's kernels are:
-//   conv.cu          conv2d_*, conv_transpose2x2_* (cuDNN; both layouts)
+//   conv.cu          conv2d_*, conv_transpose2x2_* (cuDNN; both layouts; conv_graph.cu: the
+//                    backend graph API's engines)  nhwc_conv1x1_narrow.cu: bf16 1x1 to <= 4 channels
 //   batchnorm.cu     batchnorm_relu_*, conv2d_batchnorm_relu_eval (conv, then BN in place)
 //                    nhwc_batchnorm.cu: their bf16 twins
 //   pool_concat.cu   maxpool2x2_*, pad_concat_*  nhwc_pool_concat.cu  their twins, add_channel_*'s
@@ -79,6 +80,16 @@ void plane_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, 
 
 // nhwc_pool_concat.cu
 void add_bias(const Ctx& ctx, bf16* y, const float* b, int N, int C, long long HW, const char* op);
+
+// nhwc_conv1x1_narrow.cu: the 1x1 convolution to at most 4 channels (the
+// output layer) without cuDNN, when Cin is a multiple of 8 (at most 1024)
+// and the bf16 tensors are 16-byte aligned.
+bool conv1x1_narrow_applies(int Cin, int Cout, std::initializer_list<const void*> bf16_ptrs);
+void conv1x1_narrow_forward(const Ctx& ctx, const bf16* x, const float* w, const float* b, bf16* y, int N, int Cin,
+                            int HW, int Cout);
+// dx may be nullptr; dw overwritten; db (overwrite) may be nullptr.
+void conv1x1_narrow_backward(const Ctx& ctx, const bf16* x, const float* w, const bf16* dy, bf16* dx, float* dw,
+                             float* db, int N, int Cin, int HW, int Cout);
 
 }  // namespace nhwc
 }  // namespace ops

@@ -498,6 +498,17 @@ void convolution_cases(CaseList& L, bool quick) {
     }
   }
   L.add<calls::conv2d_backward>(odd).omit("dx").omit("db").tol(kConvWgrad);
+  // 1x1 to at most 4 channels (the output layer; CUDA bf16 runs its own
+  // kernels, nhwc_conv1x1_narrow.cu): one and two output channels, and a
+  // backward without dx and db.
+  for (const S s : {S{3, 16, 5, 7, 1, 1, false}, S{2, 8, 4, 4, 2, 1, false}}) {
+    const auto sizes = conv_sizes(s.N, s.Cin, s.H, s.W, s.Cout, s.k);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(s.Cin));
+    L.add<calls::conv2d_forward>(sizes).fill("w", uniform(-bound, bound)).tol(kConvOut);
+    L.add<calls::conv2d_backward>(sizes).fill("w", uniform(-bound, bound)).tol(kConvOut).tol("dw", kConvWgrad).tol(
+        "db", kActSum);
+  }
+  L.add<calls::conv2d_backward>(conv_sizes(2, 8, 4, 4, 2, 1)).omit("dx").omit("db").tol(kConvWgrad);
 
   struct T {
     int N, Cin, H, W, Cout;
