@@ -8,9 +8,13 @@
 //   hw in [j*rows, (j+1)*rows) of sample n and the tile's channels;
 //   threads (tx, ty) take V channels each (tx) and every TY-th row (ty),
 //   sum in float, and the block adds the TY row partials in a fixed order
-//   into part[q][n*S + j][c] (float). Finalise kernels add the N*S (or,
-//   per sample, the S) partials of a channel in double, in a fixed order,
-//   so results are deterministic for a given shape.
+//   into part[q][n*S + j][c] (float). A fold kernel adds the N*S partials
+//   of a channel in G groups of consecutive slices, in parallel, in double
+//   (dpart[q][g][c]); finalise kernels add the G group sums (or, per
+//   sample, its S float partials) in double. Every order is fixed, so
+//   results are deterministic for a given shape. (N*S >= N: one thread per
+//   channel adding 512 partials took 60-110 us a call on an H200, a third
+//   of the bf16 training step.)
 // Quantities (q) per mode:
 //   kSum:   sum x                                 (bias gradient, dadd)
 //   kStats: sum (x - k), sum (x - k)^2, k = x[row 0, c] (shifted, so a
@@ -72,6 +76,7 @@ __global__ void nhwc_reduce_kernel(const bf16* __restrict__ x, const bf16* __res
       load_f32<V>(coef + kShift * C + c, shift);
       load_f32<V>(coef + kMean * C + c, mean);
     }
+#pragma unroll 4
     for (int hw = hw0 + ty; hw < hw1; hw += TY) {
       const long long off = (n * HW + hw) * C + c;
       float xv[V];
@@ -118,14 +123,44 @@ __global__ void nhwc_reduce_kernel(const bf16* __restrict__ x, const bf16* __res
   }
 }
 
-// A reduction's launch shape and its partials.
+// A reduction's launch shape, its partials and their folded group sums.
 struct Reduction {
   dim3 grid, block;
   int S = 1, rows = 1, V = 1;
   long long slices = 0;
   float* part = nullptr;
+  int G = 1;               // groups of consecutive slices
+  long long L = 1;         // slices per group
+  double* dpart = nullptr; // dpart[q][g][c]
 };
 
+constexpr int kFoldGroups = 32;
+
+// dpart[q][g][c] = sum over the slices k of group g (k in order) of
+// part[q][k][c], in double.
+__global__ void fold_partials_kernel(const float* __restrict__ part, long long slices, int C, int G, long long L,
+                                     double* __restrict__ dpart) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  const int g = blockIdx.y, q = blockIdx.z;
+  if (c >= C) return;
+  const long long k0 = g * L, k1 = min(slices, k0 + L);
+  const float* p = part + static_cast<long long>(q) * slices * C + c;
+  double s = 0.0;
+  for (long long k = k0; k < k1; ++k) s += p[k * C];
+  dpart[(static_cast<long long>(q) * G + g) * C + c] = s;
+}
+
+// The sum of channel c's group sums of quantity q, in group order.
+__device__ __forceinline__ double folded(const double* __restrict__ dpart, int G, int C, int q, int c) {
+  const double* p = dpart + static_cast<long long>(q) * G * C + c;
+  double s = 0.0;
+  for (int g = 0; g < G; ++g) s += p[static_cast<long long>(g) * C];
+  return s;
+}
+
+// N "samples" of HW rows each (a per-sample sum needs the true N and HW; a
+// sum over all rows passes N = 1, HW = rows, so that slices may cross
+// samples).
 Reduction plan_reduction(const Ctx& ctx, int N, int HW, int C, int Q, int V, const char* op) {
   Reduction r;
   r.V = V;
@@ -134,9 +169,10 @@ Reduction plan_reduction(const Ctx& ctx, int N, int HW, int C, int Q, int V, con
   const int TY = kBlock / TX;
   r.block = dim3(TX, TY);
   const int tiles = (cvecs + TX - 1) / TX;
-  // Split a sample's rows into S slices until the grid fills the GPU.
+  // Split a sample's rows into S slices until the grid has 8 blocks an SM
+  // (each thread's loads are few: the bytes in flight come from many threads).
   r.rows = HW;
-  while (static_cast<long long>(N) * ((HW + r.rows - 1) / r.rows) * tiles < 2LL * ctx.sm_count && r.rows > TY)
+  while (static_cast<long long>(N) * ((HW + r.rows - 1) / r.rows) * tiles < 8LL * ctx.sm_count && r.rows > TY)
     r.rows = (r.rows + 1) / 2;
   r.S = (HW + r.rows - 1) / r.rows;
   r.slices = static_cast<long long>(N) * r.S;
@@ -148,34 +184,51 @@ Reduction plan_reduction(const Ctx& ctx, int N, int HW, int C, int Q, int V, con
     throw Error(std::string("cuda ") + op + ": batch too large for the channels-last reduction (" +
                 std::to_string(r.slices) + " slices > 65535)");
   }
-  r.part = static_cast<float*>(
-      ctx.scratch->get(sizeof(float) * static_cast<size_t>(Q) * r.slices * C, ctx.stream, op));
+  r.G = static_cast<int>(r.slices < kFoldGroups ? r.slices : kFoldGroups);
+  r.L = (r.slices + r.G - 1) / r.G;
+  const size_t part_bytes = (sizeof(float) * static_cast<size_t>(Q) * r.slices * C + 255) / 256 * 256;
+  char* base = static_cast<char*>(
+      ctx.scratch->get(part_bytes + sizeof(double) * static_cast<size_t>(Q) * r.G * C, ctx.stream, op));
+  r.part = reinterpret_cast<float*>(base);
+  r.dpart = reinterpret_cast<double*>(base + part_bytes);
   return r;
 }
 
+// per_sample: slices never cross samples, so that sum_samples_kernel can add
+// a sample's (plane sums, dadd); else the rows are one range (fewer, fuller
+// slices where HW is small). fold: also add the partials up per channel.
 template <int MODE>
-Reduction reduce(const Ctx& ctx, const bf16* x, const bf16* dy, int N, int HW, int C, const char* op) {
+Reduction reduce(const Ctx& ctx, const bf16* x, const bf16* dy, int N, int HW, int C, const char* op,
+                 bool per_sample, bool fold) {
   const int V = nhwc_vec(C, {x, dy});
-  Reduction r = plan_reduction(ctx, N, HW, C, kQ[MODE], V, op);
+  const long long M = static_cast<long long>(N) * HW;
+  if (!per_sample && M > 0x7fffffffLL)
+    throw Error(std::string("cuda ") + op + ": tensor too large " + shape_str({N, C, HW}));
+  Reduction r = per_sample ? plan_reduction(ctx, N, HW, C, kQ[MODE], V, op)
+                           : plan_reduction(ctx, 1, static_cast<int>(M), C, kQ[MODE], V, op);
+  const int rHW = per_sample ? HW : static_cast<int>(M);
   if (V == 8)
-    nhwc_reduce_kernel<8, MODE><<<r.grid, r.block, 0, ctx.stream>>>(x, dy, ctx.coef, HW, C, r.S, r.rows, r.slices,
+    nhwc_reduce_kernel<8, MODE><<<r.grid, r.block, 0, ctx.stream>>>(x, dy, ctx.coef, rHW, C, r.S, r.rows, r.slices,
                                                                     r.part);
   else
-    nhwc_reduce_kernel<1, MODE><<<r.grid, r.block, 0, ctx.stream>>>(x, dy, ctx.coef, HW, C, r.S, r.rows, r.slices,
+    nhwc_reduce_kernel<1, MODE><<<r.grid, r.block, 0, ctx.stream>>>(x, dy, ctx.coef, rHW, C, r.S, r.rows, r.slices,
                                                                     r.part);
+  check_launch(op);
+  // The quantities added over all rows (kBwd's third, sum dy, is only ever
+  // needed per sample, from the float partials).
+  if (!fold) return r;
+  const int folded_q = MODE == kBwd ? 2 : kQ[MODE];
+  fold_partials_kernel<<<dim3((C + 127) / 128, r.G, folded_q), 128, 0, ctx.stream>>>(r.part, r.slices, C, r.G, r.L,
+                                                                                     r.dpart);
   check_launch(op);
   return r;
 }
 
-// out[c] = sum over all slices of part[q][.][c].
-__global__ void sum_channels_kernel(const float* __restrict__ part, long long slices, int C, int q,
-                                    float* __restrict__ out) {
+// out[c] = the sum over all rows of quantity q (from the folded group sums).
+__global__ void sum_channels_kernel(const double* __restrict__ dpart, int G, int C, int q, float* __restrict__ out) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
-  double s = 0.0;
-  const float* p = part + static_cast<long long>(q) * slices * C + c;
-  for (long long k = 0; k < slices; ++k) s += p[k * C];
-  out[c] = static_cast<float>(s);
+  out[c] = static_cast<float>(folded(dpart, G, C, q, c));
 }
 
 // out[n * C + c] = sum over the S slices of sample n of part[q][.][c].
@@ -191,7 +244,7 @@ __global__ void sum_samples_kernel(const float* __restrict__ part, long long sli
   out[i] = static_cast<float>(s);
 }
 
-__global__ void stats_finalize_kernel(const float* __restrict__ part, long long slices, int C,
+__global__ void stats_finalize_kernel(const double* __restrict__ dpart, int G, int C,
                                       const bf16* __restrict__ x, long long M, const float* __restrict__ gamma,
                                       const float* __restrict__ beta, float* __restrict__ running_mean,
                                       float* __restrict__ running_var, float* __restrict__ save_mean,
@@ -199,11 +252,7 @@ __global__ void stats_finalize_kernel(const float* __restrict__ part, long long 
                                       float* __restrict__ coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
-  double s1 = 0.0, s2 = 0.0;
-  for (long long k = 0; k < slices; ++k) {
-    s1 += part[k * C + c];
-    s2 += part[(slices + k) * C + c];
-  }
+  const double s1 = folded(dpart, G, C, 0, c), s2 = folded(dpart, G, C, 1, c);
   const double Md = static_cast<double>(M);
   const double md = s1 / Md;
   double var = s2 / Md - md * md;
@@ -221,17 +270,21 @@ __global__ void stats_finalize_kernel(const float* __restrict__ part, long long 
   coef[kShift * C + c] = __fsub_rn(beta[c], __fmul_rn(mean, scale));
 }
 
+// conv_bias (nullable): a bias the input still lacks, folded into the shift
+// ((v + b) * scale + shift = v * scale + (b * scale + shift)), so that
+// conv2d_batchnorm_relu_eval skips the bias pass over its output.
 __global__ void eval_finalize_kernel(int C, const float* __restrict__ gamma, const float* __restrict__ beta,
                                      const float* __restrict__ running_mean, const float* __restrict__ running_var,
-                                     float eps, float* __restrict__ coef) {
+                                     float eps, const float* __restrict__ conv_bias, float* __restrict__ coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   const float mean = running_mean[c];
   const float invstd =
       static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps)));
   const float scale = __fmul_rn(gamma[c], invstd);
+  const float shift = __fsub_rn(beta[c], __fmul_rn(mean, scale));
   coef[kScale * C + c] = scale;
-  coef[kShift * C + c] = __fsub_rn(beta[c], __fmul_rn(mean, scale));
+  coef[kShift * C + c] = conv_bias ? __fmaf_rn(conv_bias[c], scale, shift) : shift;
 }
 
 // y = relu(x * scale + shift) + add[n, c]; one thread per V channels of a row.
@@ -264,17 +317,14 @@ __global__ void bn_apply_kernel(const bf16* x, bf16* y, const float* __restrict_
   }
 }
 
-__global__ void bwd_finalize_kernel(const float* __restrict__ part, long long slices, int C, long long M,
+__global__ void bwd_finalize_kernel(const double* __restrict__ dpart, int G, int C, long long M,
                                     const float* __restrict__ gamma, const float* __restrict__ beta,
                                     const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
                                     float* __restrict__ dgamma, float* __restrict__ dbeta, float* __restrict__ coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
-  double sg = 0.0, sgx = 0.0;
-  for (long long k = 0; k < slices; ++k) {
-    sg += part[k * C + c];
-    sgx += part[(slices + k) * C + c];
-  }
+  const double sg = folded(dpart, G, C, 0, c);
+  double sgx = folded(dpart, G, C, 1, c);
   const float mean = save_mean[c], invstd = save_invstd[c];
   sgx *= static_cast<double>(invstd);
   dbeta[c] = static_cast<float>(sg);
@@ -346,35 +396,50 @@ namespace nhwc {
 
 void channel_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, const char* op) {
   check_shape(op, N, C, HW);
-  const Reduction r = reduce<kSum>(ctx, x, nullptr, N, HW, C, op);
-  sum_channels_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.part, r.slices, C, 0, out);
+  const Reduction r = reduce<kSum>(ctx, x, nullptr, N, HW, C, op, /*per_sample=*/false, /*fold=*/true);
+  sum_channels_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.dpart, r.G, C, 0, out);
   check_launch(op);
 }
 
 void plane_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, const char* op) {
   check_shape(op, N, C, HW);
-  const Reduction r = reduce<kSum>(ctx, x, nullptr, N, HW, C, op);
+  const Reduction r = reduce<kSum>(ctx, x, nullptr, N, HW, C, op, /*per_sample=*/true, /*fold=*/false);
   const long long nc = static_cast<long long>(N) * C;
   sum_samples_kernel<<<static_cast<unsigned>((nc + kThreads - 1) / kThreads), kThreads, 0, ctx.stream>>>(
       r.part, r.slices, N, r.S, C, 0, out);
   check_launch(op);
 }
 
+namespace {
+void bn_forward(const Ctx& ctx, const bf16* x, bf16* y, const float* gamma, const float* beta, float* running_mean,
+                float* running_var, float* save_mean, float* save_invstd, const float* add, int N, int C, int HW,
+                bool training, float momentum, float eps, const float* conv_bias);
+}  // namespace
+
 void batchnorm_relu_forward(const Ctx& ctx, const bf16* x, bf16* y, const float* gamma, const float* beta,
                             float* running_mean, float* running_var, float* save_mean, float* save_invstd,
                             const float* add, int N, int C, int HW, bool training, float momentum, float eps) {
+  bn_forward(ctx, x, y, gamma, beta, running_mean, running_var, save_mean, save_invstd, add, N, C, HW, training,
+             momentum, eps, nullptr);
+}
+
+namespace {
+// batchnorm_relu_forward, in eval mode with conv_bias (nullable) folded in.
+void bn_forward(const Ctx& ctx, const bf16* x, bf16* y, const float* gamma, const float* beta, float* running_mean,
+                float* running_var, float* save_mean, float* save_invstd, const float* add, int N, int C, int HW,
+                bool training, float momentum, float eps, const float* conv_bias) {
   const char* op = "batchnorm_relu_forward";
   check_shape(op, N, C, HW);
   const long long M = static_cast<long long>(N) * HW;
   if (training && M < 2) throw Error("cuda batchnorm_relu_forward: training needs more than one value per channel");
   if (training) {
-    const Reduction r = reduce<kStats>(ctx, x, nullptr, N, HW, C, op);
-    stats_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.part, r.slices, C, x, M, gamma, beta,
+    const Reduction r = reduce<kStats>(ctx, x, nullptr, N, HW, C, op, /*per_sample=*/false, /*fold=*/true);
+    stats_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.dpart, r.G, C, x, M, gamma, beta,
                                                                  running_mean, running_var, save_mean, save_invstd,
                                                                  momentum, eps, ctx.coef);
   } else {
     eval_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(C, gamma, beta, running_mean, running_var, eps,
-                                                                ctx.coef);
+                                                                conv_bias, ctx.coef);
   }
   check_launch(op);
   const int V = nhwc_vec(C, {x, y});
@@ -386,15 +451,18 @@ void batchnorm_relu_forward(const Ctx& ctx, const bf16* x, bf16* y, const float*
     bn_apply_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, add, vecs, HW, C);
   check_launch(op);
 }
+}  // namespace
 
 // As the float32 twin (batchnorm.cu): the convolution into y, then the
-// eval-mode BatchNorm + ReLU + add over y in place.
+// eval-mode BatchNorm + ReLU + add over y in place, with the convolution's
+// bias folded into the BatchNorm's shift instead of its own pass over y
+// (one rounding fewer than the two ops; a pass of y's size less).
 void conv2d_batchnorm_relu_eval(const Ctx& ctx, const bf16* x, const float* w, const float* b, const float* gamma,
                                 const float* beta, const float* running_mean, const float* running_var,
                                 const float* add, bf16* y, int N, int Cin, int H, int W, int Cout, int k, float eps) {
-  conv2d_forward(ctx, x, w, b, y, N, Cin, H, W, Cout, k);
-  batchnorm_relu_forward(ctx, y, y, gamma, beta, const_cast<float*>(running_mean), const_cast<float*>(running_var),
-                         nullptr, nullptr, add, N, Cout, H * W, /*training=*/false, 0.0f, eps);
+  conv2d_forward(ctx, x, w, nullptr, y, N, Cin, H, W, Cout, k);
+  bn_forward(ctx, y, y, gamma, beta, const_cast<float*>(running_mean), const_cast<float*>(running_var), nullptr,
+             nullptr, add, N, Cout, H * W, /*training=*/false, 0.0f, eps, b);
 }
 
 void batchnorm_relu_backward(const Ctx& ctx, const bf16* x, const bf16* dy, const float* gamma,
@@ -406,8 +474,8 @@ void batchnorm_relu_backward(const Ctx& ctx, const bf16* x, const bf16* dy, cons
   // The reduction reads scale/shift/mean from ctx.coef: put them there first.
   bwd_prepare_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(gamma, beta, save_mean, save_invstd, C, ctx.coef);
   check_launch(op);
-  const Reduction r = reduce<kBwd>(ctx, x, dy, N, HW, C, op);
-  bwd_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.part, r.slices, C, M, gamma, beta, save_mean,
+  const Reduction r = reduce<kBwd>(ctx, x, dy, N, HW, C, op, /*per_sample=*/dadd != nullptr, /*fold=*/true);
+  bwd_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.dpart, r.G, C, M, gamma, beta, save_mean,
                                                              save_invstd, dgamma, dbeta, ctx.coef);
   check_launch(op);
   if (dadd) {

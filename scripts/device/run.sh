@@ -19,6 +19,11 @@
 #       them off and on (auto, each choice logged), and ncu's per-kernel
 #       times of one bf16 training step, ours and PyTorch eager bf16 +
 #       channels_last + fused Adam (kernels.txt). ~4 minutes.
+#   bash scripts/device/run.sh final .device
+#       after a session's changes, the checks in one call under one deadline
+#       (GPU_FINAL_S, 400 s): the op table (and under memcheck), the UNet,
+#       curves, step graphs and features, the bf16 bench with graph engines
+#       off and auto, ncu's kernel profile (~2.5 minutes).
 #   bash scripts/device/run.sh fusion .device
 #       cuda_fusion_probe (issue 9): which seed convs cuDNN's fusion engines
 #       run fused, how fast against the unfused path, how exactly
@@ -26,7 +31,9 @@
 #   bash scripts/device/run.sh compare .device
 #       ddpm bench --precision bf16 beside PyTorch bf16 + channels_last, eager
 #       and torch.compile(mode="reduce-overhead") with fused Adam
-#       (compare.py's compile-ro-bf16-cl), 2 repeats: the strongest PyTorch.
+#       (compare.py's compile-ro-bf16-cl: the strongest PyTorch),
+#       GPU_COMPARE_REPEATS (1) rounds, then, with cifar-jpeg/ packed,
+#       3 epochs of ddpm train --preset seed --precision bf16 (GPU_COMPARE_S, 300 s).
 #   bash scripts/device/run.sh java .device
 #       scripts/gpu-java-check.sh: the distribution's ddpm on CUDA: info,
 #       compare.py beside PyTorch, bench in each precision, bf16 vs fp32 loss
@@ -83,6 +90,11 @@ native_checks() {
 # its exit status and last lines into the call's output.
 engine_step() {
   local name=$1 limit=$2 log=$3; shift 3
+  if [ -n "${step_deadline:-}" ]; then  # the phase's deadline caps every step
+    local left=$(( step_deadline - $(date +%s) ))
+    [ "$left" -lt "$limit" ] && limit=$left
+    if [ "$limit" -lt 15 ]; then echo "== $name: SKIPPED (the deadline is near)" | tee -a "$OUT/$log"; engines_rc=1; return; fi
+  fi
   echo "== $name ($(date +%T))" | tee -a "$OUT/$log"
   local t0=$(date +%s)
   timeout "$limit" "$@" >> "$OUT/$log" 2>&1
@@ -136,6 +148,42 @@ case "$phase" in
     echo "run.sh engines: $([ $engines_rc -eq 0 ] && echo PASSED || echo FAILED)"
     exit $engines_rc
     ;;
+  final)
+    # The CUDA checks after a session's changes, in one call under one
+    # deadline (GPU_FINAL_S, 400 s): the op table (all precisions; bf16 with
+    # graph engines forced, and under memcheck), cuda_check's UNet, training
+    # curves and step graphs, features and sampling times, the bf16 bench
+    # with graph engines off and auto, ncu's kernel profile of ours.
+    for t in test_backend_ops cuda_check; do
+      if [ -f "$art/$t.gz" ] && [ ! -x "$art/$t" ]; then gunzip -c "$art/$t.gz" > "$art/$t" && chmod +x "$art/$t"; fi
+    done
+    . scripts/cuda-libs.sh
+    engines_rc=0
+    step_deadline=$(( $(date +%s) + ${GPU_FINAL_S:-400} ))
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/final.log"
+    engine_step "test_backend_ops all precisions" 60 final.log "$art/test_backend_ops" --backend cuda --precision all
+    engine_step "test_backend_ops bf16, graph engines forced" 40 final.log \
+      env DDPM_CUDNN_GRAPH=force "$art/test_backend_ops" --backend cuda --precision bf16
+    san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
+    [ -n "$san" ] && engine_step "memcheck: test_backend_ops bf16 --quick, graph engines forced" 60 final.log \
+      env DDPM_CUDNN_GRAPH=force "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
+      "$art/test_backend_ops" --backend cuda --precision bf16 --quick
+    engine_step "cuda_check --unet" 40 final.log "$art/cuda_check" --unet
+    engine_step "cuda_check --train (curves, step graphs)" 60 final.log "$art/cuda_check" --train
+    engine_step "cuda_check --features (sampling checks and times)" 50 final.log "$art/cuda_check" --features
+    engine_step "cuda_check bf16 bench, graph engines off" 40 bench.log \
+      env DDPM_CUDNN_GRAPH=off "$art/cuda_check" --bench --bf16-bench --batches 512
+    engine_step "cuda_check bf16 bench, graph engines auto" 60 bench.log \
+      env DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 128,512
+    grep -E '^\{|convolutions:' "$OUT/bench.log"
+    kernel_step ours-bf16 60 "$art/cuda_check" --kernels
+    echo "== summary"
+    grep -hE "^FAIL|checks, [0-9]+ failed|ERROR SUMMARY|^cuda_check: [0-9]+ checks|SKIPPED|exit [1-9]" "$OUT/final.log" | head -40
+    grep -hE "ddpm timing|ddim timing" "$OUT/final.log" | head
+    grep -h "epoch\|img/s" "$OUT/final.log" | tail -n 8
+    echo "run.sh final: $([ $engines_rc -eq 0 ] && echo PASSED || echo FAILED)"
+    exit $engines_rc
+    ;;
   native)
     native_checks "${GPU_CHECK_DEADLINE:-540}"
     ;;
@@ -162,11 +210,25 @@ case "$phase" in
     ;;
   compare)
     if ! nvidia-smi -L >/dev/null 2>&1; then echo "run.sh compare: no NVIDIA GPU here: nothing to compare"; exit 0; fi
+    . scripts/cuda-libs.sh
+    engines_rc=0
+    step_deadline=$(( $(date +%s) + ${GPU_COMPARE_S:-300} ))
     work=/tmp/ddpm-compare
-    rm -rf "$work" && mkdir -p "$work" && tar -xzf "$art"/ddpm4j-*.tar.gz -C "$work" || exit 2
-    timeout "${GPU_COMPARE_TIMEOUT:-540}" python3 benchmarks/compare.py --ddpm "$(echo "$work"/ddpm4j-*/bin/ddpm)" \
-      --device cuda --batch 512 --preset seed --precision bf16 --repeats "${GPU_COMPARE_REPEATS:-2}" --peak-tflops 989 \
-      --variants "${GPU_COMPARE_VARIANTS:-bf16-cl,compile-ro-bf16-cl}" --out "$OUT/compare.jsonl" 2>&1 | tee "$OUT/compare.txt"
+    rm -rf "$work" && mkdir -p "$work" && tar -xzf "$art"/ddpm4j-*.tar.gz -C "$work"
+    engine_step "compare.py: ours bf16 vs PyTorch bf16-cl and compile-ro-bf16-cl" 240 compare.log \
+      python3 benchmarks/compare.py --ddpm "$(echo "$work"/ddpm4j-*/bin/ddpm)" --device cuda --batch 512 \
+      --preset seed --precision bf16 --repeats "${GPU_COMPARE_REPEATS:-1}" --peak-tflops 989 --variants bf16-cl,compile-ro-bf16-cl \
+      --out "$OUT/compare.jsonl"
+    tail -n 25 "$OUT/compare.log"
+    if [ -d "$art/cifar-jpeg" ]; then
+      python3 scripts/device/decode_cifar.py "$art/cifar-jpeg" /tmp/ddpm-cifar > /dev/null 2>&1
+      engine_step "ddpm train --preset seed --precision bf16, 3 epochs of 50,000 CIFAR-10 images" 60 compare.log \
+        "$(echo "$work"/ddpm4j-*/bin/ddpm)" train --device cuda --precision bf16 --preset seed --cifar-dir /tmp/ddpm-cifar \
+        --epochs 3 --sample-every 0 --progress plain --out /tmp/ddpm-train
+      grep -iE "epoch|img/s|step" "$OUT/compare.log" | tail -n 12
+    fi
+    echo "run.sh compare: $([ $engines_rc -eq 0 ] && echo PASSED || echo FAILED)"
+    exit $engines_rc
     ;;
   *)
     echo "run.sh: the phase is native, fusion, compare or java, got '$phase'" >&2
