@@ -99,11 +99,14 @@ int cuda_device_count() {
 
 std::string preload_cuda_libraries(const std::string& dirs) {
   // Dependency order: each library's needs are loaded before it.
+  // NVRTC (optional): cuDNN's runtime-compiled engines load it by name, so
+  // one found here lets the convolution search (cuda/conv.cu) try them.
   static const char* kLibs[] = {
-      "libcublasLt.so.13", "libcublas.so.13", "libcudnn_graph.so.9", "libcudnn_engines_precompiled.so.9",
-      "libcudnn_engines_runtime_compiled.so.9", "libcudnn_heuristic.so.9", "libcudnn_ops.so.9",
-      "libcudnn_cnn.so.9", "libcudnn_adv.so.9", "libcudnn.so.9"};
-  static const bool kRequired[] = {true, true, false, false, false, false, true, true, false, true};
+      "libcublasLt.so.13", "libcublas.so.13", "libnvrtc.so.13", "libcudnn_graph.so.9",
+      "libcudnn_engines_precompiled.so.9", "libcudnn_engines_runtime_compiled.so.9", "libcudnn_heuristic.so.9",
+      "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn_adv.so.9", "libcudnn.so.9"};
+  static const bool kRequired[] = {true, true, false, false, false, false, false, true, true, false, true};
+  static_assert(sizeof(kLibs) / sizeof(kLibs[0]) == sizeof(kRequired) / sizeof(kRequired[0]), "one flag a library");
   std::vector<std::string> search;
   std::stringstream ss(dirs);
   std::string d;

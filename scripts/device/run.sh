@@ -52,25 +52,14 @@ mkdir -p "$OUT"
 # The cuDNN fusion probe (native/tools/cuda_fusion_probe.cu) under a timeout
 # of $1 seconds, its time budget 20 s less so that it ends with its summary.
 # cuDNN, cuBLAS and NVRTC (cuDNN's runtime-compiled engines load it) come
-# from the Python environment's NVIDIA wheels.
+# from the Python environment's NVIDIA wheels (scripts/cuda-libs.sh).
 fusion_probe() {
-  local limit=$1 libs
+  local limit=$1
   if [ -f "$art/cuda_fusion_probe.gz" ] && [ ! -x "$art/cuda_fusion_probe" ]; then
     gunzip -c "$art/cuda_fusion_probe.gz" > "$art/cuda_fusion_probe" && chmod +x "$art/cuda_fusion_probe"
   fi
-  libs=$(python3 - <<'EOF' 2>/dev/null
-import glob, os
-try:
-    import nvidia
-    roots = list(nvidia.__path__)
-except Exception:
-    roots = []
-want = ("libcudnn.so.9", "libcublas.so.13", "libcublasLt.so.13", "libnvrtc.so.13")
-print(":".join(sorted({os.path.dirname(p) for r in roots for w in want for p in glob.glob(f"{r}/*/lib/{w}")})))
-EOF
-)
-  LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout "$limit" "$art/cuda_fusion_probe" \
-    --budget-s $((limit - 20)) 2>&1 | tee "$OUT/fusion.txt"
+  . scripts/cuda-libs.sh
+  timeout "$limit" "$art/cuda_fusion_probe" --budget-s $((limit - 20)) 2>&1 | tee "$OUT/fusion.txt"
 }
 
 # The native checks (scripts/gpu-check.sh) under a deadline of $1 seconds.
