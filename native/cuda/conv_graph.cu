@@ -163,33 +163,40 @@ GraphConv::GraphConv(cudnnHandle_t handle, const ConvShape& s, int dir) : impl_(
       .i64s(CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, {s.pad, s.pad})
       .i64s(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, {s.pad, s.pad})
       .finalize();
+  // Per direction: the operation and its attributes, alpha, beta, the
+  // convolution, then its three tensors in the order the table names them.
+  struct Direction {
+    cudnnBackendDescriptorType_t type;
+    const char* name;
+    cudnnBackendAttributeName_t attrs[6];
+    const Desc* tensors[3];
+  };
+  const Direction dirs[3] = {
+      {CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, "convolution forward",
+       {CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA,
+        CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+        CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y},
+       {&x, &w, &y}},
+      {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR, "convolution backward data",
+       {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA,
+        CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY,
+        CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX},
+       {&y, &w, &x}},
+      {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR, "convolution backward filter",
+       {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA,
+        CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X,
+        CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW},
+       {&x, &y, &w}}};
+  if (dir < 0 || dir > 2) throw Error("cuDNN graph API: convolution direction " + std::to_string(dir) + " is not 0, 1 or 2");
+  const Direction& d = dirs[dir];
   const float alpha = 1.0f, beta = 0.0f;
-  Desc* op = nullptr;
-  if (dir == 0) {
-    op = &g.add(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, "convolution forward");
-    op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha)
-        .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta)
-        .desc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, conv)
-        .desc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, x)
-        .desc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, w)
-        .desc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, y);
-  } else if (dir == 1) {
-    op = &g.add(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR, "convolution backward data");
-    op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha)
-        .set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, 1, &beta)
-        .desc(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, conv)
-        .desc(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, y)
-        .desc(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, w)
-        .desc(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, x);
-  } else {
-    op = &g.add(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR, "convolution backward filter");
-    op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha)
-        .set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT, 1, &beta)
-        .desc(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, conv)
-        .desc(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, x)
-        .desc(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, y)
-        .desc(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, w);
-  }
+  Desc* op = &g.add(d.type, d.name);
+  op->set(d.attrs[0], CUDNN_TYPE_FLOAT, 1, &alpha)
+      .set(d.attrs[1], CUDNN_TYPE_FLOAT, 1, &beta)
+      .desc(d.attrs[2], conv)
+      .desc(d.attrs[3], *d.tensors[0])
+      .desc(d.attrs[4], *d.tensors[1])
+      .desc(d.attrs[5], *d.tensors[2]);
   op->finalize();
   g.graph = std::make_unique<Desc>(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, "operation graph");
   cudnnBackendDescriptor_t raw_op = op->get();

@@ -108,23 +108,17 @@ void from_activation(const Ctx& ctx, const bf16* src, float* dst, int N, int C, 
 // filters' taps as one contiguous run and writes each tap's 32 channels
 // contiguously.
 namespace {
-__global__ void weights_to_krsc_kernel(const float* __restrict__ w, bf16* __restrict__ out, long long KC, int C,
-                                       int RS) {
+// TO_KRSC: w (K, C, RS) float -> out (K, RS, C) bf16; else back.
+template <bool TO_KRSC, typename In, typename Out>
+__global__ void krsc_kernel(const In* __restrict__ w, Out* __restrict__ out, long long KC, int C, int RS) {
   const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < KC; i += stride) {
     const long long k = i / C;
     const int c = static_cast<int>(i - k * C);
-    for (int rs = 0; rs < RS; ++rs) out[(k * RS + rs) * C + c] = __float2bfloat16_rn(w[i * RS + rs]);
-  }
-}
-
-__global__ void weights_from_krsc_kernel(const bf16* __restrict__ w, float* __restrict__ out, long long KC, int C,
-                                         int RS) {
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < KC; i += stride) {
-    const long long k = i / C;
-    const int c = static_cast<int>(i - k * C);
-    for (int rs = 0; rs < RS; ++rs) out[i * RS + rs] = __bfloat162float(w[(k * RS + rs) * C + c]);
+    for (int rs = 0; rs < RS; ++rs) {
+      const long long kcrs = i * RS + rs, krsc = (k * RS + rs) * C + c;
+      out[TO_KRSC ? krsc : kcrs] = from_f32<Out>(to_f32(w[TO_KRSC ? kcrs : krsc]));
+    }
   }
 }
 
@@ -137,14 +131,14 @@ void check_filter(const char* op, int K, int C, int RS) {
 void weights_to_krsc(const Ctx& ctx, const float* w, bf16* out, int K, int C, int RS, const char* op) {
   check_filter(op, K, C, RS);
   const long long KC = static_cast<long long>(K) * C;
-  weights_to_krsc_kernel<<<grid_for(KC, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(w, out, KC, C, RS);
+  krsc_kernel<true><<<grid_for(KC, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(w, out, KC, C, RS);
   check_launch(op);
 }
 
 void weights_from_krsc(const Ctx& ctx, const bf16* w, float* out, int K, int C, int RS, const char* op) {
   check_filter(op, K, C, RS);
   const long long KC = static_cast<long long>(K) * C;
-  weights_from_krsc_kernel<<<grid_for(KC, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(w, out, KC, C, RS);
+  krsc_kernel<false><<<grid_for(KC, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(w, out, KC, C, RS);
   check_launch(op);
 }
 

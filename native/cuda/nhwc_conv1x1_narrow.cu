@@ -29,14 +29,18 @@ namespace {
 
 constexpr int kMaxCin = 1024;  // the weights live in shared memory: K * Cin floats
 
-__device__ __forceinline__ float bf16_round(float v) { return __bfloat162float(__float2bfloat16(v)); }
+// The block's copy of the K x C weights, rounded to bf16 as cuDNN's bf16
+// convolutions round them; returns once every thread's copy is done.
+__device__ __forceinline__ void load_weights(float* ws, const float* __restrict__ w, int n) {
+  for (int i = threadIdx.x; i < n; i += blockDim.x) ws[i] = __bfloat162float(__float2bfloat16(w[i]));
+  __syncthreads();
+}
 
 template <int K>
 __global__ void conv1x1_narrow_forward_kernel(const bf16* __restrict__ x, const float* __restrict__ w,
                                               const float* __restrict__ b, bf16* __restrict__ y, long long P, int C) {
   extern __shared__ float ws[];  // ws[k * C + c]
-  for (int i = threadIdx.x; i < K * C; i += blockDim.x) ws[i] = bf16_round(w[i]);
-  __syncthreads();
+  load_weights(ws, w, K * C);
   const long long p = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
   if (p >= P) return;
   float acc[K];
@@ -59,8 +63,7 @@ template <int K>
 __global__ void conv1x1_narrow_dx_kernel(const bf16* __restrict__ dy, const float* __restrict__ w,
                                          bf16* __restrict__ dx, long long P, int C) {
   extern __shared__ float ws[];
-  for (int i = threadIdx.x; i < K * C; i += blockDim.x) ws[i] = bf16_round(w[i]);
-  __syncthreads();
+  load_weights(ws, w, K * C);
   const long long p = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
   if (p >= P) return;
   float g[K];

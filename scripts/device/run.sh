@@ -62,11 +62,16 @@ fusion_probe() {
   timeout "$limit" "$art/cuda_fusion_probe" --budget-s $((limit - 20)) 2>&1 | tee "$OUT/fusion.txt"
 }
 
-# The native checks (scripts/gpu-check.sh) under a deadline of $1 seconds.
-native_checks() {
+# The gzipped native checks of pack.sh, unpacked once.
+unpack_checks() {
   for t in test_backend_ops cuda_check; do
     if [ -f "$art/$t.gz" ] && [ ! -x "$art/$t" ]; then gunzip -c "$art/$t.gz" > "$art/$t" && chmod +x "$art/$t"; fi
   done
+}
+
+# The native checks (scripts/gpu-check.sh) under a deadline of $1 seconds.
+native_checks() {
+  unpack_checks
   # cuda_check's parts, each its own process: the whole UNet against the CPU; the
   # beyond-the-notebook features; training curves and CUDA-graph replay against
   # op-by-op steps; timings and a per-op profile.
@@ -108,9 +113,7 @@ kernel_step() {
 
 case "$phase" in
   engines)
-    for t in test_backend_ops cuda_check; do
-      if [ -f "$art/$t.gz" ] && [ ! -x "$art/$t" ]; then gunzip -c "$art/$t.gz" > "$art/$t" && chmod +x "$art/$t"; fi
-    done
+    unpack_checks
     . scripts/cuda-libs.sh
     engines_rc=0
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/engines.log"
@@ -143,9 +146,7 @@ case "$phase" in
     # graph engines forced, and under memcheck), cuda_check's UNet, training
     # curves and step graphs, features and sampling times, the bf16 bench
     # with graph engines off and auto, ncu's kernel profile of ours.
-    for t in test_backend_ops cuda_check; do
-      if [ -f "$art/$t.gz" ] && [ ! -x "$art/$t" ]; then gunzip -c "$art/$t.gz" > "$art/$t" && chmod +x "$art/$t"; fi
-    done
+    unpack_checks
     . scripts/cuda-libs.sh
     engines_rc=0
     step_deadline=$(( $(date +%s) + ${GPU_FINAL_S:-400} ))
