@@ -50,6 +50,8 @@ cat > "$out/bin/ddpm" <<'LAUNCH'
 #!/usr/bin/env bash
 # ddpm4j launcher (self-contained distribution). Extra JVM options: DDPM_JAVA_OPTS.
 here=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+# --debug also logs the CUDA backend's convolution choices (read from the environment).
+for a in "$@"; do [ "$a" = "--debug" ] && export DDPM_CUDA_VERBOSE="${DDPM_CUDA_VERBOSE:-1}"; done
 exec "$here/runtime/bin/java" ${DDPM_JAVA_OPTS:--Xmx8g} -Dorg.bytedeco.javacpp.cachedir="${DDPM_CACHE:-$HOME/.cache/ddpm4j}" \
   -cp "$here/lib/*" org.ddpm4j.cli.Main "$@"
 LAUNCH

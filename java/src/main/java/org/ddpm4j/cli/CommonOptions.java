@@ -32,7 +32,7 @@ public final class CommonOptions {
     @Option(names = "--seed", paramLabel = "N", description = "Random seed (default: 0).")
     Long seed;
 
-    @Option(names = "--debug", description = "Show stack traces on errors.")
+    @Option(names = "--debug", description = "Show stack traces on errors; on CUDA, log each convolution's algorithm choice (the launcher sets DDPM_CUDA_VERBOSE=1).")
     boolean debug;
 
     long seedOr(long fallback) {

@@ -8,6 +8,6 @@ import picocli.CommandLine.Option;
  */
 public final class DebugOption {
     // Main reads --debug from the raw arguments (it must work for parse errors too); this declares it.
-    @Option(names = "--debug", description = "Show stack traces on errors.")
+    @Option(names = "--debug", description = "Show stack traces on errors; on CUDA, log each convolution's algorithm choice (the launcher sets DDPM_CUDA_VERBOSE=1).")
     boolean debug;
 }
