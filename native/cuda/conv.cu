@@ -5,7 +5,9 @@
 //     z (N, Cout, 2H, 2W) -> (N, Cin, H, W) whose filter is w (Cin, Cout, 2, 2)
 //     read as (K = Cin, C = Cout): forward = that conv's backward-data,
 //     dx = its forward, dw = its backward-filter with x and dy swapped.
-// Bias add and bias gradient are the kernels of channel.cu.
+// Bias add and bias gradient are the kernels of channel.cu. In bf16 a
+// searched shape may run a cuDNN backend graph-API engine instead of the
+// legacy call (ConvEngine::search_graph below, conv_graph.h).
 #include "conv.h"
 
 #include <algorithm>
@@ -353,6 +355,10 @@ __global__ void max_diff_kernel(const bf16* a, const bf16* ref, size_t n, unsign
   }
 }
 
+// No room for the search's buffers: the search is skipped (the legacy
+// algorithm stays), not the convolution failed.
+struct SearchOutOfMemory {};
+
 // The search's own device buffers, freed however it ends.
 struct SearchBuffers {
   std::vector<void*> ptrs;
@@ -360,9 +366,12 @@ struct SearchBuffers {
     cudaDeviceSynchronize();
     for (void* p : ptrs) cudaFree(p);
   }
-  void* get(size_t bytes, const char* op) {
+  void* get(size_t bytes) {
     void* p = nullptr;
-    DDPM_CUDA(op, cudaMalloc(&p, std::max<size_t>(bytes, 256)));
+    if (cudaMalloc(&p, std::max<size_t>(bytes, 256)) != cudaSuccess) {
+      cudaGetLastError();  // not sticky: clear it, so that no later check sees it
+      throw SearchOutOfMemory{};
+    }
     ptrs.push_back(p);
     return p;
   }
@@ -392,11 +401,20 @@ void ConvEngine::search_graph(const char* op, const ConvShape& s, Plan& p, Dir d
                n_y = static_cast<size_t>(s.N) * s.K * P * Q;
   const size_t n_out = d == kFwd ? n_y : d == kBwdData ? n_x : n_w;
   SearchBuffers buf;
-  bf16* x = static_cast<bf16*>(buf.get(n_x * sizeof(bf16), op));
-  bf16* w = static_cast<bf16*>(buf.get(n_w * sizeof(bf16), op));
-  bf16* y = static_cast<bf16*>(buf.get(n_y * sizeof(bf16), op));
-  bf16* ref = static_cast<bf16*>(buf.get(n_out * sizeof(bf16), op));
-  unsigned* diff = static_cast<unsigned*>(buf.get(2 * sizeof(unsigned), op));
+  bf16 *x, *w, *y, *ref;
+  unsigned* diff;
+  try {
+    x = static_cast<bf16*>(buf.get(n_x * sizeof(bf16)));
+    w = static_cast<bf16*>(buf.get(n_w * sizeof(bf16)));
+    y = static_cast<bf16*>(buf.get(n_y * sizeof(bf16)));
+    ref = static_cast<bf16*>(buf.get(n_out * sizeof(bf16)));
+    diff = static_cast<unsigned*>(buf.get(2 * sizeof(unsigned)));
+  } catch (const SearchOutOfMemory&) {
+    if (verbose_)
+      std::fprintf(stderr, "[ddpm cuda] %s %s %s: legacy kept (no device memory for the graph-engine search)\n", op,
+                   dir_name[d], s.str().c_str());
+    return;
+  }
   bf16* out = d == kFwd ? y : d == kBwdData ? x : w;
   fill_pattern_kernel<<<1024, 256, 0, stream_>>>(x, n_x, 0x1234567u);
   fill_pattern_kernel<<<1024, 256, 0, stream_>>>(w, n_w, 0x89abcdeu);
