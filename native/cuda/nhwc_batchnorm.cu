@@ -202,11 +202,11 @@ Reduction reduce(const Ctx& ctx, const bf16* x, const bf16* dy, int N, int HW, i
                  bool per_sample, bool fold) {
   const int V = nhwc_vec(C, {x, dy});
   const long long M = static_cast<long long>(N) * HW;
-  if (!per_sample && M > 0x7fffffffLL)
-    throw Error(std::string("cuda ") + op + ": tensor too large " + shape_str({N, C, HW}));
-  Reduction r = per_sample ? plan_reduction(ctx, N, HW, C, kQ[MODE], V, op)
-                           : plan_reduction(ctx, 1, static_cast<int>(M), C, kQ[MODE], V, op);
-  const int rHW = per_sample ? HW : static_cast<int>(M);
+  // Rows are counted in int: more than 2^31 of them are sliced per sample.
+  const bool by_sample = per_sample || M > 0x7fffffffLL;
+  Reduction r = by_sample ? plan_reduction(ctx, N, HW, C, kQ[MODE], V, op)
+                          : plan_reduction(ctx, 1, static_cast<int>(M), C, kQ[MODE], V, op);
+  const int rHW = by_sample ? HW : static_cast<int>(M);
   if (V == 8)
     nhwc_reduce_kernel<8, MODE><<<r.grid, r.block, 0, ctx.stream>>>(x, dy, ctx.coef, rHW, C, r.S, r.rows, r.slices,
                                                                     r.part);
