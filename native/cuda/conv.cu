@@ -107,6 +107,12 @@ ConvEngine::ConvEngine(cudaStream_t stream, Precision precision)
     else if (v == "force") graph_mode_ = kGraphForce;
     else throw Error("DDPM_CUDNN_GRAPH is '" + v + "'; expected auto, off or force");
   }
+  if (const char* f = std::getenv("DDPM_CUDNN_FUSED"); f && *f) {
+    const std::string v = f;
+    if (v == "1" || v == "on") fused_ = true;
+    else if (v == "0" || v == "off") fused_ = false;
+    else throw Error("DDPM_CUDNN_FUSED is '" + v + "'; expected 1 or 0");
+  }
   if (const char* l = std::getenv("DDPM_CUDNN_GRAPH_LIMIT"); l && *l) {
     graph_limit_ = std::atoi(l);
     if (graph_limit_ < 1) throw Error("DDPM_CUDNN_GRAPH_LIMIT is '" + std::string(l) + "'; expected a positive count");
@@ -290,7 +296,7 @@ void ConvEngine::forward(const char* op, const ConvShape& s, const void* x, cons
   Plan& p = plan(op, s);
   if (!p.ready[kFwd]) prepare(op, s, p, kFwd);
   if (p.graph_pick[kFwd] >= 0 && graph_aligned(x, w, y))
-    p.graph[kFwd]->run(op, p.graph_pick[kFwd], const_cast<void*>(x), const_cast<void*>(w), y, ws_.data());
+    p.graph[kFwd]->run(op, p.graph_pick[kFwd], ConvPointers{const_cast<void*>(x), const_cast<void*>(w), y}, ws_.data());
   else
     run_legacy(op, p, kFwd, const_cast<void*>(x), const_cast<void*>(w), y);
 }
@@ -299,7 +305,8 @@ void ConvEngine::backward_data(const char* op, const ConvShape& s, const void* w
   Plan& p = plan(op, s);
   if (!p.ready[kBwdData]) prepare(op, s, p, kBwdData);
   if (p.graph_pick[kBwdData] >= 0 && graph_aligned(dx, w, dy))
-    p.graph[kBwdData]->run(op, p.graph_pick[kBwdData], dx, const_cast<void*>(w), const_cast<void*>(dy), ws_.data());
+    p.graph[kBwdData]->run(op, p.graph_pick[kBwdData], ConvPointers{dx, const_cast<void*>(w), const_cast<void*>(dy)},
+                           ws_.data());
   else
     run_legacy(op, p, kBwdData, dx, const_cast<void*>(w), const_cast<void*>(dy));
 }
@@ -308,7 +315,7 @@ void ConvEngine::backward_filter(const char* op, const ConvShape& s, const void*
   Plan& p = plan(op, s);
   if (!p.ready[kBwdFilter]) prepare(op, s, p, kBwdFilter);
   if (p.graph_pick[kBwdFilter] >= 0 && graph_aligned(x, dw, dy))
-    p.graph[kBwdFilter]->run(op, p.graph_pick[kBwdFilter], const_cast<void*>(x), dw, const_cast<void*>(dy),
+    p.graph[kBwdFilter]->run(op, p.graph_pick[kBwdFilter], ConvPointers{const_cast<void*>(x), dw, const_cast<void*>(dy)},
                              ws_.data());
   else
     run_legacy(op, p, kBwdFilter, const_cast<void*>(x), dw, const_cast<void*>(dy));
@@ -379,23 +386,10 @@ struct SearchBuffers {
 
 }  // namespace
 
-void ConvEngine::search_graph(const char* op, const ConvShape& s, Plan& p, Dir d, float legacy_ms) {
-  static const char* dir_name[3] = {"forward", "backward-data", "backward-filter"};
-  ++searches_;
-  std::unique_ptr<GraphConv> g;
-  try {
-    g = std::make_unique<GraphConv>(handle_, s, static_cast<int>(d));
-    g->plan_candidates(graph_limit_);
-  } catch (const Error& e) {
-    if (verbose_) std::fprintf(stderr, "[ddpm cuda] %s %s %s: no graph engine (%s)\n", op, dir_name[d], s.str().c_str(), e.what());
-    return;
-  }
-  if (g->candidates() == 0) {
-    if (verbose_)
-      std::fprintf(stderr, "[ddpm cuda] %s %s %s: no graph engine plans (%s)\n", op, dir_name[d], s.str().c_str(),
-                   g->notes().c_str());
-    return;
-  }
+ConvEngine::Race ConvEngine::race(const char* op, const ConvShape& s, Dir d, GraphConv& g, size_t ws_floor,
+                                  const std::function<void(bf16* x, bf16* w, bf16* y)>& reference,
+                                  const ConvPointers& epilogue_tensors) {
+  Race r;
   const int P = (s.H + 2 * s.pad - s.R) / s.stride + 1, Q = (s.W + 2 * s.pad - s.R) / s.stride + 1;
   const size_t n_x = static_cast<size_t>(s.N) * s.C * s.H * s.W, n_w = static_cast<size_t>(s.K) * s.C * s.R * s.R,
                n_y = static_cast<size_t>(s.N) * s.K * P * Q;
@@ -410,19 +404,17 @@ void ConvEngine::search_graph(const char* op, const ConvShape& s, Plan& p, Dir d
     ref = static_cast<bf16*>(buf.get(n_out * sizeof(bf16)));
     diff = static_cast<unsigned*>(buf.get(2 * sizeof(unsigned)));
   } catch (const SearchOutOfMemory&) {
-    if (verbose_)
-      std::fprintf(stderr, "[ddpm cuda] %s %s %s: legacy kept (no device memory for the graph-engine search)\n", op,
-                   dir_name[d], s.str().c_str());
-    return;
+    return r;  // ran stays false
   }
+  r.ran = true;
   bf16* out = d == kFwd ? y : d == kBwdData ? x : w;
   fill_pattern_kernel<<<1024, 256, 0, stream_>>>(x, n_x, 0x1234567u);
   fill_pattern_kernel<<<1024, 256, 0, stream_>>>(w, n_w, 0x89abcdeu);
   fill_pattern_kernel<<<1024, 256, 0, stream_>>>(y, n_y, 0x2468aceu);
   DDPM_CUDA(op, cudaGetLastError());
-  size_t need = p.ws[d];
-  for (int i = 0; i < g->candidates(); ++i)
-    if (g->workspace(i) <= ws_cap_) need = std::max(need, g->workspace(i));
+  size_t need = ws_floor;
+  for (int i = 0; i < g.candidates(); ++i)
+    if (g.workspace(i) <= ws_cap_) need = std::max(need, g.workspace(i));
   reserve(op, need);
 
   cudaEvent_t ev[2];
@@ -443,18 +435,19 @@ void ConvEngine::search_graph(const char* op, const ConvShape& s, Plan& p, Dir d
     }
     return best;
   };
-  auto legacy = [&] { run_legacy(op, p, d, x, w, y); };
-  legacy();
+  auto ref_run = [&] { reference(x, w, y); };
+  ref_run();
   DDPM_CUDA(op, cudaMemcpyAsync(ref, out, n_out * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
-  const float t_legacy = time_ms(legacy);
-  int best = -1;
-  float t_best = 1e30f;
-  std::string rejected;
-  for (int i = 0; i < g->candidates(); ++i) {
-    if (g->workspace(i) > ws_cap_) continue;
-    const cudnnStatus_t st = g->execute(i, x, w, y, ws_.data());
+  r.t_ref = time_ms(ref_run);
+  ConvPointers t = epilogue_tensors;
+  t.x = x;
+  t.w = w;
+  t.y = y;
+  for (int i = 0; i < g.candidates(); ++i) {
+    if (g.workspace(i) > ws_cap_) continue;
+    const cudnnStatus_t st = g.execute(i, t, ws_.data());
     if (st != CUDNN_STATUS_SUCCESS) {
-      rejected += " " + g->describe(i) + ": " + cudnnGetErrorString(st) + ";";
+      r.rejected += " " + g.describe(i) + ": " + cudnnGetErrorString(st) + ";";
       continue;
     }
     DDPM_CUDA(op, cudaMemsetAsync(diff, 0, 2 * sizeof(unsigned), stream_));
@@ -474,35 +467,127 @@ void ConvEngine::search_graph(const char* op, const ConvShape& s, Plan& p, Dir d
     // graph engines, which agreed with each other).
     if (!(md <= 5e-2f * mr)) {
       char why[160];
-      std::snprintf(why, sizeof(why), " %s: result differs from the legacy algorithm's (max |diff| %.3g, max |ref| %.3g);",
-                    g->describe(i).c_str(), md, mr);
-      rejected += why;
+      std::snprintf(why, sizeof(why), " %s: result differs from the reference's (max |diff| %.3g, max |ref| %.3g);",
+                    g.describe(i).c_str(), md, mr);
+      r.rejected += why;
       continue;
     }
-    const float t = time_ms([&] { g->execute(i, x, w, y, ws_.data()); });
-    if (t < t_best) {
-      t_best = t;
-      best = i;
+    const float ti = time_ms([&] { g.execute(i, t, ws_.data()); });
+    if (ti < r.t_best) {
+      r.t_best = ti;
+      r.best = i;
     }
   }
   cudaEventDestroy(ev[0]);
   cudaEventDestroy(ev[1]);
-  const bool take = best >= 0 && (graph_mode_ == kGraphForce || t_best < 0.97f * t_legacy);
+  return r;
+}
+
+void ConvEngine::search_graph(const char* op, const ConvShape& s, Plan& p, Dir d, float legacy_ms) {
+  static const char* dir_name[3] = {"forward", "backward-data", "backward-filter"};
+  ++searches_;
+  std::unique_ptr<GraphConv> g;
+  try {
+    g = std::make_unique<GraphConv>(handle_, s, static_cast<int>(d));
+    g->plan_candidates(graph_limit_);
+  } catch (const Error& e) {
+    if (verbose_) std::fprintf(stderr, "[ddpm cuda] %s %s %s: no graph engine (%s)\n", op, dir_name[d], s.str().c_str(), e.what());
+    return;
+  }
+  if (g->candidates() == 0) {
+    if (verbose_)
+      std::fprintf(stderr, "[ddpm cuda] %s %s %s: no graph engine plans (%s)\n", op, dir_name[d], s.str().c_str(),
+                   g->notes().c_str());
+    return;
+  }
+  const Race r = race(op, s, d, *g, p.ws[d], [&](bf16* x, bf16* w, bf16* y) { run_legacy(op, p, d, x, w, y); }, {});
+  if (!r.ran) {
+    if (verbose_)
+      std::fprintf(stderr, "[ddpm cuda] %s %s %s: legacy kept (no device memory for the graph-engine search)\n", op,
+                   dir_name[d], s.str().c_str());
+    return;
+  }
+  const bool take = r.best >= 0 && (graph_mode_ == kGraphForce || r.t_best < 0.97f * r.t_ref);
+  if (verbose_)
+    std::fprintf(stderr, "[ddpm cuda] %s %s %s: %s; legacy algo %d %.3f ms (cudnnFind said %.3f)%s%s%s (%d candidates)%s%s%s%s\n",
+                 op, dir_name[d], s.str().c_str(), take ? "graph API" : "legacy kept", p.algo[d], r.t_ref, legacy_ms,
+                 r.best >= 0 ? ", fastest graph " : "", r.best >= 0 ? g->describe(r.best).c_str() : "",
+                 r.best >= 0 ? (" " + std::to_string(r.t_best) + " ms").c_str() : "", g->candidates(),
+                 r.rejected.empty() ? "" : "; rejected:", r.rejected.c_str(), g->notes().empty() ? "" : "; notes: ",
+                 g->notes().c_str());
   if (take) {
-    p.ws[d] = std::max(p.ws[d], g->workspace(best));
-    p.graph_pick[d] = best;
+    p.ws[d] = std::max(p.ws[d], g->workspace(r.best));
+    p.graph_pick[d] = r.best;
     p.graph[d] = std::move(g);
     ++graph_choices_;
   }
-  if (verbose_) {
-    std::fprintf(stderr, "[ddpm cuda] %s %s %s: %s; legacy algo %d %.3f ms (cudnnFind said %.3f)", op, dir_name[d],
-                 s.str().c_str(), take ? "graph API" : "legacy kept", p.algo[d], t_legacy, legacy_ms);
-    if (best >= 0)
-      std::fprintf(stderr, ", fastest graph %s %.3f ms", (take ? p.graph[d] : g)->describe(best).c_str(), t_best);
-    const GraphConv& gg = take ? *p.graph[d] : *g;
-    std::fprintf(stderr, " (%d candidates)%s%s%s%s\n", gg.candidates(), rejected.empty() ? "" : "; rejected:",
-                 rejected.c_str(), gg.notes().empty() ? "" : "; notes: ", gg.notes().c_str());
+}
+
+bool ConvEngine::forward_fused(const char* op, const ConvShape& s, const void* x, const void* w, void* y,
+                               const ConvEpilogue& epilogue, const ConvPointers& epilogue_tensors,
+                               const std::function<void(bf16* x, bf16* w, bf16* y)>& unfused) {
+  if (!fused_ || precision_ != Precision::kBf16 || !find_ || epilogue.empty()) return false;
+  const auto key = std::make_pair(s, epilogue.key());
+  auto it = fused_plans_.find(key);
+  if (it == fused_plans_.end()) {
+    int& searched = fused_searched_n_[{s.geometry(), epilogue.key()}];
+    if (s.N <= searched) return false;  // a smaller batch of a searched geometry: unfused
+    searched = s.N;
+    it = fused_plans_.emplace(key, search_fused(op, s, epilogue, epilogue_tensors, unfused)).first;
   }
+  Fused& f = it->second;
+  if (f.pick < 0 || !graph_aligned(x, w, y)) return false;
+  ConvPointers t = epilogue_tensors;
+  t.x = const_cast<void*>(x);
+  t.w = const_cast<void*>(w);
+  t.y = y;
+  f.graph->run(op, f.pick, t, ws_.data());
+  return true;
+}
+
+ConvEngine::Fused ConvEngine::search_fused(const char* op, const ConvShape& s, const ConvEpilogue& epilogue,
+                                           const ConvPointers& epilogue_tensors,
+                                           const std::function<void(bf16* x, bf16* w, bf16* y)>& unfused) {
+  Fused f;
+  // The plain forward first: the unfused reference runs it, and its search
+  // sizes the workspace.
+  Plan& p = plan(op, s);
+  if (!p.ready[kFwd]) prepare(op, s, p, kFwd);
+  char what[64];
+  std::snprintf(what, sizeof(what), "forward + epilogue %d", epilogue.key());
+  std::unique_ptr<GraphConv> g;
+  try {
+    g = std::make_unique<GraphConv>(handle_, s, static_cast<int>(kFwd), epilogue);
+    g->plan_candidates(graph_limit_);
+  } catch (const Error& e) {
+    if (verbose_) std::fprintf(stderr, "[ddpm cuda] %s %s %s: no fused graph (%s)\n", op, what, s.str().c_str(), e.what());
+    return f;
+  }
+  if (g->candidates() == 0) {
+    if (verbose_)
+      std::fprintf(stderr, "[ddpm cuda] %s %s %s: no fused plans (%s)\n", op, what, s.str().c_str(), g->notes().c_str());
+    return f;
+  }
+  const Race r = race(op, s, kFwd, *g, p.ws[kFwd], unfused, epilogue_tensors);
+  if (!r.ran) {
+    if (verbose_)
+      std::fprintf(stderr, "[ddpm cuda] %s %s %s: unfused kept (no device memory for the search)\n", op, what,
+                   s.str().c_str());
+    return f;
+  }
+  const bool take = r.best >= 0 && (graph_mode_ == kGraphForce || r.t_best < 0.97f * r.t_ref);
+  if (verbose_)
+    std::fprintf(stderr, "[ddpm cuda] %s %s %s: %s; unfused %.3f ms%s%s%s (%d candidates)%s%s%s%s\n", op, what,
+                 s.str().c_str(), take ? "fused graph" : "unfused kept", r.t_ref,
+                 r.best >= 0 ? ", fastest fused " : "", r.best >= 0 ? g->describe(r.best).c_str() : "",
+                 r.best >= 0 ? (" " + std::to_string(r.t_best) + " ms").c_str() : "", g->candidates(),
+                 r.rejected.empty() ? "" : "; rejected:", r.rejected.c_str(), g->notes().empty() ? "" : "; notes: ",
+                 g->notes().c_str());
+  if (take) {
+    f.pick = r.best;
+    f.graph = std::move(g);
+  }
+  return f;
 }
 
 bf16* ConvEngine::weight_scratch(const char* op, size_t elems, int slot) {
@@ -581,22 +666,46 @@ void check_precision(const ConvEngine& eng, const char* op) {
 }
 }  // namespace
 
-void conv2d_forward(const Ctx& ctx, const bf16* x, const float* w, const float* b, bf16* y,
-                    int N, int Cin, int H, int W, int Cout, int k) {
+void conv2d_forward_epilogue(const Ctx& ctx, const bf16* x, const float* w, bf16* y, int N, int Cin, int H, int W,
+                             int Cout, int k, const ConvEpilogue& epilogue, const ConvPointers& epilogue_tensors,
+                             const std::function<void(bf16* y)>& post) {
   ConvEngine& eng = *ctx.conv;
   const char* op = "conv2d_forward";
   check_precision(eng, op);
   if (k != 1 && k != 3) throw Error("cuda conv2d_forward: kernel size must be 1 or 3, got " + std::to_string(k));
   need_positive(op, {N, Cin, H, W, Cout});
   if (k == 1 && conv1x1_narrow_applies(Cin, Cout, {x, y})) {
-    conv1x1_narrow_forward(ctx, x, w, b, y, N, Cin, H * W, Cout);
+    conv1x1_narrow_forward(ctx, x, w, nullptr, y, N, Cin, H * W, Cout);
+    post(y);
     return;
   }
   const ConvShape s{N, Cin, H, W, Cout, k, k / 2, 1};
   bf16* wb = eng.weight_scratch(op, static_cast<size_t>(Cout) * Cin * k * k, 0);
   weights_to_krsc(ctx, w, wb, Cout, Cin, k * k, op);
+  const auto unfused = [&](bf16* xx, bf16* ww, bf16* yy) {
+    eng.forward(op, s, xx, ww, yy);
+    post(yy);
+  };
+  if (eng.forward_fused(op, s, x, wb, y, epilogue, epilogue_tensors, unfused)) return;
   eng.forward(op, s, x, wb, y);
-  add_bias(ctx, y, b, N, Cout, static_cast<long long>(H) * W, op);
+  post(y);
+}
+
+void conv2d_forward(const Ctx& ctx, const bf16* x, const float* w, const float* b, bf16* y,
+                    int N, int Cin, int H, int W, int Cout, int k) {
+  const char* op = "conv2d_forward";
+  check_precision(*ctx.conv, op);
+  if (k == 1 && conv1x1_narrow_applies(Cin, Cout, {x, y})) {
+    need_positive(op, {N, Cin, H, W, Cout});
+    conv1x1_narrow_forward(ctx, x, w, b, y, N, Cin, H * W, Cout);
+    return;
+  }
+  ConvEpilogue bias;
+  bias.shift = b != nullptr;
+  ConvPointers tensors;
+  tensors.shift = b;
+  conv2d_forward_epilogue(ctx, x, w, y, N, Cin, H, W, Cout, k, bias, tensors,
+                          [&](bf16* yy) { add_bias(ctx, yy, b, N, Cout, static_cast<long long>(H) * W, op); });
 }
 
 void conv2d_backward(const Ctx& ctx, const bf16* x, const float* w, const bf16* dy, bf16* dx,

@@ -24,6 +24,9 @@
 // only when it is at least 3% faster). DDPM_CUDNN_GRAPH: "auto" (the
 // default), "off" (legacy algorithms only), "force" (a graph engine wherever
 // one plans and passes the check, whatever the timings: for tests).
+// DDPM_CUDNN_FUSED=1 also tries forward convolutions with their following
+// pointwise pass (bias; eval BatchNorm + ReLU + add) as one graph
+// (forward_fused), under the same search; off by default until run on a GPU.
 #pragma once
 
 #include <cudnn.h>
@@ -33,8 +36,12 @@
 #include <string>
 #include <tuple>
 
+#include <functional>
+#include <utility>
+
 #include "bf16.cuh"
 #include "common.cuh"
+#include "conv_graph.h"
 
 namespace ddpm {
 namespace cuda {
@@ -72,6 +79,18 @@ class ConvEngine {
   // dw = sum x (*) dy            (overwrite)
   void backward_filter(const char* op, const ConvShape& s, const void* x, const void* dy, void* dw);
 
+  // The forward convolution followed by `epilogue` (conv_graph.h) as one
+  // cuDNN graph, where a plan of it is faster than `unfused` (the
+  // convolution and the caller's own pass over y, which the search runs on
+  // its own buffers and checks the plans against); false, having run
+  // nothing, where none was chosen for this shape (the caller then runs
+  // its unfused path). Searched once per shape and epilogue, at the largest
+  // batch of its geometry; only in kBf16 with DDPM_CUDNN_FUSED=1 (not yet
+  // run on a GPU: off by default).
+  bool forward_fused(const char* op, const ConvShape& s, const void* x, const void* w, void* y,
+                     const ConvEpilogue& epilogue, const ConvPointers& epilogue_tensors,
+                     const std::function<void(bf16* x, bf16* w, bf16* y)>& unfused);
+
   Precision precision() const { return precision_; }
   // kBf16: two bf16 buffers of at least `elems` values each (slot 0: the
   // weights, slot 1: their gradient), grown on first use of a larger filter
@@ -93,6 +112,25 @@ class ConvEngine {
   void search_graph(const char* op, const ConvShape& s, Plan& p, Dir d, float legacy_ms);
   // The legacy algorithm of p's direction d on the given tensors.
   void run_legacy(const char* op, Plan& p, Dir d, void* x_like, void* w_like, void* y_like);
+  // The searches' race: `reference` and each of g's candidates on the same
+  // patterned buffers (the candidates' epilogue tensors from
+  // epilogue_tensors), each candidate checked against the reference's
+  // result, then timed; ran is false when the buffers did not fit.
+  struct Race {
+    bool ran = false;
+    int best = -1;
+    float t_best = 1e30f, t_ref = 0.0f;
+    std::string rejected;
+  };
+  Race race(const char* op, const ConvShape& s, Dir d, GraphConv& g, size_t ws_floor,
+            const std::function<void(bf16* x, bf16* w, bf16* y)>& reference, const ConvPointers& epilogue_tensors);
+  struct Fused {
+    std::unique_ptr<GraphConv> graph;
+    int pick = -1;
+  };
+  Fused search_fused(const char* op, const ConvShape& s, const ConvEpilogue& epilogue,
+                     const ConvPointers& epilogue_tensors,
+                     const std::function<void(bf16* x, bf16* w, bf16* y)>& unfused);
   void reserve(const char* op, size_t bytes);
 
   cudaStream_t stream_;
@@ -103,6 +141,10 @@ class ConvEngine {
   enum GraphMode { kGraphOff, kGraphAuto, kGraphForce } graph_mode_ = kGraphAuto;  // DDPM_CUDNN_GRAPH
   int graph_limit_ = 8;    // DDPM_CUDNN_GRAPH_LIMIT
   int graph_choices_ = 0, searches_ = 0;
+  bool fused_ = false;     // DDPM_CUDNN_FUSED
+  std::map<std::pair<ConvShape, int>, Fused> fused_plans_;  // by shape and epilogue key
+  // Per (geometry, epilogue key): the largest batch searched for a fused plan.
+  std::map<std::pair<std::tuple<int, int, int, int, int, int, int>, int>, int> fused_searched_n_;
   size_t ws_cap_;          // largest workspace an algorithm may use
   cudnnHandle_t handle_ = nullptr;
   GrowBuffer ws_;  // the workspace, grown to the largest an algorithm asked for

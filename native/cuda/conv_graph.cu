@@ -66,7 +66,8 @@ class Desc {
   std::string name_;
 };
 
-enum : int64_t { kUidXLike = 1, kUidWLike = 2, kUidYLike = 3 };
+enum : int64_t { kUidXLike = 1, kUidWLike = 2, kUidYLike = 3, kUidScale = 4, kUidShift = 5, kUidAdd = 6,
+                 kUidVirtual = 100 };
 
 // An engine config's engine: its global index, whether its notes rule it out
 // (inputs down-converted, reduced-precision reduction, nondeterministic), and
@@ -126,15 +127,37 @@ struct GraphConv::Impl {
     keep.push_back(std::make_unique<Desc>(type, name));
     return *keep.back();
   }
-  // A bf16 tensor of dims [d0, C, d2, d3] in channels-last memory.
-  const Desc& tensor(const char* name, int64_t uid, int64_t d0, int64_t C, int64_t d2, int64_t d3) {
+  // A tensor of dims [d0, C, d2, d3] in channels-last memory: bf16 (16-byte
+  // aligned), or a float32 one, virtual (never in memory) or an epilogue's
+  // vector (4-byte aligned: the parameters are views into one buffer).
+  const Desc& tensor(const char* name, int64_t uid, int64_t d0, int64_t C, int64_t d2, int64_t d3,
+                     cudnnDataType_t type = CUDNN_DATA_BFLOAT16, bool is_virtual = false) {
     Desc& t = add(CUDNN_BACKEND_TENSOR_DESCRIPTOR, name);
-    t.type(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_DATA_BFLOAT16)
+    t.type(CUDNN_ATTR_TENSOR_DATA_TYPE, type)
         .i64s(CUDNN_ATTR_TENSOR_DIMENSIONS, {d0, C, d2, d3})
         .i64s(CUDNN_ATTR_TENSOR_STRIDES, {d2 * d3 * C, 1, d3 * C, C})
         .i64(CUDNN_ATTR_TENSOR_UNIQUE_ID, uid)
-        .i64(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, 16);
+        .i64(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, type == CUDNN_DATA_BFLOAT16 ? 16 : 4);
+    if (is_virtual) {
+      const bool v = true;
+      t.set(CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &v);
+    }
     return t.finalize();
+  }
+  // One pointwise operation in float32 math: y = mode(x[, b]); its
+  // finalized descriptor.
+  cudnnBackendDescriptor_t pointwise(const char* name, cudnnPointwiseMode_t mode, const Desc& x, const Desc* b,
+                                     const Desc& y) {
+    Desc& pw = add(CUDNN_BACKEND_POINTWISE_DESCRIPTOR, "pointwise mode");
+    pw.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode)
+        .type(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_DATA_FLOAT)
+        .finalize();
+    Desc& op = add(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, name);
+    op.desc(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw)
+        .desc(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, x)
+        .desc(CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y);
+    if (b) op.desc(CUDNN_ATTR_OPERATION_POINTWISE_BDESC, *b);
+    return op.finalize().get();
   }
 };
 
@@ -143,16 +166,25 @@ struct GraphConv::Candidate {
   EngineInfo engine;
   int64_t workspace = 0;
   std::unique_ptr<Desc> pack;   // the variant pack of run(), for `pointers`
-  void* pointers[4] = {nullptr, nullptr, nullptr, nullptr};  // x-, w-, y-like, workspace
+  const void* pointers[7] = {};  // the tensors by uid (1..6), then the workspace
 };
 
-GraphConv::GraphConv(cudnnHandle_t handle, const ConvShape& s, int dir) : impl_(std::make_unique<Impl>()) {
+GraphConv::GraphConv(cudnnHandle_t handle, const ConvShape& s, int dir, const ConvEpilogue& epilogue)
+    : impl_(std::make_unique<Impl>()), epilogue_(epilogue) {
   Impl& g = *impl_;
   g.handle = handle;
+  if (dir != 0 && !epilogue.empty()) throw Error("cuDNN graph API: an epilogue needs the forward convolution");
   const int64_t P = (s.H + 2 * s.pad - s.R) / s.stride + 1, Q = (s.W + 2 * s.pad - s.R) / s.stride + 1;
   const Desc& x = g.tensor("tensor x", kUidXLike, s.N, s.C, s.H, s.W);
   const Desc& w = g.tensor("tensor w", kUidWLike, s.K, s.C, s.R, s.R);
-  const Desc& y = g.tensor("tensor y", kUidYLike, s.N, s.K, P, Q);
+  const Desc& y_mem = g.tensor("tensor y", kUidYLike, s.N, s.K, P, Q);
+  // With an epilogue the convolution writes a float32 virtual tensor that
+  // the pointwise chain reads; its last operation writes y.
+  int64_t next_virtual = kUidVirtual;
+  auto virtual_y = [&]() -> const Desc& {
+    return g.tensor("virtual tensor", next_virtual++, s.N, s.K, P, Q, CUDNN_DATA_FLOAT, true);
+  };
+  const Desc& y = epilogue.empty() ? y_mem : virtual_y();
   Desc& conv = g.add(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, "convolution");
   const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   conv.type(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_DATA_FLOAT)
@@ -198,9 +230,34 @@ GraphConv::GraphConv(cudnnHandle_t handle, const ConvShape& s, int dir) : impl_(
       .desc(d.attrs[4], *d.tensors[1])
       .desc(d.attrs[5], *d.tensors[2]);
   op->finalize();
+  std::vector<cudnnBackendDescriptor_t> ops = {op->get()};
+  // The epilogue's steps in order, each into a new virtual tensor but the last, into y.
+  struct Step {
+    bool on;
+    cudnnPointwiseMode_t mode;
+    const char* name;
+    int64_t uid;  // the second operand's, or 0
+    bool per_sample;
+  };
+  const Step steps[4] = {{epilogue.scale, CUDNN_POINTWISE_MUL, "epilogue scale", kUidScale, false},
+                         {epilogue.shift, CUDNN_POINTWISE_ADD, "epilogue shift", kUidShift, false},
+                         {epilogue.relu, CUDNN_POINTWISE_RELU_FWD, "epilogue relu", 0, false},
+                         {epilogue.add, CUDNN_POINTWISE_ADD, "epilogue add", kUidAdd, true}};
+  int last = -1;
+  for (int k = 0; k < 4; ++k)
+    if (steps[k].on) last = k;
+  const Desc* cur = &y;
+  for (int k = 0; k <= last; ++k) {
+    const Step& st = steps[k];
+    if (!st.on) continue;
+    const Desc* b = st.uid ? &g.tensor(st.name, st.uid, st.per_sample ? s.N : 1, s.K, 1, 1, CUDNN_DATA_FLOAT) : nullptr;
+    const Desc& out = k == last ? y_mem : virtual_y();
+    ops.push_back(g.pointwise(st.name, st.mode, *cur, b, out));
+    cur = &out;
+  }
   g.graph = std::make_unique<Desc>(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, "operation graph");
-  cudnnBackendDescriptor_t raw_op = op->get();
-  g.graph->set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &raw_op)
+  g.graph->set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, static_cast<int64_t>(ops.size()),
+               ops.data())
       .set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle)
       .finalize();
 }
@@ -279,34 +336,60 @@ std::string GraphConv::describe(int i) const {
 }
 
 namespace {
-std::unique_ptr<Desc> variant_pack(void* x_like, void* w_like, void* y_like, void* workspace) {
+// The pointers the graph reads, by uid (1..6), then the workspace.
+void pointer_list(const ConvPointers& t, const ConvEpilogue& e, void* workspace, const void* (&out)[7]) {
+  out[0] = t.x;
+  out[1] = t.w;
+  out[2] = t.y;
+  out[3] = e.scale ? t.scale : nullptr;
+  out[4] = e.shift ? t.shift : nullptr;
+  out[5] = e.add ? t.add : nullptr;
+  out[6] = workspace;
+}
+
+std::unique_ptr<Desc> variant_pack(const void* (&p)[7]) {
   auto pack = std::make_unique<Desc>(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, "variant pack");
-  const int64_t uids[3] = {kUidXLike, kUidWLike, kUidYLike};
-  void* ptrs[3] = {x_like, w_like, y_like};
-  pack->set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3, uids)
-      .set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 3, ptrs)
+  std::vector<int64_t> uids;
+  std::vector<void*> ptrs;
+  for (int k = 0; k < 6; ++k)
+    if (k < 3 || p[k]) {
+      uids.push_back(k + 1);
+      ptrs.push_back(const_cast<void*>(p[k]));
+    }
+  void* workspace = const_cast<void*>(p[6]);
+  pack->set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, static_cast<int64_t>(uids.size()), uids.data())
+      .set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, static_cast<int64_t>(ptrs.size()), ptrs.data())
       .set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace)
       .finalize();
   return pack;
 }
+
+bool complete(const ConvPointers& t, const ConvEpilogue& e) {
+  return t.x && t.w && t.y && (!e.scale || t.scale) && (!e.shift || t.shift) && (!e.add || t.add);
+}
 }  // namespace
 
-cudnnStatus_t GraphConv::execute(int i, void* x_like, void* w_like, void* y_like, void* workspace) {
+cudnnStatus_t GraphConv::execute(int i, const ConvPointers& t, void* workspace) {
+  if (!complete(t, epilogue_)) return CUDNN_STATUS_BAD_PARAM;
+  const void* p[7];
+  pointer_list(t, epilogue_, workspace, p);
   std::unique_ptr<Desc> pack;
   try {
-    pack = variant_pack(x_like, w_like, y_like, workspace);
+    pack = variant_pack(p);
   } catch (const Error&) {
     return CUDNN_STATUS_BAD_PARAM;
   }
   return cudnnBackendExecute(impl_->handle, plans_.at(i)->plan->get(), pack->get());
 }
 
-void GraphConv::run(const char* op, int i, void* x_like, void* w_like, void* y_like, void* workspace) {
+void GraphConv::run(const char* op, int i, const ConvPointers& t, void* workspace) {
+  if (!complete(t, epilogue_)) throw Error(std::string("cuda ") + op + ": a graph convolution is missing a tensor");
   Candidate& c = *plans_.at(i);
-  void* const now[4] = {x_like, w_like, y_like, workspace};
-  if (!c.pack || !std::equal(now, now + 4, c.pointers)) {
-    c.pack = variant_pack(x_like, w_like, y_like, workspace);
-    std::copy(now, now + 4, c.pointers);
+  const void* now[7];
+  pointer_list(t, epilogue_, workspace, now);
+  if (!c.pack || !std::equal(now, now + 7, c.pointers)) {
+    c.pack = variant_pack(now);
+    std::copy(now, now + 7, c.pointers);
   }
   const cudnnStatus_t st = cudnnBackendExecute(impl_->handle, c.plan->get(), c.pack->get());
   if (st != CUDNN_STATUS_SUCCESS) throw_cudnn(op, "cudnnBackendExecute(graph convolution)", st);

@@ -30,12 +30,33 @@ namespace cuda {
 
 struct ConvShape;  // conv.h
 
+// A forward convolution's pointwise epilogue, in float32 before y's one
+// rounding: y = relu?(conv * scale[k] + shift[k]) + add[n, k], each part
+// present when its flag is set (shift alone: a bias).
+struct ConvEpilogue {
+  bool scale = false, shift = false, relu = false, add = false;
+  int key() const { return int(scale) | int(shift) << 1 | int(relu) << 2 | int(add) << 3; }
+  bool empty() const { return key() == 0; }
+};
+
+// The tensors of one execution, bound by uid: the x-, w- and y-shaped bf16
+// tensors (1, 2, 3) and the epilogue's float32 scale[K], shift[K] and
+// add[N, K] (4, 5, 6; only those the epilogue uses).
+struct ConvPointers {
+  void* x = nullptr;
+  void* w = nullptr;
+  void* y = nullptr;
+  const float* scale = nullptr;
+  const float* shift = nullptr;
+  const float* add = nullptr;
+};
+
 class GraphConv {
  public:
-  // dir: 0 forward, 1 backward data, 2 backward filter (ConvEngine::Dir).
-  // Builds and finalizes the operation graph; throws ddpm::Error when cuDNN
-  // refuses it.
-  GraphConv(cudnnHandle_t handle, const ConvShape& s, int dir);
+  // dir: 0 forward, 1 backward data, 2 backward filter (ConvEngine::Dir);
+  // an epilogue only with dir 0. Builds and finalizes the operation graph;
+  // throws ddpm::Error when cuDNN refuses it.
+  GraphConv(cudnnHandle_t handle, const ConvShape& s, int dir, const ConvEpilogue& epilogue = {});
   ~GraphConv();
   GraphConv(const GraphConv&) = delete;
   GraphConv& operator=(const GraphConv&) = delete;
@@ -54,10 +75,10 @@ class GraphConv {
 
   // Runs candidate i once on the handle's stream (pointers by uid as above);
   // the status, so a search can skip a candidate that does not run.
-  cudnnStatus_t execute(int i, void* x_like, void* w_like, void* y_like, void* workspace);
+  cudnnStatus_t execute(int i, const ConvPointers& t, void* workspace);
   // Runs candidate i through a variant pack kept for the last pointers
   // (rebuilt only when they change); throws ddpm::Error naming `op`.
-  void run(const char* op, int i, void* x_like, void* w_like, void* y_like, void* workspace);
+  void run(const char* op, int i, const ConvPointers& t, void* workspace);
 
   // Why the last plan_candidates found fewer than asked, for the log.
   const std::string& notes() const { return notes_; }
@@ -68,6 +89,7 @@ class GraphConv {
   struct Candidate;
   std::vector<std::unique_ptr<Candidate>> plans_;
   std::string notes_;
+  ConvEpilogue epilogue_;
 };
 
 }  // namespace cuda

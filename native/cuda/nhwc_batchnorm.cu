@@ -389,6 +389,19 @@ void check_shape(const char* op, int N, int C, int HW) {
 
 int cgrid(int C) { return (C + kThreads - 1) / kThreads; }
 
+// y = relu(x * scale + shift) + add with the coefficients in ctx.coef (x and y may be one buffer).
+void bn_apply(const Ctx& ctx, const bf16* x, bf16* y, const float* add, int N, int C, int HW, const char* op) {
+  const long long M = static_cast<long long>(N) * HW;
+  const int V = nhwc_vec(C, {x, y});
+  const long long vecs = M * C / V;
+  const int grid = grid_for(vecs, kThreads, ctx, 16);
+  if (V == 8)
+    bn_apply_kernel<8><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, add, vecs, HW, C);
+  else
+    bn_apply_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, add, vecs, HW, C);
+  check_launch(op);
+}
+
 }  // namespace
 
 namespace ops {
@@ -410,24 +423,9 @@ void plane_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, 
   check_launch(op);
 }
 
-namespace {
-void bn_forward(const Ctx& ctx, const bf16* x, bf16* y, const float* gamma, const float* beta, float* running_mean,
-                float* running_var, float* save_mean, float* save_invstd, const float* add, int N, int C, int HW,
-                bool training, float momentum, float eps, const float* conv_bias);
-}  // namespace
-
 void batchnorm_relu_forward(const Ctx& ctx, const bf16* x, bf16* y, const float* gamma, const float* beta,
                             float* running_mean, float* running_var, float* save_mean, float* save_invstd,
                             const float* add, int N, int C, int HW, bool training, float momentum, float eps) {
-  bn_forward(ctx, x, y, gamma, beta, running_mean, running_var, save_mean, save_invstd, add, N, C, HW, training,
-             momentum, eps, nullptr);
-}
-
-namespace {
-// batchnorm_relu_forward, in eval mode with conv_bias (nullable) folded in.
-void bn_forward(const Ctx& ctx, const bf16* x, bf16* y, const float* gamma, const float* beta, float* running_mean,
-                float* running_var, float* save_mean, float* save_invstd, const float* add, int N, int C, int HW,
-                bool training, float momentum, float eps, const float* conv_bias) {
   const char* op = "batchnorm_relu_forward";
   check_shape(op, N, C, HW);
   const long long M = static_cast<long long>(N) * HW;
@@ -439,30 +437,36 @@ void bn_forward(const Ctx& ctx, const bf16* x, bf16* y, const float* gamma, cons
                                                                  momentum, eps, ctx.coef);
   } else {
     eval_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(C, gamma, beta, running_mean, running_var, eps,
-                                                                conv_bias, ctx.coef);
+                                                                nullptr, ctx.coef);
   }
   check_launch(op);
-  const int V = nhwc_vec(C, {x, y});
-  const long long vecs = M * C / V;
-  const int grid = grid_for(vecs, kThreads, ctx, 16);
-  if (V == 8)
-    bn_apply_kernel<8><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, add, vecs, HW, C);
-  else
-    bn_apply_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, add, vecs, HW, C);
-  check_launch(op);
+  bn_apply(ctx, x, y, add, N, C, HW, op);
 }
-}  // namespace
 
 // As the float32 twin (batchnorm.cu): the convolution into y, then the
 // eval-mode BatchNorm + ReLU + add over y in place, with the convolution's
 // bias folded into the BatchNorm's shift instead of its own pass over y
-// (one rounding fewer than the two ops; a pass of y's size less).
+// (one rounding fewer than the two ops; a pass of y's size less). The
+// coefficients come first, so that with DDPM_CUDNN_FUSED=1 the whole op may
+// run as one cuDNN graph (conv2d_forward_epilogue) reading them.
 void conv2d_batchnorm_relu_eval(const Ctx& ctx, const bf16* x, const float* w, const float* b, const float* gamma,
                                 const float* beta, const float* running_mean, const float* running_var,
                                 const float* add, bf16* y, int N, int Cin, int H, int W, int Cout, int k, float eps) {
-  conv2d_forward(ctx, x, w, nullptr, y, N, Cin, H, W, Cout, k);
-  bn_forward(ctx, y, y, gamma, beta, const_cast<float*>(running_mean), const_cast<float*>(running_var), nullptr,
-             nullptr, add, N, Cout, H * W, /*training=*/false, 0.0f, eps, b);
+  const char* op = "batchnorm_relu_forward";
+  const int HW = H * W;
+  check_shape(op, N, Cout, HW);
+  eval_finalize_kernel<<<cgrid(Cout), kThreads, 0, ctx.stream>>>(Cout, gamma, beta, running_mean, running_var, eps, b,
+                                                                  ctx.coef);
+  check_launch(op);
+  ConvEpilogue epilogue;
+  epilogue.scale = epilogue.shift = epilogue.relu = true;
+  epilogue.add = add != nullptr;
+  ConvPointers tensors;
+  tensors.scale = ctx.coef + kScale * Cout;
+  tensors.shift = ctx.coef + kShift * Cout;
+  tensors.add = add;
+  conv2d_forward_epilogue(ctx, x, w, y, N, Cin, H, W, Cout, k, epilogue, tensors,
+                          [&](bf16* yy) { bn_apply(ctx, yy, yy, add, N, Cout, HW, op); });
 }
 
 void batchnorm_relu_backward(const Ctx& ctx, const bf16* x, const bf16* dy, const float* gamma,

@@ -23,9 +23,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "bf16.cuh"
 #include "common.cuh"
+#include "conv_graph.h"
 #include "ddpm/backend.h"
 
 namespace ddpm {
@@ -80,6 +82,14 @@ void plane_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, 
 
 // nhwc_pool_concat.cu
 void add_bias(const Ctx& ctx, bf16* y, const float* b, int N, int C, long long HW, const char* op);
+
+// conv.cu: conv2d_forward without a bias, then `post` over y (the caller's
+// pass: a bias, an eval BatchNorm); or, where DDPM_CUDNN_FUSED=1 finds one
+// faster, the convolution with `epilogue` (the same maths, with
+// epilogue_tensors' scale / shift / add) as one cuDNN graph (ConvEngine::forward_fused).
+void conv2d_forward_epilogue(const Ctx& ctx, const bf16* x, const float* w, bf16* y, int N, int Cin, int H, int W,
+                             int Cout, int k, const ConvEpilogue& epilogue, const ConvPointers& epilogue_tensors,
+                             const std::function<void(bf16* y)>& post);
 
 // nhwc_conv1x1_narrow.cu: the 1x1 convolution to at most 4 channels (the
 // output layer) without cuDNN, when Cin is a multiple of 8 (at most 1024)

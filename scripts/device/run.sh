@@ -23,7 +23,8 @@
 #       after a session's changes, the checks in one call under one deadline
 #       (GPU_FINAL_S, 400 s): the op table (and under memcheck), the UNet,
 #       curves, step graphs and features, the bf16 bench with graph engines
-#       off and auto, ncu's kernel profile (~2.5 minutes).
+#       off and auto, the fused epilogues (DDPM_CUDNN_FUSED=1: op table
+#       forced, UNet, bench), ncu's kernel profile (~3 minutes).
 #   bash scripts/device/run.sh fusion .device
 #       cuda_fusion_probe (issue 9): which seed convs cuDNN's fusion engines
 #       run fused, how fast against the unfused path, how exactly
@@ -154,6 +155,10 @@ case "$phase" in
     engine_step "test_backend_ops all precisions" 60 final.log "$art/test_backend_ops" --backend cuda --precision all
     engine_step "test_backend_ops bf16, graph engines forced" 40 final.log \
       env DDPM_CUDNN_GRAPH=force "$art/test_backend_ops" --backend cuda --precision bf16
+    # The fused convolution epilogues (DDPM_CUDNN_FUSED, off by default until this passes on a GPU).
+    engine_step "test_backend_ops bf16, fused epilogues and graph engines forced" 40 final.log \
+      env DDPM_CUDNN_FUSED=1 DDPM_CUDNN_GRAPH=force DDPM_CUDA_VERBOSE=1 "$art/test_backend_ops" --backend cuda \
+      --precision bf16 conv
     san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
     [ -n "$san" ] && engine_step "memcheck: test_backend_ops bf16 --quick, graph engines forced" 60 final.log \
       env DDPM_CUDNN_GRAPH=force "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
@@ -165,6 +170,9 @@ case "$phase" in
       env DDPM_CUDNN_GRAPH=off "$art/cuda_check" --bench --bf16-bench --batches 512
     engine_step "cuda_check bf16 bench, graph engines auto" 60 bench.log \
       env DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 128,512
+    engine_step "cuda_check --unet, fused epilogues" 40 final.log env DDPM_CUDNN_FUSED=1 "$art/cuda_check" --unet
+    engine_step "cuda_check bf16 bench, fused epilogues" 60 bench.log \
+      env DDPM_CUDNN_FUSED=1 DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 512
     grep -E '^\{|convolutions:' "$OUT/bench.log"
     kernel_step ours-bf16 60 "$art/cuda_check" --kernels
     echo "== summary"
