@@ -9,8 +9,9 @@ PROGRAM brackets the step with cudaProfilerStart/Stop (cuda_check --kernels;
 benchmarks/pytorch_ddpm_bench.py --profile-step). Each kernel ran alone under
 ncu, so the total is the step's GPU time without launch gaps or overlap.
 Prints a table (total, count, share, kernel) and one JSON line with the
-total and the shares of five classes: convolution (cuDNN/CUTLASS GEMM-like
-kernels), batchnorm, gemm (cuBLAS), optimizer, other.
+total and the time of each class: convolution (cuDNN/CUTLASS kernels),
+batchnorm, sums (bias gradients, partial sums), layout (filter and
+activation conversions, copies), gemm (cuBLAS), optimizer, other.
 """
 import argparse
 import csv
@@ -39,10 +40,16 @@ def short_name(name):
 def kernel_class(name):
     n = name.lower()
     if any(k in n for k in ("xmma", "implicit", "conv", "dgrad", "wgrad", "fprop", "cudnn", "cutlass", "sm90_", "sm80_")):
-        if "gemv" not in n and "cublas" not in n:
+        if "gemv" not in n and "cublas" not in n and "conv1x1_narrow" not in n:
             return "convolution"
-    if any(k in n for k in ("batchnorm", "batch_norm", "bn_", "nhwc_reduce", "stats", "welford")):
+    if any(k in n for k in ("batchnorm", "batch_norm", "bn_", "nhwc_reduce_kernel<8, 1>", "nhwc_reduce_kernel<8, 2>",
+                            "nhwc_reduce_kernel<1, 1>", "nhwc_reduce_kernel<1, 2>", "stats", "welford",
+                            "bwd_finalize", "bwd_prepare")):
         return "batchnorm"
+    if any(k in n for k in ("fold_partials", "sum_channels", "sum_samples", "column_sum", "nhwc_reduce", "reduce_kernel")):
+        return "sums"
+    if any(k in n for k in ("krsc", "transpose", "copy")):
+        return "layout"
     if any(k in n for k in ("gemm", "cublas", "gemv")):
         return "gemm"
     if any(k in n for k in ("adam", "multi_tensor", "foreach")):
