@@ -22,6 +22,14 @@ namespace cpu {
 #if defined(DDPM_X86)
 namespace {
 
+// The 16 lanes of a register, stored, added in lane order with one rounding
+// an add (both ISAs' sum_lanes, so their results are the same bits).
+float sum16_in_order(const float* l) {
+  float s = l[0];
+  for (int i = 1; i < 16; ++i) s += l[i];
+  return s;
+}
+
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma")
 struct Vec512 {
@@ -33,12 +41,10 @@ struct Vec512 {
   static Vec512 fma(Vec512 a, Vec512 b, Vec512 c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
   static Vec512 add(Vec512 a, Vec512 b) { return {_mm512_add_ps(a.v, b.v)}; }
   static Vec512 bn_relu_add(Vec512 x, float scale, float shift, float a) { return {bn_relu_add16(x.v, scale, shift, a)}; }
-  static float sum_lanes(Vec512 a) {  // in lane order, one rounding per add
+  static float sum_lanes(Vec512 a) {
     alignas(64) float l[16];
     _mm512_store_ps(l, a.v);
-    float s = l[0];
-    for (int i = 1; i < 16; ++i) s += l[i];
-    return s;
+    return sum16_in_order(l);
   }
 };
 namespace avx512 {
@@ -74,9 +80,7 @@ struct Vec256x2 {  // lanes 0-7 in lo, 8-15 in hi
     alignas(32) float l[16];
     _mm256_store_ps(l, a.lo);
     _mm256_store_ps(l + 8, a.hi);
-    float s = l[0];
-    for (int i = 1; i < 16; ++i) s += l[i];
-    return s;
+    return sum16_in_order(l);
   }
 };
 namespace avx2 {

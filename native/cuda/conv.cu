@@ -47,8 +47,7 @@ struct ConvEngine::Plan {
   int algo[3] = {0, 0, 0};
   size_t ws[3] = {0, 0, 0};
   // A direction that runs a graph-API engine: its graph and the candidate chosen.
-  std::unique_ptr<GraphConv> graph[3];
-  int graph_pick[3] = {-1, -1, -1};
+  GraphChoice graph[3];
   ~Plan() {
     if (x) cudnnDestroyTensorDescriptor(x);
     if (y) cudnnDestroyTensorDescriptor(y);
@@ -295,8 +294,8 @@ bool graph_aligned(const void* a, const void* b, const void* c) {
 void ConvEngine::forward(const char* op, const ConvShape& s, const void* x, const void* w, void* y) {
   Plan& p = plan(op, s);
   if (!p.ready[kFwd]) prepare(op, s, p, kFwd);
-  if (p.graph_pick[kFwd] >= 0 && graph_aligned(x, w, y))
-    p.graph[kFwd]->run(op, p.graph_pick[kFwd], ConvPointers{const_cast<void*>(x), const_cast<void*>(w), y}, ws_.data());
+  if (p.graph[kFwd].pick >= 0 && graph_aligned(x, w, y))
+    p.graph[kFwd].graph->run(op, p.graph[kFwd].pick, ConvPointers{const_cast<void*>(x), const_cast<void*>(w), y}, ws_.data());
   else
     run_legacy(op, p, kFwd, const_cast<void*>(x), const_cast<void*>(w), y);
 }
@@ -304,8 +303,8 @@ void ConvEngine::forward(const char* op, const ConvShape& s, const void* x, cons
 void ConvEngine::backward_data(const char* op, const ConvShape& s, const void* w, const void* dy, void* dx) {
   Plan& p = plan(op, s);
   if (!p.ready[kBwdData]) prepare(op, s, p, kBwdData);
-  if (p.graph_pick[kBwdData] >= 0 && graph_aligned(dx, w, dy))
-    p.graph[kBwdData]->run(op, p.graph_pick[kBwdData], ConvPointers{dx, const_cast<void*>(w), const_cast<void*>(dy)},
+  if (p.graph[kBwdData].pick >= 0 && graph_aligned(dx, w, dy))
+    p.graph[kBwdData].graph->run(op, p.graph[kBwdData].pick, ConvPointers{dx, const_cast<void*>(w), const_cast<void*>(dy)},
                            ws_.data());
   else
     run_legacy(op, p, kBwdData, dx, const_cast<void*>(w), const_cast<void*>(dy));
@@ -314,8 +313,8 @@ void ConvEngine::backward_data(const char* op, const ConvShape& s, const void* w
 void ConvEngine::backward_filter(const char* op, const ConvShape& s, const void* x, const void* dy, void* dw) {
   Plan& p = plan(op, s);
   if (!p.ready[kBwdFilter]) prepare(op, s, p, kBwdFilter);
-  if (p.graph_pick[kBwdFilter] >= 0 && graph_aligned(x, dw, dy))
-    p.graph[kBwdFilter]->run(op, p.graph_pick[kBwdFilter], ConvPointers{const_cast<void*>(x), dw, const_cast<void*>(dy)},
+  if (p.graph[kBwdFilter].pick >= 0 && graph_aligned(x, dw, dy))
+    p.graph[kBwdFilter].graph->run(op, p.graph[kBwdFilter].pick, ConvPointers{const_cast<void*>(x), dw, const_cast<void*>(dy)},
                              ws_.data());
   else
     run_legacy(op, p, kBwdFilter, const_cast<void*>(x), dw, const_cast<void*>(dy));
@@ -483,44 +482,60 @@ ConvEngine::Race ConvEngine::race(const char* op, const ConvShape& s, Dir d, Gra
   return r;
 }
 
-void ConvEngine::search_graph(const char* op, const ConvShape& s, Plan& p, Dir d, float legacy_ms) {
-  static const char* dir_name[3] = {"forward", "backward-data", "backward-filter"};
-  ++searches_;
+ConvEngine::GraphChoice ConvEngine::choose_graph(const char* op, const ConvShape& s, Dir d,
+                                                 const ConvEpilogue& epilogue, const std::string& what,
+                                                 size_t ws_floor, const std::string& reference_name,
+                                                 const std::function<void(bf16* x, bf16* w, bf16* y)>& reference,
+                                                 const ConvPointers& epilogue_tensors) {
+  GraphChoice choice;
+  const std::string shape_text = s.str();
+  const char* shape = shape_text.c_str();
   std::unique_ptr<GraphConv> g;
   try {
-    g = std::make_unique<GraphConv>(handle_, s, static_cast<int>(d));
+    g = std::make_unique<GraphConv>(handle_, s, static_cast<int>(d), epilogue);
     g->plan_candidates(graph_limit_);
   } catch (const Error& e) {
-    if (verbose_) std::fprintf(stderr, "[ddpm cuda] %s %s %s: no graph engine (%s)\n", op, dir_name[d], s.str().c_str(), e.what());
-    return;
+    if (verbose_) std::fprintf(stderr, "[ddpm cuda] %s %s %s: no graph (%s)\n", op, what.c_str(), shape, e.what());
+    return choice;
   }
   if (g->candidates() == 0) {
     if (verbose_)
-      std::fprintf(stderr, "[ddpm cuda] %s %s %s: no graph engine plans (%s)\n", op, dir_name[d], s.str().c_str(),
-                   g->notes().c_str());
-    return;
+      std::fprintf(stderr, "[ddpm cuda] %s %s %s: no graph plans (%s)\n", op, what.c_str(), shape, g->notes().c_str());
+    return choice;
   }
-  const Race r = race(op, s, d, *g, p.ws[d], [&](bf16* x, bf16* w, bf16* y) { run_legacy(op, p, d, x, w, y); }, {});
+  const Race r = race(op, s, d, *g, ws_floor, reference, epilogue_tensors);
   if (!r.ran) {
     if (verbose_)
-      std::fprintf(stderr, "[ddpm cuda] %s %s %s: legacy kept (no device memory for the graph-engine search)\n", op,
-                   dir_name[d], s.str().c_str());
-    return;
+      std::fprintf(stderr, "[ddpm cuda] %s %s %s: %s kept (no device memory for the graph search)\n", op, what.c_str(),
+                   shape, reference_name.c_str());
+    return choice;
   }
   const bool take = r.best >= 0 && (graph_mode_ == kGraphForce || r.t_best < 0.97f * r.t_ref);
   if (verbose_)
-    std::fprintf(stderr, "[ddpm cuda] %s %s %s: %s; legacy algo %d %.3f ms (cudnnFind said %.3f)%s%s%s (%d candidates)%s%s%s%s\n",
-                 op, dir_name[d], s.str().c_str(), take ? "graph API" : "legacy kept", p.algo[d], r.t_ref, legacy_ms,
-                 r.best >= 0 ? ", fastest graph " : "", r.best >= 0 ? g->describe(r.best).c_str() : "",
+    std::fprintf(stderr, "[ddpm cuda] %s %s %s: %s; %s %.3f ms%s%s%s (%d candidates)%s%s%s%s\n", op, what.c_str(), shape,
+                 take ? "graph API" : "kept", reference_name.c_str(), r.t_ref, r.best >= 0 ? ", fastest graph " : "",
+                 r.best >= 0 ? g->describe(r.best).c_str() : "",
                  r.best >= 0 ? (" " + std::to_string(r.t_best) + " ms").c_str() : "", g->candidates(),
                  r.rejected.empty() ? "" : "; rejected:", r.rejected.c_str(), g->notes().empty() ? "" : "; notes: ",
                  g->notes().c_str());
   if (take) {
-    p.ws[d] = std::max(p.ws[d], g->workspace(r.best));
-    p.graph_pick[d] = r.best;
-    p.graph[d] = std::move(g);
-    ++graph_choices_;
+    choice.pick = r.best;
+    choice.graph = std::move(g);
   }
+  return choice;
+}
+
+void ConvEngine::search_graph(const char* op, const ConvShape& s, Plan& p, Dir d, float legacy_ms) {
+  static const char* dir_name[3] = {"forward", "backward-data", "backward-filter"};
+  ++searches_;
+  char legacy[96];
+  std::snprintf(legacy, sizeof(legacy), "legacy algo %d (cudnnFind said %.3f ms)", p.algo[d], legacy_ms);
+  GraphChoice c = choose_graph(op, s, d, ConvEpilogue{}, dir_name[d], p.ws[d], legacy,
+                               [&](bf16* x, bf16* w, bf16* y) { run_legacy(op, p, d, x, w, y); }, ConvPointers{});
+  if (c.pick < 0) return;
+  p.ws[d] = std::max(p.ws[d], c.graph->workspace(c.pick));
+  p.graph[d] = std::move(c);
+  ++graph_choices_;
 }
 
 bool ConvEngine::forward_fused(const char* op, const ConvShape& s, const void* x, const void* w, void* y,
@@ -533,9 +548,16 @@ bool ConvEngine::forward_fused(const char* op, const ConvShape& s, const void* x
     int& searched = fused_searched_n_[{s.geometry(), epilogue.key()}];
     if (s.N <= searched) return false;  // a smaller batch of a searched geometry: unfused
     searched = s.N;
-    it = fused_plans_.emplace(key, search_fused(op, s, epilogue, epilogue_tensors, unfused)).first;
+    // The plain forward first: the unfused reference runs it, and its
+    // search sizes the workspace.
+    Plan& p = plan(op, s);
+    if (!p.ready[kFwd]) prepare(op, s, p, kFwd);
+    it = fused_plans_
+             .emplace(key, choose_graph(op, s, kFwd, epilogue, "forward + epilogue " + std::to_string(epilogue.key()),
+                                        p.ws[kFwd], "unfused", unfused, epilogue_tensors))
+             .first;
   }
-  Fused& f = it->second;
+  GraphChoice& f = it->second;
   if (f.pick < 0 || !graph_aligned(x, w, y)) return false;
   ConvPointers t = epilogue_tensors;
   t.x = const_cast<void*>(x);
@@ -545,50 +567,6 @@ bool ConvEngine::forward_fused(const char* op, const ConvShape& s, const void* x
   return true;
 }
 
-ConvEngine::Fused ConvEngine::search_fused(const char* op, const ConvShape& s, const ConvEpilogue& epilogue,
-                                           const ConvPointers& epilogue_tensors,
-                                           const std::function<void(bf16* x, bf16* w, bf16* y)>& unfused) {
-  Fused f;
-  // The plain forward first: the unfused reference runs it, and its search
-  // sizes the workspace.
-  Plan& p = plan(op, s);
-  if (!p.ready[kFwd]) prepare(op, s, p, kFwd);
-  char what[64];
-  std::snprintf(what, sizeof(what), "forward + epilogue %d", epilogue.key());
-  std::unique_ptr<GraphConv> g;
-  try {
-    g = std::make_unique<GraphConv>(handle_, s, static_cast<int>(kFwd), epilogue);
-    g->plan_candidates(graph_limit_);
-  } catch (const Error& e) {
-    if (verbose_) std::fprintf(stderr, "[ddpm cuda] %s %s %s: no fused graph (%s)\n", op, what, s.str().c_str(), e.what());
-    return f;
-  }
-  if (g->candidates() == 0) {
-    if (verbose_)
-      std::fprintf(stderr, "[ddpm cuda] %s %s %s: no fused plans (%s)\n", op, what, s.str().c_str(), g->notes().c_str());
-    return f;
-  }
-  const Race r = race(op, s, kFwd, *g, p.ws[kFwd], unfused, epilogue_tensors);
-  if (!r.ran) {
-    if (verbose_)
-      std::fprintf(stderr, "[ddpm cuda] %s %s %s: unfused kept (no device memory for the search)\n", op, what,
-                   s.str().c_str());
-    return f;
-  }
-  const bool take = r.best >= 0 && (graph_mode_ == kGraphForce || r.t_best < 0.97f * r.t_ref);
-  if (verbose_)
-    std::fprintf(stderr, "[ddpm cuda] %s %s %s: %s; unfused %.3f ms%s%s%s (%d candidates)%s%s%s%s\n", op, what,
-                 s.str().c_str(), take ? "fused graph" : "unfused kept", r.t_ref,
-                 r.best >= 0 ? ", fastest fused " : "", r.best >= 0 ? g->describe(r.best).c_str() : "",
-                 r.best >= 0 ? (" " + std::to_string(r.t_best) + " ms").c_str() : "", g->candidates(),
-                 r.rejected.empty() ? "" : "; rejected:", r.rejected.c_str(), g->notes().empty() ? "" : "; notes: ",
-                 g->notes().c_str());
-  if (take) {
-    f.pick = r.best;
-    f.graph = std::move(g);
-  }
-  return f;
-}
 
 bf16* ConvEngine::weight_scratch(const char* op, size_t elems, int slot) {
   return static_cast<bf16*>(wscratch_[slot].get(elems * sizeof(bf16), stream_, op));

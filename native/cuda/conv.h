@@ -124,13 +124,18 @@ class ConvEngine {
   };
   Race race(const char* op, const ConvShape& s, Dir d, GraphConv& g, size_t ws_floor,
             const std::function<void(bf16* x, bf16* w, bf16* y)>& reference, const ConvPointers& epilogue_tensors);
-  struct Fused {
+  // A graph-API plan chosen for a (shape, direction[, epilogue]); pick < 0: none.
+  struct GraphChoice {
     std::unique_ptr<GraphConv> graph;
     int pick = -1;
   };
-  Fused search_fused(const char* op, const ConvShape& s, const ConvEpilogue& epilogue,
-                     const ConvPointers& epilogue_tensors,
-                     const std::function<void(bf16* x, bf16* w, bf16* y)>& unfused);
+  // Builds the graph, plans its candidates and races them against
+  // `reference` (named reference_name in the log); a choice where one is
+  // faster (or, with DDPM_CUDNN_GRAPH=force, passes the check).
+  GraphChoice choose_graph(const char* op, const ConvShape& s, Dir d, const ConvEpilogue& epilogue,
+                           const std::string& what, size_t ws_floor, const std::string& reference_name,
+                           const std::function<void(bf16* x, bf16* w, bf16* y)>& reference,
+                           const ConvPointers& epilogue_tensors);
   void reserve(const char* op, size_t bytes);
 
   cudaStream_t stream_;
@@ -142,7 +147,7 @@ class ConvEngine {
   int graph_limit_ = 8;    // DDPM_CUDNN_GRAPH_LIMIT
   int graph_choices_ = 0, searches_ = 0;
   bool fused_ = false;     // DDPM_CUDNN_FUSED
-  std::map<std::pair<ConvShape, int>, Fused> fused_plans_;  // by shape and epilogue key
+  std::map<std::pair<ConvShape, int>, GraphChoice> fused_plans_;  // by shape and epilogue key
   // Per (geometry, epilogue key): the largest batch searched for a fused plan.
   std::map<std::pair<std::tuple<int, int, int, int, int, int, int>, int>, int> fused_searched_n_;
   size_t ws_cap_;          // largest workspace an algorithm may use
