@@ -47,8 +47,8 @@ OpBench::OpBench(Backend& backend, const std::string& kind, int N, int Cin, int 
       dg_ = buffer(Cout, 17);
       dbe_ = buffer(Cout, 18);
       // a forward so the saved statistics are real
-      backend_.conv2d_forward(x_, w_, b_, z_, N, Cin, H, W, Cout, 3);
-      backend_.batchnorm_relu_forward(z_, y_, gamma_, beta_, rm_, rv_, sm_, si_, nullptr, N, Cout, H * W, true,
+      backend_.conv2d_forward(x_, w_, nullptr, z_, N, Cin, H, W, Cout, 3);
+      backend_.batchnorm_relu_forward(z_, y_, gamma_, beta_, b_, rm_, rv_, sm_, si_, nullptr, N, Cout, H * W, true,
                                       0.1f, 1e-5f);
       flops_ = 2 * conv;
       bytes_ = 4.0 * (2 * in + 4 * out);
@@ -85,12 +85,13 @@ OpBench::~OpBench() {
 void OpBench::run() {
   const int HW = H_ * W_;
   if (kind_ == "block_forward") {
-    backend_.conv2d_forward(x_, w_, b_, z_, N_, Cin_, H_, W_, Cout_, 3);
-    backend_.batchnorm_relu_forward(z_, y_, gamma_, beta_, rm_, rv_, sm_, si_, nullptr, N_, Cout_, HW, true, 0.1f,
+    // As the UNet's training step: the conv bias goes to the BatchNorm.
+    backend_.conv2d_forward(x_, w_, nullptr, z_, N_, Cin_, H_, W_, Cout_, 3);
+    backend_.batchnorm_relu_forward(z_, y_, gamma_, beta_, b_, rm_, rv_, sm_, si_, nullptr, N_, Cout_, HW, true, 0.1f,
                                     1e-5f);
   } else if (kind_ == "block_backward") {
-    backend_.batchnorm_relu_backward(z_, dy_, gamma_, beta_, sm_, si_, dz_, dg_, dbe_, nullptr, N_, Cout_, HW);
-    backend_.conv2d_backward(x_, w_, dz_, dx_, dw_, db_, N_, Cin_, H_, W_, Cout_, 3);
+    backend_.batchnorm_relu_backward(z_, dy_, gamma_, beta_, sm_, si_, dz_, dg_, dbe_, db_, nullptr, N_, Cout_, HW);
+    backend_.conv2d_backward(x_, w_, dz_, dx_, dw_, nullptr, N_, Cin_, H_, W_, Cout_, 3);
   } else if (kind_ == "adam") {
     AdamParams p;
     p.step = ++step_;

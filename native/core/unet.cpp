@@ -485,11 +485,13 @@ struct UNet::Impl {
                                     b.y2, n, b.cout, b.H, b.W, b.cout, 3, e);
       return;
     }
-    be.conv2d_forward(b.in, P(b.w1), P(b.b1), b.z1, n, b.cin, b.H, b.W, b.cout, 3);
-    be.batchnorm_relu_forward(b.z1, b.y1, P(b.g1), P(b.be1), buffers + b.rm1, buffers + b.rv1,
+    // Each conv's bias goes to its BatchNorm instead of a pass over z: the
+    // batch statistics cancel it, and only the running mean takes it (ops.def).
+    be.conv2d_forward(b.in, P(b.w1), nullptr, b.z1, n, b.cin, b.H, b.W, b.cout, 3);
+    be.batchnorm_relu_forward(b.z1, b.y1, P(b.g1), P(b.be1), P(b.b1), buffers + b.rm1, buffers + b.rv1,
                               b.mean1, b.istd1, nullptr, n, b.cout, HW, training, mom, e);
-    be.conv2d_forward(b.y1, P(b.w2), P(b.b2), b.z2, n, b.cout, b.H, b.W, b.cout, 3);
-    be.batchnorm_relu_forward(b.z2, b.y2, P(b.g2), P(b.be2), buffers + b.rm2, buffers + b.rv2,
+    be.conv2d_forward(b.y1, P(b.w2), nullptr, b.z2, n, b.cout, b.H, b.W, b.cout, 3);
+    be.batchnorm_relu_forward(b.z2, b.y2, P(b.g2), P(b.be2), P(b.b2), buffers + b.rm2, buffers + b.rv2,
                               b.mean2, b.istd2, add, n, b.cout, HW, training, mom, e);
   }
 
@@ -540,12 +542,13 @@ struct UNet::Impl {
     float* dadd = b.add_te >= 0 ? tes[b.add_te].dout : nullptr;
     float* dz = s1;  // dz2, then dz1
     float* dy1 = s2;
+    // The conv biases' gradients (exactly 0) come from the BatchNorms, which took the biases.
     be.batchnorm_relu_backward(b.z2, dy, P(b.g2), P(b.be2), b.mean2, b.istd2, dz, G(b.g2),
-                               G(b.be2), dadd, n, b.cout, HW);
-    be.conv2d_backward(b.y1, P(b.w2), dz, dy1, G(b.w2), G(b.b2), n, b.cout, b.H, b.W, b.cout, 3);
+                               G(b.be2), G(b.b2), dadd, n, b.cout, HW);
+    be.conv2d_backward(b.y1, P(b.w2), dz, dy1, G(b.w2), nullptr, n, b.cout, b.H, b.W, b.cout, 3);
     be.batchnorm_relu_backward(b.z1, dy1, P(b.g1), P(b.be1), b.mean1, b.istd1, dz, G(b.g1),
-                               G(b.be1), nullptr, n, b.cout, HW);
-    be.conv2d_backward(b.in, P(b.w1), dz, d_in, G(b.w1), G(b.b1), n, b.cin, b.H, b.W, b.cout, 3);
+                               G(b.be1), G(b.b1), nullptr, n, b.cout, HW);
+    be.conv2d_backward(b.in, P(b.w1), dz, d_in, G(b.w1), nullptr, n, b.cin, b.H, b.W, b.cout, 3);
   }
 
   void backward(const float* d_out, float* d_x, int n) {

@@ -159,7 +159,7 @@ void batchnorm_eval_affine(const float* gamma, const float* beta, const float* r
 // adding them channel by channel.
 
 void batchnorm_relu_forward(ThreadPool& pool, const float* x, float* y, const float* gamma,
-                            const float* beta, float* running_mean, float* running_var,
+                            const float* beta, const float* conv_bias, float* running_mean, float* running_var,
                             float* save_mean, float* save_invstd, const float* add, int N, int C,
                             int HW, bool training, float momentum, float eps) {
   const int64_t M = static_cast<int64_t>(N) * HW, planes = static_cast<int64_t>(N) * C;
@@ -188,12 +188,17 @@ void batchnorm_relu_forward(ThreadPool& pool, const float* x, float* y, const fl
       save_mean[c] = mean[c];
       save_invstd[c] = invstd;
       const double unbiased = var * static_cast<double>(M) / static_cast<double>(M - 1);
-      running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu[c]);
+      // The batch mean of x + conv_bias: the statistics of x alone normalise it.
+      const double batch_mean = conv_bias ? mu[c] + static_cast<double>(conv_bias[c]) : mu[c];
+      running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * batch_mean);
       running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
       affine_of(gamma, beta, c, mean[c], invstd, scale[c], shift[c]);
     }
   } else {
-    for (int c = 0; c < C; ++c) affine_of(gamma, beta, c, running_mean[c], eval_invstd(running_var, c, eps), scale[c], shift[c]);
+    for (int c = 0; c < C; ++c) {
+      affine_of(gamma, beta, c, running_mean[c], eval_invstd(running_var, c, eps), scale[c], shift[c]);
+      if (conv_bias) shift[c] = std::fma(conv_bias[c], scale[c], shift[c]);
+    }
   }
   pool.parallel_for(planes, grain_for(HW), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
@@ -205,8 +210,8 @@ void batchnorm_relu_forward(ThreadPool& pool, const float* x, float* y, const fl
 
 void batchnorm_relu_backward(ThreadPool& pool, const float* x, const float* dy, const float* gamma,
                              const float* beta, const float* save_mean, const float* save_invstd,
-                             float* dx, float* dgamma, float* dbeta, float* dadd, int N, int C,
-                             int HW) {
+                             float* dx, float* dgamma, float* dbeta, float* dconv_bias, float* dadd, int N,
+                             int C, int HW) {
   const int64_t M = static_cast<int64_t>(N) * HW, planes = static_cast<int64_t>(N) * C;
   std::vector<float> scale(C), shift(C), mg(C), mgx(C);
   for (int c = 0; c < C; ++c) affine_of(gamma, beta, c, save_mean[c], save_invstd[c], scale[c], shift[c]);
@@ -227,6 +232,7 @@ void batchnorm_relu_backward(ThreadPool& pool, const float* x, const float* dy, 
     }
     dbeta[c] = static_cast<float>(sum_g);
     dgamma[c] = static_cast<float>(sum_gx);
+    if (dconv_bias) dconv_bias[c] = 0.0f;  // training-mode statistics cancel the bias (ops.def)
     mg[c] = static_cast<float>(sum_g / static_cast<double>(M));
     mgx[c] = static_cast<float>(sum_gx / static_cast<double>(M));
   }

@@ -81,9 +81,10 @@ __global__ void bn_stats_kernel(const float* __restrict__ x, int N, int C, int p
 __global__ void bn_finalize_train_kernel(const double* __restrict__ partials, int S, int C,
                                          const float* __restrict__ x, long long HW, long long M,
                                          const float* __restrict__ gamma, const float* __restrict__ beta,
-                                         float* __restrict__ running_mean, float* __restrict__ running_var,
-                                         float* __restrict__ save_mean, float* __restrict__ save_invstd,
-                                         float momentum, float eps, float* __restrict__ coef) {
+                                         const float* __restrict__ conv_bias, float* __restrict__ running_mean,
+                                         float* __restrict__ running_var, float* __restrict__ save_mean,
+                                         float* __restrict__ save_invstd, float momentum, float eps,
+                                         float* __restrict__ coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   double s1 = 0.0, s2 = 0.0;
@@ -102,7 +103,9 @@ __global__ void bn_finalize_train_kernel(const double* __restrict__ partials, in
   save_mean[c] = mean;
   save_invstd[c] = invstd;
   const double unbiased = var * Md / static_cast<double>(M - 1);
-  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu);
+  // The batch mean of x + conv_bias (ops.def): x's statistics normalise it.
+  const double batch_mean = conv_bias ? mu + static_cast<double>(conv_bias[c]) : mu;
+  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * batch_mean);
   running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
   const float scale = __fmul_rn(gamma[c], invstd);
   coef[8 * c + kScale] = scale;
@@ -112,14 +115,15 @@ __global__ void bn_finalize_train_kernel(const double* __restrict__ partials, in
 __global__ void bn_finalize_eval_kernel(int C, const float* __restrict__ gamma, const float* __restrict__ beta,
                                         const float* __restrict__ running_mean,
                                         const float* __restrict__ running_var, float eps,
-                                        float* __restrict__ coef) {
+                                        const float* __restrict__ conv_bias, float* __restrict__ coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   const float mean = running_mean[c];
   const float invstd = static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps)));
   const float scale = __fmul_rn(gamma[c], invstd);
+  const float shift = __fsub_rn(beta[c], __fmul_rn(mean, scale));
   coef[8 * c + kScale] = scale;
-  coef[8 * c + kShift] = __fsub_rn(beta[c], __fmul_rn(mean, scale));
+  coef[8 * c + kShift] = conv_bias ? __fmaf_rn(conv_bias[c], scale, shift) : shift;
 }
 
 template <int VEC>
@@ -206,7 +210,8 @@ __global__ void bn_bwd_finalize_kernel(const double* __restrict__ partials, int 
                                        const float* __restrict__ gamma, const float* __restrict__ beta,
                                        const float* __restrict__ save_mean,
                                        const float* __restrict__ save_invstd, float* __restrict__ dgamma,
-                                       float* __restrict__ dbeta, float* __restrict__ coef) {
+                                       float* __restrict__ dbeta, float* __restrict__ dconv_bias,
+                                       float* __restrict__ coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   double sg = 0.0, sgx = 0.0;
@@ -219,6 +224,7 @@ __global__ void bn_bwd_finalize_kernel(const double* __restrict__ partials, int 
   sgx *= static_cast<double>(invstd);
   dbeta[c] = static_cast<float>(sg);
   dgamma[c] = static_cast<float>(sgx);
+  if (dconv_bias) dconv_bias[c] = 0.0f;  // the batch statistics cancel the bias (ops.def)
   const float scale = __fmul_rn(gamma[c], invstd);
   float* k = coef + 8 * c;
   k[kScale] = scale;
@@ -279,7 +285,7 @@ void check_shape(const char* op, int N, int C, int HW) {
 namespace ops {
 
 void batchnorm_relu_forward(const Ctx& ctx, const float* x, float* y, const float* gamma,
-                            const float* beta, float* running_mean, float* running_var,
+                            const float* beta, const float* conv_bias, float* running_mean, float* running_var,
                             float* save_mean, float* save_invstd, const float* add, int N, int C,
                             int HW, bool training, float momentum, float eps) {
   const char* op = "batchnorm_relu_forward";
@@ -299,12 +305,12 @@ void batchnorm_relu_forward(const Ctx& ctx, const float* x, float* y, const floa
     else
       bn_stats_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, N, C, plane_vecs, G, ctx.partials);
     check_launch(op);
-    bn_finalize_train_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(ctx.partials, S, C, x, HW, M, gamma, beta,
+    bn_finalize_train_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(ctx.partials, S, C, x, HW, M, gamma, beta, conv_bias,
                                                                  running_mean, running_var, save_mean,
                                                                  save_invstd, momentum, eps, ctx.coef);
   } else {
     bn_finalize_eval_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(C, gamma, beta, running_mean, running_var,
-                                                                eps, ctx.coef);
+                                                                eps, conv_bias, ctx.coef);
   }
   check_launch(op);
   const long long planes = static_cast<long long>(N) * C;
@@ -324,14 +330,15 @@ void conv2d_batchnorm_relu_eval(const Ctx& ctx, const float* x, const float* w, 
                                 const float* add, float* y, int N, int Cin, int H, int W, int Cout, int k, float eps) {
   conv2d_forward(ctx, x, w, b, y, N, Cin, H, W, Cout, k);
   // Eval mode reads the running statistics and writes neither them nor save_*.
-  batchnorm_relu_forward(ctx, y, y, gamma, beta, const_cast<float*>(running_mean), const_cast<float*>(running_var),
+  batchnorm_relu_forward(ctx, y, y, gamma, beta, nullptr, const_cast<float*>(running_mean),
+                         const_cast<float*>(running_var),
                          nullptr, nullptr, add, N, Cout, H * W, /*training=*/false, 0.0f, eps);
 }
 
 void batchnorm_relu_backward(const Ctx& ctx, const float* x, const float* dy, const float* gamma,
                              const float* beta, const float* save_mean, const float* save_invstd,
-                             float* dx, float* dgamma, float* dbeta, float* dadd, int N, int C,
-                             int HW) {
+                             float* dx, float* dgamma, float* dbeta, float* dconv_bias, float* dadd, int N,
+                             int C, int HW) {
   const char* op = "batchnorm_relu_backward";
   check_shape(op, N, C, HW);
   const long long M = static_cast<long long>(N) * HW;
@@ -348,7 +355,7 @@ void batchnorm_relu_backward(const Ctx& ctx, const float* x, const float* dy, co
                                                                 N, C, plane_vecs, G, ctx.partials);
   check_launch(op);
   bn_bwd_finalize_kernel<<<(C + kThreads - 1) / kThreads, kThreads, 0, ctx.stream>>>(
-      ctx.partials, S, C, M, gamma, beta, save_mean, save_invstd, dgamma, dbeta, ctx.coef);
+      ctx.partials, S, C, M, gamma, beta, save_mean, save_invstd, dgamma, dbeta, dconv_bias, ctx.coef);
   check_launch(op);
   const long long planes = static_cast<long long>(N) * C;
   const int grid = grid_for(planes * G, kThreads, ctx, 8);

@@ -246,10 +246,10 @@ __global__ void sum_samples_kernel(const float* __restrict__ part, long long sli
 
 __global__ void stats_finalize_kernel(const double* __restrict__ dpart, int G, int C,
                                       const bf16* __restrict__ x, long long M, const float* __restrict__ gamma,
-                                      const float* __restrict__ beta, float* __restrict__ running_mean,
-                                      float* __restrict__ running_var, float* __restrict__ save_mean,
-                                      float* __restrict__ save_invstd, float momentum, float eps,
-                                      float* __restrict__ coef) {
+                                      const float* __restrict__ beta, const float* __restrict__ conv_bias,
+                                      float* __restrict__ running_mean, float* __restrict__ running_var,
+                                      float* __restrict__ save_mean, float* __restrict__ save_invstd,
+                                      float momentum, float eps, float* __restrict__ coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   const double s1 = folded(dpart, G, C, 0, c), s2 = folded(dpart, G, C, 1, c);
@@ -263,7 +263,9 @@ __global__ void stats_finalize_kernel(const double* __restrict__ dpart, int G, i
   save_mean[c] = mean;
   save_invstd[c] = invstd;
   const double unbiased = var * Md / static_cast<double>(M - 1);
-  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu);
+  // The batch mean of x + conv_bias (ops.def): x's statistics normalise it.
+  const double batch_mean = conv_bias ? mu + static_cast<double>(conv_bias[c]) : mu;
+  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * batch_mean);
   running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
   const float scale = __fmul_rn(gamma[c], invstd);
   coef[kScale * C + c] = scale;
@@ -320,7 +322,8 @@ __global__ void bn_apply_kernel(const bf16* x, bf16* y, const float* __restrict_
 __global__ void bwd_finalize_kernel(const double* __restrict__ dpart, int G, int C, long long M,
                                     const float* __restrict__ gamma, const float* __restrict__ beta,
                                     const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
-                                    float* __restrict__ dgamma, float* __restrict__ dbeta, float* __restrict__ coef) {
+                                    float* __restrict__ dgamma, float* __restrict__ dbeta,
+                                    float* __restrict__ dconv_bias, float* __restrict__ coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   const double sg = folded(dpart, G, C, 0, c);
@@ -329,6 +332,7 @@ __global__ void bwd_finalize_kernel(const double* __restrict__ dpart, int G, int
   sgx *= static_cast<double>(invstd);
   dbeta[c] = static_cast<float>(sg);
   dgamma[c] = static_cast<float>(sgx);
+  if (dconv_bias) dconv_bias[c] = 0.0f;  // the batch statistics cancel the bias (ops.def)
   const float scale = __fmul_rn(gamma[c], invstd);
   coef[kScale * C + c] = scale;
   coef[kShift * C + c] = __fsub_rn(beta[c], __fmul_rn(mean, scale));
@@ -424,20 +428,20 @@ void plane_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, 
 }
 
 void batchnorm_relu_forward(const Ctx& ctx, const bf16* x, bf16* y, const float* gamma, const float* beta,
-                            float* running_mean, float* running_var, float* save_mean, float* save_invstd,
-                            const float* add, int N, int C, int HW, bool training, float momentum, float eps) {
+                            const float* conv_bias, float* running_mean, float* running_var, float* save_mean,
+                            float* save_invstd, const float* add, int N, int C, int HW, bool training, float momentum, float eps) {
   const char* op = "batchnorm_relu_forward";
   check_shape(op, N, C, HW);
   const long long M = static_cast<long long>(N) * HW;
   if (training && M < 2) throw Error("cuda batchnorm_relu_forward: training needs more than one value per channel");
   if (training) {
     const Reduction r = reduce<kStats>(ctx, x, nullptr, N, HW, C, op, /*per_sample=*/false, /*fold=*/true);
-    stats_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.dpart, r.G, C, x, M, gamma, beta,
+    stats_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.dpart, r.G, C, x, M, gamma, beta, conv_bias,
                                                                  running_mean, running_var, save_mean, save_invstd,
                                                                  momentum, eps, ctx.coef);
   } else {
     eval_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(C, gamma, beta, running_mean, running_var, eps,
-                                                                nullptr, ctx.coef);
+                                                                conv_bias, ctx.coef);
   }
   check_launch(op);
   bn_apply(ctx, x, y, add, N, C, HW, op);
@@ -471,7 +475,7 @@ void conv2d_batchnorm_relu_eval(const Ctx& ctx, const bf16* x, const float* w, c
 
 void batchnorm_relu_backward(const Ctx& ctx, const bf16* x, const bf16* dy, const float* gamma,
                              const float* beta, const float* save_mean, const float* save_invstd, bf16* dx,
-                             float* dgamma, float* dbeta, float* dadd, int N, int C, int HW) {
+                             float* dgamma, float* dbeta, float* dconv_bias, float* dadd, int N, int C, int HW) {
   const char* op = "batchnorm_relu_backward";
   check_shape(op, N, C, HW);
   const long long M = static_cast<long long>(N) * HW;
@@ -480,7 +484,7 @@ void batchnorm_relu_backward(const Ctx& ctx, const bf16* x, const bf16* dy, cons
   check_launch(op);
   const Reduction r = reduce<kBwd>(ctx, x, dy, N, HW, C, op, /*per_sample=*/dadd != nullptr, /*fold=*/true);
   bwd_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.dpart, r.G, C, M, gamma, beta, save_mean,
-                                                             save_invstd, dgamma, dbeta, ctx.coef);
+                                                             save_invstd, dgamma, dbeta, dconv_bias, ctx.coef);
   check_launch(op);
   if (dadd) {
     const long long nc = static_cast<long long>(N) * C;

@@ -566,10 +566,12 @@ void batchnorm_cases(CaseList& L, bool quick) {
     bool add;
     float mean_offset;
     bool large;
+    bool conv_bias;  // the UNet's training step passes its conv biases
   };
-  for (const S s : {S{2, 3, 35, false, 0, false}, S{3, 5, 1, true, 0, false}, S{2, 7, 7, true, 50, false},
-                    S{2, 8, 7, true, 50, false}, S{8, 64, 1024, true, 0, false}, S{8, 1024, 4, true, 0, false},
-                    S{8, 256, 64, false, 0, false}, S{64, 64, 1024, true, 0, true}}) {
+  for (const S s : {S{2, 3, 35, false, 0, false, false}, S{3, 5, 1, true, 0, false, true},
+                    S{2, 7, 7, true, 50, false, true}, S{2, 8, 7, true, 50, false, false},
+                    S{8, 64, 1024, true, 0, false, true}, S{8, 1024, 4, true, 0, false, false},
+                    S{8, 256, 64, false, 0, false, true}, S{64, 64, 1024, true, 0, true, true}}) {
     if (quick && s.large) continue;
     const std::string note = s.mean_offset != 0 ? "mean +" + std::to_string(static_cast<int>(s.mean_offset)) : "";
     for (bool training : {true, false}) {
@@ -579,6 +581,7 @@ void batchnorm_cases(CaseList& L, bool quick) {
                     })
                       .fill("gamma", uniform(0.5, 1.5))
                       .fill("beta", uniform(-0.5, 0.5))
+                      .fill("conv_bias", uniform(-2.0, 2.0))
                       .fill("running_mean", uniform(-0.1, 0.1))
                       .fill("running_var", uniform(0.5, 2.0))
                       .prepare([m = s.mean_offset](HostTensors& h, const auto& c) { channel_spread(h, c, m); })
@@ -588,6 +591,7 @@ void batchnorm_cases(CaseList& L, bool quick) {
                       .tol("running_mean", kBnStat)
                       .tol("running_var", kActSum);
       if (!s.add) fwd.omit("add");
+      if (!s.conv_bias) fwd.omit("conv_bias");
       if (!training) fwd.untouched("save_mean").untouched("save_invstd").tol(kActElementwise);
       if (!note.empty()) fwd.note(note);
     }
@@ -601,6 +605,7 @@ void batchnorm_cases(CaseList& L, bool quick) {
                     .tol(kActSum)
                     .tol("dx", kBnDx);
     if (!s.add) bwd.omit("dadd");
+    if (!s.conv_bias) bwd.omit("dconv_bias");
     if (!note.empty()) bwd.note(note);
   }
 }

@@ -563,8 +563,9 @@ void conv_bn_eval_case(ConvMath math, int N, int Cin, int H, int W, int Cout, in
       Vec z(size_t(N) * Cout * HW), y(z.size()), fused(z.size(), -7.0f), stats(2 * Cout);
       Vec rm = mean, rv = var;
       cpu::conv2d_forward(pool, math, x.data(), w.data(), bias, z.data(), N, Cin, H, W, Cout, k);
-      cpu::batchnorm_relu_forward(pool, z.data(), y.data(), gamma.data(), beta.data(), rm.data(), rv.data(), stats.data(),
-                                  stats.data() + Cout, a, N, Cout, static_cast<int>(HW), false, 0.1f, 1e-5f);
+      cpu::batchnorm_relu_forward(pool, z.data(), y.data(), gamma.data(), beta.data(), nullptr, rm.data(), rv.data(),
+                                  stats.data(), stats.data() + Cout, a, N, Cout, static_cast<int>(HW), false, 0.1f,
+                                  1e-5f);
       cpu::conv2d_batchnorm_relu_eval(pool, math, x.data(), w.data(), bias, gamma.data(), beta.data(), mean.data(),
                                       var.data(), a, fused.data(), N, Cin, H, W, Cout, k, 1e-5f);
       CHECK_MSG(same_bits(y, fused), shape_tag("conv2d_batchnorm_relu_eval", N, Cin, H, W, Cout, k, math) +

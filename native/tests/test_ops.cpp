@@ -111,35 +111,72 @@ TEST(conv_transpose2x2_forward_matches_torch_layout) {
 }
 
 namespace {
-void bn_relu_grad_case(bool with_add, uint32_t seed) {
+void bn_relu_grad_case(bool with_add, bool with_conv_bias, uint32_t seed) {
   auto be = cpu();
   const int N = 3, C = 4, HW = 6;
   Vec x = random_vector(N * C * HW, seed, -2.0f, 2.0f);
   Vec gamma = random_vector(C, seed + 1, 0.5f, 1.5f), beta = random_vector(C, seed + 2, -0.5f, 0.5f);
-  Vec add = random_vector(N * C, seed + 3);
+  Vec add = random_vector(N * C, seed + 3), conv_bias = random_vector(C, seed + 5, -1.0f, 1.0f);
   Vec rm(C, 0.0f), rv(C, 1.0f), sm(C), si(C), y(x.size());
   Vec R = random_vector(y.size(), seed + 4);
   auto loss = [&] {
-    be->batchnorm_relu_forward(x.data(), y.data(), gamma.data(), beta.data(), rm.data(), rv.data(), sm.data(),
-                               si.data(), with_add ? add.data() : nullptr, N, C, HW, true, 0.1f, 1e-5f);
+    be->batchnorm_relu_forward(x.data(), y.data(), gamma.data(), beta.data(),
+                               with_conv_bias ? conv_bias.data() : nullptr, rm.data(), rv.data(), sm.data(), si.data(),
+                               with_add ? add.data() : nullptr, N, C, HW, true, 0.1f, 1e-5f);
     return dot(y, R);
   };
   loss();
-  Vec dx(x.size()), dg(C), db(C), dadd(N * C);
+  Vec dx(x.size()), dg(C), db(C), dadd(N * C), dconv_bias(C, 7.0f);
   be->batchnorm_relu_backward(x.data(), R.data(), gamma.data(), beta.data(), sm.data(), si.data(), dx.data(),
-                              dg.data(), db.data(), with_add ? dadd.data() : nullptr, N, C, HW);
+                              dg.data(), db.data(), with_conv_bias ? dconv_bias.data() : nullptr,
+                              with_add ? dadd.data() : nullptr, N, C, HW);
   GradCheckOptions o;
   o.h = 1e-3;  // BN is smooth but not linear in x: keep the O(h^2) term small
-  std::string tag = with_add ? "bn_relu+add" : "bn_relu";
+  std::string tag = std::string("bn_relu") + (with_add ? "+add" : "") + (with_conv_bias ? "+conv_bias" : "");
   grad_check(tag + " dx", x, dx, loss, o);
   grad_check(tag + " dgamma", gamma, dg, loss, o);
   grad_check(tag + " dbeta", beta, db, loss, o);
   if (with_add) grad_check(tag + " dadd", add, dadd, loss, o);
+  if (with_conv_bias) {
+    // Exactly 0, and the finite differences agree (they see only rounding).
+    for (float v : dconv_bias) CHECK_MSG(v == 0.0f, tag + ": dconv_bias not overwritten with 0");
+    grad_check(tag + " dconv_bias", conv_bias, dconv_bias, loss, o);
+  }
 }
 }  // namespace
 
-TEST(batchnorm_relu_gradients) { bn_relu_grad_case(false, 50); }
-TEST(batchnorm_relu_add_gradients) { bn_relu_grad_case(true, 60); }
+TEST(batchnorm_relu_gradients) { bn_relu_grad_case(false, false, 50); }
+TEST(batchnorm_relu_add_gradients) { bn_relu_grad_case(true, false, 60); }
+TEST(batchnorm_relu_conv_bias_gradients) { bn_relu_grad_case(true, true, 65); }
+
+// conv_bias is the bias x lacks: the op gives what it gives on x + conv_bias,
+// but for save_mean (x's own mean, for the backward) and the rounding.
+TEST(batchnorm_conv_bias_is_the_bias_x_lacks) {
+  auto be = cpu();
+  const int N = 3, C = 5, HW = 7;
+  Vec x = random_vector(N * C * HW, 66, -2.0f, 3.0f), bias = random_vector(C, 67, -4.0f, 4.0f);
+  Vec gamma = random_vector(C, 68, 0.5f, 1.5f), beta = random_vector(C, 69, -0.5f, 0.5f);
+  Vec add = random_vector(N * C, 70), xb(x.size());
+  for (size_t i = 0; i < x.size(); ++i) xb[i] = x[i] + bias[(i / HW) % C];
+  for (bool training : {true, false}) {
+    const std::string tag = training ? "conv_bias, training: " : "conv_bias, eval: ";
+    Vec rm = random_vector(C, 71), rv = random_vector(C, 72, 0.5f, 2.0f), rm_b = rm, rv_b = rv;
+    Vec y(x.size()), y_b(x.size()), sm(C), si(C), sm_b(C), si_b(C);
+    be->batchnorm_relu_forward(x.data(), y.data(), gamma.data(), beta.data(), bias.data(), rm.data(), rv.data(),
+                               sm.data(), si.data(), add.data(), N, C, HW, training, 0.1f, 1e-5f);
+    be->batchnorm_relu_forward(xb.data(), y_b.data(), gamma.data(), beta.data(), nullptr, rm_b.data(), rv_b.data(),
+                               sm_b.data(), si_b.data(), add.data(), N, C, HW, training, 0.1f, 1e-5f);
+    CHECK_CLOSE(tag + "y", y.data(), y_b.data(), y.size(), 1e-5, 1e-5);
+    CHECK_CLOSE(tag + "running_mean", rm.data(), rm_b.data(), C, 1e-6, 1e-6);
+    CHECK_CLOSE(tag + "running_var", rv.data(), rv_b.data(), C, 1e-5, 1e-5);
+    if (training) {
+      CHECK_CLOSE(tag + "save_invstd", si.data(), si_b.data(), C, 1e-5, 1e-5);
+      Vec shifted(C);
+      for (int c = 0; c < C; ++c) shifted[c] = sm[c] + bias[c];
+      CHECK_CLOSE(tag + "save_mean + conv_bias", shifted.data(), sm_b.data(), C, 1e-6, 1e-6);
+    }
+  }
+}
 
 TEST(batchnorm_train_statistics_and_running_update) {
   auto be = cpu();
@@ -148,8 +185,8 @@ TEST(batchnorm_train_statistics_and_running_update) {
   Vec gamma = random_vector(C, 71, 0.5f, 2.0f), beta = random_vector(C, 72);
   Vec rm = random_vector(C, 73), rv = random_vector(C, 74, 0.5f, 2.0f);
   Vec rm0 = rm, rv0 = rv, sm(C), si(C), y(x.size());
-  be->batchnorm_relu_forward(x.data(), y.data(), gamma.data(), beta.data(), rm.data(), rv.data(), sm.data(), si.data(),
-                             nullptr, N, C, HW, true, 0.1f, 1e-5f);
+  be->batchnorm_relu_forward(x.data(), y.data(), gamma.data(), beta.data(), nullptr, rm.data(), rv.data(), sm.data(),
+                             si.data(), nullptr, N, C, HW, true, 0.1f, 1e-5f);
   for (int c = 0; c < C; ++c) {
     double mean = 0, var = 0;
     for (int n = 0; n < N; ++n)
@@ -182,8 +219,8 @@ TEST(batchnorm_eval_uses_running_statistics_and_leaves_them) {
   Vec rm = random_vector(C, 83), rv = random_vector(C, 84, 0.5f, 2.0f);
   Vec rm0 = rm, rv0 = rv, add = random_vector(N * C, 85), y(x.size());
   Vec sm(C, 123.0f), si(C, 456.0f);
-  be->batchnorm_relu_forward(x.data(), y.data(), gamma.data(), beta.data(), rm.data(), rv.data(), sm.data(), si.data(),
-                             add.data(), N, C, HW, false, 0.1f, 1e-5f);
+  be->batchnorm_relu_forward(x.data(), y.data(), gamma.data(), beta.data(), nullptr, rm.data(), rv.data(), sm.data(),
+                             si.data(), add.data(), N, C, HW, false, 0.1f, 1e-5f);
   CHECK_CLOSE("eval keeps running_mean", rm.data(), rm0.data(), C, 0.0, 0.0);
   CHECK_CLOSE("eval keeps running_var", rv.data(), rv0.data(), C, 0.0, 0.0);
   CHECK(sm[0] == 123.0f && si[0] == 456.0f);  // save_* untouched in eval
@@ -199,8 +236,8 @@ TEST(batchnorm_eval_uses_running_statistics_and_leaves_them) {
 TEST(batchnorm_train_rejects_single_value_channels) {
   auto be = cpu();
   Vec x(2), y(2), g(2, 1), b(2, 0), rm(2, 0), rv(2, 1), sm(2), si(2);
-  CHECK_THROWS(be->batchnorm_relu_forward(x.data(), y.data(), g.data(), b.data(), rm.data(), rv.data(), sm.data(),
-                                          si.data(), nullptr, 1, 2, 1, true, 0.1f, 1e-5f),
+  CHECK_THROWS(be->batchnorm_relu_forward(x.data(), y.data(), g.data(), b.data(), nullptr, rm.data(), rv.data(),
+                                          sm.data(), si.data(), nullptr, 1, 2, 1, true, 0.1f, 1e-5f),
                "more than one value");
 }
 
@@ -633,8 +670,10 @@ TEST(ops_are_bit_identical_across_thread_counts) {
   CHECK(std::memcmp(dw1.data(), dw2.data(), dw1.size() * 4) == 0);
   CHECK(std::memcmp(db1.data(), db2.data(), db1.size() * 4) == 0);
   Vec g(C, 1.0f), be_(C, 0.0f), rm(C, 0), rv(C, 1), sm(C), si(C), z1(x.size()), z2(x.size());
-  one->batchnorm_relu_forward(x.data(), z1.data(), g.data(), be_.data(), rm.data(), rv.data(), sm.data(), si.data(), nullptr, N, C, H * W, true, 0.1f, 1e-5f);
-  two->batchnorm_relu_forward(x.data(), z2.data(), g.data(), be_.data(), rm.data(), rv.data(), sm.data(), si.data(), nullptr, N, C, H * W, true, 0.1f, 1e-5f);
+  one->batchnorm_relu_forward(x.data(), z1.data(), g.data(), be_.data(), nullptr, rm.data(), rv.data(), sm.data(),
+                              si.data(), nullptr, N, C, H * W, true, 0.1f, 1e-5f);
+  two->batchnorm_relu_forward(x.data(), z2.data(), g.data(), be_.data(), nullptr, rm.data(), rv.data(), sm.data(),
+                              si.data(), nullptr, N, C, H * W, true, 0.1f, 1e-5f);
   CHECK(std::memcmp(z1.data(), z2.data(), z1.size() * 4) == 0);
 }
 

@@ -475,13 +475,13 @@ void op_bench(Backend& g, const std::string& label) {
     };
     const double f = 4.0 * n;  // bytes of one activation
     time("batchnorm_relu_forward train +add", 3 * f, 0, [&] {
-      g.batchnorm_relu_forward(x, y, gamma, beta, rm, rv, sm, si, add, N, C, HW, true, 0.1f, 1e-5f);
+      g.batchnorm_relu_forward(x, y, gamma, beta, nullptr, rm, rv, sm, si, add, N, C, HW, true, 0.1f, 1e-5f);
     });
     time("batchnorm_relu_forward eval", 2 * f, 0, [&] {
-      g.batchnorm_relu_forward(x, y, gamma, beta, rm, rv, sm, si, nullptr, N, C, HW, false, 0.1f, 1e-5f);
+      g.batchnorm_relu_forward(x, y, gamma, beta, nullptr, rm, rv, sm, si, nullptr, N, C, HW, false, 0.1f, 1e-5f);
     });
     time("batchnorm_relu_backward +dadd", 5 * f, 0,
-         [&] { g.batchnorm_relu_backward(x, dy, gamma, beta, sm, si, dx, dg, db, dadd, N, C, HW); });
+         [&] { g.batchnorm_relu_backward(x, dy, gamma, beta, sm, si, dx, dg, db, nullptr, dadd, N, C, HW); });
     time("maxpool2x2_forward +add", 1.25 * f, 0, [&] { g.maxpool2x2_forward(x, y, add, N, C, H, W); });
     time("maxpool2x2_backward +dadd", 1.75 * f, 0, [&] { g.maxpool2x2_backward(x, dy, dx, dadd, N, C, H, W); });
     time("pad_concat_forward", 4 * f, 0, [&] { g.pad_concat_forward(x, y, big, N, C, H, W, C, H, W); });
