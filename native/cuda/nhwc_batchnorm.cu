@@ -8,13 +8,15 @@
 //   hw in [j*rows, (j+1)*rows) of sample n and the tile's channels;
 //   threads (tx, ty) take V channels each (tx) and every TY-th row (ty),
 //   sum in float, and the block adds the TY row partials in a fixed order
-//   into part[q][n*S + j][c] (float). A fold kernel adds the N*S partials
-//   of a channel in G groups of consecutive slices, in parallel, in double
-//   (dpart[q][g][c]); finalise kernels add the G group sums (or, per
-//   sample, its S float partials) in double. Every order is fixed, so
-//   results are deterministic for a given shape. (N*S >= N: one thread per
-//   channel adding 512 partials took 60-110 us a call on an H200, a third
-//   of the bf16 training step.)
+//   into part[q][n*S + j][c] (float). One finalize kernel per reduction
+//   then adds a channel's N*S partials in double, 128 lanes of a block each
+//   taking every 128th slice and the block adding the lanes by a fixed tree
+//   (fold_slices), and turns the sums into the op's results; per-sample
+//   sums add a sample's S float partials in double. Every order is fixed,
+//   so results are deterministic for a given shape. (One thread per channel
+//   adding 512 partials took 60-110 us a call on an H200, a third of the
+//   bf16 training step; a separate fold kernel fixed that at the cost of a
+//   launch per reduction.)
 // Quantities (q) per mode:
 //   kSum:   sum x                                 (bias gradient, dadd)
 //   kStats: sum (x - k), sum (x - k)^2, k = x[row 0, c] (shifted, so a
@@ -22,9 +24,10 @@
 //   kBwd:   sum g, sum g * (x - mean), sum dy; g = dy where the ReLU passed
 //
 // Forward (training): reduce kStats -> finalize (save_mean/invstd, running
-// statistics as PyTorch, scale/shift) -> apply. Eval: finalize from the
-// running statistics -> apply. Backward: reduce kBwd -> finalize (dgamma,
-// dbeta, dx coefficients; dadd per sample) -> dx.
+// statistics as PyTorch, scale/shift) -> apply: 3 launches. Eval: finalize
+// from the running statistics -> apply. Backward: reduce kBwd (its scale,
+// shift and mean computed from the saved statistics in the kernel) ->
+// finalize (dgamma, dbeta, dx coefficients; dadd per sample) -> dx.
 // The ReLU mask is computed with explicitly rounded multiply and add, the
 // same two roundings as the float32 kernels and the CPU.
 #include <string>
@@ -49,10 +52,15 @@ __device__ __forceinline__ float bn_pre(float x, float scale, float shift) {
   return __fadd_rn(__fmul_rn(x, scale), shift);
 }
 
+// The affine map of the saved statistics, as bwd_finalize_kernel and the
+// forward compute it (the same roundings, so the same ReLU mask).
+struct SavedStats {
+  const float *gamma = nullptr, *beta = nullptr, *mean = nullptr, *invstd = nullptr;
+};
+
 template <int V, int MODE>
-__global__ void nhwc_reduce_kernel(const bf16* __restrict__ x, const bf16* __restrict__ dy,
-                                   const float* __restrict__ coef, int HW, int C, int S, int rows,
-                                   long long slices, float* __restrict__ part) {
+__global__ void nhwc_reduce_kernel(const bf16* __restrict__ x, const bf16* __restrict__ dy, SavedStats saved,
+                                   int HW, int C, int S, int rows, long long slices, float* __restrict__ part) {
   constexpr int Q = kQ[MODE];
   __shared__ float sm[Q][kBlock * V];
   const int TX = blockDim.x, TY = blockDim.y;
@@ -72,9 +80,16 @@ __global__ void nhwc_reduce_kernel(const bf16* __restrict__ x, const bf16* __res
     float k[V], scale[V], shift[V], mean[V];
     if (MODE == kStats) load_bf16<V>(x + c, k);  // x[sample 0, row 0, c..]
     if (MODE == kBwd) {
-      load_f32<V>(coef + kScale * C + c, scale);
-      load_f32<V>(coef + kShift * C + c, shift);
-      load_f32<V>(coef + kMean * C + c, mean);
+      float gamma[V], beta[V], invstd[V];
+      load_f32<V>(saved.gamma + c, gamma);
+      load_f32<V>(saved.beta + c, beta);
+      load_f32<V>(saved.mean + c, mean);
+      load_f32<V>(saved.invstd + c, invstd);
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        scale[v] = __fmul_rn(gamma[v], invstd[v]);
+        shift[v] = __fsub_rn(beta[v], __fmul_rn(mean[v], scale[v]));
+      }
     }
 #pragma unroll 4
     for (int hw = hw0 + ty; hw < hw1; hw += TY) {
@@ -109,17 +124,18 @@ __global__ void nhwc_reduce_kernel(const bf16* __restrict__ x, const bf16* __res
 #pragma unroll
     for (int v = 0; v < V; ++v) sm[q][(ty * TX + tx) * V + v] = acc[q][v];
   __syncthreads();
-  if (ty == 0 && on) {
-#pragma unroll
-    for (int q = 0; q < Q; ++q)
-#pragma unroll
-      for (int v = 0; v < V; ++v) {
-        if (V > 1 || c + v < C) {
-          float s = 0.0f;
-          for (int r = 0; r < TY; ++r) s += sm[q][(r * TX + tx) * V + v];
-          part[(static_cast<long long>(q) * slices + slice) * C + c + v] = s;
-        }
-      }
+  // The block's Q * TX * V sums, each adding its TY row partials in order,
+  // spread over all its threads (the row-0 threads alone took 8 x 512 serial
+  // shared-memory adds per block at 64 channels, longer than the loads).
+  const int sums = Q * TX * V;
+  for (int o = ty * TX + tx; o < sums; o += TX * TY) {
+    const int q = o / (TX * V), col = o % (TX * V);  // col = thread column * V + vector lane
+    const int cc = blockIdx.x * TX * V + col;
+    if (cc < C) {
+      float s = 0.0f;
+      for (int r = 0; r < TY; ++r) s += sm[q][r * TX * V + col];
+      part[(static_cast<long long>(q) * slices + slice) * C + cc] = s;
+    }
   }
 }
 
@@ -129,33 +145,48 @@ struct Reduction {
   int S = 1, rows = 1, V = 1;
   long long slices = 0;
   float* part = nullptr;
-  int G = 1;               // groups of consecutive slices
-  long long L = 1;         // slices per group
-  double* dpart = nullptr; // dpart[q][g][c]
 };
 
-constexpr int kFoldGroups = 32;
+// The finalize kernels' blocks: kFoldChannels channels (x) by kFoldLanes
+// lanes (y), so that even 64 channels spread over 8 SMs and each lane adds
+// only slices / 128 partials (the loads' latency, not their bytes, is the cost).
+constexpr int kFoldChannels = 8, kFoldLanes = 128;
+const dim3 kFoldBlock(kFoldChannels, kFoldLanes);
+dim3 fold_grid(int C) { return dim3((C + kFoldChannels - 1) / kFoldChannels); }
+__device__ __forceinline__ int fold_channel() { return blockIdx.x * kFoldChannels + threadIdx.x; }
 
-// dpart[q][g][c] = sum over the slices k of group g (k in order) of
-// part[q][k][c], in double.
-__global__ void fold_partials_kernel(const float* __restrict__ part, long long slices, int C, int G, long long L,
-                                     double* __restrict__ dpart) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  const int g = blockIdx.y, q = blockIdx.z;
-  if (c >= C) return;
-  const long long k0 = g * L, k1 = min(slices, k0 + L);
-  const float* p = part + static_cast<long long>(q) * slices * C + c;
-  double s = 0.0;
-  for (long long k = k0; k < k1; ++k) s += p[k * C];
-  dpart[(static_cast<long long>(q) * G + g) * C + c] = s;
-}
+template <int Q>
+using FoldShared = double[Q][kFoldLanes][kFoldChannels];
 
-// The sum of channel c's group sums of quantity q, in group order.
-__device__ __forceinline__ double folded(const double* __restrict__ dpart, int G, int C, int q, int c) {
-  const double* p = dpart + static_cast<long long>(q) * G * C + c;
-  double s = 0.0;
-  for (int g = 0; g < G; ++g) s += p[static_cast<long long>(g) * C];
-  return s;
+// sum[q] = the sum over all slices of part[q][.][c], c = fold_channel(), for
+// q < Q, in double, in one fixed order: lane y adds slices y, y + kFoldLanes,
+// ... in order, then the lanes are added by a fixed tree. Every thread of the
+// block must call it; the result is in lane 0 (threadIdx.y == 0).
+template <int Q>
+__device__ __forceinline__ void fold_slices(const float* __restrict__ part, long long slices, int C,
+                                            FoldShared<Q>& sm, double (&sum)[Q]) {
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int c = fold_channel();
+#pragma unroll
+  for (int q = 0; q < Q; ++q) {
+    double s = 0.0;
+    if (c < C) {
+      const float* p = part + static_cast<long long>(q) * slices * C + c;
+#pragma unroll 4
+      for (long long k = ty; k < slices; k += kFoldLanes) s += static_cast<double>(p[k * C]);
+    }
+    sm[q][ty][tx] = s;
+  }
+  __syncthreads();
+  for (int half = kFoldLanes / 2; half > 0; half /= 2) {
+    if (ty < half) {
+#pragma unroll
+      for (int q = 0; q < Q; ++q) sm[q][ty][tx] += sm[q][ty + half][tx];
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int q = 0; q < Q; ++q) sum[q] = sm[q][0][tx];
 }
 
 // N "samples" of HW rows each (a per-sample sum needs the true N and HW; a
@@ -184,22 +215,16 @@ Reduction plan_reduction(const Ctx& ctx, int N, int HW, int C, int Q, int V, con
     throw Error(std::string("cuda ") + op + ": batch too large for the channels-last reduction (" +
                 std::to_string(r.slices) + " slices > 65535)");
   }
-  r.G = static_cast<int>(r.slices < kFoldGroups ? r.slices : kFoldGroups);
-  r.L = (r.slices + r.G - 1) / r.G;
-  const size_t part_bytes = (sizeof(float) * static_cast<size_t>(Q) * r.slices * C + 255) / 256 * 256;
-  char* base = static_cast<char*>(
-      ctx.scratch->get(part_bytes + sizeof(double) * static_cast<size_t>(Q) * r.G * C, ctx.stream, op));
-  r.part = reinterpret_cast<float*>(base);
-  r.dpart = reinterpret_cast<double*>(base + part_bytes);
+  r.part = static_cast<float*>(ctx.scratch->get(sizeof(float) * static_cast<size_t>(Q) * r.slices * C, ctx.stream, op));
   return r;
 }
 
 // per_sample: slices never cross samples, so that sum_samples_kernel can add
 // a sample's (plane sums, dadd); else the rows are one range (fewer, fuller
-// slices where HW is small). fold: also add the partials up per channel.
+// slices where HW is small). The caller's finalize kernel adds the partials.
 template <int MODE>
-Reduction reduce(const Ctx& ctx, const bf16* x, const bf16* dy, int N, int HW, int C, const char* op,
-                 bool per_sample, bool fold) {
+Reduction reduce(const Ctx& ctx, const bf16* x, const bf16* dy, const SavedStats& saved, int N, int HW, int C,
+                 const char* op, bool per_sample) {
   const int V = nhwc_vec(C, {x, dy});
   const long long M = static_cast<long long>(N) * HW;
   // Rows are counted in int: more than 2^31 of them are sliced per sample.
@@ -208,27 +233,22 @@ Reduction reduce(const Ctx& ctx, const bf16* x, const bf16* dy, int N, int HW, i
                           : plan_reduction(ctx, 1, static_cast<int>(M), C, kQ[MODE], V, op);
   const int rHW = by_sample ? HW : static_cast<int>(M);
   if (V == 8)
-    nhwc_reduce_kernel<8, MODE><<<r.grid, r.block, 0, ctx.stream>>>(x, dy, ctx.coef, rHW, C, r.S, r.rows, r.slices,
+    nhwc_reduce_kernel<8, MODE><<<r.grid, r.block, 0, ctx.stream>>>(x, dy, saved, rHW, C, r.S, r.rows, r.slices,
                                                                     r.part);
   else
-    nhwc_reduce_kernel<1, MODE><<<r.grid, r.block, 0, ctx.stream>>>(x, dy, ctx.coef, rHW, C, r.S, r.rows, r.slices,
+    nhwc_reduce_kernel<1, MODE><<<r.grid, r.block, 0, ctx.stream>>>(x, dy, saved, rHW, C, r.S, r.rows, r.slices,
                                                                     r.part);
-  check_launch(op);
-  // The quantities added over all rows (kBwd's third, sum dy, is only ever
-  // needed per sample, from the float partials).
-  if (!fold) return r;
-  const int folded_q = MODE == kBwd ? 2 : kQ[MODE];
-  fold_partials_kernel<<<dim3((C + 127) / 128, r.G, folded_q), 128, 0, ctx.stream>>>(r.part, r.slices, C, r.G, r.L,
-                                                                                     r.dpart);
   check_launch(op);
   return r;
 }
 
-// out[c] = the sum over all rows of quantity q (from the folded group sums).
-__global__ void sum_channels_kernel(const double* __restrict__ dpart, int G, int C, int q, float* __restrict__ out) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  out[c] = static_cast<float>(folded(dpart, G, C, q, c));
+// out[c] = the sum over all rows (kSum's partials).
+__global__ void sum_channels_kernel(const float* __restrict__ part, long long slices, int C, float* __restrict__ out) {
+  __shared__ FoldShared<1> sm;
+  double sum[1];
+  fold_slices<1>(part, slices, C, sm, sum);
+  const int c = fold_channel();
+  if (threadIdx.y == 0 && c < C) out[c] = static_cast<float>(sum[0]);
 }
 
 // out[n * C + c] = sum over the S slices of sample n of part[q][.][c].
@@ -244,15 +264,18 @@ __global__ void sum_samples_kernel(const float* __restrict__ part, long long sli
   out[i] = static_cast<float>(s);
 }
 
-__global__ void stats_finalize_kernel(const double* __restrict__ dpart, int G, int C,
+__global__ void stats_finalize_kernel(const float* __restrict__ part, long long slices, int C,
                                       const bf16* __restrict__ x, long long M, const float* __restrict__ gamma,
                                       const float* __restrict__ beta, const float* __restrict__ conv_bias,
                                       float* __restrict__ running_mean, float* __restrict__ running_var,
                                       float* __restrict__ save_mean, float* __restrict__ save_invstd,
                                       float momentum, float eps, float* __restrict__ coef) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  const double s1 = folded(dpart, G, C, 0, c), s2 = folded(dpart, G, C, 1, c);
+  __shared__ FoldShared<2> sm;
+  double sum[2];
+  fold_slices<2>(part, slices, C, sm, sum);
+  const int c = fold_channel();
+  if (threadIdx.y != 0 || c >= C) return;
+  const double s1 = sum[0], s2 = sum[1];
   const double Md = static_cast<double>(M);
   const double md = s1 / Md;
   double var = s2 / Md - md * md;
@@ -319,15 +342,18 @@ __global__ void bn_apply_kernel(const bf16* x, bf16* y, const float* __restrict_
   }
 }
 
-__global__ void bwd_finalize_kernel(const double* __restrict__ dpart, int G, int C, long long M,
+__global__ void bwd_finalize_kernel(const float* __restrict__ part, long long slices, int C, long long M,
                                     const float* __restrict__ gamma, const float* __restrict__ beta,
                                     const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
                                     float* __restrict__ dgamma, float* __restrict__ dbeta,
                                     float* __restrict__ dconv_bias, float* __restrict__ coef) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  const double sg = folded(dpart, G, C, 0, c);
-  double sgx = folded(dpart, G, C, 1, c);
+  __shared__ FoldShared<2> sm;
+  double sum[2];
+  fold_slices<2>(part, slices, C, sm, sum);  // sum dy, kBwd's third, is only needed per sample
+  const int c = fold_channel();
+  if (threadIdx.y != 0 || c >= C) return;
+  const double sg = sum[0];
+  double sgx = sum[1];
   const float mean = save_mean[c], invstd = save_invstd[c];
   sgx *= static_cast<double>(invstd);
   dbeta[c] = static_cast<float>(sg);
@@ -340,19 +366,6 @@ __global__ void bwd_finalize_kernel(const double* __restrict__ dpart, int G, int
   coef[kInvstd * C + c] = invstd;
   coef[kMeanG * C + c] = static_cast<float>(sg / static_cast<double>(M));
   coef[kMeanGX * C + c] = static_cast<float>(sgx / static_cast<double>(M));
-}
-
-// scale, shift and mean from the saved statistics, for the backward reduction.
-__global__ void bwd_prepare_kernel(const float* __restrict__ gamma, const float* __restrict__ beta,
-                                   const float* __restrict__ save_mean, const float* __restrict__ save_invstd, int C,
-                                   float* __restrict__ coef) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  const float mean = save_mean[c];
-  const float scale = __fmul_rn(gamma[c], save_invstd[c]);
-  coef[kScale * C + c] = scale;
-  coef[kShift * C + c] = __fsub_rn(beta[c], __fmul_rn(mean, scale));
-  coef[kMean * C + c] = mean;
 }
 
 // dx = scale * (g - mean(g) - xhat * mean(g * xhat)).
@@ -413,14 +426,14 @@ namespace nhwc {
 
 void channel_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, const char* op) {
   check_shape(op, N, C, HW);
-  const Reduction r = reduce<kSum>(ctx, x, nullptr, N, HW, C, op, /*per_sample=*/false, /*fold=*/true);
-  sum_channels_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.dpart, r.G, C, 0, out);
+  const Reduction r = reduce<kSum>(ctx, x, nullptr, SavedStats{}, N, HW, C, op, /*per_sample=*/false);
+  sum_channels_kernel<<<fold_grid(C), kFoldBlock, 0, ctx.stream>>>(r.part, r.slices, C, out);
   check_launch(op);
 }
 
 void plane_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, const char* op) {
   check_shape(op, N, C, HW);
-  const Reduction r = reduce<kSum>(ctx, x, nullptr, N, HW, C, op, /*per_sample=*/true, /*fold=*/false);
+  const Reduction r = reduce<kSum>(ctx, x, nullptr, SavedStats{}, N, HW, C, op, /*per_sample=*/true);
   const long long nc = static_cast<long long>(N) * C;
   sum_samples_kernel<<<static_cast<unsigned>((nc + kThreads - 1) / kThreads), kThreads, 0, ctx.stream>>>(
       r.part, r.slices, N, r.S, C, 0, out);
@@ -435,8 +448,8 @@ void batchnorm_relu_forward(const Ctx& ctx, const bf16* x, bf16* y, const float*
   const long long M = static_cast<long long>(N) * HW;
   if (training && M < 2) throw Error("cuda batchnorm_relu_forward: training needs more than one value per channel");
   if (training) {
-    const Reduction r = reduce<kStats>(ctx, x, nullptr, N, HW, C, op, /*per_sample=*/false, /*fold=*/true);
-    stats_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.dpart, r.G, C, x, M, gamma, beta, conv_bias,
+    const Reduction r = reduce<kStats>(ctx, x, nullptr, SavedStats{}, N, HW, C, op, /*per_sample=*/false);
+    stats_finalize_kernel<<<fold_grid(C), kFoldBlock, 0, ctx.stream>>>(r.part, r.slices, C, x, M, gamma, beta, conv_bias,
                                                                  running_mean, running_var, save_mean, save_invstd,
                                                                  momentum, eps, ctx.coef);
   } else {
@@ -479,11 +492,10 @@ void batchnorm_relu_backward(const Ctx& ctx, const bf16* x, const bf16* dy, cons
   const char* op = "batchnorm_relu_backward";
   check_shape(op, N, C, HW);
   const long long M = static_cast<long long>(N) * HW;
-  // The reduction reads scale/shift/mean from ctx.coef: put them there first.
-  bwd_prepare_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(gamma, beta, save_mean, save_invstd, C, ctx.coef);
-  check_launch(op);
-  const Reduction r = reduce<kBwd>(ctx, x, dy, N, HW, C, op, /*per_sample=*/dadd != nullptr, /*fold=*/true);
-  bwd_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(r.dpart, r.G, C, M, gamma, beta, save_mean,
+  SavedStats saved;
+  saved.gamma = gamma, saved.beta = beta, saved.mean = save_mean, saved.invstd = save_invstd;
+  const Reduction r = reduce<kBwd>(ctx, x, dy, saved, N, HW, C, op, /*per_sample=*/dadd != nullptr);
+  bwd_finalize_kernel<<<fold_grid(C), kFoldBlock, 0, ctx.stream>>>(r.part, r.slices, C, M, gamma, beta, save_mean,
                                                              save_invstd, dgamma, dbeta, dconv_bias, ctx.coef);
   check_launch(op);
   if (dadd) {
