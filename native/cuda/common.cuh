@@ -23,8 +23,9 @@ struct cublasContext;  // cublas_v2.h: cublasHandle_t is a cublasContext*
 namespace ddpm {
 namespace cuda {
 
-class GrowBuffer;  // bf16.cuh
-class ConvEngine;  // conv.h
+class GrowBuffer;   // bf16.cuh
+class ConvEngine;   // conv.h
+class WeightCache;  // weight_cache.h
 
 // A device-side error found by a kernel (bad timestep index, ...). Kernels
 // write it (device memory) only when something is wrong; every
@@ -74,6 +75,7 @@ struct Ctx {
   DeviceError* error = nullptr;  // device-side error record (see DeviceError)
   class GrowBuffer* scratch = nullptr;  // reduction partials of the bf16 ops (bf16.cuh)
   ConvEngine* conv = nullptr;           // the cuDNN convolutions (conv.h)
+  WeightCache* weights = nullptr;       // bf16 conv weights once per step (weight_cache.h); nullable
   cublasContext* cublas = nullptr;      // the cuBLAS handle (the Linear GEMMs)
   // Inside a recorded step, the device copy of the running op's per-step
   // scalars, which its kernels read in place of their by-value arguments

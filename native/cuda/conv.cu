@@ -9,6 +9,7 @@
 // searched shape may run a cuDNN backend graph-API engine instead of the
 // legacy call (ConvEngine::search_graph below, conv_graph.h).
 #include "conv.h"
+#include "weight_cache.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -631,8 +632,9 @@ void conv_transpose2x2_backward(const Ctx& ctx, const float* x, const float* w,
 
 // ---- the same ops in precision bf16 (activations bf16 NHWC) -------------------------
 // cuDNN's NHWC filters are (K, R, S, C): the float32 (K, C, R, S) weights are
-// converted into the engine's weight scratch on every call (they change
-// every step; the copy is small beside the convolution), and a weight
+// converted to bf16 once per recorded step, all in one launch, into copies
+// that the step's forward and data gradients share (weight_cache.h), or,
+// outside a step, into the engine's weight scratch on every call. A weight
 // gradient comes back from cuDNN in bf16 (K, R, S, C), accumulated in
 // float32 and rounded once, and is converted to float32 (K, C, R, S).
 namespace nhwc {
@@ -641,6 +643,16 @@ namespace {
 void check_precision(const ConvEngine& eng, const char* op) {
   if (eng.precision() != Precision::kBf16)
     throw Error(std::string("cuda ") + op + ": bf16 convolution on an engine that is not in precision bf16");
+}
+
+// The bf16 (K, RS, C) filter of w (K, C, RS): the step's copy, or a
+// conversion into weight scratch slot 0.
+const bf16* krsc_weights(const Ctx& ctx, const float* w, int K, int C, int RS, const char* op) {
+  if (ctx.weights)
+    if (const bf16* copy = ctx.weights->get(ctx, w, K, C, RS, op)) return copy;
+  bf16* wb = ctx.conv->weight_scratch(op, static_cast<size_t>(K) * C * RS, 0);
+  weights_to_krsc(ctx, w, wb, K, C, RS, op);
+  return wb;
 }
 }  // namespace
 
@@ -658,8 +670,7 @@ void conv2d_forward_epilogue(const Ctx& ctx, const bf16* x, const float* w, bf16
     return;
   }
   const ConvShape s{N, Cin, H, W, Cout, k, k / 2, 1};
-  bf16* wb = eng.weight_scratch(op, static_cast<size_t>(Cout) * Cin * k * k, 0);
-  weights_to_krsc(ctx, w, wb, Cout, Cin, k * k, op);
+  const bf16* wb = krsc_weights(ctx, w, Cout, Cin, k * k, op);
   const auto unfused = [&](bf16* xx, bf16* ww, bf16* yy) {
     eng.forward(op, s, xx, ww, yy);
     post(yy);
@@ -699,15 +710,11 @@ void conv2d_backward(const Ctx& ctx, const bf16* x, const float* w, const bf16* 
   }
   const ConvShape s{N, Cin, H, W, Cout, k, k / 2, 1};
   const size_t welems = static_cast<size_t>(Cout) * Cin * k * k;
-  bf16* wb = eng.weight_scratch(op, welems, 0);
   bf16* dwb = eng.weight_scratch(op, welems, 1);
   if (db) channel_sum(ctx, dy, db, N, Cout, H * W, op);
   eng.backward_filter(op, s, x, dy, dwb);
   weights_from_krsc(ctx, dwb, dw, Cout, Cin, k * k, op);
-  if (dx) {
-    weights_to_krsc(ctx, w, wb, Cout, Cin, k * k, op);
-    eng.backward_data(op, s, wb, dy, dx);
-  }
+  if (dx) eng.backward_data(op, s, krsc_weights(ctx, w, Cout, Cin, k * k, op), dy, dx);
 }
 
 // The transposed conv's filter w (Cin, Cout, 2, 2) is the (K = Cin, C = Cout)
@@ -719,9 +726,7 @@ void conv_transpose2x2_forward(const Ctx& ctx, const bf16* x, const float* w, co
   check_precision(eng, op);
   need_positive(op, {N, Cin, H, W, Cout});
   const ConvShape s{N, Cout, 2 * H, 2 * W, Cin, 2, 0, 2};
-  bf16* wb = eng.weight_scratch(op, static_cast<size_t>(Cin) * Cout * 4, 0);
-  weights_to_krsc(ctx, w, wb, Cin, Cout, 4, op);
-  eng.backward_data(op, s, wb, x, y);
+  eng.backward_data(op, s, krsc_weights(ctx, w, Cin, Cout, 4, op), x, y);
   add_bias(ctx, y, b, N, Cout, 4LL * H * W, op);
 }
 
@@ -733,15 +738,11 @@ void conv_transpose2x2_backward(const Ctx& ctx, const bf16* x, const float* w, c
   need_positive(op, {N, Cin, H, W, Cout});
   const ConvShape s{N, Cout, 2 * H, 2 * W, Cin, 2, 0, 2};
   const size_t welems = static_cast<size_t>(Cin) * Cout * 4;
-  bf16* wb = eng.weight_scratch(op, welems, 0);
   bf16* dwb = eng.weight_scratch(op, welems, 1);
   if (db) channel_sum(ctx, dy, db, N, Cout, 4 * H * W, op);
   eng.backward_filter(op, s, dy, x, dwb);
   weights_from_krsc(ctx, dwb, dw, Cin, Cout, 4, op);
-  if (dx) {
-    weights_to_krsc(ctx, w, wb, Cin, Cout, 4, op);
-    eng.forward(op, s, dy, wb, dx);
-  }
+  if (dx) eng.forward(op, s, dy, krsc_weights(ctx, w, Cin, Cout, 4, op), dx);
 }
 
 }  // namespace nhwc

@@ -22,6 +22,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common.cuh"
@@ -30,6 +31,7 @@
 #include "ddpm/op_calls.h"
 #include "ops.h"
 #include "step_graph.h"
+#include "weight_cache.h"
 
 namespace ddpm {
 namespace cuda {
@@ -103,6 +105,13 @@ class CudaBackend final : public Backend {
       ctx_.scratch = &scratch_;
       conv_ = std::make_unique<ConvEngine>(stream_, precision);
       ctx_.conv = conv_.get();
+      // bf16 conv weights converted once per recorded step (weight_cache.h);
+      // DDPM_CUDA_WEIGHT_CACHE=0 converts per call, as before.
+      const char* wc = std::getenv("DDPM_CUDA_WEIGHT_CACHE");
+      if (precision == Precision::kBf16 && !(wc && std::strcmp(wc, "0") == 0)) {
+        weights_ = std::make_unique<WeightCache>();
+        ctx_.weights = weights_.get();
+      }
       cublasStatus_t s = cublasCreate(&cublas_);
       if (s != CUBLAS_STATUS_SUCCESS) {
         cublas_ = nullptr;
@@ -137,6 +146,7 @@ class CudaBackend final : public Backend {
     void* p = nullptr;
     const size_t rounded = bytes < 256 ? 256 : (bytes + 255) / 256 * 256;
     const cudaError_t e = cudaMalloc(&p, rounded);
+    if (e == cudaSuccess && weights_) alloc_bytes_[p] = rounded;
     if (e != cudaSuccess) {
       cudaGetLastError();
       size_t free_b = 0, total_b = 0;
@@ -155,6 +165,13 @@ class CudaBackend final : public Backend {
     if (!p) return;
     int cur = -1;
     if (cudaGetDevice(&cur) != cudaSuccess || cur != device_) cudaSetDevice(device_);
+    if (weights_) {  // the cached copies of weights in p go with it
+      const auto it = alloc_bytes_.find(p);
+      if (it != alloc_bytes_.end()) {
+        weights_->forget(p, it->second);
+        alloc_bytes_.erase(it);
+      }
+    }
     const cudaError_t e = cudaFree(p);
     if (e != cudaSuccess) {
       cudaGetLastError();
@@ -267,19 +284,28 @@ class CudaBackend final : public Backend {
   // ---- step recording (CUDA graphs, step_graph.h) ---------------------------------
   void step_begin(uint64_t owner, uint64_t key) override {
     enter();
+    if (weights_) weights_->step_begin(stream_);  // first: a new table drops the recordings of the old
     graphs_.begin(owner, key);
+    if (weights_) weights_->set_capturing(graphs_.capturing());
   }
   bool step_end() override {
     enter();
+    if (weights_) weights_->step_end();
     return graphs_.end();
   }
-  void step_abort() override { graphs_.abort(); }
+  void step_abort() override {
+    if (weights_) weights_->step_end();
+    graphs_.abort();
+  }
   void step_forget(uint64_t owner) override { graphs_.forget(owner); }
   std::string graph_stats() const { return graphs_.stats(); }
   std::string conv_stats() const {
     return std::to_string(conv_->graph_choices()) + " of " + std::to_string(conv_->searches()) +
            " searched convolution directions on cuDNN graph-API engines, " + std::to_string(conv_->plans()) +
-           " shapes, workspace " + std::to_string(conv_->workspace_bytes() >> 20) + " MiB";
+           " shapes, workspace " + std::to_string(conv_->workspace_bytes() >> 20) + " MiB" +
+           (weights_ ? ", bf16 weight copies " + std::to_string(weights_->weights()) + " (" +
+                           std::to_string(weights_->bytes() >> 20) + " MiB, converted once a step)"
+                     : std::string());
   }
 
   // ---- activation format --------------------------------------------------------
@@ -476,6 +502,9 @@ class CudaBackend final : public Backend {
     event_pool_.clear();
     ctx_.conv = nullptr;
     conv_.reset();
+    ctx_.weights = nullptr;
+    weights_.reset();
+    alloc_bytes_.clear();
     ctx_.cublas = nullptr;
     if (cublas_) cublasDestroy(cublas_);
     cublas_ = nullptr;
@@ -505,6 +534,8 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   Ctx ctx_;
   std::unique_ptr<ConvEngine> conv_;
+  std::unique_ptr<WeightCache> weights_;  // ctx_.weights; bf16 only
+  std::unordered_map<void*, size_t> alloc_bytes_;  // alloc()'s blocks, for weights_->forget
   cublasHandle_t cublas_ = nullptr;
   void* cublas_ws_ = nullptr;
   DeviceError* err_host_ = nullptr;  // pinned copy of *ctx_.error

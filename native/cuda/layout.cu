@@ -10,6 +10,7 @@
 
 #include "bf16.cuh"
 #include "ops.h"
+#include "weight_cache.h"
 #include "step_graph.h"
 
 namespace ddpm {
@@ -110,7 +111,8 @@ void from_activation(const Ctx& ctx, const bf16* src, float* dst, int N, int C, 
 namespace {
 // TO_KRSC: w (K, C, RS) float -> out (K, RS, C) bf16; else back.
 template <bool TO_KRSC, typename In, typename Out>
-__global__ void krsc_kernel(const In* __restrict__ w, Out* __restrict__ out, long long KC, int C, int RS) {
+__device__ __forceinline__ void krsc_filters(const In* __restrict__ w, Out* __restrict__ out, long long KC, int C,
+                                             int RS) {
   const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < KC; i += stride) {
     const long long k = i / C;
@@ -120,6 +122,17 @@ __global__ void krsc_kernel(const In* __restrict__ w, Out* __restrict__ out, lon
       out[TO_KRSC ? krsc : kcrs] = from_f32<Out>(to_f32(w[TO_KRSC ? kcrs : krsc]));
     }
   }
+}
+
+template <bool TO_KRSC, typename In, typename Out>
+__global__ void krsc_kernel(const In* __restrict__ w, Out* __restrict__ out, long long KC, int C, int RS) {
+  krsc_filters<TO_KRSC>(w, out, KC, C, RS);
+}
+
+// WeightCache's batched conversion: job blockIdx.y, the same moves.
+__global__ void krsc_batched_kernel(const KrscJob* __restrict__ jobs) {
+  const KrscJob job = jobs[blockIdx.y];
+  krsc_filters<true>(job.w, job.out, job.KC, job.C, job.RS);
 }
 
 void check_filter(const char* op, int K, int C, int RS) {
@@ -132,6 +145,14 @@ void weights_to_krsc(const Ctx& ctx, const float* w, bf16* out, int K, int C, in
   check_filter(op, K, C, RS);
   const long long KC = static_cast<long long>(K) * C;
   krsc_kernel<true><<<grid_for(KC, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(w, out, KC, C, RS);
+  check_launch(op);
+}
+
+void weights_to_krsc_batched(const Ctx& ctx, const KrscJob* jobs, int njobs, long long max_kc, const char* op) {
+  if (njobs <= 0 || max_kc <= 0) return;
+  if (njobs > 65535) throw Error(std::string("cuda ") + op + ": too many weights for one conversion launch");
+  const dim3 grid(static_cast<unsigned>(grid_for(max_kc, kThreads, ctx, 8)), static_cast<unsigned>(njobs));
+  krsc_batched_kernel<<<grid, kThreads, 0, ctx.stream>>>(jobs);
   check_launch(op);
 }
 

@@ -86,6 +86,8 @@ class StepGraphs {
   void clear();
   // Between begin and end of a captured or replayed step.
   bool recording() const { return mode_ == Mode::kCapture || mode_ == Mode::kReplay; }
+  // Between begin and end of a step whose ops are being captured.
+  bool capturing() const { return mode_ == Mode::kCapture; }
 
   // Non-scalar ops: true = skip the launch (replaying).
   bool skip(uint64_t sig, const char* op);

@@ -208,7 +208,10 @@ class Backend {
   // offset of gaussian/uniform_int, the loss pointer of mse_forward_backward,
   // the AdamParams of adam_update and the decay of ema_update -- and
   // calls no upload, download, synchronize, alloc or free (they throw). An
-  // op's arguments must stay valid until the step has run. step_end() returns
+  // op's arguments must stay valid until the step has run. A conv op's weight
+  // is not written inside a bracket before the bracket's last conv op that
+  // reads it (the optimizer runs after the backward): the CUDA backend
+  // converts each weight once per bracket. step_end() returns
   // false when the bracket's work did not run (recording failed and the
   // backend stopped recording): the caller repeats the step. On an exception
   // inside a bracket the caller calls step_abort(). step_forget(owner) drops
