@@ -1,17 +1,23 @@
-"""Sums an ncu CSV report (one row per kernel launch, metric
-gpu__time_duration.sum) by kernel, for one profiled training step:
+"""Sums an ncu CSV report (rows per kernel launch and metric:
+gpu__time_duration.sum, and where collected dram__bytes_read.sum and
+dram__bytes_write.sum) by kernel, for one profiled training step:
 
-  ncu --profile-from-start off --clock-control none --metrics gpu__time_duration.sum \\
+  ncu --profile-from-start off --clock-control none \\
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \\
       --csv --print-units base --log-file step.csv  PROGRAM ...
   python3 kernel_profile.py step.csv [--label NAME] [--top N]
 
 PROGRAM brackets the step with cudaProfilerStart/Stop (cuda_check --kernels;
 benchmarks/pytorch_ddpm_bench.py --profile-step). Each kernel ran alone under
-ncu, so the total is the step's GPU time without launch gaps or overlap.
-Prints a table (total, count, share, kernel) and one JSON line with the
-total and the time of each class: convolution (cuDNN/CUTLASS kernels),
+ncu (caches flushed before each), so the total is the step's GPU time
+without launch gaps or overlap, and the DRAM bytes are each kernel's own
+traffic. Prints a table (total, count, share, GB moved and GB/s where
+known, kernel) and one JSON line with the total and the time (ms_*) and
+DRAM traffic (gb_*) of each class: convolution (cuDNN/CUTLASS kernels),
 batchnorm, sums (bias gradients, partial sums), layout (filter and
-activation conversions, copies), gemm (cuBLAS), optimizer, other.
+activation conversions, copies), gemm (cuBLAS), optimizer, other. A
+memory-bound class far below the device's bandwidth (H200 4.8 TB/s) is
+where its kernels, not its bytes, cost time.
 """
 import argparse
 import csv
@@ -44,9 +50,9 @@ def kernel_class(name):
             return "convolution"
     if any(k in n for k in ("batchnorm", "batch_norm", "bn_", "nhwc_reduce_kernel<8, 1>", "nhwc_reduce_kernel<8, 2>",
                             "nhwc_reduce_kernel<1, 1>", "nhwc_reduce_kernel<1, 2>", "stats", "welford",
-                            "bwd_finalize", "bwd_prepare")):
+                            "bwd_finalize", "eval_finalize")):
         return "batchnorm"
-    if any(k in n for k in ("fold_partials", "sum_channels", "sum_samples", "column_sum", "nhwc_reduce", "reduce_kernel")):
+    if any(k in n for k in ("sum_channels", "sum_samples", "column_sum", "nhwc_reduce", "reduce_kernel")):
         return "sums"
     if any(k in n for k in ("krsc", "transpose", "copy")):
         return "layout"
@@ -57,39 +63,65 @@ def kernel_class(name):
     return "other"
 
 
+TIME = "gpu__time_duration.sum"
+BYTES = ("dram__bytes_read.sum", "dram__bytes_write.sum")
+
+
+def scaled(value, unit):
+    v = float(value.replace(",", ""))
+    return v * {"nsecond": 1, "usecond": 1e3, "msecond": 1e6, "second": 1e9,
+                "byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9}.get(unit, 1)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("csv")
     ap.add_argument("--label", default="")
     ap.add_argument("--top", type=int, default=40)
     args = ap.parse_args(argv)
-    rows = []
+    launches = {}  # ID -> [name, ns, bytes or None]
     with open(args.csv, newline="") as f:
         lines = [l for l in f if l.startswith('"')]  # ncu prints "==PROF==" lines too
     for r in csv.DictReader(lines):
-        if r.get("Metric Name") != "gpu__time_duration.sum":
+        metric = r.get("Metric Name")
+        if metric != TIME and metric not in BYTES:
             continue
-        v = float(r["Metric Value"].replace(",", ""))
-        unit = r.get("Metric Unit", "nsecond")
-        ns = v * {"nsecond": 1, "usecond": 1e3, "msecond": 1e6, "second": 1e9}.get(unit, 1)
-        rows.append((r["Kernel Name"], ns))
+        rec = launches.setdefault(r.get("ID", str(len(launches))), [r["Kernel Name"], None, None])
+        v = scaled(r["Metric Value"], r.get("Metric Unit", "nsecond" if metric == TIME else "byte"))
+        if metric == TIME:
+            rec[1] = v
+        else:
+            rec[2] = (rec[2] or 0.0) + v
+    rows = [rec for rec in launches.values() if rec[1] is not None]
     if not rows:
         print("kernel_profile: no gpu__time_duration rows in", args.csv)
         return 1
-    by = defaultdict(lambda: [0.0, 0])
-    classes = defaultdict(float)
-    for name, ns in rows:
+    with_bytes = all(rec[2] is not None for rec in rows)
+    by = defaultdict(lambda: [0.0, 0, 0.0])
+    classes = defaultdict(lambda: [0.0, 0.0])
+    for name, ns, nbytes in rows:
         k = short_name(name)
         by[k][0] += ns
         by[k][1] += 1
-        classes[kernel_class(name)] += ns
-    total = sum(ns for _, ns in rows)
+        by[k][2] += nbytes or 0.0
+        classes[kernel_class(name)][0] += ns
+        classes[kernel_class(name)][1] += nbytes or 0.0
+    total = sum(rec[1] for rec in rows)
     print("== %s: %d kernels, %.3f ms of GPU time (each kernel alone, under ncu)" % (args.label, len(rows), total / 1e6))
-    print("%9s %6s %6s  kernel" % ("ms", "calls", "%"))
-    for k, (ns, cnt) in sorted(by.items(), key=lambda kv: -kv[1][0])[: args.top]:
-        print("%9.3f %6d %6.1f  %s" % (ns / 1e6, cnt, 100 * ns / total, k))
+    if with_bytes:
+        print("%9s %6s %6s %8s %7s  kernel" % ("ms", "calls", "%", "GB", "GB/s"))
+    else:
+        print("%9s %6s %6s  kernel" % ("ms", "calls", "%"))
+    for k, (ns, cnt, nbytes) in sorted(by.items(), key=lambda kv: -kv[1][0])[: args.top]:
+        if with_bytes:
+            print("%9.3f %6d %6.1f %8.3f %7.0f  %s" % (ns / 1e6, cnt, 100 * ns / total, nbytes / 1e9, nbytes / ns, k))
+        else:
+            print("%9.3f %6d %6.1f  %s" % (ns / 1e6, cnt, 100 * ns / total, k))
     out = {"kernel_profile": args.label, "kernels": len(rows), "gpu_ms": round(total / 1e6, 3)}
-    out.update({"ms_" + c: round(v / 1e6, 3) for c, v in sorted(classes.items())})
+    out.update({"ms_" + c: round(v[0] / 1e6, 3) for c, v in sorted(classes.items())})
+    if with_bytes:
+        out.update({"gb_" + c: round(v[1] / 1e9, 3) for c, v in sorted(classes.items())})
+        out["gb_s_" + "batchnorm"] = round(classes["batchnorm"][1] / classes["batchnorm"][0], 1) if classes["batchnorm"][0] else 0
     print(json.dumps(out))
     return 0
 

@@ -107,7 +107,8 @@ kernel_step() {
   if [ -z "$ncu" ]; then echo "   ncu not found: no kernel profile" | tee -a "$OUT/kernels.txt"; return; fi
   rm -f "$csv"
   engine_step "ncu: $label" "$limit" kernels_run.log "$ncu" --profile-from-start off --clock-control none \
-    --metrics gpu__time_duration.sum --csv --print-units base --log-file "$csv" "$@"
+    --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --csv --print-units base \
+    --log-file "$csv" "$@"
   python3 scripts/device/kernel_profile.py "$csv" --label "$label" --top 45 >> "$OUT/kernels.txt" 2>&1
   tail -n 1 "$OUT/kernels.txt"
 }
@@ -170,6 +171,9 @@ case "$phase" in
       env DDPM_CUDNN_GRAPH=off "$art/cuda_check" --bench --bf16-bench --batches 512
     engine_step "cuda_check bf16 bench, graph engines auto" 60 bench.log \
       env DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 128,512
+    # The per-step weight copies (weight_cache.h) against per-call conversions.
+    engine_step "cuda_check bf16 bench, weights converted per call" 40 bench.log \
+      env DDPM_CUDA_WEIGHT_CACHE=0 "$art/cuda_check" --bench --bf16-bench --batches 512
     engine_step "cuda_check --unet, fused epilogues" 40 final.log env DDPM_CUDNN_FUSED=1 "$art/cuda_check" --unet
     engine_step "cuda_check bf16 bench, fused epilogues" 60 bench.log \
       env DDPM_CUDNN_FUSED=1 DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 512
