@@ -92,6 +92,8 @@ class ConvEngine {
                      const std::function<void(bf16* x, bf16* w, bf16* y)>& unfused);
 
   Precision precision() const { return precision_; }
+  // DDPM_CUDNN_FUSED=1 in precision bf16: forward_fused may run an epilogue.
+  bool fused_epilogues() const { return fused_ && precision_ == Precision::kBf16; }
   // kBf16: two bf16 buffers of at least `elems` values each (slot 0: the
   // weights, slot 1: their gradient), grown on first use of a larger filter
   // (host blocking, like the workspace), then reused.

@@ -33,6 +33,7 @@
 #include <string>
 
 #include "bf16.cuh"
+#include "conv.h"
 #include "ops.h"
 
 namespace ddpm {
@@ -295,21 +296,28 @@ __global__ void stats_finalize_kernel(const float* __restrict__ part, long long 
   coef[kShift * C + c] = __fsub_rn(beta[c], __fmul_rn(mean, scale));
 }
 
-// conv_bias (nullable): a bias the input still lacks, folded into the shift
+// Eval mode's coefficients from the running statistics. conv_bias
+// (nullable): a bias the input still lacks, folded into the shift
 // ((v + b) * scale + shift = v * scale + (b * scale + shift)), so that
 // conv2d_batchnorm_relu_eval skips the bias pass over its output.
-__global__ void eval_finalize_kernel(int C, const float* __restrict__ gamma, const float* __restrict__ beta,
-                                     const float* __restrict__ running_mean, const float* __restrict__ running_var,
-                                     float eps, const float* __restrict__ conv_bias, float* __restrict__ coef) {
+struct EvalStats {
+  const float *gamma, *beta, *running_mean, *running_var, *conv_bias;
+  float eps;
+};
+
+__device__ __forceinline__ void eval_coef(const EvalStats& p, int c, float& scale, float& shift) {
+  const float mean = p.running_mean[c];
+  const float invstd =
+      static_cast<float>(1.0 / sqrt(static_cast<double>(p.running_var[c]) + static_cast<double>(p.eps)));
+  scale = __fmul_rn(p.gamma[c], invstd);
+  const float s = __fsub_rn(p.beta[c], __fmul_rn(mean, scale));
+  shift = p.conv_bias ? __fmaf_rn(p.conv_bias[c], scale, s) : s;
+}
+
+__global__ void eval_finalize_kernel(int C, EvalStats p, float* __restrict__ coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
-  const float mean = running_mean[c];
-  const float invstd =
-      static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps)));
-  const float scale = __fmul_rn(gamma[c], invstd);
-  const float shift = __fsub_rn(beta[c], __fmul_rn(mean, scale));
-  coef[kScale * C + c] = scale;
-  coef[kShift * C + c] = conv_bias ? __fmaf_rn(conv_bias[c], scale, shift) : shift;
+  eval_coef(p, c, coef[kScale * C + c], coef[kShift * C + c]);
 }
 
 // y = relu(x * scale + shift) + add[n, c]; one thread per V channels of a row.
@@ -327,6 +335,39 @@ __global__ void bn_apply_kernel(const bf16* x, bf16* y, const float* __restrict_
     load_bf16<V>(x + row * C + c, xv);
     load_f32<V>(coef + kScale * C + c, scale);
     load_f32<V>(coef + kShift * C + c, shift);
+    if (add) {
+      load_f32<V>(add + (row / HW) * C + c, a);
+    } else {
+#pragma unroll
+      for (int v = 0; v < V; ++v) a[v] = 0.0f;
+    }
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      const float pre = bn_pre(xv[v], scale[v], shift[v]);
+      xv[v] = (pre > 0.0f ? pre : 0.0f) + a[v];
+    }
+    store_bf16<V>(y + row * C + c, xv);
+  }
+}
+
+// bn_apply_kernel in eval mode with eval_finalize folded in: the grid's
+// stride is a multiple of a row's C / V vectors, so each thread keeps its
+// V channels and computes their coefficients once (eval_coef, the same
+// bits), and the op is one launch instead of two.
+template <int V>
+__global__ void bn_apply_eval_kernel(const bf16* x, bf16* y, EvalStats p, const float* __restrict__ add,
+                                     long long vecs, int HW, int C) {
+  const int cvecs = C / V;
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  const long long first = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int c = static_cast<int>(first % cvecs) * V;
+  float scale[V], shift[V];
+#pragma unroll
+  for (int v = 0; v < V; ++v) eval_coef(p, c + v, scale[v], shift[v]);
+  for (long long i = first; i < vecs; i += stride) {
+    const long long row = i / cvecs;
+    float xv[V], a[V];
+    load_bf16<V>(x + row * C + c, xv);
     if (add) {
       load_f32<V>(add + (row / HW) * C + c, a);
     } else {
@@ -419,6 +460,29 @@ void bn_apply(const Ctx& ctx, const bf16* x, bf16* y, const float* add, int N, i
   check_launch(op);
 }
 
+// Eval mode from the running statistics: one launch (bn_apply_eval_kernel)
+// where a row's vectors divide the block, else eval_finalize then bn_apply.
+// Writes no coefficients to ctx.coef in the first case.
+void bn_apply_eval(const Ctx& ctx, const bf16* x, bf16* y, const EvalStats& p, const float* add, int N, int C, int HW,
+                   const char* op) {
+  const long long M = static_cast<long long>(N) * HW;
+  const int V = nhwc_vec(C, {x, y});
+  const int cvecs = C / V;
+  if (kThreads % cvecs != 0) {
+    eval_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(C, p, ctx.coef);
+    check_launch(op);
+    bn_apply(ctx, x, y, add, N, C, HW, op);
+    return;
+  }
+  const long long vecs = M * cvecs;
+  const int grid = grid_for(vecs, kThreads, ctx, 16);  // stride grid * kThreads: a multiple of cvecs
+  if (V == 8)
+    bn_apply_eval_kernel<8><<<grid, kThreads, 0, ctx.stream>>>(x, y, p, add, vecs, HW, C);
+  else
+    bn_apply_eval_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, y, p, add, vecs, HW, C);
+  check_launch(op);
+}
+
 }  // namespace
 
 namespace ops {
@@ -442,20 +506,20 @@ void plane_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, 
 
 void batchnorm_relu_forward(const Ctx& ctx, const bf16* x, bf16* y, const float* gamma, const float* beta,
                             const float* conv_bias, float* running_mean, float* running_var, float* save_mean,
-                            float* save_invstd, const float* add, int N, int C, int HW, bool training, float momentum, float eps) {
+                            float* save_invstd, const float* add, int N, int C, int HW, bool training, float momentum,
+                            float eps) {
   const char* op = "batchnorm_relu_forward";
   check_shape(op, N, C, HW);
   const long long M = static_cast<long long>(N) * HW;
   if (training && M < 2) throw Error("cuda batchnorm_relu_forward: training needs more than one value per channel");
-  if (training) {
-    const Reduction r = reduce<kStats>(ctx, x, nullptr, SavedStats{}, N, HW, C, op, /*per_sample=*/false);
-    stats_finalize_kernel<<<fold_grid(C), kFoldBlock, 0, ctx.stream>>>(r.part, r.slices, C, x, M, gamma, beta, conv_bias,
-                                                                 running_mean, running_var, save_mean, save_invstd,
-                                                                 momentum, eps, ctx.coef);
-  } else {
-    eval_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(C, gamma, beta, running_mean, running_var, eps,
-                                                                conv_bias, ctx.coef);
+  if (!training) {
+    bn_apply_eval(ctx, x, y, EvalStats{gamma, beta, running_mean, running_var, conv_bias, eps}, add, N, C, HW, op);
+    return;
   }
+  const Reduction r = reduce<kStats>(ctx, x, nullptr, SavedStats{}, N, HW, C, op, /*per_sample=*/false);
+  stats_finalize_kernel<<<fold_grid(C), kFoldBlock, 0, ctx.stream>>>(r.part, r.slices, C, x, M, gamma, beta,
+                                                                     conv_bias, running_mean, running_var, save_mean,
+                                                                     save_invstd, momentum, eps, ctx.coef);
   check_launch(op);
   bn_apply(ctx, x, y, add, N, C, HW, op);
 }
@@ -463,17 +527,23 @@ void batchnorm_relu_forward(const Ctx& ctx, const bf16* x, bf16* y, const float*
 // As the float32 twin (batchnorm.cu): the convolution into y, then the
 // eval-mode BatchNorm + ReLU + add over y in place, with the convolution's
 // bias folded into the BatchNorm's shift instead of its own pass over y
-// (one rounding fewer than the two ops; a pass of y's size less). The
-// coefficients come first, so that with DDPM_CUDNN_FUSED=1 the whole op may
-// run as one cuDNN graph (conv2d_forward_epilogue) reading them.
+// (one rounding fewer than the two ops; a pass of y's size less). With
+// DDPM_CUDNN_FUSED=1 the coefficients come first, so that the whole op may
+// run as one cuDNN graph (conv2d_forward_epilogue) reading them; else the
+// pass after the convolution computes them itself (bn_apply_eval).
 void conv2d_batchnorm_relu_eval(const Ctx& ctx, const bf16* x, const float* w, const float* b, const float* gamma,
                                 const float* beta, const float* running_mean, const float* running_var,
                                 const float* add, bf16* y, int N, int Cin, int H, int W, int Cout, int k, float eps) {
   const char* op = "batchnorm_relu_forward";
   const int HW = H * W;
   check_shape(op, N, Cout, HW);
-  eval_finalize_kernel<<<cgrid(Cout), kThreads, 0, ctx.stream>>>(Cout, gamma, beta, running_mean, running_var, eps, b,
-                                                                  ctx.coef);
+  const EvalStats stats{gamma, beta, running_mean, running_var, b, eps};
+  if (!ctx.conv->fused_epilogues()) {
+    conv2d_forward_epilogue(ctx, x, w, y, N, Cin, H, W, Cout, k, ConvEpilogue{}, ConvPointers{},
+                            [&](bf16* yy) { bn_apply_eval(ctx, yy, yy, stats, add, N, Cout, HW, op); });
+    return;
+  }
+  eval_finalize_kernel<<<cgrid(Cout), kThreads, 0, ctx.stream>>>(Cout, stats, ctx.coef);
   check_launch(op);
   ConvEpilogue epilogue;
   epilogue.scale = epilogue.shift = epilogue.relu = true;
