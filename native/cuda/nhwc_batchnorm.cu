@@ -320,6 +320,27 @@ __global__ void eval_finalize_kernel(int C, EvalStats p, float* __restrict__ coe
   eval_coef(p, c, coef[kScale * C + c], coef[kShift * C + c]);
 }
 
+// y = relu(x * scale + shift) + add[n, c] for V channels c.. of one row.
+template <int V>
+__device__ __forceinline__ void bn_apply_vec(const bf16* x, bf16* y, long long row, int c, int C, int HW,
+                                             const float (&scale)[V], const float (&shift)[V],
+                                             const float* __restrict__ add) {
+  float xv[V], a[V];
+  load_bf16<V>(x + row * C + c, xv);
+  if (add) {
+    load_f32<V>(add + (row / HW) * C + c, a);
+  } else {
+#pragma unroll
+    for (int v = 0; v < V; ++v) a[v] = 0.0f;
+  }
+#pragma unroll
+  for (int v = 0; v < V; ++v) {
+    const float pre = bn_pre(xv[v], scale[v], shift[v]);
+    xv[v] = (pre > 0.0f ? pre : 0.0f) + a[v];
+  }
+  store_bf16<V>(y + row * C + c, xv);
+}
+
 // y = relu(x * scale + shift) + add[n, c]; one thread per V channels of a row.
 template <int V>
 // x and y may be one buffer (conv2d_batchnorm_relu_eval): each element is
@@ -331,22 +352,10 @@ __global__ void bn_apply_kernel(const bf16* x, bf16* y, const float* __restrict_
   for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < vecs; i += stride) {
     const long long row = i / cvecs;
     const int c = static_cast<int>(i % cvecs) * V;
-    float xv[V], scale[V], shift[V], a[V];
-    load_bf16<V>(x + row * C + c, xv);
+    float scale[V], shift[V];
     load_f32<V>(coef + kScale * C + c, scale);
     load_f32<V>(coef + kShift * C + c, shift);
-    if (add) {
-      load_f32<V>(add + (row / HW) * C + c, a);
-    } else {
-#pragma unroll
-      for (int v = 0; v < V; ++v) a[v] = 0.0f;
-    }
-#pragma unroll
-    for (int v = 0; v < V; ++v) {
-      const float pre = bn_pre(xv[v], scale[v], shift[v]);
-      xv[v] = (pre > 0.0f ? pre : 0.0f) + a[v];
-    }
-    store_bf16<V>(y + row * C + c, xv);
+    bn_apply_vec<V>(x, y, row, c, C, HW, scale, shift, add);
   }
 }
 
@@ -364,23 +373,7 @@ __global__ void bn_apply_eval_kernel(const bf16* x, bf16* y, EvalStats p, const 
   float scale[V], shift[V];
 #pragma unroll
   for (int v = 0; v < V; ++v) eval_coef(p, c + v, scale[v], shift[v]);
-  for (long long i = first; i < vecs; i += stride) {
-    const long long row = i / cvecs;
-    float xv[V], a[V];
-    load_bf16<V>(x + row * C + c, xv);
-    if (add) {
-      load_f32<V>(add + (row / HW) * C + c, a);
-    } else {
-#pragma unroll
-      for (int v = 0; v < V; ++v) a[v] = 0.0f;
-    }
-#pragma unroll
-    for (int v = 0; v < V; ++v) {
-      const float pre = bn_pre(xv[v], scale[v], shift[v]);
-      xv[v] = (pre > 0.0f ? pre : 0.0f) + a[v];
-    }
-    store_bf16<V>(y + row * C + c, xv);
-  }
+  for (long long i = first; i < vecs; i += stride) bn_apply_vec<V>(x, y, i / cvecs, c, C, HW, scale, shift, add);
 }
 
 __global__ void bwd_finalize_kernel(const float* __restrict__ part, long long slices, int C, long long M,
