@@ -583,7 +583,9 @@ std::unique_ptr<Backend> backend_with_graphs(int device, ddpm::Precision p, bool
 // that accumulate with atomics are not bit-reproducible: in tf32 two such runs
 // differ by about 1e-3 in the loss from step 1 on, in bf16 not at all):
 // replayed vs op by op may differ by at most twice that spread (floors
-// 1e-6 on losses, 1e-7 on parameters).
+// 1e-6 on losses, 1e-7 on parameters). In bf16 a fourth run replays with the
+// conv weights converted per call (DDPM_CUDA_WEIGHT_CACHE=0) instead of once
+// per step (weight_cache.h): the same conversions, so the same bits.
 void graph_check(int device, ddpm::Precision p) {
   const std::string label = std::string("step graphs ") + ddpm::precision_name(p);
   guarded(label, [&] {
@@ -591,10 +593,13 @@ void graph_check(int device, ddpm::Precision p) {
     const int B = 64, steps = 12, K = 256;
     const std::vector<uint8_t> data = synthetic_images(K, cfg.in_channels, cfg.height, cfg.width, 31);
     const size_t per = static_cast<size_t>(cfg.in_channels) * cfg.height * cfg.width;
-    std::vector<float> losses[3], params[3];  // op by op, op by op again, replayed
+    std::vector<float> losses[4], params[4];  // op by op, op by op again, replayed, replayed without weight copies
     std::string stats;
-    for (int g = 0; g < 3; ++g) {
-      std::unique_ptr<Backend> gpu = backend_with_graphs(device, p, g == 2, true);
+    const int runs = p == ddpm::Precision::kBf16 ? 4 : 3;
+    for (int g = 0; g < runs; ++g) {
+      if (g == 3) setenv("DDPM_CUDA_WEIGHT_CACHE", "0", 1);
+      std::unique_ptr<Backend> gpu = backend_with_graphs(device, p, g >= 2, true);
+      unsetenv("DDPM_CUDA_WEIGHT_CACHE");
       ddpm::UNet net(*gpu, cfg, B);
       net.init(5);
       net.set_max_grad_norm(1.0);  // the clipping op in the recorded step (its norm reduction and scaling)
@@ -635,6 +640,11 @@ void graph_check(int device, ddpm::Precision p) {
                   label.c_str(), steps, B, worst, lim_loss, prel, lim_par, spread_loss, spread_par,
                   identical ? ", bit-identical" : "", replayed ? steps - 3 : 0);
     verdict(worst <= lim_loss && prel <= lim_par && replayed, buf);
+    if (runs == 4) {
+      const bool same = losses[3] == losses[2] && params[3] == params[2];
+      verdict(same, label + ": conv weights converted once per step (" + std::string(same ? "bit-identical" : "DIFFERENT") +
+                        ") against per call, both replayed");
+    }
   });
 }
 
