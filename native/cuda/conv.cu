@@ -113,6 +113,13 @@ ConvEngine::ConvEngine(cudaStream_t stream, Precision precision)
     else if (v == "0" || v == "off") fused_ = false;
     else throw Error("DDPM_CUDNN_FUSED is '" + v + "'; expected 1 or 0");
   }
+  if (const char* o = std::getenv("DDPM_CUDA_SMALL_CIN"); o && *o) {
+    const std::string v = o;
+    if (v == "auto" || v == "1") own_mode_ = kOwnAuto;
+    else if (v == "off" || v == "0") own_mode_ = kOwnOff;
+    else if (v == "force") own_mode_ = kOwnForce;
+    else throw Error("DDPM_CUDA_SMALL_CIN is '" + v + "'; expected auto, off or force");
+  }
   if (const char* l = std::getenv("DDPM_CUDNN_GRAPH_LIMIT"); l && *l) {
     graph_limit_ = std::atoi(l);
     if (graph_limit_ < 1) throw Error("DDPM_CUDNN_GRAPH_LIMIT is '" + std::string(l) + "'; expected a positive count");
@@ -417,28 +424,10 @@ ConvEngine::Race ConvEngine::race(const char* op, const ConvShape& s, Dir d, Gra
     if (g.workspace(i) <= ws_cap_) need = std::max(need, g.workspace(i));
   reserve(op, need);
 
-  cudaEvent_t ev[2];
-  DDPM_CUDA(op, cudaEventCreate(&ev[0]));
-  DDPM_CUDA(op, cudaEventCreate(&ev[1]));
-  // The mean of 5 runs, best of 2 rounds, after one warm-up run.
-  auto time_ms = [&](const std::function<void()>& fn) {
-    fn();
-    float best = 1e30f;
-    for (int round = 0; round < 2; ++round) {
-      DDPM_CUDA(op, cudaEventRecord(ev[0], stream_));
-      for (int k = 0; k < 5; ++k) fn();
-      DDPM_CUDA(op, cudaEventRecord(ev[1], stream_));
-      DDPM_CUDA(op, cudaEventSynchronize(ev[1]));
-      float ms = 0.0f;
-      DDPM_CUDA(op, cudaEventElapsedTime(&ms, ev[0], ev[1]));
-      best = std::min(best, ms / 5.0f);
-    }
-    return best;
-  };
   auto ref_run = [&] { reference(x, w, y); };
   ref_run();
   DDPM_CUDA(op, cudaMemcpyAsync(ref, out, n_out * sizeof(bf16), cudaMemcpyDeviceToDevice, stream_));
-  r.t_ref = time_ms(ref_run);
+  r.t_ref = time_ms(op, ref_run);
   ConvPointers t = epilogue_tensors;
   t.x = x;
   t.w = w;
@@ -472,15 +461,64 @@ ConvEngine::Race ConvEngine::race(const char* op, const ConvShape& s, Dir d, Gra
       r.rejected += why;
       continue;
     }
-    const float ti = time_ms([&] { g.execute(i, t, ws_.data()); });
+    const float ti = time_ms(op, [&] { g.execute(i, t, ws_.data()); });
     if (ti < r.t_best) {
       r.t_best = ti;
       r.best = i;
     }
   }
+  return r;
+}
+
+float ConvEngine::time_ms(const char* op, const std::function<void()>& fn) {
+  cudaEvent_t ev[2] = {nullptr, nullptr};
+  DDPM_CUDA(op, cudaEventCreate(&ev[0]));
+  const cudaError_t e = cudaEventCreate(&ev[1]);
+  if (e != cudaSuccess) {
+    cudaEventDestroy(ev[0]);
+    throw_cuda(op, "cudaEventCreate", e);
+  }
+  float best = 1e30f;
+  try {
+    fn();
+    for (int round = 0; round < 2; ++round) {
+      DDPM_CUDA(op, cudaEventRecord(ev[0], stream_));
+      for (int k = 0; k < 5; ++k) fn();
+      DDPM_CUDA(op, cudaEventRecord(ev[1], stream_));
+      DDPM_CUDA(op, cudaEventSynchronize(ev[1]));
+      float ms = 0.0f;
+      DDPM_CUDA(op, cudaEventElapsedTime(&ms, ev[0], ev[1]));
+      best = std::min(best, ms / 5.0f);
+    }
+  } catch (...) {
+    cudaEventDestroy(ev[0]);
+    cudaEventDestroy(ev[1]);
+    throw;
+  }
   cudaEventDestroy(ev[0]);
   cudaEventDestroy(ev[1]);
-  return r;
+  return best;
+}
+
+bool ConvEngine::prefer_own(const char* op, const ConvShape& s, int direction, const char* own_name,
+                            const std::function<void()>& own, const std::function<void()>& library) {
+  if (own_mode_ == kOwnOff) return false;
+  if (own_mode_ == kOwnForce) return true;
+  const auto key = std::make_pair(s, direction);
+  const auto it = own_choice_.find(key);
+  if (it != own_choice_.end()) return it->second;
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  DDPM_CUDA(op, cudaStreamIsCapturing(stream_, &capture));
+  if (capture != cudaStreamCaptureStatusNone) return false;  // undecided while recording: cuDNN, not remembered
+  const float t_library = time_ms(op, library), t_own = time_ms(op, own);
+  const bool pick = t_own < t_library;
+  own_choice_[key] = pick;
+  if (verbose_) {
+    static const char* dir_name[3] = {"forward", "backward-data", "backward-filter"};
+    std::fprintf(stderr, "[ddpm cuda] %s %s %s: %s %.3f ms, cuDNN %.3f ms -> %s\n", op, dir_name[direction],
+                 s.str().c_str(), own_name, t_own, t_library, pick ? own_name : "cuDNN");
+  }
+  return pick;
 }
 
 ConvEngine::GraphChoice ConvEngine::choose_graph(const char* op, const ConvShape& s, Dir d,
@@ -670,6 +708,15 @@ void conv2d_forward_epilogue(const Ctx& ctx, const bf16* x, const float* w, bf16
     return;
   }
   const ConvShape s{N, Cin, H, W, Cout, k, k / 2, 1};
+  if (conv_small_cin_applies(Cin, Cout, k, {x, y})) {
+    const auto own = [&] { conv_small_cin_forward(ctx, x, w, y, N, Cin, H, W, Cout); };
+    const auto library = [&] { eng.forward(op, s, x, krsc_weights(ctx, w, Cout, Cin, k * k, op), y); };
+    if (eng.prefer_own(op, s, ConvEngine::kForward, "conv_small_cin", own, library)) {
+      own();
+      post(y);
+      return;
+    }
+  }
   const bf16* wb = krsc_weights(ctx, w, Cout, Cin, k * k, op);
   const auto unfused = [&](bf16* xx, bf16* ww, bf16* yy) {
     eng.forward(op, s, xx, ww, yy);
@@ -712,9 +759,24 @@ void conv2d_backward(const Ctx& ctx, const bf16* x, const float* w, const bf16* 
   const size_t welems = static_cast<size_t>(Cout) * Cin * k * k;
   bf16* dwb = eng.weight_scratch(op, welems, 1);
   if (db) channel_sum(ctx, dy, db, N, Cout, H * W, op);
-  eng.backward_filter(op, s, x, dy, dwb);
-  weights_from_krsc(ctx, dwb, dw, Cout, Cin, k * k, op);
-  if (dx) eng.backward_data(op, s, krsc_weights(ctx, w, Cout, Cin, k * k, op), dy, dx);
+  const auto library_dw = [&] {
+    eng.backward_filter(op, s, x, dy, dwb);
+    weights_from_krsc(ctx, dwb, dw, Cout, Cin, k * k, op);
+  };
+  const auto library_dx = [&] { eng.backward_data(op, s, krsc_weights(ctx, w, Cout, Cin, k * k, op), dy, dx); };
+  if (!conv_small_cin_applies(Cin, Cout, k, {dy})) {
+    library_dw();
+    if (dx) library_dx();
+    return;
+  }
+  // The first layer: its own kernels where they are faster (nhwc_conv_small_cin.cu).
+  const auto own_dw = [&] { conv_small_cin_backward_filter(ctx, x, dy, dw, N, Cin, H, W, Cout); };
+  if (eng.prefer_own(op, s, ConvEngine::kBackwardFilter, "conv_small_cin", own_dw, library_dw)) own_dw();
+  else library_dw();
+  if (!dx) return;
+  const auto own_dx = [&] { conv_small_cin_backward_data(ctx, w, dy, dx, N, Cin, H, W, Cout); };
+  if (eng.prefer_own(op, s, ConvEngine::kBackwardData, "conv_small_cin", own_dx, library_dx)) own_dx();
+  else library_dx();
 }
 
 // The transposed conv's filter w (Cin, Cout, 2, 2) is the (K = Cin, C = Cout)

@@ -91,6 +91,16 @@ class ConvEngine {
                      const ConvEpilogue& epilogue, const ConvPointers& epilogue_tensors,
                      const std::function<void(bf16* x, bf16* w, bf16* y)>& unfused);
 
+  // Whether a direction (kForward, kBackwardData, kBackwardFilter) of shape
+  // s runs the caller's own kernels (`own`) instead of cuDNN's
+  // (`library`): decided at the shape's first run outside a capture by
+  // timing both on the call's buffers (each writes the same output; the
+  // caller then runs the chosen one), and remembered; DDPM_CUDA_SMALL_CIN=off
+  // never, force always. Logged with DDPM_CUDA_VERBOSE.
+  static constexpr int kForward = 0, kBackwardData = 1, kBackwardFilter = 2;
+  bool prefer_own(const char* op, const ConvShape& s, int direction, const char* own_name,
+                  const std::function<void()>& own, const std::function<void()>& library);
+
   Precision precision() const { return precision_; }
   // DDPM_CUDNN_FUSED=1 in precision bf16: forward_fused may run an epilogue.
   bool fused_epilogues() const { return fused_ && precision_ == Precision::kBf16; }
@@ -139,6 +149,8 @@ class ConvEngine {
                            const std::function<void(bf16* x, bf16* w, bf16* y)>& reference,
                            const ConvPointers& epilogue_tensors);
   void reserve(const char* op, size_t bytes);
+  // The mean time of 5 runs of fn on the stream, best of 2 rounds, after one warm-up run.
+  float time_ms(const char* op, const std::function<void()>& fn);
 
   cudaStream_t stream_;
   Precision precision_;
@@ -149,6 +161,8 @@ class ConvEngine {
   int graph_limit_ = 8;    // DDPM_CUDNN_GRAPH_LIMIT
   int graph_choices_ = 0, searches_ = 0;
   bool fused_ = false;     // DDPM_CUDNN_FUSED
+  enum OwnMode { kOwnOff, kOwnAuto, kOwnForce } own_mode_ = kOwnAuto;  // DDPM_CUDA_SMALL_CIN
+  std::map<std::pair<ConvShape, int>, bool> own_choice_;              // prefer_own's decisions
   std::map<std::pair<ConvShape, int>, GraphChoice> fused_plans_;  // by shape and epilogue key
   // Per (geometry, epilogue key): the largest batch searched for a fused plan.
   std::map<std::pair<std::tuple<int, int, int, int, int, int, int>, int>, int> fused_searched_n_;

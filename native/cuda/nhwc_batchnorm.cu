@@ -34,6 +34,7 @@
 
 #include "bf16.cuh"
 #include "conv.h"
+#include "fold.cuh"
 #include "ops.h"
 
 namespace ddpm {
@@ -148,48 +149,6 @@ struct Reduction {
   float* part = nullptr;
 };
 
-// The finalize kernels' blocks: kFoldChannels channels (x) by kFoldLanes
-// lanes (y), so that even 64 channels spread over 8 SMs and each lane adds
-// only slices / 128 partials (the loads' latency, not their bytes, is the cost).
-constexpr int kFoldChannels = 8, kFoldLanes = 128;
-const dim3 kFoldBlock(kFoldChannels, kFoldLanes);
-dim3 fold_grid(int C) { return dim3((C + kFoldChannels - 1) / kFoldChannels); }
-__device__ __forceinline__ int fold_channel() { return blockIdx.x * kFoldChannels + threadIdx.x; }
-
-template <int Q>
-using FoldShared = double[Q][kFoldLanes][kFoldChannels];
-
-// sum[q] = the sum over all slices of part[q][.][c], c = fold_channel(), for
-// q < Q, in double, in one fixed order: lane y adds slices y, y + kFoldLanes,
-// ... in order, then the lanes are added by a fixed tree. Every thread of the
-// block must call it; the result is in lane 0 (threadIdx.y == 0).
-template <int Q>
-__device__ __forceinline__ void fold_slices(const float* __restrict__ part, long long slices, int C,
-                                            FoldShared<Q>& sm, double (&sum)[Q]) {
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const int c = fold_channel();
-#pragma unroll
-  for (int q = 0; q < Q; ++q) {
-    double s = 0.0;
-    if (c < C) {
-      const float* p = part + static_cast<long long>(q) * slices * C + c;
-#pragma unroll 4
-      for (long long k = ty; k < slices; k += kFoldLanes) s += static_cast<double>(p[k * C]);
-    }
-    sm[q][ty][tx] = s;
-  }
-  __syncthreads();
-  for (int half = kFoldLanes / 2; half > 0; half /= 2) {
-    if (ty < half) {
-#pragma unroll
-      for (int q = 0; q < Q; ++q) sm[q][ty][tx] += sm[q][ty + half][tx];
-    }
-    __syncthreads();
-  }
-#pragma unroll
-  for (int q = 0; q < Q; ++q) sum[q] = sm[q][0][tx];
-}
-
 // N "samples" of HW rows each (a per-sample sum needs the true N and HW; a
 // sum over all rows passes N = 1, HW = rows, so that slices may cross
 // samples).
@@ -244,7 +203,7 @@ Reduction reduce(const Ctx& ctx, const bf16* x, const bf16* dy, const SavedStats
 }
 
 // out[c] = the sum over all rows (kSum's partials).
-__global__ void sum_channels_kernel(const float* __restrict__ part, long long slices, int C, float* __restrict__ out) {
+__global__ void __launch_bounds__(kFoldChannels * kFoldLanes) sum_channels_kernel(const float* __restrict__ part, long long slices, int C, float* __restrict__ out) {
   __shared__ FoldShared<1> sm;
   double sum[1];
   fold_slices<1>(part, slices, C, sm, sum);
@@ -265,7 +224,7 @@ __global__ void sum_samples_kernel(const float* __restrict__ part, long long sli
   out[i] = static_cast<float>(s);
 }
 
-__global__ void stats_finalize_kernel(const float* __restrict__ part, long long slices, int C,
+__global__ void __launch_bounds__(kFoldChannels * kFoldLanes) stats_finalize_kernel(const float* __restrict__ part, long long slices, int C,
                                       const bf16* __restrict__ x, long long M, const float* __restrict__ gamma,
                                       const float* __restrict__ beta, const float* __restrict__ conv_bias,
                                       float* __restrict__ running_mean, float* __restrict__ running_var,
@@ -376,7 +335,7 @@ __global__ void bn_apply_eval_kernel(const bf16* x, bf16* y, EvalStats p, const 
   for (long long i = first; i < vecs; i += stride) bn_apply_vec<V>(x, y, i / cvecs, c, C, HW, scale, shift, add);
 }
 
-__global__ void bwd_finalize_kernel(const float* __restrict__ part, long long slices, int C, long long M,
+__global__ void __launch_bounds__(kFoldChannels * kFoldLanes) bwd_finalize_kernel(const float* __restrict__ part, long long slices, int C, long long M,
                                     const float* __restrict__ gamma, const float* __restrict__ beta,
                                     const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
                                     float* __restrict__ dgamma, float* __restrict__ dbeta,
@@ -484,7 +443,7 @@ namespace nhwc {
 void channel_sum(const Ctx& ctx, const bf16* x, float* out, int N, int C, int HW, const char* op) {
   check_shape(op, N, C, HW);
   const Reduction r = reduce<kSum>(ctx, x, nullptr, SavedStats{}, N, HW, C, op, /*per_sample=*/false);
-  sum_channels_kernel<<<fold_grid(C), kFoldBlock, 0, ctx.stream>>>(r.part, r.slices, C, out);
+  sum_channels_kernel<<<fold_grid(C), fold_block(), 0, ctx.stream>>>(r.part, r.slices, C, out);
   check_launch(op);
 }
 
@@ -510,7 +469,7 @@ void batchnorm_relu_forward(const Ctx& ctx, const bf16* x, bf16* y, const float*
     return;
   }
   const Reduction r = reduce<kStats>(ctx, x, nullptr, SavedStats{}, N, HW, C, op, /*per_sample=*/false);
-  stats_finalize_kernel<<<fold_grid(C), kFoldBlock, 0, ctx.stream>>>(r.part, r.slices, C, x, M, gamma, beta,
+  stats_finalize_kernel<<<fold_grid(C), fold_block(), 0, ctx.stream>>>(r.part, r.slices, C, x, M, gamma, beta,
                                                                      conv_bias, running_mean, running_var, save_mean,
                                                                      save_invstd, momentum, eps, ctx.coef);
   check_launch(op);
@@ -558,7 +517,7 @@ void batchnorm_relu_backward(const Ctx& ctx, const bf16* x, const bf16* dy, cons
   SavedStats saved;
   saved.gamma = gamma, saved.beta = beta, saved.mean = save_mean, saved.invstd = save_invstd;
   const Reduction r = reduce<kBwd>(ctx, x, dy, saved, N, HW, C, op, /*per_sample=*/dadd != nullptr);
-  bwd_finalize_kernel<<<fold_grid(C), kFoldBlock, 0, ctx.stream>>>(r.part, r.slices, C, M, gamma, beta, save_mean,
+  bwd_finalize_kernel<<<fold_grid(C), fold_block(), 0, ctx.stream>>>(r.part, r.slices, C, M, gamma, beta, save_mean,
                                                              save_invstd, dgamma, dbeta, dconv_bias, ctx.coef);
   check_launch(op);
   if (dadd) {

@@ -101,6 +101,18 @@ void conv1x1_narrow_forward(const Ctx& ctx, const bf16* x, const float* w, const
 void conv1x1_narrow_backward(const Ctx& ctx, const bf16* x, const float* w, const bf16* dy, bf16* dx, float* dw,
                              float* db, int N, int Cin, int HW, int Cout);
 
+// nhwc_conv_small_cin.cu: the 3x3 convolution from at most 4 input channels
+// (the first layer) on CUDA cores, when Cout is a multiple of 8 (at most
+// 256) and the bf16 tensors named are 16-byte aligned. dw is overwritten in
+// float32 (K, C, 3, 3).
+bool conv_small_cin_applies(int Cin, int Cout, int k, std::initializer_list<const void*> bf16_ptrs);
+void conv_small_cin_forward(const Ctx& ctx, const bf16* x, const float* w, bf16* y, int N, int Cin, int H, int W,
+                            int Cout);
+void conv_small_cin_backward_data(const Ctx& ctx, const float* w, const bf16* dy, bf16* dx, int N, int Cin, int H,
+                                  int W, int Cout);
+void conv_small_cin_backward_filter(const Ctx& ctx, const bf16* x, const bf16* dy, float* dw, int N, int Cin, int H,
+                                    int W, int Cout);
+
 }  // namespace nhwc
 }  // namespace ops
 }  // namespace cuda

@@ -463,8 +463,11 @@ void convolution_cases(CaseList& L, bool quick) {
     int N, Cin, H, W, Cout, k;
     bool large;
   };
+  // Cin <= 4 with Cout a multiple of 8: the first layer, which CUDA bf16 may
+  // run on its own kernels (nhwc_conv_small_cin.cu; DDPM_CUDA_SMALL_CIN=force).
   for (const S s : {S{3, 5, 7, 9, 6, 3, false}, S{2, 7, 5, 3, 4, 1, false}, S{2, 8, 5, 3, 16, 1, false},
-                    S{4, 3, 32, 32, 64, 3, false}, S{4, 64, 32, 32, 3, 1, false}, S{8, 64, 32, 32, 64, 3, true},
+                    S{4, 3, 32, 32, 64, 3, false}, S{2, 1, 9, 7, 16, 3, false}, S{3, 4, 5, 6, 8, 3, false},
+                    S{2, 2, 4, 3, 24, 3, false}, S{4, 64, 32, 32, 3, 1, false}, S{8, 64, 32, 32, 64, 3, true},
                     S{8, 128, 16, 16, 128, 3, true}, S{8, 512, 2, 2, 1024, 3, true}, S{8, 1024, 2, 2, 1024, 3, true}}) {
     if (quick && s.large) continue;
     const auto sizes = conv_sizes(s.N, s.Cin, s.H, s.W, s.Cout, s.k);

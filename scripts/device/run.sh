@@ -134,7 +134,7 @@ case "$phase" in
     engine_step "test_backend_ops all precisions (auto)" 90 engines.log "$art/test_backend_ops" --backend cuda --precision all
     san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
     [ -n "$san" ] && engine_step "memcheck: test_backend_ops bf16 --quick conv, graph engines forced" 90 engines.log \
-      env DDPM_CUDNN_GRAPH=force "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
+      env DDPM_CUDNN_GRAPH=force DDPM_CUDA_SMALL_CIN=force "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
       "$art/test_backend_ops" --backend cuda --precision bf16 --quick conv
     echo "== summary"
     grep -hE "^FAIL|checks, [0-9]+ failed|ERROR SUMMARY|^cuda_check: [0-9]+ checks" "$OUT/engines.log" | head -40
@@ -156,13 +156,16 @@ case "$phase" in
     engine_step "test_backend_ops all precisions" 60 final.log "$art/test_backend_ops" --backend cuda --precision all
     engine_step "test_backend_ops bf16, graph engines forced" 40 final.log \
       env DDPM_CUDNN_GRAPH=force "$art/test_backend_ops" --backend cuda --precision bf16
+    # The first layer's own kernels (nhwc_conv_small_cin.cu), whether or not their race picks them.
+    engine_step "test_backend_ops bf16 convolutions, small-Cin kernels forced" 30 final.log \
+      env DDPM_CUDA_SMALL_CIN=force "$art/test_backend_ops" --backend cuda --precision bf16 conv2d
     # The fused convolution epilogues (DDPM_CUDNN_FUSED, off by default until this passes on a GPU).
     engine_step "test_backend_ops bf16, fused epilogues and graph engines forced" 40 final.log \
       env DDPM_CUDNN_FUSED=1 DDPM_CUDNN_GRAPH=force DDPM_CUDA_VERBOSE=1 "$art/test_backend_ops" --backend cuda \
       --precision bf16 conv
     san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
     [ -n "$san" ] && engine_step "memcheck: test_backend_ops bf16 --quick, graph engines forced" 60 final.log \
-      env DDPM_CUDNN_GRAPH=force "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
+      env DDPM_CUDNN_GRAPH=force DDPM_CUDA_SMALL_CIN=force "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
       "$art/test_backend_ops" --backend cuda --precision bf16 --quick
     engine_step "cuda_check --unet" 40 final.log "$art/cuda_check" --unet
     engine_step "cuda_check --train (curves, step graphs)" 60 final.log "$art/cuda_check" --train
@@ -171,6 +174,9 @@ case "$phase" in
       env DDPM_CUDNN_GRAPH=off "$art/cuda_check" --bench --bf16-bench --batches 512
     engine_step "cuda_check bf16 bench, graph engines auto" 60 bench.log \
       env DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 128,512
+    # The first layer on cuDNN only, against the race's choice above.
+    engine_step "cuda_check bf16 bench, first layer on cuDNN" 40 bench.log \
+      env DDPM_CUDA_SMALL_CIN=off "$art/cuda_check" --bench --bf16-bench --batches 512
     # The per-step weight copies (weight_cache.h) against per-call conversions.
     engine_step "cuda_check bf16 bench, weights converted per call" 40 bench.log \
       env DDPM_CUDA_WEIGHT_CACHE=0 "$art/cuda_check" --bench --bf16-bench --batches 512
