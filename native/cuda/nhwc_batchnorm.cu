@@ -279,15 +279,16 @@ __global__ void eval_finalize_kernel(int C, EvalStats p, float* __restrict__ coe
   eval_coef(p, c, coef[kScale * C + c], coef[kShift * C + c]);
 }
 
-// y = relu(x * scale + shift) + add[n, c] for V channels c.. of one row.
+// y = relu(x * scale + shift) + add[n, c] for V channels c.. of row `row`
+// of sample n (add nullable).
 template <int V>
-__device__ __forceinline__ void bn_apply_vec(const bf16* x, bf16* y, long long row, int c, int C, int HW,
+__device__ __forceinline__ void bn_apply_vec(const bf16* x, bf16* y, long long row, long long n, int c, int C,
                                              const float (&scale)[V], const float (&shift)[V],
                                              const float* __restrict__ add) {
   float xv[V], a[V];
   load_bf16<V>(x + row * C + c, xv);
   if (add) {
-    load_f32<V>(add + (row / HW) * C + c, a);
+    load_f32<V>(add + n * C + c, a);
   } else {
 #pragma unroll
     for (int v = 0; v < V; ++v) a[v] = 0.0f;
@@ -298,6 +299,31 @@ __device__ __forceinline__ void bn_apply_vec(const bf16* x, bf16* y, long long r
     xv[v] = (pre > 0.0f ? pre : 0.0f) + a[v];
   }
   store_bf16<V>(y + row * C + c, xv);
+}
+
+// The sample of a row: in 32 bits where the tensor's rows fit (small), as
+// a 64-bit division costs as much as the element's other work.
+__device__ __forceinline__ long long sample_of(long long row, int HW, bool small) {
+  return small ? static_cast<long long>(static_cast<unsigned>(row) / static_cast<unsigned>(HW)) : row / HW;
+}
+
+// The element passes below walk the rows of an (M, C) tensor with a grid
+// whose stride (gridDim * blockDim) is a multiple of a row's C / V vectors:
+// each thread keeps its V channels c (and their coefficients, in
+// registers) and steps rows by a constant, with no division per element.
+// Launchers use them where C / V divides kThreads (every UNet width), the
+// generic kernels (one vector a step, coefficients loaded each time)
+// elsewhere.
+struct RowWalk {
+  long long row, step;
+  int c;
+};
+template <int V>
+__device__ __forceinline__ RowWalk row_walk(int C) {
+  const int cvecs = C / V;
+  const long long first = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  return RowWalk{first / cvecs, stride / cvecs, static_cast<int>(first % cvecs) * V};
 }
 
 // y = relu(x * scale + shift) + add[n, c]; one thread per V channels of a row.
@@ -314,25 +340,27 @@ __global__ void bn_apply_kernel(const bf16* x, bf16* y, const float* __restrict_
     float scale[V], shift[V];
     load_f32<V>(coef + kScale * C + c, scale);
     load_f32<V>(coef + kShift * C + c, shift);
-    bn_apply_vec<V>(x, y, row, c, C, HW, scale, shift, add);
+    bn_apply_vec<V>(x, y, row, row / HW, c, C, scale, shift, add);
   }
 }
 
-// bn_apply_kernel in eval mode with eval_finalize folded in: the grid's
-// stride is a multiple of a row's C / V vectors, so each thread keeps its
-// V channels and computes their coefficients once (eval_coef, the same
-// bits), and the op is one launch instead of two.
-template <int V>
-__global__ void bn_apply_eval_kernel(const bf16* x, bf16* y, EvalStats p, const float* __restrict__ add,
-                                     long long vecs, int HW, int C) {
-  const int cvecs = C / V;
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  const long long first = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int c = static_cast<int>(first % cvecs) * V;
+// bn_apply_kernel by row walk (x and y may be one buffer). EVAL: the
+// coefficients come from the running statistics (eval_coef, the bits of
+// eval_finalize), so eval mode is one launch; else from ctx.coef.
+template <int V, bool EVAL>
+__global__ void bn_apply_rows_kernel(const bf16* x, bf16* y, const float* __restrict__ coef, EvalStats p,
+                                     const float* __restrict__ add, long long M, int HW, int C, bool small) {
+  const RowWalk w = row_walk<V>(C);
   float scale[V], shift[V];
+  if (EVAL) {
 #pragma unroll
-  for (int v = 0; v < V; ++v) eval_coef(p, c + v, scale[v], shift[v]);
-  for (long long i = first; i < vecs; i += stride) bn_apply_vec<V>(x, y, i / cvecs, c, C, HW, scale, shift, add);
+    for (int v = 0; v < V; ++v) eval_coef(p, w.c + v, scale[v], shift[v]);
+  } else {
+    load_f32<V>(coef + kScale * C + w.c, scale);
+    load_f32<V>(coef + kShift * C + w.c, shift);
+  }
+  for (long long row = w.row; row < M; row += w.step)
+    bn_apply_vec<V>(x, y, row, add ? sample_of(row, HW, small) : 0, w.c, C, scale, shift, add);
 }
 
 __global__ void __launch_bounds__(kFoldChannels * kFoldLanes) bwd_finalize_kernel(const float* __restrict__ part, long long slices, int C, long long M,
@@ -361,32 +389,49 @@ __global__ void __launch_bounds__(kFoldChannels * kFoldLanes) bwd_finalize_kerne
   coef[kMeanGX * C + c] = static_cast<float>(sgx / static_cast<double>(M));
 }
 
-// dx = scale * (g - mean(g) - xhat * mean(g * xhat)).
+// dx = scale * (g - mean(g) - xhat * mean(g * xhat)) for V channels c.. at element offset off.
+template <int V>
+__device__ __forceinline__ void bn_dx_vec(const bf16* __restrict__ x, const bf16* __restrict__ dy,
+                                          bf16* __restrict__ dx, long long off, const float (&k)[6][V]) {
+  float xv[V], dv[V];
+  load_bf16<V>(x + off, xv);
+  load_bf16<V>(dy + off, dv);
+#pragma unroll
+  for (int v = 0; v < V; ++v) {
+    const float xhat = (xv[v] - k[kMean][v]) * k[kInvstd][v];
+    const float g = bn_pre(xv[v], k[kScale][v], k[kShift][v]) > 0.0f ? dv[v] : 0.0f;
+    dv[v] = k[kScale][v] * (g - k[kMeanG][v] - xhat * k[kMeanGX][v]);
+  }
+  store_bf16<V>(dx + off, dv);
+}
+
+template <int V>
+__device__ __forceinline__ void load_dx_coef(const float* __restrict__ coef, int C, int c, float (&k)[6][V]) {
+#pragma unroll
+  for (int q = 0; q < 6; ++q) load_f32<V>(coef + q * C + c, k[q]);
+}
+
 template <int V>
 __global__ void bn_bwd_dx_kernel(const bf16* __restrict__ x, const bf16* __restrict__ dy,
                                  const float* __restrict__ coef, bf16* __restrict__ dx, long long vecs, int C) {
   const int cvecs = C / V;
   const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
   for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < vecs; i += stride) {
-    const long long off = (i / cvecs) * C + static_cast<int>(i % cvecs) * V;
     const int c = static_cast<int>(i % cvecs) * V;
-    float xv[V], dv[V], scale[V], shift[V], mean[V], invstd[V], mg[V], mgx[V];
-    load_bf16<V>(x + off, xv);
-    load_bf16<V>(dy + off, dv);
-    load_f32<V>(coef + kScale * C + c, scale);
-    load_f32<V>(coef + kShift * C + c, shift);
-    load_f32<V>(coef + kMean * C + c, mean);
-    load_f32<V>(coef + kInvstd * C + c, invstd);
-    load_f32<V>(coef + kMeanG * C + c, mg);
-    load_f32<V>(coef + kMeanGX * C + c, mgx);
-#pragma unroll
-    for (int v = 0; v < V; ++v) {
-      const float xhat = (xv[v] - mean[v]) * invstd[v];
-      const float g = bn_pre(xv[v], scale[v], shift[v]) > 0.0f ? dv[v] : 0.0f;
-      dv[v] = scale[v] * (g - mg[v] - xhat * mgx[v]);
-    }
-    store_bf16<V>(dx + off, dv);
+    float k[6][V];
+    load_dx_coef<V>(coef, C, c, k);
+    bn_dx_vec<V>(x, dy, dx, (i / cvecs) * C + c, k);
   }
+}
+
+// bn_bwd_dx_kernel by row walk: the six coefficients of its channels loaded once.
+template <int V>
+__global__ void bn_bwd_dx_rows_kernel(const bf16* __restrict__ x, const bf16* __restrict__ dy,
+                                      const float* __restrict__ coef, bf16* __restrict__ dx, long long M, int C) {
+  const RowWalk w = row_walk<V>(C);
+  float k[6][V];
+  load_dx_coef<V>(coef, C, w.c, k);
+  for (long long row = w.row; row < M; row += w.step) bn_dx_vec<V>(x, dy, dx, row * C + w.c, k);
 }
 
 void check_shape(const char* op, int N, int C, int HW) {
@@ -399,39 +444,51 @@ void check_shape(const char* op, int N, int C, int HW) {
 
 int cgrid(int C) { return (C + kThreads - 1) / kThreads; }
 
+// Whether the row-walk kernels apply: a row's C / V vectors divide the block
+// (then the grid's stride, grid * kThreads, is a multiple of them).
+bool row_walk_applies(int C, int V) { return kThreads % (C / V) == 0; }
+
 // y = relu(x * scale + shift) + add with the coefficients in ctx.coef (x and y may be one buffer).
 void bn_apply(const Ctx& ctx, const bf16* x, bf16* y, const float* add, int N, int C, int HW, const char* op) {
   const long long M = static_cast<long long>(N) * HW;
   const int V = nhwc_vec(C, {x, y});
   const long long vecs = M * C / V;
   const int grid = grid_for(vecs, kThreads, ctx, 16);
-  if (V == 8)
+  const bool small = M <= 0x7fffffffLL;
+  if (row_walk_applies(C, V)) {
+    if (V == 8)
+      bn_apply_rows_kernel<8, false><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, EvalStats{}, add, M, HW, C,
+                                                                        small);
+    else
+      bn_apply_rows_kernel<1, false><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, EvalStats{}, add, M, HW, C,
+                                                                        small);
+  } else if (V == 8) {
     bn_apply_kernel<8><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, add, vecs, HW, C);
-  else
+  } else {
     bn_apply_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, y, ctx.coef, add, vecs, HW, C);
+  }
   check_launch(op);
 }
 
-// Eval mode from the running statistics: one launch (bn_apply_eval_kernel)
-// where a row's vectors divide the block, else eval_finalize then bn_apply.
-// Writes no coefficients to ctx.coef in the first case.
+// Eval mode from the running statistics: one launch (bn_apply_rows_kernel
+// computing the coefficients) where the row walk applies, else
+// eval_finalize then bn_apply. Writes no coefficients to ctx.coef in the first case.
 void bn_apply_eval(const Ctx& ctx, const bf16* x, bf16* y, const EvalStats& p, const float* add, int N, int C, int HW,
                    const char* op) {
   const long long M = static_cast<long long>(N) * HW;
   const int V = nhwc_vec(C, {x, y});
-  const int cvecs = C / V;
-  if (kThreads % cvecs != 0) {
+  if (!row_walk_applies(C, V)) {
     eval_finalize_kernel<<<cgrid(C), kThreads, 0, ctx.stream>>>(C, p, ctx.coef);
     check_launch(op);
     bn_apply(ctx, x, y, add, N, C, HW, op);
     return;
   }
-  const long long vecs = M * cvecs;
-  const int grid = grid_for(vecs, kThreads, ctx, 16);  // stride grid * kThreads: a multiple of cvecs
+  const int grid = grid_for(M * (C / V), kThreads, ctx, 16);
+  const bool small = M <= 0x7fffffffLL;
   if (V == 8)
-    bn_apply_eval_kernel<8><<<grid, kThreads, 0, ctx.stream>>>(x, y, p, add, vecs, HW, C);
+    bn_apply_rows_kernel<8, true><<<grid, kThreads, 0, ctx.stream>>>(x, y, nullptr, p, add, M, HW, C, small);
   else
-    bn_apply_eval_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, y, p, add, vecs, HW, C);
+    bn_apply_rows_kernel<1, true><<<grid, kThreads, 0, ctx.stream>>>(x, y, nullptr, p, add, M, HW, C, small);
   check_launch(op);
 }
 
@@ -529,10 +586,16 @@ void batchnorm_relu_backward(const Ctx& ctx, const bf16* x, const bf16* dy, cons
   const int V = nhwc_vec(C, {x, dy, dx});
   const long long vecs = M * C / V;
   const int grid = grid_for(vecs, kThreads, ctx, 16);
-  if (V == 8)
+  if (row_walk_applies(C, V)) {
+    if (V == 8)
+      bn_bwd_dx_rows_kernel<8><<<grid, kThreads, 0, ctx.stream>>>(x, dy, ctx.coef, dx, M, C);
+    else
+      bn_bwd_dx_rows_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, dy, ctx.coef, dx, M, C);
+  } else if (V == 8) {
     bn_bwd_dx_kernel<8><<<grid, kThreads, 0, ctx.stream>>>(x, dy, ctx.coef, dx, vecs, C);
-  else
+  } else {
     bn_bwd_dx_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(x, dy, ctx.coef, dx, vecs, C);
+  }
   check_launch(op);
 }
 
