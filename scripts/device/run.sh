@@ -21,10 +21,13 @@
 #       channels_last + fused Adam (kernels.txt). ~4 minutes.
 #   bash scripts/device/run.sh final .device
 #       after a session's changes, the checks in one call under one deadline
-#       (GPU_FINAL_S, 400 s): the op table (and under memcheck), the UNet,
-#       curves, step graphs and features, the bf16 bench with graph engines
-#       off and auto, the fused epilogues (DDPM_CUDNN_FUSED=1: op table
-#       forced, UNet, bench), ncu's kernel profile (~3 minutes).
+#       (GPU_FINAL_S, 400 s): the op table (and under memcheck; the first
+#       layer's own kernels forced, DDPM_CUDA_SMALL_CIN=force), the UNet,
+#       curves, step graphs (with and without the per-step weight copies)
+#       and features, the bf16 bench with graph engines off and auto, with
+#       the first layer on cuDNN only and with per-call weight conversions,
+#       the fused epilogues (DDPM_CUDNN_FUSED=1: op table forced, UNet,
+#       bench), ncu's kernel profile with DRAM bytes (~4 minutes).
 #   bash scripts/device/run.sh fusion .device
 #       cuda_fusion_probe (issue 9): which seed convs cuDNN's fusion engines
 #       run fused, how fast against the unfused path, how exactly
