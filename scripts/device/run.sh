@@ -21,7 +21,7 @@
 #       channels_last + fused Adam (kernels.txt). ~4 minutes.
 #   bash scripts/device/run.sh final .device
 #       after a session's changes, the checks in one call under one deadline
-#       (GPU_FINAL_S, 400 s): the op table (and under memcheck; the first
+#       (GPU_FINAL_S, 480 s): the op table (and under memcheck; the first
 #       layer's own kernels forced, DDPM_CUDA_SMALL_CIN=force), the UNet,
 #       curves, step graphs (with and without the per-step weight copies)
 #       and features, the bf16 bench with graph engines off and auto, with
@@ -147,14 +147,14 @@ case "$phase" in
     ;;
   final)
     # The CUDA checks after a session's changes, in one call under one
-    # deadline (GPU_FINAL_S, 400 s): the op table (all precisions; bf16 with
+    # deadline (GPU_FINAL_S, 480 s): the op table (all precisions; bf16 with
     # graph engines forced, and under memcheck), cuda_check's UNet, training
     # curves and step graphs, features and sampling times, the bf16 bench
     # with graph engines off and auto, ncu's kernel profile of ours.
     unpack_checks
     . scripts/cuda-libs.sh
     engines_rc=0
-    step_deadline=$(( $(date +%s) + ${GPU_FINAL_S:-400} ))
+    step_deadline=$(( $(date +%s) + ${GPU_FINAL_S:-480} ))
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/final.log"
     engine_step "test_backend_ops all precisions" 60 final.log "$art/test_backend_ops" --backend cuda --precision all
     engine_step "test_backend_ops bf16, graph engines forced" 40 final.log \
