@@ -48,6 +48,26 @@ __device__ __forceinline__ Pixel pixel_of(long long p, int H, int W) {
   return q;
 }
 
+// fn(j, x value) for each input tap j = (r * 3 + s) * CIN + c of output
+// pixel q that lies inside the image (zero padding: the others are skipped).
+// Inlined and unrolled, j is a constant in each call.
+template <int CIN, typename Fn>
+__device__ __forceinline__ void for_each_tap(const bf16* __restrict__ x, const Pixel& q, int H, int W, Fn&& fn) {
+#pragma unroll
+  for (int r = 0; r < 3; ++r) {
+    const int h = q.h + r - 1;
+    if (h < 0 || h >= H) continue;
+#pragma unroll
+    for (int s = 0; s < 3; ++s) {
+      const int ww = q.w + s - 1;
+      if (ww < 0 || ww >= W) continue;
+      const bf16* xp = x + ((q.n * H + h) * W + ww) * CIN;
+#pragma unroll
+      for (int c = 0; c < CIN; ++c) fn((r * 3 + s) * CIN + c, __bfloat162float(xp[c]));
+    }
+  }
+}
+
 template <int CIN>
 __global__ void small_cin_forward_kernel(const bf16* __restrict__ x, const float* __restrict__ w,
                                          bf16* __restrict__ y, int N, int H, int W, int K) {
@@ -67,24 +87,11 @@ __global__ void small_cin_forward_kernel(const bf16* __restrict__ x, const float
     float acc[8];
 #pragma unroll
     for (int v = 0; v < 8; ++v) acc[v] = 0.0f;
+    for_each_tap<CIN>(x, q, H, W, [&](int j, float xv) {
+      const float* wp = ws + j * K + g * 8;
 #pragma unroll
-    for (int r = 0; r < 3; ++r) {
-      const int h = q.h + r - 1;
-      if (h < 0 || h >= H) continue;
-#pragma unroll
-      for (int s = 0; s < 3; ++s) {
-        const int ww = q.w + s - 1;
-        if (ww < 0 || ww >= W) continue;
-        const bf16* xp = x + ((q.n * H + h) * W + ww) * CIN;
-#pragma unroll
-        for (int c = 0; c < CIN; ++c) {
-          const float xv = __bfloat162float(xp[c]);
-          const float* wp = ws + ((r * 3 + s) * CIN + c) * K + g * 8;
-#pragma unroll
-          for (int v = 0; v < 8; ++v) acc[v] = fmaf(xv, wp[v], acc[v]);
-        }
-      }
-    }
+      for (int v = 0; v < 8; ++v) acc[v] = fmaf(xv, wp[v], acc[v]);
+    });
     store_bf16<8>(y + p * K + g * 8, acc);
   }
 }
@@ -152,23 +159,10 @@ __global__ void small_cin_dw_partial_kernel(const bf16* __restrict__ x, const bf
     const Pixel q = pixel_of(p, H, W);
     const __nv_bfloat162 g2 = *reinterpret_cast<const __nv_bfloat162*>(dy + p * K + k);
     const float g0 = __low2float(g2), g1 = __high2float(g2);
-#pragma unroll
-    for (int r = 0; r < 3; ++r) {
-      const int h = q.h + r - 1;
-      if (h < 0 || h >= H) continue;
-#pragma unroll
-      for (int s = 0; s < 3; ++s) {
-        const int ww = q.w + s - 1;
-        if (ww < 0 || ww >= W) continue;
-        const bf16* xp = x + ((q.n * H + h) * W + ww) * CIN;
-#pragma unroll
-        for (int c = 0; c < CIN; ++c) {
-          const float xv = __bfloat162float(xp[c]);
-          acc[(r * 3 + s) * CIN + c][0] = fmaf(g0, xv, acc[(r * 3 + s) * CIN + c][0]);
-          acc[(r * 3 + s) * CIN + c][1] = fmaf(g1, xv, acc[(r * 3 + s) * CIN + c][1]);
-        }
-      }
-    }
+    for_each_tap<CIN>(x, q, H, W, [&](int j, float xv) {
+      acc[j][0] = fmaf(g0, xv, acc[j][0]);
+      acc[j][1] = fmaf(g1, xv, acc[j][1]);
+    });
   }
   float* out = part + blockIdx.x * static_cast<long long>(9 * CIN * K);
 #pragma unroll
