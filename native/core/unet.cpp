@@ -535,20 +535,25 @@ struct UNet::Impl {
 
   // ---- backward pieces ---------------------------------------------------
   // dy holds the gradient of the block output (including any te add). On
-  // return d_in holds the gradient of the block input; dy, s1 and s2 are
-  // clobbered (dy may be s2).
+  // return d_in holds the gradient of the block input; dy, s1, s2 and the
+  // block's z2 are clobbered (dy may be s2).
   void block_backward(Block& b, float* dy, float* d_in, int n) {
     const int HW = b.H * b.W;
     float* dadd = b.add_te >= 0 ? tes[b.add_te].dout : nullptr;
-    float* dz = s1;  // dz2, then dz1
+    float* dz2 = s1;
     float* dy1 = s2;
+    // dz1 goes where z2 was (its last reader is the first BatchNorm backward
+    // below), not over dz2: a backend may still be reading dz2 for conv2's
+    // weight gradient while the rest of the backward goes on (the CUDA
+    // backend's side stream, side_stream.h).
+    float* dz1 = b.z2;
     // The conv biases' gradients (exactly 0) come from the BatchNorms, which took the biases.
-    be.batchnorm_relu_backward(b.z2, dy, P(b.g2), P(b.be2), b.mean2, b.istd2, dz, G(b.g2),
+    be.batchnorm_relu_backward(b.z2, dy, P(b.g2), P(b.be2), b.mean2, b.istd2, dz2, G(b.g2),
                                G(b.be2), G(b.b2), dadd, n, b.cout, HW);
-    be.conv2d_backward(b.y1, P(b.w2), dz, dy1, G(b.w2), nullptr, n, b.cout, b.H, b.W, b.cout, 3);
-    be.batchnorm_relu_backward(b.z1, dy1, P(b.g1), P(b.be1), b.mean1, b.istd1, dz, G(b.g1),
+    be.conv2d_backward(b.y1, P(b.w2), dz2, dy1, G(b.w2), nullptr, n, b.cout, b.H, b.W, b.cout, 3);
+    be.batchnorm_relu_backward(b.z1, dy1, P(b.g1), P(b.be1), b.mean1, b.istd1, dz1, G(b.g1),
                                G(b.be1), G(b.b1), nullptr, n, b.cout, HW);
-    be.conv2d_backward(b.in, P(b.w1), dz, d_in, G(b.w1), nullptr, n, b.cin, b.H, b.W, b.cout, 3);
+    be.conv2d_backward(b.in, P(b.w1), dz1, d_in, G(b.w1), nullptr, n, b.cin, b.H, b.W, b.cout, 3);
   }
 
   void backward(const float* d_out, float* d_x, int n) {

@@ -26,6 +26,7 @@ namespace cuda {
 class GrowBuffer;   // bf16.cuh
 class ConvEngine;   // conv.h
 class WeightCache;  // weight_cache.h
+class SideStream;   // side_stream.h
 
 // A device-side error found by a kernel (bad timestep index, ...). Kernels
 // write it (device memory) only when something is wrong; every
@@ -76,6 +77,7 @@ struct Ctx {
   class GrowBuffer* scratch = nullptr;  // reduction partials of the bf16 ops (bf16.cuh)
   ConvEngine* conv = nullptr;           // the cuDNN convolutions (conv.h)
   WeightCache* weights = nullptr;       // bf16 conv weights once per step (weight_cache.h); nullable
+  SideStream* side = nullptr;           // weight gradients' stream (side_stream.h); nullable
   cublasContext* cublas = nullptr;      // the cuBLAS handle (the Linear GEMMs)
   // Inside a recorded step, the device copy of the running op's per-step
   // scalars, which its kernels read in place of their by-value arguments

@@ -9,6 +9,7 @@
 // searched shape may run a cuDNN backend graph-API engine instead of the
 // legacy call (ConvEngine::search_graph below, conv_graph.h).
 #include "conv.h"
+#include "side_stream.h"
 #include "weight_cache.h"
 
 #include <algorithm>
@@ -171,7 +172,21 @@ ConvEngine::Plan& ConvEngine::plan(const char* op, const ConvShape& s) {
   return ref;
 }
 
-void ConvEngine::reserve(const char* op, size_t bytes) { ws_.get(bytes, stream_, op); }
+void ConvEngine::reserve(const char* op, size_t bytes) {
+  ws_.get(bytes, stream_, op);
+  if (side_stream_) ws_side_.get(bytes, side_stream_, op);  // drains the side stream before it moves
+}
+
+void ConvEngine::use_side(bool on) {
+  const cudnnStatus_t st = cudnnSetStream(handle_, on ? side_stream_ : stream_);
+  if (st != CUDNN_STATUS_SUCCESS) throw_cudnn("conv2d_backward", "cudnnSetStream", st);
+  ws_active_ = on ? &ws_side_ : &ws_;
+}
+
+bool ConvEngine::ready(const ConvShape& s, int direction) const {
+  const auto it = plans_.find(s);
+  return it != plans_.end() && it->second->ready[direction];
+}
 
 void ConvEngine::prepare(const char* op, const ConvShape& s, Plan& p, Dir d) {
   cudnnConvolutionDescriptor_t conv = p.conv[d];
@@ -277,16 +292,16 @@ void ConvEngine::run_legacy(const char* op, Plan& p, Dir d, void* x_like, void* 
   const float one = 1.0f, zero = 0.0f;
   if (d == kFwd)
     DDPM_CUDNN(op, cudnnConvolutionForward(handle_, &one, p.x, x_like, p.w, w_like, p.conv[kFwd],
-                                           static_cast<cudnnConvolutionFwdAlgo_t>(p.algo[kFwd]), ws_.data(),
+                                           static_cast<cudnnConvolutionFwdAlgo_t>(p.algo[kFwd]), ws_active_->data(),
                                            p.ws[kFwd], &zero, p.y, y_like));
   else if (d == kBwdData)
     DDPM_CUDNN(op, cudnnConvolutionBackwardData(handle_, &one, p.w, w_like, p.y, y_like, p.conv[kBwdData],
                                                 static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo[kBwdData]),
-                                                ws_.data(), p.ws[kBwdData], &zero, p.x, x_like));
+                                                ws_active_->data(), p.ws[kBwdData], &zero, p.x, x_like));
   else
     DDPM_CUDNN(op, cudnnConvolutionBackwardFilter(handle_, &one, p.x, x_like, p.y, y_like, p.conv[kBwdFilter],
                                                   static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo[kBwdFilter]),
-                                                  ws_.data(), p.ws[kBwdFilter], &zero, p.w, w_like));
+                                                  ws_active_->data(), p.ws[kBwdFilter], &zero, p.w, w_like));
 }
 
 // The x-, w- and y-shaped tensors of every direction (see conv_graph.h): the
@@ -303,7 +318,8 @@ void ConvEngine::forward(const char* op, const ConvShape& s, const void* x, cons
   Plan& p = plan(op, s);
   if (!p.ready[kFwd]) prepare(op, s, p, kFwd);
   if (p.graph[kFwd].pick >= 0 && graph_aligned(x, w, y))
-    p.graph[kFwd].graph->run(op, p.graph[kFwd].pick, ConvPointers{const_cast<void*>(x), const_cast<void*>(w), y}, ws_.data());
+    p.graph[kFwd].graph->run(op, p.graph[kFwd].pick, ConvPointers{const_cast<void*>(x), const_cast<void*>(w), y},
+                             ws_active_->data());
   else
     run_legacy(op, p, kFwd, const_cast<void*>(x), const_cast<void*>(w), y);
 }
@@ -313,7 +329,7 @@ void ConvEngine::backward_data(const char* op, const ConvShape& s, const void* w
   if (!p.ready[kBwdData]) prepare(op, s, p, kBwdData);
   if (p.graph[kBwdData].pick >= 0 && graph_aligned(dx, w, dy))
     p.graph[kBwdData].graph->run(op, p.graph[kBwdData].pick, ConvPointers{dx, const_cast<void*>(w), const_cast<void*>(dy)},
-                           ws_.data());
+                           ws_active_->data());
   else
     run_legacy(op, p, kBwdData, dx, const_cast<void*>(w), const_cast<void*>(dy));
 }
@@ -323,7 +339,7 @@ void ConvEngine::backward_filter(const char* op, const ConvShape& s, const void*
   if (!p.ready[kBwdFilter]) prepare(op, s, p, kBwdFilter);
   if (p.graph[kBwdFilter].pick >= 0 && graph_aligned(x, dw, dy))
     p.graph[kBwdFilter].graph->run(op, p.graph[kBwdFilter].pick, ConvPointers{const_cast<void*>(x), dw, const_cast<void*>(dy)},
-                             ws_.data());
+                             ws_active_->data());
   else
     run_legacy(op, p, kBwdFilter, const_cast<void*>(x), dw, const_cast<void*>(dy));
 }
@@ -602,7 +618,7 @@ bool ConvEngine::forward_fused(const char* op, const ConvShape& s, const void* x
   t.x = const_cast<void*>(x);
   t.w = const_cast<void*>(w);
   t.y = y;
-  f.graph->run(op, f.pick, t, ws_.data());
+  f.graph->run(op, f.pick, t, ws_active_->data());
   return true;
 }
 
@@ -683,6 +699,41 @@ void check_precision(const ConvEngine& eng, const char* op) {
     throw Error(std::string("cuda ") + op + ": bf16 convolution on an engine that is not in precision bf16");
 }
 
+// The weight gradient dw (float32 (K, C, RS)) of shape s from
+// backward_filter(a, b) (a_elems and b_elems bf16 values): on the side
+// stream (side_stream.h) when side_ok, the backend has one and the shape's
+// filter gradient is set up, else in line.
+void weight_gradient(const Ctx& ctx, const char* op, const ConvShape& s, const bf16* a, size_t a_elems, const bf16* b,
+                     size_t b_elems, float* dw, int K, int C, int RS, bool side_ok = true) {
+  ConvEngine& eng = *ctx.conv;
+  const size_t welems = static_cast<size_t>(K) * C * RS;
+  if (!side_ok || !ctx.side || !eng.ready(s, ConvEngine::kBackwardFilter)) {
+    bf16* dwb = eng.weight_scratch(op, welems, 1);
+    eng.backward_filter(op, s, a, b, dwb);
+    weights_from_krsc(ctx, dwb, dw, K, C, RS, op);
+    return;
+  }
+  if (eng.weight_scratch_bytes(2) < welems * sizeof(bf16)) {
+    // Growing moves the buffer: the side stream's tasks must be done with it.
+    ctx.side->join_all(op);
+    DDPM_CUDA(op, cudaStreamSynchronize(ctx.side->stream()));
+  }
+  bf16* dwb = eng.weight_scratch(op, welems, 2);
+  ctx.side->fork(op);
+  Ctx side = ctx;
+  side.stream = ctx.side->stream();
+  eng.use_side(true);
+  try {
+    eng.backward_filter(op, s, a, b, dwb);
+  } catch (...) {
+    eng.use_side(false);
+    throw;
+  }
+  eng.use_side(false);
+  weights_from_krsc(side, dwb, dw, K, C, RS, op);
+  ctx.side->done(op, {{a, a_elems * sizeof(bf16)}, {b, b_elems * sizeof(bf16)}}, {dw, welems * sizeof(float)});
+}
+
 // The bf16 (K, RS, C) filter of w (K, C, RS): the step's copy, or a
 // conversion into weight scratch slot 0.
 const bf16* krsc_weights(const Ctx& ctx, const float* w, int K, int C, int RS, const char* op) {
@@ -756,23 +807,24 @@ void conv2d_backward(const Ctx& ctx, const bf16* x, const float* w, const bf16* 
     return;
   }
   const ConvShape s{N, Cin, H, W, Cout, k, k / 2, 1};
-  const size_t welems = static_cast<size_t>(Cout) * Cin * k * k;
-  bf16* dwb = eng.weight_scratch(op, welems, 1);
   if (db) channel_sum(ctx, dy, db, N, Cout, H * W, op);
-  const auto library_dw = [&] {
-    eng.backward_filter(op, s, x, dy, dwb);
-    weights_from_krsc(ctx, dwb, dw, Cout, Cin, k * k, op);
+  const size_t pixels = static_cast<size_t>(N) * H * W;
+  // side_ok: the side stream may run it (not inside prefer_own's timing, which waits on the main stream).
+  const auto library_dw = [&](bool side_ok) {
+    weight_gradient(ctx, op, s, x, pixels * Cin, dy, pixels * Cout, dw, Cout, Cin, k * k, side_ok);
   };
   const auto library_dx = [&] { eng.backward_data(op, s, krsc_weights(ctx, w, Cout, Cin, k * k, op), dy, dx); };
   if (!conv_small_cin_applies(Cin, Cout, k, {dy})) {
-    library_dw();
+    library_dw(true);
     if (dx) library_dx();
     return;
   }
   // The first layer: its own kernels where they are faster (nhwc_conv_small_cin.cu).
   const auto own_dw = [&] { conv_small_cin_backward_filter(ctx, x, dy, dw, N, Cin, H, W, Cout); };
-  if (eng.prefer_own(op, s, ConvEngine::kBackwardFilter, "conv_small_cin", own_dw, library_dw)) own_dw();
-  else library_dw();
+  if (eng.prefer_own(op, s, ConvEngine::kBackwardFilter, "conv_small_cin", own_dw, [&] { library_dw(false); }))
+    own_dw();
+  else
+    library_dw(true);
   if (!dx) return;
   const auto own_dx = [&] { conv_small_cin_backward_data(ctx, w, dy, dx, N, Cin, H, W, Cout); };
   if (eng.prefer_own(op, s, ConvEngine::kBackwardData, "conv_small_cin", own_dx, library_dx)) own_dx();
@@ -799,11 +851,9 @@ void conv_transpose2x2_backward(const Ctx& ctx, const bf16* x, const float* w, c
   check_precision(eng, op);
   need_positive(op, {N, Cin, H, W, Cout});
   const ConvShape s{N, Cout, 2 * H, 2 * W, Cin, 2, 0, 2};
-  const size_t welems = static_cast<size_t>(Cin) * Cout * 4;
-  bf16* dwb = eng.weight_scratch(op, welems, 1);
   if (db) channel_sum(ctx, dy, db, N, Cout, 4 * H * W, op);
-  eng.backward_filter(op, s, dy, x, dwb);
-  weights_from_krsc(ctx, dwb, dw, Cin, Cout, 4, op);
+  const size_t pixels = static_cast<size_t>(N) * H * W;
+  weight_gradient(ctx, op, s, dy, 4 * pixels * Cout, x, pixels * Cin, dw, Cin, Cout, 4);
   if (dx) eng.forward(op, s, dy, krsc_weights(ctx, w, Cin, Cout, 4, op), dx);
 }
 

@@ -104,10 +104,20 @@ class ConvEngine {
   Precision precision() const { return precision_; }
   // DDPM_CUDNN_FUSED=1 in precision bf16: forward_fused may run an epilogue.
   bool fused_epilogues() const { return fused_ && precision_ == Precision::kBf16; }
-  // kBf16: two bf16 buffers of at least `elems` values each (slot 0: the
-  // weights, slot 1: their gradient), grown on first use of a larger filter
-  // (host blocking, like the workspace), then reused.
+  // kBf16: bf16 buffers of at least `elems` values each (slot 0: the
+  // weights, slot 1: their gradient, slot 2: the gradient on the side
+  // stream), grown on first use of a larger filter (host blocking, like the
+  // workspace), then reused.
   bf16* weight_scratch(const char* op, size_t elems, int slot);
+  size_t weight_scratch_bytes(int slot) const { return wscratch_[slot].bytes(); }
+
+  // The weight gradients' stream (side_stream.h): set_side gives it a
+  // workspace of its own, grown with the main one; between use_side(true)
+  // and use_side(false) cuDNN runs on it with that workspace. ready: the
+  // shape's direction was set up (a first run does that, on the main stream).
+  void set_side(cudaStream_t side) { side_stream_ = side; }
+  void use_side(bool on);
+  bool ready(const ConvShape& s, int direction) const;
 
   size_t workspace_bytes() const { return ws_.bytes(); }
   int plans() const { return static_cast<int>(plans_.size()); }
@@ -169,13 +179,16 @@ class ConvEngine {
   size_t ws_cap_;          // largest workspace an algorithm may use
   cudnnHandle_t handle_ = nullptr;
   GrowBuffer ws_;  // the workspace, grown to the largest an algorithm asked for
+  GrowBuffer ws_side_;               // the side stream's workspace, ws_'s size
+  GrowBuffer* ws_active_ = &ws_;     // the one the run paths use
+  cudaStream_t side_stream_ = nullptr;
   std::map<ConvShape, std::unique_ptr<Plan>> plans_;
   // Per (geometry, direction): the largest batch whose algorithm was found by
   // benchmarking. A smaller batch of the same geometry (an epoch's last,
   // partial batch; a sampler's remainder chunk) takes cuDNN's heuristics: a
   // shape seen once an epoch does not repay a search that costs seconds.
   std::map<std::pair<std::tuple<int, int, int, int, int, int, int>, int>, int> searched_n_;
-  GrowBuffer wscratch_[2];
+  GrowBuffer wscratch_[3];
 };
 
 }  // namespace cuda

@@ -22,6 +22,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -30,6 +31,7 @@
 #include "ddpm/cuda.h"
 #include "ddpm/op_calls.h"
 #include "ops.h"
+#include "side_stream.h"
 #include "step_graph.h"
 #include "weight_cache.h"
 
@@ -112,6 +114,12 @@ class CudaBackend final : public Backend {
         weights_ = std::make_unique<WeightCache>();
         ctx_.weights = weights_.get();
       }
+      // Weight gradients on a second stream (side_stream.h); experimental, off by default.
+      if (precision == Precision::kBf16 && env_flag("DDPM_CUDA_ASYNC_WGRAD")) {
+        side_ = std::make_unique<SideStream>(stream_);
+        conv_->set_side(side_->stream());
+        ctx_.side = side_.get();
+      }
       cublasStatus_t s = cublasCreate(&cublas_);
       if (s != CUBLAS_STATUS_SUCCESS) {
         cublas_ = nullptr;
@@ -165,6 +173,13 @@ class CudaBackend final : public Backend {
     if (!p) return;
     int cur = -1;
     if (cudaGetDevice(&cur) != cudaSuccess || cur != device_) cudaSetDevice(device_);
+    if (side_) {  // a weight gradient may still read or write p
+      try {
+        side_->join_all("free");
+      } catch (const Error&) {
+      }
+      cudaStreamSynchronize(side_->stream());
+    }
     if (weights_) {  // the cached copies of weights in p go with it
       const auto it = alloc_bytes_.find(p);
       if (it != alloc_bytes_.end()) {
@@ -186,6 +201,7 @@ class CudaBackend final : public Backend {
     const char* op = "upload";
     enter();
     not_in_step(op);
+    side_join(op);
     char* d = static_cast<char*>(dst);
     const char* s = static_cast<const char*>(host_src);
     while (bytes > 0) {
@@ -222,6 +238,7 @@ class CudaBackend final : public Backend {
     const char* op = "download";
     enter();
     not_in_step(op);
+    side_join(op);
     if (bytes > 0) DDPM_CUDA(op, cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     sync(op);
   }
@@ -229,6 +246,7 @@ class CudaBackend final : public Backend {
   void copy(void* dst, const void* src, size_t bytes) override {
     enter();
     if (step_skip_memory("copy", dst, src, bytes)) return;
+    side_join("copy");
     if (bytes > 0 && dst != src)
       DDPM_CUDA("copy", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
     leave("copy");
@@ -237,6 +255,7 @@ class CudaBackend final : public Backend {
   void fill(float* dst, float value, size_t n) override {
     enter();
     if (step_skip_memory("fill", dst, value, n)) return;
+    side_join("fill");
     ops::fill(ctx_, dst, value, n);
     leave("fill");
   }
@@ -244,6 +263,7 @@ class CudaBackend final : public Backend {
   void synchronize() override {
     enter();
     not_in_step("synchronize");
+    side_join("synchronize");
     sync("synchronize");
   }
 
@@ -265,6 +285,7 @@ class CudaBackend final : public Backend {
     const char* op = "download_async";
     enter();
     not_in_step(op);
+    side_join(op);
     if (bytes > 0) DDPM_CUDA(op, cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     leave(op);
   }
@@ -272,6 +293,7 @@ class CudaBackend final : public Backend {
     const char* op = "fence_record";
     enter();
     not_in_step(op);
+    side_join(op);
     if (!fence_) DDPM_CUDA(op, cudaEventCreateWithFlags(&fence_, cudaEventDisableTiming));
     DDPM_CUDA(op, cudaEventRecord(fence_, stream_));
   }
@@ -284,16 +306,24 @@ class CudaBackend final : public Backend {
   // ---- step recording (CUDA graphs, step_graph.h) ---------------------------------
   void step_begin(uint64_t owner, uint64_t key) override {
     enter();
+    side_join("step_begin");
     if (weights_) weights_->step_begin(stream_);  // first: a new table drops the recordings of the old
     graphs_.begin(owner, key);
     if (weights_) weights_->set_capturing(graphs_.capturing());
   }
   bool step_end() override {
     enter();
+    side_join("step_end");  // a capture ends with every forked stream joined
     if (weights_) weights_->step_end();
     return graphs_.end();
   }
   void step_abort() override {
+    if (side_) {
+      try {
+        side_->join_all("step_abort");
+      } catch (const Error&) {
+      }
+    }
     if (weights_) weights_->step_end();
     graphs_.abort();
   }
@@ -318,12 +348,14 @@ class CudaBackend final : public Backend {
   void to_activation(const float* src, float* dst, int N, int C, int HW) override {
     if (!bf16_mode()) return Backend::to_activation(src, dst, N, C, HW);
     enter();
+    side_join("to_activation");
     ops::nhwc::to_activation(ctx_, src, act(dst), N, C, HW);
     leave("to_activation");
   }
   void from_activation(const float* src, float* dst, int N, int C, int HW) override {
     if (!bf16_mode()) return Backend::from_activation(src, dst, N, C, HW);
     enter();
+    side_join("from_activation");
     ops::nhwc::from_activation(ctx_, act(src), dst, N, C, HW);
     leave("from_activation");
   }
@@ -341,6 +373,7 @@ class CudaBackend final : public Backend {
   void name(DDPM_OP_PARAMS(__VA_ARGS__)) override {                       \
     enter();                                                              \
     if (step_skip(calls::name{DDPM_OP_ARGS(__VA_ARGS__)})) return;        \
+    if (side_) side_hazards(calls::name{DDPM_OP_ARGS(__VA_ARGS__)}, #name); \
     DDPM_LAUNCH_##kind(name, __VA_ARGS__)                                 \
     leave(#name);                                                         \
   }
@@ -399,6 +432,23 @@ class CudaBackend final : public Backend {
     (s << ... << args);
     return graphs_.skip(s.value(), op);
   }
+  // The weight gradients' stream (side_stream.h): the main stream waits for
+  // every pending task (side_join), or for those an op's tensors conflict
+  // with, by the op table's roles (side_hazards).
+  void side_join(const char* op) {
+    if (side_) side_->join_all(op);
+  }
+  template <typename Call>
+  void side_hazards(const Call& call, const char* op) {
+    if (side_->idle()) return;
+    call.for_each_arg([&](const OpArg& a, const auto& value) {
+      if constexpr (std::is_pointer_v<std::decay_t<decltype(value)>>) {
+        if (!a.spec.tensor() || value == nullptr) return;
+        const size_t elem = a.spec.activation ? activation_bytes(1) : a.spec.elem == ArgSpec::Elem::kU8 ? 1 : 4;
+        side_->access(value, a.shape.elements * elem, a.spec.written(), op);
+      }
+    });
+  }
   void not_in_step(const char* op) {
     if (graphs_.recording())
       throw Error(std::string("cuda ") + op + ": not allowed between step_begin and step_end");
@@ -420,6 +470,7 @@ class CudaBackend final : public Backend {
   // Drains the stream, fetching the device error record in the same round
   // trip; then the staging ring is free and device-side errors surface.
   void sync(const char* op) {
+    side_join(op);  // the weight gradients in flight are part of the work to drain
     DDPM_CUDA(op, cudaMemcpyAsync(err_host_, ctx_.error, sizeof(DeviceError), cudaMemcpyDeviceToHost, stream_));
     DDPM_CUDA(op, cudaStreamSynchronize(stream_));
     while (!pending_.empty()) retire_front();
@@ -491,6 +542,7 @@ class CudaBackend final : public Backend {
   }
 
   void release() {
+    if (side_) cudaStreamSynchronize(side_->stream());
     if (stream_) cudaStreamSynchronize(stream_);
     if (fence_) cudaEventDestroy(fence_);
     fence_ = nullptr;
@@ -504,6 +556,8 @@ class CudaBackend final : public Backend {
     conv_.reset();
     ctx_.weights = nullptr;
     weights_.reset();
+    ctx_.side = nullptr;
+    side_.reset();
     alloc_bytes_.clear();
     ctx_.cublas = nullptr;
     if (cublas_) cublasDestroy(cublas_);
@@ -535,6 +589,7 @@ class CudaBackend final : public Backend {
   Ctx ctx_;
   std::unique_ptr<ConvEngine> conv_;
   std::unique_ptr<WeightCache> weights_;  // ctx_.weights; bf16 only
+  std::unique_ptr<SideStream> side_;      // ctx_.side; bf16 with DDPM_CUDA_ASYNC_WGRAD=1
   std::unordered_map<void*, size_t> alloc_bytes_;  // alloc()'s blocks, for weights_->forget
   cublasHandle_t cublas_ = nullptr;
   void* cublas_ws_ = nullptr;

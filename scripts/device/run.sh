@@ -21,11 +21,13 @@
 #       channels_last + fused Adam (kernels.txt). ~4 minutes.
 #   bash scripts/device/run.sh final .device
 #       after a session's changes, the checks in one call under one deadline
-#       (GPU_FINAL_S, 480 s): the op table (and under memcheck; the first
+#       (GPU_FINAL_S, 540 s): the op table (and under memcheck; the first
 #       layer's own kernels forced, DDPM_CUDA_SMALL_CIN=force), the UNet,
 #       curves, step graphs (with and without the per-step weight copies)
 #       and features, the bf16 bench with graph engines off and auto, with
 #       the first layer on cuDNN only and with per-call weight conversions,
+#       the weight gradients on a second stream (DDPM_CUDA_ASYNC_WGRAD=1:
+#       UNet, curves and step graphs, bench),
 #       the fused epilogues (DDPM_CUDNN_FUSED=1: op table forced, UNet,
 #       bench), ncu's kernel profile with DRAM bytes (~4 minutes).
 #   bash scripts/device/run.sh fusion .device
@@ -147,14 +149,14 @@ case "$phase" in
     ;;
   final)
     # The CUDA checks after a session's changes, in one call under one
-    # deadline (GPU_FINAL_S, 480 s): the op table (all precisions; bf16 with
+    # deadline (GPU_FINAL_S, 540 s): the op table (all precisions; bf16 with
     # graph engines forced, and under memcheck), cuda_check's UNet, training
     # curves and step graphs, features and sampling times, the bf16 bench
     # with graph engines off and auto, ncu's kernel profile of ours.
     unpack_checks
     . scripts/cuda-libs.sh
     engines_rc=0
-    step_deadline=$(( $(date +%s) + ${GPU_FINAL_S:-480} ))
+    step_deadline=$(( $(date +%s) + ${GPU_FINAL_S:-540} ))
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/final.log"
     engine_step "test_backend_ops all precisions" 60 final.log "$art/test_backend_ops" --backend cuda --precision all
     engine_step "test_backend_ops bf16, graph engines forced" 40 final.log \
@@ -183,6 +185,13 @@ case "$phase" in
     # The per-step weight copies (weight_cache.h) against per-call conversions.
     engine_step "cuda_check bf16 bench, weights converted per call" 40 bench.log \
       env DDPM_CUDA_WEIGHT_CACHE=0 "$art/cuda_check" --bench --bf16-bench --batches 512
+    # Weight gradients on a second stream (side_stream.h; off by default until this passes).
+    engine_step "cuda_check --unet, weight gradients on a second stream" 40 final.log \
+      env DDPM_CUDA_ASYNC_WGRAD=1 "$art/cuda_check" --unet
+    engine_step "cuda_check --train, weight gradients on a second stream" 60 final.log \
+      env DDPM_CUDA_ASYNC_WGRAD=1 "$art/cuda_check" --train
+    engine_step "cuda_check bf16 bench, weight gradients on a second stream" 40 bench.log \
+      env DDPM_CUDA_ASYNC_WGRAD=1 "$art/cuda_check" --bench --bf16-bench --batches 512
     engine_step "cuda_check --unet, fused epilogues" 40 final.log env DDPM_CUDNN_FUSED=1 "$art/cuda_check" --unet
     engine_step "cuda_check bf16 bench, fused epilogues" 60 bench.log \
       env DDPM_CUDNN_FUSED=1 DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 512

@@ -1,0 +1,78 @@
+// SideStream (side_stream.h): the weight gradients' stream and its hazards.
+#include "side_stream.h"
+
+#include "common.cuh"
+
+namespace ddpm {
+namespace cuda {
+
+namespace {
+bool overlap(const SideStream::Range& r, const void* p, size_t bytes) {
+  const char* a = static_cast<const char*>(r.p);
+  const char* b = static_cast<const char*>(p);
+  return r.p && p && r.bytes > 0 && bytes > 0 && a < b + bytes && b < a + r.bytes;
+}
+}  // namespace
+
+SideStream::SideStream(cudaStream_t main) : main_(main) {
+  DDPM_CUDA("create_cuda_backend", cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
+}
+
+SideStream::~SideStream() {
+  for (Task& t : pending_) free_.push_back(t.done);
+  for (cudaEvent_t e : free_) cudaEventDestroy(e);
+  if (side_) cudaStreamDestroy(side_);
+}
+
+cudaEvent_t SideStream::take(const char* op) {
+  if (!free_.empty()) {
+    cudaEvent_t e = free_.back();
+    free_.pop_back();
+    return e;
+  }
+  cudaEvent_t e = nullptr;
+  DDPM_CUDA(op, cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+
+void SideStream::fork(const char* op) {
+  cudaEvent_t e = take(op);
+  DDPM_CUDA(op, cudaEventRecord(e, main_));
+  DDPM_CUDA(op, cudaStreamWaitEvent(side_, e, 0));
+  free_.push_back(e);  // the wait has taken its dependency: reusable
+}
+
+void SideStream::done(const char* op, std::initializer_list<Range> reads, Range write) {
+  cudaEvent_t e = take(op);
+  DDPM_CUDA(op, cudaEventRecord(e, side_));
+  pending_.push_back(Task{e, std::vector<Range>(reads), write});
+}
+
+void SideStream::join(size_t i, const char* op) {
+  const cudaEvent_t e = pending_[i].done;
+  pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+  free_.push_back(e);
+  DDPM_CUDA(op, cudaStreamWaitEvent(main_, e, 0));
+}
+
+void SideStream::access(const void* p, size_t bytes, bool written, const char* op) {
+  for (size_t i = pending_.size(); i-- > 0;) {
+    const Task& t = pending_[i];
+    bool conflict = overlap(t.write, p, bytes);
+    if (written)
+      for (const Range& r : t.reads) conflict = conflict || overlap(r, p, bytes);
+    if (conflict) {
+      // The side stream runs its tasks in order: waiting for this one waits
+      // for the earlier ones too.
+      for (size_t j = 0; j <= i; ++j) join(0, op);
+      return;
+    }
+  }
+}
+
+void SideStream::join_all(const char* op) {
+  while (!pending_.empty()) join(pending_.size() - 1, op);
+}
+
+}  // namespace cuda
+}  // namespace ddpm
