@@ -574,12 +574,16 @@ struct UNet::Impl {
       const Up& u = ups[j - 1];
       const Block& skip = blocks[D - j];
       block_backward(b, s2, s3, n);
-      // d cat -> d up (s1) and d skip (overwrites gx of the skip; the down
-      // path adds its own share later).
-      be.pad_concat_backward(s3, s1, gx[D - j + 1], n, u.cout, 2 * u.Hin, 2 * u.Win, skip.cout,
+      // d cat -> d up and d skip (overwrites gx of the skip; the down path
+      // adds its own share later). d up goes where the block's z1 was (dead
+      // now) when it fits, not over s1, which conv2's weight gradient may
+      // still be reading (see block_backward).
+      const bool fits = static_cast<int64_t>(u.cout) * 4 * u.Hin * u.Win <= static_cast<int64_t>(b.cout) * b.H * b.W;
+      float* d_up = fits ? b.z1 : s1;
+      be.pad_concat_backward(s3, d_up, gx[D - j + 1], n, u.cout, 2 * u.Hin, 2 * u.Win, skip.cout,
                              skip.H, skip.W);
       const Block& prev = blocks[D + j - 1];
-      be.conv_transpose2x2_backward(prev.y2, P(u.w), s1, s2, G(u.w), G(u.b), n, u.cin, u.Hin,
+      be.conv_transpose2x2_backward(prev.y2, P(u.w), d_up, s2, G(u.w), G(u.b), n, u.cin, u.Hin,
                                     u.Win, u.cout);
     }
     // Down path, i = D..1. down_D's output gradient is in s2; the others are in gx.
