@@ -4,6 +4,7 @@ import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
 import java.util.Arrays;
+import java.util.List;
 import org.ddpm4j.api.Ddpm;
 import org.ddpm4j.api.DdpmException;
 import org.ddpm4j.api.DeviceUnavailableException;
@@ -72,7 +73,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         cl.setParameterExceptionHandler((ex, a) -> {
             String cmd = ex.getCommandLine().getCommandSpec().qualifiedName();
-            err.println(cmd + ": " + oneLine(ex.getMessage()) + " (see '" + cmd + " --help')");
+            err.println(cmd + ": " + oneLine(ex.getMessage()) + suggestion(ex) + " (see '" + cmd + " --help')");
             if (debug) ex.printStackTrace(err);
             return EXIT_USAGE;
         });
@@ -92,6 +93,13 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             if (debug) t.printStackTrace(err);
             return EXIT_INTERNAL;
         }
+    }
+
+    /** For a misspelt option, picocli's nearest names: "; did you mean --sampling-steps?", else "". */
+    static String suggestion(CommandLine.ParameterException ex) {
+        if (!(ex instanceof CommandLine.UnmatchedArgumentException u)) return "";
+        List<String> names = u.getSuggestions().stream().filter(n -> n.startsWith("-")).limit(3).toList();
+        return names.isEmpty() ? "" : "; did you mean " + String.join(" or ", names) + "?";
     }
 
     /** The command tree, its commands built to print on {@code io}. */

@@ -53,7 +53,7 @@ public final class SampleCommand implements Callable<Integer> {
                     + "dpm++: DPM-Solver++ 2M (Lu et al. 2022) as diffusers' DPMSolverMultistepScheduler, good images in 15-25 steps; dpm++sde: its SDE variant; dpm++3m: third order (DPM++ 3M, diffusers' recommendation for unconditional models) (default: ${DEFAULT-VALUE}).")
     SamplerKind sampler;
 
-    @Option(names = "--sampling-steps", paramLabel = "N", description = "DDIM steps, 1..T (default 50); DPM-Solver++ steps, 1..T-1 (default 20); ddpm always takes all T.")
+    @Option(names = {"--sampling-steps", "--steps"}, paramLabel = "N", description = "DDIM steps, 1..T (default 50); DPM-Solver++ steps, 1..T-1 (default 20); ddpm always takes all T.")
     Integer samplingSteps;
 
     @Option(names = "--karras", description = "DPM-Solver++ (dpm++, dpm++sde, dpm++3m): step between Karras et al.'s noise levels (sigma^(1/7) evenly spaced, denser at low noise), as diffusers' use_karras_sigmas, \"DPM++ 2M Karras\" (default off: evenly spaced timesteps).")

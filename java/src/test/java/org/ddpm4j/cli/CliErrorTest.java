@@ -36,6 +36,9 @@ class CliErrorTest {
         fails("Unknown options: '--device', 'cuda'", "export", "--from", "a.ckpt", "--out", "a.safetensors", "--device", "cuda");
         fails("Unknown options: '--precision', 'bf16'", "import", "--from", "a.safetensors", "--out", "a.ckpt", "--precision", "bf16");
         fails("--log-every must be in [1, 4096], got 5000", "train", "--log-every", "5000", "--out", "run");
+        // A misspelt option names the nearest ones.
+        fails("Unknown options: '--epoch', '3'; did you mean --epochs?", "train", "--epoch", "3");
+        fails("--sampling-steps must be >= 1, got 0", "sample", "--from", "a.ckpt", "--sampler", "ddim", "--steps", "0");  // --steps: its alias
     }
 
     /**
