@@ -44,10 +44,40 @@ void StepGraphs::forget(uint64_t owner) {
   }
 }
 
+// The last captured step's kernels and all its nodes (kernels, copies,
+// memsets, event waits): what one replay launches.
+void StepGraphs::count_nodes(cudaGraph_t graph) {
+  size_t n = 0;
+  if (cudaGraphGetNodes(graph, nullptr, &n) != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
+  std::vector<cudaGraphNode_t> nodes(n);
+  if (n > 0 && cudaGraphGetNodes(graph, nodes.data(), &n) != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
+  size_t kernels = 0;
+  for (size_t i = 0; i < n; ++i) {
+    cudaGraphNodeType t;
+    if (cudaGraphNodeGetType(nodes[i], &t) == cudaSuccess && t == cudaGraphNodeTypeKernel) ++kernels;
+  }
+  cudaGetLastError();
+  last_nodes_ = static_cast<long long>(n);
+  last_kernels_ = static_cast<long long>(kernels);
+  if (last_kernels_ > max_kernels_) {
+    max_kernels_ = last_kernels_;
+    max_nodes_ = last_nodes_;
+  }
+}
+
 std::string StepGraphs::stats() const {
   std::string s = std::string(enabled_ ? "on" : "off") + ", " + std::to_string(eager_) + " eager steps, " +
                   std::to_string(captured_) + " captured, " + std::to_string(replayed_) + " replayed, " +
                   std::to_string(dropped_) + " recordings dropped";
+  if (last_nodes_ >= 0)
+    s += "; captures: the largest " + std::to_string(max_kernels_) + " kernels in " + std::to_string(max_nodes_) +
+         " graph nodes, the last " + std::to_string(last_kernels_) + " in " + std::to_string(last_nodes_);
   if (!disabled_why_.empty()) s += "; turned off: " + disabled_why_;
   return s;
 }
@@ -192,6 +222,7 @@ bool StepGraphs::end() {
   // Capture.
   cudaGraph_t graph = nullptr;
   cudaError_t e = cudaStreamEndCapture(stream_, &graph);
+  if (e == cudaSuccess) count_nodes(graph);
   if (e == cudaSuccess) e = cudaGraphInstantiate(&r->exec, graph, 0);
   if (graph) cudaGraphDestroy(graph);
   if (e != cudaSuccess) {

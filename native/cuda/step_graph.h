@@ -133,7 +133,11 @@ class StepGraphs {
   size_t call_ = 0;
   int slot_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, KeyState> keys_;
+  void count_nodes(cudaGraph_t graph);
+
   long long captured_ = 0, replayed_ = 0, eager_ = 0, dropped_ = 0;
+  long long last_kernels_ = -1, last_nodes_ = -1;  // the last captured step's (count_nodes)
+  long long max_kernels_ = -1, max_nodes_ = -1;    // the capture with the most kernels
   std::string disabled_why_;
 };
 
