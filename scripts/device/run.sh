@@ -131,7 +131,7 @@ case "$phase" in
       env DDPM_CUDNN_GRAPH=off "$art/cuda_check" --bench --bf16-bench --batches 128,512
     engine_step "cuda_check bf16 bench, graph engines auto" 120 bench.log \
       env DDPM_CUDNN_GRAPH=auto DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 128,512
-    grep -E '^\{|convolutions:' "$OUT/bench.log"
+    grep -E '^\{|convolutions:|graphs:' "$OUT/bench.log"
     kernel_step ours-bf16-graph-auto 90 "$art/cuda_check" --kernels
     kernel_step pytorch-eager-bf16-cl-fusedadam 90 python3 benchmarks/pytorch_ddpm_bench.py --device cuda --batch 512 \
       --bf16 --channels-last --tf32 --fused-adam --profile-step --warmup 5
@@ -195,7 +195,7 @@ case "$phase" in
     engine_step "cuda_check --unet, fused epilogues" 40 final.log env DDPM_CUDNN_FUSED=1 "$art/cuda_check" --unet
     engine_step "cuda_check bf16 bench, fused epilogues" 60 bench.log \
       env DDPM_CUDNN_FUSED=1 DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 512
-    grep -E '^\{|convolutions:' "$OUT/bench.log"
+    grep -E '^\{|convolutions:|graphs:' "$OUT/bench.log"
     kernel_step ours-bf16 60 "$art/cuda_check" --kernels
     echo "== summary"
     grep -hE "^FAIL|checks, [0-9]+ failed|ERROR SUMMARY|^cuda_check: [0-9]+ checks|SKIPPED|exit [1-9]" "$OUT/final.log" | head -40
