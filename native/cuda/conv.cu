@@ -707,16 +707,24 @@ void weight_gradient(const Ctx& ctx, const char* op, const ConvShape& s, const b
                      size_t b_elems, float* dw, int K, int C, int RS, bool side_ok = true) {
   ConvEngine& eng = *ctx.conv;
   const size_t welems = static_cast<size_t>(K) * C * RS;
-  if (!side_ok || !ctx.side || !eng.ready(s, ConvEngine::kBackwardFilter)) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (ctx.side) DDPM_CUDA(op, cudaStreamIsCapturing(ctx.stream, &capture));
+  const bool capturing = capture != cudaStreamCaptureStatusNone;
+  const bool side_sized = eng.weight_scratch_bytes(2) >= welems * sizeof(bf16);
+  if (ctx.side && !side_sized && !capturing) {
+    // The side stream's scratch grows outside captures (it drains that
+    // stream first: its tasks may be using the old one), so that a captured
+    // step finds it sized.
+    ctx.side->join_all(op);
+    DDPM_CUDA(op, cudaStreamSynchronize(ctx.side->stream()));
+    eng.weight_scratch(op, welems, 2);
+  }
+  if (!side_ok || !ctx.side || !eng.ready(s, ConvEngine::kBackwardFilter) ||
+      eng.weight_scratch_bytes(2) < welems * sizeof(bf16)) {
     bf16* dwb = eng.weight_scratch(op, welems, 1);
     eng.backward_filter(op, s, a, b, dwb);
     weights_from_krsc(ctx, dwb, dw, K, C, RS, op);
     return;
-  }
-  if (eng.weight_scratch_bytes(2) < welems * sizeof(bf16)) {
-    // Growing moves the buffer: the side stream's tasks must be done with it.
-    ctx.side->join_all(op);
-    DDPM_CUDA(op, cudaStreamSynchronize(ctx.side->stream()));
   }
   bf16* dwb = eng.weight_scratch(op, welems, 2);
   ctx.side->fork(op);

@@ -16,6 +16,17 @@ bool overlap(const SideStream::Range& r, const void* p, size_t bytes) {
 
 SideStream::SideStream(cudaStream_t main) : main_(main) {
   DDPM_CUDA("create_cuda_backend", cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
+  // Events made up front: a step being captured then needs none made (a
+  // UNet step holds at most one pending task per convolution).
+  for (int i = 0; i < 64; ++i) {
+    cudaEvent_t e = nullptr;
+    const cudaError_t err = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      break;  // take() makes more when it needs them
+    }
+    free_.push_back(e);
+  }
 }
 
 SideStream::~SideStream() {
