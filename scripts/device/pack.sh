@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Prepares everything a GPU device run needs in .device/ (git-ignored), here,
-# on the development machine, so the device's minutes go to checks only:
+# Prepares everything a GPU device run needs in .device/ and .device-sweep/
+# (both git-ignored), here, on the development machine, so the device's
+# minutes go to checks only:
 #   .device/ddpm4j-<version>.tar.gz   the self-contained distribution (jlink'd
 #                                      Java, portable native libraries with CUDA)
-#   .device/test_backend_ops.gz, .device/cuda_check.gz   the native GPU checks, portable
-#   .device/cuda_fusion_probe.gz       the cuDNN fusion probe (issue 9), portable
 #   .device/cifar-jpeg/                CIFAR-10 training batches 1-3 re-encoded as
 #                                      JPEG (quality 75, the source format; pixels
 #                                      move ~0.15 levels on average), ~27 MB
-# The device tool carries at most 64 MiB: this stays under it (checked below).
-# Then, on the device (see scripts/device/run.sh):
-#   run(command="bash scripts/device/run.sh native .device", carry=[".device"])
+#   .device-sweep/test_backend_ops.gz, cuda_check.gz, cuda_fusion_probe.gz
+#                                      the native GPU checks, portable
+# The device tool carries at most 64 MiB a call, the tracked tree included:
+# each folder stays under it with the tree (checked below), so a call carries
+# one of them. Then, on the device (see scripts/device/run.sh):
+#   run(command="bash scripts/device/run.sh final .device-sweep", carry=[".device-sweep"])
 #   run(command="bash scripts/device/run.sh compare .device", carry=[".device"])
 #   run(command="bash scripts/device/run.sh java .device", carry=[".device"])
 #
@@ -19,7 +21,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 dev=$root/.device
-rm -rf "$dev" && mkdir -p "$dev"
+checks=$root/.device-sweep
+rm -rf "$dev" "$checks" && mkdir -p "$dev" "$checks"
 
 if [ "${1:-}" != "--no-build" ]; then
   scripts/make-dist.sh   # the portable build (x86-64-v2 CPU code, CUDA sm_80/sm_90 + PTX) and its tarball
@@ -29,7 +32,7 @@ cp "dist/ddpm4j-$version.tar.gz" "$dev/"
 for t in tests/test_backend_ops tools/cuda_check tools/cuda_fusion_probe; do
   b=java/target/native-build/$t
   [ -x "$b" ] || { echo "pack: $b is missing: the build did not make the CUDA checks (is nvcc there?)" >&2; exit 1; }
-  gzip -9 -c "$b" > "$dev/$(basename "$t").gz"   # a third of the size; run.sh unpacks them
+  gzip -9 -c "$b" > "$checks/$(basename "$t").gz"   # a third of the size; run.sh unpacks them
 done
 
 cifar=${DDPM_CIFAR_DIR:-$root/../shared/data/cifar-10-batches-bin}
@@ -55,6 +58,8 @@ print("pack: CIFAR-10 batches 1-3 as JPEG:", sum(len(open(f"{dst}/data_batch_{i}
 PY
 # The tool carries the tracked working tree too, within the same 64 MiB.
 tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
-total=$(( $(du -sb "$dev" | cut -f1) + tree ))
-echo "pack: .device and the tracked tree hold $((total / 1048576)) MiB (the device tool carries at most 64)"
-[ "$total" -lt $((63 * 1048576)) ] || { echo "pack: too large to carry" >&2; exit 1; }
+for d in "$dev" "$checks"; do
+  total=$(( $(du -sb "$d" | cut -f1) + tree ))
+  echo "pack: $(basename "$d") and the tracked tree hold $((total / 1048576)) MiB (the device tool carries at most 64)"
+  [ "$total" -lt $((63 * 1048576)) ] || { echo "pack: $(basename "$d") is too large to carry" >&2; exit 1; }
+done

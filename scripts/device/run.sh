@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
 # The GPU checks, in device calls of under 10 minutes each (the device
-# tool's limit per command), from the repository root with .device/ carried
-# (made by scripts/device/pack.sh):
+# tool's limit per command), from the repository root with the folder made
+# by scripts/device/pack.sh carried: .device-sweep/ (the native checks) for
+# native, sweep, engines, final and fusion; .device/ (the distribution and
+# CIFAR-10) for compare and java:
 #
-#   bash scripts/device/run.sh native .device
+#   bash scripts/device/run.sh native .device-sweep
 #       scripts/gpu-check.sh: every op of ops.def against the CPU in fp32, tf32
 #       and bf16 (quick shapes under compute-sanitizer memcheck, then full),
 #       then cuda_check (whole UNet vs CPU, training curves, CUDA-graph replay,
 #       timings, per-op profile). Its timeouts add up to ~510 s.
-#   bash scripts/device/run.sh sweep .device
+#   bash scripts/device/run.sh sweep .device-sweep
 #       the native checks and then the fusion probe in one call, under one
 #       deadline (GPU_SWEEP_S, 400 s; the probe gets GPU_SWEEP_FUSION_S, 80 s,
 #       of it): what a session with a few device minutes runs first.
-#   bash scripts/device/run.sh engines .device
+#   bash scripts/device/run.sh engines .device-sweep
 #       the convolution engines: the op table in bf16 with cuDNN graph-API
 #       engines forced (DDPM_CUDNN_GRAPH=force) and under memcheck, the whole
 #       UNet and the training curves with them, cuda_check --bf16-bench with
 #       them off and on (auto, each choice logged), and ncu's per-kernel
 #       times of one bf16 training step, ours and PyTorch eager bf16 +
 #       channels_last + fused Adam (kernels.txt). ~4 minutes.
-#   bash scripts/device/run.sh final .device
+#   bash scripts/device/run.sh final .device-sweep
 #       after a session's changes, the checks in one call under one deadline
 #       (GPU_FINAL_S, 540 s): the op table (and under memcheck; the first
 #       layer's own kernels forced, DDPM_CUDA_SMALL_CIN=force), the UNet,
@@ -30,7 +32,7 @@
 #       UNet, curves and step graphs, bench),
 #       the fused epilogues (DDPM_CUDNN_FUSED=1: op table forced, UNet,
 #       bench), ncu's kernel profile with DRAM bytes (~4 minutes).
-#   bash scripts/device/run.sh fusion .device
+#   bash scripts/device/run.sh fusion .device-sweep
 #       cuda_fusion_probe (issue 9): which seed convs cuDNN's fusion engines
 #       run fused, how fast against the unfused path, how exactly
 #       (fusion.txt; GPU_FUSION_TIMEOUT, 420 s).
