@@ -101,25 +101,23 @@ ConvEngine::ConvEngine(cudaStream_t stream, Precision precision)
   const char* verbose = std::getenv("DDPM_CUDA_VERBOSE");
   verbose_ = verbose && *verbose && std::strcmp(verbose, "0") != 0;
   ws_cap_ = env_size_mb("DDPM_CUDNN_WORKSPACE_MB", 1024);
-  if (const char* g = std::getenv("DDPM_CUDNN_GRAPH"); g && *g) {
-    const std::string v = g;
-    if (v == "auto" || v == "1") graph_mode_ = kGraphAuto;
-    else if (v == "off" || v == "0") graph_mode_ = kGraphOff;
-    else if (v == "force") graph_mode_ = kGraphForce;
-    else throw Error("DDPM_CUDNN_GRAPH is '" + v + "'; expected auto, off or force");
-  }
+  // auto|off|force switches: 0 off, 1 auto, 2 force (unset: fallback).
+  const auto mode = [](const char* name, int fallback) {
+    const char* e = std::getenv(name);
+    if (!e || !*e) return fallback;
+    const std::string v = e;
+    if (v == "auto" || v == "1" || v == "on") return 1;
+    if (v == "off" || v == "0") return 0;
+    if (v == "force") return 2;
+    throw Error(std::string(name) + " is '" + v + "'; expected auto, off or force");
+  };
+  graph_mode_ = static_cast<GraphMode>(mode("DDPM_CUDNN_GRAPH", kGraphAuto));
+  own_mode_ = static_cast<OwnMode>(mode("DDPM_CUDA_SMALL_CIN", kOwnAuto));
   if (const char* f = std::getenv("DDPM_CUDNN_FUSED"); f && *f) {
     const std::string v = f;
     if (v == "1" || v == "on") fused_ = true;
     else if (v == "0" || v == "off") fused_ = false;
     else throw Error("DDPM_CUDNN_FUSED is '" + v + "'; expected 1 or 0");
-  }
-  if (const char* o = std::getenv("DDPM_CUDA_SMALL_CIN"); o && *o) {
-    const std::string v = o;
-    if (v == "auto" || v == "1") own_mode_ = kOwnAuto;
-    else if (v == "off" || v == "0") own_mode_ = kOwnOff;
-    else if (v == "force") own_mode_ = kOwnForce;
-    else throw Error("DDPM_CUDA_SMALL_CIN is '" + v + "'; expected auto, off or force");
   }
   if (const char* l = std::getenv("DDPM_CUDNN_GRAPH_LIMIT"); l && *l) {
     graph_limit_ = std::atoi(l);

@@ -167,6 +167,7 @@ class ConvEngine {
   bool tensor_ops_;        // reduced-precision tensor-op algorithms allowed (kTf32, kBf16)
   bool find_ = true;       // cudnnFind* (benchmark) or the _v7 heuristics
   bool verbose_ = false;   // DDPM_CUDA_VERBOSE: log each algorithm choice to stderr
+  // The two switches' values are the constructor's parse (0 off, 1 auto, 2 force).
   enum GraphMode { kGraphOff, kGraphAuto, kGraphForce } graph_mode_ = kGraphAuto;  // DDPM_CUDNN_GRAPH
   int graph_limit_ = 8;    // DDPM_CUDNN_GRAPH_LIMIT
   int graph_choices_ = 0, searches_ = 0;
