@@ -521,8 +521,9 @@ struct UNet::Impl {
       Block& b = blocks[D + j];
       const Up& u = ups[j - 1];
       const Block& skip = blocks[D - j];
-      be.conv_transpose2x2_forward(prev.y2, P(u.w), P(u.b), s1, n, u.cin, u.Hin, u.Win, u.cout);
-      be.pad_concat_forward(s1, skip.y2, b.in, n, u.cout, 2 * u.Hin, 2 * u.Win, skip.cout, skip.H,
+      // The transposed conv's bias is added by the concat's copy, not by a pass of its own.
+      be.conv_transpose2x2_forward(prev.y2, P(u.w), nullptr, s1, n, u.cin, u.Hin, u.Win, u.cout);
+      be.pad_concat_forward(s1, skip.y2, P(u.b), b.in, n, u.cout, 2 * u.Hin, 2 * u.Win, skip.cout, skip.H,
                             skip.W);
       block_forward(b, n, training);
     }

@@ -127,8 +127,8 @@ void maxpool2x2_backward(ThreadPool& pool, const float* x, const float* dy, floa
   (void)avx2;
 }
 
-void pad_concat_forward(ThreadPool& pool, const float* up, const float* skip, float* out, int N,
-                        int Cu, int Hu, int Wu, int Cs, int Hs, int Ws) {
+void pad_concat_forward(ThreadPool& pool, const float* up, const float* skip, const float* up_bias, float* out,
+                        int N, int Cu, int Hu, int Wu, int Cs, int Hs, int Ws) {
   const int top = (Hs - Hu) / 2, left = (Ws - Wu) / 2;
   const int Co = Cu + Cs;
   const int64_t plane = static_cast<int64_t>(Hs) * Ws;
@@ -146,6 +146,13 @@ void pad_concat_forward(ThreadPool& pool, const float* up, const float* skip, fl
           for (int i = 0; i < Hu; ++i)
             std::memcpy(o + (i + top) * Ws + left, u + static_cast<int64_t>(i) * Wu,
                         sizeof(float) * Wu);
+        }
+        if (up_bias) {  // inside the window only: the padding stays zero
+          const float b = up_bias[c];
+          for (int i = 0; i < Hu; ++i) {
+            float* r = o + (i + top) * Ws + left;
+            for (int j = 0; j < Wu; ++j) r[j] += b;
+          }
         }
       } else {
         std::memcpy(o, skip + (n * Cs + (c - Cu)) * plane, sizeof(float) * plane);

@@ -101,8 +101,8 @@ __global__ void maxpool_bwd_kernel(const bf16* __restrict__ x, const bf16* __res
 // out (N, Hs, Ws, Cu + Cs) = cat([pad(up), skip]) along channels.
 template <int V>
 __global__ void pad_concat_fwd_kernel(const bf16* __restrict__ up, const bf16* __restrict__ skip,
-                                      bf16* __restrict__ out, long long vecs, int Cu, int Hu, int Wu, int Cs, int Hs,
-                                      int Ws, int top, int left) {
+                                      const float* __restrict__ up_bias, bf16* __restrict__ out, long long vecs,
+                                      int Cu, int Hu, int Wu, int Cs, int Hs, int Ws, int top, int left) {
   const int Co = Cu + Cs, cvecs = Co / V;
   const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
   for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < vecs; i += stride) {
@@ -117,6 +117,12 @@ __global__ void pad_concat_fwd_kernel(const bf16* __restrict__ up, const bf16* _
       const int hu = h - top, wu = w - left;
       if (hu >= 0 && hu < Hu && wu >= 0 && wu < Wu) {
         load_bf16<V>(up + ((n * Hu + hu) * Wu + wu) * Cu + c, v);
+        if (up_bias) {  // added before the one rounding of out
+          float b[V];
+          load_f32<V>(up_bias + c, b);
+#pragma unroll
+          for (int k = 0; k < V; ++k) v[k] += b[k];
+        }
       } else {
 #pragma unroll
         for (int k = 0; k < V; ++k) v[k] = 0.0f;
@@ -244,8 +250,8 @@ void maxpool2x2_backward(const Ctx& ctx, const bf16* x, const bf16* dy, bf16* dx
   if (dadd) plane_sum(ctx, dy, dadd, N, C, Ho * Wo, op);
 }
 
-void pad_concat_forward(const Ctx& ctx, const bf16* up, const bf16* skip, bf16* out, int N, int Cu, int Hu, int Wu,
-                        int Cs, int Hs, int Ws) {
+void pad_concat_forward(const Ctx& ctx, const bf16* up, const bf16* skip, const float* up_bias, bf16* out, int N,
+                        int Cu, int Hu, int Wu, int Cs, int Hs, int Ws) {
   const char* op = "pad_concat_forward";
   need_positive(op, {N, Cu, Hu, Wu, Cs, Hs, Ws});
   if (Hu > Hs || Wu > Ws)
@@ -255,9 +261,11 @@ void pad_concat_forward(const Ctx& ctx, const bf16* up, const bf16* skip, bf16* 
   const long long vecs = static_cast<long long>(N) * Hs * Ws * (Cu + Cs) / V;
   const int grid = grid_for(vecs, kThreads, ctx, 16);
   if (V == 8)
-    pad_concat_fwd_kernel<8><<<grid, kThreads, 0, ctx.stream>>>(up, skip, out, vecs, Cu, Hu, Wu, Cs, Hs, Ws, top, left);
+    pad_concat_fwd_kernel<8><<<grid, kThreads, 0, ctx.stream>>>(up, skip, up_bias, out, vecs, Cu, Hu, Wu, Cs, Hs, Ws,
+                                                                top, left);
   else
-    pad_concat_fwd_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(up, skip, out, vecs, Cu, Hu, Wu, Cs, Hs, Ws, top, left);
+    pad_concat_fwd_kernel<1><<<grid, kThreads, 0, ctx.stream>>>(up, skip, up_bias, out, vecs, Cu, Hu, Wu, Cs, Hs, Ws,
+                                                                top, left);
   check_launch(op);
 }
 

@@ -139,6 +139,21 @@ void copy_window(const Ctx& ctx, const char* op, const float* src, float* dst, i
   check_launch(op);
 }
 
+// out[n, c, top + i, left + j] += b[c] for c < Cu, i < Hu, j < Wu (out has Co channels).
+__global__ void add_window_bias_kernel(float* __restrict__ out, const float* __restrict__ b, long long total, int Cu,
+                                       int Co, int Hu, int Wu, int Hs, int Ws, int top, int left) {
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int j = static_cast<int>(i % Wu);
+    long long t = i / Wu;
+    const int r = static_cast<int>(t % Hu);
+    t /= Hu;
+    const int c = static_cast<int>(t % Cu);
+    const long long n = t / Cu;
+    out[((n * Co + c) * Hs + r + top) * Ws + j + left] += b[c];
+  }
+}
+
 void check_pad_concat(const char* op, int N, int Cu, int Hu, int Wu, int Cs, int Hs, int Ws) {
   if (N < 0 || Cu < 0 || Cs < 0 || Hu < 0 || Wu < 0 || Hu > Hs || Wu > Ws)
     throw Error(std::string("cuda ") + op + ": needs 0 <= Hu <= Hs and 0 <= Wu <= Ws, got up " +
@@ -169,8 +184,8 @@ void maxpool2x2_backward(const Ctx& ctx, const float* x, const float* dy, float*
   check_launch("maxpool2x2_backward");
 }
 
-void pad_concat_forward(const Ctx& ctx, const float* up, const float* skip, float* out, int N, int Cu, int Hu,
-                        int Wu, int Cs, int Hs, int Ws) {
+void pad_concat_forward(const Ctx& ctx, const float* up, const float* skip, const float* up_bias, float* out, int N,
+                        int Cu, int Hu, int Wu, int Cs, int Hs, int Ws) {
   const char* op = "pad_concat_forward";
   check_pad_concat(op, N, Cu, Hu, Wu, Cs, Hs, Ws);
   const int Co = Cu + Cs, top = (Hs - Hu) / 2, left = (Ws - Wu) / 2;
@@ -180,6 +195,12 @@ void pad_concat_forward(const Ctx& ctx, const float* up, const float* skip, floa
   else
     copy_window(ctx, op, up, out, N, Cu, Cu, 0, Co, 0, Hu, Wu, Hs, Ws, -top, -left);
   copy_planes(ctx, op, skip, out, N, Cs, Cs, 0, Co, Cu, plane);
+  const long long window = static_cast<long long>(N) * Cu * Hu * Wu;
+  if (up_bias && window > 0) {  // float32 is not the fast path: a pass of its own over the window
+    add_window_bias_kernel<<<grid_for(window, kThreads, ctx), kThreads, 0, ctx.stream>>>(out, up_bias, window, Cu, Co,
+                                                                                         Hu, Wu, Hs, Ws, top, left);
+    check_launch(op);
+  }
 }
 
 void pad_concat_backward(const Ctx& ctx, const float* dout, float* dup, float* dskip, int N, int Cu, int Hu,

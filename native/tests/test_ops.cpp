@@ -271,6 +271,19 @@ TEST(maxpool_ties_go_to_first_in_window) {
   CHECK(y[0] == 1 && dx[0] == 2 && dx[1] == 0 && dx[2] == 0 && dx[3] == 0);
 }
 
+// up_bias is added to up inside the window only: the padding stays zero.
+TEST(pad_concat_up_bias) {
+  auto be = cpu();
+  const int N = 2, Cu = 3, Hu = 2, Wu = 3, Cs = 2, Hs = 5, Ws = 4;
+  Vec up = random_vector(N * Cu * Hu * Wu, 103), skip = random_vector(N * Cs * Hs * Ws, 104);
+  Vec bias = random_vector(Cu, 105, -2.0f, 2.0f), biased = up;
+  for (size_t i = 0; i < up.size(); ++i) biased[i] += bias[(i / (Hu * Wu)) % Cu];
+  Vec out(N * (Cu + Cs) * Hs * Ws, 9.0f), ref(out.size(), 7.0f);
+  be->pad_concat_forward(up.data(), skip.data(), bias.data(), out.data(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+  be->pad_concat_forward(biased.data(), skip.data(), nullptr, ref.data(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+  CHECK_CLOSE("pad_concat with up_bias", out.data(), ref.data(), out.size(), 0.0, 0.0);
+}
+
 TEST(pad_concat_gradients_and_placement) {
   auto be = cpu();
   const int N = 2, Cu = 3, Hu = 2, Wu = 3, Cs = 2, Hs = 5, Ws = 4;  // pads 3 rows (1 top, 2 bottom), 1 col (0 left)
@@ -278,7 +291,7 @@ TEST(pad_concat_gradients_and_placement) {
   Vec out(N * (Cu + Cs) * Hs * Ws);
   Vec R = random_vector(out.size(), 102);
   auto loss = [&] {
-    be->pad_concat_forward(up.data(), skip.data(), out.data(), N, Cu, Hu, Wu, Cs, Hs, Ws);
+    be->pad_concat_forward(up.data(), skip.data(), nullptr, out.data(), N, Cu, Hu, Wu, Cs, Hs, Ws);
     return dot(out, R);
   };
   loss();

@@ -484,7 +484,7 @@ void op_bench(Backend& g, const std::string& label) {
          [&] { g.batchnorm_relu_backward(x, dy, gamma, beta, sm, si, dx, dg, db, nullptr, dadd, N, C, HW); });
     time("maxpool2x2_forward +add", 1.25 * f, 0, [&] { g.maxpool2x2_forward(x, y, add, N, C, H, W); });
     time("maxpool2x2_backward +dadd", 1.75 * f, 0, [&] { g.maxpool2x2_backward(x, dy, dx, dadd, N, C, H, W); });
-    time("pad_concat_forward", 4 * f, 0, [&] { g.pad_concat_forward(x, y, big, N, C, H, W, C, H, W); });
+    time("pad_concat_forward", 4 * f, 0, [&] { g.pad_concat_forward(x, y, nullptr, big, N, C, H, W, C, H, W); });
     time("pad_concat_backward", 4 * f, 0, [&] { g.pad_concat_backward(big, dx, y, N, C, H, W, C, H, W); });
     time("add_channel_forward", 2 * f, 0, [&] { g.add_channel_forward(x, add, y, N, C, HW); });
     time("add_channel_backward", f, 0, [&] { g.add_channel_backward(dy, dadd, N, C, HW); });
