@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "ddpm/backend.h"
 
@@ -94,6 +95,18 @@ inline void check(cudaError_t e, const char* op, const char* call) {
 void check_launch(const char* op);
 
 #define DDPM_CUDA(op, call) ::ddpm::cuda::check((call), (op), #call)
+
+// An event from a pool of reusable ones (its last), or a new one without timing.
+inline cudaEvent_t take_pooled_event(std::vector<cudaEvent_t>& pool, const char* op) {
+  if (!pool.empty()) {
+    const cudaEvent_t e = pool.back();
+    pool.pop_back();
+    return e;
+  }
+  cudaEvent_t e = nullptr;
+  DDPM_CUDA(op, cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
 
 inline std::string shape_str(std::initializer_list<long long> dims) {
   std::string s = "(";

@@ -505,16 +505,7 @@ class CudaBackend final : public Backend {
     }
     throw Error("cuda " + what + " (detected at " + op + ")");
   }
-  cudaEvent_t take_event(const char* op) {
-    if (!event_pool_.empty()) {
-      cudaEvent_t e = event_pool_.back();
-      event_pool_.pop_back();
-      return e;
-    }
-    cudaEvent_t e = nullptr;
-    DDPM_CUDA(op, cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-    return e;
-  }
+  cudaEvent_t take_event(const char* op) { return take_pooled_event(event_pool_, op); }
   void retire_front() {
     event_pool_.push_back(pending_.front().event);
     pending_.pop_front();

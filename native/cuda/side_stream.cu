@@ -35,16 +35,7 @@ SideStream::~SideStream() {
   if (side_) cudaStreamDestroy(side_);
 }
 
-cudaEvent_t SideStream::take(const char* op) {
-  if (!free_.empty()) {
-    cudaEvent_t e = free_.back();
-    free_.pop_back();
-    return e;
-  }
-  cudaEvent_t e = nullptr;
-  DDPM_CUDA(op, cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-  return e;
-}
+cudaEvent_t SideStream::take(const char* op) { return take_pooled_event(free_, op); }
 
 void SideStream::fork(const char* op) {
   cudaEvent_t e = take(op);
