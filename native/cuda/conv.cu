@@ -518,6 +518,9 @@ bool ConvEngine::prefer_own(const char* op, const ConvShape& s, int direction, c
                             const std::function<void()>& own, const std::function<void()>& library) {
   if (own_mode_ == kOwnOff) return false;
   if (own_mode_ == kOwnForce) return true;
+  // Heuristic mode (DDPM_CUDNN_ALGO=heuristic) times nothing, so that two
+  // backends run the same kernels (the step-graph checks compare their bits).
+  if (!find_) return false;
   const auto key = std::make_pair(s, direction);
   const auto it = own_choice_.find(key);
   if (it != own_choice_.end()) return it->second;

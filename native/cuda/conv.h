@@ -96,7 +96,8 @@ class ConvEngine {
   // (`library`): decided at the shape's first run outside a capture by
   // timing both on the call's buffers (each writes the same output; the
   // caller then runs the chosen one), and remembered; DDPM_CUDA_SMALL_CIN=off
-  // never, force always. Logged with DDPM_CUDA_VERBOSE.
+  // never, force always; cuDNN's under DDPM_CUDNN_ALGO=heuristic, which times
+  // nothing. Logged with DDPM_CUDA_VERBOSE.
   static constexpr int kForward = 0, kBackwardData = 1, kBackwardFilter = 2;
   bool prefer_own(const char* op, const ConvShape& s, int direction, const char* own_name,
                   const std::function<void()>& own, const std::function<void()>& library);
