@@ -45,6 +45,8 @@ def short_name(name):
 
 def kernel_class(name):
     n = name.lower()
+    if "small_cin" in n:  # the first layer's own kernels (nhwc_conv_small_cin.cu)
+        return "convolution"
     if any(k in n for k in ("xmma", "implicit", "conv", "dgrad", "wgrad", "fprop", "cudnn", "cutlass", "sm90_", "sm80_")):
         if "gemv" not in n and "cublas" not in n and "conv1x1_narrow" not in n:
             return "convolution"
