@@ -96,6 +96,14 @@ void check_launch(const char* op);
 
 #define DDPM_CUDA(op, call) ::ddpm::cuda::check((call), (op), #call)
 
+// Whether work enqueued on `stream` now is being captured into a CUDA graph
+// (then nothing may allocate or synchronise).
+inline bool capturing(cudaStream_t stream, const char* op) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  DDPM_CUDA(op, cudaStreamIsCapturing(stream, &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+
 // An event from a pool of reusable ones (its last), or a new one without timing.
 inline cudaEvent_t take_pooled_event(std::vector<cudaEvent_t>& pool, const char* op) {
   if (!pool.empty()) {

@@ -524,9 +524,7 @@ bool ConvEngine::prefer_own(const char* op, const ConvShape& s, int direction, c
   const auto key = std::make_pair(s, direction);
   const auto it = own_choice_.find(key);
   if (it != own_choice_.end()) return it->second;
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  DDPM_CUDA(op, cudaStreamIsCapturing(stream_, &capture));
-  if (capture != cudaStreamCaptureStatusNone) return false;  // undecided while recording: cuDNN, not remembered
+  if (capturing(stream_, op)) return false;  // undecided while recording: cuDNN, not remembered
   const float t_library = time_ms(op, library), t_own = time_ms(op, own);
   const bool pick = t_own < t_library;
   own_choice_[key] = pick;
@@ -708,11 +706,8 @@ void weight_gradient(const Ctx& ctx, const char* op, const ConvShape& s, const b
                      size_t b_elems, float* dw, int K, int C, int RS, bool side_ok = true) {
   ConvEngine& eng = *ctx.conv;
   const size_t welems = static_cast<size_t>(K) * C * RS;
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  if (ctx.side) DDPM_CUDA(op, cudaStreamIsCapturing(ctx.stream, &capture));
-  const bool capturing = capture != cudaStreamCaptureStatusNone;
-  const bool side_sized = eng.weight_scratch_bytes(2) >= welems * sizeof(bf16);
-  if (ctx.side && !side_sized && !capturing) {
+  const auto side_sized = [&] { return eng.weight_scratch_bytes(2) >= welems * sizeof(bf16); };
+  if (ctx.side && !side_sized() && !capturing(ctx.stream, op)) {
     // The side stream's scratch grows outside captures (it drains that
     // stream first: its tasks may be using the old one), so that a captured
     // step finds it sized.
@@ -720,8 +715,7 @@ void weight_gradient(const Ctx& ctx, const char* op, const ConvShape& s, const b
     DDPM_CUDA(op, cudaStreamSynchronize(ctx.side->stream()));
     eng.weight_scratch(op, welems, 2);
   }
-  if (!side_ok || !ctx.side || !eng.ready(s, ConvEngine::kBackwardFilter) ||
-      eng.weight_scratch_bytes(2) < welems * sizeof(bf16)) {
+  if (!side_ok || !ctx.side || !eng.ready(s, ConvEngine::kBackwardFilter) || !side_sized()) {
     bf16* dwb = eng.weight_scratch(op, welems, 1);
     eng.backward_filter(op, s, a, b, dwb);
     weights_from_krsc(ctx, dwb, dw, K, C, RS, op);

@@ -50,11 +50,12 @@ void SideStream::done(const char* op, std::initializer_list<Range> reads, Range 
   pending_.push_back(Task{e, std::vector<Range>(reads), write});
 }
 
-void SideStream::join(size_t i, const char* op) {
-  const cudaEvent_t e = pending_[i].done;
-  pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
-  free_.push_back(e);
-  DDPM_CUDA(op, cudaStreamWaitEvent(main_, e, 0));
+// The side stream runs its tasks in order: waiting for task i waits for the
+// earlier ones too, so they all leave the list with one wait.
+void SideStream::join_through(size_t i, const char* op) {
+  DDPM_CUDA(op, cudaStreamWaitEvent(main_, pending_[i].done, 0));
+  for (size_t j = 0; j <= i; ++j) free_.push_back(pending_[j].done);
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(i + 1));
 }
 
 void SideStream::access(const void* p, size_t bytes, bool written, const char* op) {
@@ -64,16 +65,14 @@ void SideStream::access(const void* p, size_t bytes, bool written, const char* o
     if (written)
       for (const Range& r : t.reads) conflict = conflict || overlap(r, p, bytes);
     if (conflict) {
-      // The side stream runs its tasks in order: waiting for this one waits
-      // for the earlier ones too.
-      for (size_t j = 0; j <= i; ++j) join(0, op);
+      join_through(i, op);
       return;
     }
   }
 }
 
 void SideStream::join_all(const char* op) {
-  while (!pending_.empty()) join(pending_.size() - 1, op);
+  if (!pending_.empty()) join_through(pending_.size() - 1, op);
 }
 
 }  // namespace cuda

@@ -60,7 +60,7 @@ class SideStream {
     Range write;
   };
   cudaEvent_t take(const char* op);
-  void join(size_t i, const char* op);
+  void join_through(size_t i, const char* op);
 
   cudaStream_t main_;
   cudaStream_t side_ = nullptr;

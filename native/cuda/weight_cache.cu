@@ -31,7 +31,7 @@ void WeightCache::step_begin(cudaStream_t stream) {
   in_step_ = true;
   capturing_ = false;
   batched_ = false;
-  if (tabled_ == entries_.size() && !table_stale_) return;
+  if (tabled_ == entries_.size()) return;  // forget() empties the table (tabled_ 0)
   // Weights were learned (or forgotten) since the table was made: make it
   // again, here, before any capture begins.
   const char* op = "weight cache";
@@ -40,7 +40,6 @@ void WeightCache::step_begin(cudaStream_t stream) {
     release_table();
     note_device_realloc();  // recordings launching the old table are stale
   }
-  table_stale_ = false;
   if (entries_.empty()) return;
   std::vector<KrscJob> jobs;
   jobs.reserve(entries_.size());
@@ -107,7 +106,6 @@ void WeightCache::forget(const void* base, size_t bytes) {
   index_.clear();
   for (size_t i = 0; i < entries_.size(); ++i) index_.emplace(entries_[i].w, i);
   release_table();
-  table_stale_ = true;
   note_device_realloc();  // recordings reading the freed copies are stale
 }
 

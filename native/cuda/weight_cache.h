@@ -79,7 +79,6 @@ class WeightCache {
   bool batched_ = false;  // the table's weights were converted in this step
   KrscJob* table_ = nullptr;
   size_t tabled_ = 0;      // entries_[0, tabled_) are in the table
-  bool table_stale_ = false;
 };
 
 namespace ops {
