@@ -17,6 +17,8 @@ ours/PyTorch, for the training step and the sampling forward pass.
   python3 benchmarks/compare.py --device cuda --batch 512 --preset seed --precision bf16 --peak-tflops 989
   # a distribution's launcher instead of ./ddpm, raw JSON lines kept
   python3 benchmarks/compare.py --ddpm dist/ddpm4j-0.1.0/bin/ddpm --device cuda --out gpu.jsonl
+  # ours also with an experimental setting, in the same rounds
+  python3 benchmarks/compare.py --device cuda --precision bf16 --ours-env DDPM_CUDA_ASYNC_WGRAD=1
 
 Model flags are those of `ddpm bench` (--preset seed|tiny, --base-width,
 --depth, --image-size, --channels) and are passed to both sides.
@@ -93,6 +95,9 @@ def parse_args(argv=None):
     ap.add_argument("--no-matmul-peak", action="store_true",
                     help="CPU: do not measure the host's matmul peak (no fractions of it reported)")
     ap.add_argument("--ddpm-args", default="", help="extra arguments for `ddpm bench` (one string)")
+    ap.add_argument("--ours-env", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE...]",
+                    help="also run ours with these environment settings (repeatable: one extra run of ours each, "
+                         "e.g. DDPM_CUDA_ASYNC_WGRAD=1), in the same rounds as the others")
     ap.add_argument("--torch-args", default="", help="extra arguments for the PyTorch script (one string)")
     ap.add_argument("--out", help="write the raw JSON lines, one per run, to this file")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per run (default 3600)")
@@ -180,11 +185,25 @@ ISA_ENV = {
 }
 
 
-def run_env(args):
-    """The environment of every run (the caller's, plus --isa's caps)."""
+def env_settings(label):
+    """The --ours-env settings in a run's label ("ours bf16 [A=1,B=2]" -> {A: 1, B: 2})."""
+    if not label.endswith("]") or " [" not in label:
+        return {}
+    settings = {}
+    for item in label[label.rindex(" [") + 2:-1].split(","):
+        name, eq, value = item.strip().partition("=")
+        if not eq or not name:
+            sys.exit("compare: --ours-env wants NAME=VALUE[,NAME=VALUE...], got '%s'" % item)
+        settings[name] = value
+    return settings
+
+
+def run_env(args, label=""):
+    """The environment of a run (the caller's, plus --isa's caps, plus the run's --ours-env settings)."""
     env = dict(os.environ)
     if args.isa:
         env.update(ISA_ENV[args.isa])
+    env.update(env_settings(label))
     return env
 
 
@@ -200,6 +219,8 @@ def commands(args, device):
         cmd = [args.ddpm, "bench", "--device", "cuda" if cuda else "cpu"] + common + \
               ["--warmup", str(warmup), "--iters", str(iters), "--precision", precision] + shlex.split(args.ddpm_args)
         ours.append(("ours " + precision, cmd))
+        for settings in args.ours_env:
+            ours.append(("ours %s [%s]" % (precision, settings), cmd))
     names = args.variants.split(",") if args.variants else (["eager-tf32", "bf16-cl", "compile-ro-bf16-cl"] if cuda else
                                                             ["eager", "eager-cl", "bf16"])
     torch_cmds = []
@@ -279,8 +300,9 @@ def main(argv=None):
             print("environment: " + " ".join("%s=%s" % kv for kv in ISA_ENV[args.isa].items()))
         if want_peak:
             print(shlex.join(matmul_peak_cmd(args, device)))
-        for _, c in runs:
-            print(shlex.join(c))
+        for label, c in runs:
+            settings = env_settings(label)
+            print(" ".join("%s=%s" % kv for kv in settings.items()) + (" " if settings else "") + shlex.join(c))
         return
     out = open(args.out, "w") if args.out else None
 
@@ -304,17 +326,20 @@ def main(argv=None):
         print("matmul peak (2048x2048, %s threads): fp32 %s GFLOP/s, bf16 %s GFLOP/s (%s)"
               % (row.get("threads"), fmt(peak.get("fp32")), fmt(peak.get("bf16")), load), flush=True)
     results = {label: [] for label, _ in runs}
+    width = max(20, max(len(label) for label, _ in runs))
     gflop_train = gflop_fwd = None
     for r in range(1, args.repeats + 1):
         for label, cmd in runs:
             load = load_note()
-            row, line = run_json(cmd, args.timeout, run_env(args))
+            row, line = run_json(cmd, args.timeout, run_env(args, label))
+            row["label"] = label
+            line = json.dumps(row)
             results[label].append(row)
             keep(line)
             if row.get("gflop_train_per_image"):
                 gflop_train, gflop_fwd = row["gflop_train_per_image"], row["gflop_forward_per_image"]
-            print("[%d/%d] %-20s train %9s img/s  forward %9s img/s  (%s, %s threads%s)"
-                  % (r, args.repeats, label, fmt(row.get("train_img_per_s")), fmt(row.get("forward_img_per_s")),
+            print("[%d/%d] %-*s train %9s img/s  forward %9s img/s  (%s, %s threads%s)"
+                  % (r, args.repeats, width, label, fmt(row.get("train_img_per_s")), fmt(row.get("forward_img_per_s")),
                      row.get("device"), row.get("threads"), ", " + load if load else ""), flush=True)
             base = results[runs[0][0]][-1]
             diff = [k for k in MODEL_FIELDS if str(row.get(k)) != str(base.get(k))]
@@ -342,7 +367,7 @@ def main(argv=None):
     if isa:
         print("host: " + isa)
     unit, scale = ("TFLOP/s", 1e3) if cuda else ("GFLOP/s", 1.0)
-    header = "%-22s %12s %14s" % ("run", "train img/s", "forward img/s")
+    header = "%-*s %12s %14s" % (width, "run", "train img/s", "forward img/s")
     if gflop_train:
         header += " %16s %18s" % ("train " + unit, "forward " + unit)
         if args.peak_tflops or peak:
@@ -351,7 +376,7 @@ def main(argv=None):
     for label, _ in runs:
         rows = results[label]
         tr, fw = med(rows, "train_img_per_s"), med(rows, "forward_img_per_s")
-        line = "%-22s %12s %14s" % (label, fmt(tr), fmt(fw))
+        line = "%-*s %12s %14s" % (width, label, fmt(tr), fmt(fw))
         if gflop_train:
             tf = tr * gflop_train / scale if tr else None
             ff = fw * gflop_fwd / scale if fw else None
@@ -367,10 +392,10 @@ def main(argv=None):
               % (gflop_fwd, gflop_train, "; peaks: the 2048x2048 matmul in the run's precision" if peak else ""))
     if ours_cmds and torch_cmds:
         print()
-        print("%-22s %-22s %14s %16s" % ("ours", "/ pytorch", "train ratio", "forward ratio"))
+        print("%-*s %-22s %14s %16s" % (width, "ours", "/ pytorch", "train ratio", "forward ratio"))
         for a, _ in ours_cmds:
             for b, _ in torch_cmds:
-                print("%-22s %-22s %14s %16s" % (a, "/ " + b, fmt(med_ratio("train_img_per_s", a, b), "%.2fx"),
+                print("%-*s %-22s %14s %16s" % (width, a, "/ " + b, fmt(med_ratio("train_img_per_s", a, b), "%.2fx"),
                                                  fmt(med_ratio("forward_img_per_s", a, b), "%.2fx")))
     if args.out:
         print("raw JSON lines: " + args.out)

@@ -6,7 +6,10 @@
 //   from_activation:  bf16 (N, HW, C) -> float32 (N, C, HW)     R = HW, Cols = C
 //   conv weights:     float32 (K, C, R*S) -> bf16 (K, R*S, C)   (cuDNN's NHWC filter)
 //   weight gradients: bf16 (K, R*S, C) -> float32 (K, C, R*S)
+// except where a narrow side makes that wasteful: the filters (R*S = 9
+// columns) and the image-side activations (C <= 8) have their own kernels.
 #include <string>
+#include <type_traits>
 
 #include "bf16.cuh"
 #include "ops.h"
@@ -66,6 +69,65 @@ void transpose_convert(const Ctx& ctx, const In* in, Out* out, long long B, long
   check_launch(op);
 }
 
+// The image-side conversions have C = 1..4 channels (the model's input and
+// output): the tiled transpose would leave most of a 32-row tile empty (an
+// H200 ran them at 60-130 GB/s). One thread per pixel instead moves its C
+// values: the planar side is read or written coalesced across the pixels,
+// the interleaved side as one contiguous run per warp.
+constexpr int kSmallC = 8;
+
+template <int C, typename In, typename Out>
+__global__ void planar_to_interleaved_kernel(const In* __restrict__ in, Out* __restrict__ out, long long pixels,
+                                             int HW) {
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  for (long long p = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; p < pixels; p += stride) {
+    const long long n = p / HW, hw = p - n * HW;
+    const In* src = in + n * C * HW + hw;
+#pragma unroll
+    for (int c = 0; c < C; ++c) out[p * C + c] = from_f32<Out>(to_f32(src[static_cast<long long>(c) * HW]));
+  }
+}
+
+template <int C, typename In, typename Out>
+__global__ void interleaved_to_planar_kernel(const In* __restrict__ in, Out* __restrict__ out, long long pixels,
+                                             int HW) {
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  for (long long p = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; p < pixels; p += stride) {
+    const long long n = p / HW, hw = p - n * HW;
+    Out* dst = out + n * C * HW + hw;
+#pragma unroll
+    for (int c = 0; c < C; ++c) dst[static_cast<long long>(c) * HW] = from_f32<Out>(to_f32(in[p * C + c]));
+  }
+}
+
+// planar (N, C, HW) <-> interleaved (N, HW, C) for C <= kSmallC, one
+// instantiation per C so the channel loop unrolls.
+template <bool TO_INTERLEAVED, typename In, typename Out>
+void small_c_convert(const Ctx& ctx, const In* in, Out* out, int N, int C, int HW, const char* op) {
+  if (N <= 0 || C <= 0 || HW <= 0)
+    throw Error(std::string("cuda ") + op + ": every dimension must be positive, got " + shape_str({N, C, HW}));
+  const long long pixels = static_cast<long long>(N) * HW;
+  const int grid = grid_for(pixels, kThreads, ctx, 8);
+  auto launch = [&](auto c_tag) {
+    constexpr int kC = decltype(c_tag)::value;
+    if constexpr (TO_INTERLEAVED)
+      planar_to_interleaved_kernel<kC><<<grid, kThreads, 0, ctx.stream>>>(in, out, pixels, HW);
+    else
+      interleaved_to_planar_kernel<kC><<<grid, kThreads, 0, ctx.stream>>>(in, out, pixels, HW);
+  };
+  switch (C) {
+    case 1: launch(std::integral_constant<int, 1>{}); break;
+    case 2: launch(std::integral_constant<int, 2>{}); break;
+    case 3: launch(std::integral_constant<int, 3>{}); break;
+    case 4: launch(std::integral_constant<int, 4>{}); break;
+    case 5: launch(std::integral_constant<int, 5>{}); break;
+    case 6: launch(std::integral_constant<int, 6>{}); break;
+    case 7: launch(std::integral_constant<int, 7>{}); break;
+    default: launch(std::integral_constant<int, 8>{}); break;
+  }
+  check_launch(op);
+}
+
 }  // namespace
 
 GrowBuffer::~GrowBuffer() {
@@ -97,11 +159,13 @@ namespace ops {
 namespace nhwc {
 
 void to_activation(const Ctx& ctx, const float* src, bf16* dst, int N, int C, int HW) {
-  transpose_convert(ctx, src, dst, N, C, HW, "to_activation");
+  if (C >= 1 && C <= kSmallC) small_c_convert<true>(ctx, src, dst, N, C, HW, "to_activation");
+  else transpose_convert(ctx, src, dst, N, C, HW, "to_activation");
 }
 
 void from_activation(const Ctx& ctx, const bf16* src, float* dst, int N, int C, int HW) {
-  transpose_convert(ctx, src, dst, N, HW, C, "from_activation");
+  if (C >= 1 && C <= kSmallC) small_c_convert<false>(ctx, src, dst, N, C, HW, "from_activation");
+  else transpose_convert(ctx, src, dst, N, HW, C, "from_activation");
 }
 
 // Filters: one thread per (k, c) moves its RS taps. The tile transpose above
@@ -127,6 +191,37 @@ __device__ __forceinline__ void krsc_filters(const In* __restrict__ w, Out* __re
 template <bool TO_KRSC, typename In, typename Out>
 __global__ void krsc_kernel(const In* __restrict__ w, Out* __restrict__ out, long long KC, int C, int RS) {
   krsc_filters<TO_KRSC>(w, out, KC, C, RS);
+}
+
+// Back from KRSC (weight gradients, bf16 -> float32): the per-thread moves
+// above would store each thread's RS taps 4*RS bytes apart from the next
+// thread's, RS times the store transactions (an H200 ran them at ~400
+// GB/s, against ~3,300 the other way, where the strided side is a load that
+// L1 caches). A block instead stages kStageFilters filters' taps in shared
+// memory, read per tap (coalesced over c), and writes the block's (k, c)
+// range of the KCRS output as one contiguous run.
+constexpr int kStageFilters = 256;  // = the block size
+constexpr int kMaxStagedRS = 16;    // 16 KiB of float taps; larger filters take the per-thread path
+
+__global__ void __launch_bounds__(kStageFilters) from_krsc_staged_kernel(const bf16* __restrict__ w,
+                                                                       float* __restrict__ out, long long KC, int C,
+                                                                       int RS) {
+  __shared__ float taps[kStageFilters * kMaxStagedRS];
+  for (long long i0 = static_cast<long long>(blockIdx.x) * kStageFilters; i0 < KC;
+       i0 += static_cast<long long>(gridDim.x) * kStageFilters) {
+    const int n = static_cast<int>(KC - i0 < kStageFilters ? KC - i0 : kStageFilters);
+    const int t = threadIdx.x;
+    if (t < n) {
+      const long long i = i0 + t, k = i / C;
+      const int c = static_cast<int>(i - k * C);
+      const bf16* src = w + k * RS * C + c;
+      for (int rs = 0; rs < RS; ++rs) taps[t * RS + rs] = __bfloat162float(src[static_cast<long long>(rs) * C]);
+    }
+    __syncthreads();
+    float* dst = out + i0 * RS;
+    for (int j = t; j < n * RS; j += kStageFilters) dst[j] = taps[j];
+    __syncthreads();  // the taps are refilled for the next range
+  }
 }
 
 // WeightCache's batched conversion: job blockIdx.y, the same moves.
@@ -159,7 +254,11 @@ void weights_to_krsc_batched(const Ctx& ctx, const KrscJob* jobs, int njobs, lon
 void weights_from_krsc(const Ctx& ctx, const bf16* w, float* out, int K, int C, int RS, const char* op) {
   check_filter(op, K, C, RS);
   const long long KC = static_cast<long long>(K) * C;
-  krsc_kernel<false><<<grid_for(KC, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(w, out, KC, C, RS);
+  if (RS <= kMaxStagedRS)
+    from_krsc_staged_kernel<<<grid_for(KC, kStageFilters, ctx, 8), kStageFilters, 0, ctx.stream>>>(w, out, KC, C,
+                                                                                                  RS);
+  else
+    krsc_kernel<false><<<grid_for(KC, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(w, out, KC, C, RS);
   check_launch(op);
 }
 

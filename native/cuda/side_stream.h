@@ -1,5 +1,7 @@
-// Weight gradients on a second stream (DDPM_CUDA_ASYNC_WGRAD=1, precision
-// bf16; experimental, off by default until checked on a GPU).
+// Weight gradients on a second stream (precision bf16; on by default since
+// an H200 run: the whole-UNet gradients against the CPU and the step graphs'
+// bit-identical replay passed with it, and the batch-512 training step ran
+// 1.2-1.5% faster; DDPM_CUDA_ASYNC_WGRAD=0 keeps one stream).
 //
 // Why: a convolution's weight gradient (tensor-core bound) depends on
 // nothing that follows it in the backward, while the data gradient and the

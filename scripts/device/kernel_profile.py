@@ -62,6 +62,8 @@ def kernel_class(name):
         return "gemm"
     if any(k in n for k in ("adam", "multi_tensor", "foreach")):
         return "optimizer"
+    if n.startswith("triton_"):  # torch.compile's generated kernels: fused pointwise and reductions
+        return "triton"
     return "other"
 
 

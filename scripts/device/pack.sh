@@ -9,9 +9,12 @@
 #                                      move ~0.15 levels on average), ~27 MB
 #   .device-sweep/test_backend_ops.gz, cuda_check.gz, cuda_fusion_probe.gz
 #                                      the native GPU checks, portable
+#   .device-all/                       both, CIFAR-10 batches 1-2 only, for
+#                                      run.sh all (final + compare in one call)
 # The device tool carries at most 64 MiB a call, the tracked tree included:
 # each folder stays under it with the tree (checked below), so a call carries
 # one of them. Then, on the device (see scripts/device/run.sh):
+#   run(command="bash scripts/device/run.sh all .device-all", carry=[".device-all"], timeout_s=590)
 #   run(command="bash scripts/device/run.sh final .device-sweep", carry=[".device-sweep"])
 #   run(command="bash scripts/device/run.sh compare .device", carry=[".device"])
 #   run(command="bash scripts/device/run.sh java .device", carry=[".device"])
@@ -22,7 +25,8 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 dev=$root/.device
 checks=$root/.device-sweep
-rm -rf "$dev" "$checks" && mkdir -p "$dev" "$checks"
+all=$root/.device-all
+rm -rf "$dev" "$checks" "$all" && mkdir -p "$dev" "$checks"
 
 if [ "${1:-}" != "--no-build" ]; then
   scripts/make-dist.sh   # the portable build (x86-64-v2 CPU code, CUDA sm_80/sm_90 + PTX) and its tarball
@@ -56,9 +60,14 @@ for i in (1, 2, 3):
     open(f"{dst}/data_batch_{i}.bin.jpgs", "wb").write(out)
 print("pack: CIFAR-10 batches 1-3 as JPEG:", sum(len(open(f"{dst}/data_batch_{i}.bin.jpgs", "rb").read()) for i in (1, 2, 3)) // 1024, "KiB")
 PY
+# Everything for one call, as hard links: the checks, the distribution, and
+# CIFAR-10 batches 1-2 (decode_cifar.py repeats them to 50,000 images).
+mkdir -p "$all/cifar-jpeg"
+ln "$checks"/*.gz "$dev"/ddpm4j-*.tar.gz "$all/"
+ln "$dev/cifar-jpeg/batches.meta.txt" "$dev/cifar-jpeg/data_batch_1.bin.jpgs" "$dev/cifar-jpeg/data_batch_2.bin.jpgs" "$all/cifar-jpeg/"
 # The tool carries the tracked working tree too, within the same 64 MiB.
 tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
-for d in "$dev" "$checks"; do
+for d in "$dev" "$checks" "$all"; do
   total=$(( $(du -sb "$d" | cut -f1) + tree ))
   echo "pack: $(basename "$d") and the tracked tree hold $((total / 1048576)) MiB (the device tool carries at most 64)"
   [ "$total" -lt $((63 * 1048576)) ] || { echo "pack: $(basename "$d") is too large to carry" >&2; exit 1; }

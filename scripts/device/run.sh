@@ -28,10 +28,19 @@
 #       curves, step graphs (with and without the per-step weight copies)
 #       and features, the bf16 bench with graph engines off and auto, with
 #       the first layer on cuDNN only and with per-call weight conversions,
-#       the weight gradients on a second stream (DDPM_CUDA_ASYNC_WGRAD=1:
-#       UNet, curves and step graphs, bench),
+#       the weight gradients on one stream (DDPM_CUDA_ASYNC_WGRAD=0: curves
+#       and step graphs, bench),
 #       the fused epilogues (DDPM_CUDNN_FUSED=1: op table forced, UNet,
 #       bench), ncu's kernel profile with DRAM bytes (~4 minutes).
+#   bash scripts/device/run.sh all .device-all
+#       final (GPU_FINAL_S, 300 s) and then compare (GPU_COMPARE_S, 220 s) in
+#       one call, so one machine start: compare also times ours with each
+#       experiment whose checks final passed (compare.py --ours-env). What a
+#       session with 15 device minutes runs first (~7 minutes).
+#   GPU_EXPERIMENTS="DDPM_CUDA_ASYNC_WGRAD=0" bash scripts/device/run.sh profile .device-all
+#       ncu's kernel profiles of one bf16 training step, ours and PyTorch's
+#       compile-ro-bf16-cl (kernels.txt), then compare with 2 rounds and each
+#       experiment as an extra run of ours (~6 minutes).
 #   bash scripts/device/run.sh fusion .device-sweep
 #       cuda_fusion_probe (issue 9): which seed convs cuDNN's fusion engines
 #       run fused, how fast against the unfused path, how exactly
@@ -95,12 +104,13 @@ engine_step() {
   if [ -n "${step_deadline:-}" ]; then  # the phase's deadline caps every step
     local left=$(( step_deadline - $(date +%s) ))
     [ "$left" -lt "$limit" ] && limit=$left
-    if [ "$limit" -lt 15 ]; then echo "== $name: SKIPPED (the deadline is near)" | tee -a "$OUT/$log"; engines_rc=1; return; fi
+    if [ "$limit" -lt 15 ]; then echo "== $name: SKIPPED (the deadline is near)" | tee -a "$OUT/$log"; engines_rc=1; last_rc=1; return; fi
   fi
   echo "== $name ($(date +%T))" | tee -a "$OUT/$log"
   local t0=$(date +%s)
   timeout "$limit" "$@" >> "$OUT/$log" 2>&1
   local rc=$?
+  last_rc=$rc  # the step's status (a skipped step's is 1), for phases that act on it
   echo "   exit $rc after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/$log"
   [ "$rc" -eq 0 ] || engines_rc=1
 }
@@ -118,6 +128,88 @@ kernel_step() {
     --log-file "$csv" "$@"
   python3 scripts/device/kernel_profile.py "$csv" --label "$label" --top 45 >> "$OUT/kernels.txt" 2>&1
   tail -n 1 "$OUT/kernels.txt"
+}
+
+# final: the CUDA checks after a session's changes, under a deadline of $1
+# seconds. Experiments (off by default) whose checks pass are added to
+# passed_experiments, as NAME=VALUE, for compare to time beside the default.
+passed_experiments=()
+final_checks() {
+  unpack_checks
+  . scripts/cuda-libs.sh
+  step_deadline=$(( $(date +%s) + $1 ))
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/final.log"
+  engine_step "test_backend_ops all precisions" 60 final.log "$art/test_backend_ops" --backend cuda --precision all
+  engine_step "test_backend_ops bf16, graph engines forced" 40 final.log \
+    env DDPM_CUDNN_GRAPH=force "$art/test_backend_ops" --backend cuda --precision bf16
+  # The first layer's own kernels (nhwc_conv_small_cin.cu), whether or not their race picks them.
+  engine_step "test_backend_ops bf16 convolutions, small-Cin kernels forced" 30 final.log \
+    env DDPM_CUDA_SMALL_CIN=force "$art/test_backend_ops" --backend cuda --precision bf16 conv2d
+  # The fused convolution epilogues (DDPM_CUDNN_FUSED, off by default until this passes on a GPU).
+  engine_step "test_backend_ops bf16, fused epilogues and graph engines forced" 60 final.log \
+    env DDPM_CUDNN_FUSED=1 DDPM_CUDNN_GRAPH=force DDPM_CUDA_VERBOSE=1 "$art/test_backend_ops" --backend cuda \
+    --precision bf16 conv
+  local fused_ops_rc=$last_rc
+  san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
+  [ -n "$san" ] && engine_step "memcheck: test_backend_ops bf16 --quick, graph engines forced" 60 final.log \
+    env DDPM_CUDNN_GRAPH=force DDPM_CUDA_SMALL_CIN=force "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
+    "$art/test_backend_ops" --backend cuda --precision bf16 --quick
+  engine_step "cuda_check --unet" 40 final.log "$art/cuda_check" --unet
+  engine_step "cuda_check --train (curves, step graphs)" 60 final.log "$art/cuda_check" --train
+  engine_step "cuda_check --features (sampling checks and times)" 50 final.log "$art/cuda_check" --features
+  engine_step "cuda_check bf16 bench, graph engines off" 40 bench.log \
+    env DDPM_CUDNN_GRAPH=off "$art/cuda_check" --bench --bf16-bench --batches 512
+  engine_step "cuda_check bf16 bench, graph engines auto" 60 bench.log \
+    env DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 128,512
+  # The first layer on cuDNN only, against the race's choice above.
+  engine_step "cuda_check bf16 bench, first layer on cuDNN" 40 bench.log \
+    env DDPM_CUDA_SMALL_CIN=off "$art/cuda_check" --bench --bf16-bench --batches 512
+  # The per-step weight copies (weight_cache.h) against per-call conversions.
+  engine_step "cuda_check bf16 bench, weights converted per call" 40 bench.log \
+    env DDPM_CUDA_WEIGHT_CACHE=0 "$art/cuda_check" --bench --bf16-bench --batches 512
+  # Weight gradients on the main stream (DDPM_CUDA_ASYNC_WGRAD=0), against the default second stream (side_stream.h).
+  engine_step "cuda_check --train, weight gradients on one stream" 60 final.log \
+    env DDPM_CUDA_ASYNC_WGRAD=0 "$art/cuda_check" --train
+  engine_step "cuda_check bf16 bench, weight gradients on one stream" 40 bench.log \
+    env DDPM_CUDA_ASYNC_WGRAD=0 "$art/cuda_check" --bench --bf16-bench --batches 512
+  kernel_step ours-bf16 60 "$art/cuda_check" --kernels
+  # The fused epilogues last: their searches compile cuDNN engines at run time (~40 s on an H200).
+  engine_step "cuda_check --unet, fused epilogues" 90 final.log env DDPM_CUDNN_FUSED=1 "$art/cuda_check" --unet
+  [ "$fused_ops_rc" -eq 0 ] && [ "$last_rc" -eq 0 ] && passed_experiments+=(DDPM_CUDNN_FUSED=1)
+  engine_step "cuda_check bf16 bench, fused epilogues" 90 bench.log \
+    env DDPM_CUDNN_FUSED=1 DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 512
+  grep -E '^\{|convolutions:|graphs:' "$OUT/bench.log"
+  echo "== summary"
+  grep -hE "^FAIL|checks, [0-9]+ failed|ERROR SUMMARY|^cuda_check: [0-9]+ checks|SKIPPED|exit [1-9]" "$OUT/final.log" | head -40
+  grep -hE "ddpm timing|ddim timing" "$OUT/final.log" | head
+  grep -h "epoch\|img/s" "$OUT/final.log" | tail -n 8
+  echo "experiments that passed their checks: ${passed_experiments[*]:-none}"
+  echo "run.sh final: $([ $engines_rc -eq 0 ] && echo PASSED || echo FAILED)"
+}
+
+# compare: ours (and each passed experiment) beside PyTorch, then a short
+# training run, under a deadline of $1 seconds.
+compare_runs() {
+  if ! nvidia-smi -L >/dev/null 2>&1; then echo "run.sh compare: no NVIDIA GPU here: nothing to compare"; return 0; fi
+  . scripts/cuda-libs.sh
+  step_deadline=$(( $(date +%s) + $1 ))
+  local extra=() e
+  for e in "${passed_experiments[@]}"; do extra+=(--ours-env "$e"); done
+  work=/tmp/ddpm-compare
+  rm -rf "$work" && mkdir -p "$work" && tar -xzf "$art"/ddpm4j-*.tar.gz -C "$work"
+  engine_step "compare.py: ours bf16 vs PyTorch bf16-cl and compile-ro-bf16-cl" 240 compare.log \
+    python3 benchmarks/compare.py --ddpm "$(echo "$work"/ddpm4j-*/bin/ddpm)" --device cuda --batch 512 \
+    --preset seed --precision bf16 --repeats "${GPU_COMPARE_REPEATS:-1}" --peak-tflops 989 --variants bf16-cl,compile-ro-bf16-cl \
+    "${extra[@]}" --out "$OUT/compare.jsonl"
+  tail -n 25 "$OUT/compare.log"
+  if [ -d "$art/cifar-jpeg" ]; then
+    python3 scripts/device/decode_cifar.py "$art/cifar-jpeg" /tmp/ddpm-cifar > /dev/null 2>&1
+    engine_step "ddpm train --preset seed --precision bf16, 3 epochs of 50,000 CIFAR-10 images" 60 compare.log \
+      "$(echo "$work"/ddpm4j-*/bin/ddpm)" train --device cuda --precision bf16 --preset seed --cifar-dir /tmp/ddpm-cifar \
+      --epochs 3 --sample-every 0 --progress plain --out /tmp/ddpm-train
+    grep -iE "epoch|img/s|step" "$OUT/compare.log" | tail -n 12
+  fi
+  echo "run.sh compare: $([ $engines_rc -eq 0 ] && echo PASSED || echo FAILED)"
 }
 
 case "$phase" in
@@ -150,60 +242,8 @@ case "$phase" in
     exit $engines_rc
     ;;
   final)
-    # The CUDA checks after a session's changes, in one call under one
-    # deadline (GPU_FINAL_S, 540 s): the op table (all precisions; bf16 with
-    # graph engines forced, and under memcheck), cuda_check's UNet, training
-    # curves and step graphs, features and sampling times, the bf16 bench
-    # with graph engines off and auto, ncu's kernel profile of ours.
-    unpack_checks
-    . scripts/cuda-libs.sh
     engines_rc=0
-    step_deadline=$(( $(date +%s) + ${GPU_FINAL_S:-540} ))
-    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/final.log"
-    engine_step "test_backend_ops all precisions" 60 final.log "$art/test_backend_ops" --backend cuda --precision all
-    engine_step "test_backend_ops bf16, graph engines forced" 40 final.log \
-      env DDPM_CUDNN_GRAPH=force "$art/test_backend_ops" --backend cuda --precision bf16
-    # The first layer's own kernels (nhwc_conv_small_cin.cu), whether or not their race picks them.
-    engine_step "test_backend_ops bf16 convolutions, small-Cin kernels forced" 30 final.log \
-      env DDPM_CUDA_SMALL_CIN=force "$art/test_backend_ops" --backend cuda --precision bf16 conv2d
-    # The fused convolution epilogues (DDPM_CUDNN_FUSED, off by default until this passes on a GPU).
-    engine_step "test_backend_ops bf16, fused epilogues and graph engines forced" 40 final.log \
-      env DDPM_CUDNN_FUSED=1 DDPM_CUDNN_GRAPH=force DDPM_CUDA_VERBOSE=1 "$art/test_backend_ops" --backend cuda \
-      --precision bf16 conv
-    san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
-    [ -n "$san" ] && engine_step "memcheck: test_backend_ops bf16 --quick, graph engines forced" 60 final.log \
-      env DDPM_CUDNN_GRAPH=force DDPM_CUDA_SMALL_CIN=force "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
-      "$art/test_backend_ops" --backend cuda --precision bf16 --quick
-    engine_step "cuda_check --unet" 40 final.log "$art/cuda_check" --unet
-    engine_step "cuda_check --train (curves, step graphs)" 60 final.log "$art/cuda_check" --train
-    engine_step "cuda_check --features (sampling checks and times)" 50 final.log "$art/cuda_check" --features
-    engine_step "cuda_check bf16 bench, graph engines off" 40 bench.log \
-      env DDPM_CUDNN_GRAPH=off "$art/cuda_check" --bench --bf16-bench --batches 512
-    engine_step "cuda_check bf16 bench, graph engines auto" 60 bench.log \
-      env DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 128,512
-    # The first layer on cuDNN only, against the race's choice above.
-    engine_step "cuda_check bf16 bench, first layer on cuDNN" 40 bench.log \
-      env DDPM_CUDA_SMALL_CIN=off "$art/cuda_check" --bench --bf16-bench --batches 512
-    # The per-step weight copies (weight_cache.h) against per-call conversions.
-    engine_step "cuda_check bf16 bench, weights converted per call" 40 bench.log \
-      env DDPM_CUDA_WEIGHT_CACHE=0 "$art/cuda_check" --bench --bf16-bench --batches 512
-    # Weight gradients on a second stream (side_stream.h; off by default until this passes).
-    engine_step "cuda_check --unet, weight gradients on a second stream" 40 final.log \
-      env DDPM_CUDA_ASYNC_WGRAD=1 "$art/cuda_check" --unet
-    engine_step "cuda_check --train, weight gradients on a second stream" 60 final.log \
-      env DDPM_CUDA_ASYNC_WGRAD=1 "$art/cuda_check" --train
-    engine_step "cuda_check bf16 bench, weight gradients on a second stream" 40 bench.log \
-      env DDPM_CUDA_ASYNC_WGRAD=1 "$art/cuda_check" --bench --bf16-bench --batches 512
-    engine_step "cuda_check --unet, fused epilogues" 40 final.log env DDPM_CUDNN_FUSED=1 "$art/cuda_check" --unet
-    engine_step "cuda_check bf16 bench, fused epilogues" 60 bench.log \
-      env DDPM_CUDNN_FUSED=1 DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 512
-    grep -E '^\{|convolutions:|graphs:' "$OUT/bench.log"
-    kernel_step ours-bf16 60 "$art/cuda_check" --kernels
-    echo "== summary"
-    grep -hE "^FAIL|checks, [0-9]+ failed|ERROR SUMMARY|^cuda_check: [0-9]+ checks|SKIPPED|exit [1-9]" "$OUT/final.log" | head -40
-    grep -hE "ddpm timing|ddim timing" "$OUT/final.log" | head
-    grep -h "epoch\|img/s" "$OUT/final.log" | tail -n 8
-    echo "run.sh final: $([ $engines_rc -eq 0 ] && echo PASSED || echo FAILED)"
+    final_checks "${GPU_FINAL_S:-540}"
     exit $engines_rc
     ;;
   native)
@@ -231,25 +271,35 @@ case "$phase" in
       bash scripts/gpu-java-check.sh "$art"
     ;;
   compare)
-    if ! nvidia-smi -L >/dev/null 2>&1; then echo "run.sh compare: no NVIDIA GPU here: nothing to compare"; exit 0; fi
-    . scripts/cuda-libs.sh
     engines_rc=0
-    step_deadline=$(( $(date +%s) + ${GPU_COMPARE_S:-300} ))
-    work=/tmp/ddpm-compare
-    rm -rf "$work" && mkdir -p "$work" && tar -xzf "$art"/ddpm4j-*.tar.gz -C "$work"
-    engine_step "compare.py: ours bf16 vs PyTorch bf16-cl and compile-ro-bf16-cl" 240 compare.log \
-      python3 benchmarks/compare.py --ddpm "$(echo "$work"/ddpm4j-*/bin/ddpm)" --device cuda --batch 512 \
-      --preset seed --precision bf16 --repeats "${GPU_COMPARE_REPEATS:-1}" --peak-tflops 989 --variants bf16-cl,compile-ro-bf16-cl \
-      --out "$OUT/compare.jsonl"
-    tail -n 25 "$OUT/compare.log"
-    if [ -d "$art/cifar-jpeg" ]; then
-      python3 scripts/device/decode_cifar.py "$art/cifar-jpeg" /tmp/ddpm-cifar > /dev/null 2>&1
-      engine_step "ddpm train --preset seed --precision bf16, 3 epochs of 50,000 CIFAR-10 images" 60 compare.log \
-        "$(echo "$work"/ddpm4j-*/bin/ddpm)" train --device cuda --precision bf16 --preset seed --cifar-dir /tmp/ddpm-cifar \
-        --epochs 3 --sample-every 0 --progress plain --out /tmp/ddpm-train
-      grep -iE "epoch|img/s|step" "$OUT/compare.log" | tail -n 12
-    fi
-    echo "run.sh compare: $([ $engines_rc -eq 0 ] && echo PASSED || echo FAILED)"
+    compare_runs "${GPU_COMPARE_S:-300}"
+    exit $engines_rc
+    ;;
+  all)
+    # final, then compare with the experiments that passed, in one call
+    # (one machine start): carry .device-all (pack.sh).
+    engines_rc=0
+    t0=$(date +%s)
+    final_checks "${GPU_FINAL_S:-300}"
+    compare_runs "${GPU_COMPARE_S:-220}"
+    echo "run.sh all: $([ $engines_rc -eq 0 ] && echo PASSED || echo FAILED) in $(( $(date +%s) - t0 )) s"
+    exit $engines_rc
+    ;;
+  profile)
+    # ncu's kernel profile of one bf16 training step, ours and compiled
+    # PyTorch (compile-ro-bf16-cl), then compare (GPU_COMPARE_REPEATS, 2
+    # rounds) with each of GPU_EXPERIMENTS (NAME=VALUE, space-separated)
+    # as an extra run of ours: carry .device-all.
+    engines_rc=0
+    unpack_checks
+    . scripts/cuda-libs.sh
+    step_deadline=$(( $(date +%s) + ${GPU_PROFILE_S:-150} ))
+    kernel_step ours-bf16 60 "$art/cuda_check" --kernels
+    kernel_step pytorch-compile-ro-bf16-cl 120 python3 benchmarks/pytorch_ddpm_bench.py --device cuda --batch 512 \
+      --bf16 --channels-last --tf32 --fused-adam --compile reduce-overhead --profile-step --warmup 10
+    grep -E '^\{"kernel_profile' "$OUT/kernels.txt"
+    read -ra passed_experiments <<< "${GPU_EXPERIMENTS:-}"
+    GPU_COMPARE_REPEATS=${GPU_COMPARE_REPEATS:-2} compare_runs "${GPU_COMPARE_S:-240}"
     exit $engines_rc
     ;;
   *)
