@@ -113,6 +113,12 @@ ConvEngine::ConvEngine(cudaStream_t stream, Precision precision)
   };
   graph_mode_ = static_cast<GraphMode>(mode("DDPM_CUDNN_GRAPH", kGraphAuto));
   own_mode_ = static_cast<OwnMode>(mode("DDPM_CUDA_SMALL_CIN", kOwnAuto));
+  if (const char* p = std::getenv("DDPM_CUDA_PAD_CIN"); p && *p) {
+    const std::string v = p;
+    if (v == "1" || v == "on") pad_cin_ = true;
+    else if (v == "0" || v == "off") pad_cin_ = false;
+    else throw Error("DDPM_CUDA_PAD_CIN is '" + v + "'; expected 1 or 0");
+  }
   if (const char* f = std::getenv("DDPM_CUDNN_FUSED"); f && *f) {
     const std::string v = f;
     if (v == "1" || v == "on") fused_ = true;
@@ -626,6 +632,10 @@ bf16* ConvEngine::weight_scratch(const char* op, size_t elems, int slot) {
   return static_cast<bf16*>(wscratch_[slot].get(elems * sizeof(bf16), stream_, op));
 }
 
+bf16* ConvEngine::pad_scratch(const char* op, size_t elems, int slot) {
+  return static_cast<bf16*>(pscratch_[slot].get(elems * sizeof(bf16), stream_, op));
+}
+
 // ---- the backend's conv ops ------------------------------------------------------
 
 namespace ops {
@@ -737,6 +747,52 @@ void weight_gradient(const Ctx& ctx, const char* op, const ConvShape& s, const b
   ctx.side->done(op, {{a, a_elems * sizeof(bf16)}, {b, b_elems * sizeof(bf16)}}, {dw, welems * sizeof(float)});
 }
 
+// The first layer (C = 1..4 channels) on cuDNN with x, dx and the filter
+// padded with zero channels to Cp = 8: cuDNN's tensor-core kernels need C a
+// multiple of 8, and for C = 3 it ran a generic kernel (0.16 ms of an H200
+// bf16 step at batch 512 for the forward alone). The padded channels add
+// zeros to every sum, so the results are the narrow convolution's. The
+// weight gradient runs in line (its padded x is engine scratch, which the
+// side stream's hazard checks do not see). Compile-checked only so far.
+struct PaddedConv {
+  const Ctx& ctx;
+  const char* op;
+  const ConvShape& s;  // the narrow shape
+  static constexpr int kCp = 8;
+  ConvShape padded() const {
+    ConvShape p = s;
+    p.C = kCp;
+    return p;
+  }
+  long long pixels() const { return static_cast<long long>(s.N) * s.H * s.W; }
+  const bf16* weights(const float* w) const {
+    bf16* wb = ctx.conv->weight_scratch(op, static_cast<size_t>(s.K) * s.R * s.R * kCp, 0);
+    weights_to_krsc_padded(ctx, w, wb, s.K, s.C, kCp, s.R * s.R, op);
+    return wb;
+  }
+  const bf16* padded_x(const bf16* x) const {
+    bf16* xp = ctx.conv->pad_scratch(op, static_cast<size_t>(pixels()) * kCp, 0);
+    pad_channels(ctx, x, xp, pixels(), s.C, kCp, op);
+    return xp;
+  }
+  void forward(const bf16* x, const float* w, bf16* y) const {
+    const bf16* xp = padded_x(x);
+    ctx.conv->forward(op, padded(), xp, weights(w), y);
+  }
+  void backward_data(const float* w, const bf16* dy, bf16* dx) const {
+    const bf16* wb = weights(w);
+    bf16* dxp = ctx.conv->pad_scratch(op, static_cast<size_t>(pixels()) * kCp, 1);
+    ctx.conv->backward_data(op, padded(), wb, dy, dxp);
+    unpad_channels(ctx, dxp, dx, pixels(), s.C, kCp, op);
+  }
+  void backward_filter(const bf16* x, const bf16* dy, float* dw) const {
+    const bf16* xp = padded_x(x);
+    bf16* dwb = ctx.conv->weight_scratch(op, static_cast<size_t>(s.K) * s.R * s.R * kCp, 1);
+    ctx.conv->backward_filter(op, padded(), xp, dy, dwb);
+    weights_from_krsc_padded(ctx, dwb, dw, s.K, s.C, kCp, s.R * s.R, op);
+  }
+};
+
 // The bf16 (K, RS, C) filter of w (K, C, RS): the step's copy, or a
 // conversion into weight scratch slot 0.
 const bf16* krsc_weights(const Ctx& ctx, const float* w, int K, int C, int RS, const char* op) {
@@ -763,13 +819,17 @@ void conv2d_forward_epilogue(const Ctx& ctx, const bf16* x, const float* w, bf16
   }
   const ConvShape s{N, Cin, H, W, Cout, k, k / 2, 1};
   if (conv_small_cin_applies(Cin, Cout, k, {x, y})) {
+    // The first layer: its own kernels or cuDNN (on padded channels unless DDPM_CUDA_PAD_CIN=0).
+    const PaddedConv padded{ctx, op, s};
     const auto own = [&] { conv_small_cin_forward(ctx, x, w, y, N, Cin, H, W, Cout); };
-    const auto library = [&] { eng.forward(op, s, x, krsc_weights(ctx, w, Cout, Cin, k * k, op), y); };
-    if (eng.prefer_own(op, s, ConvEngine::kForward, "conv_small_cin", own, library)) {
-      own();
-      post(y);
-      return;
-    }
+    const auto library = [&] {
+      if (eng.pad_small_cin()) padded.forward(x, w, y);
+      else eng.forward(op, s, x, krsc_weights(ctx, w, Cout, Cin, k * k, op), y);
+    };
+    if (eng.prefer_own(op, s, ConvEngine::kForward, "conv_small_cin", own, library)) own();
+    else library();
+    post(y);
+    return;
   }
   const bf16* wb = krsc_weights(ctx, w, Cout, Cin, k * k, op);
   const auto unfused = [&](bf16* xx, bf16* ww, bf16* yy) {
@@ -822,16 +882,27 @@ void conv2d_backward(const Ctx& ctx, const bf16* x, const float* w, const bf16* 
     if (dx) library_dx();
     return;
   }
-  // The first layer: its own kernels where they are faster (nhwc_conv_small_cin.cu).
+  // The first layer: its own kernels where they are faster (nhwc_conv_small_cin.cu),
+  // else cuDNN, on padded channels unless DDPM_CUDA_PAD_CIN=0.
+  const PaddedConv padded{ctx, op, s};
+  const bool pad = eng.pad_small_cin();
   const auto own_dw = [&] { conv_small_cin_backward_filter(ctx, x, dy, dw, N, Cin, H, W, Cout); };
-  if (eng.prefer_own(op, s, ConvEngine::kBackwardFilter, "conv_small_cin", own_dw, [&] { library_dw(false); }))
-    own_dw();
-  else
-    library_dw(true);
+  const auto padded_dw = [&] { padded.backward_filter(x, dy, dw); };
+  const auto timed_library_dw = [&] {
+    if (pad) padded_dw();
+    else library_dw(false);
+  };
+  if (eng.prefer_own(op, s, ConvEngine::kBackwardFilter, "conv_small_cin", own_dw, timed_library_dw)) own_dw();
+  else if (pad) padded_dw();
+  else library_dw(true);
   if (!dx) return;
   const auto own_dx = [&] { conv_small_cin_backward_data(ctx, w, dy, dx, N, Cin, H, W, Cout); };
-  if (eng.prefer_own(op, s, ConvEngine::kBackwardData, "conv_small_cin", own_dx, library_dx)) own_dx();
-  else library_dx();
+  const auto chosen_library_dx = [&] {
+    if (pad) padded.backward_data(w, dy, dx);
+    else library_dx();
+  };
+  if (eng.prefer_own(op, s, ConvEngine::kBackwardData, "conv_small_cin", own_dx, chosen_library_dx)) own_dx();
+  else chosen_library_dx();
 }
 
 // The transposed conv's filter w (Cin, Cout, 2, 2) is the (K = Cin, C = Cout)

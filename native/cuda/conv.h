@@ -111,6 +111,12 @@ class ConvEngine {
   // workspace), then reused.
   bf16* weight_scratch(const char* op, size_t elems, int slot);
   size_t weight_scratch_bytes(int slot) const { return wscratch_[slot].bytes(); }
+  // kBf16, the first layer on cuDNN with its channels padded to 8 (conv.cu):
+  // whether to pad (DDPM_CUDA_PAD_CIN=0: cuDNN on the narrow tensors), and
+  // bf16 scratch for the padded tensors (slot 0: x, slot 1: dx), grown like
+  // weight_scratch.
+  bool pad_small_cin() const { return pad_cin_; }
+  bf16* pad_scratch(const char* op, size_t elems, int slot);
 
   // The weight gradients' stream (side_stream.h): set_side gives it a
   // workspace of its own, grown with the main one; between use_side(true)
@@ -191,6 +197,8 @@ class ConvEngine {
   // shape seen once an epoch does not repay a search that costs seconds.
   std::map<std::pair<std::tuple<int, int, int, int, int, int, int>, int>, int> searched_n_;
   GrowBuffer wscratch_[3];
+  GrowBuffer pscratch_[2];
+  bool pad_cin_ = true;
 };
 
 }  // namespace cuda

@@ -251,6 +251,84 @@ void weights_to_krsc_batched(const Ctx& ctx, const KrscJob* jobs, int njobs, lon
   check_launch(op);
 }
 
+// ---- channel padding (the first layer on cuDNN, conv.cu) ----------------------------
+namespace {
+// One thread per pixel: its C values, then zeros up to Cp (or the first C of Cp back).
+__global__ void pad_channels_kernel(const bf16* __restrict__ x, bf16* __restrict__ xp, long long P, int C, int Cp) {
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  const bf16 zero = __float2bfloat16_rn(0.0f);
+  for (long long p = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; p < P; p += stride)
+    for (int c = 0; c < Cp; ++c) xp[p * Cp + c] = c < C ? x[p * C + c] : zero;
+}
+
+__global__ void unpad_channels_kernel(const bf16* __restrict__ xp, bf16* __restrict__ x, long long P, int C, int Cp) {
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  for (long long p = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; p < P; p += stride)
+    for (int c = 0; c < C; ++c) x[p * C + c] = xp[p * Cp + c];
+}
+
+// One thread per (k, rs): w (K, C, RS) float32 -> out (K, RS, Cp) bf16, zero taps for c >= C.
+__global__ void krsc_padded_kernel(const float* __restrict__ w, bf16* __restrict__ out, int K, int C, int Cp,
+                                   int RS) {
+  const long long KRS = static_cast<long long>(K) * RS;
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < KRS; i += stride) {
+    const long long k = i / RS;
+    const int rs = static_cast<int>(i - k * RS);
+    for (int c = 0; c < Cp; ++c)
+      out[i * Cp + c] = __float2bfloat16_rn(c < C ? w[(k * C + c) * RS + rs] : 0.0f);
+  }
+}
+
+// One thread per (k, c < C): its RS taps of the (K, RS, Cp) gradient into (K, C, RS).
+__global__ void from_krsc_padded_kernel(const bf16* __restrict__ w, float* __restrict__ out, int K, int C, int Cp,
+                                        int RS) {
+  const long long KC = static_cast<long long>(K) * C;
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < KC; i += stride) {
+    const long long k = i / C;
+    const int c = static_cast<int>(i - k * C);
+    for (int rs = 0; rs < RS; ++rs) out[i * RS + rs] = __bfloat162float(w[(k * RS + rs) * Cp + c]);
+  }
+}
+
+void check_padding(const char* op, long long P, int C, int Cp) {
+  if (P <= 0 || C <= 0 || Cp < C)
+    throw Error(std::string("cuda ") + op + ": channel padding needs P > 0 and 0 < C <= Cp, got " +
+                shape_str({P, C, Cp}));
+}
+}  // namespace
+
+void pad_channels(const Ctx& ctx, const bf16* x, bf16* xp, long long P, int C, int Cp, const char* op) {
+  check_padding(op, P, C, Cp);
+  pad_channels_kernel<<<grid_for(P, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(x, xp, P, C, Cp);
+  check_launch(op);
+}
+
+void unpad_channels(const Ctx& ctx, const bf16* xp, bf16* x, long long P, int C, int Cp, const char* op) {
+  check_padding(op, P, C, Cp);
+  unpad_channels_kernel<<<grid_for(P, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(xp, x, P, C, Cp);
+  check_launch(op);
+}
+
+void weights_to_krsc_padded(const Ctx& ctx, const float* w, bf16* out, int K, int C, int Cp, int RS,
+                            const char* op) {
+  check_filter(op, K, C, RS);
+  check_padding(op, K, C, Cp);
+  krsc_padded_kernel<<<grid_for(static_cast<long long>(K) * RS, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(
+      w, out, K, C, Cp, RS);
+  check_launch(op);
+}
+
+void weights_from_krsc_padded(const Ctx& ctx, const bf16* w, float* out, int K, int C, int Cp, int RS,
+                              const char* op) {
+  check_filter(op, K, C, RS);
+  check_padding(op, K, C, Cp);
+  from_krsc_padded_kernel<<<grid_for(static_cast<long long>(K) * C, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(
+      w, out, K, C, Cp, RS);
+  check_launch(op);
+}
+
 void weights_from_krsc(const Ctx& ctx, const bf16* w, float* out, int K, int C, int RS, const char* op) {
   check_filter(op, K, C, RS);
   const long long KC = static_cast<long long>(K) * C;

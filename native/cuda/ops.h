@@ -74,6 +74,15 @@ void from_activation(const Ctx& ctx, const bf16* src, float* dst, int N, int C, 
 // float32 (K, C, RS) -> bfloat16 (K, RS, C), and back for weight gradients.
 void weights_to_krsc(const Ctx& ctx, const float* w, bf16* out, int K, int C, int RS, const char* op);
 void weights_from_krsc(const Ctx& ctx, const bf16* w, float* out, int K, int C, int RS, const char* op);
+// Channel padding for the first layer on cuDNN (conv.cu): a narrow NHWC
+// tensor (P pixels, C channels) into (P, Cp) with zeros in channels C..Cp-1,
+// and back (the first C); filters (K, C, RS) float32 into bf16 (K, RS, Cp)
+// with zero taps, and a (K, RS, Cp) bf16 gradient back to (K, C, RS) float32.
+void pad_channels(const Ctx& ctx, const bf16* x, bf16* xp, long long P, int C, int Cp, const char* op);
+void unpad_channels(const Ctx& ctx, const bf16* xp, bf16* x, long long P, int C, int Cp, const char* op);
+void weights_to_krsc_padded(const Ctx& ctx, const float* w, bf16* out, int K, int C, int Cp, int RS, const char* op);
+void weights_from_krsc_padded(const Ctx& ctx, const bf16* w, float* out, int K, int C, int Cp, int RS,
+                              const char* op);
 
 // nhwc_batchnorm.cu
 // out[c] = sum over (n, hw) of x (overwrite); out[n*C + c] = sum over hw.

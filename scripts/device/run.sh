@@ -145,6 +145,13 @@ final_checks() {
   # The first layer's own kernels (nhwc_conv_small_cin.cu), whether or not their race picks them.
   engine_step "test_backend_ops bf16 convolutions, small-Cin kernels forced" 30 final.log \
     env DDPM_CUDA_SMALL_CIN=force "$art/test_backend_ops" --backend cuda --precision bf16 conv2d
+  # The first layer on cuDNN with its channels padded to 8 (conv.cu's PaddedConv), and under memcheck.
+  engine_step "test_backend_ops bf16 convolutions, first layer on padded cuDNN" 30 final.log \
+    env DDPM_CUDA_SMALL_CIN=off "$art/test_backend_ops" --backend cuda --precision bf16 conv2d
+  san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
+  [ -n "$san" ] && engine_step "memcheck: test_backend_ops bf16 --quick conv2d, first layer on padded cuDNN" 40 final.log \
+    env DDPM_CUDA_SMALL_CIN=off "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
+    "$art/test_backend_ops" --backend cuda --precision bf16 --quick conv2d
   # The fused convolution epilogues (DDPM_CUDNN_FUSED, off by default until this passes on a GPU).
   engine_step "test_backend_ops bf16, fused epilogues and graph engines forced" 60 final.log \
     env DDPM_CUDNN_FUSED=1 DDPM_CUDNN_GRAPH=force DDPM_CUDA_VERBOSE=1 "$art/test_backend_ops" --backend cuda \
@@ -161,9 +168,11 @@ final_checks() {
     env DDPM_CUDNN_GRAPH=off "$art/cuda_check" --bench --bf16-bench --batches 512
   engine_step "cuda_check bf16 bench, graph engines auto" 60 bench.log \
     env DDPM_CUDA_VERBOSE=1 "$art/cuda_check" --bench --bf16-bench --batches 128,512
-  # The first layer on cuDNN only, against the race's choice above.
-  engine_step "cuda_check bf16 bench, first layer on cuDNN" 40 bench.log \
+  # The first layer on (padded) cuDNN only, and on cuDNN with 3 channels, against the race's choice above.
+  engine_step "cuda_check bf16 bench, first layer on padded cuDNN" 40 bench.log \
     env DDPM_CUDA_SMALL_CIN=off "$art/cuda_check" --bench --bf16-bench --batches 512
+  engine_step "cuda_check bf16 bench, first layer on cuDNN unpadded" 40 bench.log \
+    env DDPM_CUDA_SMALL_CIN=off DDPM_CUDA_PAD_CIN=0 "$art/cuda_check" --bench --bf16-bench --batches 512
   # The per-step weight copies (weight_cache.h) against per-call conversions.
   engine_step "cuda_check bf16 bench, weights converted per call" 40 bench.log \
     env DDPM_CUDA_WEIGHT_CACHE=0 "$art/cuda_check" --bench --bf16-bench --batches 512
