@@ -358,6 +358,7 @@ struct UNet::Impl {
     int c = 0;
     int64_t w1 = 0, b1 = 0, w2 = 0, b2 = 0;
     float *h = nullptr, *s = nullptr, *o = nullptr, *dout = nullptr;
+    float* by_t = nullptr;  // an unconditional model's sampling table: te(t) for every t, timesteps x c
   };
   struct Up {  // convT + pad/concat in front of blocks[up block]
     int cin = 0, cout = 0, Hin = 0, Win = 0;
@@ -394,6 +395,14 @@ struct UNet::Impl {
   // Activations (sized for max_batch).
   int32_t* t_dev = nullptr;
   float* emb = nullptr;
+  // Sampling an unconditional model: each time MLP's output depends on t
+  // alone, so sample steps gather it from TimeMlp::by_t (one gather a MLP
+  // instead of a gather, 2 Linears and a SiLU: ~37 launches fewer a step).
+  // by_t holds the MLPs of the weights as they were at weights generation
+  // by_t_generation (UNet::weights_generation_); a sample step rebuilds it
+  // when they changed since. Used only while sampling_by_t is set.
+  uint64_t by_t_generation = ~0ull;
+  bool sampling_by_t = false;
   std::vector<float*> gx;  // gx[i] = gradient of x_i (i = 1..D), index 0 unused
   float *s1 = nullptr, *s2 = nullptr, *s3 = nullptr;  // scratch, each max_tensor floats
   float *x_in = nullptr, *out = nullptr, *dout = nullptr, *dx = nullptr;
@@ -472,12 +481,31 @@ struct UNet::Impl {
   bool conditional() const { return cfg.num_classes > 0; }
 
   void time_mlps_forward(int n, const int32_t* labels) {
+    if (sampling_by_t) {
+      for (auto& te : tes) be.embedding_gather(te.by_t, t_dev, te.o, n, te.c, cfg.timesteps);
+      return;
+    }
     be.embedding_gather(table, t_dev, emb, n, cfg.time_dim, cfg.timesteps);
     if (conditional()) be.class_embed_add(P(class_w), labels, emb, n, cfg.time_dim, cfg.num_classes + 1);
     for (auto& te : tes) {
       be.linear_forward(emb, P(te.w1), P(te.b1), te.h, n, cfg.time_dim, te.c);
       be.silu_forward(te.h, te.s, static_cast<size_t>(n) * te.c);
       be.linear_forward(te.s, P(te.w2), P(te.b2), te.o, n, te.c, te.c);
+    }
+  }
+
+  // TimeMlp::by_t from the current weights: the MLPs over the time table's
+  // rows, max_batch rows at a time (the rows are the MLPs' inputs for t).
+  void build_time_tables() {
+    const int T = cfg.timesteps;
+    for (auto& te : tes) {
+      for (int r0 = 0; r0 < T; r0 += max_batch) {
+        const int k = std::min(max_batch, T - r0);
+        be.linear_forward(table + static_cast<int64_t>(r0) * cfg.time_dim, P(te.w1), P(te.b1), te.h, k, cfg.time_dim,
+                          te.c);
+        be.silu_forward(te.h, te.s, static_cast<size_t>(k) * te.c);
+        be.linear_forward(te.s, P(te.w2), P(te.b2), te.by_t + static_cast<int64_t>(r0) * te.c, k, te.c, te.c);
+      }
     }
   }
 
@@ -788,6 +816,7 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
     te.s = m.alloc<float>(NB * te.c, bytes);
     te.o = m.alloc<float>(NB * te.c, bytes);
     te.dout = m.alloc<float>(NB * te.c, bytes);
+    if (!m.conditional()) te.by_t = m.alloc<float>(static_cast<int64_t>(cfg.timesteps) * te.c, bytes);
   }
   const int64_t io = NB * m.chw();
   m.x_in = m.alloc<float>(io, bytes);
@@ -879,7 +908,10 @@ void UNet::init(uint64_t seed) {
 }
 
 void UNet::get_params(float* host) const { backend_.download(host, impl_->params, sizeof(float) * num_params_); }
-void UNet::set_params(const float* host) { backend_.upload(impl_->params, host, sizeof(float) * num_params_); }
+void UNet::set_params(const float* host) {
+  backend_.upload(impl_->params, host, sizeof(float) * num_params_);
+  ++weights_generation_;
+}
 void UNet::get_grads(float* host) const { backend_.download(host, impl_->grads, sizeof(float) * num_params_); }
 void UNet::get_adam_state(float* host) const {
   backend_.download(host, impl_->adam, sizeof(float) * num_params_);
@@ -896,6 +928,7 @@ void UNet::get_time_table(float* host) const {
 }
 void UNet::set_time_table(const float* host) {
   backend_.upload(impl_->table, host, sizeof(float) * cfg_.timesteps * cfg_.time_dim);
+  ++weights_generation_;
 }
 
 static void check_labels(const char* what, const int32_t* labels, int n, int limit) {
@@ -1073,6 +1106,7 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
     ran = backend_.step_end();  // false: a recording failed and nothing ran; run it again
   }
   if (!ran) throw Error("UNet::train_step: the backend did not run the step");
+  ++weights_generation_;
   adam_step_ = p.step;
   m.losses_written_upto = std::max(m.losses_written_upto, step);
 }
@@ -1157,6 +1191,15 @@ void UNet::sample_device_step(int t, SampleUpdate kind, const char* what, const 
   const int rows = m.sample_pair ? 2 * m.sample_n : m.sample_n;
   std::fill(m.host_t.begin(), m.host_t.begin() + rows, t);
   backend_.upload(m.t_dev, m.host_t.data(), sizeof(int32_t) * rows);
+  if (!m.conditional() && m.by_t_generation != weights_generation_) {
+    m.build_time_tables();  // outside the recorded step: once per change of the weights
+    m.by_t_generation = weights_generation_;
+  }
+  m.sampling_by_t = !m.conditional();
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }
+  } reset{m.sampling_by_t};
   const uint64_t key = kSampleStepKey | (static_cast<uint64_t>(m.sample_n) << 8) |
                        (static_cast<uint64_t>(kind) << 2) | (m.sample_pair ? 2u : 0u) |
                        (m.sample_labels == m.labels_dev ? 1u : 0u);
@@ -1348,6 +1391,7 @@ void UNet::swap_ema() {
     backend_.copy(b, m.grads, bytes);
   };
   swap(m.params, m.ema, num_params_);
+  ++weights_generation_;
   swap(m.buffers, m.ema + num_params_, num_buffers_);
 }
 

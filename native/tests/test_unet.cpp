@@ -429,6 +429,75 @@ TEST(sampling_is_reproducible_and_independent_of_batch_split) {
   CHECK(in_range);
 }
 
+// An unconditional model's sample steps read the time MLPs from tables built
+// from the weights (UNet::Impl::TimeMlp::by_t); every change of the weights
+// or of the time table must rebuild them: after each, sampling must equal a
+// fresh model's given the same state.
+TEST(sampling_time_tables_follow_the_weights) {
+  const UNetConfig c = tiny_config();
+  const int n = 2;
+  auto be = cpu();
+  UNet net(*be, c, n);
+  randomise(net, 41);
+  const int64_t per = net.sample_size();
+  auto sample = [&](UNet& m) {
+    m.sample_begin(n, 77, 0);
+    for (int t = c.timesteps - 1; t >= c.timesteps - 4; --t) m.sample_step(t);
+    Vec out(n * per);
+    m.sample_read(out.data(), false);
+    return out;
+  };
+  auto same = [](const Vec& a, const Vec& b) { return std::memcmp(a.data(), b.data(), a.size() * 4) == 0; };
+  // A fresh model with net's parameters, buffers and time table.
+  auto twin_of = [&](UNet& m) {
+    auto twin = std::make_unique<UNet>(*be, c, n);
+    Vec p(m.num_params()), b(m.num_buffers()), table(size_t(c.timesteps) * c.time_dim);
+    m.get_params(p.data());
+    m.get_buffers(b.data());
+    m.get_time_table(table.data());
+    twin->set_params(p.data());
+    twin->set_buffers(b.data());
+    twin->set_time_table(table.data());
+    return twin;
+  };
+  const Vec first = sample(net);
+  CHECK(same(first, sample(*twin_of(net))));
+  // set_params alone (randomise's init also sets the time table)
+  Vec p(net.num_params());
+  net.get_params(p.data());
+  for (float& v : p) v *= 1.1f;
+  net.set_params(p.data());
+  const Vec after_set = sample(net);
+  CHECK(!same(first, after_set));
+  CHECK(same(after_set, sample(*twin_of(net))));
+  // train_step
+  std::vector<uint8_t> px(size_t(n) * net.sample_size());
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t((i * 37 + 11) % 256);
+  AdamParams hp;
+  hp.lr = 1e-2;
+  net.train_step(px.data(), nullptr, n, hp, 5, 0);
+  const Vec after_step = sample(net);
+  CHECK(!same(after_set, after_step));
+  CHECK(same(after_step, sample(*twin_of(net))));
+  // swap_ema: the EMA's weights become the model's
+  Vec ema(net.num_params());
+  net.get_params(ema.data());
+  for (float& v : ema) v *= 0.9f;
+  net.set_ema_params(ema.data());
+  net.swap_ema();
+  const Vec after_swap = sample(net);
+  CHECK(!same(after_step, after_swap));
+  CHECK(same(after_swap, sample(*twin_of(net))));
+  // set_time_table
+  Vec table(size_t(c.timesteps) * c.time_dim);
+  net.get_time_table(table.data());
+  for (float& v : table) v = -v;
+  net.set_time_table(table.data());
+  const Vec after_table = sample(net);
+  CHECK(!same(after_swap, after_table));
+  CHECK(same(after_table, sample(*twin_of(net))));
+}
+
 TEST(schedule_coefficients) {
   Schedule s = Schedule::linear(1000, 1e-4f, 0.02f);
   CHECK(std::fabs(s.beta[0] - 1e-4f) < 1e-9 && std::fabs(s.beta[999] - 0.02f) < 1e-9);

@@ -364,6 +364,10 @@ class UNet {
   std::vector<TensorInfo> params_, buffers_;
   int64_t num_params_ = 0, num_buffers_ = 0, backend_bytes_ = 0;
   int64_t adam_step_ = 0, bn_batches_ = 0;
+  // Counts the changes of the weights or the time table (set_params,
+  // set_time_table, train_step, swap_ema): what the sampling time tables
+  // were built from (Impl::by_t_generation).
+  uint64_t weights_generation_ = 0;
   double ema_decay_ = 0.0, ema_power_ = 0.0, cond_drop_ = 0.1, max_grad_norm_ = 0.0, snr_gamma_ = 0.0;
   uint64_t uid_;  // this model's name for the backend's step recordings (Backend::step_begin)
   std::unique_ptr<Impl> impl_;
