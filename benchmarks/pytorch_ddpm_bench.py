@@ -55,6 +55,27 @@ gflops_forward = seed_unet.gflops_forward
 PRESETS = {"seed": (64, 4, 32, 3), "tiny": (16, 2, 32, 3)}
 
 
+def kernel_events(prof):
+    """(name, nanoseconds) of each GPU kernel a torch.profiler run saw, in order."""
+    out = []
+    for e in prof.events():
+        if getattr(e, "device_type", None) != torch.autograd.DeviceType.CUDA:
+            continue
+        out.append((e.name, 1000.0 * float(e.time_range.elapsed_us())))  # a kernel's own span
+    return out
+
+
+def write_kernel_csv(events, path):
+    """Kernels as ncu's --csv rows (ID, Kernel Name, gpu__time_duration.sum in nsecond): kernel_profile.py's input."""
+    import csv
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, quoting=csv.QUOTE_ALL)
+        w.writerow(["ID", "Kernel Name", "Metric Name", "Metric Unit", "Metric Value"])
+        for i, (name, ns) in enumerate(events):
+            w.writerow([i, name, "gpu__time_duration.sum", "nsecond", "%.0f" % ns])
+    return len(events)
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto", help="auto (CUDA if usable, else CPU), cpu, cuda or cuda:N")
@@ -89,6 +110,10 @@ def parse_args(argv=None):
     ap.add_argument("--profile-step", action="store_true",
                     help="CUDA: after the warm-up, one training step between cudaProfilerStart and Stop (for "
                          "`ncu --profile-from-start off`), then exit")
+    ap.add_argument("--torch-profile", metavar="PREFIX",
+                    help="CUDA: after the warm-up, one training step and one sampling forward under torch.profiler; "
+                         "their kernels' times go to PREFIX-train.csv and PREFIX-forward.csv in the CSV form of ncu "
+                         "that scripts/device/kernel_profile.py reads (kernels inside CUDA graphs included), then exit")
     args = ap.parse_args(argv)
     base, depth, image, channels = PRESETS[args.preset]
     args.base = base if args.base is None else args.base
@@ -275,6 +300,22 @@ def main(argv=None):
         return statistics.median(runs), runs
 
     model.train()
+    if args.torch_profile:
+        if not cuda:
+            raise SystemExit("pytorch_ddpm_bench: --torch-profile needs CUDA")
+        for phase, fn, mode in (("train", train_step, model.train), ("forward", forward, model.eval)):
+            mode()
+            for _ in range(warmup):
+                fn()
+            sync()
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+                fn()
+                sync()
+            path = "%s-%s.csv" % (args.torch_profile, phase)
+            count = write_kernel_csv(kernel_events(prof), path)
+            print(json.dumps({"torch_profiled": variant_name(args), "phase": phase, "batch": n, "kernels": count,
+                              "csv": path}), flush=True)
+        return
     if args.profile_step:
         if not cuda:
             raise SystemExit("pytorch_ddpm_bench: --profile-step needs CUDA")

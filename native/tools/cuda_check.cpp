@@ -4,7 +4,7 @@
 // tests/test_backend_ops --backend cuda.)
 //
 //   cuda_check [--unet] [--train] [--graphs] [--features] [--bench] [--profile]
-//              [--kernels] [--bf16-bench] [--quick] [--no-bf16] [--device N]
+//              [--kernels] [--kernels-sample] [--bf16-bench] [--quick] [--no-bf16] [--device N]
 //              [--steps N] [--tf32]
 //
 // Parts (all of them but --profile when none is named):
@@ -35,6 +35,8 @@
 //   --kernels  one bf16 training step at batch 512 between cudaProfilerStart
 //            and cudaProfilerStop, for ncu --profile-from-start off (see
 //            scripts/device/kernel_profile.py).
+//   --kernels-sample  the same for one bf16 DDPM sampling step (the eval
+//            forward and the ancestral update) of batch 512.
 //   --bf16-bench  --bench in precision bf16 with CUDA graphs only.
 //   --profile  one training step at batch 512 in tf32 and bf16 with every op
 //            timed (synchronised), as a table on stderr.
@@ -699,6 +701,25 @@ void kernel_profile(int device, ddpm::Precision p, int B) {
   });
 }
 
+void sample_kernel_profile(int device, ddpm::Precision p, int B) {
+  guarded("sampling kernel profile", [&] {
+    std::unique_ptr<Backend> gpu = backend_with_graphs(device, p, false, false);
+    const ddpm::UNetConfig cfg = seed_config();
+    ddpm::UNet net(*gpu, cfg, B);
+    net.init(1);
+    net.sample_begin(B, 7, 0);
+    int t = cfg.timesteps - 1;
+    for (int s = 0; s < 3; ++s) net.sample_step(t--);
+    gpu->synchronize();
+    cudaProfilerStart();
+    net.sample_step(t);
+    gpu->synchronize();
+    cudaProfilerStop();
+    std::printf("   kernel profile: one %s sampling step of batch %d between cudaProfilerStart/Stop\n",
+                ddpm::precision_name(p), B);
+  });
+}
+
 void bench(int device, const std::string& label, const std::vector<int>& batches, bool bf16_only) {
   const ddpm::UNetConfig cfg = seed_config();
   using ddpm::Precision;
@@ -1028,7 +1049,7 @@ void ddim_timing(int device, ddpm::Precision p) {
 
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--unet] [--train] [--graphs] [--features] [--bench] [--profile] [--kernels]\n"
+               "usage: %s [--unet] [--train] [--graphs] [--features] [--bench] [--profile] [--kernels] [--kernels-sample]\n"
                "          [--bf16-bench] [--quick] [--no-bf16]\n"
                "          [--device N]\n"
                "          [--steps N] [--batches B1,B2,..] [--tf32]\n"
@@ -1042,7 +1063,7 @@ int usage(const char* argv0) {
 int main(int argc, char** argv) {
   bool unet = false, train = false, bench_part = false, quick = false, tf32 = false;
   bool profile = false, with_bf16 = true, graphs_part = false, features = false;
-  bool self_test = false, kernels = false, bf16_bench = false;
+  bool self_test = false, kernels = false, kernels_sample = false, bf16_bench = false;
   int device = 0, steps = 200;
   std::vector<int> batches = {32, 128, 512};
   for (int i = 1; i < argc; ++i) {
@@ -1054,6 +1075,7 @@ int main(int argc, char** argv) {
     else if (a == "--graphs") graphs_part = true;
     else if (a == "--features") features = true;
     else if (a == "--kernels") kernels = true;
+    else if (a == "--kernels-sample") kernels_sample = true;
     else if (a == "--bf16-bench") bf16_bench = true;
     else if (a == "--no-bf16") with_bf16 = false;
     else if (a == "--quick") quick = true;
@@ -1073,7 +1095,7 @@ int main(int argc, char** argv) {
     }
     else return usage(argv[0]);
   }
-  if (!unet && !train && !bench_part && !profile && !graphs_part && !features && !kernels)
+  if (!unet && !train && !bench_part && !profile && !graphs_part && !features && !kernels && !kernels_sample)
     unet = train = bench_part = features = true;
   if (self_test) {
     std::printf("cuda_check --self-test: a second CPU backend plays the GPU\n");
@@ -1161,6 +1183,10 @@ int main(int argc, char** argv) {
     if (kernels) {
       std::printf("== kernels: seed model, batch 512, bf16, one step for ncu ==\n");
       kernel_profile(device, ddpm::Precision::kBf16, 512);
+    }
+    if (kernels_sample) {
+      std::printf("== kernels: seed model, batch 512, bf16, one sampling step for ncu ==\n");
+      sample_kernel_profile(device, ddpm::Precision::kBf16, 512);
     }
     if (profile) {
       std::printf("== profile: seed model, batch 512 ==\n");

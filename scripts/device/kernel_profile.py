@@ -82,6 +82,8 @@ def main(argv=None):
     ap.add_argument("csv")
     ap.add_argument("--label", default="")
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--source", default="each kernel alone, under ncu",
+                    help="how the times were taken, for the header (torch.profiler: in stream)")
     args = ap.parse_args(argv)
     launches = {}  # ID -> [name, ns, bytes or None]
     with open(args.csv, newline="") as f:
@@ -111,7 +113,7 @@ def main(argv=None):
         classes[kernel_class(name)][0] += ns
         classes[kernel_class(name)][1] += nbytes or 0.0
     total = sum(rec[1] for rec in rows)
-    print("== %s: %d kernels, %.3f ms of GPU time (each kernel alone, under ncu)" % (args.label, len(rows), total / 1e6))
+    print("== %s: %d kernels, %.3f ms of GPU time (%s)" % (args.label, len(rows), total / 1e6, args.source))
     if with_bytes:
         print("%9s %6s %6s %8s %7s  kernel" % ("ms", "calls", "%", "GB", "GB/s"))
     else:

@@ -33,14 +33,16 @@
 #       the fused epilogues (DDPM_CUDNN_FUSED=1: op table forced, UNet,
 #       bench), ncu's kernel profile with DRAM bytes (~4 minutes).
 #   bash scripts/device/run.sh all .device-all
-#       final (GPU_FINAL_S, 300 s) and then compare (GPU_COMPARE_S, 220 s) in
-#       one call, so one machine start: compare also times ours with each
+#       final (GPU_FINAL_S, 300 s), compare (GPU_COMPARE_S, 220 s) and
+#       compiled PyTorch's kernel profile (GPU_TORCH_PROFILE_S, 100 s) in one
+#       call, so one machine start: compare also times ours with each
 #       experiment whose checks final passed (compare.py --ours-env). What a
-#       session with 15 device minutes runs first (~7 minutes).
+#       session with 15 device minutes runs first (~8 minutes).
 #   GPU_EXPERIMENTS="DDPM_CUDA_ASYNC_WGRAD=0" bash scripts/device/run.sh profile .device-all
-#       ncu's kernel profiles of one bf16 training step, ours and PyTorch's
-#       compile-ro-bf16-cl (kernels.txt), then compare with 2 rounds and each
-#       experiment as an extra run of ours (~6 minutes).
+#       the kernel profiles of one bf16 training step and one sampling step,
+#       ours (ncu) and PyTorch's compile-ro-bf16-cl (torch.profiler)
+#       (kernels.txt), then compare with 2 rounds and each experiment as an
+#       extra run of ours (~6 minutes).
 #   bash scripts/device/run.sh fusion .device-sweep
 #       cuda_fusion_probe (issue 9): which seed convs cuDNN's fusion engines
 #       run fused, how fast against the unfused path, how exactly
@@ -130,6 +132,24 @@ kernel_step() {
   tail -n 1 "$OUT/kernels.txt"
 }
 
+# PyTorch's kernels of one training step and one sampling forward of
+# variant flags $2..., under torch.profiler (in stream, CUDA graphs
+# included; ncu crashed under torch.compile on an H200), summed by
+# kernel_profile.py into $OUT/kernels.txt. $1: the label.
+torch_kernel_step() {
+  local label=$1; shift
+  local prefix=/tmp/ddpm-torch-$label
+  rm -f "$prefix"-*.csv
+  engine_step "torch.profiler: $label" 150 kernels_run.log python3 benchmarks/pytorch_ddpm_bench.py --device cuda \
+    --batch 512 "$@" --warmup 25 --torch-profile "$prefix"
+  local phase
+  for phase in train forward; do
+    [ -f "$prefix-$phase.csv" ] && python3 scripts/device/kernel_profile.py "$prefix-$phase.csv" --label "$label-$phase" \
+      --source "in stream, torch.profiler" --top 45 >> "$OUT/kernels.txt" 2>&1
+  done
+  grep -E '^\{"kernel_profile": "'"$label" "$OUT/kernels.txt"
+}
+
 # final: the CUDA checks after a session's changes, under a deadline of $1
 # seconds. Experiments (off by default) whose checks pass are added to
 # passed_experiments, as NAME=VALUE, for compare to time beside the default.
@@ -152,12 +172,6 @@ final_checks() {
   [ -n "$san" ] && engine_step "memcheck: test_backend_ops bf16 --quick conv2d, first layer on padded cuDNN" 40 final.log \
     env DDPM_CUDA_SMALL_CIN=off "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
     "$art/test_backend_ops" --backend cuda --precision bf16 --quick conv2d
-  # The fused convolution epilogues (DDPM_CUDNN_FUSED, off by default until this passes on a GPU).
-  engine_step "test_backend_ops bf16, fused epilogues and graph engines forced" 60 final.log \
-    env DDPM_CUDNN_FUSED=1 DDPM_CUDNN_GRAPH=force DDPM_CUDA_VERBOSE=1 "$art/test_backend_ops" --backend cuda \
-    --precision bf16 conv
-  local fused_ops_rc=$last_rc
-  san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
   [ -n "$san" ] && engine_step "memcheck: test_backend_ops bf16 --quick, graph engines forced" 60 final.log \
     env DDPM_CUDNN_GRAPH=force DDPM_CUDA_SMALL_CIN=force "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
     "$art/test_backend_ops" --backend cuda --precision bf16 --quick
@@ -182,7 +196,13 @@ final_checks() {
   engine_step "cuda_check bf16 bench, weight gradients on one stream" 40 bench.log \
     env DDPM_CUDA_ASYNC_WGRAD=0 "$art/cuda_check" --bench --bf16-bench --batches 512
   kernel_step ours-bf16 60 "$art/cuda_check" --kernels
+  kernel_step ours-bf16-sample 40 "$art/cuda_check" --kernels-sample
   # The fused epilogues last: their searches compile cuDNN engines at run time (~40 s on an H200).
+  # (DDPM_CUDNN_FUSED, off by default until this passes on a GPU.)
+  engine_step "test_backend_ops bf16, fused epilogues and graph engines forced" 60 final.log \
+    env DDPM_CUDNN_FUSED=1 DDPM_CUDNN_GRAPH=force DDPM_CUDA_VERBOSE=1 "$art/test_backend_ops" --backend cuda \
+    --precision bf16 conv
+  local fused_ops_rc=$last_rc
   engine_step "cuda_check --unet, fused epilogues" 90 final.log env DDPM_CUDNN_FUSED=1 "$art/cuda_check" --unet
   [ "$fused_ops_rc" -eq 0 ] && [ "$last_rc" -eq 0 ] && passed_experiments+=(DDPM_CUDNN_FUSED=1)
   engine_step "cuda_check bf16 bench, fused epilogues" 90 bench.log \
@@ -291,6 +311,9 @@ case "$phase" in
     t0=$(date +%s)
     final_checks "${GPU_FINAL_S:-300}"
     compare_runs "${GPU_COMPARE_S:-220}"
+    # Compiled PyTorch's kernels, for the profile beside ours (final's kernels.txt).
+    step_deadline=$(( $(date +%s) + ${GPU_TORCH_PROFILE_S:-100} ))
+    torch_kernel_step pytorch-compile-ro-bf16-cl --bf16 --channels-last --tf32 --fused-adam --compile reduce-overhead
     echo "run.sh all: $([ $engines_rc -eq 0 ] && echo PASSED || echo FAILED) in $(( $(date +%s) - t0 )) s"
     exit $engines_rc
     ;;
@@ -304,8 +327,8 @@ case "$phase" in
     . scripts/cuda-libs.sh
     step_deadline=$(( $(date +%s) + ${GPU_PROFILE_S:-150} ))
     kernel_step ours-bf16 60 "$art/cuda_check" --kernels
-    kernel_step pytorch-compile-ro-bf16-cl 120 python3 benchmarks/pytorch_ddpm_bench.py --device cuda --batch 512 \
-      --bf16 --channels-last --tf32 --fused-adam --compile reduce-overhead --profile-step --warmup 10
+    kernel_step ours-bf16-sample 40 "$art/cuda_check" --kernels-sample
+    torch_kernel_step pytorch-compile-ro-bf16-cl --bf16 --channels-last --tf32 --fused-adam --compile reduce-overhead
     grep -E '^\{"kernel_profile' "$OUT/kernels.txt"
     read -ra passed_experiments <<< "${GPU_EXPERIMENTS:-}"
     GPU_COMPARE_REPEATS=${GPU_COMPARE_REPEATS:-2} compare_runs "${GPU_COMPARE_S:-240}"
