@@ -938,6 +938,46 @@ void sampling_compare(Backend& cpu, Backend& gpu, const UnetTol& tol, const std:
       verdict(e <= 10 * tol.out, buf);
     }
   });
+  // An unconditional model's sample steps read the time MLPs from tables of
+  // every t (unet.cpp's TimeMlp::by_t), built on each backend: 10 DDPM and
+  // 10 DDIM steps, then, after the weights change (swap_ema), 10 DDPM steps
+  // again, which must see the new weights' tables.
+  guarded("sampling " + label + " unconditional", [&] {
+    const ddpm::UNetConfig cfg = small_config();
+    const int n = 6;
+    ddpm::UNet cn(cpu, cfg, n), gn(gpu, cfg, n);
+    cn.init(9);
+    std::vector<float> params(cn.num_params()), buffers(cn.num_buffers()), ema(cn.num_params());
+    cn.get_params(params.data());
+    cn.get_buffers(buffers.data());
+    for (size_t i = 0; i < ema.size(); ++i) ema[i] = 0.8f * params[i];
+    for (ddpm::UNet* net : {&cn, &gn}) {
+      net->set_params(params.data());
+      net->set_buffers(buffers.data());
+      net->set_ema_params(ema.data());
+    }
+    const size_t io = static_cast<size_t>(n) * cn.sample_size();
+    for (int phase = 0; phase < 3; ++phase) {  // DDPM, DDIM, DDPM with the EMA weights swapped in
+      std::vector<float> xc(io), xg(io);
+      for (ddpm::UNet* net : {&cn, &gn}) {
+        if (phase == 2) net->swap_ema();
+        net->sample_begin(n, 31, 0);
+        if (phase == 1) {
+          const std::vector<int> ts = ddpm::ddim_timesteps(cfg.timesteps, 10);
+          for (size_t i = 0; i < ts.size(); ++i) net->sample_step_ddim(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, 0.0);
+        } else {
+          for (int t = cfg.timesteps - 1; t >= cfg.timesteps - 10; --t) net->sample_step(t);
+        }
+        net->sample_read(net == &cn ? xc.data() : xg.data(), false);
+      }
+      const double e = rel_l2(xg.data(), xc.data(), io);
+      char buf[256];
+      std::snprintf(buf, sizeof(buf), "sampling %s: 10 unconditional %s steps: images rel_l2 %.3g (<= %.0e)",
+                    label.c_str(), phase == 1 ? "DDIM" : phase == 2 ? "DDPM, EMA weights swapped in," : "DDPM", e,
+                    10 * tol.out);
+      verdict(e <= 10 * tol.out, buf);
+    }
+  });
 }
 
 // Sampling steps replayed from CUDA graphs (each reverse step one recorded
