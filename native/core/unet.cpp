@@ -909,8 +909,8 @@ void UNet::init(uint64_t seed) {
 
 void UNet::get_params(float* host) const { backend_.download(host, impl_->params, sizeof(float) * num_params_); }
 void UNet::set_params(const float* host) {
+  ++weights_generation_;  // first: a failed upload may have changed part of them
   backend_.upload(impl_->params, host, sizeof(float) * num_params_);
-  ++weights_generation_;
 }
 void UNet::get_grads(float* host) const { backend_.download(host, impl_->grads, sizeof(float) * num_params_); }
 void UNet::get_adam_state(float* host) const {
@@ -927,8 +927,8 @@ void UNet::get_time_table(float* host) const {
   backend_.download(host, impl_->table, sizeof(float) * cfg_.timesteps * cfg_.time_dim);
 }
 void UNet::set_time_table(const float* host) {
-  backend_.upload(impl_->table, host, sizeof(float) * cfg_.timesteps * cfg_.time_dim);
   ++weights_generation_;
+  backend_.upload(impl_->table, host, sizeof(float) * cfg_.timesteps * cfg_.time_dim);
 }
 
 static void check_labels(const char* what, const int32_t* labels, int n, int limit) {
@@ -1092,6 +1092,7 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
       backend_.ema_update(m.ema + num_params_, m.buffers, num_buffers_, decay);
     }
   };
+  ++weights_generation_;  // before the device part: a step that fails after Adam has still moved the weights
   bool ran = false;
   for (int attempt = 0; attempt < 2 && !ran; ++attempt) {
     bn_batches_ = bn_batches_before;
@@ -1106,7 +1107,6 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
     ran = backend_.step_end();  // false: a recording failed and nothing ran; run it again
   }
   if (!ran) throw Error("UNet::train_step: the backend did not run the step");
-  ++weights_generation_;
   adam_step_ = p.step;
   m.losses_written_upto = std::max(m.losses_written_upto, step);
 }
@@ -1390,8 +1390,8 @@ void UNet::swap_ema() {
     backend_.copy(a, b, bytes);
     backend_.copy(b, m.grads, bytes);
   };
+  ++weights_generation_;  // first: a swap that fails partway has still changed the weights
   swap(m.params, m.ema, num_params_);
-  ++weights_generation_;
   swap(m.buffers, m.ema + num_params_, num_buffers_);
 }
 
