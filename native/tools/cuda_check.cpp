@@ -677,46 +677,43 @@ void profile_step(int device, ddpm::Precision p, int B) {
   });
 }
 
-// One training step of the seed model at batch B, op by op without
-// synchronisation, between cudaProfilerStart and cudaProfilerStop, after
-// three warm-up steps: for `ncu --profile-from-start off`, which times each
-// kernel alone (scripts/device/kernel_profile.py sums them by kernel).
-void kernel_profile(int device, ddpm::Precision p, int B) {
-  guarded("kernel profile", [&] {
+// One step of the seed model at batch B (`step`: a training or a sampling
+// step), op by op without synchronisation, between cudaProfilerStart and
+// cudaProfilerStop, after three warm-up calls (the first searches cuDNN's
+// algorithms): for `ncu --profile-from-start off`, which times each kernel
+// alone (scripts/device/kernel_profile.py sums them by kernel).
+void seed_model_profile(int device, ddpm::Precision p, int B, const char* what,
+                        const std::function<void(ddpm::UNet&, int call)>& step) {
+  guarded(std::string(what) + " kernel profile", [&] {
     std::unique_ptr<Backend> gpu = backend_with_graphs(device, p, false, false);
     const ddpm::UNetConfig cfg = seed_config();
     ddpm::UNet net(*gpu, cfg, B);
     net.init(1);
-    const std::vector<uint8_t> px = synthetic_images(B, cfg.in_channels, cfg.height, cfg.width, 3);
-    std::vector<uint8_t> flips(B, 0);
-    ddpm::AdamParams hp;
-    for (int s = 0; s < 3; ++s) net.train_step(px.data(), flips.data(), B, hp, 1, s);
+    for (int s = 0; s < 3; ++s) step(net, s);
     gpu->synchronize();
     cudaProfilerStart();
-    net.train_step(px.data(), flips.data(), B, hp, 1, 3);
+    step(net, 3);
     gpu->synchronize();
     cudaProfilerStop();
-    std::printf("   kernel profile: one %s training step of batch %d between cudaProfilerStart/Stop; convolutions: %s\n",
-                ddpm::precision_name(p), B, ddpm::cuda::conv_engine_stats(*gpu).c_str());
+    std::printf("   kernel profile: one %s %s of batch %d between cudaProfilerStart/Stop; convolutions: %s\n",
+                ddpm::precision_name(p), what, B, ddpm::cuda::conv_engine_stats(*gpu).c_str());
+  });
+}
+
+void kernel_profile(int device, ddpm::Precision p, int B) {
+  const ddpm::UNetConfig cfg = seed_config();
+  const std::vector<uint8_t> px = synthetic_images(B, cfg.in_channels, cfg.height, cfg.width, 3);
+  const std::vector<uint8_t> flips(B, 0);
+  const ddpm::AdamParams hp;
+  seed_model_profile(device, p, B, "training step", [&](ddpm::UNet& net, int call) {
+    net.train_step(px.data(), flips.data(), B, hp, 1, call);
   });
 }
 
 void sample_kernel_profile(int device, ddpm::Precision p, int B) {
-  guarded("sampling kernel profile", [&] {
-    std::unique_ptr<Backend> gpu = backend_with_graphs(device, p, false, false);
-    const ddpm::UNetConfig cfg = seed_config();
-    ddpm::UNet net(*gpu, cfg, B);
-    net.init(1);
-    net.sample_begin(B, 7, 0);
-    int t = cfg.timesteps - 1;
-    for (int s = 0; s < 3; ++s) net.sample_step(t--);
-    gpu->synchronize();
-    cudaProfilerStart();
-    net.sample_step(t);
-    gpu->synchronize();
-    cudaProfilerStop();
-    std::printf("   kernel profile: one %s sampling step of batch %d between cudaProfilerStart/Stop\n",
-                ddpm::precision_name(p), B);
+  seed_model_profile(device, p, B, "sampling step", [&](ddpm::UNet& net, int call) {
+    if (call == 0) net.sample_begin(B, 7, 0);
+    net.sample_step(net.config().timesteps - 1 - call);
   });
 }
 
