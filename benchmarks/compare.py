@@ -185,12 +185,10 @@ ISA_ENV = {
 }
 
 
-def env_settings(label):
-    """The --ours-env settings in a run's label ("ours bf16 [A=1,B=2]" -> {A: 1, B: 2})."""
-    if not label.endswith("]") or " [" not in label:
-        return {}
+def env_settings(text):
+    """One --ours-env value as a dict ("A=1,B=2" -> {A: 1, B: 2})."""
     settings = {}
-    for item in label[label.rindex(" [") + 2:-1].split(","):
+    for item in text.split(","):
         name, eq, value = item.strip().partition("=")
         if not eq or not name:
             sys.exit("compare: --ours-env wants NAME=VALUE[,NAME=VALUE...], got '%s'" % item)
@@ -198,29 +196,31 @@ def env_settings(label):
     return settings
 
 
-def run_env(args, label=""):
+def run_env(args, settings=None):
     """The environment of a run (the caller's, plus --isa's caps, plus the run's --ours-env settings)."""
     env = dict(os.environ)
     if args.isa:
         env.update(ISA_ENV[args.isa])
-    env.update(env_settings(label))
+    env.update(settings or {})
     return env
 
 
 def commands(args, device):
-    """(ours: [(label, cmd)], pytorch: [(variant, cmd)])."""
+    """(ours: [(label, cmd)], pytorch: [(variant, cmd)], {label: the --ours-env settings of that run})."""
     cuda = device.startswith("cuda")
     batch = args.batch or (512 if cuda else 32)
     warmup = args.warmup if args.warmup is not None else (10 if cuda else 2)
     iters = args.iters if args.iters is not None else (50 if cuda else 5)
     common = model_flags(args) + ["--batch", str(batch), "--threads", str(args.threads)]
-    ours = []
+    ours, settings = [], {}
     for precision in ours_precisions(args, cuda):
         cmd = [args.ddpm, "bench", "--device", "cuda" if cuda else "cpu"] + common + \
               ["--warmup", str(warmup), "--iters", str(iters), "--precision", precision] + shlex.split(args.ddpm_args)
         ours.append(("ours " + precision, cmd))
-        for settings in args.ours_env:
-            ours.append(("ours %s [%s]" % (precision, settings), cmd))
+        for text in args.ours_env:
+            label = "ours %s [%s]" % (precision, text)
+            ours.append((label, cmd))
+            settings[label] = env_settings(text)
     names = args.variants.split(",") if args.variants else (["eager-tf32", "bf16-cl", "compile-ro-bf16-cl"] if cuda else
                                                             ["eager", "eager-cl", "bf16"])
     torch_cmds = []
@@ -238,7 +238,7 @@ def commands(args, device):
             cmd += ["--peak-tflops", str(args.peak_tflops)]
         cmd += shlex.split(args.torch_args)
         torch_cmds.append(("pytorch " + name, cmd))
-    return ours, torch_cmds
+    return ours, torch_cmds, settings
 
 
 def matmul_peak_cmd(args, device):
@@ -289,7 +289,7 @@ def main(argv=None):
     args = parse_args(argv)
     device = resolve_device(args)
     cuda = device.startswith("cuda")
-    ours_cmds, torch_cmds = commands(args, device)
+    ours_cmds, torch_cmds, settings = commands(args, device)
     if args.no_ours:
         ours_cmds = []
     runs = ours_cmds + torch_cmds
@@ -301,8 +301,8 @@ def main(argv=None):
         if want_peak:
             print(shlex.join(matmul_peak_cmd(args, device)))
         for label, c in runs:
-            settings = env_settings(label)
-            print(" ".join("%s=%s" % kv for kv in settings.items()) + (" " if settings else "") + shlex.join(c))
+            extra = settings.get(label, {})
+            print(" ".join("%s=%s" % kv for kv in extra.items()) + (" " if extra else "") + shlex.join(c))
         return
     out = open(args.out, "w") if args.out else None
 
@@ -331,7 +331,7 @@ def main(argv=None):
     for r in range(1, args.repeats + 1):
         for label, cmd in runs:
             load = load_note()
-            row, line = run_json(cmd, args.timeout, run_env(args, label))
+            row, line = run_json(cmd, args.timeout, run_env(args, settings.get(label)))
             row["label"] = label
             line = json.dumps(row)
             results[label].append(row)

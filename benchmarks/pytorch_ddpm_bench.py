@@ -32,6 +32,7 @@ here fp32 means IEEE fp32 unless asked). cudnn.benchmark is on for CUDA unless
 --no-cudnn-benchmark.
 """
 import argparse
+import csv
 import json
 import os
 import platform
@@ -67,7 +68,6 @@ def kernel_events(prof):
 
 def write_kernel_csv(events, path):
     """Kernels as ncu's --csv rows (ID, Kernel Name, gpu__time_duration.sum in nsecond): kernel_profile.py's input."""
-    import csv
     with open(path, "w", newline="") as f:
         w = csv.writer(f, quoting=csv.QUOTE_ALL)
         w.writerow(["ID", "Kernel Name", "Metric Name", "Metric Unit", "Metric Value"])

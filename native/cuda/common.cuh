@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ddpm/backend.h"
@@ -151,6 +152,16 @@ inline int group_lanes(long long plane_vecs) {
 #endif
 
 DDPM_CUDA_HD inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// f(std::integral_constant<int, n>{}) for n = count clamped to [1, Max]: one
+// kernel instantiation per small channel count, so its channel loops unroll.
+template <int Max, typename F>
+void with_count(int count, F&& f) {
+  if constexpr (Max > 1) {
+    if (count < Max) return with_count<Max - 1>(count, f);
+  }
+  f(std::integral_constant<int, Max>{});
+}
 
 // ---- device helpers ----------------------------------------------------------
 #if defined(__CUDACC__)

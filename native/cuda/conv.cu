@@ -113,18 +113,17 @@ ConvEngine::ConvEngine(cudaStream_t stream, Precision precision)
   };
   graph_mode_ = static_cast<GraphMode>(mode("DDPM_CUDNN_GRAPH", kGraphAuto));
   own_mode_ = static_cast<OwnMode>(mode("DDPM_CUDA_SMALL_CIN", kOwnAuto));
-  if (const char* p = std::getenv("DDPM_CUDA_PAD_CIN"); p && *p) {
-    const std::string v = p;
-    if (v == "1" || v == "on") pad_cin_ = true;
-    else if (v == "0" || v == "off") pad_cin_ = false;
-    else throw Error("DDPM_CUDA_PAD_CIN is '" + v + "'; expected 1 or 0");
-  }
-  if (const char* f = std::getenv("DDPM_CUDNN_FUSED"); f && *f) {
-    const std::string v = f;
-    if (v == "1" || v == "on") fused_ = true;
-    else if (v == "0" || v == "off") fused_ = false;
-    else throw Error("DDPM_CUDNN_FUSED is '" + v + "'; expected 1 or 0");
-  }
+  // 1|0 switches (unset: fallback).
+  const auto on_off = [](const char* name, bool fallback) {
+    const char* e = std::getenv(name);
+    if (!e || !*e) return fallback;
+    const std::string v = e;
+    if (v == "1" || v == "on") return true;
+    if (v == "0" || v == "off") return false;
+    throw Error(std::string(name) + " is '" + v + "'; expected 1 or 0");
+  };
+  pad_cin_ = on_off("DDPM_CUDA_PAD_CIN", pad_cin_);
+  fused_ = on_off("DDPM_CUDNN_FUSED", fused_);
   if (const char* l = std::getenv("DDPM_CUDNN_GRAPH_LIMIT"); l && *l) {
     graph_limit_ = std::atoi(l);
     if (graph_limit_ < 1) throw Error("DDPM_CUDNN_GRAPH_LIMIT is '" + std::string(l) + "'; expected a positive count");
@@ -767,12 +766,12 @@ struct PaddedConv {
   long long pixels() const { return static_cast<long long>(s.N) * s.H * s.W; }
   const bf16* weights(const float* w) const {
     bf16* wb = ctx.conv->weight_scratch(op, static_cast<size_t>(s.K) * s.R * s.R * kCp, 0);
-    weights_to_krsc_padded(ctx, w, wb, s.K, s.C, kCp, s.R * s.R, op);
+    weights_to_krsc(ctx, w, wb, s.K, s.C, s.R * s.R, op, kCp);
     return wb;
   }
   const bf16* padded_x(const bf16* x) const {
     bf16* xp = ctx.conv->pad_scratch(op, static_cast<size_t>(pixels()) * kCp, 0);
-    pad_channels(ctx, x, xp, pixels(), s.C, kCp, op);
+    copy_channels(ctx, x, xp, pixels(), s.C, kCp, op);
     return xp;
   }
   void forward(const bf16* x, const float* w, bf16* y) const {
@@ -783,13 +782,13 @@ struct PaddedConv {
     const bf16* wb = weights(w);
     bf16* dxp = ctx.conv->pad_scratch(op, static_cast<size_t>(pixels()) * kCp, 1);
     ctx.conv->backward_data(op, padded(), wb, dy, dxp);
-    unpad_channels(ctx, dxp, dx, pixels(), s.C, kCp, op);
+    copy_channels(ctx, dxp, dx, pixels(), kCp, s.C, op);
   }
   void backward_filter(const bf16* x, const bf16* dy, float* dw) const {
     const bf16* xp = padded_x(x);
     bf16* dwb = ctx.conv->weight_scratch(op, static_cast<size_t>(s.K) * s.R * s.R * kCp, 1);
     ctx.conv->backward_filter(op, padded(), xp, dy, dwb);
-    weights_from_krsc_padded(ctx, dwb, dw, s.K, s.C, kCp, s.R * s.R, op);
+    weights_from_krsc(ctx, dwb, dw, s.K, s.C, s.R * s.R, op, kCp);
   }
 };
 
@@ -887,22 +886,22 @@ void conv2d_backward(const Ctx& ctx, const bf16* x, const float* w, const bf16* 
   const PaddedConv padded{ctx, op, s};
   const bool pad = eng.pad_small_cin();
   const auto own_dw = [&] { conv_small_cin_backward_filter(ctx, x, dy, dw, N, Cin, H, W, Cout); };
-  const auto padded_dw = [&] { padded.backward_filter(x, dy, dw); };
-  const auto timed_library_dw = [&] {
-    if (pad) padded_dw();
-    else library_dw(false);
+  const auto small_library_dw = [&](bool side_ok) {
+    if (pad) padded.backward_filter(x, dy, dw);
+    else library_dw(side_ok);
   };
-  if (eng.prefer_own(op, s, ConvEngine::kBackwardFilter, "conv_small_cin", own_dw, timed_library_dw)) own_dw();
-  else if (pad) padded_dw();
-  else library_dw(true);
+  if (eng.prefer_own(op, s, ConvEngine::kBackwardFilter, "conv_small_cin", own_dw, [&] { small_library_dw(false); }))
+    own_dw();
+  else
+    small_library_dw(true);
   if (!dx) return;
   const auto own_dx = [&] { conv_small_cin_backward_data(ctx, w, dy, dx, N, Cin, H, W, Cout); };
-  const auto chosen_library_dx = [&] {
+  const auto small_library_dx = [&] {
     if (pad) padded.backward_data(w, dy, dx);
     else library_dx();
   };
-  if (eng.prefer_own(op, s, ConvEngine::kBackwardData, "conv_small_cin", own_dx, chosen_library_dx)) own_dx();
-  else chosen_library_dx();
+  if (eng.prefer_own(op, s, ConvEngine::kBackwardData, "conv_small_cin", own_dx, small_library_dx)) own_dx();
+  else small_library_dx();
 }
 
 // The transposed conv's filter w (Cin, Cout, 2, 2) is the (K = Cin, C = Cout)

@@ -9,7 +9,6 @@
 // except where a narrow side makes that wasteful: the filters (R*S = 9
 // columns) and the image-side activations (C <= 8) have their own kernels.
 #include <string>
-#include <type_traits>
 
 #include "bf16.cuh"
 #include "ops.h"
@@ -76,27 +75,17 @@ void transpose_convert(const Ctx& ctx, const In* in, Out* out, long long B, long
 // the interleaved side as one contiguous run per warp.
 constexpr int kSmallC = 8;
 
-template <int C, typename In, typename Out>
-__global__ void planar_to_interleaved_kernel(const In* __restrict__ in, Out* __restrict__ out, long long pixels,
-                                             int HW) {
+// TO_INTERLEAVED: planar (N, C, HW) -> interleaved (N, HW, C); else back.
+template <bool TO_INTERLEAVED, int C, typename In, typename Out>
+__global__ void small_c_kernel(const In* __restrict__ in, Out* __restrict__ out, long long pixels, int HW) {
   const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
   for (long long p = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; p < pixels; p += stride) {
     const long long n = p / HW, hw = p - n * HW;
-    const In* src = in + n * C * HW + hw;
 #pragma unroll
-    for (int c = 0; c < C; ++c) out[p * C + c] = from_f32<Out>(to_f32(src[static_cast<long long>(c) * HW]));
-  }
-}
-
-template <int C, typename In, typename Out>
-__global__ void interleaved_to_planar_kernel(const In* __restrict__ in, Out* __restrict__ out, long long pixels,
-                                             int HW) {
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long p = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; p < pixels; p += stride) {
-    const long long n = p / HW, hw = p - n * HW;
-    Out* dst = out + n * C * HW + hw;
-#pragma unroll
-    for (int c = 0; c < C; ++c) dst[static_cast<long long>(c) * HW] = from_f32<Out>(to_f32(in[p * C + c]));
+    for (int c = 0; c < C; ++c) {
+      const long long planar = (n * C + c) * HW + hw, interleaved = p * C + c;
+      out[TO_INTERLEAVED ? interleaved : planar] = from_f32<Out>(to_f32(in[TO_INTERLEAVED ? planar : interleaved]));
+    }
   }
 }
 
@@ -108,23 +97,9 @@ void small_c_convert(const Ctx& ctx, const In* in, Out* out, int N, int C, int H
     throw Error(std::string("cuda ") + op + ": every dimension must be positive, got " + shape_str({N, C, HW}));
   const long long pixels = static_cast<long long>(N) * HW;
   const int grid = grid_for(pixels, kThreads, ctx, 8);
-  auto launch = [&](auto c_tag) {
-    constexpr int kC = decltype(c_tag)::value;
-    if constexpr (TO_INTERLEAVED)
-      planar_to_interleaved_kernel<kC><<<grid, kThreads, 0, ctx.stream>>>(in, out, pixels, HW);
-    else
-      interleaved_to_planar_kernel<kC><<<grid, kThreads, 0, ctx.stream>>>(in, out, pixels, HW);
-  };
-  switch (C) {
-    case 1: launch(std::integral_constant<int, 1>{}); break;
-    case 2: launch(std::integral_constant<int, 2>{}); break;
-    case 3: launch(std::integral_constant<int, 3>{}); break;
-    case 4: launch(std::integral_constant<int, 4>{}); break;
-    case 5: launch(std::integral_constant<int, 5>{}); break;
-    case 6: launch(std::integral_constant<int, 6>{}); break;
-    case 7: launch(std::integral_constant<int, 7>{}); break;
-    default: launch(std::integral_constant<int, 8>{}); break;
-  }
+  with_count<kSmallC>(C, [&](auto c) {
+    small_c_kernel<TO_INTERLEAVED, c()><<<grid, kThreads, 0, ctx.stream>>>(in, out, pixels, HW);
+  });
   check_launch(op);
 }
 
@@ -171,26 +146,28 @@ void from_activation(const Ctx& ctx, const bf16* src, float* dst, int N, int C, 
 // Filters: one thread per (k, c) moves its RS taps. The tile transpose above
 // would leave 23 of 32 lanes idle on RS = 9 columns; here a warp reads 32
 // filters' taps as one contiguous run and writes each tap's 32 channels
-// contiguously.
+// contiguously. The KRSC side may have Cp >= C channels (the first layer
+// padded for cuDNN, conv.cu): zero taps there, skipped on the way back.
 namespace {
-// TO_KRSC: w (K, C, RS) float -> out (K, RS, C) bf16; else back.
+// TO_KRSC: w (K, C, RS) float -> out (K, RS, Cp) bf16; else back. KCp = K * Cp.
 template <bool TO_KRSC, typename In, typename Out>
-__device__ __forceinline__ void krsc_filters(const In* __restrict__ w, Out* __restrict__ out, long long KC, int C,
-                                             int RS) {
+__device__ __forceinline__ void krsc_filters(const In* __restrict__ w, Out* __restrict__ out, long long KCp, int C,
+                                             int Cp, int RS) {
   const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < KC; i += stride) {
-    const long long k = i / C;
-    const int c = static_cast<int>(i - k * C);
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < KCp; i += stride) {
+    const long long k = i / Cp;
+    const int c = static_cast<int>(i - k * Cp);
     for (int rs = 0; rs < RS; ++rs) {
-      const long long kcrs = i * RS + rs, krsc = (k * RS + rs) * C + c;
-      out[TO_KRSC ? krsc : kcrs] = from_f32<Out>(to_f32(w[TO_KRSC ? kcrs : krsc]));
+      const long long kcrs = (k * C + c) * RS + rs, krsc = (k * RS + rs) * Cp + c;
+      if (TO_KRSC) out[krsc] = from_f32<Out>(c < C ? to_f32(w[kcrs]) : 0.0f);
+      else if (c < C) out[kcrs] = from_f32<Out>(to_f32(w[krsc]));
     }
   }
 }
 
 template <bool TO_KRSC, typename In, typename Out>
-__global__ void krsc_kernel(const In* __restrict__ w, Out* __restrict__ out, long long KC, int C, int RS) {
-  krsc_filters<TO_KRSC>(w, out, KC, C, RS);
+__global__ void krsc_kernel(const In* __restrict__ w, Out* __restrict__ out, long long KCp, int C, int Cp, int RS) {
+  krsc_filters<TO_KRSC>(w, out, KCp, C, Cp, RS);
 }
 
 // Back from KRSC (weight gradients, bf16 -> float32): the per-thread moves
@@ -227,7 +204,7 @@ __global__ void __launch_bounds__(kStageFilters) from_krsc_staged_kernel(const b
 // WeightCache's batched conversion: job blockIdx.y, the same moves.
 __global__ void krsc_batched_kernel(const KrscJob* __restrict__ jobs) {
   const KrscJob job = jobs[blockIdx.y];
-  krsc_filters<true>(job.w, job.out, job.KC, job.C, job.RS);
+  krsc_filters<true>(job.w, job.out, job.KC, job.C, job.C, job.RS);
 }
 
 void check_filter(const char* op, int K, int C, int RS) {
@@ -236,10 +213,11 @@ void check_filter(const char* op, int K, int C, int RS) {
 }
 }  // namespace
 
-void weights_to_krsc(const Ctx& ctx, const float* w, bf16* out, int K, int C, int RS, const char* op) {
+void weights_to_krsc(const Ctx& ctx, const float* w, bf16* out, int K, int C, int RS, const char* op, int Cp) {
   check_filter(op, K, C, RS);
-  const long long KC = static_cast<long long>(K) * C;
-  krsc_kernel<true><<<grid_for(KC, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(w, out, KC, C, RS);
+  if (Cp < C) Cp = C;
+  const long long KCp = static_cast<long long>(K) * Cp;
+  krsc_kernel<true><<<grid_for(KCp, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(w, out, KCp, C, Cp, RS);
   check_launch(op);
 }
 
@@ -253,90 +231,32 @@ void weights_to_krsc_batched(const Ctx& ctx, const KrscJob* jobs, int njobs, lon
 
 // ---- channel padding (the first layer on cuDNN, conv.cu) ----------------------------
 namespace {
-// One thread per pixel: its C values, then zeros up to Cp (or the first C of Cp back).
-__global__ void pad_channels_kernel(const bf16* __restrict__ x, bf16* __restrict__ xp, long long P, int C, int Cp) {
+// One thread per pixel: dst's Cdst channels are src's first ones, zeros past Csrc.
+__global__ void copy_channels_kernel(const bf16* __restrict__ src, bf16* __restrict__ dst, long long P, int Csrc,
+                                     int Cdst) {
   const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
   const bf16 zero = __float2bfloat16_rn(0.0f);
   for (long long p = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; p < P; p += stride)
-    for (int c = 0; c < Cp; ++c) xp[p * Cp + c] = c < C ? x[p * C + c] : zero;
-}
-
-__global__ void unpad_channels_kernel(const bf16* __restrict__ xp, bf16* __restrict__ x, long long P, int C, int Cp) {
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long p = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; p < P; p += stride)
-    for (int c = 0; c < C; ++c) x[p * C + c] = xp[p * Cp + c];
-}
-
-// One thread per (k, rs): w (K, C, RS) float32 -> out (K, RS, Cp) bf16, zero taps for c >= C.
-__global__ void krsc_padded_kernel(const float* __restrict__ w, bf16* __restrict__ out, int K, int C, int Cp,
-                                   int RS) {
-  const long long KRS = static_cast<long long>(K) * RS;
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < KRS; i += stride) {
-    const long long k = i / RS;
-    const int rs = static_cast<int>(i - k * RS);
-    for (int c = 0; c < Cp; ++c)
-      out[i * Cp + c] = __float2bfloat16_rn(c < C ? w[(k * C + c) * RS + rs] : 0.0f);
-  }
-}
-
-// One thread per (k, c < C): its RS taps of the (K, RS, Cp) gradient into (K, C, RS).
-__global__ void from_krsc_padded_kernel(const bf16* __restrict__ w, float* __restrict__ out, int K, int C, int Cp,
-                                        int RS) {
-  const long long KC = static_cast<long long>(K) * C;
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < KC; i += stride) {
-    const long long k = i / C;
-    const int c = static_cast<int>(i - k * C);
-    for (int rs = 0; rs < RS; ++rs) out[i * RS + rs] = __bfloat162float(w[(k * RS + rs) * Cp + c]);
-  }
-}
-
-void check_padding(const char* op, long long P, int C, int Cp) {
-  if (P <= 0 || C <= 0 || Cp < C)
-    throw Error(std::string("cuda ") + op + ": channel padding needs P > 0 and 0 < C <= Cp, got " +
-                shape_str({P, C, Cp}));
+    for (int c = 0; c < Cdst; ++c) dst[p * Cdst + c] = c < Csrc ? src[p * Csrc + c] : zero;
 }
 }  // namespace
 
-void pad_channels(const Ctx& ctx, const bf16* x, bf16* xp, long long P, int C, int Cp, const char* op) {
-  check_padding(op, P, C, Cp);
-  pad_channels_kernel<<<grid_for(P, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(x, xp, P, C, Cp);
+void copy_channels(const Ctx& ctx, const bf16* src, bf16* dst, long long P, int Csrc, int Cdst, const char* op) {
+  if (P <= 0 || Csrc <= 0 || Cdst <= 0)
+    throw Error(std::string("cuda ") + op + ": every dimension must be positive, got " + shape_str({P, Csrc, Cdst}));
+  copy_channels_kernel<<<grid_for(P, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(src, dst, P, Csrc, Cdst);
   check_launch(op);
 }
 
-void unpad_channels(const Ctx& ctx, const bf16* xp, bf16* x, long long P, int C, int Cp, const char* op) {
-  check_padding(op, P, C, Cp);
-  unpad_channels_kernel<<<grid_for(P, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(xp, x, P, C, Cp);
-  check_launch(op);
-}
-
-void weights_to_krsc_padded(const Ctx& ctx, const float* w, bf16* out, int K, int C, int Cp, int RS,
-                            const char* op) {
+void weights_from_krsc(const Ctx& ctx, const bf16* w, float* out, int K, int C, int RS, const char* op, int Cp) {
   check_filter(op, K, C, RS);
-  check_padding(op, K, C, Cp);
-  krsc_padded_kernel<<<grid_for(static_cast<long long>(K) * RS, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(
-      w, out, K, C, Cp, RS);
-  check_launch(op);
-}
-
-void weights_from_krsc_padded(const Ctx& ctx, const bf16* w, float* out, int K, int C, int Cp, int RS,
-                              const char* op) {
-  check_filter(op, K, C, RS);
-  check_padding(op, K, C, Cp);
-  from_krsc_padded_kernel<<<grid_for(static_cast<long long>(K) * C, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(
-      w, out, K, C, Cp, RS);
-  check_launch(op);
-}
-
-void weights_from_krsc(const Ctx& ctx, const bf16* w, float* out, int K, int C, int RS, const char* op) {
-  check_filter(op, K, C, RS);
-  const long long KC = static_cast<long long>(K) * C;
-  if (RS <= kMaxStagedRS)
+  if (Cp < C) Cp = C;
+  const long long KC = static_cast<long long>(K) * C, KCp = static_cast<long long>(K) * Cp;
+  if (Cp == C && RS <= kMaxStagedRS)
     from_krsc_staged_kernel<<<grid_for(KC, kStageFilters, ctx, 8), kStageFilters, 0, ctx.stream>>>(w, out, KC, C,
                                                                                                   RS);
   else
-    krsc_kernel<false><<<grid_for(KC, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(w, out, KC, C, RS);
+    krsc_kernel<false><<<grid_for(KCp, kThreads, ctx, 8), kThreads, 0, ctx.stream>>>(w, out, KCp, C, Cp, RS);
   check_launch(op);
 }
 

@@ -194,12 +194,7 @@ bool conv1x1_narrow_applies(int Cin, int Cout, std::initializer_list<const void*
 void conv1x1_narrow_forward(const Ctx& ctx, const bf16* x, const float* w, const float* b, bf16* y, int N, int Cin,
                             int HW, int Cout) {
   const long long P = static_cast<long long>(N) * HW;
-  switch (Cout) {
-    case 1: forward_k<1>(ctx, x, w, b, y, P, Cin); break;
-    case 2: forward_k<2>(ctx, x, w, b, y, P, Cin); break;
-    case 3: forward_k<3>(ctx, x, w, b, y, P, Cin); break;
-    default: forward_k<4>(ctx, x, w, b, y, P, Cin); break;
-  }
+  with_count<4>(Cout, [&](auto k) { forward_k<k()>(ctx, x, w, b, y, P, Cin); });
   check_launch("conv2d_forward");
 }
 
@@ -207,12 +202,7 @@ void conv1x1_narrow_backward(const Ctx& ctx, const bf16* x, const float* w, cons
                              float* db, int N, int Cin, int HW, int Cout) {
   const long long P = static_cast<long long>(N) * HW;
   const char* op = "conv2d_backward";
-  switch (Cout) {
-    case 1: backward_k<1>(ctx, x, w, dy, dx, dw, db, P, Cin, op); break;
-    case 2: backward_k<2>(ctx, x, w, dy, dx, dw, db, P, Cin, op); break;
-    case 3: backward_k<3>(ctx, x, w, dy, dx, dw, db, P, Cin, op); break;
-    default: backward_k<4>(ctx, x, w, dy, dx, dw, db, P, Cin, op); break;
-  }
+  with_count<4>(Cout, [&](auto k) { backward_k<k()>(ctx, x, w, dy, dx, dw, db, P, Cin, op); });
 }
 
 }  // namespace nhwc

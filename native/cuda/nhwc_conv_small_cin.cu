@@ -239,35 +239,20 @@ bool conv_small_cin_applies(int Cin, int Cout, int k, std::initializer_list<cons
 
 void conv_small_cin_forward(const Ctx& ctx, const bf16* x, const float* w, bf16* y, int N, int Cin, int H, int W,
                             int Cout) {
-  switch (Cin) {
-    case 1: forward_c<1>(ctx, x, w, y, N, H, W, Cout); break;
-    case 2: forward_c<2>(ctx, x, w, y, N, H, W, Cout); break;
-    case 3: forward_c<3>(ctx, x, w, y, N, H, W, Cout); break;
-    default: forward_c<4>(ctx, x, w, y, N, H, W, Cout); break;
-  }
+  with_count<4>(Cin, [&](auto c) { forward_c<c()>(ctx, x, w, y, N, H, W, Cout); });
   check_launch("conv2d_forward");
 }
 
 void conv_small_cin_backward_data(const Ctx& ctx, const float* w, const bf16* dy, bf16* dx, int N, int Cin, int H,
                                   int W, int Cout) {
-  switch (Cin) {
-    case 1: dx_c<1>(ctx, w, dy, dx, N, H, W, Cout); break;
-    case 2: dx_c<2>(ctx, w, dy, dx, N, H, W, Cout); break;
-    case 3: dx_c<3>(ctx, w, dy, dx, N, H, W, Cout); break;
-    default: dx_c<4>(ctx, w, dy, dx, N, H, W, Cout); break;
-  }
+  with_count<4>(Cin, [&](auto c) { dx_c<c()>(ctx, w, dy, dx, N, H, W, Cout); });
   check_launch("conv2d_backward");
 }
 
 void conv_small_cin_backward_filter(const Ctx& ctx, const bf16* x, const bf16* dy, float* dw, int N, int Cin, int H,
                                     int W, int Cout) {
   const char* op = "conv2d_backward";
-  switch (Cin) {
-    case 1: dw_c<1>(ctx, x, dy, dw, N, H, W, Cout, op); break;
-    case 2: dw_c<2>(ctx, x, dy, dw, N, H, W, Cout, op); break;
-    case 3: dw_c<3>(ctx, x, dy, dw, N, H, W, Cout, op); break;
-    default: dw_c<4>(ctx, x, dy, dw, N, H, W, Cout, op); break;
-  }
+  with_count<4>(Cin, [&](auto c) { dw_c<c()>(ctx, x, dy, dw, N, H, W, Cout, op); });
   check_launch(op);
 }
 

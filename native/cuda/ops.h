@@ -71,18 +71,14 @@ namespace nhwc {
 // layout.cu
 void to_activation(const Ctx& ctx, const float* src, bf16* dst, int N, int C, int HW);
 void from_activation(const Ctx& ctx, const bf16* src, float* dst, int N, int C, int HW);
-// float32 (K, C, RS) -> bfloat16 (K, RS, C), and back for weight gradients.
-void weights_to_krsc(const Ctx& ctx, const float* w, bf16* out, int K, int C, int RS, const char* op);
-void weights_from_krsc(const Ctx& ctx, const bf16* w, float* out, int K, int C, int RS, const char* op);
-// Channel padding for the first layer on cuDNN (conv.cu): a narrow NHWC
-// tensor (P pixels, C channels) into (P, Cp) with zeros in channels C..Cp-1,
-// and back (the first C); filters (K, C, RS) float32 into bf16 (K, RS, Cp)
-// with zero taps, and a (K, RS, Cp) bf16 gradient back to (K, C, RS) float32.
-void pad_channels(const Ctx& ctx, const bf16* x, bf16* xp, long long P, int C, int Cp, const char* op);
-void unpad_channels(const Ctx& ctx, const bf16* xp, bf16* x, long long P, int C, int Cp, const char* op);
-void weights_to_krsc_padded(const Ctx& ctx, const float* w, bf16* out, int K, int C, int Cp, int RS, const char* op);
-void weights_from_krsc_padded(const Ctx& ctx, const bf16* w, float* out, int K, int C, int Cp, int RS,
-                              const char* op);
+// float32 (K, C, RS) -> bfloat16 (K, RS, Cp), and back for weight gradients;
+// Cp (at least C) pads the KRSC side with zero channels (the first layer on
+// cuDNN, conv.cu), which the way back skips.
+void weights_to_krsc(const Ctx& ctx, const float* w, bf16* out, int K, int C, int RS, const char* op, int Cp = 0);
+void weights_from_krsc(const Ctx& ctx, const bf16* w, float* out, int K, int C, int RS, const char* op, int Cp = 0);
+// An NHWC tensor of P pixels from Csrc channels to Cdst: the first ones
+// copied, zeros past Csrc (padding a narrow tensor, or taking its channels back).
+void copy_channels(const Ctx& ctx, const bf16* src, bf16* dst, long long P, int Csrc, int Cdst, const char* op);
 
 // nhwc_batchnorm.cu
 // out[c] = sum over (n, hw) of x (overwrite); out[n*C + c] = sum over hw.
