@@ -343,6 +343,35 @@ Schedule Schedule::from_betas(const std::vector<double>& betas) {
 
 // ---------------------------------------------------------------------------
 
+namespace {
+// A side region (Backend::side_begin) for the scope's op calls, when `on`:
+// end() closes it; an exception closes it on the way out.
+class SideRegion {
+ public:
+  SideRegion(Backend& be, bool on) : be_(be), open_(on) {
+    if (open_) be_.side_begin();
+  }
+  void end() {
+    if (!open_) return;
+    open_ = false;
+    be_.side_end();
+  }
+  ~SideRegion() {
+    if (!open_) return;
+    try {
+      be_.side_end();
+    } catch (...) {  // the exception on its way out says what went wrong
+    }
+  }
+  SideRegion(const SideRegion&) = delete;
+  SideRegion& operator=(const SideRegion&) = delete;
+
+ private:
+  Backend& be_;
+  bool open_;
+};
+}  // namespace
+
 struct UNet::Impl {
   // A (conv3x3 -> BN -> ReLU) x 2 block and everything it keeps for backward.
   struct Block {
@@ -405,6 +434,7 @@ struct UNet::Impl {
   bool sampling_by_t = false;
   std::vector<float*> gx;  // gx[i] = gradient of x_i (i = 1..D), index 0 unused
   float *s1 = nullptr, *s2 = nullptr, *s3 = nullptr;  // scratch, each max_tensor floats
+  float* te_dh = nullptr;  // the time MLPs' hidden gradient (max_batch x widest MLP), side regions only
   float *x_in = nullptr, *out = nullptr, *dout = nullptr, *dx = nullptr;
   // Training step.
   uint8_t *pixels = nullptr, *flips = nullptr;
@@ -480,18 +510,41 @@ struct UNet::Impl {
   // ---- forward pieces -------------------------------------------------
   bool conditional() const { return cfg.num_classes > 0; }
 
+  // The time MLPs' outputs. te1's is read by the first op of the forward;
+  // each of the others runs in a side region of its own (Backend::side_begin),
+  // as it is first read a block or more later.
   void time_mlps_forward(int n, const int32_t* labels) {
-    if (sampling_by_t) {
-      for (auto& te : tes) be.embedding_gather(te.by_t, t_dev, te.o, n, te.c, cfg.timesteps);
-      return;
+    if (!sampling_by_t) {
+      be.embedding_gather(table, t_dev, emb, n, cfg.time_dim, cfg.timesteps);
+      if (conditional()) be.class_embed_add(P(class_w), labels, emb, n, cfg.time_dim, cfg.num_classes + 1);
     }
-    be.embedding_gather(table, t_dev, emb, n, cfg.time_dim, cfg.timesteps);
-    if (conditional()) be.class_embed_add(P(class_w), labels, emb, n, cfg.time_dim, cfg.num_classes + 1);
-    for (auto& te : tes) {
-      be.linear_forward(emb, P(te.w1), P(te.b1), te.h, n, cfg.time_dim, te.c);
-      be.silu_forward(te.h, te.s, static_cast<size_t>(n) * te.c);
-      be.linear_forward(te.s, P(te.w2), P(te.b2), te.o, n, te.c, te.c);
+    for (size_t i = 0; i < tes.size(); ++i) {
+      TimeMlp& te = tes[i];
+      SideRegion region(be, i > 0);
+      if (sampling_by_t) {
+        be.embedding_gather(te.by_t, t_dev, te.o, n, te.c, cfg.timesteps);
+      } else {
+        be.linear_forward(emb, P(te.w1), P(te.b1), te.h, n, cfg.time_dim, te.c);
+        be.silu_forward(te.h, te.s, static_cast<size_t>(n) * te.c);
+        be.linear_forward(te.s, P(te.w2), P(te.b2), te.o, n, te.c, te.c);
+      }
+      region.end();
     }
+  }
+
+  // Time MLP i's backward, in a side region, issued as soon as its output
+  // gradient tes[i].dout is complete: the time table is frozen, so no
+  // gradient flows past Linear 1 unless a learned class embedding was added
+  // to its rows (then into demb's slice i). Its hidden gradient goes to
+  // te_dh, which only these regions use.
+  void time_mlp_backward(size_t i, int n) {
+    TimeMlp& te = tes[i];
+    SideRegion region(be, true);
+    be.linear_backward(te.s, P(te.w2), te.dout, te_dh, G(te.w2), G(te.b2), n, te.c, te.c);
+    be.silu_backward(te.h, te_dh, te_dh, static_cast<size_t>(n) * te.c);
+    float* d_emb = conditional() ? demb + static_cast<int64_t>(i) * n * cfg.time_dim : nullptr;
+    be.linear_backward(emb, P(te.w1), te_dh, d_emb, G(te.w1), G(te.b1), n, cfg.time_dim, te.c);
+    region.end();
   }
 
   // TimeMlp::by_t from the current weights: the MLPs over the time table's
@@ -586,6 +639,7 @@ struct UNet::Impl {
     // The conv biases' gradients (exactly 0) come from the BatchNorms, which took the biases.
     be.batchnorm_relu_backward(b.z2, dy, P(b.g2), P(b.be2), b.mean2, b.istd2, dz2, G(b.g2),
                                G(b.be2), G(b.b2), dadd, n, b.cout, HW);
+    if (dadd) time_mlp_backward(static_cast<size_t>(b.add_te), n);
     be.conv2d_backward(b.y1, P(b.w2), dz2, dy1, G(b.w2), nullptr, n, b.cout, b.H, b.W, b.cout, 3);
     be.batchnorm_relu_backward(b.z1, dy1, P(b.g1), P(b.be1), b.mean1, b.istd1, dz1, G(b.g1),
                                G(b.be1), G(b.b1), nullptr, n, b.cout, HW);
@@ -630,24 +684,17 @@ struct UNet::Impl {
       block_backward(b, dy, s3, n);
       // d pooled -> accumulate into gx[i], and d te_{i+1}.
       be.maxpool2x2_backward(prev.y2, s3, gx[i], tes[i].dout, n, prev.cout, prev.H, prev.W);
+      time_mlp_backward(static_cast<size_t>(i), n);
     }
     // conv1(x + te1)
     block_backward(blocks[0], gx[1], s3, n);
     be.add_channel_backward(s3, tes[0].dout, n, cfg.in_channels, HW0);
+    time_mlp_backward(0, n);
     if (d_x) {
       if (native_activations()) be.copy(d_x, s3, sizeof(float) * static_cast<size_t>(n) * chw());
       else be.from_activation(s3, d_x, n, cfg.in_channels, HW0);
     }
-    // Time MLPs: the time table is frozen, so no gradient flows past Linear 1
-    // unless a learned class embedding was added to its rows.
-    const int64_t slice = static_cast<int64_t>(n) * cfg.time_dim;
-    for (size_t i = 0; i < tes.size(); ++i) {
-      TimeMlp& te = tes[i];
-      be.linear_backward(te.s, P(te.w2), te.dout, s1, G(te.w2), G(te.b2), n, te.c, te.c);
-      be.silu_backward(te.h, s1, s1, static_cast<size_t>(n) * te.c);
-      float* d_emb = conditional() ? demb + static_cast<int64_t>(i) * slice : nullptr;
-      be.linear_backward(emb, P(te.w1), s1, d_emb, G(te.w1), G(te.b1), n, cfg.time_dim, te.c);
-    }
+    // Every time MLP's backward has been issued (time_mlp_backward).
     if (conditional())
       be.class_embed_backward(demb, static_cast<int>(tes.size()), train_labels, G(class_w), n, cfg.time_dim,
                               cfg.num_classes + 1);
@@ -804,13 +851,16 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
     const Impl::Block& b = m.blocks[i - 1];
     m.gx[i] = m.alloc_activation(NB * b.cout * b.H * b.W, bytes);
   }
-  // Scratch activations; also float32 scratch for the time MLPs' backward
-  // (s1) and the model's input/output conversions, so always float32-sized.
+  // Scratch activations; also float32 scratch for the model's input/output
+  // conversions, so always float32-sized.
   m.s1 = m.alloc<float>(max_tensor, bytes);
   m.s2 = m.alloc<float>(max_tensor, bytes);
   m.s3 = m.alloc<float>(max_tensor, bytes);
   m.t_dev = m.alloc<int32_t>(NB, bytes);
   m.emb = m.alloc<float>(NB * cfg.time_dim, bytes);
+  int widest_te = 0;
+  for (const auto& te : m.tes) widest_te = std::max(widest_te, te.c);
+  m.te_dh = m.alloc<float>(NB * widest_te, bytes);
   for (auto& te : m.tes) {
     te.h = m.alloc<float>(NB * te.c, bytes);
     te.s = m.alloc<float>(NB * te.c, bytes);

@@ -743,7 +743,7 @@ void weight_gradient(const Ctx& ctx, const char* op, const ConvShape& s, const b
   }
   eng.use_side(false);
   weights_from_krsc(side, dwb, dw, K, C, RS, op);
-  ctx.side->done(op, {{a, a_elems * sizeof(bf16)}, {b, b_elems * sizeof(bf16)}}, {dw, welems * sizeof(float)});
+  ctx.side->done(op, {{a, a_elems * sizeof(bf16)}, {b, b_elems * sizeof(bf16)}}, {{dw, welems * sizeof(float)}});
 }
 
 // The first layer (C = 1..4 channels) on cuDNN with x, dx and the filter

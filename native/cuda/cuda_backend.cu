@@ -24,6 +24,7 @@
 #include <string>
 #include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common.cuh"
@@ -121,6 +122,7 @@ class CudaBackend final : public Backend {
         side_ = std::make_unique<SideStream>(stream_);
         conv_->set_side(side_->stream());
         ctx_.side = side_.get();
+        side_regions_ = env_flag("DDPM_CUDA_SIDE_REGIONS", true);
       }
       cublasStatus_t s = cublasCreate(&cublas_);
       if (s != CUBLAS_STATUS_SUCCESS) {
@@ -137,6 +139,22 @@ class CudaBackend final : public Backend {
       DDPM_CUDA(op, cudaMalloc(&cublas_ws_, kCublasWorkspace));
       s = cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspace);
       if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetWorkspace", s);
+      // The side regions' GEMMs (side_begin): a handle of their own, on the
+      // side stream, with its own workspace, as they run beside the main's.
+      if (side_) {
+        s = cublasCreate(&cublas_side_);
+        if (s != CUBLAS_STATUS_SUCCESS) {
+          cublas_side_ = nullptr;
+          throw_cublas(op, "cublasCreate", s);
+        }
+        s = cublasSetStream(cublas_side_, side_->stream());
+        if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetStream", s);
+        s = cublasSetMathMode(cublas_side_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+        if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetMathMode", s);
+        DDPM_CUDA(op, cudaMalloc(&cublas_side_ws_, kCublasWorkspace));
+        s = cublasSetWorkspace(cublas_side_, cublas_side_ws_, kCublasWorkspace);
+        if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetWorkspace", s);
+      }
     } catch (...) {
       release();
       throw;
@@ -322,6 +340,11 @@ class CudaBackend final : public Backend {
   void step_abort() override {
     if (side_) {
       try {
+        side_end();  // a region the failure left open becomes a task, joined below
+      } catch (const Error&) {
+        region_open_ = false;
+      }
+      try {
         side_->join_all("step_abort");
       } catch (const Error&) {
       }
@@ -350,14 +373,14 @@ class CudaBackend final : public Backend {
   void to_activation(const float* src, float* dst, int N, int C, int HW) override {
     if (!bf16_mode()) return Backend::to_activation(src, dst, N, C, HW);
     enter();
-    side_join("to_activation");
+    side_access(src, dst, N, C, HW, /*dst_is_activation=*/true, "to_activation");
     ops::nhwc::to_activation(ctx_, src, act(dst), N, C, HW);
     leave("to_activation");
   }
   void from_activation(const float* src, float* dst, int N, int C, int HW) override {
     if (!bf16_mode()) return Backend::from_activation(src, dst, N, C, HW);
     enter();
-    side_join("from_activation");
+    side_access(src, dst, N, C, HW, /*dst_is_activation=*/false, "from_activation");
     ops::nhwc::from_activation(ctx_, act(src), dst, N, C, HW);
     leave("from_activation");
   }
@@ -371,18 +394,44 @@ class CudaBackend final : public Backend {
   else ops::name(ctx_, DDPM_OP_ARGS(__VA_ARGS__));
 #define DDPM_LAUNCH_conv(name, ...) DDPM_LAUNCH_act(name, __VA_ARGS__)
 #define DDPM_LAUNCH_plain(name, ...) ops::name(ctx_, DDPM_OP_ARGS(__VA_ARGS__));
-#define DDPM_OP(kind, name, flops, ...)                                   \
-  void name(DDPM_OP_PARAMS(__VA_ARGS__)) override {                       \
-    enter();                                                              \
-    if (step_skip(calls::name{DDPM_OP_ARGS(__VA_ARGS__)})) return;        \
-    if (side_) side_hazards(calls::name{DDPM_OP_ARGS(__VA_ARGS__)}, #name); \
-    DDPM_LAUNCH_##kind(name, __VA_ARGS__)                                 \
-    leave(#name);                                                         \
+#define DDPM_OP(kind, name, flops, ...)                                          \
+  void name(DDPM_OP_PARAMS(__VA_ARGS__)) override {                              \
+    enter();                                                                     \
+    if (step_skip(calls::name{DDPM_OP_ARGS(__VA_ARGS__)})) return;               \
+    if (region_open_) region_call(calls::name{DDPM_OP_ARGS(__VA_ARGS__)});       \
+    else if (side_) side_hazards(calls::name{DDPM_OP_ARGS(__VA_ARGS__)}, #name); \
+    {                                                                            \
+      OnRegionStream on_side(*this);                                             \
+      DDPM_LAUNCH_##kind(name, __VA_ARGS__)                                      \
+    }                                                                            \
+    leave(#name);                                                                \
   }
 #include "ddpm/ops.def"
 #undef DDPM_LAUNCH_act
 #undef DDPM_LAUNCH_conv
 #undef DDPM_LAUNCH_plain
+
+  // ---- side regions (Backend::side_begin): tasks of the side stream ----------------
+  // The region's first launched op forks the side stream (so a replayed step,
+  // whose ops launch nothing, forks nothing); its ops run there, with
+  // cublas_side_; side_end records the task with the tensors its ops read and
+  // wrote, which later ops of the main stream check (side_hazards). Without a
+  // side stream (fp32, tf32, DDPM_CUDA_ASYNC_WGRAD=0) the ops run in order.
+  void side_begin() override {
+    // DDPM_CUDA_SYNC: every op in order, each waited for; DDPM_CUDA_SIDE_REGIONS=0: regions off.
+    if (!side_ || debug_sync_ || !side_regions_) return;
+    if (region_open_) throw Error("cuda side_begin: inside a side region (regions do not nest)");
+    region_open_ = true;
+    region_forked_ = false;
+    region_reads_.clear();
+    region_writes_.clear();
+  }
+  void side_end() override {
+    if (!region_open_) return;
+    region_open_ = false;
+    if (region_forked_) side_->done("side_end", std::move(region_reads_), std::move(region_writes_));
+    region_forked_ = false;
+  }
 
  private:
   static constexpr size_t kRingBytes = 8u << 20;       // pinned staging ring
@@ -438,6 +487,7 @@ class CudaBackend final : public Backend {
   // every pending task (side_join), or for those an op's tensors conflict
   // with, by the op table's roles (side_hazards).
   void side_join(const char* op) {
+    if (region_open_) throw Error(std::string("cuda ") + op + ": not allowed in a side region (side_region_op)");
     if (side_) side_->join_all(op);
   }
   template <typename Call>
@@ -450,6 +500,48 @@ class CudaBackend final : public Backend {
         side_->access(value, a.shape.elements * elem, a.spec.written(), op);
       }
     });
+  }
+  // An op called in a side region: forks the side stream at the region's
+  // first launch and adds the op's tensors to the region's reads and writes.
+  template <typename Call>
+  void region_call(const Call& call) {
+    if (!side_region_op(Call::name))
+      throw Error(std::string("cuda ") + Call::name + ": not allowed in a side region (side_region_op)");
+    if (!region_forked_) {
+      side_->fork(Call::name);
+      region_forked_ = true;
+    }
+    call.for_each_arg([&](const OpArg& a, const auto& value) {
+      if constexpr (std::is_pointer_v<std::decay_t<decltype(value)>>) {
+        if (!a.spec.tensor() || value == nullptr) return;
+        const size_t elem = a.spec.activation ? activation_bytes(1) : a.spec.elem == ArgSpec::Elem::kU8 ? 1 : 4;
+        (a.spec.written() ? region_writes_ : region_reads_).push_back({value, a.shape.elements * elem});
+      }
+    });
+  }
+  // While a region is open, the op launches on the side stream with the side
+  // cuBLAS handle; the main's come back after it.
+  struct OnRegionStream {
+    CudaBackend& be;
+    bool on;
+    explicit OnRegionStream(CudaBackend& b) : be(b), on(b.region_open_) {
+      if (!on) return;
+      be.ctx_.stream = be.side_->stream();
+      be.ctx_.cublas = be.cublas_side_;
+    }
+    ~OnRegionStream() {
+      if (!on) return;
+      be.ctx_.stream = be.stream_;
+      be.ctx_.cublas = be.cublas_;
+    }
+  };
+  // to_activation / from_activation: wait for the side tasks their tensors meet.
+  void side_access(const float* src, const float* dst, int N, int C, int HW, bool dst_is_activation, const char* op) {
+    if (!side_) return;
+    if (region_open_) throw Error(std::string("cuda ") + op + ": not allowed in a side region (side_region_op)");
+    const size_t n = static_cast<size_t>(N) * C * HW;
+    side_->access(src, dst_is_activation ? n * sizeof(float) : activation_bytes(n), false, op);
+    side_->access(dst, dst_is_activation ? activation_bytes(n) : n * sizeof(float), true, op);
   }
   void not_in_step(const char* op) {
     if (graphs_.recording())
@@ -549,6 +641,10 @@ class CudaBackend final : public Backend {
     conv_.reset();
     ctx_.weights = nullptr;
     weights_.reset();
+    if (cublas_side_) cublasDestroy(cublas_side_);
+    cublas_side_ = nullptr;
+    if (cublas_side_ws_) cudaFree(cublas_side_ws_);
+    cublas_side_ws_ = nullptr;
     ctx_.side = nullptr;
     side_.reset();
     alloc_bytes_.clear();
@@ -586,6 +682,11 @@ class CudaBackend final : public Backend {
   std::unordered_map<void*, size_t> alloc_bytes_;  // alloc()'s blocks, for weights_->forget
   cublasHandle_t cublas_ = nullptr;
   void* cublas_ws_ = nullptr;
+  cublasHandle_t cublas_side_ = nullptr;  // the side regions' (side_begin)
+  void* cublas_side_ws_ = nullptr;
+  bool side_regions_ = false;  // side_begin opens regions (DDPM_CUDA_SIDE_REGIONS, default on with side_)
+  bool region_open_ = false, region_forked_ = false;
+  std::vector<SideStream::Range> region_reads_, region_writes_;
   DeviceError* err_host_ = nullptr;  // pinned copy of *ctx_.error
   char* ring_ = nullptr;
   size_t ring_head_ = 0;

@@ -1,6 +1,8 @@
 // SideStream (side_stream.h): the weight gradients' stream and its hazards.
 #include "side_stream.h"
 
+#include <utility>
+
 #include "common.cuh"
 
 namespace ddpm {
@@ -44,10 +46,10 @@ void SideStream::fork(const char* op) {
   free_.push_back(e);  // the wait has taken its dependency: reusable
 }
 
-void SideStream::done(const char* op, std::initializer_list<Range> reads, Range write) {
+void SideStream::done(const char* op, std::vector<Range> reads, std::vector<Range> writes) {
   cudaEvent_t e = take(op);
   DDPM_CUDA(op, cudaEventRecord(e, side_));
-  pending_.push_back(Task{e, std::vector<Range>(reads), write});
+  pending_.push_back(Task{e, std::move(reads), std::move(writes)});
 }
 
 // The side stream runs its tasks in order: waiting for task i waits for the
@@ -61,7 +63,8 @@ void SideStream::join_through(size_t i, const char* op) {
 void SideStream::access(const void* p, size_t bytes, bool written, const char* op) {
   for (size_t i = pending_.size(); i-- > 0;) {
     const Task& t = pending_[i];
-    bool conflict = overlap(t.write, p, bytes);
+    bool conflict = false;
+    for (const Range& w : t.writes) conflict = conflict || overlap(w, p, bytes);
     if (written)
       for (const Range& r : t.reads) conflict = conflict || overlap(r, p, bytes);
     if (conflict) {

@@ -20,12 +20,15 @@
 // them. Inside a CUDA graph capture the events become the graph's edges.
 // The cuDNN handle and workspace switch to the side stream's for the call
 // (ConvEngine::use_side).
+//
+// The backend's side regions (Backend::side_begin: the time MLPs) are tasks
+// of the same kind: their ops run here, with the backend's second cuBLAS
+// handle, and the task's reads and writes are those of its ops' tensors.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstddef>
-#include <initializer_list>
 #include <vector>
 
 namespace ddpm {
@@ -46,8 +49,8 @@ class SideStream {
   };
   // The side stream waits for the work enqueued on the main stream so far.
   void fork(const char* op);
-  // The work enqueued on the side stream since fork reads `reads` and writes `write`.
-  void done(const char* op, std::initializer_list<Range> reads, Range write);
+  // The work enqueued on the side stream since fork reads `reads` and writes `writes`.
+  void done(const char* op, std::vector<Range> reads, std::vector<Range> writes);
   // The main stream is about to read (written = false) or write [p, p + bytes):
   // it waits for every pending task this conflicts with.
   void access(const void* p, size_t bytes, bool written, const char* op);
@@ -58,8 +61,7 @@ class SideStream {
  private:
   struct Task {
     cudaEvent_t done;
-    std::vector<Range> reads;
-    Range write;
+    std::vector<Range> reads, writes;
   };
   cudaEvent_t take(const char* op);
   void join_through(size_t i, const char* op);

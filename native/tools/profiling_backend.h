@@ -19,7 +19,9 @@ namespace tools {
 // the op table, op_calls.h) to a per-(op, arguments) table. The CPU backend is
 // synchronous, so wall time is the op's time; for an asynchronous backend
 // (CUDA) set sync_each, so every timed op waits for the device (the launch
-// latency then counts too: a profile, not a benchmark).
+// latency then counts too: a profile, not a benchmark). Step brackets and
+// side regions are not forwarded: every op runs eagerly and in order, and is
+// timed alone.
 class ProfilingBackend final : public Backend {
  public:
   explicit ProfilingBackend(Backend& inner) : in_(inner) {}

@@ -222,12 +222,41 @@ class Backend {
   virtual void step_abort() {}
   virtual void step_forget(uint64_t /*owner*/) {}
 
+  // ---- side regions ---------------------------------------------------------
+  // The op calls between side_begin() and side_end() (a side region) may run
+  // concurrently with the calls after it: the CUDA backend with a second
+  // stream (precision bf16, side_stream.h) runs them there, and a later call
+  // waits for the region only where the op table's roles say their tensors
+  // meet (the later call writes what the region reads, or reads or writes what
+  // it writes); calls that are not ops of the table (copy, fill, transfers,
+  // synchronize, step brackets) wait for every region. So a region needs no
+  // fences of its own, but it must not read what a later call changes through
+  // anything but an op (nothing does), and it must use no scratch that later
+  // calls share. Only the ops that need no backend scratch may be called in a
+  // region (side_region_op; others throw), regions do not nest, and the
+  // results are the same as without them. Used for the time MLPs, whose
+  // outputs are read blocks after they could run (tens of small kernels a
+  // training step off the convolutions' path). The defaults run the ops in
+  // order (the CPU backend).
+  virtual void side_begin() {}
+  virtual void side_end() {}
+
   // ---- the ops ------------------------------------------------------------
   // One pure virtual per entry of the op table (ops.def: each op's arguments,
   // their roles and shapes, and its exact semantics).
 #define DDPM_OP(kind, name, flops, ...) virtual void name(DDPM_OP_PARAMS(__VA_ARGS__)) = 0;
 #include "ddpm/ops.def"
 };
+
+// The ops a side region may call (Backend::side_begin): the dense ops, which
+// use no backend scratch (cuBLAS GEMMs and elementwise kernels).
+inline bool side_region_op(const char* op) {
+  static const char* const kOps[] = {"linear_forward", "linear_backward", "silu_forward", "silu_backward",
+                                     "embedding_gather"};
+  for (const char* o : kOps)
+    if (std::string(o) == op) return true;
+  return false;
+}
 
 // The lerp weight of ema_update: float(1 - decay); throws ddpm::Error outside [0, 1].
 float ema_weight(double decay);
