@@ -1136,10 +1136,11 @@ void UNet::train_step(const uint8_t* pixels, const uint8_t* flips, const int32_t
     m.backward(m.dout, nullptr, n);
     if (clip)
       backend_.clip_grad_norm(m.grads, m.grad_norm + (step % kLossRing), num_params_, static_cast<float>(max_grad_norm_));
-    backend_.adam_update(m.params, m.grads, m.adam, m.adam + m.v_offset, num_params_, p);
-    if (ema_on) {
-      backend_.ema_update(m.ema, m.params, num_params_, decay);
+    if (ema_on) {  // the parameters' EMA in Adam's pass (adam_ema_update), then the BatchNorm statistics'
+      backend_.adam_ema_update(m.params, m.grads, m.adam, m.adam + m.v_offset, m.ema, num_params_, p, decay);
       backend_.ema_update(m.ema + num_params_, m.buffers, num_buffers_, decay);
+    } else {
+      backend_.adam_update(m.params, m.grads, m.adam, m.adam + m.v_offset, num_params_, p);
     }
   };
   ++weights_generation_;  // before the device part: a step that fails after Adam has still moved the weights

@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "cpu_ops.h"
+#include "ema.h"
 #include "gemm.h"
 #include "simd.h"
 
@@ -57,6 +58,17 @@ __attribute__((target("avx2,fma"))) void adam_avx2(float* params, const float* g
 }
 #endif
 
+void adam_range(float* params, const float* grads, float* m, float* v, int64_t count, const AdamConstants& k,
+                bool avx2) {
+  (void)avx2;
+#ifdef DDPM_X86
+  if (avx2) {
+    adam_avx2(params, grads, m, v, count, k);
+    return;
+  }
+#endif
+  adam_scalar(params, grads, m, v, count, k);
+}
 }  // namespace
 
 void adam_update(ThreadPool& pool, float* params, const float* grads, float* m, float* v, size_t n,
@@ -64,14 +76,19 @@ void adam_update(ThreadPool& pool, float* params, const float* grads, float* m, 
   const AdamConstants k = adam_constants(p);
   const bool avx2 = gemm_use_avx2();
   pool.parallel_for(static_cast<int64_t>(n), 1 << 15, [&](int64_t a, int64_t b) {
-    (void)avx2;
-#ifdef DDPM_X86
-    if (avx2) {
-      adam_avx2(params + a, grads + a, m + a, v + a, b - a, k);
-      return;
-    }
-#endif
-    adam_scalar(params + a, grads + a, m + a, v + a, b - a, k);
+    adam_range(params + a, grads + a, m + a, v + a, b - a, k, avx2);
+  });
+}
+
+// Each chunk's EMA follows its Adam step while the new parameters are in cache.
+void adam_ema_update(ThreadPool& pool, float* params, const float* grads, float* m, float* v, float* ema, size_t n,
+                     const AdamParams& p, double decay) {
+  const AdamConstants k = adam_constants(p);
+  const float w = ema_weight(decay);
+  const bool avx2 = gemm_use_avx2();
+  pool.parallel_for(static_cast<int64_t>(n), 1 << 15, [&](int64_t a, int64_t b) {
+    adam_range(params + a, grads + a, m + a, v + a, b - a, k, avx2);
+    ema_lerp(ema + a, params + a, b - a, w);
   });
 }
 

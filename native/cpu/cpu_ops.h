@@ -24,7 +24,7 @@ enum class ConvMath { kFloat32, kBf16 };
 //   dense.cpp           linear_*, silu_*, embedding_gather            loss.cpp  mse_forward_backward
 //   diffusion.cpp       gaussian, uniform_int, images_to_float, noise_add, reverse_step, clamp
 //   ddim.cpp            ddim_step, dpm_solver_step, guided_eps       class_embed.cpp  class_embed_*
-//   adam.cpp            adam_update              ema.cpp             ema_update
+//   adam.cpp            adam_update, adam_ema_update (ema.h)       ema.cpp  ema_update
 //   clip.cpp            clip_grad_norm
 #define DDPM_CPU_KERNEL_conv(name, ...) void name(ThreadPool& pool, ConvMath math, DDPM_OP_PARAMS(__VA_ARGS__));
 #define DDPM_CPU_KERNEL_act(name, ...) void name(ThreadPool& pool, DDPM_OP_PARAMS(__VA_ARGS__));

@@ -823,6 +823,13 @@ void conditioning_and_optimiser_cases(CaseList& L, bool quick) {
   for (const auto& [n, decay] : {std::pair<size_t, double>{100003, 0.9999}, {4097, 0.1}})
     L.add<calls::ema_update>([n = n, decay = decay](auto& c) { c.n = n, c.decay = decay; })
         .note(decay < 0.5 ? "weight 1 - decay >= 0.5" : "weight 1 - decay < 0.5");
+  for (const auto& [n, decay, adamw] : {std::tuple<size_t, double, bool>{100003, 0.9999, false}, {4097, 0.1, true}})
+    L.add<calls::adam_ema_update>([n = n, decay = decay, adamw = adamw](auto& c) {
+       c.n = n, c.p.lr = 0.05, c.p.weight_decay = 0.1, c.p.decoupled_weight_decay = adamw, c.p.step = 3;
+       c.decay = decay;
+     })
+        .fill("v", uniform(0, 0.1))
+        .note(adamw ? "AdamW, EMA weight 1 - decay >= 0.5" : "EMA weight 1 - decay < 0.5");
 }
 
 CaseList all_cases(bool quick) {

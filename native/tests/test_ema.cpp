@@ -82,6 +82,35 @@ TEST(ema_update_edge_decays) {
   CHECK_THROWS(be->ema_update(ema.data(), p.data(), ema.size(), 1.5), "decay");
 }
 
+// adam_ema_update is adam_update then ema_update, bit for bit: both lerp
+// branches, Adam and AdamW, a size that is not a whole number of chunks.
+TEST(adam_ema_update_is_adam_then_ema) {
+  auto be = cpu();
+  for (const double decay : {0.9999, 0.3, 0.0, 1.0}) {
+    for (const bool adamw : {false, true}) {
+      const size_t n = 70001;
+      Vec p = random_vector(n, 3), g = random_vector(n, 4), m = random_vector(n, 5), v = random_vector(n, 6),
+          e = random_vector(n, 7);
+      for (float& x : v) x = std::fabs(x);
+      AdamParams hp;
+      hp.lr = 0.01;
+      hp.weight_decay = 0.05;
+      hp.decoupled_weight_decay = adamw;
+      hp.step = 4;
+      Vec p2 = p, m2 = m, v2 = v, e2 = e;
+      be->adam_update(p.data(), g.data(), m.data(), v.data(), n, hp);
+      be->ema_update(e.data(), p.data(), n, decay);
+      be->adam_ema_update(p2.data(), g.data(), m2.data(), v2.data(), e2.data(), n, hp, decay);
+      const bool same = std::memcmp(p.data(), p2.data(), n * 4) == 0 && std::memcmp(m.data(), m2.data(), n * 4) == 0 &&
+                        std::memcmp(v.data(), v2.data(), n * 4) == 0 && std::memcmp(e.data(), e2.data(), n * 4) == 0;
+      CHECK_MSG(same, "decay " + std::to_string(decay) + (adamw ? ", AdamW" : ", Adam"));
+    }
+  }
+  Vec x(8, 1.0f);
+  AdamParams hp;
+  CHECK_THROWS(be->adam_ema_update(x.data(), x.data(), x.data(), x.data(), x.data(), 8, hp, 1.5), "decay");
+}
+
 // With an EMA the parameters train exactly as without one, and the EMA is the
 // warmed-up average of the parameters after each Adam step (and of the
 // BatchNorm statistics after each forward), starting from them when it was
