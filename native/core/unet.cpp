@@ -27,6 +27,8 @@ uint64_t sample_step_stream(int t) { return kSampleInitStream + 1 + static_cast<
 // The noise of a sampling's step number i between given noise levels (sample_step_dpm_solver_sigmas,
 // whose timesteps can repeat): above every t's stream.
 uint64_t sample_level_stream(int i) { return kSampleInitStream + (1ull << 32) + static_cast<uint64_t>(i); }
+// RePaint's draw number i of a sampling (its steps and undos revisit timesteps).
+uint64_t sample_repaint_stream(int64_t i) { return kSampleInitStream + (2ull << 32) + static_cast<uint64_t>(i); }
 // Classifier-free guidance training: label i of step s is dropped when
 // uniform_at(seed, 4s + 2, i) < cond_drop.
 uint64_t train_label_stream(int64_t step) { return 4ull * static_cast<uint64_t>(step) + 2; }
@@ -451,6 +453,11 @@ struct UNet::Impl {
   // The same for steps between given noise levels (0: none), and how many of those this sampling ran.
   double sample_sigma_last = 0.0, sample_sigma_next = 0.0, sample_sigma_before = 0.0;
   int sample_level_steps = 0;
+  // Inpainting (sample_set_known): the known images and where they are kept, for
+  // the images begun by the last sample_begin; RePaint's noise draws so far.
+  float *known_x0 = nullptr, *known_keep = nullptr;
+  bool known_set = false;
+  int64_t repaint_draws = 0;
   void forget_dpm_history() {
     sample_dpm_last = sample_dpm_next = sample_dpm_before = -1;
     sample_sigma_last = sample_sigma_next = sample_sigma_before = 0.0;
@@ -885,6 +892,8 @@ UNet::UNet(Backend& backend, const UNetConfig& cfg, int max_batch)
   m.sample_eps = m.alloc<float>(io, bytes);
   m.sample_x0_prev = m.alloc<float>(io, bytes);
   m.sample_x0_prev2 = m.alloc<float>(io, bytes);
+  m.known_x0 = m.alloc<float>(io, bytes);
+  m.known_keep = m.alloc<float>(io, bytes);
   m.host_t.assign(NB, 0);
   if (cfg.num_classes > 0) {
     m.labels_dev = m.alloc<int32_t>(NB, bytes);
@@ -1204,6 +1213,8 @@ void UNet::sample_begin(int n, uint64_t seed, int64_t first_index) {
   m.guidance = 1.0f;
   m.forget_dpm_history();
   m.sample_level_steps = 0;
+  m.known_set = false;
+  m.repaint_draws = 0;
 }
 
 void UNet::sample_set_labels(const int32_t* labels, float guidance) {
@@ -1484,6 +1495,60 @@ void UNet::sample_read(float* host, bool clip) {
     backend_.download(host, m.sample_eps, sizeof(float) * count);
   } else {
     backend_.download(host, m.sample_x, sizeof(float) * count);
+  }
+}
+
+void UNet::sample_set_known(const float* x0_host, const float* keep_host) {
+  Impl& m = *impl_;
+  if (m.sample_n <= 0) throw Error("UNet::sample_set_known: call sample_begin first");
+  const size_t count = static_cast<size_t>(m.sample_n) * m.chw();
+  for (size_t i = 0; i < count; ++i) {
+    if (!std::isfinite(x0_host[i]))
+      throw Error("UNet::sample_set_known: known value " + std::to_string(i) + " is not finite");
+    if (!(keep_host[i] >= 0.0f && keep_host[i] <= 1.0f))
+      throw Error("UNet::sample_set_known: keep value " + std::to_string(i) + " is " + std::to_string(keep_host[i]) +
+                  ", outside [0, 1]");
+  }
+  backend_.upload(m.known_x0, x0_host, sizeof(float) * count);
+  backend_.upload(m.known_keep, keep_host, sizeof(float) * count);
+  m.known_set = true;
+}
+
+void UNet::sample_step_repaint(int t, int t_prev, double eta, float x0_clip) {
+  Impl& m = *impl_;
+  if (m.sample_n > 0 && !m.known_set) throw Error("UNet::sample_step_repaint: call sample_set_known first");
+  const DdimCoefficients k = m.sched.ddim(t, t_prev, eta, x0_clip);  // checks t, t_prev, eta
+  const double abar_prev = t_prev < 0 ? 1.0 : m.sched.alpha_bar64[t_prev];
+  const float a = static_cast<float>(std::sqrt(abar_prev)), b = static_cast<float>(std::sqrt(1.0 - abar_prev));
+  const uint64_t stream = sample_repaint_stream(m.repaint_draws);
+  sample_device_step(t, SampleUpdate::kRepaint, "UNet::sample_step_repaint", [&] {
+    const size_t per = static_cast<size_t>(m.chw());
+    backend_.ddim_step(m.sample_x, m.sample_eps, m.sample_x, m.sample_n, per, k, m.sample_seed, stream, m.sample_first);
+    backend_.inpaint_blend(m.known_x0, m.known_keep, m.sample_x, m.sample_n, per, a, b, m.sample_seed, stream,
+                           m.sample_first);
+  });
+  ++m.repaint_draws;
+}
+
+void UNet::sample_undo(int t, int span) {
+  Impl& m = *impl_;
+  const char* what = "UNet::sample_undo";
+  if (m.sample_n <= 0) throw Error(std::string(what) + ": call sample_begin first");
+  if (span < 1) throw Error(std::string(what) + ": span must be >= 1, got " + std::to_string(span));
+  if (t < 0 || static_cast<int64_t>(t) + span > cfg_.timesteps)
+    throw Error(std::string(what) + ": t = " + std::to_string(t) + " with span " + std::to_string(span) +
+                " goes outside [0, " + std::to_string(cfg_.timesteps) + ")");
+  // x = xt_coef * x + sigma * z as a ddim_step whose x_0 and eps terms are 0
+  // (its x_0 = x, read from x itself as eps, is multiplied by 0).
+  for (int s = t; s < t + span; ++s) {
+    const double beta = m.sched.beta[s];
+    DdimCoefficients k;
+    k.x0_coef = 0.0f;
+    k.eps_coef = 0.0f;
+    k.xt_coef = static_cast<float>(std::sqrt(1.0 - beta));
+    k.sigma = static_cast<float>(std::sqrt(beta));
+    backend_.ddim_step(m.sample_x, m.sample_x, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()), k, m.sample_seed,
+                       sample_repaint_stream(m.repaint_draws++), m.sample_first);
   }
 }
 

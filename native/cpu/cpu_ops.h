@@ -23,7 +23,7 @@ enum class ConvMath { kFloat32, kBf16 };
 //   batchnorm.cpp       batchnorm_relu_*         pool_concat.cpp     maxpool2x2_*, pad_concat_*, add_channel_*
 //   dense.cpp           linear_*, silu_*, embedding_gather            loss.cpp  mse_forward_backward
 //   diffusion.cpp       gaussian, uniform_int, images_to_float, noise_add, reverse_step, clamp
-//   ddim.cpp            ddim_step, dpm_solver_step, guided_eps       class_embed.cpp  class_embed_*
+//   ddim.cpp            ddim_step, dpm_solver_step, inpaint_blend, guided_eps   class_embed.cpp  class_embed_*
 //   adam.cpp            adam_update, adam_ema_update (ema.h)       ema.cpp  ema_update
 //   clip.cpp            clip_grad_norm
 #define DDPM_CPU_KERNEL_conv(name, ...) void name(ThreadPool& pool, ConvMath math, DDPM_OP_PARAMS(__VA_ARGS__));

@@ -27,6 +27,17 @@ void ddim_step(ThreadPool& pool, const float* x_t, const float* eps_theta, float
                       });
 }
 
+void inpaint_blend(ThreadPool& pool, const float* x0, const float* keep, float* x, int N, size_t per_sample, float a,
+                   float b, uint64_t seed, uint64_t stream, int64_t first_index) {
+  for_each_with_noise(pool, "inpaint_blend", N, per_sample, seed, stream, first_index, b != 0.0f,
+                      [&](int64_t i, float z) {
+                        float known = a * x0[i];
+                        if (b != 0.0f) known += b * z;
+                        const float m = keep[i];
+                        x[i] = m * known + (1.0f - m) * x[i];
+                      });
+}
+
 void dpm_solver_step(ThreadPool& pool, const float* x_t, const float* eps_theta, float* x0_prev, float* x0_prev2,
                      float* x_next, int N, size_t per_sample, const DpmSolverCoefficients& k, uint64_t seed, uint64_t stream,
                      int64_t first_index) {

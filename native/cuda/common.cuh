@@ -59,6 +59,7 @@ struct StepScalars {
   // The sampler's steps: where their noise starts, and their coefficients.
   int64_t first_index = 0;                    // reverse_step, ddim_step, dpm_solver_step
   float c_x = 0.0f, c_eps = 0.0f, sigma = 0.0f;  // reverse_step
+  float known_a = 0.0f, known_b = 0.0f;          // inpaint_blend
   DdimCoefficients ddim{};                    // ddim_step
   DpmSolverCoefficients dpm{};                // dpm_solver_step
 };

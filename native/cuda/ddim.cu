@@ -33,6 +33,19 @@ __global__ void ddim_step_kernel(const float* x_t, const float* eps_theta, float
   });
 }
 
+__global__ void inpaint_blend_kernel(const float* __restrict__ x0, const float* __restrict__ keep, float* __restrict__ x,
+                                     long long total, long long per_sample, float a, float b, uint64_t seed,
+                                     uint64_t stream, uint64_t offset, const StepScalars* __restrict__ sc) {
+  if (sc) a = sc->known_a, b = sc->known_b;
+  step_noise_place(sc, per_sample, seed, stream, offset);
+  for_each_with_noise(total, seed, stream, offset, b != 0.0f, [&](uint64_t i, float z) {
+    float known = a * x0[i];
+    if (b != 0.0f) known += b * z;
+    const float m = keep[i];
+    x[i] = m * known + (1.0f - m) * x[i];
+  });
+}
+
 // As ddim_step_kernel; x0_prev and x0_prev2 are read (second and third
 // order) and moved on by the thread that owns the element.
 __global__ void dpm_solver_step_kernel(const float* x_t, const float* eps_theta, float* x0_prev, float* x0_prev2,
@@ -78,6 +91,17 @@ void ddim_step(const Ctx& ctx, const float* x_t, const float* eps_theta, float* 
   ddim_step_kernel<<<grid_for(total / 4 + 2, kThreads, ctx), kThreads, 0, ctx.stream>>>(
       x_t, eps_theta, x_prev, total, static_cast<long long>(per_sample), k, seed, stream, offset, ctx.step_scalars);
   check_launch("ddim_step");
+}
+
+void inpaint_blend(const Ctx& ctx, const float* x0, const float* keep, float* x, int N, size_t per_sample, float a,
+                   float b, uint64_t seed, uint64_t stream, int64_t first_index) {
+  const long long total = static_cast<long long>(N) * static_cast<long long>(per_sample);
+  if (total <= 0) return;
+  if (first_index < 0) throw Error("cuda inpaint_blend: first_index must be >= 0");
+  const uint64_t offset = static_cast<uint64_t>(first_index) * per_sample;
+  inpaint_blend_kernel<<<grid_for(total / 4 + 2, kThreads, ctx), kThreads, 0, ctx.stream>>>(
+      x0, keep, x, total, static_cast<long long>(per_sample), a, b, seed, stream, offset, ctx.step_scalars);
+  check_launch("inpaint_blend");
 }
 
 void dpm_solver_step(const Ctx& ctx, const float* x_t, const float* eps_theta, float* x0_prev, float* x0_prev2,

@@ -12,7 +12,7 @@
 //   dense.cu         linear_* (cuBLAS), silu_*, embedding_gather
 //   loss.cu          mse_forward_backward
 //   diffusion.cu     gaussian, uniform_int, images_to_float, noise_add, reverse_step, clamp
-//   ddim.cu          ddim_step, dpm_solver_step, guided_eps   class_embed.cu  class_embed_*
+//   ddim.cu          ddim_step, dpm_solver_step, inpaint_blend, guided_eps   class_embed.cu  class_embed_*
 //   adam.cu          adam_update, adam_ema_update   ema.cu  ema_update
 //   clip.cu          clip_grad_norm
 // The ops with per-step scalars (roles step_* of ops.def) read

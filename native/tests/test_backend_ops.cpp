@@ -790,6 +790,19 @@ void diffusion_cases(CaseList& L) {
                            (p.clip > 0 ? " clip" : ""));
     if (p.in_place) step.in_place("x_next", "x_t");
   }
+  // RePaint's known part: with noise (the keep mask in [0, 1], some pixels
+  // partly known), and at the last step (b = 0: x0 itself where keep is 1).
+  L.add<calls::inpaint_blend>([](auto& c) {
+     c.N = 3, c.per_sample = 3 * 7 * 9, c.a = 0.8f, c.b = 0.6f, c.seed = 41, c.stream = 9, c.first_index = 5;
+   })
+      .fill("keep", uniform(0, 1))
+      .tol(same(kMath))
+      .note("noised to the step's level");
+  L.add<calls::inpaint_blend>([](auto& c) {
+     c.N = 4, c.per_sample = 3 * 32 * 32, c.a = 1.0f, c.b = 0.0f, c.seed = 41, c.stream = 10, c.first_index = 0;
+   })
+      .fill("keep", uniform(0, 1))
+      .note("last step: x0 itself");
   L.add<calls::guided_eps>([](auto& c) { c.n = 1001, c.w = 3.0f; });
   L.add<calls::guided_eps>([](auto& c) { c.n = 8 * 3072, c.w = 0.0f; }).in_place("out", "eps_cond");
 }

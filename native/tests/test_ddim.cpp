@@ -702,4 +702,108 @@ TEST(ddim_sampling_is_independent_of_batch_split) {
   CHECK_THROWS(net.sample_step_ddim(40, 0, 0.0), "t = 40");
 }
 
+// inpaint_blend: x = keep (a x0 + b z) + (1 - keep) x, z as reverse_step's.
+TEST(inpaint_blend_matches_formula) {
+  auto be = cpu();
+  const int N = 3;
+  const size_t per = 50;
+  Vec x0 = random_vector(N * per, 1), keep = random_vector(N * per, 2), x = random_vector(N * per, 3);
+  for (float& k : keep) k = std::fabs(k) > 1 ? 1.0f : std::fabs(k);
+  keep[0] = 0.0f, keep[1] = 1.0f;
+  for (const float b : {0.0f, 0.6f}) {
+    Vec y = x;
+    be->inpaint_blend(x0.data(), keep.data(), y.data(), N, per, 0.8f, b, 7, 11, 4);
+    double worst = 0;
+    for (size_t i = 0; i < y.size(); ++i) {
+      const double z = b != 0.0f ? rng::gaussian_at(7, 11, 4 * per + i) : 0.0;
+      const double ref = keep[i] * (0.8 * x0[i] + b * z) + (1 - keep[i]) * x[i];
+      worst = std::max(worst, std::fabs(y[i] - ref));
+    }
+    CHECK_MSG(worst < 1e-6, "b = " + std::to_string(b) + ": max |diff| " + std::to_string(worst));
+    CHECK(y[0] == x[0]);  // keep 0: the sampler's own value, untouched
+    if (b == 0.0f) CHECK(y[1] == 0.8f * x0[1]);
+  }
+}
+
+// RePaint: where keep is 0 a step is the DDIM step; where it is 1 the last
+// step (to x_0) leaves the known image exactly; sample_undo is the forward
+// noising with fresh noise; the draws do not depend on the batch split.
+TEST(repaint_steps_keep_the_known_pixels_and_paint_the_rest) {
+  UNetConfig c = tiny_config();
+  c.timesteps = 40;
+  auto be = cpu();
+  UNet net(*be, c, 4);
+  net.init(5);
+  const int n = 4;
+  const int64_t per = net.sample_size();
+  Vec x0 = random_vector(n * per, 8), keep(n * per, 0.0f), none(n * per, 0.0f);
+  for (float& v : x0) v = std::max(-1.0f, std::min(1.0f, v));
+  for (int64_t i = 0; i < n * per; ++i) keep[i] = (i / 8) % 2 ? 1.0f : 0.0f;
+  const auto ts = ddim_timesteps(c.timesteps, 8);
+  auto read = [&] {
+    Vec out(n * per);
+    net.sample_read(out.data(), false);
+    return out;
+  };
+  // keep 0 everywhere: bit for bit DDIM (eta 0: no noise in either).
+  net.sample_begin(n, 42, 0);
+  for (size_t i = 0; i < ts.size(); ++i) net.sample_step_ddim(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, 0.0, 1.0f);
+  const Vec ddim = read();
+  net.sample_begin(n, 42, 0);
+  CHECK_THROWS(net.sample_step_repaint(ts[0], ts[1], 0.0, 1.0f), "sample_set_known first");
+  net.sample_set_known(x0.data(), none.data());
+  for (size_t i = 0; i < ts.size(); ++i) net.sample_step_repaint(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, 0.0, 1.0f);
+  CHECK(std::memcmp(read().data(), ddim.data(), ddim.size() * 4) == 0);
+  // Half the pixels kept: exactly x0 there after the last step; the rest differs from x0.
+  net.sample_begin(n, 42, 0);
+  net.sample_set_known(x0.data(), keep.data());
+  for (size_t i = 0; i < ts.size(); ++i) net.sample_step_repaint(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, 0.0, 1.0f);
+  const Vec painted = read();
+  int kept_exact = 0, kept = 0, free_same = 0;
+  for (int64_t i = 0; i < n * per; ++i) {
+    if (keep[i] == 1.0f) {
+      ++kept;
+      kept_exact += painted[i] == x0[i];
+    } else {
+      free_same += painted[i] == x0[i];
+    }
+  }
+  CHECK_MSG(kept_exact == kept, std::to_string(kept_exact) + " of " + std::to_string(kept) + " kept pixels exact");
+  CHECK(free_same == 0);
+  // An undo: x = sqrt(1 - beta_s) x + sqrt(beta_s) z for s = t .. t + span - 1, draws counted on.
+  const Schedule sched = Schedule::linear(c.timesteps, c.beta_start, c.beta_end);
+  net.sample_begin(n, 42, 2);
+  net.sample_set_x(x0.data());
+  net.sample_undo(10, 3);
+  const Vec undone = read();
+  double worst = 0;
+  for (int64_t i = 0; i < n * per; ++i) {
+    double v = x0[i];
+    for (int s = 10; s < 13; ++s) {
+      const double z = rng::gaussian_at(42, (1ull << 63) + (2ull << 32) + uint64_t(s - 10), 2 * per + i);
+      v = std::sqrt(1.0 - sched.beta[s]) * v + std::sqrt(double(sched.beta[s])) * z;
+    }
+    worst = std::max(worst, std::fabs(undone[i] - v));
+  }
+  CHECK_MSG(worst < 1e-5, "undo: max |diff| " + std::to_string(worst));
+  CHECK_THROWS(net.sample_undo(38, 3), "goes outside");
+  CHECK_THROWS(net.sample_undo(3, 0), "span");
+  keep[3] = 1.5f;
+  CHECK_THROWS(net.sample_set_known(x0.data(), keep.data()), "outside [0, 1]");
+  keep[3] = 1.0f;
+  // Batch split: images 2 and 3 alone come out as in the batch of 4 (noise keyed by image).
+  auto repaint = [&](int m, int64_t first) {
+    net.sample_begin(m, 9, first);
+    net.sample_set_known(x0.data() + first * per, keep.data() + first * per);
+    net.sample_step_repaint(ts[0], ts[1], 0.5, 1.0f);
+    net.sample_undo(ts[1], ts[0] - ts[1]);
+    for (size_t i = 0; i < ts.size(); ++i) net.sample_step_repaint(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, 0.5, 1.0f);
+    Vec out(m * per);
+    net.sample_read(out.data(), false);
+    return out;
+  };
+  const Vec all = repaint(4, 0), tail = repaint(2, 2);
+  CHECK(std::memcmp(all.data() + 2 * per, tail.data(), tail.size() * 4) == 0);
+}
+
 TEST_MAIN()

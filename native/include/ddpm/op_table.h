@@ -41,6 +41,7 @@
 //   step_adam     const AdamParams&      the Adam step (its bias correction moves)
 //   step_decay    double                 the EMA decay (its warm-up moves)
 //   step_cx step_ceps step_sigma  float  the ancestral step's coefficients (they move with t)
+//   step_known_a step_known_b     float  inpaint_blend's coefficients (they move with t)
 //   step_ddim     const DdimCoefficients&       a DDIM / posterior step's coefficients
 //   step_dpm      const DpmSolverCoefficients&  a DPM-Solver++ step's coefficients
 //
@@ -94,6 +95,8 @@
 #define DDPM_ROLE_step_cx(n) (float, float, same, step_value, cx, n, ::ddpm::OpShape())
 #define DDPM_ROLE_step_ceps(n) (float, float, same, step_value, ceps, n, ::ddpm::OpShape())
 #define DDPM_ROLE_step_sigma(n) (float, float, same, step_value, sigma, n, ::ddpm::OpShape())
+#define DDPM_ROLE_step_known_a(n) (float, float, same, step_value, known_a, n, ::ddpm::OpShape())
+#define DDPM_ROLE_step_known_b(n) (float, float, same, step_value, known_b, n, ::ddpm::OpShape())
 #define DDPM_ROLE_step_ddim(n) (const DdimCoefficients&, const DdimCoefficients&, same, step_value, ddim, n, ::ddpm::OpShape())
 #define DDPM_ROLE_step_dpm(n) (const DpmSolverCoefficients&, const DpmSolverCoefficients&, same, step_value, dpm, n, ::ddpm::OpShape())
 
@@ -134,6 +137,8 @@
 #define DDPM_STEP_SET_cx(name) slots.c_x = name;
 #define DDPM_STEP_SET_ceps(name) slots.c_eps = name;
 #define DDPM_STEP_SET_sigma(name) slots.sigma = name;
+#define DDPM_STEP_SET_known_a(name) slots.known_a = name;
+#define DDPM_STEP_SET_known_b(name) slots.known_b = name;
 #define DDPM_STEP_SET_ddim(name) slots.ddim = name;
 #define DDPM_STEP_SET_dpm(name) slots.dpm = name;
 

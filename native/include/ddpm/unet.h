@@ -349,9 +349,27 @@ class UNet {
   // given x_T instead of the seeded one.
   void sample_set_x(const float* host);
 
+  // ---- inpainting: RePaint (Lugmayr et al. 2022), as diffusers' RePaintScheduler ----
+  // The known images (host, n x C x H x W, in [-1, 1]) and where they are known
+  // (keep, the same shape, each in [0, 1]: 1 = keep the known pixel, 0 =
+  // paint it) of the images begun by the last sample_begin.
+  void sample_set_known(const float* x0_host, const float* keep_host);
+  // One RePaint step from t to t_prev (t > t_prev >= -1): the DDIM step of
+  // sample_step_ddim(t, t_prev, eta, x0_clip) for the unknown part, then where
+  // keep is 1 the known image noised to t_prev, sqrt(abar_prev) x0 +
+  // sqrt(1 - abar_prev) z (x0 itself at t_prev = -1), blended by keep
+  // (inpaint_blend). z is the DDIM step's own noise when eta > 0 (diffusers'
+  // scheduler draws one tensor for both). Every RePaint step and undo draws
+  // fresh noise (a sampling's draws are counted), since RePaint revisits t.
+  void sample_step_repaint(int t, int t_prev, double eta, float x0_clip = 0.0f);
+  // RePaint's jump back (diffusers' RePaintScheduler.undo_step(x, t)): for
+  // s = t, ..., t + span - 1, x = sqrt(1 - beta_s) x + sqrt(beta_s) z, with
+  // fresh noise each time (t >= 0, span >= 1, t + span <= timesteps).
+  void sample_undo(int t, int span);
+
  private:
   struct Impl;
-  enum class SampleUpdate : int { kAncestral = 0, kThroughX0 = 1, kDpmSolver = 2 };
+  enum class SampleUpdate : int { kAncestral = 0, kThroughX0 = 1, kDpmSolver = 2, kRepaint = 3 };
   void sample_device_step(int t, SampleUpdate kind, const char* what, const std::function<void()>& update);
   void predict_eps();
   void read_ring(const float* ring, float* host, int64_t first_step, int count, const char* what);
