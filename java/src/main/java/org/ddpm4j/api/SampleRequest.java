@@ -1,5 +1,6 @@
 package org.ddpm4j.api;
 
+import java.awt.image.BufferedImage;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -7,7 +8,11 @@ import java.util.List;
 import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import org.ddpm4j.data.ClassSelector;
+import org.ddpm4j.data.ImageSet;
+import org.ddpm4j.data.MemoryImages;
+import org.ddpm4j.data.Resize;
 import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.sample.Inpainting;
 import org.ddpm4j.sample.SampleOptions;
 import org.ddpm4j.sample.Sampler;
 import org.ddpm4j.sample.SamplerKind;
@@ -52,6 +57,8 @@ public final class SampleRequest {
         Integer midStep;
         int stripImages = 8;
         int stripFrames = 11;
+        BufferedImage inpaintImage, inpaintMask;
+        int jumpLength = Inpainting.DEFAULT_JUMP_LENGTH, jumpSamples = Inpainting.DEFAULT_JUMP_SAMPLES;
         Listener listener;
         BooleanSupplier stop = () -> false;
         PrintStream log = SILENT;
@@ -80,6 +87,11 @@ public final class SampleRequest {
         if (v.guidance != null && !Double.isFinite(v.guidance)) throw Errors.invalid(Setting.GUIDANCE, "must be a number, got " + v.guidance);
         if (v.stripImages < 0) throw Errors.invalid(Setting.STRIP_IMAGES, "must be >= 0, got " + v.stripImages);
         if (v.stripFrames < 2) throw Errors.invalid(Setting.STRIP_FRAMES, "must be >= 2, got " + v.stripFrames);
+        if ((v.inpaintImage == null) != (v.inpaintMask == null)) {
+            throw Errors.invalid(v.inpaintImage == null ? Setting.INPAINT : Setting.MASK, "is missing: inpainting needs an image and a mask");
+        }
+        if (v.jumpLength < 1) throw Errors.invalid(Setting.JUMP_LENGTH, "must be >= 1, got " + v.jumpLength);
+        if (v.jumpSamples < 1) throw Errors.invalid(Setting.JUMP_SAMPLES, "must be >= 1, got " + v.jumpSamples);
         if (v.stop == null) v.stop = () -> false;
         if (v.log == null) v.log = SILENT;
         this.v = v;
@@ -174,6 +186,31 @@ public final class SampleRequest {
         return with(c -> c.guidance = w);
     }
 
+    /**
+     * Inpainting by RePaint (Lugmayr et al. 2022), as Hugging Face diffusers' {@code RePaintPipeline}: every image
+     * keeps {@code image} where {@code mask} is black and paints where it is white (grey: a blend; the mask's
+     * luminance), in the model's size. It runs RePaint's DDIM steps ({@link #withSampler(SamplerKind, int)} with
+     * DDIM sets their number, default 250; {@link #withEta} their noise, default 0) with the x_0 prediction clipped
+     * to [-1, 1] (diffusers' default) and jumps back ({@link #withRepaintJumps}); null, null: no inpainting.
+     */
+    public SampleRequest withInpainting(BufferedImage image, BufferedImage mask) {
+        return with(c -> {
+            c.inpaintImage = image;
+            c.inpaintMask = mask;
+        });
+    }
+
+    /**
+     * RePaint's jumps: back {@code length} steps by re-noising, {@code samples} times at every {@code length}-th
+     * step (diffusers' {@code jump_length} and {@code jump_n_sample}; default 10 and 10; samples 1: no jumps).
+     */
+    public SampleRequest withRepaintJumps(int length, int samples) {
+        return with(c -> {
+            c.jumpLength = length;
+            c.jumpSamples = samples;
+        });
+    }
+
     /** Also keep every image at this t (default T/2, the notebook's t = 500); -1: no snapshot. */
     public SampleRequest withMidStep(int t) {
         return with(c -> c.midStep = t);
@@ -237,7 +274,12 @@ public final class SampleRequest {
      * @param source the model's file, for messages
      */
     SampleOptions resolve(UNetConfig cfg, List<String> classNames, String source) {
-        if (v.sampler != SamplerKind.DDIM && v.eta != null) throw Errors.invalid(Setting.ETA, "is for ", Setting.SAMPLER, " ddim");
+        boolean inpaint = v.inpaintImage != null;
+        if (inpaint && v.sampler != SamplerKind.DDIM && v.sampler != SamplerKind.DDPM) {
+            throw Errors.invalid(Setting.INPAINT, "runs RePaint's own DDIM steps: not with ", Setting.SAMPLER, " " + v.sampler.label());
+        }
+        if (inpaint && v.karras) throw Errors.invalid(Setting.INPAINT, "runs RePaint's own DDIM steps: not with ", Setting.KARRAS);
+        if (!inpaint && v.sampler != SamplerKind.DDIM && v.eta != null) throw Errors.invalid(Setting.ETA, "is for ", Setting.SAMPLER, " ddim");
         int T = cfg.timesteps();
         int mid = v.midStep != null ? v.midStep : T / 2;
         if (mid >= T || mid < -1) throw Errors.invalid(Setting.MID_STEP, "must be in [0, " + (T - 1) + "] or -1, got " + mid);
@@ -246,10 +288,39 @@ public final class SampleRequest {
                 .withClass(classLabel(cfg, classNames, source), guidance(cfg))
                 .withKarras(v.karras)
                 .withSpacing(v.spacing);
+        if (inpaint) {
+            Inpainting in = inpainting(v.inpaintImage, v.inpaintMask, cfg, v.jumpLength, v.jumpSamples);
+            o = o.withInpainting(in, v.sampler == SamplerKind.DDIM && v.steps != null ? v.steps : 0, v.eta != null ? v.eta : 0.0);
+        }
         // SampleOptions refused --karras / --timestep-spacing with a sampler they are not for (resolve runs under
         // Errors.call, which makes that an InvalidInputException with the same text).
         Sampler.timesteps(o, T);  // --sampler / --sampling-steps against the model, before anything is done
         return o;
+    }
+
+    /**
+     * The known image (values in [-1, 1]) and the mask (keep = 1 - luminance / 255, the same for every channel)
+     * in the model's shape; both must be the model's size.
+     */
+    static Inpainting inpainting(BufferedImage image, BufferedImage mask, UNetConfig cfg, int jumpLength, int jumpSamples) {
+        int C = cfg.inChannels(), H = cfg.height(), W = cfg.width(), hw = H * W;
+        if (C != 1 && C != 3) throw Errors.invalid(Setting.INPAINT, "needs a model with 1 or 3 channels, not " + C);
+        for (BufferedImage img : List.of(image, mask)) {
+            if (img.getWidth() != W || img.getHeight() != H) {
+                throw Errors.invalid(img == image ? Setting.INPAINT : Setting.MASK, "is " + img.getWidth() + "x"
+                        + img.getHeight() + ", the model's images are " + W + "x" + H);
+            }
+        }
+        byte[] px = new byte[C * hw], m = new byte[hw];
+        ImageSet known = MemoryImages.ofPictures(List.of(image), List.of("image"), C, H, W, Resize.NONE);
+        known.copyImage(0, px, 0);
+        MemoryImages.ofPictures(List.of(mask), List.of("mask"), 1, H, W, Resize.NONE).copyImage(0, m, 0);
+        float[] x0 = new float[C * hw], keep = new float[C * hw];
+        for (int i = 0; i < C * hw; i++) {
+            x0[i] = (px[i] & 0xff) / 127.5f - 1f;
+            keep[i] = 1f - (m[i % hw] & 0xff) / 255f;
+        }
+        return new Inpainting(x0, keep, jumpLength, jumpSamples);
     }
 
     /** The class against the model: its label (the null class for 'none'), or -1 for every class in turn. */

@@ -183,6 +183,9 @@ public final class DdpmCpu {
         public native void sample_step_dpm_solver_sigmas(int t, double sigma, double sigmaNext, double sigmaLast,
                                                          @Cast("bool") boolean sde, float x0Clip, double sigmaLast2);
         public native void sample_set_x(@Const float[] host);
+        public native void sample_set_known(@Const float[] x0, @Const float[] keep);
+        public native void sample_step_repaint(int t, int tPrev, double eta, float x0Clip);
+        public native void sample_undo(int t, int span);
     }
 
     /** ddpm::OpBench: one op prepared with its own buffers, for benchmarks. */

@@ -401,6 +401,27 @@ final class NativeUNet implements UNet {
     }
 
     @Override
+    public void sampleSetKnown(float[] known, float[] keep) {
+        long size = (long) sampleCount * config.sampleSize();
+        if (sampleCount == 0) throw new IllegalStateException("sampleSetKnown: call sampleBegin first");
+        if (known.length != size || keep.length != size) {
+            throw new IllegalArgumentException("sampleSetKnown: known and keep must hold " + size + " floats each, got "
+                    + known.length + " and " + keep.length);
+        }
+        p().sample_set_known(known, keep);
+    }
+
+    @Override
+    public void sampleStepRepaint(int t, int tPrev, double eta, float x0Clip) {
+        p().sample_step_repaint(t, tPrev, eta, x0Clip);
+    }
+
+    @Override
+    public void sampleUndo(int t, int span) {
+        p().sample_undo(t, span);
+    }
+
+    @Override
     public float[] sampleRead(boolean clip) {
         if (sampleCount == 0) throw new IllegalStateException("sampleRead: call sampleBegin first");
         float[] out = new float[sampleCount * config.sampleSize()];

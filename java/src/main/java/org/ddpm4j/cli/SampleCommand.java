@@ -1,6 +1,10 @@
 package org.ddpm4j.cli;
 
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import javax.imageio.ImageIO;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import org.ddpm4j.api.DiffusionModel;
@@ -20,6 +24,7 @@ import picocli.CommandLine.Option;
                 "Writes OUT/samples.png (a 10x10 grid for 100 images), OUT/samples-t500.png (x at t = 500, the notebook's mid result; T/2 in general)",
                 "and OUT/strip.png (a few images from x_T to x_0); with --format png,npz also OUT/sample-00000.png ... and OUT/samples.npz.",
                 "A class-conditional model draws --class NAME (or every class in turn) with classifier-free guidance --guidance W.",
+                "--inpaint IMAGE --mask MASK paints every image into IMAGE where MASK is white (RePaint, as diffusers' RePaintPipeline).",
                 "The same --seed gives the same images."})
 public final class SampleCommand implements Callable<Integer> {
     private final Io io;
@@ -75,6 +80,18 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--guidance", paramLabel = "W", description = "Classifier-free guidance scale: eps = eps_null + W (eps_class - eps_null); 1 = the conditional model alone, 0 = unconditional (default 2).")
     Double guidance;
 
+    @Option(names = "--inpaint", paramLabel = "IMAGE", description = "Inpaint this PNG or JPEG (the model's size) by RePaint (Lugmayr et al. 2022), as diffusers' RePaintPipeline: every image keeps IMAGE where --mask is black and paints where it is white. Runs RePaint's DDIM steps (--sampling-steps, default 250; --eta, default 0; x_0 clipped to [-1, 1]) with jumps back (--jump-length, --jump-samples).")
+    Path inpaint;
+
+    @Option(names = "--mask", paramLabel = "MASK", description = "With --inpaint: a PNG or JPEG of the model's size, white where the image is painted, black where it is kept (grey blends; its luminance counts).")
+    Path mask;
+
+    @Option(names = "--jump-length", paramLabel = "J", description = "RePaint: how many steps each jump goes back (diffusers' jump_length, default 10).")
+    Integer jumpLength;
+
+    @Option(names = "--jump-samples", paramLabel = "R", description = "RePaint: how many times each jump is made, 1 = no jumps (diffusers' jump_n_sample, default 10).")
+    Integer jumpSamples;
+
     @Option(names = "--format", paramLabel = "LIST", defaultValue = "grid",
             description = "What to write, comma-separated: grid (samples.png, samples-tNNN.png, strip.png; at most the first 400 images), png (sample-00000.png ... one file per image), npz (samples.npz, arr_0 uint8 N x H x W x C, as FID/IS evaluators read it). png and npz are written as the batches finish, so --count 50000 fits in memory (default: ${DEFAULT-VALUE}).")
     String format;
@@ -94,7 +111,14 @@ public final class SampleCommand implements Callable<Integer> {
                 .withStrip(stripImages, stripFrames).withClipX0(clipX0).withClass(className).withLog(io.err());
         if (karras) req = req.withKarras(true);
         if (timestepSpacing != null) req = req.withTimestepSpacing(timestepSpacing);
-        req = samplingSteps != null ? req.withSampler(sampler, samplingSteps) : req.withSampler(sampler);
+        // Inpainting runs DDIM steps: --sampling-steps counts them unless another sampler was named.
+        SamplerKind kind = inpaint != null && sampler == SamplerKind.DDPM ? SamplerKind.DDIM : sampler;
+        req = samplingSteps != null ? req.withSampler(kind, samplingSteps) : req.withSampler(kind);
+        if (inpaint != null || mask != null) req = req.withInpainting(picture(inpaint, "--inpaint"), picture(mask, "--mask"));
+        if (jumpLength != null || jumpSamples != null) {
+            if (inpaint == null) throw new InvalidInputException("--jump-length and --jump-samples are for --inpaint");
+            req = req.withRepaintJumps(jumpLength != null ? jumpLength : 10, jumpSamples != null ? jumpSamples : 10);
+        }
         if (eta != null) req = req.withEta(eta);
         if (guidance != null) req = req.withGuidance(guidance);
         if (midStep != null) req = req.withMidStep(midStep);
@@ -110,6 +134,20 @@ public final class SampleCommand implements Callable<Integer> {
         return 0;
     }
 
+
+    /** A PNG or JPEG named by a flag; null stays null (SampleRequest names what is missing). */
+    private static BufferedImage picture(Path file, String flag) {
+        if (file == null) return null;
+        if (!Files.isRegularFile(file)) throw new InvalidInputException(flag + " " + file + ": no such file");
+        try {
+            BufferedImage img = ImageIO.read(file.toFile());
+            if (img == null) throw new InvalidInputException(flag + " " + file + " is not a readable PNG or JPEG");
+            return img;
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof InvalidInputException i) throw i;
+            throw new InvalidInputException(flag + " " + file + " cannot be decoded: " + e.getMessage());
+        }
+    }
 
     private Set<SampleFormat> formats() {
         try {

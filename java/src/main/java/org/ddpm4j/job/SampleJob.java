@@ -166,6 +166,14 @@ public final class SampleJob {
     static String describe(SampleOptions o, UNetConfig cfg) {
         StringBuilder sb = new StringBuilder();
         int[] ts = Sampler.timesteps(o, cfg.timesteps());
+        if (o.inpainting() != null) {
+            var in = o.inpainting();
+            sb.append("RePaint inpainting (").append(Math.round(100 * (1 - in.keptShare()))).append("% of the image painted): ");
+            sb.append(Sampler.repaintSteps(o, cfg.timesteps())).append(" DDIM steps, jumping back ").append(in.jumpLength())
+                    .append(" steps ").append(in.jumpSamples()).append(" times (").append(ts.length)
+                    .append(" model evaluations), eta ").append(o.eta()).append(", x_0 clipped");
+            return sb.toString();
+        }
         sb.append(o.sampler().label().toUpperCase(Locale.ROOT)).append(", ").append(ts.length).append(" steps");
         if (o.sampler() == SamplerKind.DDIM) sb.append(", eta ").append(o.eta());
         if (o.karras()) sb.append(", Karras sigmas");

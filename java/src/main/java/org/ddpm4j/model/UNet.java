@@ -205,6 +205,21 @@ public interface UNet extends AutoCloseable {
     /** Replaces the current images (n * C*H*W), e.g. with a given x_T. */
     void sampleSetX(float[] x);
 
+    /**
+     * RePaint inpainting: the known images and where they are kept (each n * C*H*W; keep in [0, 1], 1 = the
+     * known pixel) of the images begun by the last {@link #sampleBegin}.
+     */
+    void sampleSetKnown(float[] known, float[] keep);
+
+    /**
+     * One RePaint step from t to tPrev (-1: to x_0): the DDIM step with noise eta and x_0 clipped to
+     * [-x0Clip, x0Clip] (0: not), then the known pixels noised to tPrev blended in where they are kept.
+     */
+    void sampleStepRepaint(int t, int tPrev, double eta, float x0Clip);
+
+    /** RePaint's jump back: x = sqrt(1 - beta_s) x + sqrt(beta_s) z for s = t .. t + span - 1, fresh noise each. */
+    void sampleUndo(int t, int span);
+
     /** The current images, n * C*H*W, optionally clipped to [-1, 1]. */
     float[] sampleRead(boolean clip);
 

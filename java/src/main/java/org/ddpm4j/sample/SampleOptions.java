@@ -24,10 +24,12 @@ import org.ddpm4j.setting.Setting;
  *     {@code use_karras_sigmas}, "DPM++ 2M Karras") instead of evenly spaced timesteps
  * @param spacing DDIM or DPM-Solver++: which timesteps they visit, as diffusers' timestep_spacing; null: the
  *     sampler's own (see {@link TimestepSpacing})
+ * @param inpainting RePaint inpainting of a known image (null: none); it runs DDIM steps, so the sampler is DDIM,
+ *     {@code steps} RePaint's (T // steps timesteps apart) and {@code eta} its noise
  */
 public record SampleOptions(int count, long seed, int midStep, int stripImages, int stripFrames, SamplerKind sampler,
                             int steps, double eta, boolean clipX0, int classLabel, double guidance, boolean karras,
-                            TimestepSpacing spacing) {
+                            TimestepSpacing spacing, Inpainting inpainting) {
 
     /** The guidance of a conditional model unless asked otherwise. */
     public static final double DEFAULT_GUIDANCE = 2.0;
@@ -49,6 +51,18 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
             throw Setting.TIMESTEP_SPACING.invalid("is for ", Setting.SAMPLER, " ddim or the dpm++ ones (ddpm visits every timestep)");
         }
         if (spacing != null && karras) throw Setting.TIMESTEP_SPACING.invalid("and ", Setting.KARRAS, " exclude each other");
+        if (inpainting != null && (sampler != SamplerKind.DDIM || spacing != null)) {
+            throw Setting.INPAINT.invalid("runs RePaint's own DDIM steps: not with ", Setting.SAMPLER, " " + sampler.label()
+                    + (spacing != null ? " or a timestep spacing" : ""));
+        }
+    }
+
+    /** Without inpainting. */
+    public SampleOptions(int count, long seed, int midStep, int stripImages, int stripFrames, SamplerKind sampler,
+                         int steps, double eta, boolean clipX0, int classLabel, double guidance, boolean karras,
+                         TimestepSpacing spacing) {
+        this(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, classLabel, guidance, karras,
+                spacing, null);
     }
 
     /** Ancestral DDPM sampling through every timestep, classes cycled, the default guidance. */
@@ -64,28 +78,38 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
     /** With another sampler (Karras levels off, its own timesteps). */
     public SampleOptions withSampler(SamplerKind kind, int samplingSteps, double noise, boolean clip) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, kind, samplingSteps, noise, clip, classLabel,
-                guidance, false, null);
+                guidance, false, null, inpainting);
     }
 
     public SampleOptions withClass(int label, double w) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, label, w,
-                karras, spacing);
+                karras, spacing, inpainting);
     }
 
     /** With the DPM-Solver++ sampler stepping between Karras sigmas (or not). */
     public SampleOptions withKarras(boolean on) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, classLabel,
-                guidance, on, spacing);
+                guidance, on, spacing, inpainting);
     }
 
     /** With DDIM or DPM-Solver++ visiting the timesteps of {@code s} (null: the sampler's own). */
     public SampleOptions withSpacing(TimestepSpacing s) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, classLabel,
-                guidance, karras, s);
+                guidance, karras, s, inpainting);
     }
 
     /** Without the mid-run snapshot and the strip (only the final images). */
     public SampleOptions finalsOnly() {
-        return new SampleOptions(count, seed, -1, 0, 2, sampler, steps, eta, clipX0, classLabel, guidance, karras, spacing);
+        return new SampleOptions(count, seed, -1, 0, 2, sampler, steps, eta, clipX0, classLabel, guidance, karras, spacing,
+                inpainting);
+    }
+
+    /**
+     * RePaint inpainting of {@code in} (null: none), as DDIM steps: {@code samplingSteps} of them (0: RePaint's 250,
+     * at most T), noise {@code noise} (diffusers' RePaint eta, default 0).
+     */
+    public SampleOptions withInpainting(Inpainting in, int samplingSteps, double noise) {
+        return new SampleOptions(count, seed, midStep, stripImages, stripFrames, SamplerKind.DDIM, samplingSteps, noise,
+                clipX0, classLabel, guidance, false, null, in);
     }
 }

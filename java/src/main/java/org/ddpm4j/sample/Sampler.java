@@ -64,7 +64,13 @@ public final class Sampler {
         float[] mid = midTime >= 0 ? new float[keep * per] : null;
         float[] strip = stripN > 0 ? new float[stripN * frames * per] : null;
         float clip = o.clipX0() ? 1f : 0f;
-        long total = (long) o.count() * ts.length;
+        Inpainting inpaint = o.inpainting();
+        if (inpaint != null && inpaint.known().length != per) {
+            throw new IllegalArgumentException("the known image has " + inpaint.known().length + " values, the model's images "
+                    + per + " (" + C + "x" + H + "x" + W + ")");
+        }
+        int[] repaint = inpaint != null ? repaintTimesteps(T, repaintSteps(o, T), inpaint.jumpLength(), inpaint.jumpSamples()) : null;
+        long total = (long) o.count() * (repaint != null ? repaint.length : ts.length);
         long done = 0;
         for (int first = 0; first < o.count(); first += chunk) {
             int n = Math.min(chunk, o.count() - first);
@@ -74,7 +80,31 @@ public final class Sampler {
             boolean stripChunk = first == 0 && strip != null;
             int frame = 0;
             if (stripChunk) saveStrip(net.sampleRead(false), strip, stripN, frames, frame++, per);
-            for (int i = 0; i < ts.length; i++) {
+            if (repaint != null) {
+                // RePaint, as diffusers' RePaintPipeline: a timestep below the last one is a model step to
+                // t - T // S (x_0 from the first), one at or above it a jump back by re-noising from the last.
+                net.sampleSetKnown(tile(inpaint.known(), n), tile(inpaint.keep(), n));
+                int span = T / repaintSteps(o, T);
+                int tLast = repaint[0] + 1, modelSteps = 0;
+                for (int e = 0; e < repaint.length; e++) {
+                    int t = repaint[e];
+                    if (stop.getAsBoolean()) throw new CancellationException("sampling stopped at t = " + t);
+                    if (t < tLast) {
+                        net.sampleStepRepaint(t, t - span >= 0 ? t - span : -1, o.eta(), 1f);
+                        boolean last = ++modelSteps == ts.length;
+                        if (mid != null && t == midTime && kept > 0) System.arraycopy(net.sampleRead(false), 0, mid, first * per, kept * per);
+                        if (stripChunk && frame < frames && (frame == frames - 1 ? last : t == stripTimes[frame])) {
+                            saveStrip(net.sampleRead(last), strip, stripN, frames, frame++, per);
+                        }
+                    } else {
+                        net.sampleUndo(tLast, span);
+                    }
+                    tLast = t;
+                    done += n;
+                    if (listener != null && ((e + 1) % 10 == 0 || e == repaint.length - 1)) listener.progress(done, total);
+                }
+            }
+            for (int i = 0; repaint == null && i < ts.length; i++) {
                 int t = ts[i];
                 if (stop.getAsBoolean()) throw new CancellationException("sampling stopped at t = " + t);
                 boolean last = i == ts.length - 1;
@@ -131,6 +161,17 @@ public final class Sampler {
      * timesteps of {@link #visited}.
      */
     public static int[] timesteps(SampleOptions o, int T) {
+        if (o.inpainting() != null) {  // the model steps of the RePaint schedule, in order (timesteps repeat)
+            Inpainting in = o.inpainting();
+            int[] all = repaintTimesteps(T, repaintSteps(o, T), in.jumpLength(), in.jumpSamples());
+            int[] steps = new int[all.length];
+            int count = 0, tLast = all[0] + 1;
+            for (int t : all) {
+                if (t < tLast) steps[count++] = t;
+                tLast = t;
+            }
+            return java.util.Arrays.copyOf(steps, count);
+        }
         SamplerKind kind = o.sampler();
         if (kind == SamplerKind.DDPM) {
             if (o.steps() != 0 && o.steps() != T) {
@@ -149,6 +190,54 @@ public final class Sampler {
         TimestepSpacing spacing = o.spacing();
         if (spacing != null) return kind == SamplerKind.DDIM ? spacing.ddim(T, steps) : spacing.dpmSolver(T, steps);
         return kind == SamplerKind.DDIM ? ddimTimesteps(T, steps) : dpmSolverTimesteps(T, steps);
+    }
+
+    /** RePaint's steps S: the options' (1..T), or diffusers' 250 (at most T). */
+    public static int repaintSteps(SampleOptions o, int T) {
+        int steps = o.steps() == 0 ? Math.min(Inpainting.DEFAULT_STEPS, T) : o.steps();
+        if (steps < 1 || steps > T) {
+            throw Setting.SAMPLING_STEPS.invalid("must be in [1, " + T + "] for inpainting (the model has " + T
+                    + " timesteps), got " + steps);
+        }
+        return steps;
+    }
+
+    /**
+     * RePaint's schedule (Lugmayr et al. 2022), exactly as diffusers' {@code RePaintScheduler.set_timesteps(S,
+     * jump_length, jump_n_sample)} for a model of T timesteps: step indices from S - 1 down to 0; at every index
+     * j &lt; S - jumpLength that is a multiple of jumpLength, the first jumpSamples - 1 visits go back up
+     * jumpLength indices one at a time before coming down again; each index times T // S. A value below the one
+     * before it is a model step, one above it a jump back (re-noising).
+     */
+    public static int[] repaintTimesteps(int T, int S, int jumpLength, int jumpSamples) {
+        if (S < 1 || S > T) throw new IllegalArgumentException("RePaint steps must be in [1, " + T + "], got " + S);
+        if (jumpLength < 1 || jumpSamples < 1) throw new IllegalArgumentException("RePaint jumps must be >= 1");
+        java.util.Map<Integer, Integer> jumps = new java.util.HashMap<>();
+        for (int j = 0; j < S - jumpLength; j += jumpLength) jumps.put(j, jumpSamples - 1);
+        java.util.List<Integer> out = new java.util.ArrayList<>();
+        int t = S;
+        while (t >= 1) {
+            t -= 1;
+            out.add(t);
+            if (jumps.getOrDefault(t, 0) > 0) {
+                jumps.put(t, jumps.get(t) - 1);
+                for (int k = 0; k < jumpLength; k++) {
+                    t += 1;
+                    out.add(t);
+                }
+            }
+        }
+        int span = T / S;
+        int[] ts = new int[out.size()];
+        for (int i = 0; i < ts.length; i++) ts[i] = out.get(i) * span;
+        return ts;
+    }
+
+    /** {@code n} copies of one image's values. */
+    private static float[] tile(float[] one, int n) {
+        float[] out = new float[one.length * n];
+        for (int k = 0; k < n; k++) System.arraycopy(one, 0, out, k * one.length, one.length);
+        return out;
     }
 
     static int[] ddpmTimesteps(int T) {

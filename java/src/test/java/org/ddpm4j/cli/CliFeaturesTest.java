@@ -178,6 +178,41 @@ class CliFeaturesTest {
         }
     }
 
+    /** ddpm sample --inpaint IMAGE --mask MASK: every image keeps IMAGE where MASK is black. */
+    @Test
+    @Order(4)
+    void inpaintsAnImageFromTheCommandLine() throws Exception {
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(32, 32, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        java.awt.image.BufferedImage mask = new java.awt.image.BufferedImage(32, 32, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+        for (int y = 0; y < 32; y++) {
+            for (int x = 0; x < 32; x++) {
+                img.setRGB(x, y, (x * 7) << 16 | (y * 5) << 8 | 200);
+                if (y >= 16) mask.getRaster().setSample(x, y, 0, 255);  // the bottom half painted
+            }
+        }
+        Path known = dir.resolve("known.png"), m = dir.resolve("mask.png"), out = dir.resolve("inpainted");
+        javax.imageio.ImageIO.write(img, "png", known.toFile());
+        javax.imageio.ImageIO.write(mask, "png", m.toFile());
+        Cli.Result r = ok("sample", "--from", model().toString(), "--inpaint", known.toString(), "--mask", m.toString(), "--count", "2",
+                "--sampling-steps", "8", "--jump-length", "2", "--jump-samples", "2", "--format", "grid,png", "--out", out.toString(),
+                "--device", "cpu", "--threads", "2");
+        assertTrue(r.err().contains("RePaint inpainting (50% of the image painted): 8 DDIM steps, jumping back 2 steps 2 times "
+                + "(14 model evaluations), eta 0.0, x_0 clipped"), r.toString());
+        for (int k = 0; k < 2; k++) {
+            java.awt.image.BufferedImage s = javax.imageio.ImageIO.read(out.resolve(String.format("sample-%05d.png", k)).toFile());
+            for (int y = 0; y < 16; y++)
+                for (int x = 0; x < 32; x++) assertEquals(img.getRGB(x, y) & 0xffffff, s.getRGB(x, y) & 0xffffff, "image " + k + " " + x + "," + y);
+        }
+        fails("--mask is missing: inpainting needs an image and a mask", "sample", "--from", model().toString(), "--inpaint",
+                known.toString(), "--device", "cpu", "--out", dir.resolve("x").toString());
+        fails("--inpaint " + dir.resolve("nope.png") + ": no such file", "sample", "--from", model().toString(), "--inpaint",
+                dir.resolve("nope.png").toString(), "--mask", m.toString(), "--device", "cpu", "--out", dir.resolve("x").toString());
+        fails("--inpaint runs RePaint's own DDIM steps: not with --sampler dpm++", "sample", "--from", model().toString(), "--inpaint",
+                known.toString(), "--mask", m.toString(), "--sampler", "dpm++", "--device", "cpu", "--out", dir.resolve("x").toString());
+        fails("--jump-length and --jump-samples are for --inpaint", "sample", "--from", model().toString(), "--jump-length", "3",
+                "--device", "cpu", "--out", dir.resolve("x").toString());
+    }
+
     @Test
     @Order(5)
     void featureErrorsAreOneLine() throws Exception {

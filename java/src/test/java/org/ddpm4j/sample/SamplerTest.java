@@ -35,6 +35,58 @@ class SamplerTest {
         }
     }
 
+    /** RePaint's schedule as diffusers' RePaintScheduler.set_timesteps (its loop transcribed and run in Python). */
+    @Test
+    void repaintScheduleIsDiffusers() {
+        assertArrayEquals(new int[] {18, 16, 14, 12, 14, 16, 14, 12, 10, 8, 10, 12, 10, 8, 6, 4, 6, 8, 6, 4, 2, 0, 2, 4, 2, 0},
+                Sampler.repaintTimesteps(20, 10, 2, 2));
+        assertArrayEquals(new int[] {35, 30, 25, 20, 15, 10, 5, 0}, Sampler.repaintTimesteps(40, 8, 3, 1));  // no jumps
+        int[] d = Sampler.repaintTimesteps(1000, 250, 10, 10);  // diffusers' RePaintPipeline defaults
+        assertEquals(4570, d.length);
+        assertEquals(996, d[0]);
+        assertEquals(924, d[20]);  // the first jump back, from 920
+        assertEquals(0, d[d.length - 1]);
+        // The model steps of an inpainting run: the entries below the one before them.
+        Inpainting in = new Inpainting(new float[3072], new float[3072], 10, 10);
+        SampleOptions o = new SampleOptions(1, 0, -1, 0, 2).withInpainting(in, 0, 0.0);
+        assertEquals(2410, Sampler.timesteps(o, 1000).length);
+    }
+
+    /**
+     * Inpainting: the kept pixels come out exactly as the known image, the painted ones do not; keep 0
+     * everywhere without jumps is DDIM with x_0 clipped; the images do not depend on the chunking.
+     */
+    @Test
+    void inpaintingKeepsTheKnownPixelsAndPaintsTheRest() {
+        int per = CFG.sampleSize(), hw = CFG.height() * CFG.width();
+        float[] known = new float[per], keep = new float[per], none = new float[per];
+        for (int i = 0; i < per; i++) {
+            known[i] = ((i * 37) % 255) / 127.5f - 1f;
+            keep[i] = (i % hw) % CFG.width() < CFG.width() / 2 ? 1f : 0f;  // the left half kept
+        }
+        SampleOptions base = new SampleOptions(5, 11, -1, 0, 2);
+        SampleOptions o = base.withInpainting(new Inpainting(known, keep, 2, 3), 6, 0.0);
+        float[] x = sample(8, o).images().data();
+        int painted = 0, kept = 0;
+        for (int k = 0; k < 5; k++) {
+            for (int i = 0; i < per; i++) {
+                if (keep[i] == 1f) {
+                    assertEquals(known[i], x[k * per + i], 0f, "image " + k + " value " + i);
+                    kept++;
+                } else if (x[k * per + i] != known[i]) {
+                    painted++;
+                }
+            }
+        }
+        assertEquals(kept, 5 * per / 2);
+        assertTrue(painted > 0.99 * kept, painted + " painted values differ from the known image");
+        assertArrayEquals(x, sample(2, o).images().data(), "chunks of 2");
+        // Nothing kept, no jumps, eta 0: DDIM with x_0 clipped, at RePaint's timesteps (30 // 6 = 5 apart: 25, 20, ..., 0).
+        float[] ddim = sample(8, base.withSampler(SamplerKind.DDIM, 6, 0.0, true)).images().data();
+        float[] repaintNone = sample(8, base.withInpainting(new Inpainting(known, none, 2, 1), 6, 0.0)).images().data();
+        assertArrayEquals(ddim, repaintNone);
+    }
+
     @Test
     void samplesAreFiniteClippedAndReproducible() {
         SampleOptions o = new SampleOptions(6, 77, 15, 3, 5);
