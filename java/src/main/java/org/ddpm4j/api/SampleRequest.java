@@ -190,7 +190,8 @@ public final class SampleRequest {
      * Inpainting by RePaint (Lugmayr et al. 2022), as Hugging Face diffusers' {@code RePaintPipeline}: every image
      * keeps {@code image} where {@code mask} is black and paints where it is white (grey: a blend; the mask's
      * luminance), in the model's size. It runs RePaint's DDIM steps ({@link #withSampler(SamplerKind, int)} with
-     * DDIM sets their number, default 250; {@link #withEta} their noise, default 0) with the x_0 prediction clipped
+     * DDIM sets their number, default 250; {@link #withEta} their noise, default 1, the RePaint paper's DDPM noise,
+     * where diffusers' pipeline defaults to 0, which only strong models sample well) with the x_0 prediction clipped
      * to [-1, 1] (diffusers' default) and jumps back ({@link #withRepaintJumps}); null, null: no inpainting.
      */
     public SampleRequest withInpainting(BufferedImage image, BufferedImage mask) {
@@ -290,7 +291,8 @@ public final class SampleRequest {
                 .withSpacing(v.spacing);
         if (inpaint) {
             Inpainting in = inpainting(v.inpaintImage, v.inpaintMask, cfg, v.jumpLength, v.jumpSamples);
-            o = o.withInpainting(in, v.sampler == SamplerKind.DDIM && v.steps != null ? v.steps : 0, v.eta != null ? v.eta : 0.0);
+            o = o.withInpainting(in, v.sampler == SamplerKind.DDIM && v.steps != null ? v.steps : 0,
+                    v.eta != null ? v.eta : Inpainting.DEFAULT_ETA);
         }
         // SampleOptions refused --karras / --timestep-spacing with a sampler they are not for (resolve runs under
         // Errors.call, which makes that an InvalidInputException with the same text).

@@ -68,7 +68,7 @@ public final class SampleCommand implements Callable<Integer> {
             description = "The timesteps ddim or dpm++ visit, as diffusers' timestep_spacing: linspace (evenly over [0, T-1]), leading (multiples of a whole step ratio), trailing (back from T-1 in steps of T/S) (default: the sampler's own: ddim floor(i T / S), as the DDIM paper's code; dpm++ linspace).")
     TimestepSpacing timestepSpacing;
 
-    @Option(names = "--eta", paramLabel = "E", description = "DDIM noise: 0 deterministic, 1 as noisy as DDPM's posterior (default 0).")
+    @Option(names = "--eta", paramLabel = "E", description = "DDIM noise: 0 deterministic, 1 as noisy as DDPM's posterior (default 0; with --inpaint 1).")
     Double eta;
 
     @Option(names = "--clip-x0", description = "Clip the predicted x_0 to [-1, 1] at every step: DDIM as diffusers' clip_sample; DDPM then steps through the posterior q(x_t-1 | x_t, x_0) as improved-diffusion's clip_denoised; DPM-Solver++ integrates the clipped prediction. Keeps cosine-schedule models stable (default off, the notebook's sampler).")
@@ -80,7 +80,7 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--guidance", paramLabel = "W", description = "Classifier-free guidance scale: eps = eps_null + W (eps_class - eps_null); 1 = the conditional model alone, 0 = unconditional (default 2).")
     Double guidance;
 
-    @Option(names = "--inpaint", paramLabel = "IMAGE", description = "Inpaint this PNG or JPEG (the model's size) by RePaint (Lugmayr et al. 2022), as diffusers' RePaintPipeline: every image keeps IMAGE where --mask is black and paints where it is white. Runs RePaint's DDIM steps (--sampling-steps, default 250; --eta, default 0; x_0 clipped to [-1, 1]) with jumps back (--jump-length, --jump-samples).")
+    @Option(names = "--inpaint", paramLabel = "IMAGE", description = "Inpaint this PNG or JPEG (the model's size) by RePaint (Lugmayr et al. 2022), as diffusers' RePaintPipeline: every image keeps IMAGE where --mask is black and paints where it is white. Runs RePaint's DDIM steps (--sampling-steps, default 250; --eta, default 1, the RePaint paper's DDPM noise; x_0 clipped to [-1, 1]) with jumps back (--jump-length, --jump-samples).")
     Path inpaint;
 
     @Option(names = "--mask", paramLabel = "MASK", description = "With --inpaint: a PNG or JPEG of the model's size, white where the image is painted, black where it is kept (grey blends; its luminance counts).")

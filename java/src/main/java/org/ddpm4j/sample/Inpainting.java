@@ -19,6 +19,11 @@ import org.ddpm4j.setting.Setting;
 public record Inpainting(float[] known, float[] keep, int jumpLength, int jumpSamples) {
     /** diffusers' RePaintPipeline defaults. */
     public static final int DEFAULT_JUMP_LENGTH = 10, DEFAULT_JUMP_SAMPLES = 10, DEFAULT_STEPS = 250;
+    /**
+     * The steps' noise unless asked otherwise: 1, the DDPM posterior's, as the RePaint paper samples (diffusers'
+     * pipeline defaults to 0, deterministic DDIM, which a weak model paints as speckled noise).
+     */
+    public static final double DEFAULT_ETA = 1.0;
 
     public Inpainting {
         if (known == null || keep == null) throw new IllegalArgumentException("inpainting needs a known image and a mask");

@@ -197,7 +197,7 @@ class CliFeaturesTest {
                 "--sampling-steps", "8", "--jump-length", "2", "--jump-samples", "2", "--format", "grid,png", "--out", out.toString(),
                 "--device", "cpu", "--threads", "2");
         assertTrue(r.err().contains("RePaint inpainting (50% of the image painted): 8 DDIM steps, jumping back 2 steps 2 times "
-                + "(14 model evaluations), eta 0.0, x_0 clipped"), r.toString());
+                + "(14 model evaluations), eta 1.0, x_0 clipped"), r.toString());
         for (int k = 0; k < 2; k++) {
             java.awt.image.BufferedImage s = javax.imageio.ImageIO.read(out.resolve(String.format("sample-%05d.png", k)).toFile());
             for (int y = 0; y < 16; y++)
