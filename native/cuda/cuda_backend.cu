@@ -124,41 +124,33 @@ class CudaBackend final : public Backend {
         ctx_.side = side_.get();
         side_regions_ = env_flag("DDPM_CUDA_SIDE_REGIONS", true);
       }
-      cublasStatus_t s = cublasCreate(&cublas_);
-      if (s != CUBLAS_STATUS_SUCCESS) {
-        cublas_ = nullptr;
-        throw_cublas(op, "cublasCreate", s);
-      }
+      // The Linear GEMMs' handle; the side regions' (side_begin) one of their
+      // own, on the side stream, as they run beside the main's.
+      open_cublas(cublas_, cublas_ws_, stream_, tf32, op);
       ctx_.cublas = cublas_;
-      s = cublasSetStream(cublas_, stream_);
-      if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetStream", s);
-      // TF32 tensor cores, or IEEE fp32 (CUBLAS_DEFAULT_MATH never lowers precision).
-      s = cublasSetMathMode(cublas_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
-      if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetMathMode", s);
-      // Our own workspace, so cuBLAS never allocates inside an op.
-      DDPM_CUDA(op, cudaMalloc(&cublas_ws_, kCublasWorkspace));
-      s = cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspace);
-      if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetWorkspace", s);
-      // The side regions' GEMMs (side_begin): a handle of their own, on the
-      // side stream, with its own workspace, as they run beside the main's.
-      if (side_) {
-        s = cublasCreate(&cublas_side_);
-        if (s != CUBLAS_STATUS_SUCCESS) {
-          cublas_side_ = nullptr;
-          throw_cublas(op, "cublasCreate", s);
-        }
-        s = cublasSetStream(cublas_side_, side_->stream());
-        if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetStream", s);
-        s = cublasSetMathMode(cublas_side_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
-        if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetMathMode", s);
-        DDPM_CUDA(op, cudaMalloc(&cublas_side_ws_, kCublasWorkspace));
-        s = cublasSetWorkspace(cublas_side_, cublas_side_ws_, kCublasWorkspace);
-        if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetWorkspace", s);
-      }
+      if (side_) open_cublas(cublas_side_, cublas_side_ws_, side_->stream(), tf32, op);
     } catch (...) {
       release();
       throw;
     }
+  }
+
+  // A cuBLAS handle on `stream`: TF32 tensor cores or IEEE fp32
+  // (CUBLAS_DEFAULT_MATH never lowers precision), and a workspace of our own,
+  // so cuBLAS never allocates inside an op. release() frees both.
+  static void open_cublas(cublasHandle_t& h, void*& ws, cudaStream_t stream, bool tf32, const char* op) {
+    cublasStatus_t s = cublasCreate(&h);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+      h = nullptr;
+      throw_cublas(op, "cublasCreate", s);
+    }
+    s = cublasSetStream(h, stream);
+    if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetStream", s);
+    s = cublasSetMathMode(h, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+    if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetMathMode", s);
+    DDPM_CUDA(op, cudaMalloc(&ws, kCublasWorkspace));
+    s = cublasSetWorkspace(h, ws, kCublasWorkspace);
+    if (s != CUBLAS_STATUS_SUCCESS) throw_cublas(op, "cublasSetWorkspace", s);
   }
 
   ~CudaBackend() override { release(); }
