@@ -938,7 +938,9 @@ void sampling_compare(Backend& cpu, Backend& gpu, const UnetTol& tol, const std:
   // An unconditional model's sample steps read the time MLPs from tables of
   // every t (unet.cpp's TimeMlp::by_t), built on each backend: 10 DDPM and
   // 10 DDIM steps, then, after the weights change (swap_ema), 10 DDPM steps
-  // again, which must see the new weights' tables.
+  // again, which must see the new weights' tables; then RePaint inpainting
+  // (10 steps and a jump back, eta 1): the images, and the kept pixels
+  // exactly the known image's.
   guarded("sampling " + label + " unconditional", [&] {
     const ddpm::UNetConfig cfg = small_config();
     const int n = 6;
@@ -954,12 +956,27 @@ void sampling_compare(Backend& cpu, Backend& gpu, const UnetTol& tol, const std:
       net->set_ema_params(ema.data());
     }
     const size_t io = static_cast<size_t>(n) * cn.sample_size();
-    for (int phase = 0; phase < 3; ++phase) {  // DDPM, DDIM, DDPM with the EMA weights swapped in
+    std::vector<float> known(io), keep(io);
+    for (size_t i = 0; i < io; ++i) {
+      known[i] = static_cast<float>(static_cast<int>(i * 37 % 255)) / 127.5f - 1.0f;
+      keep[i] = (i / 5) % 2 ? 1.0f : 0.0f;
+    }
+    for (int phase = 0; phase < 4; ++phase) {  // DDPM, DDIM, DDPM with the EMA weights swapped in, RePaint
       std::vector<float> xc(io), xg(io);
       for (ddpm::UNet* net : {&cn, &gn}) {
         if (phase == 2) net->swap_ema();
         net->sample_begin(n, 31, 0);
-        if (phase == 1) {
+        if (phase == 3) {
+          net->sample_set_known(known.data(), keep.data());
+          const std::vector<int> ts = ddpm::ddim_timesteps(cfg.timesteps, 10);
+          for (size_t i = 0; i < ts.size(); ++i) {
+            net->sample_step_repaint(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, 1.0, 1.0f);
+            if (i == 4) {  // a jump back, then the step again
+              net->sample_undo(ts[i + 1], ts[i] - ts[i + 1]);
+              net->sample_step_repaint(ts[i], ts[i + 1], 1.0, 1.0f);
+            }
+          }
+        } else if (phase == 1) {
           const std::vector<int> ts = ddpm::ddim_timesteps(cfg.timesteps, 10);
           for (size_t i = 0; i < ts.size(); ++i) net->sample_step_ddim(ts[i], i + 1 < ts.size() ? ts[i + 1] : -1, 0.0);
         } else {
@@ -968,11 +985,15 @@ void sampling_compare(Backend& cpu, Backend& gpu, const UnetTol& tol, const std:
         net->sample_read(net == &cn ? xc.data() : xg.data(), false);
       }
       const double e = rel_l2(xg.data(), xc.data(), io);
-      char buf[256];
-      std::snprintf(buf, sizeof(buf), "sampling %s: 10 unconditional %s steps: images rel_l2 %.3g (<= %.0e)",
-                    label.c_str(), phase == 1 ? "DDIM" : phase == 2 ? "DDPM, EMA weights swapped in," : "DDPM", e,
-                    10 * tol.out);
-      verdict(e <= 10 * tol.out, buf);
+      size_t kept_off = 0;
+      if (phase == 3)
+        for (size_t i = 0; i < io; ++i) kept_off += keep[i] == 1.0f && xg[i] != known[i];
+      char buf[320];
+      std::snprintf(buf, sizeof(buf), "sampling %s: 10 unconditional %s steps: images rel_l2 %.3g (<= %.0e)%s",
+                    label.c_str(),
+                    phase == 3 ? "RePaint (and a jump back)" : phase == 1 ? "DDIM" : phase == 2 ? "DDPM, EMA weights swapped in," : "DDPM",
+                    e, 10 * tol.out, phase == 3 ? (", kept pixels not the known image's: " + std::to_string(kept_off)).c_str() : "");
+      verdict(e <= 10 * tol.out && kept_off == 0, buf);
     }
   });
 }
