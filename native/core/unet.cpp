@@ -29,6 +29,8 @@ uint64_t sample_step_stream(int t) { return kSampleInitStream + 1 + static_cast<
 uint64_t sample_level_stream(int i) { return kSampleInitStream + (1ull << 32) + static_cast<uint64_t>(i); }
 // RePaint's draw number i of a sampling (its steps and undos revisit timesteps).
 uint64_t sample_repaint_stream(int64_t i) { return kSampleInitStream + (2ull << 32) + static_cast<uint64_t>(i); }
+// The noise of sample_noise_known (image-to-image's start).
+constexpr uint64_t kSampleKnownNoiseStream = kSampleInitStream + (3ull << 32);
 // Classifier-free guidance training: label i of step s is dropped when
 // uniform_at(seed, 4s + 2, i) < cond_drop.
 uint64_t train_label_stream(int64_t step) { return 4ull * static_cast<uint64_t>(step) + 2; }
@@ -1550,6 +1552,19 @@ void UNet::sample_undo(int t, int span) {
     backend_.ddim_step(m.sample_x, m.sample_x, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()), k, m.sample_seed,
                        sample_repaint_stream(m.repaint_draws++), m.sample_first);
   }
+}
+
+void UNet::sample_noise_known(int t) {
+  Impl& m = *impl_;
+  const char* what = "UNet::sample_noise_known";
+  if (m.sample_n <= 0) throw Error(std::string(what) + ": call sample_begin first");
+  if (!m.known_set) throw Error(std::string(what) + ": call sample_set_known first");
+  if (t < 0 || t >= cfg_.timesteps)
+    throw Error(std::string(what) + ": t = " + std::to_string(t) + " is outside [0, " + std::to_string(cfg_.timesteps) + ")");
+  const double abar = m.sched.alpha_bar64[t];
+  backend_.inpaint_blend(m.known_x0, m.known_keep, m.sample_x, m.sample_n, static_cast<size_t>(m.chw()),
+                         static_cast<float>(std::sqrt(abar)), static_cast<float>(std::sqrt(1.0 - abar)), m.sample_seed,
+                         kSampleKnownNoiseStream, m.sample_first);
 }
 
 void UNet::sample_set_x(const float* host) {

@@ -806,4 +806,34 @@ TEST(repaint_steps_keep_the_known_pixels_and_paint_the_rest) {
   CHECK(std::memcmp(all.data() + 2 * per, tail.data(), tail.size() * 4) == 0);
 }
 
+// Image-to-image's start: the known images noised to t where keep is 1.
+TEST(noise_known_is_the_forward_process_at_t) {
+  UNetConfig c = tiny_config();
+  c.timesteps = 40;
+  auto be = cpu();
+  UNet net(*be, c, 3);
+  net.init(5);
+  const int n = 3;
+  const int64_t per = net.sample_size();
+  Vec x0 = random_vector(n * per, 8), keep(n * per, 1.0f);
+  for (int64_t i = 0; i < per; ++i) keep[i] = 0.0f;  // image 0 stays x_T
+  net.sample_begin(n, 42, 7);
+  CHECK_THROWS(net.sample_noise_known(10), "sample_set_known first");
+  Vec xT(n * per), got(n * per);
+  net.sample_read(xT.data(), false);
+  net.sample_set_known(x0.data(), keep.data());
+  CHECK_THROWS(net.sample_noise_known(40), "t = 40");
+  net.sample_noise_known(10);
+  net.sample_read(got.data(), false);
+  const Schedule sched = Schedule::linear(c.timesteps, c.beta_start, c.beta_end);
+  const double abar = sched.alpha_bar64[10];
+  double worst = 0;
+  for (int64_t i = 0; i < n * per; ++i) {
+    const double z = rng::gaussian_at(42, (1ull << 63) + (3ull << 32), 7 * per + i);
+    const double ref = i < per ? xT[i] : std::sqrt(abar) * x0[i] + std::sqrt(1 - abar) * z;
+    worst = std::max(worst, std::fabs(got[i] - ref));
+  }
+  CHECK_MSG(worst < 1e-5, "max |diff| " + std::to_string(worst));
+}
+
 TEST_MAIN()

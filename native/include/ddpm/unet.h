@@ -366,6 +366,12 @@ class UNet {
   // s = t, ..., t + span - 1, x = sqrt(1 - beta_s) x + sqrt(beta_s) z, with
   // fresh noise each time (t >= 0, span >= 1, t + span <= timesteps).
   void sample_undo(int t, int span);
+  // Image-to-image (SDEdit, Meng et al. 2022; diffusers' img2img): where keep
+  // is 1 the current images become the known images of sample_set_known
+  // noised to t, sqrt(abar_t) x0 + sqrt(1 - abar_t) z with fresh noise z
+  // (blended by keep; elsewhere they stay as they are). A sampler's steps
+  // from t on then turn them into images near the known ones.
+  void sample_noise_known(int t);
 
  private:
   struct Impl;

@@ -12,6 +12,7 @@ import org.ddpm4j.data.ImageSet;
 import org.ddpm4j.data.MemoryImages;
 import org.ddpm4j.data.Resize;
 import org.ddpm4j.model.UNetConfig;
+import org.ddpm4j.sample.ImageToImage;
 import org.ddpm4j.sample.Inpainting;
 import org.ddpm4j.sample.SampleOptions;
 import org.ddpm4j.sample.Sampler;
@@ -59,6 +60,8 @@ public final class SampleRequest {
         int stripFrames = 11;
         BufferedImage inpaintImage, inpaintMask;
         int jumpLength = Inpainting.DEFAULT_JUMP_LENGTH, jumpSamples = Inpainting.DEFAULT_JUMP_SAMPLES;
+        BufferedImage initImage;
+        double strength = ImageToImage.DEFAULT_STRENGTH;
         Listener listener;
         BooleanSupplier stop = () -> false;
         PrintStream log = SILENT;
@@ -90,6 +93,8 @@ public final class SampleRequest {
         if ((v.inpaintImage == null) != (v.inpaintMask == null)) {
             throw Errors.invalid(v.inpaintImage == null ? Setting.INPAINT : Setting.MASK, "is missing: inpainting needs an image and a mask");
         }
+        if (!(v.strength > 0 && v.strength <= 1)) throw Errors.invalid(Setting.STRENGTH, "must be in (0, 1], got " + v.strength);
+        if (v.initImage != null && v.inpaintImage != null) throw Errors.invalid(Setting.INIT, "and ", Setting.INPAINT, " exclude each other");
         if (v.jumpLength < 1) throw Errors.invalid(Setting.JUMP_LENGTH, "must be >= 1, got " + v.jumpLength);
         if (v.jumpSamples < 1) throw Errors.invalid(Setting.JUMP_SAMPLES, "must be >= 1, got " + v.jumpSamples);
         if (v.stop == null) v.stop = () -> false;
@@ -212,6 +217,21 @@ public final class SampleRequest {
         });
     }
 
+    /**
+     * Image-to-image (SDEdit, Meng et al. 2022), as diffusers' img2img pipelines: every image starts from
+     * {@code image} (the model's size) noised part of the way along the sampler's schedule and runs the rest of
+     * it, keeping the picture's layout and colours while the model redraws its detail. Of the sampler's S steps the
+     * last floor(S x strength) are run (strength in (0, 1], default 0.3, see {@link ImageToImage#DEFAULT_STRENGTH}; 1 starts
+     * from pure noise). Any
+     * sampler but Karras sigmas; not with inpainting. Null: from pure noise.
+     */
+    public SampleRequest withInitImage(BufferedImage image, double strength) {
+        return with(c -> {
+            c.initImage = image;
+            c.strength = strength;
+        });
+    }
+
     /** Also keep every image at this t (default T/2, the notebook's t = 500); -1: no snapshot. */
     public SampleRequest withMidStep(int t) {
         return with(c -> c.midStep = t);
@@ -280,6 +300,7 @@ public final class SampleRequest {
             throw Errors.invalid(Setting.INPAINT, "runs RePaint's own DDIM steps: not with ", Setting.SAMPLER, " " + v.sampler.label());
         }
         if (inpaint && v.karras) throw Errors.invalid(Setting.INPAINT, "runs RePaint's own DDIM steps: not with ", Setting.KARRAS);
+        if (v.initImage != null && v.karras) throw Errors.invalid(Setting.INIT, "and ", Setting.KARRAS, " exclude each other");
         if (!inpaint && v.sampler != SamplerKind.DDIM && v.eta != null) throw Errors.invalid(Setting.ETA, "is for ", Setting.SAMPLER, " ddim");
         int T = cfg.timesteps();
         int mid = v.midStep != null ? v.midStep : T / 2;
@@ -289,6 +310,7 @@ public final class SampleRequest {
                 .withClass(classLabel(cfg, classNames, source), guidance(cfg))
                 .withKarras(v.karras)
                 .withSpacing(v.spacing);
+        if (v.initImage != null) o = o.withInit(new ImageToImage(pictureValues(v.initImage, cfg, Setting.INIT), v.strength));
         if (inpaint) {
             Inpainting in = inpainting(v.inpaintImage, v.inpaintMask, cfg, v.jumpLength, v.jumpSamples);
             o = o.withInpainting(in, v.sampler == SamplerKind.DDIM && v.steps != null ? v.steps : 0,
@@ -305,24 +327,33 @@ public final class SampleRequest {
      * in the model's shape; both must be the model's size.
      */
     static Inpainting inpainting(BufferedImage image, BufferedImage mask, UNetConfig cfg, int jumpLength, int jumpSamples) {
-        int C = cfg.inChannels(), H = cfg.height(), W = cfg.width(), hw = H * W;
-        if (C != 1 && C != 3) throw Errors.invalid(Setting.INPAINT, "needs a model with 1 or 3 channels, not " + C);
-        for (BufferedImage img : List.of(image, mask)) {
-            if (img.getWidth() != W || img.getHeight() != H) {
-                throw Errors.invalid(img == image ? Setting.INPAINT : Setting.MASK, "is " + img.getWidth() + "x"
-                        + img.getHeight() + ", the model's images are " + W + "x" + H);
-            }
-        }
-        byte[] px = new byte[C * hw], m = new byte[hw];
-        ImageSet known = MemoryImages.ofPictures(List.of(image), List.of("image"), C, H, W, Resize.NONE);
-        known.copyImage(0, px, 0);
-        MemoryImages.ofPictures(List.of(mask), List.of("mask"), 1, H, W, Resize.NONE).copyImage(0, m, 0);
-        float[] x0 = new float[C * hw], keep = new float[C * hw];
-        for (int i = 0; i < C * hw; i++) {
-            x0[i] = (px[i] & 0xff) / 127.5f - 1f;
-            keep[i] = 1f - (m[i % hw] & 0xff) / 255f;
-        }
+        float[] x0 = pictureValues(image, cfg, Setting.INPAINT), lum = pictureBytes(mask, cfg, 1, Setting.MASK);
+        int hw = cfg.height() * cfg.width();
+        float[] keep = new float[x0.length];
+        for (int i = 0; i < keep.length; i++) keep[i] = 1f - lum[i % hw] / 255f;
         return new Inpainting(x0, keep, jumpLength, jumpSamples);
+    }
+
+    /** A picture of the model's size as the model's values, p / 127.5 - 1 per channel (training's pixel scaling). */
+    static float[] pictureValues(BufferedImage img, UNetConfig cfg, Setting which) {
+        float[] px = pictureBytes(img, cfg, cfg.inChannels(), which);
+        for (int i = 0; i < px.length; i++) px[i] = px[i] / 127.5f - 1f;
+        return px;
+    }
+
+    /** A picture of the model's size as C x H x W bytes 0..255 (channels 1: its luminance), as floats. */
+    private static float[] pictureBytes(BufferedImage img, UNetConfig cfg, int channels, Setting which) {
+        int C = cfg.inChannels(), H = cfg.height(), W = cfg.width();
+        if (C != 1 && C != 3) throw Errors.invalid(which, "needs a model with 1 or 3 channels, not " + C);
+        if (img.getWidth() != W || img.getHeight() != H) {
+            throw Errors.invalid(which, "is " + img.getWidth() + "x" + img.getHeight() + ", the model's images are " + W + "x" + H);
+        }
+        byte[] b = new byte[channels * H * W];
+        ImageSet set = MemoryImages.ofPictures(List.of(img), List.of("picture"), channels, H, W, Resize.NONE);
+        set.copyImage(0, b, 0);
+        float[] out = new float[b.length];
+        for (int i = 0; i < b.length; i++) out[i] = b[i] & 0xff;
+        return out;
     }
 
     /** The class against the model: its label (the null class for 'none'), or -1 for every class in turn. */

@@ -186,6 +186,7 @@ public final class DdpmCpu {
         public native void sample_set_known(@Const float[] x0, @Const float[] keep);
         public native void sample_step_repaint(int t, int tPrev, double eta, float x0Clip);
         public native void sample_undo(int t, int span);
+        public native void sample_noise_known(int t);
     }
 
     /** ddpm::OpBench: one op prepared with its own buffers, for benchmarks. */

@@ -422,6 +422,11 @@ final class NativeUNet implements UNet {
     }
 
     @Override
+    public void sampleNoiseKnown(int t) {
+        p().sample_noise_known(t);
+    }
+
+    @Override
     public float[] sampleRead(boolean clip) {
         if (sampleCount == 0) throw new IllegalStateException("sampleRead: call sampleBegin first");
         float[] out = new float[sampleCount * config.sampleSize()];

@@ -11,6 +11,7 @@ import org.ddpm4j.api.DiffusionModel;
 import org.ddpm4j.api.InvalidInputException;
 import org.ddpm4j.api.SampleFiles;
 import org.ddpm4j.api.SampleRequest;
+import org.ddpm4j.sample.ImageToImage;
 import org.ddpm4j.sample.SampleFormat;
 import org.ddpm4j.sample.SamplerKind;
 import org.ddpm4j.sample.TimestepSpacing;
@@ -24,7 +25,8 @@ import picocli.CommandLine.Option;
                 "Writes OUT/samples.png (a 10x10 grid for 100 images), OUT/samples-t500.png (x at t = 500, the notebook's mid result; T/2 in general)",
                 "and OUT/strip.png (a few images from x_T to x_0); with --format png,npz also OUT/sample-00000.png ... and OUT/samples.npz.",
                 "A class-conditional model draws --class NAME (or every class in turn) with classifier-free guidance --guidance W.",
-                "--inpaint IMAGE --mask MASK paints every image into IMAGE where MASK is white (RePaint, as diffusers' RePaintPipeline).",
+                "--inpaint IMAGE --mask MASK paints every image into IMAGE where MASK is white (RePaint, as diffusers' RePaintPipeline);",
+                "--init IMAGE --strength S redraws IMAGE (image-to-image, SDEdit).",
                 "The same --seed gives the same images."})
 public final class SampleCommand implements Callable<Integer> {
     private final Io io;
@@ -86,6 +88,12 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--mask", paramLabel = "MASK", description = "With --inpaint: a PNG or JPEG of the model's size, white where the image is painted, black where it is kept (grey blends; its luminance counts).")
     Path mask;
 
+    @Option(names = "--init", paramLabel = "IMAGE", description = "Image-to-image (SDEdit, as diffusers' img2img): every image starts from this PNG or JPEG (the model's size) noised part of the way and runs the rest of the sampler's steps, keeping its layout and colours; --strength says how far.")
+    Path init;
+
+    @Option(names = "--strength", paramLabel = "S", description = "With --init: of the sampler's steps, the last floor(steps x S) are run, S in (0, 1] (1 = from pure noise; default 0.3: the linear schedule keeps 63% of the picture's amplitude at t = 0.3 T, 4% at diffusers' 0.8).")
+    Double strength;
+
     @Option(names = "--jump-length", paramLabel = "J", description = "RePaint: how many steps each jump goes back (diffusers' jump_length, default 10).")
     Integer jumpLength;
 
@@ -115,6 +123,8 @@ public final class SampleCommand implements Callable<Integer> {
         SamplerKind kind = inpaint != null && sampler == SamplerKind.DDPM ? SamplerKind.DDIM : sampler;
         req = samplingSteps != null ? req.withSampler(kind, samplingSteps) : req.withSampler(kind);
         if (inpaint != null || mask != null) req = req.withInpainting(picture(inpaint, "--inpaint"), picture(mask, "--mask"));
+        if (init != null) req = req.withInitImage(picture(init, "--init"), strength != null ? strength : ImageToImage.DEFAULT_STRENGTH);
+        else if (strength != null) throw new InvalidInputException("--strength is for --init");
         if (jumpLength != null || jumpSamples != null) {
             if (inpaint == null) throw new InvalidInputException("--jump-length and --jump-samples are for --inpaint");
             req = req.withRepaintJumps(jumpLength != null ? jumpLength : 10, jumpSamples != null ? jumpSamples : 10);

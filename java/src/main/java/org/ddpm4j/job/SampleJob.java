@@ -179,6 +179,9 @@ public final class SampleJob {
         if (o.karras()) sb.append(", Karras sigmas");
         if (o.spacing() != null) sb.append(", ").append(o.spacing().label()).append(" timesteps");
         if (o.clipX0()) sb.append(", x_0 clipped");
+        if (o.init() != null) {
+            sb.append("; image-to-image at strength ").append(o.init().strength()).append(" (from t = ").append(ts[0]).append(")");
+        }
         if (cfg.conditional()) {
             sb.append("; ").append(o.classLabel() < 0 ? "classes in turn" : o.classLabel() == cfg.numClasses() ? "null class"
                     : "class " + o.classLabel()).append(", guidance ").append(o.guidance());

@@ -220,6 +220,12 @@ public interface UNet extends AutoCloseable {
     /** RePaint's jump back: x = sqrt(1 - beta_s) x + sqrt(beta_s) z for s = t .. t + span - 1, fresh noise each. */
     void sampleUndo(int t, int span);
 
+    /**
+     * Image-to-image's start: where keep is 1 the images become the known ones of {@link #sampleSetKnown} noised
+     * to t, sqrt(abar_t) x0 + sqrt(1 - abar_t) z, fresh noise z.
+     */
+    void sampleNoiseKnown(int t);
+
     /** The current images, n * C*H*W, optionally clipped to [-1, 1]. */
     float[] sampleRead(boolean clip);
 

@@ -26,10 +26,11 @@ import org.ddpm4j.setting.Setting;
  *     sampler's own (see {@link TimestepSpacing})
  * @param inpainting RePaint inpainting of a known image (null: none); it runs DDIM steps, so the sampler is DDIM,
  *     {@code steps} RePaint's (T // steps timesteps apart) and {@code eta} its noise
+ * @param init image-to-image: the sampler's last steps from a given picture noised (null: from pure noise)
  */
 public record SampleOptions(int count, long seed, int midStep, int stripImages, int stripFrames, SamplerKind sampler,
                             int steps, double eta, boolean clipX0, int classLabel, double guidance, boolean karras,
-                            TimestepSpacing spacing, Inpainting inpainting) {
+                            TimestepSpacing spacing, Inpainting inpainting, ImageToImage init) {
 
     /** The guidance of a conditional model unless asked otherwise. */
     public static final double DEFAULT_GUIDANCE = 2.0;
@@ -55,6 +56,8 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
             throw Setting.INPAINT.invalid("runs RePaint's own DDIM steps: not with ", Setting.SAMPLER, " " + sampler.label()
                     + (spacing != null ? " or a timestep spacing" : ""));
         }
+        if (init != null && inpainting != null) throw Setting.INIT.invalid("and ", Setting.INPAINT, " exclude each other");
+        if (init != null && karras) throw Setting.INIT.invalid("and ", Setting.KARRAS, " exclude each other");
     }
 
     /** Without inpainting. */
@@ -62,7 +65,7 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
                          int steps, double eta, boolean clipX0, int classLabel, double guidance, boolean karras,
                          TimestepSpacing spacing) {
         this(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, classLabel, guidance, karras,
-                spacing, null);
+                spacing, null, null);
     }
 
     /** Ancestral DDPM sampling through every timestep, classes cycled, the default guidance. */
@@ -78,38 +81,44 @@ public record SampleOptions(int count, long seed, int midStep, int stripImages, 
     /** With another sampler (Karras levels off, its own timesteps). */
     public SampleOptions withSampler(SamplerKind kind, int samplingSteps, double noise, boolean clip) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, kind, samplingSteps, noise, clip, classLabel,
-                guidance, false, null, inpainting);
+                guidance, false, null, inpainting, init);
     }
 
     public SampleOptions withClass(int label, double w) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, label, w,
-                karras, spacing, inpainting);
+                karras, spacing, inpainting, init);
     }
 
     /** With the DPM-Solver++ sampler stepping between Karras sigmas (or not). */
     public SampleOptions withKarras(boolean on) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, classLabel,
-                guidance, on, spacing, inpainting);
+                guidance, on, spacing, inpainting, init);
     }
 
     /** With DDIM or DPM-Solver++ visiting the timesteps of {@code s} (null: the sampler's own). */
     public SampleOptions withSpacing(TimestepSpacing s) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, classLabel,
-                guidance, karras, s, inpainting);
+                guidance, karras, s, inpainting, init);
     }
 
     /** Without the mid-run snapshot and the strip (only the final images). */
     public SampleOptions finalsOnly() {
         return new SampleOptions(count, seed, -1, 0, 2, sampler, steps, eta, clipX0, classLabel, guidance, karras, spacing,
-                inpainting);
+                inpainting, init);
     }
 
     /**
      * RePaint inpainting of {@code in} (null: none), as DDIM steps: {@code samplingSteps} of them (0: RePaint's 250,
-     * at most T), noise {@code noise} (diffusers' RePaint eta, default 0).
+     * at most T), noise {@code noise} (RePaint's eta).
      */
     public SampleOptions withInpainting(Inpainting in, int samplingSteps, double noise) {
         return new SampleOptions(count, seed, midStep, stripImages, stripFrames, SamplerKind.DDIM, samplingSteps, noise,
-                clipX0, classLabel, guidance, false, null, in);
+                clipX0, classLabel, guidance, false, null, in, init);
+    }
+
+    /** Image-to-image from {@code from} (null: from pure noise), with the options' sampler. */
+    public SampleOptions withInit(ImageToImage from) {
+        return new SampleOptions(count, seed, midStep, stripImages, stripFrames, sampler, steps, eta, clipX0, classLabel,
+                guidance, karras, spacing, inpainting, from);
     }
 }

@@ -59,12 +59,18 @@ public final class Sampler {
         int midTime = midTime(ts, o.midStep());
         int stripN = Math.min(o.stripImages(), Math.min(o.count(), chunk));
         int frames = Math.min(o.stripFrames(), ts.length + 1);  // distinct times only
-        int[] stripTimes = stripTimes(ts, T, frames);
+        // Image-to-image starts at its first timestep, not at T: the strip's first frame is labelled so.
+        int[] stripTimes = stripTimes(ts, o.init() != null ? ts[0] : T, frames);
         float[] finals = new float[keep * per];
         float[] mid = midTime >= 0 ? new float[keep * per] : null;
         float[] strip = stripN > 0 ? new float[stripN * frames * per] : null;
         float clip = o.clipX0() ? 1f : 0f;
         Inpainting inpaint = o.inpainting();
+        ImageToImage init = o.init();
+        if (init != null && init.init().length != per) {
+            throw new IllegalArgumentException("the starting image has " + init.init().length + " values, the model's images "
+                    + per + " (" + C + "x" + H + "x" + W + ")");
+        }
         if (inpaint != null && inpaint.known().length != per) {
             throw new IllegalArgumentException("the known image has " + inpaint.known().length + " values, the model's images "
                     + per + " (" + C + "x" + H + "x" + W + ")");
@@ -77,6 +83,12 @@ public final class Sampler {
             int kept = Math.max(0, Math.min(n, keep - first));
             net.sampleBegin(n, o.seed(), first);
             if (cfg.conditional()) net.sampleSetLabels(labels(cfg, o, first, n), (float) o.guidance());
+            if (init != null) {  // the picture noised to the first timestep run
+                float[] ones = new float[n * per];
+                java.util.Arrays.fill(ones, 1f);
+                net.sampleSetKnown(tile(init.init(), n), ones);
+                net.sampleNoiseKnown(ts[0]);
+            }
             boolean stripChunk = first == 0 && strip != null;
             int frame = 0;
             if (stripChunk) saveStrip(net.sampleRead(false), strip, stripN, frames, frame++, per);
@@ -179,7 +191,7 @@ public final class Sampler {
                         + " timesteps; ", Setting.SAMPLING_STEPS, " " + o.steps() + " needs ", Setting.SAMPLER,
                         " ddim or dpm++"));
             }
-            return ddpmTimesteps(T);
+            return fromInit(o, ddpmTimesteps(T));
         }
         int steps = o.steps() == 0 ? kind.defaultSteps(T) : o.steps();
         int max = kind.maxSteps(T);
@@ -188,8 +200,19 @@ public final class Sampler {
                     + " timesteps), got " + steps);
         }
         TimestepSpacing spacing = o.spacing();
-        if (spacing != null) return kind == SamplerKind.DDIM ? spacing.ddim(T, steps) : spacing.dpmSolver(T, steps);
-        return kind == SamplerKind.DDIM ? ddimTimesteps(T, steps) : dpmSolverTimesteps(T, steps);
+        if (spacing != null) return fromInit(o, kind == SamplerKind.DDIM ? spacing.ddim(T, steps) : spacing.dpmSolver(T, steps));
+        return fromInit(o, kind == SamplerKind.DDIM ? ddimTimesteps(T, steps) : dpmSolverTimesteps(T, steps));
+    }
+
+    /** Image-to-image runs the last floor(S * strength) of a sampler's S timesteps (diffusers' img2img); else all. */
+    private static int[] fromInit(SampleOptions o, int[] ts) {
+        if (o.init() == null) return ts;
+        int run = o.init().stepsRun(ts.length);
+        if (run < 1) {
+            throw Setting.STRENGTH.invalid(o.init().strength() + " runs none of the sampler's " + ts.length + " steps (it runs "
+                    + "floor(steps x strength)): raise it or the steps");
+        }
+        return java.util.Arrays.copyOfRange(ts, ts.length - run, ts.length);
     }
 
     /** RePaint's steps S: the options' (1..T), or diffusers' 250 (at most T). */

@@ -76,6 +76,8 @@ public enum Setting {
     MASK("inpainting mask", "--mask"),
     JUMP_LENGTH("jumpLength", "--jump-length"),
     JUMP_SAMPLES("jumpSamples", "--jump-samples"),
+    INIT("init image", "--init"),
+    STRENGTH("strength", "--strength"),
     CLIP_X0("clipX0", "--clip-x0"),
     GUIDANCE("guidance", "--guidance"),
     MID_STEP("midStep", "--mid-step"),

@@ -209,6 +209,16 @@ class CliFeaturesTest {
                 dir.resolve("nope.png").toString(), "--mask", m.toString(), "--device", "cpu", "--out", dir.resolve("x").toString());
         fails("--inpaint runs RePaint's own DDIM steps: not with --sampler dpm++", "sample", "--from", model().toString(), "--inpaint",
                 known.toString(), "--mask", m.toString(), "--sampler", "dpm++", "--device", "cpu", "--out", dir.resolve("x").toString());
+        // Image-to-image: DDIM's last 5 of 10 steps from the picture.
+        r = ok("sample", "--from", model().toString(), "--init", known.toString(), "--strength", "0.5", "--sampler", "ddim",
+                "--sampling-steps", "10", "--count", "2", "--out", dir.resolve("img2img").toString(), "--device", "cpu");
+        assertTrue(r.err().contains("DDIM, 5 steps") && r.err().contains("image-to-image at strength 0.5 (from t = 16)"), r.toString());
+        fails("--strength must be in (0, 1], got 1.5", "sample", "--from", model().toString(), "--init", known.toString(), "--strength",
+                "1.5", "--device", "cpu", "--out", dir.resolve("x").toString());
+        fails("--init and --inpaint exclude each other", "sample", "--from", model().toString(), "--init", known.toString(),
+                "--inpaint", known.toString(), "--mask", m.toString(), "--device", "cpu", "--out", dir.resolve("x").toString());
+        fails("--strength is for --init", "sample", "--from", model().toString(), "--strength", "0.5", "--device", "cpu",
+                "--out", dir.resolve("x").toString());
         fails("--jump-length and --jump-samples are for --inpaint", "sample", "--from", model().toString(), "--jump-length", "3",
                 "--device", "cpu", "--out", dir.resolve("x").toString());
     }

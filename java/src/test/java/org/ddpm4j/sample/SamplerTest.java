@@ -87,6 +87,37 @@ class SamplerTest {
         assertArrayEquals(ddim, repaintNone);
     }
 
+    /**
+     * Image-to-image: the last floor(S x strength) timesteps are run (diffusers' img2img); a low strength leaves
+     * the picture nearly as it was, strength 1 from the top of the schedule does not; chunking changes nothing.
+     */
+    @Test
+    void imageToImageRunsTheScheduleTailFromThePicture() {
+        int per = CFG.sampleSize();
+        float[] pic = new float[per];
+        for (int i = 0; i < per; i++) pic[i] = ((i * 53) % 255) / 127.5f - 1f;
+        SampleOptions ddim = new SampleOptions(4, 3, -1, 0, 2).withSampler(SamplerKind.DDIM, 10, 0.0, true);
+        int T = CFG.timesteps();
+        assertArrayEquals(new int[] {6, 3, 0}, Sampler.timesteps(ddim.withInit(new ImageToImage(pic, 0.3)), T));  // 27, 24, ... 0
+        assertArrayEquals(Sampler.timesteps(ddim, T), Sampler.timesteps(ddim.withInit(new ImageToImage(pic, 1.0)), T));
+        assertEquals(12, Sampler.timesteps(new SampleOptions(1, 0, -1, 0, 2).withInit(new ImageToImage(pic, 0.4)), T).length);
+        var e = assertThrows(org.ddpm4j.setting.InvalidSettingException.class,
+                () -> Sampler.timesteps(ddim.withInit(new ImageToImage(pic, 0.05)), T));
+        assertTrue(e.getMessage().contains("runs none of the sampler's 10 steps"), e.getMessage());
+        float[] near = sample(8, ddim.withInit(new ImageToImage(pic, 0.1))).images().data();  // one step, from t = 0
+        float[] far = sample(8, ddim.withInit(new ImageToImage(pic, 1.0))).images().data();
+        double dNear = 0, dFar = 0;
+        for (int i = 0; i < near.length; i++) {
+            dNear = Math.max(dNear, Math.abs(near[i] - pic[i % per]));
+            dFar += Math.abs(far[i] - pic[i % per]) / near.length;
+        }
+        assertTrue(dNear < 0.1, "strength 0.1: max |x - picture| " + dNear);
+        assertTrue(dFar > 0.2, "strength 1: mean |x - picture| " + dFar);
+        SampleOptions mid = new SampleOptions(5, 3, -1, 0, 2).withSampler(SamplerKind.DPM_SOLVER_SDE, 8, 0.0, false)
+                .withInit(new ImageToImage(pic, 0.5));
+        assertArrayEquals(sample(8, mid).images().data(), sample(2, mid).images().data(), "chunks of 2");
+    }
+
     @Test
     void samplesAreFiniteClippedAndReproducible() {
         SampleOptions o = new SampleOptions(6, 77, 15, 3, 5);
