@@ -806,6 +806,59 @@ TEST(repaint_steps_keep_the_known_pixels_and_paint_the_rest) {
   CHECK(std::memcmp(all.data() + 2 * per, tail.data(), tail.size() * 4) == 0);
 }
 
+// RePaint inpainting against diffusers' own RePaintScheduler driven by
+// RePaintPipeline's loop (golden/repaint_tiny.safetensors,
+// scripts/make_repaint_golden.py; ddpm4j's noise put in place of diffusers'):
+// the schedule, x after the first jump back and the model step after it, and
+// the final images, at eta 0 and 1. The RePaint schedule here is the Java
+// Sampler's (Sampler.repaintTimesteps, checked there against the same loop);
+// this checks the steps and jumps themselves.
+TEST(repaint_matches_diffusers_golden) {
+  SafeTensors g("golden/repaint_tiny.safetensors");
+  const UNetConfig c = golden_config(g);
+  const int n = g.meta_int("batch");
+  for (const std::string name : {"eta0_25", "eta1_20"}) {
+    auto be = cpu();
+    UNet net(*be, c, n);
+    load_state_dict(net, g);
+    const auto& args = g.at(name + ".args").ints;
+    const int steps = int(args[0]), span = c.timesteps / steps;
+    const double eta = g.at(name + ".eta").f32[0];
+    const std::vector<int32_t> ts = ints32(g, name + ".timesteps");
+    net.sample_begin(n, uint64_t(args[3]), args[4]);
+    Vec x(size_t(n) * net.sample_size());
+    net.sample_read(x.data(), false);
+    const Vec& xT = g.at(name + ".x_T").f32;
+    CHECK_CLOSE(name + " x_T (sample_begin's noise)", x.data(), xT.data(), x.size(), 1e-6, 1e-6);
+    net.sample_set_known(g.at(name + ".known").f32.data(), g.at(name + ".keep").f32.data());
+    int t_last = ts[0] + 1;
+    bool jumped = false, mid_checked = false;
+    for (int32_t t : ts) {
+      if (t < t_last) {
+        net.sample_step_repaint(t, t - span >= 0 ? t - span : -1, eta, 1.0f);
+        if (jumped && !mid_checked) {
+          net.sample_read(x.data(), false);
+          const Vec& mid = g.at(name + ".x_mid").f32;
+          CHECK_CLOSE(name + " x after the first jump back and its step (t=" + std::to_string(t) + ")", x.data(), mid.data(),
+                      x.size(), 2e-4, 2e-4);
+          mid_checked = true;
+        }
+      } else {
+        net.sample_undo(t_last, span);
+        jumped = true;
+      }
+      t_last = t;
+    }
+    CHECK(mid_checked);
+    net.sample_read(x.data(), false);
+    const Vec& ref = g.at(name + ".x_final").f32;
+    CHECK_CLOSE(name + " final images", x.data(), ref.data(), x.size(), 1e-4, 1e-4);
+    double worst = 0;
+    for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, double(std::fabs(x[i] - ref[i])));
+    std::printf("  %s: %zu schedule entries, final images within %.2g of diffusers'\n", name.c_str(), ts.size(), worst);
+  }
+}
+
 // Image-to-image's start: the known images noised to t where keep is 1.
 TEST(noise_known_is_the_forward_process_at_t) {
   UNetConfig c = tiny_config();
