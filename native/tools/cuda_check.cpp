@@ -891,6 +891,57 @@ void ema_train_compare(Backend& cpu, Backend& gpu, const UnetTol& tol, const std
 
 // Guided DDIM (eta 0 and 0.5) and guided DDPM steps of the conditional UNet on
 // both backends from the same weights and seed: the images after the steps.
+// A checkpoint's snapshot (UNet::snapshot_begin: on CUDA its large copies go
+// device to device, then to the host on a copy stream, cuda_backend.cu) taken
+// after 5 training steps (eager, captured, replayed) with an EMA, then 2 more
+// steps run before it is waited for: it must hold, bit for bit, the state the
+// blocking getters read just before it, not the later steps'. The model's
+// parameters (base width 64, 1.9M) are above the staging's 1 MiB threshold.
+void snapshot_check(Backend& gpu, const std::string& label) {
+  guarded("snapshot " + label, [&] {
+    ddpm::UNetConfig cfg = small_config();
+    cfg.base_width = 64;
+    const int B = 4, steps = 7;
+    const std::vector<uint8_t> data = synthetic_images(B * steps, cfg.in_channels, cfg.height, cfg.width, 23);
+    const size_t per = static_cast<size_t>(cfg.in_channels) * cfg.height * cfg.width;
+    ddpm::UNet gn(gpu, cfg, B);
+    gn.init(4);
+    gn.set_ema(0.999);
+    ddpm::AdamParams hp;
+    hp.lr = 1e-3;
+    auto step = [&](int s) { gn.train_step(data.data() + static_cast<size_t>(s) * B * per, nullptr, B, hp, 9, s); };
+    for (int s = 0; s < 5; ++s) step(s);
+    const size_t P = gn.num_params(), NB = gn.num_buffers(), TT = static_cast<size_t>(cfg.timesteps) * cfg.time_dim;
+    std::vector<float> p(P), b(NB), a(2 * P), e(P + NB), t(TT);
+    gn.get_params(p.data());
+    gn.get_buffers(b.data());
+    gn.get_adam_state(a.data());
+    gn.get_ema_params(e.data());
+    gn.get_ema_buffers(e.data() + P);
+    gn.get_time_table(t.data());
+    float* hp_ = static_cast<float*>(gpu.alloc_host(sizeof(float) * P));
+    float* hb = static_cast<float*>(gpu.alloc_host(sizeof(float) * NB));
+    float* ha = static_cast<float*>(gpu.alloc_host(sizeof(float) * 2 * P));
+    float* he = static_cast<float*>(gpu.alloc_host(sizeof(float) * (P + NB)));
+    float* ht = static_cast<float*>(gpu.alloc_host(sizeof(float) * TT));
+    gn.snapshot_begin(hp_, hb, ha, he, ht);
+    step(5);
+    step(6);
+    gn.snapshot_wait();
+    auto same = [](const float* x, const std::vector<float>& y) { return std::memcmp(x, y.data(), y.size() * 4) == 0; };
+    const bool ok = same(hp_, p) && same(hb, b) && same(ha, a) && same(he, e) && same(ht, t);
+    std::vector<float> later(P);
+    gn.get_params(later.data());
+    const bool moved = std::memcmp(later.data(), p.data(), P * 4) != 0;
+    for (float* h : {hp_, hb, ha, he, ht}) gpu.free_host(h);
+    char buf[256];
+    std::snprintf(buf, sizeof(buf), "snapshot %s: %zu parameters with Adam state and EMA, taken before 2 more steps: %s%s",
+                  label.c_str(), P, ok ? "bit for bit the state when it was taken" : "DIFFERS from the state when it was taken",
+                  moved ? "" : " (but the steps after it did not move the parameters)");
+    verdict(ok && moved, buf);
+  });
+}
+
 void sampling_compare(Backend& cpu, Backend& gpu, const UnetTol& tol, const std::string& label) {
   guarded("sampling " + label, [&] {
     const ddpm::UNetConfig cfg = conditional_config();
@@ -1165,6 +1216,7 @@ int main(int argc, char** argv) {
         conditional_compare(*cpu, *other, kUnetTolFp32, "fp32");
         ema_train_compare(*cpu, *other, kUnetTolFp32, "fp32");
         sampling_compare(*cpu, *other, kUnetTolFp32, "fp32");
+        snapshot_check(*other, "fp32");
       }
     } catch (const std::exception& e) {
       verdict(false, std::string("cuda_check: ") + e.what());
@@ -1227,6 +1279,7 @@ int main(int argc, char** argv) {
         conditional_compare(*cpu, *g, tol, name);
         ema_train_compare(*cpu, *g, tol, name);
         sampling_compare(*cpu, *g, tol, name);
+        snapshot_check(*g, name);
       }
       sample_graph_check(device, ddpm::Precision::kTf32);
       if (with_bf16) sample_graph_check(device, ddpm::Precision::kBf16);

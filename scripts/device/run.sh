@@ -239,10 +239,11 @@ compare_runs() {
       "$(echo "$work"/ddpm4j-*/bin/ddpm)" train --device cuda --precision bf16 --preset seed --cifar-dir /tmp/ddpm-cifar \
       --epochs 3 --sample-every 0 --progress plain --out /tmp/ddpm-train
     grep -iE "epoch|img/s|step" "$OUT/compare.log" | tail -n 12
-    # The same without the EMA update: how much of the loop's gap to the bench it is.
-    engine_step "ddpm train as above, --ema-decay 0" 60 compare.log \
-      "$(echo "$work"/ddpm4j-*/bin/ddpm)" train --device cuda --precision bf16 --preset seed --cifar-dir /tmp/ddpm-cifar \
-      --epochs 3 --sample-every 0 --progress plain --ema-decay 0 --out /tmp/ddpm-train-noema
+    # The same with each checkpoint's snapshot copied to the host in stream order (DDPM_CUDA_SNAPSHOT_STAGE=0),
+    # against the default staging buffer and copy stream (cuda_backend.cu's download_async).
+    engine_step "ddpm train as above, snapshots in stream order" 60 compare.log \
+      env DDPM_CUDA_SNAPSHOT_STAGE=0 "$(echo "$work"/ddpm4j-*/bin/ddpm)" train --device cuda --precision bf16 --preset seed \
+      --cifar-dir /tmp/ddpm-cifar --epochs 3 --sample-every 0 --progress plain --out /tmp/ddpm-train-nostage
     grep -E "^speed:" "$OUT/compare.log" | tail -n 2
   fi
   echo "run.sh compare: $([ $engines_rc -eq 0 ] && echo PASSED || echo FAILED)"
