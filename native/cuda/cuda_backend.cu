@@ -383,6 +383,9 @@ class CudaBackend final : public Backend {
   void to_activation(const float* src, float* dst, int N, int C, int HW) override {
     if (!bf16_mode()) return Backend::to_activation(src, dst, N, C, HW);
     enter();
+    // In a recorded step, recorded (capture) or skipped (replay) as copy and fill are: it
+    // used to launch again on every replay, ahead of the graph that then redid it.
+    if (step_skip_memory("to_activation", src, dst, N, C, HW)) return;
     side_access(src, dst, N, C, HW, /*dst_is_activation=*/true, "to_activation");
     ops::nhwc::to_activation(ctx_, src, act(dst), N, C, HW);
     leave("to_activation");
@@ -390,6 +393,7 @@ class CudaBackend final : public Backend {
   void from_activation(const float* src, float* dst, int N, int C, int HW) override {
     if (!bf16_mode()) return Backend::from_activation(src, dst, N, C, HW);
     enter();
+    if (step_skip_memory("from_activation", src, dst, N, C, HW)) return;
     side_access(src, dst, N, C, HW, /*dst_is_activation=*/false, "from_activation");
     ops::nhwc::from_activation(ctx_, act(src), dst, N, C, HW);
     leave("from_activation");
