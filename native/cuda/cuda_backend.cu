@@ -679,6 +679,8 @@ class CudaBackend final : public Backend {
   }
 
   void release() {
+    if (side_) cudaStreamSynchronize(side_->stream());
+    if (stream_) cudaStreamSynchronize(stream_);
     if (copy_stream_) {
       cudaStreamSynchronize(copy_stream_);
       cudaStreamDestroy(copy_stream_);
@@ -686,8 +688,6 @@ class CudaBackend final : public Backend {
     }
     if (stage_) cudaFree(stage_);
     stage_ = nullptr;
-    if (side_) cudaStreamSynchronize(side_->stream());
-    if (stream_) cudaStreamSynchronize(stream_);
     if (fence_) cudaEventDestroy(fence_);
     fence_ = nullptr;
     graphs_.clear();
