@@ -177,7 +177,12 @@ final_checks() {
     env DDPM_CUDNN_GRAPH=force DDPM_CUDA_SMALL_CIN=force "$san" --tool memcheck --error-exitcode 99 --print-limit 20 \
     "$art/test_backend_ops" --backend cuda --precision bf16 --quick
   engine_step "cuda_check --unet" 40 final.log "$art/cuda_check" --unet
+  # A failure here first suspects the time MLPs' side regions (new, compile-checked when written): the same without them.
+  [ "$last_rc" -ne 0 ] && engine_step "cuda_check --unet, side regions off" 40 final.log \
+    env DDPM_CUDA_SIDE_REGIONS=0 "$art/cuda_check" --unet
   engine_step "cuda_check --train (curves, step graphs)" 60 final.log "$art/cuda_check" --train
+  [ "$last_rc" -ne 0 ] && engine_step "cuda_check --train, side regions off" 60 final.log \
+    env DDPM_CUDA_SIDE_REGIONS=0 "$art/cuda_check" --train
   engine_step "cuda_check --features (sampling checks and times)" 50 final.log "$art/cuda_check" --features
   # (Graph engines off, 9.12 ms a step against 8.58, and per-call weight
   # conversions, 8.70 ms, were measured on an H200 in session 23: no longer run here.)
