@@ -62,6 +62,7 @@ public final class SampleRequest {
         int jumpLength = Inpainting.DEFAULT_JUMP_LENGTH, jumpSamples = Inpainting.DEFAULT_JUMP_SAMPLES;
         BufferedImage initImage;
         double strength = ImageToImage.DEFAULT_STRENGTH;
+        Resize resize = Resize.NONE;
         Listener listener;
         BooleanSupplier stop = () -> false;
         PrintStream log = SILENT;
@@ -232,6 +233,15 @@ public final class SampleRequest {
         });
     }
 
+    /**
+     * What to do with an inpainting image, its mask or an image-to-image picture that is not the model's size:
+     * {@link Resize#NONE} (the default) refuses it, CROP scales its centred square, STRETCH the whole picture (as
+     * training's {@code TrainingData.resize}, Pillow's antialiased bilinear filter).
+     */
+    public SampleRequest withResize(Resize r) {
+        return with(c -> c.resize = r == null ? Resize.NONE : r);
+    }
+
     /** Also keep every image at this t (default T/2, the notebook's t = 500); -1: no snapshot. */
     public SampleRequest withMidStep(int t) {
         return with(c -> c.midStep = t);
@@ -310,9 +320,11 @@ public final class SampleRequest {
                 .withClass(classLabel(cfg, classNames, source), guidance(cfg))
                 .withKarras(v.karras)
                 .withSpacing(v.spacing);
-        if (v.initImage != null) o = o.withInit(new ImageToImage(pictureValues(v.initImage, cfg, Setting.INIT), v.strength));
+        if (v.initImage != null) {
+            o = o.withInit(new ImageToImage(pictureValues(v.initImage, cfg, Setting.INIT, v.resize), v.strength));
+        }
         if (inpaint) {
-            Inpainting in = inpainting(v.inpaintImage, v.inpaintMask, cfg, v.jumpLength, v.jumpSamples);
+            Inpainting in = inpainting(v.inpaintImage, v.inpaintMask, cfg, v.jumpLength, v.jumpSamples, v.resize);
             o = o.withInpainting(in, v.sampler == SamplerKind.DDIM && v.steps != null ? v.steps : 0,
                     v.eta != null ? v.eta : Inpainting.DEFAULT_ETA);
         }
@@ -326,8 +338,9 @@ public final class SampleRequest {
      * The known image (values in [-1, 1]) and the mask (keep = 1 - luminance / 255, the same for every channel)
      * in the model's shape; both must be the model's size.
      */
-    static Inpainting inpainting(BufferedImage image, BufferedImage mask, UNetConfig cfg, int jumpLength, int jumpSamples) {
-        float[] x0 = pictureValues(image, cfg, Setting.INPAINT), lum = pictureBytes(mask, cfg, 1, Setting.MASK);
+    static Inpainting inpainting(BufferedImage image, BufferedImage mask, UNetConfig cfg, int jumpLength, int jumpSamples,
+                                 Resize resize) {
+        float[] x0 = pictureValues(image, cfg, Setting.INPAINT, resize), lum = pictureBytes(mask, cfg, 1, Setting.MASK, resize);
         int hw = cfg.height() * cfg.width();
         float[] keep = new float[x0.length];
         for (int i = 0; i < keep.length; i++) keep[i] = 1f - lum[i % hw] / 255f;
@@ -335,21 +348,25 @@ public final class SampleRequest {
     }
 
     /** A picture of the model's size as the model's values, p / 127.5 - 1 per channel (training's pixel scaling). */
-    static float[] pictureValues(BufferedImage img, UNetConfig cfg, Setting which) {
-        float[] px = pictureBytes(img, cfg, cfg.inChannels(), which);
+    static float[] pictureValues(BufferedImage img, UNetConfig cfg, Setting which, Resize resize) {
+        float[] px = pictureBytes(img, cfg, cfg.inChannels(), which, resize);
         for (int i = 0; i < px.length; i++) px[i] = px[i] / 127.5f - 1f;
         return px;
     }
 
-    /** A picture of the model's size as C x H x W bytes 0..255 (channels 1: its luminance), as floats. */
-    private static float[] pictureBytes(BufferedImage img, UNetConfig cfg, int channels, Setting which) {
+    /**
+     * A picture as C x H x W bytes 0..255 (channels 1: its luminance) of the model's size, resized as asked, as
+     * floats.
+     */
+    private static float[] pictureBytes(BufferedImage img, UNetConfig cfg, int channels, Setting which, Resize resize) {
         int C = cfg.inChannels(), H = cfg.height(), W = cfg.width();
         if (C != 1 && C != 3) throw Errors.invalid(which, "needs a model with 1 or 3 channels, not " + C);
-        if (img.getWidth() != W || img.getHeight() != H) {
-            throw Errors.invalid(which, "is " + img.getWidth() + "x" + img.getHeight() + ", the model's images are " + W + "x" + H);
+        if ((img.getWidth() != W || img.getHeight() != H) && resize == Resize.NONE) {
+            throw Errors.invalid(which, "is " + img.getWidth() + "x" + img.getHeight() + ", the model's images are " + W + "x" + H,
+                    " (", Setting.RESIZE, " crop or stretch scales it)");
         }
         byte[] b = new byte[channels * H * W];
-        ImageSet set = MemoryImages.ofPictures(List.of(img), List.of("picture"), channels, H, W, Resize.NONE);
+        ImageSet set = MemoryImages.ofPictures(List.of(img), List.of("picture"), channels, H, W, resize);
         set.copyImage(0, b, 0);
         float[] out = new float[b.length];
         for (int i = 0; i < b.length; i++) out[i] = b[i] & 0xff;

@@ -94,6 +94,11 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--strength", paramLabel = "S", description = "With --init: of the sampler's steps, the last floor(steps x S) are run, S in (0, 1] (1 = from pure noise; default 0.3: the linear schedule keeps 63% of the picture's amplitude at t = 0.3 T, 4% at diffusers' 0.8).")
     Double strength;
 
+    @Option(names = "--resize", arity = "0..1", fallbackValue = "crop", paramLabel = "crop|stretch|none",
+            converter = Converters.ResizeConverter.class,
+            description = "--inpaint, --mask and --init pictures that are not the model's size: crop (alone, --resize means crop) scales their centred square, stretch the whole picture, both with Pillow's antialiased bilinear filter; none (the default) refuses them.")
+    org.ddpm4j.data.Resize resize;
+
     @Option(names = "--jump-length", paramLabel = "J", description = "RePaint: how many steps each jump goes back (diffusers' jump_length, default 10).")
     Integer jumpLength;
 
@@ -123,6 +128,10 @@ public final class SampleCommand implements Callable<Integer> {
         SamplerKind kind = inpaint != null && sampler == SamplerKind.DDPM ? SamplerKind.DDIM : sampler;
         req = samplingSteps != null ? req.withSampler(kind, samplingSteps) : req.withSampler(kind);
         if (inpaint != null || mask != null) req = req.withInpainting(picture(inpaint, "--inpaint"), picture(mask, "--mask"));
+        if (resize != null) {
+            if (init == null && inpaint == null) throw new InvalidInputException("--resize is for --inpaint and --init pictures");
+            req = req.withResize(resize);
+        }
         if (init != null) req = req.withInitImage(picture(init, "--init"), strength != null ? strength : ImageToImage.DEFAULT_STRENGTH);
         else if (strength != null) throw new InvalidInputException("--strength is for --init");
         if (jumpLength != null || jumpSamples != null) {

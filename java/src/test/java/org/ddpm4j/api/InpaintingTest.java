@@ -65,6 +65,29 @@ class InpaintingTest {
         }
     }
 
+    /** Pictures of another size are scaled when asked (withResize), refused otherwise; image-to-image too. */
+    @Test
+    void resizesPicturesWhenAsked() {
+        BufferedImage big = new BufferedImage(64, 48, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 48; y++) for (int x = 0; x < 64; x++) big.setRGB(x, y, (x * 4) << 16 | (y * 5) << 8 | 99);
+        BufferedImage bigMask = new BufferedImage(64, 48, BufferedImage.TYPE_BYTE_GRAY);
+        try (DiffusionModel m = DiffusionModel.load(tiny, Compute.cpu().withThreads(2))) {
+            InvalidInputException e = assertThrows(InvalidInputException.class,
+                    () -> m.sample(SampleRequest.of(1).withInitImage(big, 0.3)));
+            assertTrue(e.getMessage().contains("init image is 64x48, the model's images are 32x32 (resize crop or stretch scales it)"),
+                    e.getMessage());
+            Samples s = m.sample(SampleRequest.of(2).withInitImage(big, 0.3).withResize(org.ddpm4j.data.Resize.CROP)
+                    .withSampler(SamplerKind.DDIM, 10).withStrip(0, 2).withMidStep(-1));
+            assertEquals(32, s.image(0).getWidth());
+            // An all-black mask keeps the whole (stretched) picture: the samples are that picture.
+            Samples kept = m.sample(SampleRequest.of(1).withInpainting(big, bigMask).withResize(org.ddpm4j.data.Resize.STRETCH)
+                    .withSampler(SamplerKind.DDIM, 4).withRepaintJumps(2, 1).withStrip(0, 2).withMidStep(-1));
+            Samples again = m.sample(SampleRequest.of(1).withInpainting(big, bigMask).withResize(org.ddpm4j.data.Resize.STRETCH)
+                    .withSampler(SamplerKind.DDIM, 4).withRepaintJumps(2, 1).withSeed(9).withStrip(0, 2).withMidStep(-1));
+            assertArrayEquals(kept.bytesHwc(), again.bytesHwc(), "a fully kept picture does not depend on the noise");
+        }
+    }
+
     @Test
     void refusesWhatCannotBeInpainted() {
         try (DiffusionModel m = DiffusionModel.load(tiny, Compute.cpu().withThreads(2))) {
