@@ -58,9 +58,9 @@ public final class SampleRequest {
         Integer midStep;
         int stripImages = 8;
         int stripFrames = 11;
-        BufferedImage inpaintImage, inpaintMask;
+        List<BufferedImage> inpaintImages, inpaintMasks;
         int jumpLength = Inpainting.DEFAULT_JUMP_LENGTH, jumpSamples = Inpainting.DEFAULT_JUMP_SAMPLES;
-        BufferedImage initImage;
+        List<BufferedImage> initImages;
         double strength = ImageToImage.DEFAULT_STRENGTH;
         Resize resize = Resize.NONE;
         Listener listener;
@@ -91,11 +91,21 @@ public final class SampleRequest {
         if (v.guidance != null && !Double.isFinite(v.guidance)) throw Errors.invalid(Setting.GUIDANCE, "must be a number, got " + v.guidance);
         if (v.stripImages < 0) throw Errors.invalid(Setting.STRIP_IMAGES, "must be >= 0, got " + v.stripImages);
         if (v.stripFrames < 2) throw Errors.invalid(Setting.STRIP_FRAMES, "must be >= 2, got " + v.stripFrames);
-        if ((v.inpaintImage == null) != (v.inpaintMask == null)) {
-            throw Errors.invalid(v.inpaintImage == null ? Setting.INPAINT : Setting.MASK, "is missing: inpainting needs an image and a mask");
+        if ((v.inpaintImages == null) != (v.inpaintMasks == null)) {
+            throw Errors.invalid(v.inpaintImages == null ? Setting.INPAINT : Setting.MASK, "is missing: inpainting needs an image and a mask");
+        }
+        if (v.inpaintImages != null) {
+            if (v.inpaintImages.isEmpty() || v.inpaintImages.contains(null)) throw Errors.invalid(Setting.INPAINT, "needs pictures, not none or null");
+            if (v.inpaintMasks.contains(null) || (v.inpaintMasks.size() != 1 && v.inpaintMasks.size() != v.inpaintImages.size())) {
+                throw Errors.invalid(Setting.MASK, "needs one mask for every picture, or one for all: " + v.inpaintImages.size()
+                        + " pictures, " + v.inpaintMasks.size() + " masks");
+            }
+        }
+        if (v.initImages != null && (v.initImages.isEmpty() || v.initImages.contains(null))) {
+            throw Errors.invalid(Setting.INIT, "needs pictures, not none or null");
         }
         if (!(v.strength > 0 && v.strength <= 1)) throw Errors.invalid(Setting.STRENGTH, "must be in (0, 1], got " + v.strength);
-        if (v.initImage != null && v.inpaintImage != null) throw Errors.invalid(Setting.INIT, "and ", Setting.INPAINT, " exclude each other");
+        if (v.initImages != null && v.inpaintImages != null) throw Errors.invalid(Setting.INIT, "and ", Setting.INPAINT, " exclude each other");
         if (v.jumpLength < 1) throw Errors.invalid(Setting.JUMP_LENGTH, "must be >= 1, got " + v.jumpLength);
         if (v.jumpSamples < 1) throw Errors.invalid(Setting.JUMP_SAMPLES, "must be >= 1, got " + v.jumpSamples);
         if (v.stop == null) v.stop = () -> false;
@@ -201,9 +211,18 @@ public final class SampleRequest {
      * to [-1, 1] (diffusers' default) and jumps back ({@link #withRepaintJumps}); null, null: no inpainting.
      */
     public SampleRequest withInpainting(BufferedImage image, BufferedImage mask) {
+        return image == null && mask == null ? withInpainting(null, (List<BufferedImage>) null)
+                : withInpainting(image == null ? null : List.of(image), mask == null ? null : List.of(mask));
+    }
+
+    /**
+     * As {@link #withInpainting(BufferedImage, BufferedImage)} for several pictures: image k of the request inpaints
+     * {@code images[k mod M]} with {@code masks[k mod M]}, or with the one mask given for all. Null, null: none.
+     */
+    public SampleRequest withInpainting(List<BufferedImage> images, List<BufferedImage> masks) {
         return with(c -> {
-            c.inpaintImage = image;
-            c.inpaintMask = mask;
+            c.inpaintImages = images == null ? null : new ArrayList<>(images);
+            c.inpaintMasks = masks == null ? null : new ArrayList<>(masks);
         });
     }
 
@@ -227,8 +246,13 @@ public final class SampleRequest {
      * sampler but Karras sigmas; not with inpainting. Null: from pure noise.
      */
     public SampleRequest withInitImage(BufferedImage image, double strength) {
+        return withInitImages(image == null ? null : List.of(image), strength);
+    }
+
+    /** As {@link #withInitImage} for several pictures: image k of the request starts from {@code images[k mod M]}. */
+    public SampleRequest withInitImages(List<BufferedImage> images, double strength) {
         return with(c -> {
-            c.initImage = image;
+            c.initImages = images == null ? null : new ArrayList<>(images);
             c.strength = strength;
         });
     }
@@ -305,12 +329,12 @@ public final class SampleRequest {
      * @param source the model's file, for messages
      */
     SampleOptions resolve(UNetConfig cfg, List<String> classNames, String source) {
-        boolean inpaint = v.inpaintImage != null;
+        boolean inpaint = v.inpaintImages != null;
         if (inpaint && v.sampler != SamplerKind.DDIM && v.sampler != SamplerKind.DDPM) {
             throw Errors.invalid(Setting.INPAINT, "runs RePaint's own DDIM steps: not with ", Setting.SAMPLER, " " + v.sampler.label());
         }
         if (inpaint && v.karras) throw Errors.invalid(Setting.INPAINT, "runs RePaint's own DDIM steps: not with ", Setting.KARRAS);
-        if (v.initImage != null && v.karras) throw Errors.invalid(Setting.INIT, "and ", Setting.KARRAS, " exclude each other");
+        if (v.initImages != null && v.karras) throw Errors.invalid(Setting.INIT, "and ", Setting.KARRAS, " exclude each other");
         if (!inpaint && v.sampler != SamplerKind.DDIM && v.eta != null) throw Errors.invalid(Setting.ETA, "is for ", Setting.SAMPLER, " ddim");
         int T = cfg.timesteps();
         int mid = v.midStep != null ? v.midStep : T / 2;
@@ -320,11 +344,13 @@ public final class SampleRequest {
                 .withClass(classLabel(cfg, classNames, source), guidance(cfg))
                 .withKarras(v.karras)
                 .withSpacing(v.spacing);
-        if (v.initImage != null) {
-            o = o.withInit(new ImageToImage(pictureValues(v.initImage, cfg, Setting.INIT, v.resize), v.strength));
+        if (v.initImages != null) {
+            float[] all = new float[0];
+            for (BufferedImage img : v.initImages) all = concat(all, pictureValues(img, cfg, Setting.INIT, v.resize));
+            o = o.withInit(new ImageToImage(all, v.strength));
         }
         if (inpaint) {
-            Inpainting in = inpainting(v.inpaintImage, v.inpaintMask, cfg, v.jumpLength, v.jumpSamples, v.resize);
+            Inpainting in = inpainting(v.inpaintImages, v.inpaintMasks, cfg, v.jumpLength, v.jumpSamples, v.resize);
             o = o.withInpainting(in, v.sampler == SamplerKind.DDIM && v.steps != null ? v.steps : 0,
                     v.eta != null ? v.eta : Inpainting.DEFAULT_ETA);
         }
@@ -338,13 +364,25 @@ public final class SampleRequest {
      * The known image (values in [-1, 1]) and the mask (keep = 1 - luminance / 255, the same for every channel)
      * in the model's shape; both must be the model's size.
      */
-    static Inpainting inpainting(BufferedImage image, BufferedImage mask, UNetConfig cfg, int jumpLength, int jumpSamples,
-                                 Resize resize) {
-        float[] x0 = pictureValues(image, cfg, Setting.INPAINT, resize), lum = pictureBytes(mask, cfg, 1, Setting.MASK, resize);
+    static Inpainting inpainting(List<BufferedImage> images, List<BufferedImage> masks, UNetConfig cfg, int jumpLength,
+                                 int jumpSamples, Resize resize) {
         int hw = cfg.height() * cfg.width();
-        float[] keep = new float[x0.length];
-        for (int i = 0; i < keep.length; i++) keep[i] = 1f - lum[i % hw] / 255f;
-        return new Inpainting(x0, keep, jumpLength, jumpSamples);
+        float[] known = new float[0], keep = new float[0];
+        for (int i = 0; i < images.size(); i++) {
+            float[] x0 = pictureValues(images.get(i), cfg, Setting.INPAINT, resize);
+            float[] lum = pictureBytes(masks.get(masks.size() == 1 ? 0 : i), cfg, 1, Setting.MASK, resize);
+            float[] k = new float[x0.length];
+            for (int j = 0; j < k.length; j++) k[j] = 1f - lum[j % hw] / 255f;
+            known = concat(known, x0);
+            keep = concat(keep, k);
+        }
+        return new Inpainting(known, keep, jumpLength, jumpSamples);
+    }
+
+    private static float[] concat(float[] a, float[] b) {
+        float[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     /** A picture of the model's size as the model's values, p / 127.5 - 1 per channel (training's pixel scaling). */

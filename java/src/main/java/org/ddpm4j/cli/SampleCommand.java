@@ -4,6 +4,10 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import java.util.Set;
 import java.util.concurrent.Callable;
@@ -82,13 +86,13 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--guidance", paramLabel = "W", description = "Classifier-free guidance scale: eps = eps_null + W (eps_class - eps_null); 1 = the conditional model alone, 0 = unconditional (default 2).")
     Double guidance;
 
-    @Option(names = "--inpaint", paramLabel = "IMAGE", description = "Inpaint this PNG or JPEG (the model's size) by RePaint (Lugmayr et al. 2022), as diffusers' RePaintPipeline: every image keeps IMAGE where --mask is black and paints where it is white. Runs RePaint's DDIM steps (--sampling-steps, default 250; --eta, default 1, the RePaint paper's DDPM noise; x_0 clipped to [-1, 1]) with jumps back (--jump-length, --jump-samples).")
+    @Option(names = "--inpaint", paramLabel = "IMAGE", description = "Inpaint this PNG or JPEG (the model's size; a folder: each of its pictures, image k of the run the k-th mod their number) by RePaint (Lugmayr et al. 2022), as diffusers' RePaintPipeline: every image keeps IMAGE where --mask is black and paints where it is white. Runs RePaint's DDIM steps (--sampling-steps, default 250; --eta, default 1, the RePaint paper's DDPM noise; x_0 clipped to [-1, 1]) with jumps back (--jump-length, --jump-samples).")
     Path inpaint;
 
-    @Option(names = "--mask", paramLabel = "MASK", description = "With --inpaint: a PNG or JPEG of the model's size, white where the image is painted, black where it is kept (grey blends; its luminance counts).")
+    @Option(names = "--mask", paramLabel = "MASK", description = "With --inpaint: a PNG or JPEG of the model's size (or a folder with one per picture, in name order), white where the image is painted, black where it is kept (grey blends; its luminance counts).")
     Path mask;
 
-    @Option(names = "--init", paramLabel = "IMAGE", description = "Image-to-image (SDEdit, as diffusers' img2img): every image starts from this PNG or JPEG (the model's size) noised part of the way and runs the rest of the sampler's steps, keeping its layout and colours; --strength says how far.")
+    @Option(names = "--init", paramLabel = "IMAGE", description = "Image-to-image (SDEdit, as diffusers' img2img): every image starts from this PNG or JPEG (the model's size; a folder: image k of the run from its k-th picture mod their number) noised part of the way and runs the rest of the sampler's steps, keeping its layout and colours; --strength says how far.")
     Path init;
 
     @Option(names = "--strength", paramLabel = "S", description = "With --init: of the sampler's steps, the last floor(steps x S) are run, S in (0, 1] (1 = from pure noise; default 0.3: the linear schedule keeps 63% of the picture's amplitude at t = 0.3 T, 4% at diffusers' 0.8).")
@@ -127,12 +131,12 @@ public final class SampleCommand implements Callable<Integer> {
         // Inpainting runs DDIM steps: --sampling-steps counts them unless another sampler was named.
         SamplerKind kind = inpaint != null && sampler == SamplerKind.DDPM ? SamplerKind.DDIM : sampler;
         req = samplingSteps != null ? req.withSampler(kind, samplingSteps) : req.withSampler(kind);
-        if (inpaint != null || mask != null) req = req.withInpainting(picture(inpaint, "--inpaint"), picture(mask, "--mask"));
+        if (inpaint != null || mask != null) req = req.withInpainting(pictures(inpaint, "--inpaint"), pictures(mask, "--mask"));
         if (resize != null) {
             if (init == null && inpaint == null) throw new InvalidInputException("--resize is for --inpaint and --init pictures");
             req = req.withResize(resize);
         }
-        if (init != null) req = req.withInitImage(picture(init, "--init"), strength != null ? strength : ImageToImage.DEFAULT_STRENGTH);
+        if (init != null) req = req.withInitImages(pictures(init, "--init"), strength != null ? strength : ImageToImage.DEFAULT_STRENGTH);
         else if (strength != null) throw new InvalidInputException("--strength is for --init");
         if (jumpLength != null || jumpSamples != null) {
             if (inpaint == null) throw new InvalidInputException("--jump-length and --jump-samples are for --inpaint");
@@ -154,9 +158,28 @@ public final class SampleCommand implements Callable<Integer> {
     }
 
 
-    /** A PNG or JPEG named by a flag; null stays null (SampleRequest names what is missing). */
+    /**
+     * The pictures a flag names: a PNG or JPEG, or every one in a folder (sorted by name); null stays null
+     * (SampleRequest names what is missing).
+     */
+    private static List<BufferedImage> pictures(Path path, String flag) {
+        if (path == null) return null;
+        if (!Files.isDirectory(path)) return List.of(picture(path, flag));
+        List<Path> files;
+        try (Stream<Path> s = Files.list(path)) {
+            files = s.filter(f -> f.getFileName().toString().toLowerCase(Locale.ROOT).matches(".*\\.(png|jpe?g)") && Files.isRegularFile(f))
+                    .sorted().toList();
+        } catch (IOException e) {
+            throw new InvalidInputException(flag + " " + path + " cannot be listed: " + e.getMessage());
+        }
+        if (files.isEmpty()) throw new InvalidInputException(flag + " " + path + " holds no PNG or JPEG");
+        List<BufferedImage> out = new ArrayList<>();
+        for (Path f : files) out.add(picture(f, flag));
+        return out;
+    }
+
+    /** A PNG or JPEG named by a flag. */
     private static BufferedImage picture(Path file, String flag) {
-        if (file == null) return null;
         if (!Files.isRegularFile(file)) throw new InvalidInputException(flag + " " + file + ": no such file");
         try {
             BufferedImage img = ImageIO.read(file.toFile());

@@ -168,7 +168,10 @@ public final class SampleJob {
         int[] ts = Sampler.timesteps(o, cfg.timesteps());
         if (o.inpainting() != null) {
             var in = o.inpainting();
-            sb.append("RePaint inpainting (").append(Math.round(100 * (1 - in.keptShare()))).append("% of the image painted): ");
+            int pictures = in.known().length / cfg.sampleSize();
+            sb.append("RePaint inpainting").append(pictures > 1 ? " of " + pictures + " pictures" : "").append(" (")
+                    .append(Math.round(100 * (1 - in.keptShare()))).append(pictures > 1 ? "% of them" : "% of the image")
+                    .append(" painted): ");
             sb.append(Sampler.repaintSteps(o, cfg.timesteps())).append(" DDIM steps, jumping back ").append(in.jumpLength())
                     .append(" steps ").append(in.jumpSamples()).append(" times (").append(ts.length)
                     .append(" model evaluations), eta ").append(o.eta()).append(", x_0 clipped");
@@ -180,7 +183,9 @@ public final class SampleJob {
         if (o.spacing() != null) sb.append(", ").append(o.spacing().label()).append(" timesteps");
         if (o.clipX0()) sb.append(", x_0 clipped");
         if (o.init() != null) {
-            sb.append("; image-to-image at strength ").append(o.init().strength()).append(" (from t = ").append(ts[0]).append(")");
+            int pictures = o.init().init().length / cfg.sampleSize();
+            sb.append("; image-to-image").append(pictures > 1 ? " from " + pictures + " pictures" : "").append(" at strength ")
+                    .append(o.init().strength()).append(" (from t = ").append(ts[0]).append(")");
         }
         if (cfg.conditional()) {
             sb.append("; ").append(o.classLabel() < 0 ? "classes in turn" : o.classLabel() == cfg.numClasses() ? "null class"

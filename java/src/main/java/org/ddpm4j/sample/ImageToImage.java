@@ -10,7 +10,7 @@ import org.ddpm4j.setting.Setting;
  * {@code floor(S * strength)} are run, from the first of them (1: from pure noise at the schedule's top,
  * the picture all but forgotten; near 0: the picture barely changed).
  *
- * @param init the starting image, C x H x W values in [-1, 1]
+ * @param init the starting images, M x C x H x W values in [-1, 1]: sampled image k starts from picture k mod M
  * @param strength in (0, 1]
  */
 public record ImageToImage(float[] init, double strength) {

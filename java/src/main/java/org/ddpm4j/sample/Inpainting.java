@@ -3,16 +3,16 @@ package org.ddpm4j.sample;
 import org.ddpm4j.setting.Setting;
 
 /**
- * What RePaint (Lugmayr et al. 2022) inpaints, as Hugging Face diffusers' {@code RePaintPipeline}: one
- * known image, and where it is known. Every sampled image keeps the known pixels (taken, at each step,
+ * What RePaint (Lugmayr et al. 2022) inpaints, as Hugging Face diffusers' {@code RePaintPipeline}: M known
+ * images, and where each is known; sampled image k inpaints known image k mod M. Every sampled image keeps the known pixels (taken, at each step,
  * from the known image noised to the step's level) and paints the rest; {@link Sampler} runs the
  * {@link Sampler#repaintTimesteps RePaint schedule}: DDIM steps (clipping the x_0 prediction to [-1, 1],
  * diffusers' {@code clip_sample} default) that jump back {@code jumpLength} steps by re-noising,
  * {@code jumpSamples} times at every {@code jumpLength}-th step, so that the painted part is harmonised
  * with the known one.
  *
- * @param known the known image, C x H x W values in [-1, 1]
- * @param keep where it is kept, C x H x W values in [0, 1] (1: the known pixel, 0: painted)
+ * @param known the known images, M x C x H x W values in [-1, 1]
+ * @param keep where they are kept, M x C x H x W values in [0, 1] (1: the known pixel, 0: painted)
  * @param jumpLength RePaint's jump length j (diffusers' {@code jump_length}, default 10)
  * @param jumpSamples how often each jump is made, r (diffusers' {@code jump_n_sample}, default 10; 1: no jumps)
  */

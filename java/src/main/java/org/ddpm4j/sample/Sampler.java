@@ -67,13 +67,13 @@ public final class Sampler {
         float clip = o.clipX0() ? 1f : 0f;
         Inpainting inpaint = o.inpainting();
         ImageToImage init = o.init();
-        if (init != null && init.init().length != per) {
-            throw new IllegalArgumentException("the starting image has " + init.init().length + " values, the model's images "
-                    + per + " (" + C + "x" + H + "x" + W + ")");
+        if (init != null && (init.init().length == 0 || init.init().length % per != 0)) {
+            throw new IllegalArgumentException("the starting images have " + init.init().length + " values, not a whole number of the"
+                    + " model's images of " + per + " (" + C + "x" + H + "x" + W + ")");
         }
-        if (inpaint != null && inpaint.known().length != per) {
-            throw new IllegalArgumentException("the known image has " + inpaint.known().length + " values, the model's images "
-                    + per + " (" + C + "x" + H + "x" + W + ")");
+        if (inpaint != null && (inpaint.known().length == 0 || inpaint.known().length % per != 0)) {
+            throw new IllegalArgumentException("the known images have " + inpaint.known().length + " values, not a whole number of the"
+                    + " model's images of " + per + " (" + C + "x" + H + "x" + W + ")");
         }
         int[] repaint = inpaint != null ? repaintTimesteps(T, repaintSteps(o, T), inpaint.jumpLength(), inpaint.jumpSamples()) : null;
         long total = (long) o.count() * (repaint != null ? repaint.length : ts.length);
@@ -86,7 +86,7 @@ public final class Sampler {
             if (init != null) {  // the picture noised to the first timestep run
                 float[] ones = new float[n * per];
                 java.util.Arrays.fill(ones, 1f);
-                net.sampleSetKnown(tile(init.init(), n), ones);
+                net.sampleSetKnown(pictures(init.init(), per, first, n), ones);
                 net.sampleNoiseKnown(ts[0]);
             }
             boolean stripChunk = first == 0 && strip != null;
@@ -95,7 +95,7 @@ public final class Sampler {
             if (repaint != null) {
                 // RePaint, as diffusers' RePaintPipeline: a timestep below the last one is a model step to
                 // t - T // S (x_0 from the first), one at or above it a jump back by re-noising from the last.
-                net.sampleSetKnown(tile(inpaint.known(), n), tile(inpaint.keep(), n));
+                net.sampleSetKnown(pictures(inpaint.known(), per, first, n), pictures(inpaint.keep(), per, first, n));
                 int span = T / repaintSteps(o, T);
                 int tLast = repaint[0] + 1, modelSteps = 0;
                 for (int e = 0; e < repaint.length; e++) {
@@ -256,10 +256,11 @@ public final class Sampler {
         return ts;
     }
 
-    /** {@code n} copies of one image's values. */
-    private static float[] tile(float[] one, int n) {
-        float[] out = new float[one.length * n];
-        for (int k = 0; k < n; k++) System.arraycopy(one, 0, out, k * one.length, one.length);
+    /** Images first .. first + n - 1 of a request: image k is picture k mod M of {@code all} (M pictures of per values). */
+    private static float[] pictures(float[] all, int per, int first, int n) {
+        int m = all.length / per;
+        float[] out = new float[n * per];
+        for (int k = 0; k < n; k++) System.arraycopy(all, ((first + k) % m) * per, out, k * per, per);
         return out;
     }
 

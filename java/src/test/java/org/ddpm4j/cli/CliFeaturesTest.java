@@ -203,6 +203,25 @@ class CliFeaturesTest {
             for (int y = 0; y < 16; y++)
                 for (int x = 0; x < 32; x++) assertEquals(img.getRGB(x, y) & 0xffffff, s.getRGB(x, y) & 0xffffff, "image " + k + " " + x + "," + y);
         }
+        // A folder of pictures: image k inpaints the k-th (mod their number), here with one mask for all.
+        Path folder = dir.resolve("pictures");
+        Files.createDirectories(folder);
+        java.awt.image.BufferedImage other = new java.awt.image.BufferedImage(32, 32, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 32; y++) for (int x = 0; x < 32; x++) other.setRGB(x, y, 0x204060 + x);
+        javax.imageio.ImageIO.write(img, "png", folder.resolve("a.png").toFile());
+        javax.imageio.ImageIO.write(other, "png", folder.resolve("b.png").toFile());
+        Path many = dir.resolve("inpainted-many");
+        r = ok("sample", "--from", model().toString(), "--inpaint", folder.toString(), "--mask", m.toString(), "--count", "3",
+                "--sampling-steps", "4", "--jump-samples", "1", "--format", "png", "--out", many.toString(), "--device", "cpu");
+        assertTrue(r.err().contains("RePaint inpainting of 2 pictures (50% of them painted)"), r.toString());
+        for (int k = 0; k < 3; k++) {
+            java.awt.image.BufferedImage want = k % 2 == 0 ? img : other;
+            java.awt.image.BufferedImage s = javax.imageio.ImageIO.read(many.resolve(String.format("sample-%05d.png", k)).toFile());
+            for (int y = 0; y < 16; y++)
+                for (int x = 0; x < 32; x++) assertEquals(want.getRGB(x, y) & 0xffffff, s.getRGB(x, y) & 0xffffff, "image " + k + " " + x + "," + y);
+        }
+        fails("--inpaint " + dir.resolve("x") + " holds no PNG or JPEG", "sample", "--from", model().toString(), "--inpaint",
+                Files.createDirectories(dir.resolve("x")).toString(), "--mask", m.toString(), "--device", "cpu", "--out", dir.resolve("y").toString());
         fails("--mask is missing: inpainting needs an image and a mask", "sample", "--from", model().toString(), "--inpaint",
                 known.toString(), "--device", "cpu", "--out", dir.resolve("x").toString());
         fails("--inpaint " + dir.resolve("nope.png") + ": no such file", "sample", "--from", model().toString(), "--inpaint",
