@@ -95,7 +95,7 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--init", paramLabel = "IMAGE", description = "Image-to-image (SDEdit, as diffusers' img2img): every image starts from this PNG or JPEG (the model's size; a folder: image k of the run from its k-th picture mod their number) noised part of the way and runs the rest of the sampler's steps, keeping its layout and colours; --strength says how far.")
     Path init;
 
-    @Option(names = "--strength", paramLabel = "S", description = "With --init: of the sampler's steps, the last floor(steps x S) are run, S in (0, 1] (1 = from pure noise; default 0.3: the linear schedule keeps 63% of the picture's amplitude at t = 0.3 T, 4% at diffusers' 0.8).")
+    @Option(names = "--strength", paramLabel = "S", description = "With --init: of the sampler's steps, the last floor(steps x S) are run, S in (0, 1] (1 = from pure noise; default 0.3: the linear schedule keeps 63%% of the picture's amplitude at t = 0.3 T, 4%% at diffusers' 0.8).")
     Double strength;
 
     @Option(names = "--resize", arity = "0..1", fallbackValue = "crop", paramLabel = "crop|stretch|none",
