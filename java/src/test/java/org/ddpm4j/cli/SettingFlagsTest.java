@@ -25,6 +25,21 @@ class SettingFlagsTest {
         }
     }
 
+    /** Every command's --help formats without picocli's warnings (a bare % in a description is one). */
+    @Test
+    void everyHelpFormatsCleanly() {
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream caught = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(caught, true));
+        try {
+            CommandLine cl = Main.commandLine(new Io(System.out, System.err, 0));
+            for (CommandLine command : cl.getSubcommands().values()) assertFalse(command.getUsageMessage().isEmpty());
+        } finally {
+            System.setErr(err);
+        }
+        assertFalse(caught.toString().contains("picocli WARN"), caught.toString());
+    }
+
     @Test
     void javaNamesAndFlagsAreUnique() {
         Set<String> java = new HashSet<>(), flag = new HashSet<>();
