@@ -319,6 +319,25 @@ std::vector<int> ddim_timesteps(int T, int S) {
   return ts;
 }
 
+std::vector<int> repaint_timesteps(int T, int S, int jump_length, int jump_n_sample) {
+  if (S < 1 || S > T)
+    throw Error("RePaint: sampling steps must be in [1, timesteps = " + std::to_string(T) + "], got " + std::to_string(S));
+  if (jump_length < 1 || jump_n_sample < 1) throw Error("RePaint: jump length and jump samples must be >= 1");
+  std::vector<int> jumps(S, 0);
+  for (int j = 0; j < S - jump_length; j += jump_length) jumps[j] = jump_n_sample - 1;
+  std::vector<int> ts;
+  for (int t = S; t >= 1;) {
+    --t;
+    ts.push_back(t);
+    if (jumps[t] > 0) {
+      --jumps[t];
+      for (int k = 0; k < jump_length; ++k) ts.push_back(++t);
+    }
+  }
+  for (int& t : ts) t *= T / S;
+  return ts;
+}
+
 Schedule Schedule::from_betas(const std::vector<double>& betas) {
   const int T = static_cast<int>(betas.size());
   Schedule s;

@@ -810,9 +810,9 @@ TEST(repaint_steps_keep_the_known_pixels_and_paint_the_rest) {
 // RePaintPipeline's loop (golden/repaint_tiny.safetensors,
 // scripts/make_repaint_golden.py; ddpm4j's noise put in place of diffusers'):
 // the schedule, x after the first jump back and the model step after it, and
-// the final images, at eta 0 and 1. The RePaint schedule here is the Java
-// Sampler's (Sampler.repaintTimesteps, checked there against the same loop);
-// this checks the steps and jumps themselves.
+// the final images, at eta 0 and 1; and ddpm::repaint_timesteps against the
+// schedule diffusers made (the Java Sampler's repaintTimesteps is checked
+// against the same loop's lists in SamplerTest).
 TEST(repaint_matches_diffusers_golden) {
   SafeTensors g("golden/repaint_tiny.safetensors");
   const UNetConfig c = golden_config(g);
@@ -825,6 +825,8 @@ TEST(repaint_matches_diffusers_golden) {
     const int steps = int(args[0]), span = c.timesteps / steps;
     const double eta = g.at(name + ".eta").f32[0];
     const std::vector<int32_t> ts = ints32(g, name + ".timesteps");
+    const std::vector<int> ours = repaint_timesteps(c.timesteps, steps, int(args[1]), int(args[2]));
+    CHECK_MSG(std::vector<int32_t>(ours.begin(), ours.end()) == ts, name + ": repaint_timesteps is diffusers' schedule");
     net.sample_begin(n, uint64_t(args[3]), args[4]);
     Vec x(size_t(n) * net.sample_size());
     net.sample_read(x.data(), false);

@@ -183,7 +183,7 @@ final_checks() {
   engine_step "cuda_check --train (curves, step graphs)" 60 final.log "$art/cuda_check" --train
   [ "$last_rc" -ne 0 ] && engine_step "cuda_check --train, side regions off" 60 final.log \
     env DDPM_CUDA_SIDE_REGIONS=0 "$art/cuda_check" --train
-  engine_step "cuda_check --features (sampling checks and times)" 50 final.log "$art/cuda_check" --features
+  engine_step "cuda_check --features (sampling checks and times)" 70 final.log "$art/cuda_check" --features
   # (Graph engines off, 9.12 ms a step against 8.58, and per-call weight
   # conversions, 8.70 ms, were measured on an H200 in session 23: no longer run here.)
   engine_step "cuda_check bf16 bench, graph engines auto" 60 bench.log \

@@ -142,6 +142,17 @@ struct Schedule {
 // i = S-1 down to 0, so T = 1000, S = 50 gives 980, 960, ..., 0. 1 <= S <= T.
 std::vector<int> ddim_timesteps(int timesteps, int steps);
 
+// RePaint's schedule (Lugmayr et al. 2022) as diffusers'
+// RePaintScheduler.set_timesteps(S, jump_length, jump_n_sample) for T
+// timesteps: step indices from S-1 down to 0; at every index j < S -
+// jump_length that is a multiple of jump_length, the first jump_n_sample - 1
+// visits go back up jump_length indices one at a time; each index times
+// T / S. A value below the one before it is a model step (to it minus T / S,
+// UNet::sample_step_repaint), one above it a jump back from the one before
+// (UNet::sample_undo over T / S timesteps). The Java Sampler's
+// repaintTimesteps is the same list. 1 <= S <= T, jumps >= 1.
+std::vector<int> repaint_timesteps(int timesteps, int steps, int jump_length, int jump_n_sample);
+
 // The S timesteps a DPM-Solver++ sampler visits before its last step to x_0,
 // as diffusers' default timestep_spacing "linspace": round(i * (T-1) / S)
 // for i = S down to 1 (numpy's rounding), so T = 1000, S = 20 gives 999,
