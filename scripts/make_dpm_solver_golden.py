@@ -69,7 +69,8 @@ KARRAS_CASES = {
 SAMPLE_LEVEL_STREAM0 = (1 << 63) + (1 << 32)
 
 
-def import_scheduler(src):
+def import_diffusers(src):
+    """The diffusers package of the source tree src (put first on sys.path), and its version."""
     if src is None:
         sys.exit("give the diffusers source tree with --diffusers-src DIR or $DIFFUSERS_SRC")
     src = os.path.abspath(src)
@@ -78,9 +79,14 @@ def import_scheduler(src):
         sys.exit(f"no diffusers package under {src}")
     sys.path.insert(0, root)
     import diffusers
-    from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
     print(f"diffusers {diffusers.__version__} from {os.path.dirname(diffusers.__file__)}")
-    return DPMSolverMultistepScheduler, diffusers.__version__
+    return diffusers, diffusers.__version__
+
+
+def import_scheduler(src):
+    _, version = import_diffusers(src)
+    from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
+    return DPMSolverMultistepScheduler, version
 
 
 def diffusers_commit(src, given):

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_dpm_solver_golden import diffusers_commit  # noqa: E402
+from make_dpm_solver_golden import diffusers_commit, import_diffusers  # noqa: E402
 from make_feature_goldens import SAMPLING_CFG, gaussian_at, linear_alphas_cumprod, sampling_model, save  # noqa: E402
 
 SAMPLE_INIT_STREAM = 1 << 63
@@ -44,17 +44,9 @@ CASES = {
 
 
 def import_repaint(src):
-    if src is None:
-        sys.exit("give the diffusers source tree with --diffusers-src DIR or $DIFFUSERS_SRC")
-    src = os.path.abspath(src)
-    root = os.path.join(src, "src") if os.path.isdir(os.path.join(src, "src", "diffusers")) else src
-    if not os.path.isdir(os.path.join(root, "diffusers")):
-        sys.exit(f"no diffusers package under {src}")
-    sys.path.insert(0, root)
-    import diffusers
+    _, version = import_diffusers(src)
     from diffusers.schedulers import scheduling_repaint
-    print(f"diffusers {diffusers.__version__} from {os.path.dirname(diffusers.__file__)}")
-    return scheduling_repaint, diffusers.__version__
+    return scheduling_repaint, version
 
 
 class Noise:
