@@ -370,7 +370,12 @@ class CudaBackend final : public Backend {
            " shapes, workspace " + std::to_string(conv_->workspace_bytes() >> 20) + " MiB" +
            (weights_ ? ", bf16 weight copies " + std::to_string(weights_->weights()) + " (" +
                            std::to_string(weights_->bytes() >> 20) + " MiB, converted once a step)"
-                     : std::string());
+                     : std::string()) +
+           (side_ ? std::string(", second stream: weight gradients") + (side_regions_ ? " and time MLPs" : "")
+                  : std::string(", one stream")) +
+           (snapshot_stage_ ? (stage_bytes_ ? ", snapshots staged (" + std::to_string(stage_bytes_ >> 20) + " MiB)"
+                                            : std::string(", snapshots staged"))
+                            : std::string(", snapshots in stream order"));
   }
 
   // ---- activation format --------------------------------------------------------
