@@ -8,13 +8,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Stream;
-import javax.imageio.ImageIO;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import org.ddpm4j.api.DiffusionModel;
 import org.ddpm4j.api.InvalidInputException;
 import org.ddpm4j.api.SampleFiles;
 import org.ddpm4j.api.SampleRequest;
+import org.ddpm4j.data.DataException;
+import org.ddpm4j.data.ImageFolderReader;
 import org.ddpm4j.sample.ImageToImage;
 import org.ddpm4j.sample.SampleFormat;
 import org.ddpm4j.sample.SamplerKind;
@@ -178,16 +179,13 @@ public final class SampleCommand implements Callable<Integer> {
         return out;
     }
 
-    /** A PNG or JPEG named by a flag. */
+    /** A PNG or JPEG named by a flag, decoded as training's image folders are (bounded size, damage named). */
     private static BufferedImage picture(Path file, String flag) {
         if (!Files.isRegularFile(file)) throw new InvalidInputException(flag + " " + file + ": no such file");
         try {
-            BufferedImage img = ImageIO.read(file.toFile());
-            if (img == null) throw new InvalidInputException(flag + " " + file + " is not a readable PNG or JPEG");
-            return img;
-        } catch (IOException | RuntimeException e) {
-            if (e instanceof InvalidInputException i) throw i;
-            throw new InvalidInputException(flag + " " + file + " cannot be decoded: " + e.getMessage());
+            return ImageFolderReader.readPicture(file);
+        } catch (DataException e) {
+            throw new InvalidInputException(flag + ": " + e.getMessage());
         }
     }
 

@@ -99,6 +99,15 @@ public final class ImageFolderReader {
     }
 
     /**
+     * One picture of any size (up to the pixels ddpm4j decodes), as {@link #read} decodes folder images: the
+     * size is read from the header first, so a forged size cannot make us allocate gigabytes, and a damaged
+     * file is a DataException naming it. For the pictures of sampling (inpainting, image-to-image).
+     */
+    public static BufferedImage readPicture(Path f) {
+        return decode(f, -1, -1, true);
+    }
+
+    /**
      * Decodes the first image of a file. Its size is read from the header first, so a
      * picture of the wrong size is refused (without --resize) and a forged size cannot
      * make us allocate gigabytes; decoders' runtime exceptions on damaged files become

@@ -222,6 +222,10 @@ class CliFeaturesTest {
         }
         fails("--inpaint " + dir.resolve("x") + " holds no PNG or JPEG", "sample", "--from", model().toString(), "--inpaint",
                 Files.createDirectories(dir.resolve("x")).toString(), "--mask", m.toString(), "--device", "cpu", "--out", dir.resolve("y").toString());
+        Path bad = dir.resolve("bad.png");
+        Files.write(bad, new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
+        fails("--inpaint: image " + bad + " is not a readable PNG or JPEG", "sample", "--from", model().toString(), "--inpaint",
+                bad.toString(), "--mask", m.toString(), "--device", "cpu", "--out", dir.resolve("y").toString());
         fails("--mask is missing: inpainting needs an image and a mask", "sample", "--from", model().toString(), "--inpaint",
                 known.toString(), "--device", "cpu", "--out", dir.resolve("x").toString());
         fails("--inpaint " + dir.resolve("nope.png") + ": no such file", "sample", "--from", model().toString(), "--inpaint",
