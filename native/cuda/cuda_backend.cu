@@ -570,18 +570,18 @@ class CudaBackend final : public Backend {
       // Grow: the copies out of the old buffer finish first (they have then landed), and the
       // snapshot goes on from the start of the new one.
       DDPM_CUDA(op, cudaStreamSynchronize(copy_stream_));
+      const size_t want = std::max(bytes, 2 * stage_bytes_);
       if (stage_) cudaFree(stage_);
       stage_ = nullptr;
       stage_bytes_ = 0;
       stage_used_ = 0;
       stage_fenced_ = false;  // nothing is being copied out of the new buffer
-      const size_t want = std::max(bytes, 2 * stage_bytes_grown_);
       if (cudaMalloc(&stage_, want) != cudaSuccess) {
         cudaGetLastError();
         stage_ = nullptr;
         return false;
       }
-      stage_bytes_ = stage_bytes_grown_ = want;
+      stage_bytes_ = want;
     }
     char* dst = static_cast<char*>(stage_) + stage_used_;
     // The previous snapshot's copies out of the buffer are done before it is written again.
@@ -763,7 +763,7 @@ class CudaBackend final : public Backend {
   bool snapshot_stage_ = env_flag("DDPM_CUDA_SNAPSHOT_STAGE", true);
   cudaStream_t copy_stream_ = nullptr;
   void* stage_ = nullptr;
-  size_t stage_bytes_ = 0, stage_used_ = 0, stage_bytes_grown_ = 0;
+  size_t stage_bytes_ = 0, stage_used_ = 0;
   bool stage_fenced_ = false;  // a fence follows the buffer's last copies out
 };
 

@@ -345,8 +345,11 @@ public final class SampleRequest {
                 .withKarras(v.karras)
                 .withSpacing(v.spacing);
         if (v.initImages != null) {
-            float[] all = new float[0];
-            for (BufferedImage img : v.initImages) all = concat(all, pictureValues(img, cfg, Setting.INIT, v.resize));
+            int per = cfg.sampleSize();
+            float[] all = new float[v.initImages.size() * per];
+            for (int i = 0; i < v.initImages.size(); i++) {
+                System.arraycopy(pictureValues(v.initImages.get(i), cfg, Setting.INIT, v.resize), 0, all, i * per, per);
+            }
             o = o.withInit(new ImageToImage(all, v.strength));
         }
         if (inpaint) {
@@ -366,23 +369,14 @@ public final class SampleRequest {
      */
     static Inpainting inpainting(List<BufferedImage> images, List<BufferedImage> masks, UNetConfig cfg, int jumpLength,
                                  int jumpSamples, Resize resize) {
-        int hw = cfg.height() * cfg.width();
-        float[] known = new float[0], keep = new float[0];
+        int hw = cfg.height() * cfg.width(), per = cfg.sampleSize();
+        float[] known = new float[images.size() * per], keep = new float[images.size() * per];
         for (int i = 0; i < images.size(); i++) {
-            float[] x0 = pictureValues(images.get(i), cfg, Setting.INPAINT, resize);
+            System.arraycopy(pictureValues(images.get(i), cfg, Setting.INPAINT, resize), 0, known, i * per, per);
             float[] lum = pictureBytes(masks.get(masks.size() == 1 ? 0 : i), cfg, 1, Setting.MASK, resize);
-            float[] k = new float[x0.length];
-            for (int j = 0; j < k.length; j++) k[j] = 1f - lum[j % hw] / 255f;
-            known = concat(known, x0);
-            keep = concat(keep, k);
+            for (int j = 0; j < per; j++) keep[i * per + j] = 1f - lum[j % hw] / 255f;
         }
         return new Inpainting(known, keep, jumpLength, jumpSamples);
-    }
-
-    private static float[] concat(float[] a, float[] b) {
-        float[] out = java.util.Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, out, a.length, b.length);
-        return out;
     }
 
     /** A picture of the model's size as the model's values, p / 127.5 - 1 per channel (training's pixel scaling). */

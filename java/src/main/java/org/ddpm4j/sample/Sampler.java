@@ -75,8 +75,10 @@ public final class Sampler {
             throw new IllegalArgumentException("the known images have " + inpaint.known().length + " values, not a whole number of the"
                     + " model's images of " + per + " (" + C + "x" + H + "x" + W + ")");
         }
-        int[] repaint = inpaint != null ? repaintTimesteps(T, repaintSteps(o, T), inpaint.jumpLength(), inpaint.jumpSamples()) : null;
-        long total = (long) o.count() * (repaint != null ? repaint.length : ts.length);
+        int repaintS = inpaint != null ? repaintSteps(o, T) : 0, span = inpaint != null ? T / repaintS : 0;
+        int[] repaint = inpaint != null ? repaintTimesteps(T, repaintS, inpaint.jumpLength(), inpaint.jumpSamples()) : null;
+        int[] entries = repaint != null ? repaint : ts;
+        long total = (long) o.count() * entries.length;
         long done = 0;
         for (int first = 0; first < o.count(); first += chunk) {
             int n = Math.min(chunk, o.count() - first);
@@ -92,60 +94,51 @@ public final class Sampler {
             boolean stripChunk = first == 0 && strip != null;
             int frame = 0;
             if (stripChunk) saveStrip(net.sampleRead(false), strip, stripN, frames, frame++, per);
-            if (repaint != null) {
-                // RePaint, as diffusers' RePaintPipeline: a timestep below the last one is a model step to
-                // t - T // S (x_0 from the first), one at or above it a jump back by re-noising from the last.
-                net.sampleSetKnown(pictures(inpaint.known(), per, first, n), pictures(inpaint.keep(), per, first, n));
-                int span = T / repaintSteps(o, T);
-                int tLast = repaint[0] + 1, modelSteps = 0;
-                for (int e = 0; e < repaint.length; e++) {
-                    int t = repaint[e];
-                    if (stop.getAsBoolean()) throw new CancellationException("sampling stopped at t = " + t);
-                    if (t < tLast) {
-                        net.sampleStepRepaint(t, t - span >= 0 ? t - span : -1, o.eta(), 1f);
-                        boolean last = ++modelSteps == ts.length;
-                        if (mid != null && t == midTime && kept > 0) System.arraycopy(net.sampleRead(false), 0, mid, first * per, kept * per);
-                        if (stripChunk && frame < frames && (frame == frames - 1 ? last : t == stripTimes[frame])) {
-                            saveStrip(net.sampleRead(last), strip, stripN, frames, frame++, per);
-                        }
-                    } else {
-                        net.sampleUndo(tLast, span);
-                    }
-                    tLast = t;
-                    done += n;
-                    if (listener != null && ((e + 1) % 10 == 0 || e == repaint.length - 1)) listener.progress(done, total);
-                }
-            }
-            for (int i = 0; repaint == null && i < ts.length; i++) {
-                int t = ts[i];
+            if (inpaint != null) net.sampleSetKnown(pictures(inpaint.known(), per, first, n), pictures(inpaint.keep(), per, first, n));
+            // One loop over the schedule's entries: the samplers' are all model steps; RePaint's (as diffusers'
+            // RePaintPipeline) are a model step to t - T // S (x_0 from the first) where t is below the entry
+            // before it, else a jump back by re-noising from that entry.
+            int i = 0, tLast = entries[0] + 1;  // i: model steps done
+            for (int e = 0; e < entries.length; e++) {
+                int t = entries[e];
                 if (stop.getAsBoolean()) throw new CancellationException("sampling stopped at t = " + t);
-                boolean last = i == ts.length - 1;
-                int next = last ? -1 : ts[i + 1];
-                switch (o.sampler()) {
-                    case DDPM -> net.sampleStep(t, clip);
-                    case DDIM -> net.sampleStepDdim(t, next, o.eta(), clip);
-                    // Second order from the second step on (3M: third from the third, but second at the second-to-last
-                    // under 15 steps, as diffusers); the last step (to x_0) is first order.
-                    case DPM_SOLVER, DPM_SOLVER_SDE, DPM_SOLVER_3M -> {
-                        boolean third = o.sampler() == SamplerKind.DPM_SOLVER_3M && i >= 2 && !last
-                                && !(ts.length < 15 && i == ts.length - 2);
-                        boolean sde = o.sampler() == SamplerKind.DPM_SOLVER_SDE;
-                        if (levels != null) {
-                            double[] s = levels.sigmas();
-                            net.sampleStepDpmSolverSigmas(t, s[i], last ? 0 : s[i + 1], i > 0 ? s[i - 1] : 0,
-                                    third ? s[i - 2] : 0, sde, clip);
-                        } else {
-                            net.sampleStepDpmSolver(t, next, i > 0 ? ts[i - 1] : -1, third ? ts[i - 2] : -1, sde, clip);
+                if (repaint != null && t >= tLast) {
+                    net.sampleUndo(tLast, span);
+                } else {
+                    boolean last = i == ts.length - 1;
+                    int next = last ? -1 : ts[i + 1];
+                    if (repaint != null) {
+                        net.sampleStepRepaint(t, t - span >= 0 ? t - span : -1, o.eta(), 1f);
+                    } else {
+                        switch (o.sampler()) {
+                            case DDPM -> net.sampleStep(t, clip);
+                            case DDIM -> net.sampleStepDdim(t, next, o.eta(), clip);
+                            // Second order from the second step on (3M: third from the third, but second at the
+                            // second-to-last under 15 steps, as diffusers); the last step (to x_0) is first order.
+                            case DPM_SOLVER, DPM_SOLVER_SDE, DPM_SOLVER_3M -> {
+                                boolean third = o.sampler() == SamplerKind.DPM_SOLVER_3M && i >= 2 && !last
+                                        && !(ts.length < 15 && i == ts.length - 2);
+                                boolean sde = o.sampler() == SamplerKind.DPM_SOLVER_SDE;
+                                if (levels != null) {
+                                    double[] s = levels.sigmas();
+                                    net.sampleStepDpmSolverSigmas(t, s[i], last ? 0 : s[i + 1], i > 0 ? s[i - 1] : 0,
+                                            third ? s[i - 2] : 0, sde, clip);
+                                } else {
+                                    net.sampleStepDpmSolver(t, next, i > 0 ? ts[i - 1] : -1, third ? ts[i - 2] : -1, sde, clip);
+                                }
+                            }
                         }
                     }
+                    if (mid != null && t == midTime && kept > 0) System.arraycopy(net.sampleRead(false), 0, mid, first * per, kept * per);
+                    // The last frame is x_0, after the last step (at t = 0, or at DPM-Solver++'s smallest t).
+                    if (stripChunk && frame < frames && (frame == frames - 1 ? last : t == stripTimes[frame])) {
+                        saveStrip(net.sampleRead(last), strip, stripN, frames, frame++, per);
+                    }
+                    i++;
                 }
-                if (mid != null && t == midTime && kept > 0) System.arraycopy(net.sampleRead(false), 0, mid, first * per, kept * per);
-                // The last frame is x_0, after the last step (at t = 0, or at DPM-Solver++'s smallest t).
-                if (stripChunk && frame < frames && (frame == frames - 1 ? last : t == stripTimes[frame])) {
-                    saveStrip(net.sampleRead(last), strip, stripN, frames, frame++, per);
-                }
+                tLast = t;
                 done += n;
-                if (listener != null && ((i + 1) % 10 == 0 || i == ts.length - 1)) listener.progress(done, total);
+                if (listener != null && ((e + 1) % 10 == 0 || e == entries.length - 1)) listener.progress(done, total);
             }
             float[] x = net.sampleRead(true);
             if (kept > 0) System.arraycopy(x, 0, finals, first * per, kept * per);
